@@ -1,0 +1,113 @@
+//! The project's scenarios as a whole: discovery, listing and the offline check that every
+//! scenario parses, and that its fixtures exist and render, for every mesh it runs on.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::fixture::Manifest;
+use super::load::{LoadError, LoadedScenario, RunContext, load, parse_bytes, vars_for};
+use super::model::{Mesh, Tag};
+use crate::profile::{Profile, ProfileError, Versions};
+use crate::project::Project;
+
+/// The scenarios of a project and the versions they render against.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub project: Project,
+    pub versions: Versions,
+}
+
+/// A scenario for one mesh, loaded offline with its fixtures rendered.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub mesh: Mesh,
+    pub scenario: LoadedScenario,
+    pub manifests: Vec<Manifest>,
+}
+
+/// One line of `cargo xtask list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub file: PathBuf,
+    pub summary: String,
+    pub meshes: Vec<Mesh>,
+    pub covers: Vec<Tag>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("cannot list scenarios in {dir}: {source}")]
+    List { dir: PathBuf, source: std::io::Error },
+}
+
+impl Catalog {
+    pub fn open(project: Project) -> Result<Self, CatalogError> {
+        let versions = Versions::load(&project.versions_file())?;
+        Ok(Catalog { project, versions })
+    }
+
+    pub fn files(&self) -> Result<Vec<PathBuf>, CatalogError> {
+        self.project.scenario_files().map_err(|source| CatalogError::List { dir: self.project.scenarios_dir(), source })
+    }
+
+    /// The default profile of a mesh: the profile named after it.
+    pub fn default_profile(&self, mesh: Mesh) -> Result<Profile, ProfileError> {
+        self.versions.profile(mesh.as_str(), &self.project.versions_file())
+    }
+
+    /// Load `file` once per mesh it declares (templates may differ per mesh) and render its fixtures.
+    pub fn check(&self, file: &Path) -> Result<Vec<Checked>, CheckError> {
+        let mut out = Vec::new();
+        for mesh in self.parse_only(file)?.meshes() {
+            let scenario = self.load_for(file, mesh)?;
+            let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
+            out.push(Checked { mesh, scenario, manifests });
+        }
+        Ok(out)
+    }
+
+    /// Parse without looking at fixtures, rendered as for mesh `none`: enough to know the
+    /// scenario's name, meshes and tags, whatever its mesh-specific fixture paths are.
+    fn parse_only(&self, file: &Path) -> Result<LoadedScenario, CheckError> {
+        let bytes = crate::yaml::read_bytes(file).map_err(|e| LoadError::from_yaml(file, "", None, e))?;
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let vars = vars_for(stem, &RunContext::offline(Mesh::None), &self.default_profile(Mesh::None)?);
+        Ok(parse_bytes(file, bytes, &vars)?)
+    }
+
+    fn load_for(&self, file: &Path, mesh: Mesh) -> Result<LoadedScenario, CheckError> {
+        let profile = self.default_profile(mesh)?;
+        Ok(load(file, &self.project.fixtures_dir(), &RunContext::offline(mesh), &profile)?)
+    }
+
+    /// Every scenario as a listing entry; the first file that does not load is an error.
+    pub fn entries(&self) -> Result<Vec<Entry>, CheckError> {
+        let mut entries = Vec::new();
+        for file in self.files()? {
+            let s = self.parse_only(&file)?;
+            entries.push(Entry {
+                name: s.scenario.name.value.clone(),
+                file: self.project.display_path(&file).to_owned(),
+                summary: s.scenario.summary.trim().to_owned(),
+                meshes: s.meshes(),
+                covers: s.scenario.covers.clone(),
+            });
+        }
+        Ok(entries)
+    }
+}
+
+/// Why an offline check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}

@@ -1,0 +1,359 @@
+//! Loading a scenario file: read (bounded), template, parse (strict), validate, all with
+//! errors located in the file the user wrote.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::fixture::{self, Manifest};
+use super::model::{Mesh, MeshSelector, Scenario};
+use super::template::{self, Rendered, TemplateError, Vars};
+use crate::diagnostic::{Diagnostic, Position};
+use crate::profile::Profile;
+use crate::yaml;
+
+/// A scenario or fixture could not be loaded. The diagnostic says where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub Box<Diagnostic>);
+
+impl LoadError {
+    pub fn diagnostic(&self) -> &Diagnostic {
+        &self.0
+    }
+
+    pub(crate) fn at(code: &str, file: &Path, position: Position, message: impl Into<String>) -> Self {
+        LoadError(Box::new(Diagnostic::error(code, file, position, message)))
+    }
+
+    pub(crate) fn from_yaml(file: &Path, source: &str, rendered: Option<&Rendered>, e: yaml::Error) -> Self {
+        let position = rendered.map_or(e.position, |r| r.source_position(e.position));
+        let mut d = Diagnostic::error(e.code, file, position, e.message).with_field(e.field).with_source(source);
+        d.help = e.help;
+        LoadError(Box::new(d))
+    }
+
+    pub(crate) fn from_template(file: &Path, source: &str, e: TemplateError) -> Self {
+        let mut d = Diagnostic::error("template", file, e.position, e.message).with_source(source);
+        d.help = e.help;
+        LoadError(Box::new(d))
+    }
+}
+
+/// Who a scenario is rendered for: the run and the mesh. Offline checks use [`RunContext::offline`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    pub run: String,
+    pub mesh: Mesh,
+}
+
+impl RunContext {
+    /// A stable context for checks without a cluster: same inputs, same rendering.
+    pub fn offline(mesh: Mesh) -> Self {
+        RunContext { run: "offline".into(), mesh }
+    }
+}
+
+/// The template variables of scenario `name` in `ctx` under `profile`.
+pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
+    let mut vars = Vars::new();
+    let kong = &profile.versions.kong;
+    vars.set("scenario", name)
+        .set("run", &ctx.run)
+        .set("mesh", ctx.mesh.as_str())
+        .set("namespace", namespace_for(name, &ctx.run))
+        .set("host", format!("{name}.{}.test", ctx.run))
+        .set("kong.namespace", &kong.namespace)
+        .set("kong.service_account", &kong.gateway_service_account);
+    for (image, reference) in &profile.versions.images {
+        vars.set(format!("images.{image}"), reference);
+    }
+    vars
+}
+
+/// `<scenario>-<run>`, cut to a valid DNS label (63 characters, no trailing dash).
+pub fn namespace_for(name: &str, run: &str) -> String {
+    let mut ns = format!("{name}-{run}");
+    ns.truncate(63);
+    ns.trim_end_matches('-').to_owned()
+}
+
+/// A scenario as loaded for one mesh and run: the model, its rendered fixtures and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    /// The file as written, for locating later errors.
+    pub source: String,
+    pub rendered: Rendered,
+    pub scenario: Scenario,
+    pub vars: Vars,
+}
+
+impl LoadedScenario {
+    /// The meshes this scenario runs on.
+    pub fn meshes(&self) -> Vec<Mesh> {
+        self.scenario.meshes()
+    }
+
+    /// Every fixture the scenario applies, in order: the top-level list, then the steps'.
+    pub fn fixture_refs(&self) -> impl Iterator<Item = &Spanned<String>> {
+        self.scenario.fixtures.iter().chain(self.scenario.steps.iter().flat_map(|s| s.fixtures()))
+    }
+
+    /// Every fixture named must be a relative .yaml path to an existing file under `fixtures_dir`.
+    pub fn check_fixture_files(&self, fixtures_dir: &Path) -> Result<(), LoadError> {
+        let steps = self.scenario.steps.iter().enumerate().flat_map(|(i, s)| {
+            s.fixtures().iter().enumerate().map(move |(j, f)| (format!("steps[{i}].{}.fixtures[{j}]", s.kind()), f))
+        });
+        let all = self.scenario.fixtures.iter().enumerate().map(|(i, f)| (format!("fixtures[{i}]"), f)).chain(steps);
+        for (field, reference) in all {
+            let problem = fixture_path_problem(&reference.value).or_else(|| {
+                (!fixtures_dir.join(&reference.value).is_file())
+                    .then(|| format!("fixture `{}` does not exist under fixtures/", reference.value))
+            });
+            if let Some(message) = problem {
+                let d = Diagnostic::error("fixture", &self.path, self.position_of(reference), message)
+                    .with_field(field)
+                    .with_source(&self.source)
+                    .with_help(suggest_fixture(fixtures_dir, &reference.value));
+                return Err(LoadError(Box::new(d)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a spanned value was written in the source file.
+    pub fn position_of<T>(&self, spanned: &Spanned<T>) -> Position {
+        let p = Position::new(spanned.referenced.line() as u32, spanned.referenced.column() as u32);
+        self.rendered.source_position(p)
+    }
+
+    /// Render every fixture the scenario names, with the scenario's variables.
+    pub fn render_fixtures(&self, fixtures_dir: &Path) -> Result<Vec<Manifest>, LoadError> {
+        let mut out = Vec::new();
+        for reference in self.fixture_refs() {
+            out.extend(fixture::load(&fixtures_dir.join(&reference.value), &self.vars)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Scenario {
+    pub fn meshes(&self) -> Vec<Mesh> {
+        let mut meshes: Vec<Mesh> = Mesh::ALL
+            .into_iter()
+            .filter(|m| {
+                self.meshes.iter().any(|s| {
+                    *s == MeshSelector::Any
+                        || matches!((s, m), (MeshSelector::Istio, Mesh::Istio) | (MeshSelector::Linkerd, Mesh::Linkerd) | (MeshSelector::None, Mesh::None))
+                })
+            })
+            .collect();
+        meshes.dedup();
+        meshes
+    }
+}
+
+/// Load a scenario file for `ctx`: the file's stem names the scenario before it is parsed, so its
+/// variables (namespace, host) can be rendered into it.
+pub fn load(path: &Path, fixtures_dir: &Path, ctx: &RunContext, profile: &Profile) -> Result<LoadedScenario, LoadError> {
+    let bytes = yaml::read_bytes(path).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let scenario = parse_bytes(path, bytes, &vars_for(stem, ctx, profile))?;
+    scenario.check_fixture_files(fixtures_dir)?;
+    Ok(scenario)
+}
+
+/// Parse scenario bytes already in memory; `path` names them in errors and gives the scenario's name.
+/// Fixture files are not looked at (see [`LoadedScenario::check_fixture_files`]).
+pub fn parse_bytes(path: &Path, bytes: Vec<u8>, vars: &Vars) -> Result<LoadedScenario, LoadError> {
+    let source = yaml::text_from_bytes(bytes).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
+    parse(path, &source, vars)
+}
+
+/// Parse scenario text already in memory (see [`parse_bytes`]).
+pub fn parse(path: &Path, source: &str, vars: &Vars) -> Result<LoadedScenario, LoadError> {
+    let rendered = template::render(source, vars).map_err(|e| LoadError::from_template(path, source, e))?;
+    let scenario: Scenario =
+        yaml::from_str(&rendered.text).map_err(|e| LoadError::from_yaml(path, source, Some(&rendered), e))?;
+    let located = |s: &Spanned<String>| rendered.source_position(Position::new(s.referenced.line() as u32, s.referenced.column() as u32));
+
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = &scenario.name.value;
+    let kebab = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !kebab || name != stem {
+        let mut e = Diagnostic::error("schema", path, located(&scenario.name), format!("scenario name `{name}` does not match its file name `{stem}`"))
+            .with_field("name")
+            .with_source(source)
+            .with_help(format!("name the scenario `{stem}`, or rename the file; names are kebab-case"));
+        if !kebab {
+            e.message = format!("scenario name `{name}` is not kebab-case (lowercase letters, digits and dashes)");
+        }
+        return Err(LoadError(Box::new(e)));
+    }
+
+    Ok(LoadedScenario { path: path.to_owned(), source: source.to_owned(), rendered, scenario, vars: vars.clone() })
+}
+
+/// Fixture paths are relative, inside fixtures/, and YAML.
+fn fixture_path_problem(p: &str) -> Option<String> {
+    let path = Path::new(p);
+    if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Some(format!("fixture path `{p}` must be relative to fixtures/ and stay inside it"));
+    }
+    if !(p.ends_with(".yaml") || p.ends_with(".yml")) {
+        return Some(format!("fixture `{p}` is not a .yaml file"));
+    }
+    None
+}
+
+fn suggest_fixture(fixtures_dir: &Path, wanted: &str) -> String {
+    let mut known = Vec::new();
+    collect_yaml(fixtures_dir, fixtures_dir, &mut known);
+    match crate::diagnostic::closest(wanted, known.iter().map(String::as_str)) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => "fixture paths are relative to the project's fixtures/ directory".to_owned(),
+    }
+}
+
+fn collect_yaml(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.is_dir() {
+            collect_yaml(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Versions;
+
+    const VERSIONS: &str = r#"
+[kong]
+repo = "https://charts.konghq.com"
+chart = "ingress"
+version = "0.24.0"
+release = "kong"
+namespace = "kong"
+gateway_service_account = "kong-gateway"
+[images]
+echo = "echo:1"
+[profiles.istio]
+mesh = "istio"
+kubernetes = "v1.35.1"
+mesh_version = "1.30.3"
+"#;
+
+    const GOOD: &str = "name: case
+summary: A scenario that loads.
+meshes: [istio]
+covers: [ingress]
+fixtures: [base/echo.yaml]
+steps:
+  - http:
+      request: {path: /}
+      expect: {status: 200}
+";
+
+    fn vars() -> Vars {
+        let versions = Versions::parse(VERSIONS).unwrap();
+        let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+        vars_for("case", &RunContext::offline(Mesh::Istio), &profile)
+    }
+
+    fn fixtures() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("base")).unwrap();
+        std::fs::write(dir.path().join("base/echo.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").unwrap();
+        dir
+    }
+
+    /// The rendered error for `bytes` loaded as `scenarios/case.yaml`.
+    fn error_for(bytes: impl Into<Vec<u8>>) -> String {
+        let dir = fixtures();
+        let path = Path::new("scenarios/case.yaml");
+        let result = parse_bytes(path, bytes.into(), &vars()).and_then(|s| s.check_fixture_files(dir.path()));
+        match result {
+            Ok(()) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_good_scenario_loads() {
+        let dir = fixtures();
+        let s = parse(Path::new("scenarios/case.yaml"), GOOD, &vars()).unwrap();
+        s.check_fixture_files(dir.path()).unwrap();
+        assert_eq!(s.meshes(), [Mesh::Istio]);
+        assert_eq!(s.render_fixtures(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn templates_resolve_inside_the_scenario() {
+        let text = GOOD.replace("request: {path: /}", "request: {path: /, host: \"{{ host }}\"}");
+        let s = parse(Path::new("scenarios/case.yaml"), &text, &vars()).unwrap();
+        let super::super::model::Step::Http(http) = &s.scenario.steps[0] else { panic!("an http step") };
+        assert_eq!(http.request.host.as_deref(), Some("case.offline.test"));
+    }
+
+    /// GOOD with an expect-resource step whose free-form `match` holds `body` (indented by 8).
+    fn expect_resource_matching(body: &str) -> String {
+        let step = format!(
+            "  - expect-resource:\n      resource: {{apiVersion: v1, kind: Service, name: echo}}\n      match:\n{body}"
+        );
+        GOOD.replace("  - http:\n      request: {path: /}\n      expect: {status: 200}\n", &step)
+    }
+
+    macro_rules! malformed {
+        ($($name:ident: $input:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                insta::assert_snapshot!(stringify!($name), error_for($input));
+            }
+        )*};
+    }
+
+    malformed! {
+        syntax_error: GOOD.replace("meshes: [istio]", "meshes: [istio");
+        wrong_type: GOOD.replace("expect: {status: 200}", "expect: {status: 200}\n      converge: {passes: three}");
+        unknown_key_with_suggestion: GOOD.replace("steps:", "stpes:");
+        unknown_step_kind: GOOD.replace("  - http:", "  - htp:");
+        unknown_key_in_a_step: GOOD.replace("expect: {status: 200}", "expect: {stauts: 200}");
+        missing_required_field: GOOD.replace("summary: A scenario that loads.\n", "");
+        bad_template_variable: GOOD.replace("path: /}", "path: \"/{{ namepsace }}\"}");
+        unterminated_template: GOOD.replace("path: /}", "path: \"/{{ host\"}");
+        column_after_a_placeholder: GOOD.replace("request: {path: /}", "request: {host: \"{{ host }}\", pth: /}");
+        missing_fixture_file: GOOD.replace("base/echo.yaml", "base/ecoh.yaml");
+        fixture_outside_fixtures: GOOD.replace("base/echo.yaml", "../secrets.yaml");
+        alias_bomb: {
+            let mut bomb = String::from("        a: &a [x,x,x,x,x,x,x,x,x]\n");
+            for (n, p) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
+                bomb.push_str(&format!("        {n}: &{n} [{}]\n", vec![format!("*{p}"); 9].join(",")));
+            }
+            expect_resource_matching(&bomb)
+        };
+        deep_nesting: expect_resource_matching(&(0..100).map(|i| format!("{}k:\n", "  ".repeat(i + 4))).collect::<String>());
+        deep_flow_nesting: expect_resource_matching(&format!("        k: {}", "[".repeat(100_000)));
+        empty_file: "\n# nothing here\n";
+        non_utf8: b"name: case\nsummary: caf\xe9\n".to_vec();
+        binary_garbage: (0u8..=255).cycle().take(4096).collect::<Vec<u8>>();
+        huge_file: "# padding\n".repeat(120_000);
+        duplicate_key: GOOD.replace("covers: [ingress]", "covers: [ingress]\ncovers: [mtls]");
+        name_mismatch: GOOD.replace("name: case", "name: other-case");
+        name_not_kebab_case: GOOD.replace("name: case", "name: Case_One");
+        unknown_mesh: GOOD.replace("meshes: [istio]", "meshes: [isito]");
+        empty_step_list: GOOD.split("steps:").next().unwrap().to_owned() + "steps: []\n";
+        split_weights_do_not_sum: GOOD.replace("  - http:\n      request: {path: /}\n      expect: {status: 200}", "  - split:\n      request: {path: /}\n      weights: {v1: 90, v2: 20}");
+        bad_mtls_identity: GOOD.replace("expect: {status: 200}", "expect: {mtls: {client: kong-gateway}}");
+        bad_duration: GOOD.replace("expect: {status: 200}", "expect: {status: 200}\n      converge: {within: 30}");
+        delete_both_targets: GOOD.replace("  - http:\n      request: {path: /}\n      expect: {status: 200}", "  - delete:\n      fixtures: [base/echo.yaml]\n      resource: {apiVersion: v1, kind: Service, name: echo}");
+        header_match_form: GOOD.replace("expect: {status: 200}", "expect: {headers: {x-a: {startswith: b}}}");
+    }
+}

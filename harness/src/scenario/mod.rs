@@ -1,0 +1,11 @@
+//! The scenario language: model, loading with precise errors, templating, fixtures.
+
+pub mod catalog;
+pub mod fixture;
+pub mod load;
+pub mod model;
+pub mod template;
+
+pub use catalog::{Catalog, CatalogError, CheckError, Checked, Entry};
+pub use load::{LoadError, LoadedScenario, RunContext, load, namespace_for, parse, parse_bytes, vars_for};
+pub use model::*;

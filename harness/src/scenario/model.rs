@@ -1,0 +1,708 @@
+//! The scenario language: what a scenario file may say.
+//!
+//! Every struct rejects unknown keys. Defaults are chosen so that the common
+//! case needs no tuning; each step documents its retry semantics:
+//!
+//! - **eventually** (cluster state: `apply`, `delete`, `wait`, `expect-resource`):
+//!   poll until the condition holds or `timeout` passes; on timeout report the
+//!   last thing seen.
+//! - **converge** (traffic: `http`, `from-pod`): the *whole* expectation must pass
+//!   `passes` times in a row within `within`; any failing attempt resets the count.
+//! - **sequential** (`split`): sample until the statistical test decides or the
+//!   request / time budget runs out (then the step fails as undecided).
+//! - **fresh-window** (`rate-limit`): wait for a fresh rate-limit window, then
+//!   burst; never retried inside a window.
+//! - **poll-for-trace** (`trace`): send one request with the harness's own trace
+//!   id, then poll the collector until the expected spans appear or `timeout`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_saphyr::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Kebab-case, equal to the file's stem.
+    pub name: Spanned<String>,
+    /// One or two sentences: what this proves and why it matters.
+    pub summary: String,
+    /// Which meshes this scenario runs on. `any` means every mesh.
+    #[serde(deserialize_with = "non_empty")]
+    pub meshes: Vec<MeshSelector>,
+    /// What capability this scenario covers.
+    #[serde(deserialize_with = "non_empty")]
+    pub covers: Vec<Tag>,
+    /// Manifests under `fixtures/` applied (in order) before the first step.
+    #[serde(default)]
+    pub fixtures: Vec<Spanned<String>>,
+    #[serde(deserialize_with = "non_empty")]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub snapshot: SnapshotSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mesh {
+    Istio,
+    Linkerd,
+    None,
+}
+
+impl Mesh {
+    pub const ALL: [Mesh; 3] = [Mesh::Istio, Mesh::Linkerd, Mesh::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mesh::Istio => "istio",
+            Mesh::Linkerd => "linkerd",
+            Mesh::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Mesh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mesh {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mesh::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown mesh `{s}`: expected one of istio, linkerd, none"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeshSelector {
+    Istio,
+    Linkerd,
+    None,
+    Any,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tag {
+    Ingress,
+    Mtls,
+    HeaderRouting,
+    Split,
+    RateLimit,
+    Jwt,
+    Authz,
+    Tracing,
+    Metrics,
+    SeedAsWritten,
+}
+
+/// Snapshot settings. Observations are snapshotted per scenario and mesh unless disabled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSettings {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Extra header names whose values are redacted (on top of the built-in redactions).
+    #[serde(default)]
+    pub redact_headers: Vec<String>,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> Self {
+        SnapshotSettings { enabled: true, redact_headers: Vec::new() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One step. Written as a single-key map: `- http: {...}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Apply(ApplyStep),
+    Delete(DeleteStep),
+    Wait(WaitStep),
+    Http(HttpStep),
+    Split(SplitStep),
+    Trace(TraceStep),
+    RateLimit(RateLimitStep),
+    FromPod(FromPodStep),
+    ExpectResource(ExpectResourceStep),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Apply(_) => "apply",
+            Step::Delete(_) => "delete",
+            Step::Wait(_) => "wait",
+            Step::Http(_) => "http",
+            Step::Split(_) => "split",
+            Step::Trace(_) => "trace",
+            Step::RateLimit(_) => "rate-limit",
+            Step::FromPod(_) => "from-pod",
+            Step::ExpectResource(_) => "expect-resource",
+        }
+    }
+
+    /// The fixture files this step names, for existence and render checks.
+    pub fn fixtures(&self) -> &[Spanned<String>] {
+        match self {
+            Step::Apply(s) => &s.fixtures,
+            Step::Delete(DeleteStep { fixtures, .. }) => fixtures,
+            _ => &[],
+        }
+    }
+}
+
+fn non_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let v = Vec::<T>::deserialize(d)?;
+    if v.is_empty() {
+        return Err(serde::de::Error::custom("expected at least one entry, found an empty list"));
+    }
+    Ok(v)
+}
+
+/// Apply more fixtures mid-scenario (server-side apply, strict field validation). Eventually: retried
+/// on transient API errors (e.g. a webhook not yet serving) until `timeout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyStep {
+    #[serde(deserialize_with = "non_empty")]
+    pub fixtures: Vec<Spanned<String>>,
+    #[serde(default = "Timeout::apply")]
+    pub timeout: Timeout,
+}
+
+/// Delete the objects of fixtures, or one resource, and wait until they are gone. Eventually.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawDeleteStep")]
+pub struct DeleteStep {
+    pub fixtures: Vec<Spanned<String>>,
+    pub resource: Option<ResourceRef>,
+    pub timeout: Timeout,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeleteStep {
+    #[serde(default)]
+    fixtures: Vec<Spanned<String>>,
+    #[serde(default)]
+    resource: Option<ResourceRef>,
+    #[serde(default = "Timeout::delete")]
+    timeout: Timeout,
+}
+
+impl TryFrom<RawDeleteStep> for DeleteStep {
+    type Error = String;
+    fn try_from(raw: RawDeleteStep) -> Result<Self, String> {
+        if raw.fixtures.is_empty() == raw.resource.is_none() {
+            return Err("a delete step names either `fixtures` or one `resource`, not both or neither".into());
+        }
+        Ok(DeleteStep { fixtures: raw.fixtures, resource: raw.resource, timeout: raw.timeout })
+    }
+}
+
+/// Wait until a resource reaches a condition. Eventually.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    pub resource: ResourceRef,
+    pub condition: WaitCondition,
+    #[serde(default = "Timeout::wait")]
+    pub timeout: Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitCondition {
+    /// Deployments: all replicas updated and available.
+    Available,
+    /// Pods: the Ready condition is True.
+    Ready,
+    /// CRDs: the Established condition is True.
+    Established,
+    /// The object exists.
+    Exists,
+    /// The object is gone.
+    Deleted,
+}
+
+/// A Kubernetes object named by kind and name; the namespace defaults to the scenario's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// An HTTP request sent through Kong's proxy from the host. Converge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    pub request: Request,
+    pub expect: Expect,
+    #[serde(default)]
+    pub converge: Converge,
+}
+
+/// A request. `host` defaults to the scenario's own Kong host, `{{ host }}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default = "Request::get")]
+    pub method: Method,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// A bearer token the harness makes per run (see the jwt scenarios); `none` sends no token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtToken>,
+}
+
+impl Request {
+    fn get() -> Method {
+        Method::Get
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+/// Which token the harness attaches: signed with the run's key and valid, or already expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JwtToken {
+    Valid,
+    Expired,
+}
+
+/// What a response (or its absence) must look like. Fields left out are not checked.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expect {
+    /// The status code, or a list of acceptable codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<OneOrMany<u16>>,
+    /// The request must not reach a backend: a transport failure (refused, reset, timeout)
+    /// or a response that the echo backend did not produce (e.g. a mesh proxy's 403).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
+    /// Response headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, HeaderMatch>,
+    /// What the echo backend reports about the request it received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendExpect>,
+    /// The mesh identity the backend saw for its caller, mesh-neutral.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls: Option<MtlsExpect>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackendExpect {
+    /// The `version` label of the pod that answered (one of).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<OneOrMany<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The Host header the backend received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Request headers as the backend received them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, HeaderMatch>,
+}
+
+/// `client: <namespace>/<serviceaccount>`; each mesh maps it to its own evidence
+/// (Istio: the XFCC `URI=spiffe://…`; Linkerd: `l5d-client-id`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsExpect {
+    #[serde(deserialize_with = "workload_identity")]
+    pub client: String,
+}
+
+fn workload_identity<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.split_once('/') {
+        Some((ns, sa)) if !ns.is_empty() && !sa.is_empty() && !sa.contains('/') => Ok(s),
+        _ => Err(serde::de::Error::custom(format!("`{s}` is not a workload identity: expected <namespace>/<serviceaccount>"))),
+    }
+}
+
+/// A header expectation: a plain string means "equals".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeaderMatch {
+    Equals(String),
+    Contains(String),
+    OneOf(Vec<String>),
+    Present,
+    Absent,
+}
+
+impl<'de> Deserialize<'de> for HeaderMatch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        enum Tagged {
+            Equals(String),
+            Contains(String),
+            OneOf(Vec<String>),
+            Present(bool),
+            Absent(bool),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Plain(String),
+            Tagged(Tagged),
+        }
+        // Untagged enums lose the inner error, so say exactly what is accepted.
+        let form = Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a string (equals) or one of {equals: S}, {contains: S}, {one-of: [S, ...]}, {present: true}, {absent: true}",
+            )
+        })?;
+        Ok(match form {
+            Form::Plain(s) | Form::Tagged(Tagged::Equals(s)) => HeaderMatch::Equals(s),
+            Form::Tagged(Tagged::Contains(s)) => HeaderMatch::Contains(s),
+            Form::Tagged(Tagged::OneOf(v)) => HeaderMatch::OneOf(v),
+            Form::Tagged(Tagged::Present(true)) => HeaderMatch::Present,
+            Form::Tagged(Tagged::Absent(true)) => HeaderMatch::Absent,
+            Form::Tagged(Tagged::Present(false) | Tagged::Absent(false)) => {
+                return Err(serde::de::Error::custom("`present: false` / `absent: false` say nothing; use the other one"));
+            }
+        })
+    }
+}
+
+/// `x` or `[x, y]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            OneOrMany::One(x) => std::slice::from_ref(x),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form<T> {
+            One(T),
+            Many(Vec<T>),
+        }
+        match Form::deserialize(d).map_err(|_| serde::de::Error::custom("expected a value or a list of values"))? {
+            Form::One(x) => Ok(OneOrMany::One(x)),
+            Form::Many(v) if v.is_empty() => Err(serde::de::Error::custom("expected at least one value")),
+            Form::Many(v) => Ok(OneOrMany::Many(v)),
+        }
+    }
+}
+
+/// Converge settings: `passes` consecutive full passes within `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Converge {
+    #[serde(default = "Converge::default_passes", deserialize_with = "positive")]
+    pub passes: u32,
+    #[serde(default = "Timeout::converge")]
+    pub within: Timeout,
+}
+
+impl Converge {
+    fn default_passes() -> u32 {
+        3
+    }
+}
+
+impl Default for Converge {
+    fn default() -> Self {
+        Converge { passes: Converge::default_passes(), within: Timeout::converge() }
+    }
+}
+
+/// Weighted traffic split, judged by a sequential statistical test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SplitStep {
+    pub request: Request,
+    /// Expected share per backend `version` label, in percent; must sum to 100.
+    #[serde(deserialize_with = "percentages")]
+    pub weights: BTreeMap<String, u32>,
+    /// Accepted absolute deviation of each share (0.05 = ±5 points).
+    #[serde(default = "SplitStep::default_tolerance", deserialize_with = "tolerance")]
+    pub tolerance: f64,
+    #[serde(default = "SplitStep::default_max_requests")]
+    pub max_requests: u32,
+    #[serde(default = "Timeout::split")]
+    pub timeout: Timeout,
+}
+
+fn percentages<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
+    let weights = BTreeMap::<String, u32>::deserialize(d)?;
+    let sum: u32 = weights.values().sum();
+    if weights.len() < 2 || sum != 100 {
+        return Err(serde::de::Error::custom(format!(
+            "weights are percentages for two or more versions summing to 100; these sum to {sum} over {} version(s)",
+            weights.len()
+        )));
+    }
+    Ok(weights)
+}
+
+fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let t = f64::deserialize(d)?;
+    if !(t > 0.0 && t < 0.5) {
+        return Err(serde::de::Error::custom(format!("tolerance {t} is outside (0, 0.5): it is an absolute share, e.g. 0.05")));
+    }
+    Ok(t)
+}
+
+impl SplitStep {
+    fn default_tolerance() -> f64 {
+        0.05
+    }
+    fn default_max_requests() -> u32 {
+        3000
+    }
+}
+
+/// One request carrying the harness's trace id; then poll the collector for that trace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceStep {
+    pub request: Request,
+    pub expect: TraceExpect,
+    #[serde(default = "Timeout::trace")]
+    pub timeout: Timeout,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceExpect {
+    /// Service names (as reported to the collector) that must have spans in the trace.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Parent -> child service edges that must appear in the span tree.
+    #[serde(default)]
+    pub edges: Vec<TraceEdge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceEdge {
+    pub from: String,
+    pub to: String,
+}
+
+/// A burst against a rate-limited route, started in a fresh window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitStep {
+    pub request: Request,
+    /// The limit the plugin is configured with; the response must advertise it and the
+    /// request after `limit` must be rejected with 429.
+    #[serde(deserialize_with = "positive")]
+    pub limit: u32,
+    pub window: RateWindow,
+    #[serde(default = "Timeout::rate_limit")]
+    pub timeout: Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateWindow {
+    Second,
+    Minute,
+    Hour,
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("expected a positive number")),
+        n => Ok(n),
+    }
+}
+
+/// A request from a client pod inside the cluster (exec into a pinned client image). Converge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromPodStep {
+    pub client: ClientPod,
+    /// Full URL, e.g. `http://echo.{{ namespace }}.svc.cluster.local/`.
+    pub url: String,
+    #[serde(default = "Request::get")]
+    pub method: Method,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub expect: Expect,
+    #[serde(default)]
+    pub converge: Converge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientPod {
+    /// Whether the client pod carries the mesh proxy.
+    pub meshed: bool,
+    /// Defaults to the scenario's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Defaults to a service account the harness creates for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+}
+
+/// A resource must (eventually) match a partial object: only the fields written are compared,
+/// lists match when every expected element matches some actual element.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectResourceStep {
+    pub resource: ResourceRef,
+    #[serde(rename = "match")]
+    pub matches: serde_json::Value,
+    #[serde(default = "Timeout::wait")]
+    pub timeout: Timeout,
+}
+
+/// A duration written as `500ms`, `30s`, `2m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timeout(pub Duration);
+
+impl Timeout {
+    pub const fn secs(s: u64) -> Self {
+        Timeout(Duration::from_secs(s))
+    }
+    fn apply() -> Self {
+        Timeout::secs(60)
+    }
+    fn delete() -> Self {
+        Timeout::secs(120)
+    }
+    fn wait() -> Self {
+        Timeout::secs(180)
+    }
+    fn converge() -> Self {
+        Timeout::secs(60)
+    }
+    fn split() -> Self {
+        Timeout::secs(180)
+    }
+    fn trace() -> Self {
+        Timeout::secs(90)
+    }
+    fn rate_limit() -> Self {
+        // A fresh minute window can be up to 60 s away, plus the burst itself.
+        Timeout::secs(150)
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration: expected e.g. 500ms, 30s, 2m, 1h"))?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(format!("`{s}` has no known unit: expected ms, s, m or h (e.g. 30s)")),
+        };
+        if d.is_zero() {
+            return Err("a timeout of zero can never be met".into());
+        }
+        Ok(Timeout(d))
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 3_600_000 == 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Serialize for Timeout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timeout::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_back() {
+        for (text, ms) in [("500ms", 500), ("30s", 30_000), ("2m", 120_000), ("1h", 3_600_000)] {
+            let t = Timeout::parse(text).unwrap();
+            assert_eq!(t.0.as_millis(), ms);
+            assert_eq!(t.to_string(), text);
+        }
+        assert!(Timeout::parse("30").unwrap_err().contains("no known unit"));
+        assert!(Timeout::parse("s").unwrap_err().contains("not a duration"));
+        assert!(Timeout::parse("0s").is_err());
+    }
+
+    #[test]
+    fn meshes_parse_from_the_command_line() {
+        assert_eq!("linkerd".parse::<Mesh>(), Ok(Mesh::Linkerd));
+        assert!("consul".parse::<Mesh>().unwrap_err().contains("istio, linkerd, none"));
+    }
+}
