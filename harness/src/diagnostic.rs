@@ -56,6 +56,7 @@ impl Position {
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable identifier (a lint rule id, or a load error class).
+    #[serde(rename = "rule")]
     pub code: String,
     pub message: String,
     pub file: PathBuf,
@@ -65,8 +66,10 @@ pub struct Diagnostic {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// What to do about it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "fix")]
     pub help: Option<String>,
+    /// A link to the upstream source that shows why this is a problem.
+    pub evidence: Option<String>,
     /// The offending source line, for the rendered snippet. Never contains a newline.
     #[serde(skip)]
     pub source_line: Option<String>,
@@ -82,6 +85,7 @@ impl Diagnostic {
             position,
             field: None,
             help: None,
+            evidence: None,
             source_line: None,
         }
     }
@@ -136,8 +140,7 @@ impl fmt::Display for Diagnostic {
             let shown: String =
                 line.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
             let caret_at = (self.position.column as usize).saturating_sub(1).min(shown.chars().count());
-            let lead: String =
-                shown.chars().take(caret_at).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let lead: String = shown.chars().take(caret_at).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             write!(f, "\n{pad} |\n{number} | {shown}\n{pad} | {lead}^")?;
         }
         if let Some(field) = &self.field {
@@ -145,6 +148,9 @@ impl fmt::Display for Diagnostic {
         }
         if let Some(help) = &self.help {
             write!(f, "\n  = help: {help}")?;
+        }
+        if let Some(evidence) = &self.evidence {
+            write!(f, "\n  = evidence: {evidence}")?;
         }
         Ok(())
     }

@@ -1,7 +1,14 @@
 //! The Kong x service-mesh e2e harness, as a library. See ARCHITECTURE.md for the map.
+//!
+//! A run flows one way: profile -> (cluster -> stack) -> scenarios -> probes/checks -> report.
+//! Modules are named after the stage they own.
 
 pub mod diagnostic;
+pub mod lint;
+pub mod plan;
+pub mod preflight;
 pub mod profile;
 pub mod project;
 pub mod scenario;
+pub mod tls;
 pub mod yaml;

@@ -74,7 +74,9 @@ impl Versions {
             let position = e.span().map_or(Position::WHOLE_FILE, |s| Position::of_offset(text, s.start));
             (position, e.message().to_owned())
         })?;
-        if let Some((name, p)) = versions.profiles.iter().find(|(_, p)| p.mesh != Mesh::None && p.mesh_version.is_none()) {
+        if let Some((name, p)) =
+            versions.profiles.iter().find(|(_, p)| p.mesh != Mesh::None && p.mesh_version.is_none())
+        {
             return Err((Position::WHOLE_FILE, format!("profile `{name}` (mesh {}) has no mesh_version", p.mesh)));
         }
         Ok(versions)

@@ -41,7 +41,8 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
 
 /// Read at most [`MAX_FILE_BYTES`] of a file; a larger file is an error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
     let mut bytes = Vec::new();
     // `take` bounds the read even if the file grows (or is a device) after any size check.
     file.take(MAX_FILE_BYTES + 1)
@@ -126,7 +127,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
 
 /// Deserialize every document of a multi-document stream (empty documents are skipped).
 pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
-    let docs: Vec<Option<T>> = serde_saphyr::from_str_multiple_with_options(text, options()).map_err(|e| convert(&e, String::new()))?;
+    let docs: Vec<Option<T>> =
+        serde_saphyr::from_str_multiple_with_options(text, options()).map_err(|e| convert(&e, String::new()))?;
     Ok(docs.into_iter().flatten().collect())
 }
 
@@ -211,7 +213,8 @@ fn suggestion(message: &str) -> Option<String> {
         Some((if p.contains("field") { "field" } else { "kind" }, &message[i + p.len()..]))
     })?;
     let (word, rest) = rest.split_once('`')?;
-    let list = rest.split_once("expected one of ").map(|(_, l)| l).or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
+    let list =
+        rest.split_once("expected one of ").map(|(_, l)| l).or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
     let candidates: Vec<&str> =
         list.split([',', ' ']).map(|c| c.trim_matches('`')).filter(|c| !c.is_empty() && *c != "or").collect();
     if candidates.is_empty() {
@@ -264,11 +267,16 @@ mod tests {
     #[test]
     fn alias_bombs_and_deep_nesting_are_refused_quickly() {
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
-        for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
+        for (name, prev) in
+            ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
             bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(",")));
         }
         let e = from_str::<serde_json::Value>(&bomb).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("limit", "YAML input refused: too many anchor and alias expansions (an alias bomb?)"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("limit", "YAML input refused: too many anchor and alias expansions (an alias bomb?)")
+        );
         let deep: String = (0..200).map(|i| format!("{}k:\n", " ".repeat(i * 2))).collect();
         assert_eq!(from_str::<serde_json::Value>(&deep).unwrap_err().message, "YAML input refused: nesting too deep");
         let flow = format!("a: {}", "[".repeat(100_000));

@@ -1,1 +1,273 @@
-fn main(){}
+//! `cargo xtask`: the front door of the Kong x service-mesh e2e harness.
+//!
+//! This file only parses arguments and renders results; everything else lives in the `harness`
+//! library so it is tested there.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use harness::plan;
+use harness::preflight::{self, BollardDocker};
+use harness::project::Project;
+use harness::scenario::{Catalog, Mesh};
+
+/// End-to-end tests for Kong Ingress Controller in front of a service mesh (Istio or Linkerd).
+///
+/// Start with `cargo xtask doctor` (what your machine needs), then `cargo xtask list` (the
+/// scenarios) and `cargo xtask e2e istio --dry-run` (what a run would do).
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the scenarios, with the meshes they run on and what they cover.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Check scenario files and the fixtures they use, without a cluster.
+    ///
+    /// Exit code 0 when clean, 1 when there are errors, 2 when an input cannot be read.
+    Lint {
+        /// Scenario files or directories of them (default: every scenario).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Say what the live path needs (Docker, kind, helm), what is there and how to fix the rest.
+    Doctor {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show what a run would do for a mesh, without a cluster.
+    Plan {
+        mesh: Mesh,
+        /// A profile from versions.toml (default: the one named after the mesh).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Also write plan.json and every rendered manifest into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run the scenarios of a mesh end to end: cluster, installs, scenarios, report, teardown.
+    E2e {
+        mesh: Mesh,
+        #[arg(long)]
+        profile: Option<String>,
+        /// Print the plan and stop; needs neither Docker nor a cluster.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("E2E_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    harness::tls::install_ring_provider();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace this binary was built from: `cargo xtask` always runs from a checkout.
+fn project() -> Project {
+    let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    Project::at(xtask.parent().unwrap_or(xtask))
+}
+
+fn catalog() -> Result<Catalog> {
+    Ok(Catalog::open(project())?)
+}
+
+async fn run(command: Command) -> Result<u8> {
+    match command {
+        Command::List { format } => list(format),
+        Command::Lint { paths, format } => lint(&paths, format),
+        Command::Doctor { format } => doctor(format).await,
+        Command::Plan { mesh, profile, out, format } => {
+            let catalog = catalog()?;
+            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan")?;
+            if let Some(dir) = out {
+                plan::write(&plan, &dir)?;
+                eprintln!("wrote {}", dir.join("plan.json").display());
+            }
+            match format {
+                Format::Text => print!("{plan}"),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+            }
+            Ok(0)
+        }
+        Command::E2e { mesh, profile, dry_run } => e2e(mesh, profile.as_deref(), dry_run).await,
+    }
+}
+
+fn make_plan(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, run: &str) -> Result<plan::Plan> {
+    let name = profile.unwrap_or(mesh.as_str());
+    let profile = catalog.versions.profile(name, &catalog.project.versions_file())?;
+    if profile.mesh() != mesh {
+        bail!("profile `{name}` is for mesh {}, not {mesh}", profile.mesh());
+    }
+    Ok(plan::build(catalog, &profile, run)?)
+}
+
+fn list(format: Format) -> Result<u8> {
+    let entries = catalog()?.entries()?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Text => {
+            let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
+            for e in &entries {
+                let meshes: Vec<&str> = e.meshes.iter().map(|m| m.as_str()).collect();
+                let covers: Vec<String> = e.covers.iter().map(ToString::to_string).collect();
+                println!("{:<width$}  [{}]  covers: {}", e.name, meshes.join(", "), covers.join(", "));
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn lint(paths: &[PathBuf], format: Format) -> Result<u8> {
+    let outcome = harness::lint::run(&catalog()?, paths);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome.findings)?),
+        Format::Text => {
+            for d in &outcome.findings {
+                eprintln!("{d}\n");
+            }
+            if outcome.findings.is_empty() {
+                eprintln!("lint: clean");
+            } else {
+                eprintln!("lint: {} error(s), {} finding(s)", outcome.errors(), outcome.findings.len());
+            }
+        }
+    }
+    Ok(outcome.exit_code())
+}
+
+async fn doctor(format: Format) -> Result<u8> {
+    let report = preflight_report().await;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print!("{report}"),
+    }
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+async fn preflight_report() -> preflight::Report {
+    let tool_cache = project().root().join("target").join("tools");
+    preflight::check(&BollardDocker, std::env::var_os("PATH").as_deref(), &tool_cache).await
+}
+
+async fn e2e(mesh: Mesh, profile: Option<&str>, dry_run: bool) -> Result<u8> {
+    let catalog = catalog()?;
+    // Scenario errors stop the run before anything slow happens.
+    let outcome = harness::lint::run(&catalog, &[]);
+    if outcome.exit_code() != 0 {
+        for d in &outcome.findings {
+            eprintln!("{d}\n");
+        }
+        bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
+    }
+    let run_id = new_run_id();
+    let plan = make_plan(&catalog, mesh, profile, &run_id)?;
+    if dry_run {
+        print!("{plan}");
+        return Ok(0);
+    }
+    let report = preflight_report().await;
+    if !report.ok() {
+        eprint!("{report}");
+        let missing: Vec<&str> = report.missing().map(|c| c.name).collect();
+        bail!(
+            "cannot run the live path: missing {} (see above for fixes; `cargo xtask e2e {mesh} --dry-run` shows the plan without them)",
+            missing.join(", ")
+        );
+    }
+    bail!(
+        "the prerequisites are present, but this version cannot create clusters or install the stack yet; \
+         nothing was created. `cargo xtask e2e {mesh} --dry-run` shows what the run will do"
+    )
+}
+
+/// Short, sortable, unique enough for parallel runs on one machine: seconds and nanos in base 36.
+fn new_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut n = (now.as_secs() % 1_000_000) * 1000 + u64::from(now.subsec_millis());
+    let mut id = String::new();
+    while n > 0 {
+        let digit = (n % 36) as u32;
+        id.insert(0, char::from_digit(digit, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    format!("r{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_ids_are_valid_dns_label_parts() {
+        let id = new_run_id();
+        assert!(id.starts_with('r') && id.len() <= 10, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn the_project_has_versions_and_scenarios() {
+        let catalog = catalog().unwrap();
+        assert!(!catalog.files().unwrap().is_empty());
+    }
+
+    #[test]
+    fn plans_render_for_every_mesh() {
+        let catalog = catalog().unwrap();
+        for mesh in Mesh::ALL {
+            let plan = make_plan(&catalog, mesh, None, "snap").unwrap();
+            insta::assert_snapshot!(format!("plan_{mesh}"), plan.to_string());
+        }
+    }
+
+    #[test]
+    fn a_profile_of_another_mesh_is_refused() {
+        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x").unwrap_err();
+        assert_eq!(err.to_string(), "profile `linkerd` is for mesh linkerd, not istio");
+    }
+}

@@ -59,15 +59,22 @@ impl Catalog {
         self.versions.profile(mesh.as_str(), &self.project.versions_file())
     }
 
-    /// Load `file` once per mesh it declares (templates may differ per mesh) and render its fixtures.
-    pub fn check(&self, file: &Path) -> Result<Vec<Checked>, CheckError> {
-        let mut out = Vec::new();
-        for mesh in self.parse_only(file)?.meshes() {
-            let scenario = self.load_for(file, mesh)?;
-            let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
-            out.push(Checked { mesh, scenario, manifests });
-        }
-        Ok(out)
+    /// Load `file` once per mesh it declares (templates may differ per mesh) and render its
+    /// fixtures, for run `run` (`"offline"` for checks without a cluster).
+    pub fn check(&self, file: &Path, run: &str) -> Result<Vec<Checked>, CheckError> {
+        self.meshes_of(file)?.into_iter().map(|mesh| self.check_mesh(file, mesh, run)).collect()
+    }
+
+    /// [`Catalog::check`] for one mesh, with the mesh's default profile.
+    pub fn check_mesh(&self, file: &Path, mesh: Mesh, run: &str) -> Result<Checked, CheckError> {
+        let scenario = self.load_for(file, &RunContext { run: run.to_owned(), mesh })?;
+        let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
+        Ok(Checked { mesh, scenario, manifests })
+    }
+
+    /// The meshes a scenario file declares.
+    pub fn meshes_of(&self, file: &Path) -> Result<Vec<Mesh>, CheckError> {
+        Ok(self.parse_only(file)?.meshes())
     }
 
     /// Parse without looking at fixtures, rendered as for mesh `none`: enough to know the
@@ -79,9 +86,9 @@ impl Catalog {
         Ok(parse_bytes(file, bytes, &vars)?)
     }
 
-    fn load_for(&self, file: &Path, mesh: Mesh) -> Result<LoadedScenario, CheckError> {
-        let profile = self.default_profile(mesh)?;
-        Ok(load(file, &self.project.fixtures_dir(), &RunContext::offline(mesh), &profile)?)
+    fn load_for(&self, file: &Path, ctx: &RunContext) -> Result<LoadedScenario, CheckError> {
+        let profile = self.default_profile(ctx.mesh)?;
+        Ok(load(file, &self.project.fixtures_dir(), ctx, &profile)?)
     }
 
     /// Every scenario as a listing entry; the first file that does not load is an error.

@@ -57,7 +57,11 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
     let mut manifests = Vec::new();
     for doc in split_documents(&rendered.text) {
         let shift = |p: Position| {
-            let p = if p.line == 0 { Position::new(doc.first_line, 1) } else { Position::new(p.line + doc.first_line - 1, p.column) };
+            let p = if p.line == 0 {
+                Position::new(doc.first_line, 1)
+            } else {
+                Position::new(p.line + doc.first_line - 1, p.column)
+            };
             rendered.source_position(p)
         };
         let object: Value = yaml::from_str(doc.text).map_err(|mut e| {
@@ -70,10 +74,14 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
                 Diagnostic::error("manifest", path, position, format!("Kubernetes object without `{field}`"))
                     .with_field(field)
                     .with_source(&source)
-                    .with_help("every document of a fixture is one Kubernetes object with apiVersion, kind and metadata.name"),
+                    .with_help(
+                        "every document of a fixture is one Kubernetes object with apiVersion, kind and metadata.name",
+                    ),
             ))
         };
-        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |pointer: &str| {
+            object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
         manifests.push(Manifest {
             file: path.to_owned(),
             position,
@@ -106,7 +114,11 @@ mod tests {
     fn objects_need_kind_and_name_and_errors_are_located_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.yaml");
-        std::fs::write(&file, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata:\n  name: b\n").unwrap();
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata:\n  name: b\n",
+        )
+        .unwrap();
         let e = load(&file, &Vars::new()).unwrap_err();
         assert_eq!(e.diagnostic().position, Position::new(5, 1));
         assert_eq!(e.diagnostic().message, "Kubernetes object without `kind`");

@@ -145,7 +145,12 @@ impl Scenario {
             .filter(|m| {
                 self.meshes.iter().any(|s| {
                     *s == MeshSelector::Any
-                        || matches!((s, m), (MeshSelector::Istio, Mesh::Istio) | (MeshSelector::Linkerd, Mesh::Linkerd) | (MeshSelector::None, Mesh::None))
+                        || matches!(
+                            (s, m),
+                            (MeshSelector::Istio, Mesh::Istio)
+                                | (MeshSelector::Linkerd, Mesh::Linkerd)
+                                | (MeshSelector::None, Mesh::None)
+                        )
                 })
             })
             .collect();
@@ -156,7 +161,12 @@ impl Scenario {
 
 /// Load a scenario file for `ctx`: the file's stem names the scenario before it is parsed, so its
 /// variables (namespace, host) can be rendered into it.
-pub fn load(path: &Path, fixtures_dir: &Path, ctx: &RunContext, profile: &Profile) -> Result<LoadedScenario, LoadError> {
+pub fn load(
+    path: &Path,
+    fixtures_dir: &Path,
+    ctx: &RunContext,
+    profile: &Profile,
+) -> Result<LoadedScenario, LoadError> {
     let bytes = yaml::read_bytes(path).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let scenario = parse_bytes(path, bytes, &vars_for(stem, ctx, profile))?;
@@ -176,7 +186,9 @@ pub fn parse(path: &Path, source: &str, vars: &Vars) -> Result<LoadedScenario, L
     let rendered = template::render(source, vars).map_err(|e| LoadError::from_template(path, source, e))?;
     let scenario: Scenario =
         yaml::from_str(&rendered.text).map_err(|e| LoadError::from_yaml(path, source, Some(&rendered), e))?;
-    let located = |s: &Spanned<String>| rendered.source_position(Position::new(s.referenced.line() as u32, s.referenced.column() as u32));
+    let located = |s: &Spanned<String>| {
+        rendered.source_position(Position::new(s.referenced.line() as u32, s.referenced.column() as u32))
+    };
 
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let name = &scenario.name.value;
@@ -185,10 +197,15 @@ pub fn parse(path: &Path, source: &str, vars: &Vars) -> Result<LoadedScenario, L
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !kebab || name != stem {
-        let mut e = Diagnostic::error("schema", path, located(&scenario.name), format!("scenario name `{name}` does not match its file name `{stem}`"))
-            .with_field("name")
-            .with_source(source)
-            .with_help(format!("name the scenario `{stem}`, or rename the file; names are kebab-case"));
+        let mut e = Diagnostic::error(
+            "schema",
+            path,
+            located(&scenario.name),
+            format!("scenario name `{name}` does not match its file name `{stem}`"),
+        )
+        .with_field("name")
+        .with_source(source)
+        .with_help(format!("name the scenario `{stem}`, or rename the file; names are kebab-case"));
         if !kebab {
             e.message = format!("scenario name `{name}` is not kebab-case (lowercase letters, digits and dashes)");
         }
@@ -271,7 +288,8 @@ steps:
     fn fixtures() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("base")).unwrap();
-        std::fs::write(dir.path().join("base/echo.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n").unwrap();
+        std::fs::write(dir.path().join("base/echo.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
+            .unwrap();
         dir
     }
 

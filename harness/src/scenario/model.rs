@@ -297,6 +297,22 @@ pub enum Method {
     Options,
 }
 
+/// Names as written in scenario files (the serde names), for plans and messages.
+macro_rules! display_as_serde_name {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(s)) => f.write_str(&s),
+                    _ => write!(f, "{self:?}"),
+                }
+            }
+        }
+    )*};
+}
+
+display_as_serde_name!(Method, WaitCondition, RateWindow, Tag, JwtToken);
+
 /// Which token the harness attaches: signed with the run's key and valid, or already expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -356,7 +372,9 @@ fn workload_identity<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     let s = String::deserialize(d)?;
     match s.split_once('/') {
         Some((ns, sa)) if !ns.is_empty() && !sa.is_empty() && !sa.contains('/') => Ok(s),
-        _ => Err(serde::de::Error::custom(format!("`{s}` is not a workload identity: expected <namespace>/<serviceaccount>"))),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{s}` is not a workload identity: expected <namespace>/<serviceaccount>"
+        ))),
     }
 }
 
@@ -401,7 +419,9 @@ impl<'de> Deserialize<'de> for HeaderMatch {
             Form::Tagged(Tagged::Present(true)) => HeaderMatch::Present,
             Form::Tagged(Tagged::Absent(true)) => HeaderMatch::Absent,
             Form::Tagged(Tagged::Present(false) | Tagged::Absent(false)) => {
-                return Err(serde::de::Error::custom("`present: false` / `absent: false` say nothing; use the other one"));
+                return Err(serde::de::Error::custom(
+                    "`present: false` / `absent: false` say nothing; use the other one",
+                ));
             }
         })
     }
@@ -494,7 +514,9 @@ fn percentages<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>,
 fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let t = f64::deserialize(d)?;
     if !(t > 0.0 && t < 0.5) {
-        return Err(serde::de::Error::custom(format!("tolerance {t} is outside (0, 0.5): it is an absolute share, e.g. 0.05")));
+        return Err(serde::de::Error::custom(format!(
+            "tolerance {t} is outside (0, 0.5): it is an absolute share, e.g. 0.05"
+        )));
     }
     Ok(t)
 }
@@ -641,7 +663,8 @@ impl Timeout {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (number, unit) = s.split_at(split);
-        let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration: expected e.g. 500ms, 30s, 2m, 1h"))?;
+        let n: u64 =
+            number.parse().map_err(|_| format!("`{s}` is not a duration: expected e.g. 500ms, 30s, 2m, 1h"))?;
         let d = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -659,11 +682,11 @@ impl Timeout {
 impl fmt::Display for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 {
+        if ms.is_multiple_of(3_600_000) {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")

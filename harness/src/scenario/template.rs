@@ -144,13 +144,17 @@ fn parse_one(text: &str, start: usize, position: Position) -> Result<Placeholder
     let name = text[body_start..body_start + close].trim();
     let valid = !name.is_empty()
         && name.split('.').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         });
     if !valid {
         return Err(TemplateError {
             position,
             message: format!("malformed template placeholder `{{{{{}}}}}`", &text[body_start..body_start + close]),
-            help: Some("a placeholder holds one variable name: lowercase words joined by dots, e.g. `{{ images.echo }}`".into()),
+            help: Some(
+                "a placeholder holds one variable name: lowercase words joined by dots, e.g. `{{ images.echo }}`"
+                    .into(),
+            ),
         });
     }
     Ok(Placeholder { start, end: body_start + close + 2, name, position })

@@ -1,0 +1,193 @@
+//! The plan of a run: what `e2e` would do, rendered without a cluster.
+//!
+//! The plan lists, per scenario of the mesh, its namespace and host, the objects its fixtures
+//! render to and its steps. The environment part (cluster, installs) is empty until the
+//! cluster and stack layers exist; the plan says so rather than pretending.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::profile::Profile;
+use crate::scenario::fixture::Manifest;
+use crate::scenario::{Catalog, CheckError, RunContext, Step, load};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub mesh: String,
+    pub profile: String,
+    pub kubernetes: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mesh_version: Option<String>,
+    pub run: String,
+    /// Cluster and install steps; not planned yet (no cluster layer in this version).
+    pub environment: Vec<String>,
+    pub scenarios: Vec<ScenarioPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioPlan {
+    pub name: String,
+    pub file: PathBuf,
+    pub namespace: String,
+    pub host: String,
+    pub objects: Vec<ObjectRef>,
+    pub steps: Vec<String>,
+    #[serde(skip)]
+    pub manifests: Vec<Manifest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectRef {
+    pub fixture: PathBuf,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Plan run `run` of `profile` over every scenario of the catalog that runs on its mesh.
+pub fn build(catalog: &Catalog, profile: &Profile, run: &str) -> Result<Plan, CheckError> {
+    let mesh = profile.mesh();
+    let ctx = RunContext { run: run.to_owned(), mesh };
+    let fixtures_dir = catalog.project.fixtures_dir();
+    let mut scenarios = Vec::new();
+    for file in catalog.files()? {
+        if !catalog.meshes_of(&file)?.contains(&mesh) {
+            continue;
+        }
+        let loaded = load(&file, &fixtures_dir, &ctx, profile)?;
+        let manifests = loaded.render_fixtures(&fixtures_dir)?;
+        let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
+        scenarios.push(ScenarioPlan {
+            name: loaded.scenario.name.value.clone(),
+            file: catalog.project.display_path(&file).to_owned(),
+            namespace: var("namespace"),
+            host: var("host"),
+            objects: manifests
+                .iter()
+                .map(|m| ObjectRef {
+                    fixture: m.file.strip_prefix(&fixtures_dir).unwrap_or(&m.file).to_owned(),
+                    api_version: m.api_version.clone(),
+                    kind: m.kind.clone(),
+                    name: m.name.clone(),
+                    namespace: m.namespace.clone(),
+                })
+                .collect(),
+            steps: loaded.scenario.steps.iter().map(describe).collect(),
+            manifests,
+        });
+    }
+    Ok(Plan {
+        mesh: mesh.to_string(),
+        profile: profile.name.clone(),
+        kubernetes: profile.pins.kubernetes.clone(),
+        mesh_version: profile.pins.mesh_version.clone(),
+        run: run.to_owned(),
+        environment: Vec::new(),
+        scenarios,
+    })
+}
+
+/// One line per step, for people.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::Apply(s) => {
+            format!("apply {} (eventually, {})", list(s.fixtures.iter().map(|f| f.value.as_str())), s.timeout)
+        }
+        Step::Delete(s) => match &s.resource {
+            Some(r) => format!("delete {}/{} (eventually, {})", r.kind, r.name, s.timeout),
+            None => format!("delete {} (eventually, {})", list(s.fixtures.iter().map(|f| f.value.as_str())), s.timeout),
+        },
+        Step::Wait(s) => {
+            format!("wait {}/{} {} (eventually, {})", s.resource.kind, s.resource.name, s.condition, s.timeout)
+        }
+        Step::Http(s) => format!(
+            "http {} {} (converge {}x within {})",
+            s.request.method, s.request.path, s.converge.passes, s.converge.within
+        ),
+        Step::Split(s) => format!(
+            "split {} over {:?} ±{} (sequential, ≤{} requests, {})",
+            s.request.path, s.weights, s.tolerance, s.max_requests, s.timeout
+        ),
+        Step::Trace(s) => format!("trace {} expecting {:?} ({})", s.request.path, s.expect.services, s.timeout),
+        Step::RateLimit(s) => {
+            format!("rate-limit {} at {} per {} (fresh window, {})", s.request.path, s.limit, s.window, s.timeout)
+        }
+        Step::FromPod(s) => format!(
+            "from-pod ({}) {} {} (converge {}x within {})",
+            if s.client.meshed { "meshed" } else { "unmeshed" },
+            s.method,
+            s.url,
+            s.converge.passes,
+            s.converge.within
+        ),
+        Step::ExpectResource(s) => {
+            format!("expect-resource {}/{} (eventually, {})", s.resource.kind, s.resource.name, s.timeout)
+        }
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan for mesh {} (profile {}, Kubernetes {}), run {}",
+            self.mesh, self.profile, self.kubernetes, self.run
+        )?;
+        if let Some(v) = &self.mesh_version {
+            writeln!(f, "  mesh version {v}")?;
+        }
+        if self.environment.is_empty() {
+            writeln!(
+                f,
+                "environment: not planned yet (cluster creation and installs are not implemented in this version)"
+            )?;
+        }
+        for s in &self.scenarios {
+            writeln!(f, "scenario {} ({})\n  namespace {}\n  host {}", s.name, s.file.display(), s.namespace, s.host)?;
+            for o in &s.objects {
+                writeln!(f, "  apply {} {}/{} from {}", o.api_version, o.kind, o.name, o.fixture.display())?;
+            }
+            for (i, step) in s.steps.iter().enumerate() {
+                writeln!(f, "  step {}: {step}", i + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a plan could not be written to disk.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot serialise the plan: {0}")]
+    Serialise(String),
+}
+
+/// Write `plan.json` and `scenarios/<name>/<nn>-<kind>-<name>.yaml` (the objects as they would be applied).
+pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
+    let put = |path: PathBuf, text: String| -> Result<(), WriteError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| WriteError::Io { path: parent.to_owned(), source })?;
+        }
+        std::fs::write(&path, text).map_err(|source| WriteError::Io { path, source })
+    };
+    let json = serde_json::to_string_pretty(plan).map_err(|e| WriteError::Serialise(e.to_string()))?;
+    put(dir.join("plan.json"), json + "\n")?;
+    for s in &plan.scenarios {
+        for (i, m) in s.manifests.iter().enumerate() {
+            let yaml = serde_saphyr::to_string(&m.object).map_err(|e| WriteError::Serialise(e.to_string()))?;
+            let file = format!("{:02}-{}-{}.yaml", i + 1, m.kind.to_lowercase(), m.name);
+            put(dir.join("scenarios").join(&s.name).join(file), yaml)?;
+        }
+    }
+    Ok(())
+}
