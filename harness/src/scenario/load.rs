@@ -64,7 +64,10 @@ pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
         .set("namespace", namespace_for(name, &ctx.run))
         .set("host", format!("{name}.{}.test", ctx.run))
         .set("kong.namespace", &kong.namespace)
-        .set("kong.service_account", &kong.gateway_service_account);
+        .set("kong.service_account", &kong.gateway_service_account)
+        .set("profile.name", &profile.name)
+        .set("profile.kubernetes", &profile.pins.kubernetes)
+        .set("profile.mesh_version", profile.pins.mesh_version.as_deref().unwrap_or("none"));
     for (image, reference) in &profile.versions.images {
         vars.set(format!("images.{image}"), reference);
     }
@@ -327,6 +330,35 @@ steps:
             "  - expect-resource:\n      resource: {{apiVersion: v1, kind: Service, name: echo}}\n      match:\n{body}"
         );
         GOOD.replace("  - http:\n      request: {path: /}\n      expect: {status: 200}\n", &step)
+    }
+
+    /// Mutations of a valid file (bytes flipped, cut, duplicated) must give a value or an error, never a panic.
+    #[test]
+    fn mutated_input_never_panics() {
+        let base = GOOD.as_bytes();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut bytes = base.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let i = (next() as usize) % bytes.len();
+                match next() % 4 {
+                    0 => bytes[i] = next() as u8,
+                    1 => bytes.truncate(i.max(1)),
+                    2 => bytes.insert(i, b"{}[]:&*!|>-#\"\n "[(next() % 14) as usize]),
+                    _ => {
+                        let tail = bytes[i..].to_vec();
+                        bytes.extend_from_slice(&tail);
+                    }
+                }
+            }
+            let _outcome = parse_bytes(Path::new("scenarios/case.yaml"), bytes, &vars());
+        }
     }
 
     macro_rules! malformed {

@@ -1,0 +1,82 @@
+//! The CLI as a user meets it: exit codes and messages of the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn xtask(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args);
+    tweak(&mut cmd);
+    cmd.output().expect("the xtask binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A machine without Docker, kind or helm: empty PATH, a Docker socket that does not exist.
+fn bare_machine(cmd: &mut Command) {
+    let nowhere = std::env::temp_dir().join("kong-mesh-e2e-no-such-dir");
+    cmd.env("PATH", &nowhere).env("DOCKER_HOST", format!("unix://{}/docker.sock", nowhere.display()));
+}
+
+#[test]
+fn e2e_without_docker_names_what_is_missing_and_fails() {
+    let out = xtask(&["e2e", "istio"], bare_machine);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("MISSING docker"), "{err}");
+    assert!(err.contains("cannot run the live path: missing docker, kind, helm"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn doctor_without_docker_fails_with_fixes() {
+    let out = xtask(&["doctor", "--format", "json"], bare_machine);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["ok"] == false && c["fix"].is_string()), "{report}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_without_docker() {
+    let out = xtask(&["e2e", "linkerd", "--dry-run"], bare_machine);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("scenario mtls-kong-identity"), "{plan}");
+}
+
+#[test]
+fn lint_exit_codes_follow_the_contract() {
+    assert_eq!(xtask(&["lint"], |_| {}).status.code(), Some(0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.yaml");
+    std::fs::write(&bad, "name: broken\nsummary: s\nmeshes: [istio]\ncovers: [ingress]\nstpes: []\n").unwrap();
+    let out = xtask(&["lint", bad.to_str().unwrap(), "--format", "json"], |_| {});
+    assert_eq!(out.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings[0]["rule"], "schema");
+    assert_eq!(findings[0]["line"], 5);
+    assert_eq!(findings[0]["fix"], "did you mean `steps`?");
+
+    let missing = Path::new("no/such/scenario.yaml");
+    assert_eq!(xtask(&["lint", missing.to_str().unwrap()], |_| {}).status.code(), Some(2));
+}
+
+#[test]
+fn list_json_has_every_scenario_with_meshes_and_tags() {
+    let out = xtask(&["list", "--format", "json"], |_| {});
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = entries.as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(names.contains(&"ingress-basic") && names.contains(&"mtls-kong-identity"), "{names:?}");
+    assert!(entries.as_array().unwrap().iter().all(|e| !e["meshes"].as_array().unwrap().is_empty()));
+}
+
+#[test]
+fn a_typo_in_a_subcommand_is_a_usage_error() {
+    let out = xtask(&["e2e", "consul"], |_| {});
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown mesh `consul`"));
+}
