@@ -3,6 +3,7 @@
 //! A run flows one way: profile -> (cluster -> stack) -> scenarios -> probes/checks -> report.
 //! Modules are named after the stage they own.
 
+pub mod check;
 pub mod diagnostic;
 pub mod lint;
 pub mod plan;

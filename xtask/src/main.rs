@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Benchmarks. `split`: our sequential split test against the anchors' fixed-sample methods.
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
     /// Run the scenarios of a mesh end to end: cluster, installs, scenarios, report, teardown.
     E2e {
         mesh: Mesh,
@@ -65,6 +70,18 @@ enum Command {
         /// Print the plan and stop; needs neither Docker nor a cluster.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Monte Carlo: mean requests, false-fail and miss rates at a 90/10 target (correct, and off by 0.10).
+    Split {
+        /// Simulated assertions per case.
+        #[arg(long, default_value_t = 20_000)]
+        trials: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -126,6 +143,24 @@ async fn run(command: Command) -> Result<u8> {
                 Format::Text => print!("{plan}"),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
             }
+            Ok(0)
+        }
+        Command::Bench { which: Bench::Split { trials, seed } } => {
+            let results = harness::check::bench::compare(trials, seed);
+            print!("{}", harness::check::bench::table(&results));
+            let last_line: serde_json::Map<String, serde_json::Value> = results
+                .iter()
+                .map(|r| {
+                    let name = serde_json::to_value(r.method)?.as_str().unwrap_or_default().to_owned();
+                    let fields = serde_json::json!({
+                        "mean_requests": r.mean_requests,
+                        "false_fail_rate": r.false_fail_rate,
+                        "miss_rate": r.miss_rate,
+                    });
+                    Ok((name, fields))
+                })
+                .collect::<Result<_, serde_json::Error>>()?;
+            println!("{}", serde_json::Value::Object(last_line));
             Ok(0)
         }
         Command::E2e { mesh, profile, dry_run } => e2e(mesh, profile.as_deref(), dry_run).await,

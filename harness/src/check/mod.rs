@@ -1,0 +1,7 @@
+//! Expectations -> verdicts. Each check takes observations and returns a verdict with the
+//! evidence it was decided on.
+
+pub mod bench;
+pub mod converge;
+pub mod split;
+pub mod xfcc;
