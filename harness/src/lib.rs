@@ -8,8 +8,11 @@ pub mod diagnostic;
 pub mod lint;
 pub mod plan;
 pub mod preflight;
+pub mod probe;
 pub mod profile;
 pub mod project;
 pub mod scenario;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub mod yaml;

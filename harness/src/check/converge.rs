@@ -16,9 +16,9 @@ use tokio::time::Instant;
 
 /// One attempt's result: passed or not, with what was seen either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt<O> {
-    Pass(O),
-    Fail(O),
+pub enum Attempt<P, F = P> {
+    Pass(P),
+    Fail(F),
 }
 
 /// The deadline passed first.
@@ -53,17 +53,18 @@ fn indent(text: &str) -> String {
 }
 
 /// Poll `attempt` every `interval` until it passes `passes` times in a row, or `within` passes.
-pub async fn converge<O, F, Fut>(
+pub async fn converge<P, E, F, Fut>(
     passes: u32,
     within: Duration,
     interval: Duration,
     expected: &str,
     mut attempt: F,
-) -> Result<O, NotConverged>
+) -> Result<P, NotConverged>
 where
-    O: fmt::Debug,
+    P: fmt::Debug,
+    E: fmt::Debug,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Attempt<O>>,
+    Fut: Future<Output = Attempt<P, E>>,
 {
     let deadline = Instant::now() + within;
     let (mut streak, mut best, mut attempts) = (0u32, 0u32, 0u32);
@@ -102,16 +103,17 @@ where
 }
 
 /// Poll until the check passes once.
-pub async fn eventually<O, F, Fut>(
+pub async fn eventually<P, E, F, Fut>(
     within: Duration,
     interval: Duration,
     expected: &str,
     attempt: F,
-) -> Result<O, NotConverged>
+) -> Result<P, NotConverged>
 where
-    O: fmt::Debug,
+    P: fmt::Debug,
+    E: fmt::Debug,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Attempt<O>>,
+    Fut: Future<Output = Attempt<P, E>>,
 {
     converge(1, within, interval, expected, attempt).await
 }
@@ -168,7 +170,7 @@ mod tests {
         let started = Instant::now();
         let err = eventually(Duration::from_secs(5), MS, "Deployment available", || async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            Attempt::Pass(())
+            Attempt::<(), ()>::Pass(())
         })
         .await
         .unwrap_err();

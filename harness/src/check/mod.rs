@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod converge;
+pub mod expect;
 pub mod split;
 pub mod xfcc;

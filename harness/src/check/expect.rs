@@ -1,0 +1,299 @@
+//! Expectations against observations: status, headers, backend, mTLS identity, refusal, traces.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::xfcc::{self, Identity};
+use crate::probe::zipkin::SpanTree;
+use crate::probe::{Observation, Outcome};
+use crate::scenario::{Expect, HeaderMatch, Mesh, TraceExpect};
+
+/// Pass or fail, with every unmet expectation spelled out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub failures: Vec<String>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.passed() { f.write_str("pass") } else { write!(f, "fail: {}", self.failures.join("; ")) }
+    }
+}
+
+/// Judge one observation. `mesh` decides how `mtls` is evidenced.
+pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh) -> Verdict {
+    let mut failures = Vec::new();
+    let response = match &observation.outcome {
+        Outcome::Transport { kind, message } => {
+            if !expect.refused {
+                failures.push(format!("no response ({kind:?}): {message}"));
+            }
+            return Verdict { failures };
+        }
+        Outcome::Response(r) => r,
+    };
+    if expect.refused {
+        // A refusal may also be an answer the backend did not write (a proxy's 403, a reset
+        // turned 503 by an intermediary): what matters is that the echo backend never saw it.
+        if let Some(echo) = &response.echo {
+            failures.push(format!(
+                "expected the request to be refused, but backend pod {} answered {}",
+                echo.pod, response.status
+            ));
+        }
+    }
+    if let Some(status) = &expect.status
+        && !status.as_slice().contains(&response.status)
+    {
+        failures.push(format!("status {} is not {}", response.status, one_of(status.as_slice())));
+    }
+    for (name, m) in &expect.headers {
+        if let Some(problem) = header_problem("response header", name, response.header(name), m) {
+            failures.push(problem);
+        }
+    }
+    let needs_echo = expect.backend.is_some() || expect.mtls.is_some();
+    match (&response.echo, needs_echo) {
+        (None, true) => failures.push(format!("the answer (status {}) is not from the echo backend", response.status)),
+        (Some(echo), _) => {
+            if let Some(backend) = &expect.backend {
+                if let Some(versions) = &backend.version {
+                    match response.version.as_deref() {
+                        Some(v) if versions.as_slice().iter().any(|x| x == v) => {}
+                        Some(v) => failures.push(format!(
+                            "answered by version {v} (pod {}), expected {}",
+                            echo.pod,
+                            one_of(versions.as_slice())
+                        )),
+                        None => failures.push(format!("pod {} has no known `version` label", echo.pod)),
+                    }
+                }
+                if let Some(ns) = &backend.namespace
+                    && &echo.namespace != ns
+                {
+                    failures.push(format!("backend namespace {:?}, expected {ns:?}", echo.namespace));
+                }
+                if let Some(host) = &backend.host
+                    && &echo.host != host
+                {
+                    failures.push(format!("backend saw Host {:?}, expected {host:?}", echo.host));
+                }
+                for (name, m) in &backend.headers {
+                    if let Some(problem) = header_problem("backend request header", name, echo.header(name), m) {
+                        failures.push(problem);
+                    }
+                }
+            }
+            if let Some(problem) =
+                expect.mtls.as_ref().and_then(|m| identity_problem(&m.client, mesh, |h| echo.header(h)))
+            {
+                failures.push(problem);
+            }
+        }
+        (None, false) => {}
+    }
+    Verdict { failures }
+}
+
+fn one_of<T: fmt::Display>(items: &[T]) -> String {
+    match items {
+        [one] => one.to_string(),
+        many => format!("one of [{}]", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn header_problem(what: &str, name: &str, actual: Option<&str>, m: &HeaderMatch) -> Option<String> {
+    let ok = match (m, actual) {
+        (HeaderMatch::Absent, None) | (HeaderMatch::Present, Some(_)) => true,
+        (HeaderMatch::Equals(v), Some(a)) => a == v,
+        (HeaderMatch::Contains(v), Some(a)) => a.contains(v.as_str()),
+        (HeaderMatch::OneOf(vs), Some(a)) => vs.iter().any(|v| v == a),
+        _ => false,
+    };
+    (!ok).then(|| {
+        format!(
+            "{what} {name}: expected {}, got {}",
+            describe(m),
+            actual.map_or("nothing".to_owned(), |a| format!("{a:?}"))
+        )
+    })
+}
+
+fn describe(m: &HeaderMatch) -> String {
+    match m {
+        HeaderMatch::Equals(v) => format!("{v:?}"),
+        HeaderMatch::Contains(v) => format!("something containing {v:?}"),
+        HeaderMatch::OneOf(vs) => format!("one of {vs:?}"),
+        HeaderMatch::Present => "the header".into(),
+        HeaderMatch::Absent => "no such header".into(),
+    }
+}
+
+/// The caller identity the backend saw, as each mesh shows it: Istio's XFCC `URI`, Linkerd's
+/// `l5d-client-id` (research F9).
+pub fn observed_identity(mesh: Mesh, header: impl Fn(&str) -> Option<String>) -> Result<Identity, String> {
+    match mesh {
+        Mesh::Istio => {
+            let value = header("x-forwarded-client-cert")
+                .ok_or("no X-Forwarded-Client-Cert reached the backend (is the caller in the mesh?)")?;
+            match xfcc::caller_identity(&value) {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => Err(format!("X-Forwarded-Client-Cert has no spiffe URI: {value:?}")),
+                Err(e) => Err(format!("X-Forwarded-Client-Cert {value:?} does not parse: {e}")),
+            }
+        }
+        Mesh::Linkerd => {
+            let value =
+                header("l5d-client-id").ok_or("no l5d-client-id reached the backend (is the caller in the mesh?)")?;
+            Identity::from_linkerd_client_id(&value)
+                .ok_or_else(|| format!("l5d-client-id {value:?} is not a Linkerd identity"))
+        }
+        Mesh::None => Err("without a mesh there is no workload identity to check".to_owned()),
+    }
+}
+
+fn identity_problem<'a>(expected: &str, mesh: Mesh, header: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    match observed_identity(mesh, |h| header(h).map(str::to_owned)) {
+        Ok(seen) if seen.to_string() == expected => None,
+        Ok(seen) => Some(format!("the backend saw caller {seen}, expected {expected}")),
+        Err(why) => Some(why),
+    }
+}
+
+/// A trace must hold every expected service and edge.
+pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
+    let services = tree.services();
+    let edges = tree.edges();
+    let mut failures = Vec::new();
+    for s in &expect.services {
+        if !services.contains(s) {
+            failures.push(format!("no span from service {s:?} (seen: {services:?})"));
+        }
+    }
+    for e in &expect.edges {
+        if !edges.contains(&(e.from.clone(), e.to.clone())) {
+            failures.push(format!("no {} -> {} edge (seen: {edges:?})", e.from, e.to));
+        }
+    }
+    Verdict { failures }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::probe::{Echo, Response, TransportKind};
+    use crate::scenario::{BackendExpect, MtlsExpect, OneOrMany, TraceEdge};
+
+    fn echo_response(status: u16, headers: &[(&str, &str)]) -> Observation {
+        let echo = Echo {
+            path: "/".into(),
+            host: "echo.shop.svc.cluster.local".into(),
+            method: "GET".into(),
+            namespace: "shop".into(),
+            pod: "echo-v1-abc".into(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect(),
+            ..Echo::default()
+        };
+        let response = Response {
+            status,
+            headers: BTreeMap::from([("x-ratelimit-limit-minute".to_owned(), vec!["100".to_owned()])]),
+            echo: Some(echo),
+            version: Some("v1".into()),
+        };
+        Observation { outcome: Outcome::Response(Box::new(response)), elapsed_ms: 3 }
+    }
+
+    const XFCC: &str = "By=spiffe://cluster.local/ns/shop/sa/default;Hash=ab;Subject=\"\";URI=spiffe://cluster.local/ns/kong/sa/kong-gateway";
+
+    #[test]
+    fn partial_matching_on_status_headers_and_backend() {
+        let obs = echo_response(200, &[("x-kong-request-id", "r1")]);
+        let expect = Expect {
+            status: Some(OneOrMany::Many(vec![200, 204])),
+            headers: BTreeMap::from([("X-RateLimit-Limit-Minute".to_owned(), HeaderMatch::Equals("100".into()))]),
+            backend: Some(BackendExpect {
+                version: Some(OneOrMany::One("v1".into())),
+                namespace: Some("shop".into()),
+                host: Some("echo.shop.svc.cluster.local".into()),
+                headers: BTreeMap::from([
+                    ("x-kong-request-id".to_owned(), HeaderMatch::Present),
+                    ("x-debug".to_owned(), HeaderMatch::Absent),
+                ]),
+            }),
+            ..Expect::default()
+        };
+        assert_eq!(evaluate(&expect, &obs, Mesh::None), Verdict { failures: vec![] });
+
+        let wrong = Expect {
+            status: Some(OneOrMany::One(201)),
+            backend: Some(BackendExpect { version: Some(OneOrMany::One("v2".into())), ..BackendExpect::default() }),
+            ..Expect::default()
+        };
+        let v = evaluate(&wrong, &obs, Mesh::None);
+        assert_eq!(v.failures, ["status 200 is not 201", "answered by version v1 (pod echo-v1-abc), expected v2"]);
+    }
+
+    #[test]
+    fn mtls_is_checked_per_mesh() {
+        let expect = Expect { mtls: Some(MtlsExpect { client: "kong/kong-gateway".into() }), ..Expect::default() };
+        assert!(evaluate(&expect, &echo_response(200, &[("x-forwarded-client-cert", XFCC)]), Mesh::Istio).passed());
+        let l5d = [("l5d-client-id", "kong-gateway.kong.serviceaccount.identity.linkerd.cluster.local")];
+        assert!(evaluate(&expect, &echo_response(200, &l5d), Mesh::Linkerd).passed());
+        // The same header under the other mesh is no evidence.
+        let v = evaluate(&expect, &echo_response(200, &l5d), Mesh::Istio);
+        assert_eq!(v.failures, ["no X-Forwarded-Client-Cert reached the backend (is the caller in the mesh?)"]);
+        let other = XFCC.replace("ns/kong/sa/kong-gateway", "ns/kong/sa/kong");
+        let v = evaluate(&expect, &echo_response(200, &[("x-forwarded-client-cert", &other)]), Mesh::Istio);
+        assert_eq!(v.failures, ["the backend saw caller kong/kong, expected kong/kong-gateway"]);
+    }
+
+    #[test]
+    fn refused_means_the_backend_never_saw_it() {
+        let refused = Expect { refused: true, ..Expect::default() };
+        let reset = Observation {
+            outcome: Outcome::Transport { kind: TransportKind::Reset, message: "reset".into() },
+            elapsed_ms: 1,
+        };
+        assert!(evaluate(&refused, &reset, Mesh::Istio).passed());
+        let denied = Observation {
+            outcome: Outcome::Response(Box::new(Response {
+                status: 403,
+                headers: BTreeMap::new(),
+                echo: None,
+                version: None,
+            })),
+            elapsed_ms: 1,
+        };
+        assert!(evaluate(&refused, &denied, Mesh::Linkerd).passed());
+        let v = evaluate(&refused, &echo_response(200, &[]), Mesh::Istio);
+        assert_eq!(v.failures, ["expected the request to be refused, but backend pod echo-v1-abc answered 200"]);
+        // And a refusal where none is expected is a failure naming the transport error.
+        let v = evaluate(&Expect::default(), &reset, Mesh::Istio);
+        assert_eq!(v.failures, ["no response (Reset): reset"]);
+    }
+
+    #[test]
+    fn traces_need_their_services_and_edges() {
+        let spans: Vec<crate::probe::zipkin::Span> = serde_json::from_str(crate::probe::zipkin::tests::TRACE).unwrap();
+        let tree = SpanTree::build(&spans);
+        let expect = TraceExpect {
+            services: vec!["kong".into(), "echo.shop".into()],
+            edges: vec![TraceEdge { from: "kong-gateway.kong".into(), to: "echo.shop".into() }],
+        };
+        assert!(evaluate_trace(&expect, &tree).passed());
+        let missing = TraceExpect {
+            services: vec!["zipkin".into()],
+            edges: vec![TraceEdge { from: "kong".into(), to: "echo.shop".into() }],
+        };
+        assert_eq!(evaluate_trace(&missing, &tree).failures.len(), 2);
+    }
+}

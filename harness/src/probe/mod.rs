@@ -1,0 +1,8 @@
+//! Ways to observe: HTTP through Kong from the host (and, later, from a client pod and the
+//! Zipkin API). Every probe yields [`Observation`]s.
+
+pub mod http;
+pub mod observation;
+pub mod zipkin;
+
+pub use observation::{Echo, Observation, Outcome, PodVersions, Response, TransportKind};

@@ -1,0 +1,147 @@
+//! What a probe saw. Verdicts are computed from observations; snapshots are normalised observations.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One request and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Response(Box<Response>),
+    /// No HTTP response at all.
+    Transport {
+        kind: TransportKind,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Response {
+    pub status: u16,
+    /// Response headers, names lowercased.
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// The echo backend's report, when the body is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo: Option<Echo>,
+    /// The `version` label of the pod that answered, when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    Refused,
+    Reset,
+    Timeout,
+    Tls,
+    Dns,
+    Other,
+}
+
+/// The echo server's JSON (kubernetes-sigs/gateway-api conformance/echo-basic/echo-basic.go,
+/// `RequestAssertions`): the request as the backend received it, and where it ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Echo {
+    pub path: String,
+    pub host: String,
+    pub method: String,
+    #[serde(default)]
+    pub proto: String,
+    /// Request headers; Go canonicalises names, we lowercase them on decoding.
+    #[serde(default, deserialize_with = "lowercase_keys")]
+    pub headers: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub ingress: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub pod: String,
+}
+
+fn lowercase_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, values) in raw {
+        out.entry(name.to_ascii_lowercase()).or_default().extend(values);
+    }
+    Ok(out)
+}
+
+impl Echo {
+    /// Decode a body; `None` when it is not the echo server's JSON (then the echo backend did not answer).
+    pub fn decode(body: &[u8]) -> Option<Echo> {
+        let echo: Echo = serde_json::from_slice(body).ok()?;
+        (!echo.method.is_empty() && !echo.path.is_empty()).then_some(echo)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// Pod name -> `version` label, read from the cluster by the runner; answers map to versions
+/// through it, never by cutting hashes off pod names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodVersions(pub BTreeMap<String, String>);
+
+impl PodVersions {
+    pub fn version_of(&self, pod: &str) -> Option<&str> {
+        self.0.get(pod).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body as echo-basic writes it (json.MarshalIndent of RequestAssertions, one-space indent).
+    pub(crate) const ECHO_BODY: &str = r#"{
+ "path": "/hello",
+ "host": "echo.shop.svc.cluster.local",
+ "method": "GET",
+ "proto": "HTTP/1.1",
+ "headers": {
+  "User-Agent": ["reqwest"],
+  "X-Forwarded-Client-Cert": ["By=spiffe://cluster.local/ns/shop/sa/default;Hash=ab;Subject=\"\";URI=spiffe://cluster.local/ns/kong/sa/kong-gateway"],
+  "X-Kong-Request-Id": ["5f1c2b3a"]
+ },
+ "namespace": "shop",
+ "ingress": "",
+ "service": "",
+ "pod": "echo-v1-6d8f9c7b5-x2x9q",
+ "sni": ""
+}"#;
+
+    #[test]
+    fn decodes_echo_basic_json() {
+        let echo = Echo::decode(ECHO_BODY.as_bytes()).unwrap();
+        assert_eq!(echo.pod, "echo-v1-6d8f9c7b5-x2x9q");
+        assert_eq!(echo.header("x-kong-request-id"), Some("5f1c2b3a"));
+        assert_eq!(echo.header("X-KONG-REQUEST-ID"), Some("5f1c2b3a"));
+        assert!(echo.header("x-forwarded-client-cert").unwrap().contains("kong-gateway"));
+    }
+
+    #[test]
+    fn other_bodies_are_not_echoes() {
+        assert_eq!(Echo::decode(b"RBAC: access denied"), None);
+        assert_eq!(Echo::decode(br#"{"message":"no Route matched with those values"}"#), None);
+    }
+}

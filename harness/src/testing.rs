@@ -1,0 +1,118 @@
+//! Local stand-ins for what probes talk to: a tiny HTTP/1.1 server whose behaviour a test scripts
+//! (answer, reset, hang). Only for tests.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    /// Lowercased names.
+    pub headers: BTreeMap<String, String>,
+    /// 0-based number of this request on this server.
+    pub index: usize,
+}
+
+pub enum Reply {
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Close with RST (SO_LINGER 0), as a sidecar does to plaintext under STRICT mTLS.
+    Reset,
+    /// Never answer.
+    Hang,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: String) -> Self {
+        Reply::Respond { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    }
+}
+
+/// Serve `handler` on an ephemeral loopback port until the test ends.
+pub async fn serve(handler: impl Fn(&Head) -> Reply + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let handler = Arc::new(handler);
+    let counter = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (handler, counter) = (handler.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let mut lines = text.split("\r\n");
+                let mut first = lines.next().unwrap_or_default().split(' ');
+                let (method, path) =
+                    (first.next().unwrap_or_default().to_owned(), first.next().unwrap_or_default().to_owned());
+                let headers = lines
+                    .take_while(|l| !l.is_empty())
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let head = Head { method, path, headers, index: counter.fetch_add(1, Ordering::SeqCst) };
+                match handler(&head) {
+                    Reply::Respond { status, headers, body } => {
+                        let mut out =
+                            format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+                        for (k, v) in headers {
+                            out.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        out.push_str("\r\n");
+                        out.push_str(&body);
+                        let _ = stream.write_all(out.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                    }
+                    Reply::Reset => {
+                        // Linger 0 makes close send RST at once; it cannot block here.
+                        #[allow(deprecated)]
+                        let _ = stream.set_linger(Some(std::time::Duration::ZERO));
+                        drop(stream);
+                    }
+                    Reply::Hang => {
+                        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// An echo-basic style answer for `head`, from pod `pod` in namespace `ns`.
+pub fn echo_body(head: &Head, pod: &str, ns: &str) -> String {
+    let headers: serde_json::Map<String, serde_json::Value> = head
+        .headers
+        .iter()
+        .filter(|(k, _)| k.as_str() != "host")
+        .map(|(k, v)| (k.clone(), serde_json::json!([v])))
+        .collect();
+    serde_json::json!({
+        "path": head.path,
+        "host": head.headers.get("host").cloned().unwrap_or_default(),
+        "method": head.method,
+        "proto": "HTTP/1.1",
+        "headers": headers,
+        "namespace": ns,
+        "ingress": "",
+        "service": "",
+        "pod": pod,
+    })
+    .to_string()
+}
