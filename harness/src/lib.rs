@@ -12,6 +12,7 @@ pub mod probe;
 pub mod profile;
 pub mod project;
 pub mod scenario;
+pub mod snapshot;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tls;

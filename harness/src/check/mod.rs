@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod converge;
 pub mod expect;
+pub mod rate_limit;
 pub mod split;
 pub mod xfcc;

@@ -351,3 +351,116 @@ mod tests {
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
     }
 }
+
+/// The outcome of driving a split test with real requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitVerdict {
+    pub decision: Decision,
+    pub evidence: SplitEvidence,
+    /// Answers that mapped to no version (errors, unknown pods), which end the test.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stray: Option<String>,
+}
+
+/// Feed `test` with answers from `next` until it decides, the request budget is spent, or
+/// `within` passes (then `Undecided`). `next` returns the answering version, or why there is none.
+pub async fn drive<F, Fut>(test: &SplitTest, within: std::time::Duration, mut next: F) -> SplitVerdict
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut running = test.start();
+    loop {
+        let answer = match tokio::time::timeout_at(deadline, next()).await {
+            Ok(answer) => answer,
+            Err(_) => return SplitVerdict { decision: Decision::Undecided, evidence: running.evidence(), stray: None },
+        };
+        let decision = match answer {
+            Ok(version) => running.observe(&version),
+            Err(why) => {
+                return SplitVerdict {
+                    decision: Decision::Unexpected { version: String::new() },
+                    evidence: running.evidence(),
+                    stray: Some(why),
+                };
+            }
+        };
+        if decision != Decision::Continue {
+            let stray = match &decision {
+                Decision::Unexpected { version } => {
+                    Some(format!("an answer from version {version:?}, which the split does not declare"))
+                }
+                _ => None,
+            };
+            return SplitVerdict { decision, evidence: running.evidence(), stray };
+        }
+    }
+}
+
+#[cfg(test)]
+mod drive_tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::probe::http::{HttpProbe, HttpProbeConfig};
+    use crate::probe::{Outcome, PodVersions};
+    use crate::scenario::Request;
+    use crate::testing::{Reply, echo_body, serve};
+
+    async fn split_against(v2_every: usize) -> SplitVerdict {
+        // Deterministic stand-in for a weighted backend: every n-th answer from v2.
+        let addr = serve(move |h| {
+            Reply::json(200, echo_body(h, if h.index % v2_every == 0 { "echo-v2-b" } else { "echo-v1-a" }, "shop"))
+        })
+        .await;
+        let probe = HttpProbe::new(HttpProbeConfig {
+            endpoint: format!("http://{addr}"),
+            timeout: Duration::from_secs(5),
+            keep_alive: false,
+        })
+        .unwrap();
+        let versions =
+            PodVersions([("echo-v1-a".to_owned(), "v1".to_owned()), ("echo-v2-b".to_owned(), "v2".to_owned())].into());
+        let request: Request = serde_json::from_value(serde_json::json!({"path": "/"})).unwrap();
+        let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
+        let test = SplitTest::from_weights(&weights, 0.05, 6000);
+        drive(&test, Duration::from_secs(60), || {
+            let (probe, request, versions) = (probe.clone(), request.clone(), versions.clone());
+            async move {
+                let obs = probe.send(&request, "h", &BTreeMap::new(), &versions).await;
+                match obs.outcome {
+                    Outcome::Response(r) => {
+                        r.version.clone().ok_or(format!("status {} from no known version", r.status))
+                    }
+                    Outcome::Transport { kind, message } => Err(format!("{kind:?}: {message}")),
+                }
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_ninety_ten_backend_passes_and_a_half_half_one_fails() {
+        let good = split_against(10).await;
+        assert_eq!(good.decision, Decision::Pass, "{:?}", good.evidence);
+        assert_eq!(good.evidence.versions["v2"].count, good.evidence.requests.div_ceil(10));
+        let bad = split_against(2).await;
+        assert!(matches!(bad.decision, Decision::Fail { .. }), "{bad:?}");
+        assert!(bad.evidence.requests < 200, "decided quickly: {}", bad.evidence.requests);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_time_budget_ends_an_undecided_test() {
+        let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
+        let test = SplitTest::from_weights(&weights, 0.05, 6000);
+        let verdict = drive(&test, Duration::from_secs(10), || async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, String>("v1".to_owned())
+        })
+        .await;
+        assert_eq!(verdict.decision, Decision::Undecided);
+        assert!(verdict.evidence.requests <= 10);
+    }
+}
