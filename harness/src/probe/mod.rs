@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod observation;
+pub mod pod;
 pub mod zipkin;
 
 pub use observation::{Echo, Observation, Outcome, PodVersions, Response, TransportKind};
