@@ -13,6 +13,7 @@ pub mod profile;
 pub mod project;
 pub mod scenario;
 pub mod snapshot;
+pub mod stack;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tls;

@@ -226,6 +226,81 @@ fn suggestion(message: &str) -> Option<String> {
     }
 }
 
+/// Where the key at `path` is written in a block-style YAML document (1-based line and column),
+/// or the deepest ancestor that could be found. Keys in flow style (`{a: 1}`) resolve to the
+/// enclosing key. A numeric segment steps into the n-th `- ` item of a sequence.
+pub fn locate(text: &str, path: &[&str]) -> Position {
+    // Each line as (indent of its content, content), where "- " items also count as a line
+    // whose content starts two columns further: `- key: v` holds `key` at indent + 2.
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .map(|raw| {
+            let trimmed = raw.trim_start();
+            (raw.len() - trimmed.len(), trimmed)
+        })
+        .collect();
+    let mut found = Position::new(1, 1);
+    // The search window: lines after `start` (and the remainder of line `start` from column
+    // `inline`, for a sequence item) indented deeper than `floor`.
+    let (mut start, mut floor, mut inline): (usize, i64, Option<usize>) = (0, -1, None);
+    for segment in path {
+        let index: Option<usize> = segment.parse().ok();
+        let mut level: Option<usize> = None;
+        let mut seen_items = 0usize;
+        let mut hit = None;
+        for (i, &(indent, content)) in lines.iter().enumerate().skip(start) {
+            let (indent, content) = match inline {
+                Some(col) if i == start => (col, content.strip_prefix("- ").unwrap_or(content)),
+                _ => (indent, content),
+            };
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            // Sequences may sit at their parent key's own indent.
+            let is_item = content.starts_with("- ") || content == "-";
+            if (indent as i64) < floor || ((indent as i64) == floor && !is_item) {
+                break;
+            }
+            let here = *level.get_or_insert(indent);
+            if indent != here {
+                continue;
+            }
+            if let Some(n) = index {
+                if is_item {
+                    if seen_items == n {
+                        hit = Some((i, indent, true));
+                        break;
+                    }
+                    seen_items += 1;
+                }
+                continue;
+            }
+            let key = content
+                .split_once(':')
+                .map(|(k, _)| k.trim().trim_matches(|c| c == '"' || c == '\''))
+                .unwrap_or_default();
+            if key == *segment {
+                hit = Some((i, indent, false));
+                break;
+            }
+        }
+        let Some((line, indent, item)) = hit else { break };
+        found = Position::new(line as u32 + 1, indent as u32 + 1);
+        if item {
+            // The item's keys: the rest of this line, then lines indented like it.
+            start = line;
+            inline = Some(indent + 2);
+            floor = indent as i64 + 1;
+        } else {
+            // A key's children are deeper than the key, but a sequence may sit at its indent.
+            start = line + 1;
+            inline = None;
+            floor = indent as i64;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +356,20 @@ mod tests {
         assert_eq!(from_str::<serde_json::Value>(&deep).unwrap_err().message, "YAML input refused: nesting too deep");
         let flow = format!("a: {}", "[".repeat(100_000));
         assert_eq!(from_str::<serde_json::Value>(&flow).unwrap_err().code, "limit");
+    }
+
+    #[test]
+    fn keys_are_located_through_maps_and_sequences() {
+        let doc = "metadata:\n  name: a\n  annotations:\n    konghq.com/plugins: x\nspec:\n  http:\n  - match:\n    - headers: {}\n    route:\n    - destination:\n        host: svc\n        subset: v2\n  - route:\n    - destination:\n        subset: v1\n";
+        assert_eq!(locate(doc, &["metadata", "annotations", "konghq.com/plugins"]), Position::new(4, 5));
+        assert_eq!(locate(doc, &["spec", "http", "0", "route", "0", "destination", "subset"]), Position::new(12, 9));
+        assert_eq!(locate(doc, &["spec", "http", "1", "route", "0", "destination", "subset"]), Position::new(15, 9));
+        assert_eq!(locate(doc, &["spec", "http", "1"]), Position::new(13, 3));
+        // Missing keys resolve to the deepest ancestor found.
+        assert_eq!(locate(doc, &["metadata", "labels", "x"]), Position::new(1, 1));
+        assert_eq!(locate(doc, &["spec", "tcp"]), Position::new(5, 1));
+        // Flow style: the enclosing key.
+        assert_eq!(locate("metadata: {name: a}\n", &["metadata", "name"]), Position::new(1, 1));
     }
 
     #[test]

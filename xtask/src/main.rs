@@ -31,12 +31,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Check scenario files and the fixtures they use, without a cluster.
+    /// Check scenarios, manifests and Helm values for mesh and ingress mistakes, without a cluster.
     ///
-    /// Exit code 0 when clean, 1 when there are errors, 2 when an input cannot be read.
+    /// Scenario files (in scenarios/) are checked with their fixtures for each mesh they declare;
+    /// other YAML files are read as Kubernetes manifests. Exit code 0 when there are no errors
+    /// (warnings allowed), 1 when there are, 2 when an input cannot be read.
     Lint {
-        /// Scenario files or directories of them (default: every scenario).
+        /// Files or directories, searched recursively (default: every scenario).
         paths: Vec<PathBuf>,
+        /// The mesh the manifests are meant for (scenarios use their own meshes).
+        #[arg(long)]
+        mesh: Option<Mesh>,
+        /// Helm values for a chart, e.g. `--values kong/ingress=values.yaml` (repeatable).
+        /// Without kong/ingress values, the harness's own for `--mesh` are assumed.
+        #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+        values: Vec<(String, PathBuf)>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -130,7 +139,7 @@ fn catalog() -> Result<Catalog> {
 async fn run(command: Command) -> Result<u8> {
     match command {
         Command::List { format } => list(format),
-        Command::Lint { paths, format } => lint(&paths, format),
+        Command::Lint { paths, mesh, values, format } => lint(&harness::lint::Inputs { paths, mesh, values }, format),
         Command::Doctor { format } => doctor(format).await,
         Command::Plan { mesh, profile, out, format } => {
             let catalog = catalog()?;
@@ -192,8 +201,15 @@ fn list(format: Format) -> Result<u8> {
     Ok(0)
 }
 
-fn lint(paths: &[PathBuf], format: Format) -> Result<u8> {
-    let outcome = harness::lint::run(&catalog()?, paths);
+fn parse_values_arg(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((chart, file)) if !chart.is_empty() && !file.is_empty() => Ok((chart.to_owned(), PathBuf::from(file))),
+        _ => Err(format!("`{arg}` is not CHART=FILE (e.g. kong/ingress=values.yaml)")),
+    }
+}
+
+fn lint(inputs: &harness::lint::Inputs, format: Format) -> Result<u8> {
+    let outcome = harness::lint::run(&catalog()?, inputs);
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&outcome.findings)?),
         Format::Text => {
@@ -203,7 +219,8 @@ fn lint(paths: &[PathBuf], format: Format) -> Result<u8> {
             if outcome.findings.is_empty() {
                 eprintln!("lint: clean");
             } else {
-                eprintln!("lint: {} error(s), {} finding(s)", outcome.errors(), outcome.findings.len());
+                let warnings = outcome.findings.len() - outcome.errors();
+                eprintln!("lint: {} error(s), {warnings} warning(s)", outcome.errors());
             }
         }
     }
@@ -227,7 +244,7 @@ async fn preflight_report() -> preflight::Report {
 async fn e2e(mesh: Mesh, profile: Option<&str>, dry_run: bool) -> Result<u8> {
     let catalog = catalog()?;
     // Scenario errors stop the run before anything slow happens.
-    let outcome = harness::lint::run(&catalog, &[]);
+    let outcome = harness::lint::run(&catalog, &harness::lint::Inputs::default());
     if outcome.exit_code() != 0 {
         for d in &outcome.findings {
             eprintln!("{d}\n");

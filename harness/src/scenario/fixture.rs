@@ -1,11 +1,12 @@
 //! Fixtures: Kubernetes manifests under `fixtures/`, templated like scenarios.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::load::LoadError;
-use super::template::{self, Vars};
+use super::template::{self, Rendered, Vars};
 use crate::diagnostic::{Diagnostic, Position};
 use crate::yaml;
 
@@ -20,6 +21,47 @@ pub struct Manifest {
     pub name: String,
     pub namespace: Option<String>,
     pub object: Value,
+    /// The file as written, the rendered document and where it starts: to locate fields.
+    pub source: Arc<String>,
+    pub rendered: Arc<Rendered>,
+    pub doc_first_line: u32,
+    pub doc_text: String,
+}
+
+impl Manifest {
+    /// Where the field at `path` (e.g. `["metadata", "annotations", "konghq.com/plugins"]`) is
+    /// written in the source file; the nearest written ancestor when the field is not.
+    pub fn position_of(&self, path: &[&str]) -> Position {
+        let p = yaml::locate(&self.doc_text, path);
+        self.rendered.source_position(Position::new(p.line + self.doc_first_line - 1, p.column))
+    }
+
+    pub fn annotations(&self) -> impl Iterator<Item = (&str, &str)> {
+        string_map(&self.object, "/metadata/annotations")
+    }
+
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        string_map(&self.object, "/metadata/labels")
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The namespace the object lands in (`default` when it names none).
+    pub fn namespace_or_default(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// The string entries of the map at `pointer` (annotations, labels).
+pub fn string_map<'a>(value: &'a Value, pointer: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
 }
 
 /// A document of a multi-document YAML text and the line it starts on.
@@ -53,7 +95,8 @@ pub fn split_documents(text: &str) -> Vec<Document<'_>> {
 /// Read, render and parse a fixture file into its objects. Each object needs apiVersion, kind and metadata.name.
 pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
     let source = yaml::read_text(path).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
-    let rendered = template::render(&source, vars).map_err(|e| LoadError::from_template(path, &source, e))?;
+    let rendered = Arc::new(template::render(&source, vars).map_err(|e| LoadError::from_template(path, &source, e))?);
+    let source = Arc::new(source);
     let mut manifests = Vec::new();
     for doc in split_documents(&rendered.text) {
         let shift = |p: Position| {
@@ -90,6 +133,10 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
             name: text("/metadata/name").ok_or_else(|| missing("metadata.name"))?,
             namespace: text("/metadata/namespace"),
             object,
+            source: source.clone(),
+            rendered: rendered.clone(),
+            doc_first_line: doc.first_line,
+            doc_text: doc.text.to_owned(),
         });
     }
     if manifests.is_empty() {

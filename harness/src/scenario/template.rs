@@ -45,7 +45,7 @@ pub struct TemplateError {
 }
 
 /// Rendered text plus what is needed to map positions back to the source.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub text: String,
     /// Per line (0-based) that changed: (rendered column where a substitution ends, column delta).

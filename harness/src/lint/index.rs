@@ -1,0 +1,125 @@
+//! Everything a lint run looks at, in one place: the Kubernetes objects of all inputs and the
+//! Helm values files, with what is needed to point at a field.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::diagnostic::Position;
+use crate::profile::KongPins;
+use crate::scenario::Mesh;
+use crate::scenario::fixture::Manifest;
+use crate::yaml;
+
+/// The chart name users give with `--values kong/ingress=FILE`.
+pub const KONG_CHART: &str = "kong/ingress";
+
+/// A Helm values file for a named chart.
+#[derive(Debug, Clone)]
+pub struct ValuesFile {
+    pub chart: String,
+    pub file: PathBuf,
+    pub text: String,
+    pub value: Value,
+}
+
+impl ValuesFile {
+    pub fn position_of(&self, path: &[&str]) -> Position {
+        yaml::locate(&self.text, path)
+    }
+
+    /// The value at a dotted path whose segments may themselves contain dots (annotation keys).
+    pub fn get(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(&self.value, |v, k| v.get(*k))
+    }
+}
+
+/// All objects and values of one lint run, for one mesh (or none known).
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub objects: Vec<Manifest>,
+    pub values: Vec<ValuesFile>,
+    pub mesh: Option<Mesh>,
+    pub kong: KongPins,
+}
+
+impl Index {
+    pub fn kong_values(&self) -> Option<&ValuesFile> {
+        self.values.iter().find(|v| v.chart == KONG_CHART)
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Manifest> {
+        self.objects.iter().filter(move |o| o.kind == kind)
+    }
+
+    pub fn find(&self, kind: &str, namespace: &str, name: &str) -> Option<&Manifest> {
+        self.objects.iter().find(|o| o.kind == kind && o.name == name && o.namespace_or_default() == namespace)
+    }
+
+    /// Ingresses Kong serves: class `kong` by field or by the legacy annotation.
+    pub fn kong_ingresses(&self) -> impl Iterator<Item = &Manifest> {
+        self.of_kind("Ingress").filter(|i| {
+            i.object.pointer("/spec/ingressClassName").and_then(Value::as_str) == Some("kong")
+                || i.annotation("kubernetes.io/ingress.class") == Some("kong")
+        })
+    }
+
+    /// Whether Kong's gateway pods get the mesh's proxy, as far as the inputs say.
+    pub fn kong_meshed(&self, mesh: Mesh) -> bool {
+        let Some(values) = self.kong_values() else { return false };
+        match mesh {
+            Mesh::Istio => {
+                values.get(&["gateway", "podLabels", "sidecar.istio.io/inject"]).and_then(Value::as_str) == Some("true")
+                    || self
+                        .namespace_labels(&self.kong.namespace)
+                        .any(|(k, v)| k == "istio-injection" && v == "enabled")
+            }
+            Mesh::Linkerd => matches!(
+                values.get(&["gateway", "podAnnotations", "linkerd.io/inject"]).and_then(Value::as_str),
+                Some("ingress" | "enabled")
+            ),
+            Mesh::None => false,
+        }
+    }
+
+    /// Labels of a Namespace object in the inputs (none when it is not among them).
+    pub fn namespace_labels<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.of_kind("Namespace").filter(move |n| n.name == namespace).flat_map(|n| n.labels())
+    }
+}
+
+/// Backend Services of an Ingress: `(service name, path into the object)` for each reference.
+pub fn ingress_backends(ingress: &Manifest) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    if let Some(name) = ingress.object.pointer("/spec/defaultBackend/service/name").and_then(Value::as_str) {
+        out.push((name.to_owned(), vec!["spec".into(), "defaultBackend".into()]));
+    }
+    let rules = ingress.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+    for (r, rule) in rules.enumerate() {
+        let paths = rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten();
+        for (p, path) in paths.enumerate() {
+            if let Some(name) = path.pointer("/backend/service/name").and_then(Value::as_str) {
+                let at =
+                    ["spec", "rules", &r.to_string(), "http", "paths", &p.to_string(), "backend", "service", "name"];
+                out.push((name.to_owned(), at.iter().map(|s| s.to_string()).collect()));
+            }
+        }
+    }
+    out
+}
+
+/// `(host, path)` pairs an Ingress routes, with the location of each path entry.
+pub fn ingress_routes(ingress: &Manifest) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let rules = ingress.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+    for (r, rule) in rules.enumerate() {
+        let host = rule.get("host").and_then(Value::as_str).unwrap_or("*").to_owned();
+        let paths = rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten();
+        for (p, path) in paths.enumerate() {
+            let route = path.get("path").and_then(Value::as_str).unwrap_or("/").to_owned();
+            let at = ["spec", "rules", &r.to_string(), "http", "paths", &p.to_string(), "path"];
+            out.push((host.clone(), route, at.iter().map(|s| s.to_string()).collect()));
+        }
+    }
+    out
+}

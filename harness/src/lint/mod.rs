@@ -1,0 +1,331 @@
+//! Static checks before any cluster exists: scenario files load and render, and the manifests
+//! and Helm values they (or the user) provide pass the rules in [`rules`].
+
+pub mod index;
+pub mod rules;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::scenario::fixture::{self, Manifest};
+use crate::scenario::{Catalog, CheckError, Mesh, RunContext, vars_for};
+use crate::yaml;
+use index::{Index, KONG_CHART, ValuesFile};
+
+/// What to lint.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Scenario files, manifest files, or directories of them (recursively). Empty: every scenario.
+    pub paths: Vec<PathBuf>,
+    /// The mesh manifests are meant for; scenarios use each mesh they declare.
+    pub mesh: Option<Mesh>,
+    /// `(chart, file)` Helm values; without kong/ingress values, the harness's own for the mesh.
+    pub values: Vec<(String, PathBuf)>,
+}
+
+/// The findings of one lint run.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Diagnostic>,
+    /// Some input could not be read at all (exit code 2).
+    pub unreadable: bool,
+}
+
+impl Outcome {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    /// 0 clean (warnings allowed), 1 errors, 2 unreadable input.
+    pub fn exit_code(&self) -> u8 {
+        if self.unreadable {
+            2
+        } else if self.errors() > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    fn add(&mut self, d: Diagnostic) {
+        self.unreadable |= d.code == "read";
+        self.findings.push(d);
+    }
+}
+
+/// Lint `inputs` against the catalog's project.
+pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
+    let mut outcome = Outcome::default();
+    let files = match expand(catalog, &inputs.paths) {
+        Ok(files) => files,
+        Err(d) => {
+            outcome.add(*d);
+            return outcome;
+        }
+    };
+    let mut user_values = Vec::new();
+    for (chart, file) in &inputs.values {
+        match read_values(chart, file) {
+            Ok(v) => user_values.push(v),
+            Err(d) => outcome.add(*d),
+        }
+    }
+    let scenarios_dir = catalog.project.scenarios_dir();
+    let (scenarios, manifests): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| f.parent().is_some_and(|p| same_dir(p, &scenarios_dir)) || looks_like_scenario(f));
+
+    for file in scenarios {
+        match catalog.check(&file, "offline") {
+            Ok(checked) => {
+                for c in checked {
+                    match index_for(catalog, c.manifests, &user_values, Some(c.mesh)) {
+                        Ok(index) => outcome.findings.extend(rules::run_all(&index)),
+                        Err(d) => outcome.add(*d),
+                    }
+                }
+            }
+            Err(CheckError::Load(e)) => outcome.add(*e.0),
+            Err(other) => outcome.add(Diagnostic::error("config", &file, Position::WHOLE_FILE, other.to_string())),
+        }
+    }
+
+    if !manifests.is_empty() {
+        let mesh = inputs.mesh.unwrap_or(Mesh::None);
+        let vars = match catalog.default_profile(mesh) {
+            Ok(profile) => vars_for("lint", &RunContext::offline(mesh), &profile),
+            Err(e) => {
+                outcome.add(Diagnostic::error(
+                    "config",
+                    &catalog.project.versions_file(),
+                    Position::WHOLE_FILE,
+                    e.to_string(),
+                ));
+                return finish(catalog, outcome);
+            }
+        };
+        let mut objects = Vec::new();
+        for file in manifests {
+            match fixture::load(&file, &vars) {
+                Ok(found) => objects.extend(found),
+                Err(e) => outcome.add(*e.0),
+            }
+        }
+        match index_for(catalog, objects, &user_values, inputs.mesh) {
+            Ok(index) => outcome.findings.extend(rules::run_all(&index)),
+            Err(d) => outcome.add(*d),
+        }
+    }
+    finish(catalog, outcome)
+}
+
+fn finish(catalog: &Catalog, mut outcome: Outcome) -> Outcome {
+    for d in &mut outcome.findings {
+        d.file = catalog.project.display_path(&d.file).to_owned();
+    }
+    // A fixture shared by scenarios (or meshes) reports its problem once.
+    outcome
+        .findings
+        .sort_by(|a, b| (&a.file, a.position, &a.code, &a.message).cmp(&(&b.file, b.position, &b.code, &b.message)));
+    outcome
+        .findings
+        .dedup_by(|a, b| a.file == b.file && a.position == b.position && a.code == b.code && a.message == b.message);
+    outcome
+}
+
+/// A scenario outside scenarios/ (e.g. a user's draft) is known by its top-level keys: scenario
+/// keys and no `apiVersion`. Unreadable files are left to the manifest reader, which reports them.
+fn looks_like_scenario(file: &Path) -> bool {
+    yaml::read_text(file).is_ok_and(|text| {
+        let top = |key: &str| text.lines().any(|l| l.starts_with(key));
+        !top("apiVersion:") && (top("steps:") || top("summary:") || top("covers:"))
+    })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// One index: the objects and the user's values. For a known mesh without user kong/ingress
+/// values, the harness's own Kong install stands in: its values and what its stack applies
+/// besides (e.g. Linkerd's header guard).
+fn index_for(
+    catalog: &Catalog,
+    mut objects: Vec<Manifest>,
+    user_values: &[ValuesFile],
+    mesh: Option<Mesh>,
+) -> Result<Index, Box<Diagnostic>> {
+    let mut values = user_values.to_vec();
+    if let Some(mesh) = mesh
+        && !values.iter().any(|v| v.chart == KONG_CHART)
+    {
+        values.push(harness_kong_values(mesh));
+        add_stack_objects(catalog, mesh, &mut objects)?;
+    }
+    Ok(Index { objects, values, mesh, kong: catalog.versions.kong.clone() })
+}
+
+fn add_stack_objects(catalog: &Catalog, mesh: Mesh, objects: &mut Vec<Manifest>) -> Result<(), Box<Diagnostic>> {
+    let profile = catalog.default_profile(mesh).map_err(|e| {
+        Box::new(Diagnostic::error("config", &catalog.project.versions_file(), Position::WHOLE_FILE, e.to_string()))
+    })?;
+    let vars = vars_for("stack", &RunContext::offline(mesh), &profile);
+    for file in crate::stack::kong::stack_manifests(mesh) {
+        objects.extend(fixture::load(&catalog.project.fixtures_dir().join(file), &vars).map_err(|e| e.0)?);
+    }
+    Ok(())
+}
+
+fn harness_kong_values(mesh: Mesh) -> ValuesFile {
+    let value = crate::stack::kong::values(mesh);
+    let text = serde_saphyr::to_string(&value).unwrap_or_default();
+    ValuesFile {
+        chart: KONG_CHART.into(),
+        file: PathBuf::from(format!("<harness kong/ingress values for {mesh}>")),
+        text,
+        value,
+    }
+}
+
+fn read_values(chart: &str, file: &Path) -> Result<ValuesFile, Box<Diagnostic>> {
+    let located = |e: yaml::Error, text: &str| {
+        let mut d = Diagnostic::error(e.code, file, e.position, e.message).with_field(e.field).with_source(text);
+        d.help = e.help;
+        Box::new(d)
+    };
+    let text = yaml::read_text(file).map_err(|e| located(e, ""))?;
+    let value: Value = yaml::from_str(&text).map_err(|e| located(e, &text))?;
+    if !value.is_object() {
+        return Err(Box::new(
+            Diagnostic::error("schema", file, Position::new(1, 1), "Helm values must be a mapping").with_source(&text),
+        ));
+    }
+    Ok(ValuesFile { chart: chart.to_owned(), file: file.to_owned(), text, value })
+}
+
+fn expand(catalog: &Catalog, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
+    if paths.is_empty() {
+        return catalog.files().map_err(|e| {
+            Box::new(Diagnostic::error("read", &catalog.project.scenarios_dir(), Position::WHOLE_FILE, e.to_string()))
+        });
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            collect(path, &mut files).map_err(|e| unreadable(path, &e))?;
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(unreadable(path, &std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+    }
+    Ok(files)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> Box<Diagnostic> {
+    Box::new(Diagnostic::error("read", path, Position::WHOLE_FILE, format!("cannot read: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::Project;
+
+    fn catalog() -> Catalog {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        Catalog::open(Project::at(root)).expect("the project's versions.toml loads")
+    }
+
+    /// Lint one pitfall case; findings as `rule file:line:column`, files relative to the case.
+    fn lint_case(catalog: &Catalog, dir: &Path) -> (String, Vec<String>) {
+        let expected = std::fs::read_to_string(dir.join("expected.txt")).expect("expected.txt");
+        let mut lines = expected.lines();
+        let mesh_line = lines.next().unwrap_or_default();
+        let mesh: Mesh = mesh_line.strip_prefix("mesh: ").expect("first line `mesh: …`").parse().expect("a mesh");
+        let mut paths = Vec::new();
+        collect(dir, &mut paths).expect("case files");
+        paths.retain(|p| p.file_name().is_some_and(|n| n != "kong-values.yaml"));
+        let values_file = dir.join("kong-values.yaml");
+        let values = if values_file.exists() { vec![(KONG_CHART.to_owned(), values_file)] } else { vec![] };
+        let outcome = run(catalog, &Inputs { paths, mesh: (mesh != Mesh::None).then_some(mesh), values });
+        let case = catalog.project.display_path(dir).to_owned();
+        let found = outcome
+            .findings
+            .iter()
+            .map(|d| {
+                let file = d.file.strip_prefix(&case).unwrap_or(&d.file).display().to_string();
+                format!("{} {file}:{}:{}", d.code, d.position.line, d.position.column)
+            })
+            .collect();
+        (mesh_line.to_owned(), found)
+    }
+
+    #[test]
+    fn pitfall_cases_yield_exactly_their_expected_findings() {
+        let catalog = catalog();
+        let root = catalog.project.fixtures_dir().join("pitfalls");
+        let mut cases: Vec<PathBuf> =
+            std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        cases.sort();
+        assert!(cases.len() >= 7, "{cases:?}");
+        let mut mismatches = Vec::new();
+        for dir in cases {
+            let (mesh_line, mut found) = lint_case(&catalog, &dir);
+            found.sort();
+            let expected_text = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+            let mut expected: Vec<String> =
+                expected_text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+            expected.sort();
+            if found != expected {
+                let actual = std::iter::once(mesh_line).chain(found).collect::<Vec<_>>().join("\n");
+                mismatches.push(format!(
+                    "{}:\n--- expected\n{}\n--- actual\n{actual}\n",
+                    dir.display(),
+                    expected.join("\n")
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn the_project_fixtures_lint_clean_for_every_mesh() {
+        let catalog = catalog();
+        let mut paths = Vec::new();
+        collect(&catalog.project.fixtures_dir(), &mut paths).unwrap();
+        paths.retain(|p| !p.components().any(|c| c.as_os_str() == "pitfalls"));
+        for mesh in Mesh::ALL {
+            let outcome = run(&catalog, &Inputs { paths: paths.clone(), mesh: Some(mesh), values: vec![] });
+            let all: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+            assert!(all.is_empty(), "{mesh}:\n{}", all.join("\n\n"));
+        }
+    }
+
+    #[test]
+    fn findings_render_with_location_fix_and_evidence() {
+        let catalog = catalog();
+        let dir = catalog.project.fixtures_dir().join("pitfalls/service-upstream-wrong-key");
+        let outcome = run(&catalog, &Inputs { paths: vec![dir], mesh: None, values: vec![] });
+        let text: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+        insta::assert_snapshot!("service_upstream_wrong_key", text.join("\n\n"));
+        insta::assert_json_snapshot!("service_upstream_wrong_key_json", outcome.findings);
+    }
+}

@@ -1,0 +1,839 @@
+//! The preflight rules. Each says what breaks at run time, how to fix it, and where upstream
+//! shows it (`shared` research Table 2 is where they were collected).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::index::{Index, ValuesFile, ingress_backends, ingress_routes};
+use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::scenario::Mesh;
+use crate::scenario::fixture::Manifest;
+
+/// A rule's fixed facts.
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub evidence: &'static str,
+    pub check: fn(&Index, &mut Findings),
+}
+
+const KONG_CHARTS_README: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/README.md";
+const KONG_CHART_VALUES: &str = "https://github.com/Kong/charts/blob/main/charts/kong/values.yaml";
+const ISTIO_WEBHOOK: &str = "https://github.com/istio/istio/blob/master/manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml";
+const KIC_ENV: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/cmd/rootcmd/env.go";
+const KIC_ANNOTATIONS: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/annotations/annotations.go";
+const KIC_ANNOTATIONS_DOC: &str = "https://developer.konghq.com/kubernetes-ingress-controller/reference/annotations/";
+const ISTIO_STRICT: &str = "https://github.com/istio/istio/issues/37431";
+const ISTIO_IST0101: &str = "https://istio.io/latest/docs/reference/config/analysis/ist0101/";
+const ISTIO_DR: &str = "https://istio.io/latest/docs/reference/config/networking/destination-rule/";
+const KIC_PLUGINS: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/kongstate/kongstate.go";
+const KIC_STORE: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/store/store.go";
+const KONG_ZIPKIN_SCHEMA: &str = "https://github.com/Kong/kong/blob/master/kong/plugins/zipkin/schema.lua";
+const KONG_MTLS_AUTH: &str = "https://developer.konghq.com/plugins/mtls-auth/";
+const ISTIO_V1_APIS: &str = "https://istio.io/latest/blog/2024/v1-apis/";
+const LINKERD_INJECTION: &str = "https://linkerd.io/2-edge/features/proxy-injection/";
+const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
+const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
+const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
+const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
+
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "kong-values-ignored-key",
+        severity: Severity::Error,
+        evidence: KONG_CHARTS_README,
+        check: kong_values_ignored_key,
+    },
+    Rule {
+        id: "mesh-annotation-on-service",
+        severity: Severity::Error,
+        evidence: KONG_CHART_VALUES,
+        check: mesh_annotation_on_service,
+    },
+    Rule {
+        id: "istio-inject-annotation-not-label",
+        severity: Severity::Error,
+        evidence: ISTIO_WEBHOOK,
+        check: istio_inject_annotation_not_label,
+    },
+    Rule { id: "kic-env-unknown", severity: Severity::Error, evidence: KIC_ENV, check: kic_env_unknown },
+    Rule {
+        id: "kong-annotation-wrong-object",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: kong_annotation_wrong_object,
+    },
+    Rule {
+        id: "kong-annotation-unknown",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS,
+        check: kong_annotation_unknown,
+    },
+    Rule {
+        id: "istio-strict-kong-unmeshed",
+        severity: Severity::Error,
+        evidence: ISTIO_STRICT,
+        check: istio_strict_kong_unmeshed,
+    },
+    Rule {
+        id: "istio-host-header-mismatch",
+        severity: Severity::Warning,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: istio_host_header_mismatch,
+    },
+    Rule {
+        id: "istio-subset-undefined",
+        severity: Severity::Error,
+        evidence: ISTIO_IST0101,
+        check: istio_subset_undefined,
+    },
+    Rule {
+        id: "istio-subset-selects-nothing",
+        severity: Severity::Warning,
+        evidence: ISTIO_DR,
+        check: istio_subset_selects_nothing,
+    },
+    Rule {
+        id: "kong-plugin-unresolved",
+        severity: Severity::Error,
+        evidence: KIC_PLUGINS,
+        check: kong_plugin_unresolved,
+    },
+    Rule {
+        id: "kong-cluster-plugin-no-class",
+        severity: Severity::Warning,
+        evidence: KIC_STORE,
+        check: kong_cluster_plugin_no_class,
+    },
+    Rule {
+        id: "kong-plugin-deprecated-field",
+        severity: Severity::Warning,
+        evidence: KONG_ZIPKIN_SCHEMA,
+        check: kong_plugin_deprecated_field,
+    },
+    Rule {
+        id: "kong-enterprise-plugin",
+        severity: Severity::Error,
+        evidence: KONG_MTLS_AUTH,
+        check: kong_enterprise_plugin,
+    },
+    Rule {
+        id: "api-version-deprecated",
+        severity: Severity::Warning,
+        evidence: ISTIO_V1_APIS,
+        check: api_version_deprecated,
+    },
+    Rule {
+        id: "linkerd-inject-on-workload-metadata",
+        severity: Severity::Error,
+        evidence: LINKERD_INJECTION,
+        check: linkerd_inject_on_workload_metadata,
+    },
+    Rule {
+        id: "linkerd-ingress-open-relay",
+        severity: Severity::Error,
+        evidence: LINKERD_INGRESS,
+        check: linkerd_ingress_open_relay,
+    },
+    Rule { id: "smi-trafficsplit", severity: Severity::Warning, evidence: LINKERD_SHIFTING, check: smi_trafficsplit },
+    Rule {
+        id: "serviceprofile-overrides-httproute",
+        severity: Severity::Warning,
+        evidence: LINKERD_SHIFTING,
+        check: serviceprofile_overrides_httproute,
+    },
+    Rule {
+        id: "ingress-route-duplicate",
+        severity: Severity::Warning,
+        evidence: KIC_INGRESS,
+        check: ingress_route_duplicate,
+    },
+    Rule {
+        id: "authz-principal-unknown",
+        severity: Severity::Warning,
+        evidence: KONG_SA,
+        check: authz_principal_unknown,
+    },
+];
+
+/// Findings of one rule as it runs.
+pub struct Findings<'r> {
+    rule: &'r Rule,
+    pub out: Vec<Diagnostic>,
+}
+
+impl<'r> Findings<'r> {
+    pub fn new(rule: &'r Rule) -> Self {
+        Findings { rule, out: Vec::new() }
+    }
+
+    fn on_object(&mut self, object: &Manifest, path: &[&str], message: String, fix: String) {
+        let position = object.position_of(path);
+        self.push(&object.file, position, &object.source, &path.join("."), message, fix);
+    }
+
+    fn on_values(&mut self, values: &ValuesFile, path: &[&str], message: String, fix: String) {
+        let position = values.position_of(path);
+        self.push(&values.file, position, &values.text, &path.join("."), message, fix);
+    }
+
+    fn push(
+        &mut self,
+        file: &std::path::Path,
+        position: Position,
+        source: &str,
+        field: &str,
+        message: String,
+        fix: String,
+    ) {
+        let mut d = Diagnostic::error(self.rule.id, file, position, message)
+            .with_source(source)
+            .with_field(field)
+            .with_help(fix);
+        d.severity = self.rule.severity;
+        d.evidence = Some(self.rule.evidence.to_owned());
+        self.out.push(d);
+    }
+}
+
+/// Run every rule over the index.
+pub fn run_all(index: &Index) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        let mut findings = Findings::new(rule);
+        (rule.check)(index, &mut findings);
+        out.extend(findings.out);
+    }
+    out
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+fn map_at<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_object).into_iter().flatten()
+}
+
+const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"];
+
+fn workloads(index: &Index) -> impl Iterator<Item = &Manifest> {
+    index.objects.iter().filter(|o| WORKLOADS.contains(&o.kind.as_str()))
+}
+
+// --- Helm values -------------------------------------------------------------------------
+
+fn kong_values_ignored_key(index: &Index, f: &mut Findings) {
+    let Some(values) = index.kong_values() else { return };
+    for (key, _) in map_at(&values.value, &[]) {
+        if !["controller", "gateway", "deployment", "global"].contains(&key.as_str()) {
+            f.on_values(
+                values,
+                &[key],
+                format!("`{key}` at the top level of kong/ingress values is ignored: the umbrella chart only passes `controller.*` and `gateway.*` to its two kong subcharts, and has no schema to reject the rest"),
+                format!("move it under `gateway.{key}` (the proxy) or `controller.{key}` (the ingress controller)"),
+            );
+        }
+    }
+}
+
+fn mesh_annotation_on_service(index: &Index, f: &mut Findings) {
+    let Some(values) = index.kong_values() else { return };
+    for section in [&[][..], &["gateway"][..], &["controller"][..]] {
+        let path: Vec<&str> = section.iter().copied().chain(["proxy", "annotations"]).collect();
+        for (key, _) in map_at(&values.value, &path) {
+            if key.starts_with("sidecar.istio.io/") || key == "linkerd.io/inject" {
+                let at: Vec<&str> = path.iter().copied().chain([key.as_str()]).collect();
+                f.on_values(
+                    values,
+                    &at,
+                    format!("`{key}` under `{}` annotates Kong's proxy *Service*, not its pods: the mesh never sees it", path.join(".")),
+                    "set mesh opt-in on the pods: `gateway.podLabels` (Istio: sidecar.istio.io/inject: \"true\") or `gateway.podAnnotations` (Linkerd: linkerd.io/inject: ingress)".into(),
+                );
+            }
+        }
+    }
+}
+
+fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
+    if let Some(values) = index.kong_values() {
+        for section in [&[][..], &["gateway"][..], &["controller"][..]] {
+            let path: Vec<&str> =
+                section.iter().copied().chain(["podAnnotations", "sidecar.istio.io/inject"]).collect();
+            if values.get(&path).is_some() {
+                f.on_values(
+                    values,
+                    &path,
+                    "`sidecar.istio.io/inject` as a pod *annotation* does not opt a pod in: Istio's injector selects pods by the label in namespaces without `istio-injection`".into(),
+                    "use `gateway.podLabels: {sidecar.istio.io/inject: \"true\"}`".into(),
+                );
+            }
+        }
+    }
+    for w in workloads(index) {
+        let path = ["spec", "template", "metadata", "annotations", "sidecar.istio.io/inject"];
+        let injected_ns =
+            index.namespace_labels(w.namespace_or_default()).any(|(k, v)| k == "istio-injection" && v == "enabled");
+        if str_at(&w.object, &path) == Some("true") && !injected_ns {
+            f.on_object(
+                w,
+                &path,
+                format!("{} {} asks for a sidecar with an annotation; Istio's injector matches the *label* `sidecar.istio.io/inject`, so no sidecar is added", w.kind, w.name),
+                "move it to `spec.template.metadata.labels`".into(),
+            );
+        }
+    }
+}
+
+fn kic_env_unknown(index: &Index, f: &mut Findings) {
+    let Some(values) = index.kong_values() else { return };
+    for section in [&["ingressController", "env"][..], &["controller", "ingressController", "env"][..]] {
+        for (key, _) in map_at(&values.value, section) {
+            let doubled = key.to_ascii_uppercase().starts_with("CONTROLLER_");
+            let malformed = !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if doubled || malformed {
+                let at: Vec<&str> = section.iter().copied().chain([key.as_str()]).collect();
+                let message = if doubled {
+                    format!(
+                        "the chart prefixes controller env keys with CONTROLLER_, so `{key}` becomes `CONTROLLER_{}`, which binds to no KIC flag and is ignored",
+                        key.to_ascii_uppercase()
+                    )
+                } else {
+                    format!("`{key}` cannot name a KIC flag: env keys are flag names with `-` written as `_`")
+                };
+                f.on_values(
+                    values,
+                    &at,
+                    message,
+                    format!("drop the CONTROLLER_ prefix, or remove the key if KIC has no such flag (`{key}`)"),
+                );
+            }
+        }
+    }
+}
+
+// --- Kong annotations ------------------------------------------------------------------
+
+/// `konghq.com/*` annotations KIC reads, and where (KIC internal/annotations/annotations.go).
+const SERVICE_ONLY: &[&str] =
+    &["connect-timeout", "read-timeout", "write-timeout", "retries", "protocol", "path", "host-header", "client-cert"];
+const ROUTE_ONLY: &[&str] = &["protocols", "preserve-host", "strip-path"];
+const KNOWN: &[&str] = &[
+    "override",
+    "plugins",
+    "protocol",
+    "protocols",
+    "client-cert",
+    "strip-path",
+    "path",
+    "https-redirect-status-code",
+    "preserve-host",
+    "regex-priority",
+    "host-header",
+    "methods",
+    "snis",
+    "request-buffering",
+    "response-buffering",
+    "host-aliases",
+    "regex-prefix",
+    "connect-timeout",
+    "write-timeout",
+    "read-timeout",
+    "retries",
+    "headers-separator",
+    "path-handling",
+    "tags",
+    "rewrite",
+    "gatewayclass-unmanaged",
+    "publish-service",
+    "upstream-policy",
+    // Read by newer KIC versions for upstream TLS; tolerated so the rule never flags a real key.
+    "tls-verify",
+    "tls-verify-depth",
+    "ca-certificates-secrets",
+    "ca-certificates-configmaps",
+];
+
+fn kong_annotation_wrong_object(index: &Index, f: &mut Findings) {
+    for o in index.objects.iter().filter(|o| o.kind == "Ingress" || o.kind == "Service") {
+        for (key, _) in o.annotations() {
+            let Some(name) = key.strip_prefix("konghq.com/") else { continue };
+            let (wrong, belongs) = match o.kind.as_str() {
+                "Ingress" if SERVICE_ONLY.contains(&name) => (true, "Service"),
+                "Service" if ROUTE_ONLY.contains(&name) => (true, "Ingress"),
+                _ => (false, ""),
+            };
+            if wrong {
+                f.on_object(
+                    o,
+                    &["metadata", "annotations", key],
+                    format!("KIC reads `{key}` only from the {belongs}; on this {} it is ignored", o.kind),
+                    format!("move it to the {belongs}"),
+                );
+            }
+        }
+    }
+}
+
+fn kong_annotation_unknown(index: &Index, f: &mut Findings) {
+    for o in &index.objects {
+        for (key, _) in o.annotations() {
+            let Some(name) = key.strip_prefix("konghq.com/") else { continue };
+            if KNOWN.contains(&name) || name.starts_with("headers.") {
+                continue;
+            }
+            let fix = if name == "service-upstream" {
+                "use `ingress.kubernetes.io/service-upstream: \"true\"` on the Service".to_owned()
+            } else {
+                match crate::diagnostic::closest(name, KNOWN.iter().copied()) {
+                    Some(near) => format!("did you mean `konghq.com/{near}`?"),
+                    None => "remove it: KIC reads no such annotation".to_owned(),
+                }
+            };
+            f.on_object(
+                o,
+                &["metadata", "annotations", key],
+                format!("KIC reads no annotation `{key}`; it has no effect"),
+                fix,
+            );
+        }
+    }
+}
+
+// --- Istio -------------------------------------------------------------------------------
+
+/// Whether a namespace is under STRICT mTLS: a selector-less PeerAuthentication there, or a
+/// mesh-wide one in istio-system.
+fn strict_namespace(index: &Index, namespace: &str) -> bool {
+    index.of_kind("PeerAuthentication").any(|pa| {
+        let ns = pa.namespace_or_default();
+        str_at(&pa.object, &["spec", "mtls", "mode"]) == Some("STRICT")
+            && pa.object.pointer("/spec/selector").is_none()
+            && (ns == namespace || ns == "istio-system")
+    })
+}
+
+fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
+    if index.mesh.is_some_and(|m| m != Mesh::Istio) {
+        return;
+    }
+    let kong_meshed = index.kong_meshed(Mesh::Istio);
+    for ingress in index.kong_ingresses() {
+        let ns = ingress.namespace_or_default();
+        if !strict_namespace(index, ns) {
+            continue;
+        }
+        for (service, path) in ingress_backends(ingress) {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let svc = index.find("Service", ns, &service);
+            let upstream = svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true");
+            if !kong_meshed {
+                f.on_object(
+                    ingress,
+                    &path,
+                    format!("Service {service} is in STRICT namespace {ns}, but Kong's gateway is not in the mesh: it sends plaintext, which the backend's sidecar refuses"),
+                    "mesh Kong: `gateway.podLabels: {sidecar.istio.io/inject: \"true\"}` in the kong/ingress values".into(),
+                );
+            } else if !upstream {
+                f.on_object(
+                    ingress,
+                    &path,
+                    format!("Kong sends to pod IPs of {service} (no service-upstream): Istio's passthrough cluster has no mTLS settings, so STRICT refuses the traffic"),
+                    format!("annotate Service {service} with `ingress.kubernetes.io/service-upstream: \"true\"`"),
+                );
+            }
+        }
+    }
+}
+
+/// VirtualService hosts name Services by short name or FQDN; return the Service name.
+fn service_of_host<'a>(host: &'a str, namespace: &str) -> &'a str {
+    let short = host.split('.').next().unwrap_or(host);
+    let rest = host.strip_prefix(short).unwrap_or("").trim_start_matches('.');
+    if rest.is_empty() || rest.starts_with(namespace) { short } else { host }
+}
+
+fn istio_host_header_mismatch(index: &Index, f: &mut Findings) {
+    let routed: BTreeSet<(String, String)> = index
+        .of_kind("VirtualService")
+        .flat_map(|vs| {
+            let ns = vs.namespace_or_default().to_owned();
+            vs.object
+                .pointer("/spec/hosts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(move |h| (ns.clone(), service_of_host(h, &ns).to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for ingress in index.kong_ingresses() {
+        let ns = ingress.namespace_or_default();
+        let preserve = ingress.annotation("konghq.com/preserve-host").unwrap_or("true");
+        for (service, path) in ingress_backends(ingress) {
+            if !routed.contains(&(ns.to_owned(), service.clone())) {
+                continue;
+            }
+            let host_header = index.find("Service", ns, &service).and_then(|s| s.annotation("konghq.com/host-header"));
+            if preserve != "false" || host_header.is_none() {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                f.on_object(
+                    ingress,
+                    &path,
+                    format!("Service {service} has a VirtualService, but Kong sends the client's Host: the sidecar matches routes by Host, so the VirtualService's rules do not apply"),
+                    format!("set `konghq.com/preserve-host: \"false\"` on the Ingress and `konghq.com/host-header: {service}.{ns}.svc.cluster.local` on the Service"),
+                );
+            }
+        }
+    }
+}
+
+/// A DestinationRule subset: the rule, the subset's index in it, its name.
+type Subset<'a> = (&'a Manifest, usize, String);
+
+/// Subsets by (namespace, Service name).
+fn destination_rule_subsets(index: &Index) -> BTreeMap<(String, String), Vec<Subset<'_>>> {
+    let mut out: BTreeMap<(String, String), Vec<Subset<'_>>> = BTreeMap::new();
+    for dr in index.of_kind("DestinationRule") {
+        let ns = dr.namespace_or_default().to_owned();
+        let Some(host) = str_at(&dr.object, &["spec", "host"]) else { continue };
+        let service = service_of_host(host, &ns).to_owned();
+        let subsets = dr.object.pointer("/spec/subsets").and_then(Value::as_array).into_iter().flatten();
+        for (i, s) in subsets.enumerate() {
+            if let Some(name) = s.get("name").and_then(Value::as_str) {
+                out.entry((ns.clone(), service.clone())).or_default().push((dr, i, name.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn istio_subset_undefined(index: &Index, f: &mut Findings) {
+    let defined = destination_rule_subsets(index);
+    for vs in index.of_kind("VirtualService") {
+        let ns = vs.namespace_or_default();
+        let routes = vs.object.pointer("/spec/http").and_then(Value::as_array).into_iter().flatten();
+        for (h, http) in routes.enumerate() {
+            let dests = http.get("route").and_then(Value::as_array).into_iter().flatten();
+            for (r, route) in dests.enumerate() {
+                let (Some(host), Some(subset)) =
+                    (str_at(route, &["destination", "host"]), str_at(route, &["destination", "subset"]))
+                else {
+                    continue;
+                };
+                let service = service_of_host(host, ns);
+                let known = defined
+                    .get(&(ns.to_owned(), service.to_owned()))
+                    .is_some_and(|s| s.iter().any(|(_, _, n)| n == subset));
+                if !known {
+                    let (h, r) = (h.to_string(), r.to_string());
+                    f.on_object(
+                        vs,
+                        &["spec", "http", &h, "route", &r, "destination", "subset"],
+                        format!("subset `{subset}` of {host} is defined by no DestinationRule: Istio rejects the route (IST0101) and requests get 503"),
+                        format!("add a DestinationRule for {host} with a subset `{subset}` selecting its pods by label (e.g. `version: {subset}`)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn istio_subset_selects_nothing(index: &Index, f: &mut Findings) {
+    for ((ns, _service), subsets) in destination_rule_subsets(index) {
+        for (dr, i, name) in subsets {
+            let labels: BTreeMap<&str, &str> = dr
+                .object
+                .pointer(&format!("/spec/subsets/{i}/labels"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect();
+            if labels.is_empty() {
+                continue;
+            }
+            let matched = workloads(index).filter(|w| w.namespace_or_default() == ns).any(|w| {
+                let pod: BTreeMap<&str, &str> =
+                    crate::scenario::fixture::string_map(&w.object, "/spec/template/metadata/labels").collect();
+                labels.iter().all(|(k, v)| pod.get(k) == Some(v))
+            });
+            // Only judge when the inputs hold workloads of that namespace at all.
+            let any_workload = workloads(index).any(|w| w.namespace_or_default() == ns);
+            if any_workload && !matched {
+                let i = i.to_string();
+                f.on_object(
+                    dr,
+                    &["spec", "subsets", &i, "labels"],
+                    format!("subset `{name}` selects pods labelled {labels:?}, and no workload in {ns} has them: traffic routed to it fails"),
+                    "add the labels to the pod template of the workload, or fix the subset's labels".into(),
+                );
+            }
+        }
+    }
+}
+
+// --- Kong plugins --------------------------------------------------------------------------
+
+fn kong_plugin_unresolved(index: &Index, f: &mut Findings) {
+    let cluster: BTreeSet<&str> = index.of_kind("KongClusterPlugin").map(|p| p.name.as_str()).collect();
+    let grants = index.of_kind("ReferenceGrant").count() > 0;
+    for o in index.objects.iter().filter(|o| o.annotation("konghq.com/plugins").is_some()) {
+        let ns = o.namespace_or_default();
+        for name in
+            o.annotation("konghq.com/plugins").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+        {
+            let found = match name.split_once(':') {
+                Some((other_ns, n)) => grants && index.find("KongPlugin", other_ns, n).is_some(),
+                None => index.find("KongPlugin", ns, name).is_some() || cluster.contains(name),
+            };
+            if !found {
+                let elsewhere: Vec<String> = index
+                    .of_kind("KongPlugin")
+                    .filter(|p| p.name == name)
+                    .map(|p| p.namespace_or_default().to_owned())
+                    .collect();
+                let fix = if elsewhere.is_empty() {
+                    format!("create KongPlugin {name} in namespace {ns}, or a KongClusterPlugin {name}")
+                } else {
+                    format!(
+                        "KongPlugin {name} exists in {}: plugins are looked up in the {} {} own namespace; move it to {ns} or make it a KongClusterPlugin",
+                        elsewhere.join(", "),
+                        o.kind,
+                        o.name
+                    )
+                };
+                f.on_object(
+                    o,
+                    &["metadata", "annotations", "konghq.com/plugins"],
+                    format!("plugin `{name}` resolves to no KongPlugin in {ns} and no KongClusterPlugin: KIC drops it silently and the route runs without it"),
+                    fix,
+                );
+            }
+        }
+    }
+}
+
+fn kong_cluster_plugin_no_class(index: &Index, f: &mut Findings) {
+    for p in index.of_kind("KongClusterPlugin") {
+        if p.annotation("kubernetes.io/ingress.class").is_none() {
+            f.on_object(
+                p,
+                &["metadata"],
+                format!(
+                    "KongClusterPlugin {} has no `kubernetes.io/ingress.class` annotation; KIC may not pick it up",
+                    p.name
+                ),
+                "add `kubernetes.io/ingress.class: kong`".into(),
+            );
+        }
+    }
+}
+
+fn plugin_objects(index: &Index) -> impl Iterator<Item = &Manifest> {
+    index.objects.iter().filter(|o| o.kind == "KongPlugin" || o.kind == "KongClusterPlugin")
+}
+
+fn kong_plugin_deprecated_field(index: &Index, f: &mut Findings) {
+    for p in plugin_objects(index) {
+        let plugin = p.object.get("plugin").and_then(Value::as_str).unwrap_or_default();
+        let deprecated: &[&str] = match plugin {
+            "zipkin" => &["header_type", "default_header_type"],
+            "opentelemetry" => &["header_type", "endpoint"],
+            _ => &[],
+        };
+        for field in deprecated {
+            if p.object.pointer(&format!("/config/{field}")).is_some() {
+                f.on_object(
+                    p,
+                    &["config", field],
+                    format!("`{field}` of the {plugin} plugin is deprecated (removed in Kong 4.0)"),
+                    if *field == "endpoint" {
+                        "use `traces_endpoint`".into()
+                    } else {
+                        "use `propagation: {extract: [...], inject: [...], default_format: b3}`".into()
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Plugins only Kong Enterprise ships (absent from Kong OSS `kong/plugins/`).
+const ENTERPRISE_PLUGINS: &[&str] = &[
+    "mtls-auth",
+    "openid-connect",
+    "rate-limiting-advanced",
+    "request-validator",
+    "opa",
+    "canary",
+    "jwt-signer",
+    "oauth2-introspection",
+];
+
+fn kong_enterprise_plugin(index: &Index, f: &mut Findings) {
+    for p in plugin_objects(index) {
+        let plugin = p.object.get("plugin").and_then(Value::as_str).unwrap_or_default();
+        if ENTERPRISE_PLUGINS.contains(&plugin) {
+            f.on_object(
+                p,
+                &["plugin"],
+                format!("`{plugin}` is a Kong Enterprise plugin; the OSS image the harness installs has no such plugin and KIC fails to configure it"),
+                if plugin == "mtls-auth" {
+                    "mtls-auth authenticates *clients to Kong*, not Kong to the mesh; the mesh's own mTLS covers Kong -> backend".into()
+                } else {
+                    "remove it, or install Kong Enterprise with a licence".into()
+                },
+            );
+        }
+    }
+}
+
+fn api_version_deprecated(index: &Index, f: &mut Findings) {
+    const OLD: &[(&str, &str)] = &[
+        ("security.istio.io/v1beta1", "security.istio.io/v1"),
+        ("networking.istio.io/v1beta1", "networking.istio.io/v1"),
+        ("networking.istio.io/v1alpha3", "networking.istio.io/v1"),
+        ("telemetry.istio.io/v1alpha1", "telemetry.istio.io/v1"),
+    ];
+    for o in &index.objects {
+        if let Some((_, new)) = OLD.iter().find(|(old, _)| *old == o.api_version) {
+            f.on_object(
+                o,
+                &["apiVersion"],
+                format!("{} is deprecated for {}", o.api_version, o.kind),
+                format!("use `apiVersion: {new}`"),
+            );
+        }
+    }
+}
+
+// --- Linkerd -------------------------------------------------------------------------------
+
+fn linkerd_inject_on_workload_metadata(index: &Index, f: &mut Findings) {
+    for w in workloads(index) {
+        if w.annotation("linkerd.io/inject").is_some()
+            && str_at(&w.object, &["spec", "template", "metadata", "annotations", "linkerd.io/inject"]).is_none()
+        {
+            f.on_object(
+                w,
+                &["metadata", "annotations", "linkerd.io/inject"],
+                format!("`linkerd.io/inject` on the {}'s own metadata is ignored: Linkerd's injector reads pod and namespace annotations only", w.kind),
+                "move it to `spec.template.metadata.annotations` (or annotate the namespace)".into(),
+            );
+        }
+    }
+}
+
+fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
+    let Some(values) = index.kong_values() else { return };
+    let path = ["gateway", "podAnnotations", "linkerd.io/inject"];
+    if values.get(&path).and_then(Value::as_str) != Some("ingress") {
+        return;
+    }
+    let guarded = plugin_objects(index).any(|p| {
+        p.object.get("plugin").and_then(Value::as_str) == Some("request-transformer")
+            && p.object
+                .pointer("/config/remove/headers")
+                .and_then(Value::as_array)
+                .is_some_and(|h| h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override")))
+    });
+    if !guarded {
+        f.on_values(
+            values,
+            &path,
+            "Kong runs Linkerd's proxy in ingress mode but nothing strips a client's `l5d-dst-override` header: any client can steer Kong's requests to any service in the cluster".into(),
+            "add a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` (and add the override for each backend)".into(),
+        );
+    }
+}
+
+fn smi_trafficsplit(index: &Index, f: &mut Findings) {
+    for t in
+        index.objects.iter().filter(|o| o.kind == "TrafficSplit" && o.api_version.starts_with("split.smi-spec.io/"))
+    {
+        f.on_object(
+            t,
+            &["apiVersion"],
+            "TrafficSplit needs the linkerd-smi extension, retired since 2024 (last release v0.2.7); without it the kind is unknown".into(),
+            "use a gateway.networking.k8s.io/v1 HTTPRoute with the Service as parentRef and weighted backendRefs".into(),
+        );
+    }
+}
+
+fn serviceprofile_overrides_httproute(index: &Index, f: &mut Findings) {
+    for sp in index.of_kind("ServiceProfile") {
+        let service = sp.name.split('.').next().unwrap_or_default();
+        let ns = sp.namespace_or_default();
+        let routed = index.of_kind("HTTPRoute").filter(|r| r.namespace_or_default() == ns).any(|r| {
+            r.object.pointer("/spec/parentRefs").and_then(Value::as_array).into_iter().flatten().any(|p| {
+                p.get("kind").and_then(Value::as_str) == Some("Service")
+                    && p.get("name").and_then(Value::as_str) == Some(service)
+            })
+        });
+        if routed {
+            f.on_object(
+                sp,
+                &["metadata", "name"],
+                format!("ServiceProfile {} and an HTTPRoute both apply to Service {service}; the ServiceProfile wins and the HTTPRoute (e.g. its weights) is ignored", sp.name),
+                "remove the ServiceProfile, or move its settings into the HTTPRoute".into(),
+            );
+        }
+    }
+}
+
+fn ingress_route_duplicate(index: &Index, f: &mut Findings) {
+    let mut seen: BTreeMap<(String, String), &Manifest> = BTreeMap::new();
+    for ingress in index.kong_ingresses() {
+        for (host, path, at) in ingress_routes(ingress) {
+            match seen.get(&(host.clone(), path.clone())) {
+                Some(first) if first.name != ingress.name || first.namespace != ingress.namespace => {
+                    let at: Vec<&str> = at.iter().map(String::as_str).collect();
+                    f.on_object(
+                        ingress,
+                        &at,
+                        format!(
+                            "{host}{path} is also routed by Ingress {}/{}: which one Kong uses is not defined",
+                            first.namespace_or_default(),
+                            first.name
+                        ),
+                        "give each Ingress its own host or path".into(),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert((host, path), ingress);
+                }
+            }
+        }
+    }
+}
+
+fn authz_principal_unknown(index: &Index, f: &mut Findings) {
+    let kong_ns = &index.kong.namespace;
+    let expected = format!("cluster.local/ns/{kong_ns}/sa/{}", index.kong.gateway_service_account);
+    for ap in index.of_kind("AuthorizationPolicy") {
+        let rules = ap.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+        for (r, rule) in rules.enumerate() {
+            let froms = rule.get("from").and_then(Value::as_array).into_iter().flatten();
+            for (s, from) in froms.enumerate() {
+                let principals = from.pointer("/source/principals").and_then(Value::as_array).into_iter().flatten();
+                for p in principals.filter_map(Value::as_str) {
+                    if p.starts_with(&format!("cluster.local/ns/{kong_ns}/sa/")) && p != expected {
+                        let (r, s) = (r.to_string(), s.to_string());
+                        f.on_object(
+                            ap,
+                            &["spec", "rules", &r, "from", &s, "source", "principals"],
+                            format!("principal `{p}` names a service account the kong/ingress chart does not create; Kong's gateway runs as `{expected}`, so its requests are denied"),
+                            format!("use `{expected}`"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Values for Kong's umbrella chart `kong/ingress` (0.24.0), per mesh.
+//!
+//! `kong/ingress` wraps the `kong` chart twice, as `controller` and `gateway`; settings at the
+//! top level other than those (and `deployment`, `global`) are ignored without a word
+//! (Kong/charts charts/ingress/README.md). Every key set here exists in the pinned chart's
+//! values (checked by hand against charts/kong/values.yaml at kong-3.2.0).
+
+use serde_json::{Value, json};
+
+use crate::scenario::Mesh;
+
+/// NodePorts of Kong's proxy Service; the kind config maps host ports to them.
+pub const PROXY_HTTP_NODE_PORT: u16 = 30080;
+pub const PROXY_TLS_NODE_PORT: u16 = 30443;
+
+/// Manifests (under `fixtures/`) the stack applies cluster-wide on `mesh`, besides the charts.
+pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
+    match mesh {
+        Mesh::Linkerd => &["linkerd/kong-ingress-guard.yaml"],
+        Mesh::Istio | Mesh::None => &[],
+    }
+}
+
+/// The values the harness installs Kong with on `mesh`.
+pub fn values(mesh: Mesh) -> Value {
+    let mut gateway = json!({
+        "proxy": {
+            "type": "NodePort",
+            "http": {"nodePort": PROXY_HTTP_NODE_PORT},
+            "tls": {"nodePort": PROXY_TLS_NODE_PORT},
+        },
+    });
+    match mesh {
+        // The injector selects pods by this *label* when the namespace carries no injection
+        // label (istio/istio manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml).
+        // The chart's default pod annotation `traffic.sidecar.istio.io/includeInboundPorts: ""`
+        // keeps inbound traffic out of the sidecar (charts/kong/values.yaml `podAnnotations`).
+        Mesh::Istio => gateway["podLabels"] = json!({"sidecar.istio.io/inject": "true"}),
+        // Kong "should be meshed with linkerd.io/inject: ingress" (linkerd/website 2-edge
+        // tasks/using-ingress.md); an annotation, read from the pod.
+        Mesh::Linkerd => gateway["podAnnotations"] = json!({"linkerd.io/inject": "ingress"}),
+        Mesh::None => {}
+    }
+    json!({ "gateway": gateway })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key paths of charts/kong/values.yaml (kong-3.2.0) under which the harness writes, taken
+    /// by hand from the pinned chart; a value set anywhere else would be silently ignored.
+    const CHART_KEYS: &[&str] =
+        &["proxy.type", "proxy.http.nodePort", "proxy.tls.nodePort", "podLabels", "podAnnotations"];
+
+    fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v.as_object() {
+            // Label and annotation maps are free-form below their own key.
+            Some(map) if !prefix.ends_with("podLabels") && !prefix.ends_with("podAnnotations") => {
+                for (k, child) in map {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    leaf_paths(&path, child, out);
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_key_the_harness_sets_exists_in_the_chart() {
+        for mesh in Mesh::ALL {
+            let values = values(mesh);
+            let top: Vec<&String> = values.as_object().unwrap().keys().collect();
+            assert_eq!(top, ["gateway"], "only subchart sections at the top level");
+            let mut paths = Vec::new();
+            leaf_paths("", &values["gateway"], &mut paths);
+            for p in paths {
+                assert!(CHART_KEYS.contains(&p.as_str()), "{mesh}: gateway.{p} is not a key of the kong chart");
+            }
+        }
+    }
+
+    #[test]
+    fn each_mesh_meshes_kong_its_own_way() {
+        assert_eq!(values(Mesh::Istio)["gateway"]["podLabels"]["sidecar.istio.io/inject"], "true");
+        assert_eq!(values(Mesh::Linkerd)["gateway"]["podAnnotations"]["linkerd.io/inject"], "ingress");
+        assert!(values(Mesh::None)["gateway"].get("podLabels").is_none());
+    }
+}
