@@ -288,13 +288,119 @@ fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
     }
 }
 
+/// KIC's flags as env keys (`-` written `_`), from KIC internal/cmd/rootcmd/config/cli.go
+/// (`bindFlagSet`, KIC 3.x); env vars bind only to these (internal/cmd/rootcmd/env.go).
+const KIC_FLAGS: &[&str] = &[
+    "admission_webhook_cert",
+    "admission_webhook_cert_file",
+    "admission_webhook_key",
+    "admission_webhook_key_file",
+    "admission_webhook_listen",
+    "anonymous_reports",
+    "apiserver_burst",
+    "apiserver_host",
+    "apiserver_qps",
+    "cache_sync_timeout",
+    "cluster_domain",
+    "configmap_label_selector",
+    "diagnostic_server_port",
+    "dump_config",
+    "dump_sensitive_config",
+    "election_id",
+    "election_namespace",
+    "emit_kubernetes_events",
+    "enable_controller_gwapi_gateway",
+    "enable_controller_gwapi_grpcroute",
+    "enable_controller_gwapi_httproute",
+    "enable_controller_gwapi_reference_grant",
+    "enable_controller_ingress_class_networkingv1",
+    "enable_controller_ingress_class_parameters",
+    "enable_controller_ingress_networkingv1",
+    "enable_controller_kong_custom_entity",
+    "enable_controller_kong_license",
+    "enable_controller_kong_service_facade",
+    "enable_controller_kong_upstream_policy",
+    "enable_controller_kong_vault",
+    "enable_controller_kongclusterplugin",
+    "enable_controller_kongconsumer",
+    "enable_controller_kongingress",
+    "enable_controller_kongplugin",
+    "enable_controller_service",
+    "enable_controller_tcpingress",
+    "enable_controller_udpingress",
+    "enable_reverse_sync",
+    "feature_gates",
+    "force_leader_election",
+    "gateway_api_controller_name",
+    "gateway_discovery_dns_strategy",
+    "gateway_discovery_readiness_check_interval",
+    "gateway_discovery_readiness_check_timeout",
+    "gateway_to_reconcile",
+    "health_probe_bind_address",
+    "ingress_class",
+    "init_cache_sync_duration",
+    "kong_admin_ca_cert",
+    "kong_admin_ca_cert_file",
+    "kong_admin_concurrency",
+    "kong_admin_filter_tag",
+    "kong_admin_header",
+    "kong_admin_init_retries",
+    "kong_admin_init_retry_delay",
+    "kong_admin_svc",
+    "kong_admin_svc_port_names",
+    "kong_admin_tls_client_cert",
+    "kong_admin_tls_client_cert_file",
+    "kong_admin_tls_client_key",
+    "kong_admin_tls_client_key_file",
+    "kong_admin_tls_server_name",
+    "kong_admin_tls_skip_verify",
+    "kong_admin_token",
+    "kong_admin_token_file",
+    "kong_admin_url",
+    "kong_workspace",
+    "konnect_address",
+    "konnect_control_plane_id",
+    "konnect_disable_consumers_sync",
+    "konnect_initial_license_polling_period",
+    "konnect_license_polling_period",
+    "konnect_licensing_enabled",
+    "konnect_refresh_node_period",
+    "konnect_runtime_group_id",
+    "konnect_sync_enabled",
+    "konnect_tls_client_cert",
+    "konnect_tls_client_cert_file",
+    "konnect_tls_client_key",
+    "konnect_tls_client_key_file",
+    "konnect_upload_config_period",
+    "kubeconfig",
+    "log_format",
+    "log_level",
+    "metrics_access_filter",
+    "metrics_bind_address",
+    "profiling",
+    "proxy_sync_seconds",
+    "proxy_timeout_seconds",
+    "publish_service",
+    "publish_service_udp",
+    "publish_status_address",
+    "publish_status_address_udp",
+    "secret_label_selector",
+    "skip_ca_certificates",
+    "sync_period",
+    "term_delay",
+    "update_status",
+    "update_status_queue_buffer_size",
+    "use_last_valid_config_for_fallback",
+    "watch_namespace",
+];
+
 fn kic_env_unknown(index: &Index, f: &mut Findings) {
     let Some(values) = index.kong_values() else { return };
     for section in [&["ingressController", "env"][..], &["controller", "ingressController", "env"][..]] {
         for (key, _) in map_at(&values.value, section) {
             let doubled = key.to_ascii_uppercase().starts_with("CONTROLLER_");
-            let malformed = !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if doubled || malformed {
+            let unknown = !KIC_FLAGS.contains(&key.to_ascii_lowercase().as_str());
+            if doubled || unknown {
                 let at: Vec<&str> = section.iter().copied().chain([key.as_str()]).collect();
                 let message = if doubled {
                     format!(
@@ -302,14 +408,18 @@ fn kic_env_unknown(index: &Index, f: &mut Findings) {
                         key.to_ascii_uppercase()
                     )
                 } else {
-                    format!("`{key}` cannot name a KIC flag: env keys are flag names with `-` written as `_`")
+                    format!("`{key}` names no KIC flag (as CONTROLLER_{}); KIC ignores it", key.to_ascii_uppercase())
                 };
-                f.on_values(
-                    values,
-                    &at,
-                    message,
-                    format!("drop the CONTROLLER_ prefix, or remove the key if KIC has no such flag (`{key}`)"),
-                );
+                let lower = key.to_ascii_lowercase();
+                let bare = lower.strip_prefix("controller_").unwrap_or(&lower);
+                let fix = match crate::diagnostic::closest(bare, KIC_FLAGS.iter().copied()) {
+                    Some(near) if doubled && near == bare => {
+                        format!("write `{near}`: the chart adds the CONTROLLER_ prefix")
+                    }
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "remove it: KIC has no such flag".to_owned(),
+                };
+                f.on_values(values, &at, message, fix);
             }
         }
     }
