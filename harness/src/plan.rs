@@ -51,7 +51,7 @@ pub struct ObjectRef {
 /// Plan run `run` of `profile` over every scenario of the catalog that runs on its mesh.
 pub fn build(catalog: &Catalog, profile: &Profile, run: &str) -> Result<Plan, CheckError> {
     let mesh = profile.mesh();
-    let ctx = RunContext { run: run.to_owned(), mesh };
+    let ctx = RunContext::new(run, mesh);
     let fixtures_dir = catalog.project.fixtures_dir();
     let mut scenarios = Vec::new();
     for file in catalog.files()? {

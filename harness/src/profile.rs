@@ -13,6 +13,7 @@ use crate::scenario::Mesh;
 #[serde(deny_unknown_fields)]
 pub struct Versions {
     pub kong: KongPins,
+    pub tracing: TracingPins,
     /// Container images by short name; each is a template variable `images.<name>`.
     pub images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfilePins>,
@@ -27,6 +28,22 @@ pub struct KongPins {
     pub release: String,
     pub namespace: String,
     pub gateway_service_account: String,
+}
+
+/// Where the trace collector runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingPins {
+    pub namespace: String,
+    pub service: String,
+    pub port: u16,
+}
+
+impl TracingPins {
+    /// The collector's span intake, as Kong's zipkin plugin and Istio's provider address it.
+    pub fn spans_url(&self) -> String {
+        format!("http://{}.{}.svc.cluster.local:{}/api/v2/spans", self.service, self.namespace, self.port)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +128,10 @@ version = "0.24.0"
 release = "kong"
 namespace = "kong"
 gateway_service_account = "kong-gateway"
+[tracing]
+namespace = "tracing"
+service = "zipkin"
+port = 9411
 [images]
 echo = "echo:1"
 [profiles.istio]
@@ -132,7 +153,7 @@ mesh_version = "1.30.3"
     fn unknown_keys_are_located() {
         let text = MINIMAL.replace("kubernetes = ", "kubernets = ");
         let (position, message) = Versions::parse(&text).unwrap_err();
-        assert_eq!(position.line, 13);
+        assert_eq!(position.line, 17);
         assert!(message.contains("unknown field `kubernets`"), "{message}");
     }
 

@@ -67,7 +67,7 @@ impl Catalog {
 
     /// [`Catalog::check`] for one mesh, with the mesh's default profile.
     pub fn check_mesh(&self, file: &Path, mesh: Mesh, run: &str) -> Result<Checked, CheckError> {
-        let scenario = self.load_for(file, &RunContext { run: run.to_owned(), mesh })?;
+        let scenario = self.load_for(file, &RunContext::new(run, mesh))?;
         let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
         Ok(Checked { mesh, scenario, manifests })
     }

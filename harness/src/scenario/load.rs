@@ -45,13 +45,30 @@ impl LoadError {
 pub struct RunContext {
     pub run: String,
     pub mesh: Mesh,
+    /// A secret made per run (e.g. the JWT credential's signing key); never reused across runs.
+    pub secret: String,
 }
 
 impl RunContext {
+    pub fn new(run: impl Into<String>, mesh: Mesh) -> Self {
+        RunContext { run: run.into(), mesh, secret: random_hex() }
+    }
+
     /// A stable context for checks without a cluster: same inputs, same rendering.
     pub fn offline(mesh: Mesh) -> Self {
-        RunContext { run: "offline".into(), mesh }
+        RunContext { run: "offline".into(), mesh, secret: "offline-not-a-secret".into() }
     }
+}
+
+/// 32 hex digits from the OS-seeded hasher keys: unpredictable enough for a throwaway test credential.
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", word(), word())
 }
 
 /// The template variables of scenario `name` in `ctx` under `profile`.
@@ -65,6 +82,9 @@ pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
         .set("host", format!("{name}.{}.test", ctx.run))
         .set("kong.namespace", &kong.namespace)
         .set("kong.service_account", &kong.gateway_service_account)
+        .set("zipkin.spans_url", profile.versions.tracing.spans_url())
+        .set("jwt.key", format!("e2e-{}", ctx.run))
+        .set("jwt.secret", &ctx.secret)
         .set("profile.name", &profile.name)
         .set("profile.kubernetes", &profile.pins.kubernetes)
         .set("profile.mesh_version", profile.pins.mesh_version.as_deref().unwrap_or("none"));
@@ -263,6 +283,10 @@ version = "0.24.0"
 release = "kong"
 namespace = "kong"
 gateway_service_account = "kong-gateway"
+[tracing]
+namespace = "tracing"
+service = "zipkin"
+port = 9411
 [images]
 echo = "echo:1"
 [profiles.istio]
