@@ -2,3 +2,4 @@
 //! and readiness come with the stack layer).
 
 pub mod kong;
+pub mod linkerd;
