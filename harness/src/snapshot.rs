@@ -116,6 +116,23 @@ pub fn pod_name(pod: &str) -> String {
     }
 }
 
+/// Compare the normalised observations of `scenario` on `mesh` with the stored snapshot
+/// `<dir>/<scenario>__<mesh>.snap`. A mismatch panics the way any insta assertion does (failing
+/// the scenario's test) and leaves a `.snap.new` for `cargo insta review`.
+pub fn assert_scenario_snapshot(
+    dir: &std::path::Path,
+    scenario: &str,
+    mesh: crate::scenario::Mesh,
+    observations: &Value,
+) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!("normalised observations of scenario {scenario} on {mesh}"));
+    settings.bind(|| insta::assert_yaml_snapshot!(format!("{scenario}__{mesh}"), observations));
+}
+
 /// IPv4 addresses (with an optional port) become `[ip]`.
 fn ips(text: &str) -> String {
     fn flush(token: &mut String, out: &mut String) {
@@ -162,6 +179,21 @@ mod tests {
 
     use super::*;
     use crate::probe::{Echo, Response, TransportKind};
+
+    #[test]
+    fn scenario_snapshots_pass_when_equal_and_fail_when_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let observed = serde_json::json!([{"status": 200, "version": "v1"}]);
+        // Store the snapshot as insta writes it, then compare.
+        let stored = "---\nsource: harness/src/snapshot.rs\ndescription: normalised observations of scenario demo on istio\n---\n- status: 200\n  version: v1\n";
+        std::fs::write(dir.path().join("demo__istio.snap"), stored).unwrap();
+        assert_scenario_snapshot(dir.path(), "demo", crate::scenario::Mesh::Istio, &observed);
+        let changed = serde_json::json!([{"status": 200, "version": "v2"}]);
+        let outcome = std::panic::catch_unwind(|| {
+            assert_scenario_snapshot(dir.path(), "demo", crate::scenario::Mesh::Istio, &changed)
+        });
+        assert!(outcome.is_err(), "a different observation must fail the scenario");
+    }
 
     #[test]
     fn pod_hashes_go_and_names_stay() {

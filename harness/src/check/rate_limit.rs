@@ -225,3 +225,73 @@ mod tests {
         assert!(wait_for_fresh_window(&plain).unwrap_err().contains("no RateLimit-Reset header"));
     }
 }
+
+#[cfg(test)]
+mod server_tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::probe::PodVersions;
+    use crate::probe::http::{HttpProbe, HttpProbeConfig};
+    use crate::scenario::Request;
+    use crate::testing::{Reply, serve};
+
+    /// A local stand-in for Kong's rate-limiting plugin: `limit` per wall-clock second, with
+    /// Kong's headers.
+    #[tokio::test]
+    async fn a_real_burst_against_a_rate_limiting_server() {
+        let limit = 5u32;
+        let counts: Arc<Mutex<BTreeMap<u64, u32>>> = Arc::default();
+        let addr = serve(move |_| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let mut counts = counts.lock().unwrap();
+            let used = counts.entry(now.as_secs()).or_default();
+            *used += 1;
+            let remaining = limit.saturating_sub(*used);
+            let reset = (1_000 - now.subsec_millis()).div_ceil(1_000).max(1);
+            let status = if *used > limit { 429 } else { 200 };
+            Reply::Respond {
+                status,
+                headers: vec![
+                    ("x-ratelimit-limit-second".into(), limit.to_string()),
+                    ("ratelimit-remaining".into(), remaining.to_string()),
+                    ("ratelimit-reset".into(), reset.to_string()),
+                ],
+                body: String::new(),
+            }
+        })
+        .await;
+        let probe = HttpProbe::new(HttpProbeConfig {
+            endpoint: format!("http://{addr}"),
+            timeout: Duration::from_secs(5),
+            keep_alive: true,
+        })
+        .unwrap();
+        let request: Request = serde_json::from_value(serde_json::json!({"path": "/limited"})).unwrap();
+        let result = run(
+            limit,
+            RateWindow::Second,
+            || {
+                let (probe, request) = (probe.clone(), request.clone());
+                async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
+            },
+            tokio::time::sleep,
+        )
+        .await;
+        assert_eq!(result, Ok(()));
+        // The same server with a wrong expectation fails with a reason, not a hang.
+        let wrong = run(
+            limit + 1,
+            RateWindow::Second,
+            || {
+                let (probe, request) = (probe.clone(), request.clone());
+                async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
+            },
+            tokio::time::sleep,
+        )
+        .await;
+        assert!(wrong.unwrap_err().contains("x-ratelimit-limit-second is \"5\""));
+    }
+}

@@ -22,7 +22,11 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("trust_anchor_pem", &"…").field("issuer_cert_pem", &"…").field("issuer_key_pem", &"[redacted]").finish()
+        f.debug_struct("Identity")
+            .field("trust_anchor_pem", &"…")
+            .field("issuer_cert_pem", &"…")
+            .field("issuer_key_pem", &"[redacted]")
+            .finish()
     }
 }
 
@@ -30,7 +34,12 @@ impl std::fmt::Debug for Identity {
 #[error("cannot generate Linkerd's identity certificates: {0}")]
 pub struct CertError(#[from] rcgen::Error);
 
-fn ca_params(common_name: &str, path_len: u8, now: OffsetDateTime, validity: Duration) -> Result<CertificateParams, CertError> {
+fn ca_params(
+    common_name: &str,
+    path_len: u8,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
@@ -53,7 +62,11 @@ pub fn generate(now: OffsetDateTime) -> Result<Identity, CertError> {
     let issuer_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let issuer_params = ca_params("identity.linkerd.cluster.local", 0, now, ISSUER_VALIDITY)?;
     let issuer = issuer_params.signed_by(&issuer_key, &Issuer::from_params(&anchor_params, &anchor_key))?;
-    Ok(Identity { trust_anchor_pem: anchor.pem(), issuer_cert_pem: issuer.pem(), issuer_key_pem: issuer_key.serialize_pem() })
+    Ok(Identity {
+        trust_anchor_pem: anchor.pem(),
+        issuer_cert_pem: issuer.pem(),
+        issuer_key_pem: issuer_key.serialize_pem(),
+    })
 }
 
 #[cfg(test)]
