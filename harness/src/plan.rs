@@ -127,6 +127,14 @@ pub fn describe(step: &Step) -> String {
         Step::ExpectResource(s) => {
             format!("expect-resource {}/{} (eventually, {})", s.resource.kind, s.resource.name, s.timeout)
         }
+        Step::Metrics(s) => {
+            let target = match &s.target {
+                crate::scenario::MetricsTarget::Kong => "kong".to_owned(),
+                crate::scenario::MetricsTarget::MeshProxy { selector } => format!("the mesh proxy of {selector:?}"),
+            };
+            let names = list(s.expect.iter().map(|e| e.name.as_str()));
+            format!("metrics from {target} expecting {names} (eventually, {})", s.timeout)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod converge;
 pub mod expect;
+pub mod metrics;
 pub mod rate_limit;
 pub mod split;
 pub mod xfcc;

@@ -43,6 +43,18 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub snapshot: SnapshotSettings,
+    /// Lint findings this scenario's fixtures are meant to produce (seed-as-written scenarios
+    /// apply known-broken configuration on purpose).
+    #[serde(default)]
+    pub lint: LintSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintSettings {
+    /// Rule ids whose findings are expected; each must still appear, or the scenario is stale.
+    #[serde(default)]
+    pub expect: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -139,6 +151,7 @@ pub enum Step {
     RateLimit(RateLimitStep),
     FromPod(FromPodStep),
     ExpectResource(ExpectResourceStep),
+    Metrics(MetricsStep),
 }
 
 impl Step {
@@ -153,6 +166,7 @@ impl Step {
             Step::RateLimit(_) => "rate-limit",
             Step::FromPod(_) => "from-pod",
             Step::ExpectResource(_) => "expect-resource",
+            Step::Metrics(_) => "metrics",
         }
     }
 
@@ -181,6 +195,10 @@ fn non_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec
 pub struct ApplyStep {
     #[serde(deserialize_with = "non_empty")]
     pub fixtures: Vec<Spanned<String>>,
+    /// The API server must refuse the apply with an error containing this text (e.g. an unknown
+    /// kind); the step fails if the apply succeeds.
+    #[serde(default)]
+    pub rejected: Option<String>,
     #[serde(default = "Timeout::apply")]
     pub timeout: Timeout,
 }
@@ -627,6 +645,46 @@ pub struct ExpectResourceStep {
     pub matches: serde_json::Value,
     #[serde(default = "Timeout::wait")]
     pub timeout: Timeout,
+}
+
+/// Prometheus metrics scraped from Kong or from a workload's mesh proxy must eventually show
+/// the expected series. Eventually.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsStep {
+    pub target: MetricsTarget,
+    #[serde(deserialize_with = "non_empty")]
+    pub expect: Vec<SeriesExpect>,
+    #[serde(default = "Timeout::converge")]
+    pub timeout: Timeout,
+}
+
+/// Where metrics come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MetricsTarget {
+    /// Kong's status API (`/metrics`, fed by the prometheus plugin).
+    Kong,
+    /// The mesh proxy of a pod of the scenario selected by labels (Istio: Envoy's Prometheus
+    /// stats; Linkerd: the proxy's metrics endpoint).
+    MeshProxy { selector: BTreeMap<String, String> },
+}
+
+/// Series named `name` whose labels include `labels`; their values summed must reach `at-least`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SeriesExpect {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default = "SeriesExpect::one")]
+    pub at_least: f64,
+}
+
+impl SeriesExpect {
+    fn one() -> f64 {
+        1.0
+    }
 }
 
 /// A duration written as `500ms`, `30s`, `2m` or `1h`.

@@ -1,0 +1,149 @@
+//! Prometheus text exposition, as Kong's prometheus plugin, Envoy and Linkerd's proxy serve it,
+//! and the check of expected series against it.
+
+use std::collections::BTreeMap;
+
+use super::expect::Verdict;
+use crate::scenario::SeriesExpect;
+
+/// One sample: `name{labels} value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parse the text format; comment lines and lines that do not parse are skipped (exporters add
+/// lines we need not understand), never guessed at.
+pub fn parse(text: &str) -> Vec<Sample> {
+    text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()).filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<Sample> {
+    let line = line.trim();
+    let (name, rest) = match line.find(['{', ' ']) {
+        Some(i) => (&line[..i], &line[i..]),
+        None => return None,
+    };
+    let (labels, rest) = if let Some(body) = rest.strip_prefix('{') {
+        let (labels, after) = parse_labels(body)?;
+        (labels, after)
+    } else {
+        (BTreeMap::new(), rest)
+    };
+    // The value, then an optional timestamp.
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample { name: name.to_owned(), labels, value })
+}
+
+/// `a="x",b="y\"z"}` -> labels and the text after `}`.
+fn parse_labels(body: &str) -> Option<(BTreeMap<String, String>, &str)> {
+    let mut labels = BTreeMap::new();
+    let mut rest = body;
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        if let Some(after) = rest.strip_prefix('}') {
+            return Some((labels, after));
+        }
+        let (key, after) = rest.split_once('=')?;
+        let after = after.strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(key.trim().to_owned(), value);
+        rest = &after[end + 1..];
+    }
+}
+
+/// Every expectation must be met by the sum over matching series.
+pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
+    let mut failures = Vec::new();
+    for e in expect {
+        let matching: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.name == e.name && e.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .collect();
+        let total: f64 = matching.iter().map(|s| s.value).sum();
+        if total < e.at_least {
+            let seen: Vec<String> = samples
+                .iter()
+                .filter(|s| s.name == e.name)
+                .take(5)
+                .map(|s| format!("{:?} = {}", s.labels, s.value))
+                .collect();
+            failures.push(format!(
+                "{}{:?}: {total} (over {} series), expected at least {}; series of that name: [{}]",
+                e.name,
+                e.labels,
+                matching.len(),
+                e.at_least,
+                seen.join("; ")
+            ));
+        }
+    }
+    Verdict { failures }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Shapes of Kong's prometheus plugin and Istio's standard metrics (values made up).
+    const TEXT: &str = r#"# HELP kong_http_requests_total HTTP status codes per consumer/service/route in Kong
+# TYPE kong_http_requests_total counter
+kong_http_requests_total{service="ns.echo.http",route="ns.echo.echo.h.test.00",code="200",source="service",workspace="default",consumer=""} 7
+kong_http_requests_total{service="ns.echo.http",route="ns.echo.echo.h.test.00",code="404",source="kong",workspace="default",consumer=""} 1
+istio_requests_total{response_code="200",source_workload="kong-gateway",source_workload_namespace="kong",connection_security_policy="mutual_tls",reporter="destination"} 5 1700000000000
+weird line without value
+escaped{path="a\"b\\c"} 1
+"#;
+
+    #[test]
+    fn parses_labels_values_and_timestamps() {
+        let samples = parse(TEXT);
+        assert_eq!(samples.len(), 4);
+        assert_eq!(samples[2].labels["connection_security_policy"], "mutual_tls");
+        assert_eq!(samples[2].value, 5.0);
+        assert_eq!(samples[3].labels["path"], "a\"b\\c");
+    }
+
+    #[test]
+    fn expectations_sum_matching_series() {
+        let samples = parse(TEXT);
+        let ok = |name: &str, labels: &[(&str, &str)], at_least: f64| SeriesExpect {
+            name: name.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            at_least,
+        };
+        assert!(evaluate(&[ok("kong_http_requests_total", &[], 8.0)], &samples).passed());
+        assert!(
+            evaluate(
+                &[ok(
+                    "istio_requests_total",
+                    &[("connection_security_policy", "mutual_tls"), ("source_workload", "kong-gateway")],
+                    1.0
+                )],
+                &samples
+            )
+            .passed()
+        );
+        let v = evaluate(&[ok("istio_requests_total", &[("connection_security_policy", "none")], 1.0)], &samples);
+        assert!(v.failures[0].contains("expected at least 1"), "{v}");
+        assert!(!evaluate(&[ok("missing_total", &[], 1.0)], &samples).passed());
+    }
+}
