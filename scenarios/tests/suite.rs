@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use harness::project::Project;
-use harness::scenario::{Catalog, Mesh};
+use harness::scenario::{Catalog, Mesh, Tag};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 const LIVE_ENV: &str = "E2E_LIVE";
@@ -28,6 +28,8 @@ fn trials() -> Result<Vec<Trial>, String> {
     let catalog = Catalog::open(Project::at(root)).map_err(|e| e.to_string())?;
     let live = std::env::var(LIVE_ENV).is_ok_and(|v| v == "1");
     let mut trials = Vec::new();
+    let covering = catalog.clone();
+    trials.push(Trial::test("offline::catalog-covers-every-tag-on-istio-and-linkerd", move || coverage(&covering)));
     for file in catalog.files().map_err(|e| e.to_string())? {
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
         let meshes = match catalog.meshes_of(&file) {
@@ -55,6 +57,20 @@ fn trials() -> Result<Vec<Trial>, String> {
         }
     }
     Ok(trials)
+}
+
+/// Every capability tag has at least one scenario on Istio and on Linkerd.
+fn coverage(catalog: &Catalog) -> Result<(), Failed> {
+    let entries = catalog.entries().map_err(|e| Failed::from(e.to_string()))?;
+    let mut missing = Vec::new();
+    for mesh in [Mesh::Istio, Mesh::Linkerd] {
+        for tag in Tag::ALL {
+            if !entries.iter().any(|e| e.meshes.contains(&mesh) && e.covers.contains(&tag)) {
+                missing.push(format!("{tag} on {mesh}"));
+            }
+        }
+    }
+    if missing.is_empty() { Ok(()) } else { Err(Failed::from(format!("no scenario covers {}", missing.join(", ")))) }
 }
 
 /// The scenario loads for `mesh`, and its fixtures render to at least one object each.

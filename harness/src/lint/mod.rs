@@ -360,6 +360,32 @@ mod tests {
     }
 
     #[test]
+    fn expected_findings_are_accepted_and_stale_expectations_are_errors() {
+        let catalog = catalog();
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = |name: &str, expect: &str| {
+            let file = dir.path().join(format!("{name}.yaml"));
+            let text = format!(
+                "name: {name}\nsummary: s\nmeshes: [istio]\ncovers: [seed-as-written]\nfixtures: [seed/istio/backend-with-mtls.yaml, seed/istio/kong-to-mesh.yaml]\nlint:\n  expect: [{expect}]\nsteps:\n  - http: {{request: {{path: /}}, expect: {{status: 502}}}}\n"
+            );
+            std::fs::write(&file, text).unwrap();
+            file
+        };
+        let lint = |file: PathBuf| run(&catalog, &Inputs { paths: vec![file], ..Inputs::default() });
+        let all = lint(scenario("seed-all", "istio-strict-kong-unmeshed, api-version-deprecated"));
+        assert!(all.findings.is_empty(), "{:?}", all.findings);
+        let some = lint(scenario("seed-some", "istio-strict-kong-unmeshed"));
+        assert_eq!(some.findings.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(), ["api-version-deprecated"]);
+        let stale =
+            lint(scenario("seed-stale", "istio-strict-kong-unmeshed, api-version-deprecated, smi-trafficsplit"));
+        assert_eq!(stale.exit_code(), 1);
+        assert!(stale.findings[0].message.contains("no longer produce one"), "{:?}", stale.findings);
+        let unknown =
+            lint(scenario("seed-unknown", "istio-strict-kong-unmeshed, api-version-deprecated, no-such-rule"));
+        assert!(unknown.findings[0].message.contains("names no lint rule `no-such-rule`"));
+    }
+
+    #[test]
     fn findings_render_with_location_fix_and_evidence() {
         let catalog = catalog();
         let dir = catalog.project.fixtures_dir().join("pitfalls/service-upstream-wrong-key");

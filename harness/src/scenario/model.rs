@@ -117,6 +117,21 @@ pub enum Tag {
     SeedAsWritten,
 }
 
+impl Tag {
+    pub const ALL: [Tag; 10] = [
+        Tag::Ingress,
+        Tag::Mtls,
+        Tag::HeaderRouting,
+        Tag::Split,
+        Tag::RateLimit,
+        Tag::Jwt,
+        Tag::Authz,
+        Tag::Tracing,
+        Tag::Metrics,
+        Tag::SeedAsWritten,
+    ];
+}
+
 /// Snapshot settings. Observations are snapshotted per scenario and mesh unless disabled.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
