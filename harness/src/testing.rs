@@ -95,6 +95,17 @@ pub async fn serve(handler: impl Fn(&Head) -> Reply + Send + Sync + 'static) -> 
     addr
 }
 
+/// A host probe pointed at a local server.
+pub fn http_probe(addr: SocketAddr, timeout: std::time::Duration) -> crate::probe::http::HttpProbe {
+    let config = crate::probe::http::HttpProbeConfig { endpoint: format!("http://{addr}"), timeout, keep_alive: false };
+    crate::probe::http::HttpProbe::new(config).expect("a client for loopback")
+}
+
+/// A GET request for `path`, as a scenario would write it.
+pub fn get(path: &str) -> crate::scenario::Request {
+    serde_json::from_value(serde_json::json!({ "path": path })).expect("a valid request")
+}
+
 /// An echo-basic style answer for `head`, from pod `pod` in namespace `ns`.
 pub fn echo_body(head: &Head, pod: &str, ns: &str) -> String {
     let headers: serde_json::Map<String, serde_json::Value> = head

@@ -234,9 +234,7 @@ mod server_tests {
 
     use super::*;
     use crate::probe::PodVersions;
-    use crate::probe::http::{HttpProbe, HttpProbeConfig};
-    use crate::scenario::Request;
-    use crate::testing::{Reply, serve};
+    use crate::testing::{Reply, get, http_probe, serve};
 
     /// A local stand-in for Kong's rate-limiting plugin: `limit` per wall-clock second, with
     /// Kong's headers.
@@ -263,35 +261,15 @@ mod server_tests {
             }
         })
         .await;
-        let probe = HttpProbe::new(HttpProbeConfig {
-            endpoint: format!("http://{addr}"),
-            timeout: Duration::from_secs(5),
-            keep_alive: true,
-        })
-        .unwrap();
-        let request: Request = serde_json::from_value(serde_json::json!({"path": "/limited"})).unwrap();
-        let result = run(
-            limit,
-            RateWindow::Second,
-            || {
-                let (probe, request) = (probe.clone(), request.clone());
-                async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
-            },
-            tokio::time::sleep,
-        )
-        .await;
-        assert_eq!(result, Ok(()));
+        let probe = http_probe(addr, Duration::from_secs(5));
+        let request = get("/limited");
+        let send = || {
+            let (probe, request) = (probe.clone(), request.clone());
+            async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
+        };
+        assert_eq!(run(limit, RateWindow::Second, send, tokio::time::sleep).await, Ok(()));
         // The same server with a wrong expectation fails with a reason, not a hang.
-        let wrong = run(
-            limit + 1,
-            RateWindow::Second,
-            || {
-                let (probe, request) = (probe.clone(), request.clone());
-                async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
-            },
-            tokio::time::sleep,
-        )
-        .await;
+        let wrong = run(limit + 1, RateWindow::Second, send, tokio::time::sleep).await;
         assert!(wrong.unwrap_err().contains("x-ratelimit-limit-second is \"5\""));
     }
 }

@@ -404,10 +404,8 @@ mod drive_tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::probe::http::{HttpProbe, HttpProbeConfig};
     use crate::probe::{Outcome, PodVersions};
-    use crate::scenario::Request;
-    use crate::testing::{Reply, echo_body, serve};
+    use crate::testing::{Reply, echo_body, get, http_probe, serve};
 
     async fn split_against(v2_every: usize) -> SplitVerdict {
         // Deterministic stand-in for a weighted backend: every n-th answer from v2.
@@ -415,15 +413,10 @@ mod drive_tests {
             Reply::json(200, echo_body(h, if h.index % v2_every == 0 { "echo-v2-b" } else { "echo-v1-a" }, "shop"))
         })
         .await;
-        let probe = HttpProbe::new(HttpProbeConfig {
-            endpoint: format!("http://{addr}"),
-            timeout: Duration::from_secs(5),
-            keep_alive: false,
-        })
-        .unwrap();
+        let probe = http_probe(addr, Duration::from_secs(5));
         let versions =
             PodVersions([("echo-v1-a".to_owned(), "v1".to_owned()), ("echo-v2-b".to_owned(), "v2".to_owned())].into());
-        let request: Request = serde_json::from_value(serde_json::json!({"path": "/"})).unwrap();
+        let request = get("/");
         let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
         let test = SplitTest::from_weights(&weights, 0.05, 6000);
         drive(&test, Duration::from_secs(60), || {

@@ -192,13 +192,7 @@ mod tests {
     use crate::scenario::{BackendExpect, Expect, Mesh, OneOrMany};
     use crate::testing::{Reply, echo_body, serve};
 
-    fn probe(addr: std::net::SocketAddr, timeout: Duration) -> HttpProbe {
-        HttpProbe::new(HttpProbeConfig { endpoint: format!("http://{addr}"), timeout, keep_alive: false }).unwrap()
-    }
-
-    fn get(path: &str) -> Request {
-        serde_json::from_value(serde_json::json!({"path": path})).unwrap()
-    }
+    use crate::testing::{get, http_probe as probe};
 
     fn versions() -> PodVersions {
         PodVersions([("echo-v1-a".to_owned(), "v1".to_owned()), ("echo-v2-b".to_owned(), "v2".to_owned())].into())
