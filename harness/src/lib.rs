@@ -11,6 +11,7 @@ pub mod preflight;
 pub mod probe;
 pub mod profile;
 pub mod project;
+pub mod report;
 pub mod scenario;
 pub mod snapshot;
 pub mod stack;

@@ -66,6 +66,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the nightly CI matrix (one entry per profile of versions.toml) as GitHub Actions JSON.
+    CiMatrix {
+        /// Only the profiles of this mesh.
+        #[arg(long)]
+        mesh: Option<Mesh>,
+    },
     /// Benchmarks. `split`: our sequential split test against the anchors' fixed-sample methods.
     Bench {
         #[command(subcommand)]
@@ -76,6 +82,9 @@ enum Command {
         mesh: Mesh,
         #[arg(long)]
         profile: Option<String>,
+        /// Run only these scenarios (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
         /// Print the plan and stop; needs neither Docker nor a cluster.
         #[arg(long)]
         dry_run: bool,
@@ -172,7 +181,12 @@ async fn run(command: Command) -> Result<u8> {
             println!("{}", serde_json::Value::Object(last_line));
             Ok(0)
         }
-        Command::E2e { mesh, profile, dry_run } => e2e(mesh, profile.as_deref(), dry_run).await,
+        Command::E2e { mesh, profile, scenarios, dry_run } => e2e(mesh, profile.as_deref(), &scenarios, dry_run).await,
+        Command::CiMatrix { mesh } => {
+            let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
+            println!("{}", serde_json::to_string(&matrix)?);
+            Ok(0)
+        }
     }
 }
 
@@ -241,7 +255,7 @@ async fn preflight_report() -> preflight::Report {
     preflight::check(&BollardDocker, std::env::var_os("PATH").as_deref(), &tool_cache).await
 }
 
-async fn e2e(mesh: Mesh, profile: Option<&str>, dry_run: bool) -> Result<u8> {
+async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
     let catalog = catalog()?;
     // Scenario errors stop the run before anything slow happens.
     let outcome = harness::lint::run(&catalog, &harness::lint::Inputs::default());
@@ -252,7 +266,14 @@ async fn e2e(mesh: Mesh, profile: Option<&str>, dry_run: bool) -> Result<u8> {
         bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
     }
     let run_id = new_run_id();
-    let plan = make_plan(&catalog, mesh, profile, &run_id)?;
+    let mut plan = make_plan(&catalog, mesh, profile, &run_id)?;
+    if !only.is_empty() {
+        let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
+        if let Some(missing) = only.iter().find(|n| !known.contains(n)) {
+            bail!("no scenario `{missing}` runs on {mesh}; scenarios on {mesh}: {}", known.join(", "));
+        }
+        plan.scenarios.retain(|s| only.contains(&s.name));
+    }
     if dry_run {
         print!("{plan}");
         return Ok(0);
@@ -315,6 +336,14 @@ mod tests {
             let plan = make_plan(&catalog, mesh, None, "snap").unwrap();
             insta::assert_snapshot!(format!("plan_{mesh}"), plan.to_string());
         }
+    }
+
+    #[test]
+    fn the_ci_matrix_has_one_readable_entry_per_profile() {
+        let versions = &catalog().unwrap().versions;
+        insta::assert_json_snapshot!("ci_matrix", harness::report::matrix::matrix(versions, None));
+        let linkerd = harness::report::matrix::matrix(versions, Some("linkerd"));
+        assert!(linkerd.include.iter().all(|e| e.mesh == "linkerd") && !linkerd.include.is_empty());
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! The nightly CI matrix, generated from `versions.toml`: one entry per profile.
+
+use serde::Serialize;
+
+use crate::profile::Versions;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// A readable job name, e.g. `istio 1.30.3 on Kubernetes v1.35.1`.
+    pub name: String,
+    pub profile: String,
+    pub mesh: String,
+    pub kubernetes: String,
+}
+
+/// GitHub Actions' `strategy.matrix` shape: `{"include": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Matrix {
+    pub include: Vec<Entry>,
+}
+
+pub fn matrix(versions: &Versions, mesh: Option<&str>) -> Matrix {
+    let include = versions
+        .profiles
+        .iter()
+        .filter(|(_, p)| mesh.is_none_or(|m| p.mesh.as_str() == m))
+        .map(|(name, p)| {
+            let what = match &p.mesh_version {
+                Some(v) => format!("{} {v}", p.mesh),
+                None => "kong alone".to_owned(),
+            };
+            Entry {
+                name: format!("{what} on Kubernetes {} ({name})", p.kubernetes),
+                profile: name.clone(),
+                mesh: p.mesh.to_string(),
+                kubernetes: p.kubernetes.clone(),
+            }
+        })
+        .collect();
+    Matrix { include }
+}

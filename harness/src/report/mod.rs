@@ -1,0 +1,241 @@
+//! What a run tells afterwards: JUnit XML for CI test reporters, a Markdown summary for
+//! `$GITHUB_STEP_SUMMARY`, and `run.json` for machines. All three carry the versions installed
+//! and the exact command that reruns the run.
+
+pub mod matrix;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One scenario on one mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub mesh: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    /// Where its diagnostics were written, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    /// The verdict that failed, and the key evidence (the last observation, the counts, ...).
+    Failed {
+        verdict: String,
+        evidence: String,
+    },
+    /// Not run, and why (e.g. the environment failed first).
+    Skipped {
+        reason: String,
+    },
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub run: String,
+    pub profile: String,
+    pub mesh: String,
+    /// Everything installed, by component (`kubernetes`, `kong/ingress`, `istio`, images, ...).
+    pub versions: BTreeMap<String, String>,
+    /// The command that reruns this run.
+    pub rerun: String,
+    pub results: Vec<ScenarioResult>,
+}
+
+impl RunReport {
+    pub fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.outcome)).count()
+    }
+
+    pub fn passed(&self) -> bool {
+        self.count(|o| matches!(o, Outcome::Failed { .. })) == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot render the JUnit report: {0}")]
+pub struct JunitError(String);
+
+/// JUnit XML: one `testsuite` per run, one `testcase` per scenario x mesh, named
+/// `<scenario>::<mesh>` with the mesh as class name, so reporters group by mesh.
+pub fn junit(report: &RunReport) -> Result<String, JunitError> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(format!("kong-mesh-e2e {}", report.profile));
+    suite.add_property(("run", report.run.as_str()));
+    suite.add_property(("rerun", report.rerun.as_str()));
+    for (component, version) in &report.versions {
+        suite.add_property((format!("version.{component}").as_str(), version.as_str()));
+    }
+    for r in &report.results {
+        let status = match &r.outcome {
+            Outcome::Passed => TestCaseStatus::success(),
+            Outcome::Failed { verdict, evidence } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(verdict.as_str());
+                let artifacts =
+                    r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
+                s.set_description(format!("{evidence}{artifacts}\nrerun: {}", report.rerun));
+                s
+            }
+            Outcome::Skipped { reason } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(reason.as_str());
+                s
+            }
+        };
+        let mut case = TestCase::new(format!("{}::{}", r.scenario, r.mesh), status);
+        case.set_classname(format!("{}.{}", report.profile, r.mesh));
+        case.set_time(Duration::from_millis(r.duration_ms));
+        suite.add_test_case(case);
+    }
+    let mut junit = Report::new("kong-mesh-e2e");
+    junit.add_test_suite(suite);
+    junit.to_string().map_err(|e| JunitError(e.to_string()))
+}
+
+/// Markdown for `$GITHUB_STEP_SUMMARY`: versions, a result table, the first failure's evidence.
+pub fn markdown(report: &RunReport) -> String {
+    let failed = report.count(|o| matches!(o, Outcome::Failed { .. }));
+    let skipped = report.count(|o| matches!(o, Outcome::Skipped { .. }));
+    let passed = report.results.len() - failed - skipped;
+    let mut out = format!(
+        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed, {failed} failed, {skipped} skipped · run `{}`\n\n",
+        report.profile,
+        report.mesh,
+        if failed == 0 { "pass" } else { "FAIL" },
+        report.run
+    );
+    out.push_str("| component | version |\n|---|---|\n");
+    for (component, version) in &report.versions {
+        out.push_str(&format!("| {component} | `{version}` |\n"));
+    }
+    out.push_str("\n| scenario | mesh | result | time |\n|---|---|---|---|\n");
+    for r in &report.results {
+        let result = match &r.outcome {
+            Outcome::Passed => "pass".to_owned(),
+            Outcome::Failed { verdict, .. } => format!("**FAIL**: {}", one_line(verdict)),
+            Outcome::Skipped { reason } => format!("skipped: {}", one_line(reason)),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {result} | {:.1}s |\n",
+            r.scenario,
+            r.mesh,
+            r.duration_ms as f64 / 1000.0
+        ));
+    }
+    if let Some(first) = report.results.iter().find(|r| matches!(r.outcome, Outcome::Failed { .. })) {
+        if let Outcome::Failed { verdict, evidence } = &first.outcome {
+            out.push_str(&format!(
+                "\n### First failure: `{}` on {}\n\n{verdict}\n\n```\n{evidence}\n```\n",
+                first.scenario, first.mesh
+            ));
+            if let Some(a) = &first.artifacts {
+                out.push_str(&format!("\nArtifacts: `{}`\n", a.display()));
+            }
+        }
+    }
+    out.push_str(&format!("\nRerun: `{}`\n", report.rerun));
+    out
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().replace('|', "\\|")
+}
+
+/// `run.json`.
+pub fn json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the report: {e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> RunReport {
+        RunReport {
+            run: "r1k2".into(),
+            profile: "istio".into(),
+            mesh: "istio".into(),
+            versions: BTreeMap::from([
+                ("kubernetes".to_owned(), "v1.35.1".to_owned()),
+                ("istio".to_owned(), "1.30.3".to_owned()),
+                ("kong/ingress".to_owned(), "0.24.0".to_owned()),
+            ]),
+            rerun: "cargo xtask e2e istio --profile istio --scenario split-canary".into(),
+            results: vec![
+                ScenarioResult {
+                    scenario: "ingress-basic".into(),
+                    mesh: "istio".into(),
+                    outcome: Outcome::Passed,
+                    duration_ms: 4200,
+                    artifacts: None,
+                },
+                ScenarioResult {
+                    scenario: "split-canary".into(),
+                    mesh: "istio".into(),
+                    outcome: Outcome::Failed {
+                        verdict: "split judged wrong: v2 above its share".into(),
+                        evidence: "requests 212; v1 150 (0.708, interval [0.60, 0.80]); v2 62 (0.292)".into(),
+                    },
+                    duration_ms: 31000,
+                    artifacts: Some("target/e2e/r1k2/artifacts/split-canary".into()),
+                },
+                ScenarioResult {
+                    scenario: "tracing-istio".into(),
+                    mesh: "istio".into(),
+                    outcome: Outcome::Skipped { reason: "environment failed: istiod not ready".into() },
+                    duration_ms: 0,
+                    artifacts: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn junit_follows_the_conventions_test_reporters_read() {
+        let xml = junit(&sample()).unwrap();
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        let suite = root.children().find(|n| n.has_tag_name("testsuite")).expect("a testsuite");
+        for (attr, value) in [("tests", "3"), ("failures", "1"), ("errors", "0"), ("skipped", "1")] {
+            assert_eq!(suite.attribute(attr), Some(value), "testsuite@{attr}");
+        }
+        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+        assert_eq!(cases.len(), 3);
+        for case in &cases {
+            assert!(
+                case.attribute("name").is_some()
+                    && case.attribute("classname").is_some()
+                    && case.attribute("time").is_some()
+            );
+        }
+        let failure = cases[1].children().find(|n| n.has_tag_name("failure")).expect("a failure element");
+        assert_eq!(failure.attribute("message"), Some("split judged wrong: v2 above its share"));
+        let text = failure.text().unwrap_or_default();
+        assert!(
+            text.contains("artifacts: target/e2e/r1k2/artifacts/split-canary")
+                && text.contains("rerun: cargo xtask e2e")
+        );
+        assert!(cases[2].children().any(|n| n.has_tag_name("skipped")));
+        let props: Vec<_> =
+            suite.descendants().filter(|n| n.has_tag_name("property")).filter_map(|n| n.attribute("name")).collect();
+        assert!(props.contains(&"rerun") && props.contains(&"version.istio"), "{props:?}");
+    }
+
+    #[test]
+    fn summary_and_run_json_are_stable() {
+        insta::assert_snapshot!("summary", markdown(&sample()));
+        insta::assert_snapshot!("run_json", json(&sample()));
+    }
+}
