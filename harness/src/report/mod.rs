@@ -132,15 +132,17 @@ pub fn markdown(report: &RunReport) -> String {
             r.duration_ms as f64 / 1000.0
         ));
     }
-    if let Some(first) = report.results.iter().find(|r| matches!(r.outcome, Outcome::Failed { .. })) {
-        if let Outcome::Failed { verdict, evidence } = &first.outcome {
-            out.push_str(&format!(
-                "\n### First failure: `{}` on {}\n\n{verdict}\n\n```\n{evidence}\n```\n",
-                first.scenario, first.mesh
-            ));
-            if let Some(a) = &first.artifacts {
-                out.push_str(&format!("\nArtifacts: `{}`\n", a.display()));
-            }
+    let first_failure = report.results.iter().find_map(|r| match &r.outcome {
+        Outcome::Failed { verdict, evidence } => Some((r, verdict, evidence)),
+        _ => None,
+    });
+    if let Some((first, verdict, evidence)) = first_failure {
+        out.push_str(&format!(
+            "\n### First failure: `{}` on {}\n\n{verdict}\n\n```\n{evidence}\n```\n",
+            first.scenario, first.mesh
+        ));
+        if let Some(a) = &first.artifacts {
+            out.push_str(&format!("\nArtifacts: `{}`\n", a.display()));
         }
     }
     out.push_str(&format!("\nRerun: `{}`\n", report.rerun));
