@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use harness::plan;
 use harness::preflight::{self, BollardDocker};
@@ -39,7 +39,7 @@ enum Command {
     Lint {
         /// Files or directories, searched recursively (default: every scenario).
         paths: Vec<PathBuf>,
-        /// The mesh the manifests are meant for (scenarios use their own meshes).
+        /// The mesh the manifests are meant for; scenarios are then checked on this mesh only.
         #[arg(long)]
         mesh: Option<Mesh>,
         /// Helm values for a chart, e.g. `--values kong/ingress=values.yaml` (repeatable).
@@ -66,6 +66,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Repro bundles: one self-contained file that reproduces a scenario on a mesh.
+    Repro {
+        #[command(subcommand)]
+        action: Repro,
+    },
     /// Print the nightly CI matrix (one entry per profile of versions.toml) as GitHub Actions JSON.
     CiMatrix {
         /// Only the profiles of this mesh.
@@ -86,6 +91,25 @@ enum Command {
         #[arg(long = "scenario", value_name = "NAME")]
         scenarios: Vec<String>,
         /// Print the plan and stop; needs neither Docker nor a cluster.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Repro {
+    /// Write a bundle (versions, scenario, every fixture) to FILE, or to stdout.
+    Export {
+        scenario: String,
+        /// The mesh to reproduce on (default: the scenario's first mesh).
+        #[arg(long)]
+        mesh: Option<Mesh>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a bundle like any scenario (unpacked under target/e2e/).
+    Run {
+        file: PathBuf,
         #[arg(long)]
         dry_run: bool,
     },
@@ -182,6 +206,41 @@ async fn run(command: Command) -> Result<u8> {
             Ok(0)
         }
         Command::E2e { mesh, profile, scenarios, dry_run } => e2e(mesh, profile.as_deref(), &scenarios, dry_run).await,
+        Command::Repro { action: Repro::Export { scenario, mesh, out } } => {
+            let catalog = catalog()?;
+            let mesh = match mesh {
+                Some(m) => m,
+                None => {
+                    let file = catalog.project.scenarios_dir().join(format!("{scenario}.yaml"));
+                    let meshes = if file.is_file() { catalog.meshes_of(&file)? } else { Vec::new() };
+                    meshes.first().copied().unwrap_or(Mesh::Istio)
+                }
+            };
+            let bundle = harness::scenario::bundle::export(&catalog, &scenario, mesh)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, bundle.to_yaml())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "wrote {} ({scenario} on {mesh}); check it with `cargo xtask lint {}`",
+                        path.display(),
+                        path.display()
+                    );
+                }
+                None => print!("{}", bundle.to_yaml()),
+            }
+            Ok(0)
+        }
+        Command::Repro { action: Repro::Run { file, dry_run } } => {
+            let bundle = harness::scenario::bundle::Bundle::load(&file)?;
+            let dir = project().run_dir(&format!("repro-{}", bundle.scenario)).join("project");
+            if dir.exists() {
+                // Ours: created by an earlier `repro run` of the same scenario.
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            }
+            let catalog = Catalog::open(bundle.unpack(&dir)?)?;
+            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run).await
+        }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
             println!("{}", serde_json::to_string(&matrix)?);
@@ -256,9 +315,12 @@ async fn preflight_report() -> preflight::Report {
 }
 
 async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
-    let catalog = catalog()?;
+    e2e_in(&catalog()?, mesh, profile, only, dry_run).await
+}
+
+async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
     // Scenario errors stop the run before anything slow happens.
-    let outcome = harness::lint::run(&catalog, &harness::lint::Inputs::default());
+    let outcome = harness::lint::run(catalog, &harness::lint::Inputs { mesh: Some(mesh), ..Default::default() });
     if outcome.exit_code() != 0 {
         for d in &outcome.findings {
             eprintln!("{d}\n");
@@ -266,7 +328,7 @@ async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) 
         bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
     }
     let run_id = new_run_id();
-    let mut plan = make_plan(&catalog, mesh, profile, &run_id)?;
+    let mut plan = make_plan(catalog, mesh, profile, &run_id)?;
     if !only.is_empty() {
         let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
         if let Some(missing) = only.iter().find(|n| !known.contains(n)) {

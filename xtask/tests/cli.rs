@@ -80,3 +80,15 @@ fn a_typo_in_a_subcommand_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown mesh `consul`"));
 }
+
+#[test]
+fn a_repro_bundle_exports_lints_and_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let out = xtask(&["repro", "export", "jwt-auth", "--mesh", "istio", "--out", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(xtask(&["lint", bundle.to_str().unwrap()], |_| {}).status.code(), Some(0));
+    let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("scenario jwt-auth"));
+}

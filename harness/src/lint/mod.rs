@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::scenario::bundle;
 use crate::scenario::fixture::{self, Manifest};
 use crate::scenario::{Catalog, CheckError, Mesh, RunContext, vars_for};
 use crate::yaml;
@@ -72,13 +73,27 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             Err(d) => outcome.add(*d),
         }
     }
+    let (bundles, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| bundle::is_bundle(f));
+    for file in bundles {
+        lint_bundle(&file, inputs, &mut outcome);
+    }
     let scenarios_dir = catalog.project.scenarios_dir();
     let (scenarios, manifests): (Vec<PathBuf>, Vec<PathBuf>) = files
         .into_iter()
         .partition(|f| f.parent().is_some_and(|p| same_dir(p, &scenarios_dir)) || looks_like_scenario(f));
 
     for file in scenarios {
-        match catalog.check(&file, "offline") {
+        let checked = match inputs.mesh {
+            Some(mesh) => catalog.meshes_of(&file).and_then(|declared| {
+                declared
+                    .contains(&mesh)
+                    .then(|| catalog.check_mesh(&file, mesh, "offline"))
+                    .transpose()
+                    .map(|c| c.into_iter().collect())
+            }),
+            None => catalog.check(&file, "offline"),
+        };
+        match checked {
             Ok(checked) => {
                 for c in checked {
                     let expected = c.scenario.scenario.lint.expect.clone();
@@ -123,6 +138,33 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
         }
     }
     finish(catalog, outcome)
+}
+
+/// A repro bundle is linted as the project it unpacks to, on its own mesh; findings name the
+/// bundle and the file inside it (`bundle.yaml#fixtures/base/echo.yaml`).
+fn lint_bundle(file: &Path, inputs: &Inputs, outcome: &mut Outcome) {
+    let unpacked = bundle::Bundle::load(file).and_then(|b| {
+        let dir =
+            tempfile::tempdir().map_err(|source| bundle::ReproError::Write { path: std::env::temp_dir(), source })?;
+        let project = b.unpack(dir.path())?;
+        Ok((b, dir, project))
+    });
+    let (b, dir, project) = match unpacked {
+        Ok(x) => x,
+        Err(bundle::ReproError::Invalid(d)) => return outcome.add(*d),
+        Err(e) => return outcome.add(Diagnostic::error("read", file, Position::WHOLE_FILE, e.to_string())),
+    };
+    let catalog = match Catalog::open(project) {
+        Ok(c) => c,
+        Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
+    };
+    let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), values: inputs.values.clone() });
+    for mut d in inner.findings {
+        let rel = d.file.strip_prefix(dir.path()).unwrap_or(&d.file).display().to_string();
+        d.file = PathBuf::from(format!("{}#{rel}", file.display()));
+        outcome.add(d);
+    }
+    outcome.unreadable |= inner.unreadable;
 }
 
 /// Drop the findings a scenario expects (its `lint.expect`), and report each expected rule that

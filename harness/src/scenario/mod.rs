@@ -1,5 +1,6 @@
 //! The scenario language: model, loading with precise errors, templating, fixtures.
 
+pub mod bundle;
 pub mod catalog;
 pub mod fixture;
 pub mod load;
