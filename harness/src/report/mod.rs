@@ -2,6 +2,7 @@
 //! `$GITHUB_STEP_SUMMARY`, and `run.json` for machines. All three carry the versions installed
 //! and the exact command that reruns the run.
 
+pub mod diagnostics;
 pub mod matrix;
 
 use std::collections::BTreeMap;
