@@ -10,6 +10,7 @@ pub mod plan;
 pub mod preflight;
 pub mod probe;
 pub mod profile;
+pub mod progress;
 pub mod project;
 pub mod report;
 pub mod scenario;

@@ -319,14 +319,18 @@ async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) 
 }
 
 async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
+    let progress = harness::progress::Progress::stderr();
     // Scenario errors stop the run before anything slow happens.
+    let phase = progress.phase("lint");
     let outcome = harness::lint::run(catalog, &harness::lint::Inputs { mesh: Some(mesh), ..Default::default() });
     if outcome.exit_code() != 0 {
+        phase.finish(false, &format!("{} error(s)", outcome.errors()));
         for d in &outcome.findings {
             eprintln!("{d}\n");
         }
         bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
     }
+    phase.finish(true, "clean");
     let run_id = new_run_id();
     let mut plan = make_plan(catalog, mesh, profile, &run_id)?;
     if !only.is_empty() {
@@ -340,15 +344,19 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
         print!("{plan}");
         return Ok(0);
     }
+    let phase = progress.phase("preflight");
+    phase.waiting_for("the Docker daemon");
     let report = preflight_report().await;
     if !report.ok() {
-        eprint!("{report}");
         let missing: Vec<&str> = report.missing().map(|c| c.name).collect();
+        phase.finish(false, &format!("missing {}", missing.join(", ")));
+        eprint!("{report}");
         bail!(
             "cannot run the live path: missing {} (see above for fixes; `cargo xtask e2e {mesh} --dry-run` shows the plan without them)",
             missing.join(", ")
         );
     }
+    phase.finish(true, "docker, kind and helm found");
     bail!(
         "the prerequisites are present, but this version cannot create clusters or install the stack yet; \
          nothing was created. `cargo xtask e2e {mesh} --dry-run` shows what the run will do"
