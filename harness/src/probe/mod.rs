@@ -4,6 +4,7 @@
 pub mod http;
 pub mod observation;
 pub mod pod;
+pub mod pod_proxy;
 pub mod zipkin;
 
 pub use observation::{Echo, Observation, Outcome, PodVersions, Response, TransportKind};

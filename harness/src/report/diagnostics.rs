@@ -9,6 +9,8 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 use serde_json::Value;
 
+use crate::probe::pod_proxy;
+
 /// What to collect.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -96,8 +98,10 @@ pub async fn collect(client: kube::Client, target: &Target, dir: &Path, limits: 
                 for pod in list.items {
                     let name = pod.metadata.name.clone().unwrap_or_default();
                     let spec = pod.spec.unwrap_or_default();
-                    let containers = spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers);
-                    for c in containers {
+                    let containers: Vec<_> =
+                        spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers).collect();
+                    let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+                    for c in &containers {
                         let params = LogParams {
                             container: Some(c.name.clone()),
                             limit_bytes: Some(limits.per_file as i64),
@@ -108,6 +112,14 @@ pub async fn collect(client: kube::Client, target: &Target, dir: &Path, limits: 
                                 w.put(PathBuf::from(format!("pods/{ns}/{name}/{}.log", c.name)), redact_text(&log))
                             }
                             Err(e) => w.out.errors.push(format!("logs of {ns}/{name}/{}: {e}", c.name)),
+                        }
+                    }
+                    // The proxies' own view: mesh proxy metrics, Kong's status and metrics.
+                    for (port, path, file) in pod_proxy::evidence_endpoints(&names) {
+                        let endpoint = pod_proxy::PodEndpoint { namespace: ns, pod: &name, port, path };
+                        match pod_proxy::get(&client, &endpoint).await {
+                            Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
+                            Err(e) => w.out.errors.push(format!("{}: {e}", endpoint.uri())),
                         }
                     }
                 }
@@ -240,6 +252,9 @@ mod tests {
                         (200, b"[info] upstream reset\nauthorization: Bearer abc.def.ghi\n".to_vec())
                     }
                     "/api/v1/namespaces/shop/pods/echo-v1-abc/log" => (200, "x".repeat(5000).into_bytes()),
+                    "/api/v1/namespaces/shop/pods/echo-v1-abc:15020/proxy/stats/prometheus" => {
+                        (200, b"istio_requests_total{connection_security_policy=\"mutual_tls\"} 5\n".to_vec())
+                    }
                     "/api/v1/namespaces/shop/events" => (200, json!({
                         "apiVersion": "v1", "kind": "EventList", "metadata": {},
                         "items": [{"metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "echo-v1-abc"},
@@ -296,6 +311,7 @@ mod tests {
             [
                 "pods/shop/echo-v1-abc/istio-proxy.log",
                 "pods/shop/echo-v1-abc/echo.log",
+                "proxies/shop/echo-v1-abc/istio-proxy-metrics.txt",
                 "events/shop.txt",
                 "objects/shop/secret-creds.yaml",
                 "objects/shop/virtualservice-echo.yaml",
@@ -335,7 +351,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = Target { namespaces: vec!["shop".into()], objects: vec![] };
         let got = collect(client, &target, dir.path(), Limits { per_file: 1024, total: 1100 }).await;
-        assert_eq!(got.skipped_for_size, [PathBuf::from("events/shop.txt")], "{got:?}");
+        let skipped =
+            [PathBuf::from("proxies/shop/echo-v1-abc/istio-proxy-metrics.txt"), PathBuf::from("events/shop.txt")];
+        assert_eq!(got.skipped_for_size, skipped, "{got:?}");
         let total: u64 = got.files.iter().map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len()).sum();
         assert!(total <= 1100, "{total}");
     }
