@@ -73,14 +73,15 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             Err(d) => outcome.add(*d),
         }
     }
-    let (bundles, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| bundle::is_bundle(f));
-    for file in bundles {
-        lint_bundle(&file, inputs, &mut outcome);
-    }
     let scenarios_dir = catalog.project.scenarios_dir();
-    let (scenarios, manifests): (Vec<PathBuf>, Vec<PathBuf>) = files
-        .into_iter()
-        .partition(|f| f.parent().is_some_and(|p| same_dir(p, &scenarios_dir)) || looks_like_scenario(f));
+    let (mut scenarios, mut manifests) = (Vec::new(), Vec::new());
+    for file in files {
+        match classify(&file, &scenarios_dir) {
+            Input::Bundle => lint_bundle(&file, inputs, &mut outcome),
+            Input::Scenario => scenarios.push(file),
+            Input::Manifests => manifests.push(file),
+        }
+    }
 
     for file in scenarios {
         let checked = match inputs.mesh {
@@ -216,13 +217,27 @@ fn finish(catalog: &Catalog, mut outcome: Outcome) -> Outcome {
     outcome
 }
 
-/// A scenario outside scenarios/ (e.g. a user's draft) is known by its top-level keys: scenario
-/// keys and no `apiVersion`. Unreadable files are left to the manifest reader, which reports them.
-fn looks_like_scenario(file: &Path) -> bool {
-    yaml::read_text(file).is_ok_and(|text| {
-        let top = |key: &str| text.lines().any(|l| l.starts_with(key));
-        !top("apiVersion:") && (top("steps:") || top("summary:") || top("covers:"))
-    })
+enum Input {
+    Bundle,
+    Scenario,
+    Manifests,
+}
+
+/// What a file is, from where it lives and its top-level keys: scenarios live in scenarios/ or
+/// have scenario keys and no `apiVersion`; bundles start with `bundle:`. Unreadable files go to
+/// the manifest reader, which reports them.
+fn classify(file: &Path, scenarios_dir: &Path) -> Input {
+    let Ok(text) = yaml::read_text(file) else { return Input::Manifests };
+    let top = |key: &str| text.lines().any(|l| l.starts_with(key));
+    if top("bundle:") {
+        Input::Bundle
+    } else if file.parent().is_some_and(|p| same_dir(p, scenarios_dir))
+        || (!top("apiVersion:") && (top("steps:") || top("summary:") || top("covers:")))
+    {
+        Input::Scenario
+    } else {
+        Input::Manifests
+    }
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

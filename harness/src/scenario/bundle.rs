@@ -151,11 +151,6 @@ impl Bundle {
     }
 }
 
-/// Whether a YAML file is a repro bundle (its first key says so).
-pub fn is_bundle(path: &Path) -> bool {
-    yaml::read_text(path).is_ok_and(|t| t.lines().any(|l| l.starts_with("bundle:")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
