@@ -38,6 +38,7 @@ const LINKERD_INJECTION: &str = "https://linkerd.io/2-edge/features/proxy-inject
 const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
 const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
 const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
+const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
 const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
 
 pub const RULES: &[Rule] = &[
@@ -157,6 +158,7 @@ pub const RULES: &[Rule] = &[
         evidence: KONG_SA,
         check: authz_principal_unknown,
     },
+    Rule { id: "k8s-unknown-field", severity: Severity::Error, evidence: K8S_FIELD_VALIDATION, check: k8s_schema },
 ];
 
 /// Findings of one rule as it runs.
@@ -942,6 +944,90 @@ fn authz_principal_unknown(index: &Index, f: &mut Findings) {
                             format!("use `{expected}`"),
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+// --- Kubernetes schema ---------------------------------------------------------------------
+
+/// Fields present in `original` and absent from `typed` (the same object after a trip through
+/// the Kubernetes 1.35 types): fields the API server does not know. Paths as key lists.
+fn dropped_fields(original: &Value, typed: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match (original, typed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                path.push(k.clone());
+                match b.get(k) {
+                    Some(w) => dropped_fields(v, w, path, out),
+                    // An explicit null or empty value may be dropped by the types without meaning anything.
+                    None if !(v.is_null()
+                        || v.as_object().is_some_and(|m| m.is_empty())
+                        || v.as_array().is_some_and(|l| l.is_empty())) =>
+                    {
+                        out.push(path.clone())
+                    }
+                    None => {}
+                }
+                path.pop();
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                path.push(i.to_string());
+                dropped_fields(v, w, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+/// Core kinds checked against the Kubernetes 1.35 API types (k8s-openapi); CRD kinds are not.
+fn k8s_schema(index: &Index, f: &mut Findings) {
+    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, networking::v1 as net};
+    for o in &index.objects {
+        let typed = match (o.api_version.as_str(), o.kind.as_str()) {
+            ("apps/v1", "Deployment") => round_trip::<apps::Deployment>(&o.object),
+            ("apps/v1", "StatefulSet") => round_trip::<apps::StatefulSet>(&o.object),
+            ("apps/v1", "DaemonSet") => round_trip::<apps::DaemonSet>(&o.object),
+            ("v1", "Service") => round_trip::<core::Service>(&o.object),
+            ("v1", "Pod") => round_trip::<core::Pod>(&o.object),
+            ("v1", "Secret") => round_trip::<core::Secret>(&o.object),
+            ("v1", "ConfigMap") => round_trip::<core::ConfigMap>(&o.object),
+            ("v1", "Namespace") => round_trip::<core::Namespace>(&o.object),
+            ("v1", "ServiceAccount") => round_trip::<core::ServiceAccount>(&o.object),
+            ("networking.k8s.io/v1", "Ingress") => round_trip::<net::Ingress>(&o.object),
+            _ => continue,
+        };
+        match typed {
+            Err(e) => f.on_object(
+                o,
+                &["spec"],
+                format!("{} {} does not fit the Kubernetes 1.35 schema: {e}", o.kind, o.name),
+                "fix the field's type or shape".into(),
+            ),
+            Ok(typed) => {
+                let mut dropped = Vec::new();
+                dropped_fields(&o.object, &typed, &mut Vec::new(), &mut dropped);
+                for path in dropped {
+                    let at: Vec<&str> = path.iter().map(String::as_str).collect();
+                    f.on_object(
+                        o,
+                        &at,
+                        format!(
+                            "`{}` is not a field of {} in Kubernetes 1.35: strict field validation rejects the object",
+                            path.join("."),
+                            o.kind
+                        ),
+                        "remove it or fix its spelling".into(),
+                    );
                 }
             }
         }
