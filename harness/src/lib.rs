@@ -4,6 +4,7 @@
 //! Modules are named after the stage they own.
 
 pub mod check;
+pub mod command;
 pub mod diagnostic;
 pub mod lint;
 pub mod plan;

@@ -69,8 +69,14 @@ impl DockerProbe for BollardDocker {
 /// How long the daemon may take to answer before it counts as unreachable.
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Check everything. `search_path` is the PATH to look for CLIs in (the process's own in real use).
-pub async fn check(docker: &impl DockerProbe, search_path: Option<&std::ffi::OsStr>, tool_cache: &Path) -> Report {
+/// Check everything. `search_path` is the PATH to look for CLIs in (the process's own in real
+/// use); `runner` asks each tool found for its version.
+pub async fn check(
+    docker: &impl DockerProbe,
+    runner: &impl crate::command::Runner,
+    search_path: Option<&std::ffi::OsStr>,
+    tool_cache: &Path,
+) -> Report {
     let docker_check = match docker.ping(DOCKER_TIMEOUT).await {
         Ok(version) => {
             Check { name: "docker", ok: true, detail: format!("daemon answers (Docker {version})"), fix: None }
@@ -87,12 +93,23 @@ pub async fn check(docker: &impl DockerProbe, search_path: Option<&std::ffi::OsS
         },
     };
     let mut checks = vec![docker_check];
-    for (tool, fix) in [
-        ("kind", "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation) and put it on PATH"),
-        ("helm", "install helm (https://helm.sh/docs/intro/install/) and put it on PATH"),
+    for (tool, version_args, fix) in [
+        (
+            "kind",
+            &["version"][..],
+            "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation) and put it on PATH",
+        ),
+        ("helm", &["version", "--short"][..], "install helm (https://helm.sh/docs/intro/install/) and put it on PATH"),
     ] {
         checks.push(match find_tool(tool, search_path, tool_cache) {
-            Some(path) => Check { name: tool, ok: true, detail: format!("found at {}", path.display()), fix: None },
+            Some(path) => {
+                let ask = crate::command::Invocation::new(&path, version_args.iter().copied(), Duration::from_secs(5));
+                let version = match runner.run(&ask).await {
+                    Ok(out) => out.stdout.lines().next().unwrap_or("").trim().to_owned(),
+                    Err(e) => format!("version unknown: {e}"),
+                };
+                Check { name: tool, ok: true, detail: format!("found at {} ({version})", path.display()), fix: None }
+            }
             None => Check {
                 name: tool,
                 ok: false,
@@ -152,8 +169,11 @@ mod tests {
     #[tokio::test]
     async fn reports_each_missing_prerequisite_with_a_fix() {
         let empty = tempfile::tempdir().unwrap();
+        let runner = crate::command::Recording::default();
         let report =
-            check(&Answer(Err("connection refused".into())), Some(empty.path().as_os_str()), empty.path()).await;
+            check(&Answer(Err("connection refused".into())), &runner, Some(empty.path().as_os_str()), empty.path())
+                .await;
+        assert!(runner.argvs().is_empty(), "no tool to ask");
         assert!(!report.ok());
         let missing: Vec<&str> = report.missing().map(|c| c.name).collect();
         assert_eq!(missing, ["docker", "kind", "helm"]);
@@ -170,8 +190,16 @@ mod tests {
         executable(&cache.path().join("helm-v3.18.4"), "helm");
         // A non-executable file is not a tool.
         std::fs::write(bin.path().join("helm"), "").unwrap();
-        let report = check(&Answer(Ok("28.2.2".into())), Some(bin.path().as_os_str()), cache.path()).await;
+        let out = |s: &str| Ok(crate::command::Output { status: Some(0), stdout: s.into(), stderr: String::new() });
+        let runner =
+            crate::command::Recording::answering([out("kind v0.32.0 go1.24 linux/amd64\n"), out("v3.18.4+gabcdef\n")]);
+        let report = check(&Answer(Ok("28.2.2".into())), &runner, Some(bin.path().as_os_str()), cache.path()).await;
         assert!(report.ok(), "{report}");
-        assert!(report.checks[2].detail.contains("helm-v3.18.4"));
+        assert!(report.checks[1].detail.ends_with("(kind v0.32.0 go1.24 linux/amd64)"), "{report}");
+        assert!(
+            report.checks[2].detail.contains("helm-v3.18.4") && report.checks[2].detail.ends_with("(v3.18.4+gabcdef)")
+        );
+        let argvs = runner.argvs();
+        assert!(argvs[0].ends_with("/kind version") && argvs[1].ends_with("/helm version --short"), "{argvs:?}");
     }
 }

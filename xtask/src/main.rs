@@ -311,7 +311,7 @@ async fn doctor(format: Format) -> Result<u8> {
 
 async fn preflight_report() -> preflight::Report {
     let tool_cache = project().root().join("target").join("tools");
-    preflight::check(&BollardDocker, std::env::var_os("PATH").as_deref(), &tool_cache).await
+    preflight::check(&BollardDocker, &harness::command::Process, std::env::var_os("PATH").as_deref(), &tool_cache).await
 }
 
 async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
