@@ -153,7 +153,13 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Diagnostics render their own `error[...]` header with the location.
+            let text = format!("{e:#}");
+            if text.starts_with("error[") {
+                eprintln!("{text}")
+            } else {
+                eprintln!("error: {text}")
+            }
             ExitCode::FAILURE
         }
     }
