@@ -1,8 +1,8 @@
 //! The plan of a run: what `e2e` would do, rendered without a cluster.
 //!
 //! The plan lists, per scenario of the mesh, its namespace and host, the objects its fixtures
-//! render to and its steps. The environment part (cluster, installs) is empty until the
-//! cluster and stack layers exist; the plan says so rather than pretending.
+//! render to and its steps, after the environment: what the stack installs, in order (the
+//! cluster itself, and steps this version cannot do yet, are said plainly).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,8 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mesh_version: Option<String>,
     pub run: String,
-    /// Cluster and install steps; not planned yet (no cluster layer in this version).
-    pub environment: Vec<String>,
+    /// What gets installed, in order (cluster creation is not planned yet).
+    pub environment: Vec<crate::stack::Action>,
     pub scenarios: Vec<ScenarioPlan>,
 }
 
@@ -86,9 +86,31 @@ pub fn build(catalog: &Catalog, profile: &Profile, run: &str) -> Result<Plan, Ch
         kubernetes: profile.pins.kubernetes.clone(),
         mesh_version: profile.pins.mesh_version.clone(),
         run: run.to_owned(),
-        environment: Vec::new(),
+        environment: environment_with_stack_manifests(profile, &fixtures_dir)?,
         scenarios,
     })
+}
+
+/// The profile's environment, with the manifests the stack applies from fixtures/ added before
+/// Kong (e.g. Linkerd's header guard, which must be in place before Kong routes anything).
+fn environment_with_stack_manifests(
+    profile: &Profile,
+    fixtures_dir: &Path,
+) -> Result<Vec<crate::stack::Action>, CheckError> {
+    let mut actions = crate::stack::environment(profile);
+    let vars = crate::scenario::vars_for("stack", &RunContext::offline(profile.mesh()), profile);
+    let kong_at = actions
+        .iter()
+        .position(|a| matches!(a, crate::stack::Action::Helm(r) if r.name == profile.versions.kong.release));
+    let mut insert_at = kong_at.unwrap_or(actions.len());
+    for file in crate::stack::kong::stack_manifests(profile.mesh()) {
+        let objects =
+            crate::scenario::fixture::load(&fixtures_dir.join(file), &vars)?.into_iter().map(|m| m.object).collect();
+        let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("stack").to_owned();
+        actions.insert(insert_at, crate::stack::Action::Apply { name, objects });
+        insert_at += 1;
+    }
+    Ok(actions)
 }
 
 /// One line per step, for people.
@@ -152,11 +174,27 @@ impl fmt::Display for Plan {
         if let Some(v) = &self.mesh_version {
             writeln!(f, "  mesh version {v}")?;
         }
-        if self.environment.is_empty() {
-            writeln!(
-                f,
-                "environment: not planned yet (cluster creation and installs are not implemented in this version)"
-            )?;
+        writeln!(f, "environment (the cluster itself is not planned yet):")?;
+        for action in &self.environment {
+            match action {
+                crate::stack::Action::Helm(r) => {
+                    writeln!(f, "  helm {}", r.helm_args(&format!("helm/{}.values.yaml", r.name)).join(" "))?
+                }
+                crate::stack::Action::Apply { name, objects } => {
+                    let what: Vec<String> = objects
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "{}/{}",
+                                o["kind"].as_str().unwrap_or("?"),
+                                o["metadata"]["name"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect();
+                    writeln!(f, "  apply manifests/{name}.yaml ({})", what.join(", "))?
+                }
+                crate::stack::Action::NotYet { what } => writeln!(f, "  not yet: {what}")?,
+            }
         }
         for s in &self.scenarios {
             writeln!(f, "scenario {} ({})\n  namespace {}\n  host {}", s.name, s.file.display(), s.namespace, s.host)?;
@@ -190,6 +228,20 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     };
     let json = serde_json::to_string_pretty(plan).map_err(|e| WriteError::Serialise(e.to_string()))?;
     put(dir.join("plan.json"), json + "\n")?;
+    for action in &plan.environment {
+        match action {
+            crate::stack::Action::Helm(r) => {
+                let yaml = serde_saphyr::to_string(&r.values).map_err(|e| WriteError::Serialise(e.to_string()))?;
+                put(dir.join("helm").join(format!("{}.values.yaml", r.name)), yaml)?;
+            }
+            crate::stack::Action::Apply { name, objects } => {
+                let docs: Result<Vec<String>, _> = objects.iter().map(serde_saphyr::to_string).collect();
+                let docs = docs.map_err(|e| WriteError::Serialise(e.to_string()))?;
+                put(dir.join("manifests").join(format!("{name}.yaml")), docs.join("---\n"))?;
+            }
+            crate::stack::Action::NotYet { .. } => {}
+        }
+    }
     for s in &plan.scenarios {
         for (i, m) in s.manifests.iter().enumerate() {
             let yaml = serde_saphyr::to_string(&m.object).map_err(|e| WriteError::Serialise(e.to_string()))?;

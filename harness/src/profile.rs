@@ -14,6 +14,7 @@ use crate::scenario::Mesh;
 pub struct Versions {
     pub kong: KongPins,
     pub tracing: TracingPins,
+    pub istio: IstioPins,
     /// Container images by short name; each is a template variable `images.<name>`.
     pub images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfilePins>,
@@ -28,6 +29,13 @@ pub struct KongPins {
     pub release: String,
     pub namespace: String,
     pub gateway_service_account: String,
+}
+
+/// Where Istio's charts come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IstioPins {
+    pub repo: String,
 }
 
 /// Where the trace collector runs.
@@ -132,6 +140,8 @@ gateway_service_account = "kong-gateway"
 namespace = "tracing"
 service = "zipkin"
 port = 9411
+[istio]
+repo = "https://istio-release.storage.googleapis.com/charts"
 [images]
 echo = "echo:1"
 [profiles.istio]
@@ -153,7 +163,7 @@ mesh_version = "1.30.3"
     fn unknown_keys_are_located() {
         let text = MINIMAL.replace("kubernetes = ", "kubernets = ");
         let (position, message) = Versions::parse(&text).unwrap_err();
-        assert_eq!(position.line, 17);
+        assert_eq!(position.line, 19);
         assert!(message.contains("unknown field `kubernets`"), "{message}");
     }
 

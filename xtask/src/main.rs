@@ -133,6 +133,19 @@ enum Format {
     Json,
 }
 
+/// Write to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -188,14 +201,14 @@ async fn run(command: Command) -> Result<u8> {
                 eprintln!("wrote {}", dir.join("plan.json").display());
             }
             match format {
-                Format::Text => print!("{plan}"),
+                Format::Text => emit(&plan.to_string()),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
             }
             Ok(0)
         }
         Command::Bench { which: Bench::Split { trials, seed } } => {
             let results = harness::check::bench::compare(trials, seed);
-            print!("{}", harness::check::bench::table(&results));
+            emit(&harness::check::bench::table(&results));
             let last_line: serde_json::Map<String, serde_json::Value> = results
                 .iter()
                 .map(|r| {
@@ -208,7 +221,7 @@ async fn run(command: Command) -> Result<u8> {
                     Ok((name, fields))
                 })
                 .collect::<Result<_, serde_json::Error>>()?;
-            println!("{}", serde_json::Value::Object(last_line));
+            emit(&format!("{}\n", serde_json::Value::Object(last_line)));
             Ok(0)
         }
         Command::E2e { mesh, profile, scenarios, dry_run } => e2e(mesh, profile.as_deref(), &scenarios, dry_run).await,
@@ -233,7 +246,7 @@ async fn run(command: Command) -> Result<u8> {
                         path.display()
                     );
                 }
-                None => print!("{}", bundle.to_yaml()),
+                None => emit(&bundle.to_yaml()),
             }
             Ok(0)
         }
@@ -249,7 +262,7 @@ async fn run(command: Command) -> Result<u8> {
         }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
-            println!("{}", serde_json::to_string(&matrix)?);
+            emit(&format!("{}\n", serde_json::to_string(&matrix)?));
             Ok(0)
         }
     }
@@ -273,7 +286,7 @@ fn list(format: Format) -> Result<u8> {
             for e in &entries {
                 let meshes: Vec<&str> = e.meshes.iter().map(|m| m.as_str()).collect();
                 let covers: Vec<String> = e.covers.iter().map(ToString::to_string).collect();
-                println!("{:<width$}  [{}]  covers: {}", e.name, meshes.join(", "), covers.join(", "));
+                emit(&format!("{:<width$}  [{}]  covers: {}\n", e.name, meshes.join(", "), covers.join(", ")));
             }
         }
     }
@@ -310,7 +323,7 @@ async fn doctor(format: Format) -> Result<u8> {
     let report = preflight_report().await;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print!("{report}"),
+        Format::Text => emit(&report.to_string()),
     }
     Ok(if report.ok() { 0 } else { 1 })
 }
@@ -347,7 +360,7 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
         plan.scenarios.retain(|s| only.contains(&s.name));
     }
     if dry_run {
-        print!("{plan}");
+        emit(&plan.to_string());
         return Ok(0);
     }
     let phase = progress.phase("preflight");

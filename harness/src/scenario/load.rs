@@ -287,6 +287,8 @@ gateway_service_account = "kong-gateway"
 namespace = "tracing"
 service = "zipkin"
 port = 9411
+[istio]
+repo = "https://istio-release.storage.googleapis.com/charts"
 [images]
 echo = "echo:1"
 [profiles.istio]
