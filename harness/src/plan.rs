@@ -102,14 +102,15 @@ fn environment_with_stack_manifests(
     let kong_at = actions
         .iter()
         .position(|a| matches!(a, crate::stack::Action::Helm(r) if r.name == profile.versions.kong.release));
-    let mut insert_at = kong_at.unwrap_or(actions.len());
+    let mut stack = Vec::new();
     for file in crate::stack::kong::stack_manifests(profile.mesh()) {
         let objects =
             crate::scenario::fixture::load(&fixtures_dir.join(file), &vars)?.into_iter().map(|m| m.object).collect();
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("stack").to_owned();
-        actions.insert(insert_at, crate::stack::Action::Apply { name, objects });
-        insert_at += 1;
+        stack.push(crate::stack::Action::Apply { name, objects });
     }
+    let at = kong_at.unwrap_or(actions.len());
+    actions.splice(at..at, stack);
     Ok(actions)
 }
 
