@@ -125,10 +125,11 @@ impl Profile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    /// The smallest valid versions file; other modules' tests build their profile from it.
+    pub(crate) const MINIMAL: &str = r#"
 [kong]
 repo = "https://charts.konghq.com"
 chart = "ingress"

@@ -275,28 +275,6 @@ mod tests {
     use super::*;
     use crate::profile::Versions;
 
-    const VERSIONS: &str = r#"
-[kong]
-repo = "https://charts.konghq.com"
-chart = "ingress"
-version = "0.24.0"
-release = "kong"
-namespace = "kong"
-gateway_service_account = "kong-gateway"
-[tracing]
-namespace = "tracing"
-service = "zipkin"
-port = 9411
-[istio]
-repo = "https://istio-release.storage.googleapis.com/charts"
-[images]
-echo = "echo:1"
-[profiles.istio]
-mesh = "istio"
-kubernetes = "v1.35.1"
-mesh_version = "1.30.3"
-"#;
-
     const GOOD: &str = "name: case
 summary: A scenario that loads.
 meshes: [istio]
@@ -309,7 +287,7 @@ steps:
 ";
 
     fn vars() -> Vars {
-        let versions = Versions::parse(VERSIONS).unwrap();
+        let versions = Versions::parse(crate::profile::tests::MINIMAL).unwrap();
         let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
         vars_for("case", &RunContext::offline(Mesh::Istio), &profile)
     }
