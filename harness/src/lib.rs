@@ -20,4 +20,5 @@ pub mod stack;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tls;
+pub mod tools;
 pub mod yaml;

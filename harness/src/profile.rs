@@ -15,6 +15,11 @@ pub struct Versions {
     pub kong: KongPins,
     pub tracing: TracingPins,
     pub istio: IstioPins,
+    pub linkerd: LinkerdPins,
+    pub gateway_api: GatewayApiPins,
+    /// CLIs by name (`kind`, `helm`), downloaded and verified by `tools`.
+    pub tools: BTreeMap<String, ToolPin>,
+    pub kind: KindPins,
     /// Container images by short name; each is a template variable `images.<name>`.
     pub images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfilePins>,
@@ -36,6 +41,49 @@ pub struct KongPins {
 #[serde(deny_unknown_fields)]
 pub struct IstioPins {
     pub repo: String,
+}
+
+/// Where Linkerd's charts come from and which chart version each edge release has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkerdPins {
+    pub repo: String,
+    /// Mesh release (`edge-26.8.3`) -> chart version (`2026.8.3`).
+    pub charts: BTreeMap<String, String>,
+}
+
+/// The Gateway API CRD files, each pinned by sha256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayApiPins {
+    pub version: String,
+    /// With `{version}` and `{file}`.
+    pub url: String,
+    /// File name -> sha256 (lowercase hex).
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// A CLI pinned per platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolPin {
+    pub version: String,
+    /// With `{version}`, `{os}`, `{arch}`.
+    pub url: String,
+    /// For archives (`.tar.gz`): where the binary sits inside, same placeholders.
+    #[serde(default)]
+    pub archive_path: Option<String>,
+    /// `os/arch` -> sha256 of the download.
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// kind clusters: the name prefix and node images pinned by digest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindPins {
+    pub cluster_prefix: String,
+    /// Kubernetes version (`v1.35.1`) -> `kindest/node:<tag>@sha256:<digest>`.
+    pub node_images: BTreeMap<String, String>,
 }
 
 /// Where the trace collector runs.
@@ -99,12 +147,53 @@ impl Versions {
             let position = e.span().map_or(Position::WHOLE_FILE, |s| Position::of_offset(text, s.start));
             (position, e.message().to_owned())
         })?;
-        if let Some((name, p)) =
-            versions.profiles.iter().find(|(_, p)| p.mesh != Mesh::None && p.mesh_version.is_none())
-        {
-            return Err((Position::WHOLE_FILE, format!("profile `{name}` (mesh {}) has no mesh_version", p.mesh)));
-        }
+        versions.validate().map_err(|message| {
+            // Point at the offending key when it is written in the file.
+            let position = message
+                .split('`')
+                .nth(1)
+                .and_then(|key| text.find(&format!("\"{key}\"")).or_else(|| text.find(key)))
+                .map_or(Position::WHOLE_FILE, |offset| Position::of_offset(text, offset));
+            (position, message)
+        })?;
         Ok(versions)
+    }
+
+    /// Cross-checks serde cannot express: every profile resolvable, every sum well-formed.
+    fn validate(&self) -> Result<(), String> {
+        let is_sha256 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        for (name, p) in &self.profiles {
+            if p.mesh != Mesh::None && p.mesh_version.is_none() {
+                return Err(format!("profile `{name}` (mesh {}) has no mesh_version", p.mesh));
+            }
+            if !self.kind.node_images.contains_key(&p.kubernetes) {
+                return Err(format!(
+                    "profile `{name}` wants Kubernetes `{}`, which has no entry in [kind.node_images]",
+                    p.kubernetes
+                ));
+            }
+            if let (Mesh::Linkerd, Some(release)) = (p.mesh, &p.mesh_version)
+                && !self.linkerd.charts.contains_key(release)
+            {
+                return Err(format!(
+                    "profile `{name}` wants Linkerd `{release}`, which has no entry in [linkerd.charts]"
+                ));
+            }
+        }
+        for (version, image) in &self.kind.node_images {
+            if !image.contains("@sha256:") {
+                return Err(format!(
+                    "node image `{version}` is not pinned by digest (want `kindest/node:<tag>@sha256:<digest>`)"
+                ));
+            }
+        }
+        let sums = self.tools.iter().flat_map(|(_, t)| t.sha256.iter()).chain(self.gateway_api.sha256.iter());
+        for (key, sum) in sums {
+            if !is_sha256(sum) {
+                return Err(format!("`{key}` is not a sha256 (64 lowercase hex digits): {sum:?}"));
+            }
+        }
+        Ok(())
     }
 
     /// The profile named `name`, or the default one of `mesh` (the profile named after it).
@@ -143,6 +232,24 @@ service = "zipkin"
 port = 9411
 [istio]
 repo = "https://istio-release.storage.googleapis.com/charts"
+[linkerd]
+repo = "https://helm.linkerd.io/edge"
+[linkerd.charts]
+"edge-26.8.3" = "2026.8.3"
+[gateway_api]
+version = "v1.3.0"
+url = "https://example.invalid/{version}/{file}"
+[gateway_api.sha256]
+"a.yaml" = "7c8ee2c1878d9dcc6ba106181e3d14d7eaa520ec070233d62f3aa0d674d19450"
+[tools.kind]
+version = "v0.32.0"
+url = "https://example.invalid/{version}/kind-{os}-{arch}"
+[tools.kind.sha256]
+"linux/amd64" = "50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54"
+[kind]
+cluster_prefix = "kme2e"
+[kind.node_images]
+"v1.35.1" = "kindest/node:v1.35.1@sha256:05d7bcdefbda08b4e038f644c4df690cdac3fba8b06f8289f30e10026720a1ab"
 [images]
 echo = "echo:1"
 [profiles.istio]
@@ -164,8 +271,28 @@ mesh_version = "1.30.3"
     fn unknown_keys_are_located() {
         let text = MINIMAL.replace("kubernetes = ", "kubernets = ");
         let (position, message) = Versions::parse(&text).unwrap_err();
-        assert_eq!(position.line, 19);
+        assert_eq!(position.line, 37);
         assert!(message.contains("unknown field `kubernets`"), "{message}");
+    }
+
+    #[test]
+    fn pins_are_cross_checked_and_located() {
+        let bad_sum = MINIMAL.replace("\"50030de2", "\"50030DE2");
+        let (position, message) = Versions::parse(&bad_sum).unwrap_err();
+        assert!(message.starts_with("`linux/amd64` is not a sha256"), "{message}");
+        assert_eq!(position.line, 28);
+        let no_image = MINIMAL.replace("kubernetes = \"v1.35.1\"", "kubernetes = \"v1.99.0\"");
+        assert!(
+            Versions::parse(&no_image).unwrap_err().1.contains("`v1.99.0`, which has no entry in [kind.node_images]")
+        );
+        let tag_only = MINIMAL.replace("@sha256:05d7bcdefbda08b4e038f644c4df690cdac3fba8b06f8289f30e10026720a1ab", "");
+        assert!(Versions::parse(&tag_only).unwrap_err().1.contains("not pinned by digest"));
+        let linkerd = format!(
+            "{MINIMAL}[profiles.linkerd]\nmesh = \"linkerd\"\nkubernetes = \"v1.35.1\"\nmesh_version = \"edge-1.1.1\"\n"
+        );
+        assert!(
+            Versions::parse(&linkerd).unwrap_err().1.contains("`edge-1.1.1`, which has no entry in [linkerd.charts]")
+        );
     }
 
     #[test]

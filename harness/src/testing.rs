@@ -26,6 +26,8 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         body: String,
     },
+    /// Raw bytes, e.g. a file download.
+    Bytes(Vec<u8>),
     /// Close with RST (SO_LINGER 0), as a sidecar does to plaintext under STRICT mTLS.
     Reset,
     /// Never answer.
@@ -77,6 +79,13 @@ pub async fn serve(handler: impl Fn(&Head) -> Reply + Send + Sync + 'static) -> 
                         out.push_str("\r\n");
                         out.push_str(&body);
                         let _ = stream.write_all(out.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                    }
+                    Reply::Bytes(body) => {
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(&body).await;
                         let _ = stream.shutdown().await;
                     }
                     Reply::Reset => {

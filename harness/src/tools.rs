@@ -1,0 +1,429 @@
+//! Pinned downloads: the CLIs a run drives (kind, helm) and the files it installs (Gateway API
+//! CRDs), fetched once into `target/tools/<name>-<version>/`, verified against the sha256 in
+//! `versions.toml`, and used from there afterwards (offline once cached).
+//!
+//! A download is streamed into a `.partial` file while hashed; only a matching sum turns it
+//! into the cached file, so a mismatch leaves nothing behind. The cache records the verified sum
+//! next to the file, so a changed pin downloads again instead of trusting an old file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::profile::{GatewayApiPins, ToolPin, Versions};
+
+/// The largest download accepted (helm's archive is ~20 MB, kind ~10 MB).
+pub const MAX_DOWNLOAD_BYTES: u64 = 200 * 1024 * 1024;
+/// How long one download may take.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An operating system and CPU as release assets name them (`linux/amd64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    pub os: &'static str,
+    pub arch: &'static str,
+}
+
+impl Platform {
+    /// This machine, or `None` where no pinned asset can exist.
+    pub fn current() -> Option<Platform> {
+        let os = match std::env::consts::OS {
+            "linux" => "linux",
+            "macos" => "darwin",
+            _ => return None,
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            _ => return None,
+        };
+        Some(Platform { os, arch })
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.os, self.arch)
+    }
+}
+
+/// One pinned file: where it comes from, what it must hash to, where it is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// `kind`, `helm`, `gateway-api`.
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
+    /// For `.tar.gz` downloads: the member to extract.
+    pub archive_path: Option<String>,
+    /// The cached file's name inside `<name>-<version>/`.
+    pub file: String,
+    pub executable: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("versions.toml pins no tool `{0}`")]
+    Unpinned(String),
+    #[error("{tool} {version} has no pinned sha256 for {platform}; pinned platforms: {known}")]
+    NoPlatform { tool: String, version: String, platform: String, known: String },
+    #[error("this machine ({os}/{arch}) has no pinned downloads; put the tools on PATH or run elsewhere")]
+    UnknownPlatform { os: &'static str, arch: &'static str },
+    #[error("cannot download {url}: {reason}")]
+    Download { url: String, reason: String },
+    #[error(
+        "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the download was deleted. \
+         If upstream re-published the file, check the new sum against the release page before changing versions.toml"
+    )]
+    Mismatch { url: String, expected: String, actual: String },
+    #[error("{archive} has no member `{member}`")]
+    NotInArchive { archive: String, member: String },
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl ToolPin {
+    /// The asset of this tool for `platform`.
+    pub fn artifact(&self, name: &str, platform: Platform) -> Result<Artifact, ToolError> {
+        let fill = |t: &str| {
+            t.replace("{version}", &self.version).replace("{os}", platform.os).replace("{arch}", platform.arch)
+        };
+        let sha256 = self.sha256.get(&platform.key()).ok_or_else(|| ToolError::NoPlatform {
+            tool: name.to_owned(),
+            version: self.version.clone(),
+            platform: platform.key(),
+            known: self.sha256.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        Ok(Artifact {
+            name: name.to_owned(),
+            version: self.version.clone(),
+            url: fill(&self.url),
+            sha256: sha256.clone(),
+            archive_path: self.archive_path.as_deref().map(fill),
+            file: name.to_owned(),
+            executable: true,
+        })
+    }
+}
+
+impl GatewayApiPins {
+    /// One artifact per CRD file, in the order of `versions.toml`'s table (sorted by name).
+    pub fn artifacts(&self) -> Vec<Artifact> {
+        self.sha256
+            .iter()
+            .map(|(file, sum)| Artifact {
+                name: "gateway-api".into(),
+                version: self.version.clone(),
+                url: self.url.replace("{version}", &self.version).replace("{file}", file),
+                sha256: sum.clone(),
+                archive_path: None,
+                file: file.clone(),
+                executable: false,
+            })
+            .collect()
+    }
+}
+
+/// The pinned CLI `name` for this machine.
+pub fn tool(versions: &Versions, name: &str) -> Result<Artifact, ToolError> {
+    let pin = versions.tools.get(name).ok_or_else(|| ToolError::Unpinned(name.to_owned()))?;
+    let platform = Platform::current()
+        .ok_or(ToolError::UnknownPlatform { os: std::env::consts::OS, arch: std::env::consts::ARCH })?;
+    pin.artifact(name, platform)
+}
+
+/// The seam to the network: tests serve files from a local server.
+pub trait Fetch: Send + Sync {
+    /// Stream `url` into `sink`, at most `limit` bytes.
+    fn fetch(
+        &self,
+        url: &str,
+        sink: &mut (dyn Write + Send),
+        limit: u64,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// HTTPS through reqwest (ring TLS), following redirects (GitHub assets redirect to a CDN).
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Result<Self, ToolError> {
+        crate::tls::install_ring_provider();
+        let client = reqwest::Client::builder()
+            .timeout(DOWNLOAD_TIMEOUT)
+            .connect_timeout(Duration::from_secs(20))
+            .user_agent(concat!("kong-mesh-e2e/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ToolError::Download { url: String::new(), reason: e.to_string() })?;
+        Ok(Http { client })
+    }
+}
+
+impl Fetch for Http {
+    async fn fetch(&self, url: &str, sink: &mut (dyn Write + Send), limit: u64) -> Result<(), String> {
+        let mut response = self.client.get(url).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let mut total = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(format!("larger than {limit} bytes"));
+            }
+            sink.write_all(&chunk).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// What `resolve` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub path: PathBuf,
+    /// True when this call downloaded it (false: taken from the cache).
+    pub downloaded: bool,
+}
+
+/// `target/tools/`.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    digest: ring::digest::Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Cache {
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Cache { dir: dir.into() }
+    }
+
+    pub fn dir_of(&self, a: &Artifact) -> PathBuf {
+        self.dir.join(format!("{}-{}", a.name, a.version))
+    }
+
+    pub fn path_of(&self, a: &Artifact) -> PathBuf {
+        self.dir_of(a).join(&a.file)
+    }
+
+    fn marker_of(&self, a: &Artifact) -> PathBuf {
+        self.dir_of(a).join(format!(".{}.sha256", a.file))
+    }
+
+    /// The cached file, when it was verified against the sum pinned now.
+    pub fn cached(&self, a: &Artifact) -> Option<PathBuf> {
+        let path = self.path_of(a);
+        let recorded = std::fs::read_to_string(self.marker_of(a)).ok()?;
+        (recorded.trim() == a.sha256 && path.is_file()).then_some(path)
+    }
+
+    /// The cached file, downloading and verifying it first when needed.
+    pub async fn resolve(&self, a: &Artifact, fetch: &impl Fetch) -> Result<Resolved, ToolError> {
+        if let Some(path) = self.cached(a) {
+            return Ok(Resolved { path, downloaded: false });
+        }
+        let dir = self.dir_of(a);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ToolError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let partial = dir.join(format!(".{}.partial", a.file));
+        if let Err(e) = self.download_verified(a, fetch, &partial).await {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+        let path = self.path_of(a);
+        let installed = match &a.archive_path {
+            Some(member) => extract(&partial, member, &path),
+            None => std::fs::rename(&partial, &path).map_err(io(&path)),
+        };
+        let _ = std::fs::remove_file(&partial);
+        installed?;
+        if a.executable {
+            make_executable(&path).map_err(io(&path))?;
+        }
+        let marker = self.marker_of(a);
+        std::fs::write(&marker, format!("{}\n", a.sha256)).map_err(io(&marker))?;
+        Ok(Resolved { path, downloaded: true })
+    }
+
+    async fn download_verified(&self, a: &Artifact, fetch: &impl Fetch, partial: &Path) -> Result<(), ToolError> {
+        let file =
+            std::fs::File::create(partial).map_err(|source| ToolError::Io { path: partial.to_owned(), source })?;
+        let mut sink =
+            Hashing { inner: std::io::BufWriter::new(file), digest: ring::digest::Context::new(&ring::digest::SHA256) };
+        fetch
+            .fetch(&a.url, &mut sink, MAX_DOWNLOAD_BYTES)
+            .await
+            .map_err(|reason| ToolError::Download { url: a.url.clone(), reason })?;
+        sink.flush().map_err(|source| ToolError::Io { path: partial.to_owned(), source })?;
+        let actual = hex(sink.digest.finish().as_ref());
+        if actual != a.sha256 {
+            return Err(ToolError::Mismatch { url: a.url.clone(), expected: a.sha256.clone(), actual });
+        }
+        Ok(())
+    }
+}
+
+fn extract(archive: &Path, member: &str, to: &Path) -> Result<(), ToolError> {
+    let io = |source| ToolError::Io { path: archive.to_owned(), source };
+    let file = std::fs::File::open(archive).map_err(io)?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in tar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.path().map_err(io)?.as_ref() == Path::new(member) {
+            let mut out = std::fs::File::create(to).map_err(|source| ToolError::Io { path: to.to_owned(), source })?;
+            std::io::copy(&mut entry, &mut out).map_err(|source| ToolError::Io { path: to.to_owned(), source })?;
+            return Ok(());
+        }
+    }
+    Err(ToolError::NotInArchive { archive: archive.display().to_string(), member: member.to_owned() })
+}
+
+fn make_executable(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Reply, serve};
+
+    fn sha256(bytes: &[u8]) -> String {
+        hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    }
+
+    fn artifact(url: String, sum: String, archive_path: Option<&str>) -> Artifact {
+        Artifact {
+            name: "kind".into(),
+            version: "v0.32.0".into(),
+            url,
+            sha256: sum,
+            archive_path: archive_path.map(str::to_owned),
+            file: "kind".into(),
+            executable: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tampered_download_fails_with_both_sums_and_leaves_nothing() {
+        let addr = serve(|_| Reply::Bytes(b"#!/bin/sh\necho evil\n".to_vec())).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let expected = sha256(b"the real kind");
+        let a = artifact(format!("http://{addr}/kind-linux-amd64"), expected.clone(), None);
+        let err = cache.resolve(&a, &Http::new().unwrap()).await.unwrap_err();
+        let actual = sha256(b"#!/bin/sh\necho evil\n");
+        let message = err.to_string();
+        assert!(message.contains(&format!("expected sha256 {expected}, got {actual}")), "{message}");
+        assert!(message.contains("the download was deleted"), "{message}");
+        let left: Vec<_> = std::fs::read_dir(cache.dir_of(&a)).unwrap().collect();
+        assert!(left.is_empty(), "nothing may stay behind: {left:?}");
+        assert_eq!(cache.cached(&a), None);
+    }
+
+    #[tokio::test]
+    async fn a_verified_download_is_cached_and_used_offline() {
+        let body = b"#!/bin/sh\necho kind v0.32.0\n".to_vec();
+        let sum = sha256(&body);
+        let served = body.clone();
+        let addr = serve(move |_| Reply::Bytes(served.clone())).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let a = artifact(format!("http://{addr}/kind"), sum, None);
+        let first = cache.resolve(&a, &Http::new().unwrap()).await.unwrap();
+        assert!(first.downloaded);
+        assert_eq!(std::fs::read(&first.path).unwrap(), body);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&first.path).unwrap().permissions().mode() & 0o777, 0o755);
+        }
+        // Offline: a dead URL does not matter once cached.
+        let offline = Artifact { url: "http://127.0.0.1:1/gone".into(), ..a.clone() };
+        let again = cache.resolve(&offline, &Http::new().unwrap()).await.unwrap();
+        assert_eq!(again, Resolved { path: first.path.clone(), downloaded: false });
+        // A new pin does not trust the old file.
+        let repinned = Artifact { sha256: sha256(b"other"), ..offline };
+        assert_eq!(cache.cached(&repinned), None);
+        assert!(matches!(cache.resolve(&repinned, &Http::new().unwrap()).await, Err(ToolError::Download { .. })));
+    }
+
+    #[tokio::test]
+    async fn archives_are_verified_then_unpacked() {
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let exe = b"#!/bin/sh\necho helm\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(exe.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "linux-amd64/helm", &exe[..]).unwrap();
+        let gz = tar.into_inner().unwrap().finish().unwrap();
+        let sum = sha256(&gz);
+        let addr = serve(move |_| Reply::Bytes(gz.clone())).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let a = Artifact {
+            name: "helm".into(),
+            file: "helm".into(),
+            ..artifact(format!("http://{addr}/helm.tar.gz"), sum.clone(), Some("linux-amd64/helm"))
+        };
+        let got = cache.resolve(&a, &Http::new().unwrap()).await.unwrap();
+        assert_eq!(std::fs::read(&got.path).unwrap(), exe);
+        let missing = Artifact { archive_path: Some("darwin-arm64/helm".into()), version: "v2".into(), ..a };
+        let err = cache.resolve(&missing, &Http::new().unwrap()).await.unwrap_err();
+        assert!(err.to_string().contains("has no member `darwin-arm64/helm`"), "{err}");
+        assert_eq!(cache.cached(&missing), None);
+    }
+
+    #[test]
+    fn the_project_pins_every_tool_for_four_platforms() {
+        let versions = Versions::parse(include_str!("../../versions.toml")).unwrap();
+        for name in ["kind", "helm"] {
+            for (os, arch) in [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64")] {
+                let a = versions.tools[name].artifact(name, Platform { os, arch }).unwrap();
+                assert!(a.url.starts_with("https://") && a.url.contains(os) && a.url.contains(arch), "{}", a.url);
+            }
+        }
+        let helm = versions.tools["helm"].artifact("helm", Platform { os: "linux", arch: "arm64" }).unwrap();
+        assert_eq!(helm.url, "https://get.helm.sh/helm-v3.18.4-linux-arm64.tar.gz");
+        assert_eq!(helm.archive_path.as_deref(), Some("linux-arm64/helm"));
+        let err = versions.tools["kind"].artifact("kind", Platform { os: "linux", arch: "s390x" }).unwrap_err();
+        assert!(err.to_string().contains("no pinned sha256 for linux/s390x"), "{err}");
+        let crds = versions.gateway_api.artifacts();
+        assert_eq!(crds.len(), 5);
+        assert!(crds.iter().all(|a| a.url.starts_with(
+            "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.3.0/config/crd/standard/gateway.networking.k8s.io_"
+        )));
+    }
+}
