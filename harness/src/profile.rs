@@ -187,7 +187,7 @@ impl Versions {
                 ));
             }
         }
-        let sums = self.tools.iter().flat_map(|(_, t)| t.sha256.iter()).chain(self.gateway_api.sha256.iter());
+        let sums = self.tools.values().flat_map(|t| t.sha256.iter()).chain(self.gateway_api.sha256.iter());
         for (key, sum) in sums {
             if !is_sha256(sum) {
                 return Err(format!("`{key}` is not a sha256 (64 lowercase hex digits): {sum:?}"));
