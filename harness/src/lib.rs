@@ -4,8 +4,10 @@
 //! Modules are named after the stage they own.
 
 pub mod check;
+pub mod cluster;
 pub mod command;
 pub mod diagnostic;
+pub mod k8s;
 pub mod lint;
 pub mod plan;
 pub mod preflight;

@@ -1,8 +1,8 @@
 //! The plan of a run: what `e2e` would do, rendered without a cluster.
 //!
 //! The plan lists, per scenario of the mesh, its namespace and host, the objects its fixtures
-//! render to and its steps, after the environment: what the stack installs, in order (the
-//! cluster itself, and steps this version cannot do yet, are said plainly).
+//! render to and its steps, after the cluster and the environment: what the stack installs,
+//! in order, readiness gates included. `e2e` executes this plan, not a description of it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,9 +21,33 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mesh_version: Option<String>,
     pub run: String,
-    /// What gets installed, in order (cluster creation is not planned yet).
+    /// The kind cluster of the run (the default provider; `e2e --provider` may choose another).
+    pub cluster: ClusterPlan,
+    /// What gets installed, in order.
     pub environment: Vec<crate::stack::Action>,
+    /// The environment as commands: tool, arguments, input files (relative to the run directory).
+    pub steps: Vec<PlanStep>,
     pub scenarios: Vec<ScenarioPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterPlan {
+    pub provider: String,
+    pub name: String,
+    pub node_image: String,
+    /// Host ports mapped to Kong's proxy NodePorts (http, https).
+    pub ports: [u16; 2],
+    /// The kind config, as written to `kind-config.yaml`.
+    pub config: String,
+}
+
+/// One command of the environment, as the run executes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub tool: String,
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,8 +72,14 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
 }
 
-/// Plan run `run` of `profile` over every scenario of the catalog that runs on its mesh.
-pub fn build(catalog: &Catalog, profile: &Profile, run: &str) -> Result<Plan, CheckError> {
+/// Plan run `run` of `profile` over every scenario of the catalog that runs on its mesh, with
+/// Kong's proxy on host `ports`.
+pub fn build(
+    catalog: &Catalog,
+    profile: &Profile,
+    run: &str,
+    ports: crate::cluster::HostPorts,
+) -> Result<Plan, CheckError> {
     let mesh = profile.mesh();
     let ctx = RunContext::new(run, mesh);
     let fixtures_dir = catalog.project.fixtures_dir();
@@ -80,13 +110,35 @@ pub fn build(catalog: &Catalog, profile: &Profile, run: &str) -> Result<Plan, Ch
             manifests,
         });
     }
+    let kind = crate::cluster::KindCluster {
+        name: crate::cluster::KindCluster::name_for(&profile.versions.kind.cluster_prefix, mesh.as_str(), run),
+        node_image: profile.versions.kind.node_images.get(&profile.pins.kubernetes).cloned().unwrap_or_default(),
+        ports,
+    };
+    let environment = environment_with_stack_manifests(profile, &fixtures_dir)?;
+    let mut steps = vec![PlanStep {
+        tool: "kind".into(),
+        args: kind
+            .create(Path::new("kind"), &crate::cluster::RunDir { run: run.to_owned(), path: PathBuf::new() })
+            .args,
+        inputs: vec!["kind-config.yaml".into()],
+    }];
+    steps.extend(environment.iter().map(step_of));
     Ok(Plan {
         mesh: mesh.to_string(),
         profile: profile.name.clone(),
         kubernetes: profile.pins.kubernetes.clone(),
         mesh_version: profile.pins.mesh_version.clone(),
         run: run.to_owned(),
-        environment: environment_with_stack_manifests(profile, &fixtures_dir)?,
+        cluster: ClusterPlan {
+            provider: "kind".into(),
+            name: kind.name.clone(),
+            node_image: kind.node_image.clone(),
+            ports: [ports.http, ports.https],
+            config: kind.config(),
+        },
+        environment,
+        steps,
         scenarios,
     })
 }
@@ -112,6 +164,36 @@ fn environment_with_stack_manifests(
     let at = kong_at.unwrap_or(actions.len());
     actions.splice(at..at, stack);
     Ok(actions)
+}
+
+/// The command behind one action (kube-rs actions are named `kube-apply` and `wait`).
+fn step_of(action: &crate::stack::Action) -> PlanStep {
+    use crate::stack::Action;
+    match action {
+        Action::Helm(r) => PlanStep {
+            tool: "helm".into(),
+            args: r.helm_args(Path::new("")),
+            inputs: std::iter::once(r.values_file(Path::new("")).display().to_string())
+                .chain(r.set_files.iter().map(|(_, f)| f.clone()))
+                .collect(),
+        },
+        Action::Apply { name, .. } => PlanStep {
+            tool: "kube-apply".into(),
+            args: vec!["--server-side".into(), "--field-validation=Strict".into()],
+            inputs: vec![format!("manifests/{name}.yaml")],
+        },
+        Action::Crds { name, version, files } => PlanStep {
+            tool: "kube-apply".into(),
+            args: vec!["--server-side".into(), "--field-validation=Strict".into()],
+            inputs: files.iter().map(|f| format!("tools/{name}-{version}/{f} (sha256-verified download)")).collect(),
+        },
+        Action::LinkerdIdentity => PlanStep {
+            tool: "generate".into(),
+            args: vec!["ecdsa-p256-trust-anchor-and-issuer".into()],
+            inputs: vec![],
+        },
+        Action::Ready(gate) => PlanStep { tool: "wait".into(), args: vec![gate.to_string()], inputs: vec![] },
+    }
 }
 
 /// One line per step, for people.
@@ -175,12 +257,15 @@ impl fmt::Display for Plan {
         if let Some(v) = &self.mesh_version {
             writeln!(f, "  mesh version {v}")?;
         }
-        writeln!(f, "environment (the cluster itself is not planned yet):")?;
+        writeln!(
+            f,
+            "cluster: kind {} ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
+            self.cluster.name, self.cluster.node_image, self.cluster.ports[0], self.cluster.ports[1]
+        )?;
+        writeln!(f, "environment:")?;
         for action in &self.environment {
             match action {
-                crate::stack::Action::Helm(r) => {
-                    writeln!(f, "  helm {}", r.helm_args(&format!("helm/{}.values.yaml", r.name)).join(" "))?
-                }
+                crate::stack::Action::Helm(r) => writeln!(f, "  helm {}", r.helm_args(Path::new("")).join(" "))?,
                 crate::stack::Action::Apply { name, objects } => {
                     let what: Vec<String> = objects
                         .iter()
@@ -194,7 +279,7 @@ impl fmt::Display for Plan {
                         .collect();
                     writeln!(f, "  apply manifests/{name}.yaml ({})", what.join(", "))?
                 }
-                crate::stack::Action::NotYet { what } => writeln!(f, "  not yet: {what}")?,
+                other => writeln!(f, "  {}", crate::stack::install::describe(other))?,
             }
         }
         for s in &self.scenarios {
@@ -229,6 +314,7 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     };
     let json = serde_json::to_string_pretty(plan).map_err(|e| WriteError::Serialise(e.to_string()))?;
     put(dir.join("plan.json"), json + "\n")?;
+    put(dir.join("kind-config.yaml"), plan.cluster.config.clone())?;
     for action in &plan.environment {
         match action {
             crate::stack::Action::Helm(r) => {
@@ -240,7 +326,9 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
                 let docs = docs.map_err(|e| WriteError::Serialise(e.to_string()))?;
                 put(dir.join("manifests").join(format!("{name}.yaml")), docs.join("---\n"))?;
             }
-            crate::stack::Action::NotYet { .. } => {}
+            crate::stack::Action::Crds { .. }
+            | crate::stack::Action::LinkerdIdentity
+            | crate::stack::Action::Ready(_) => {}
         }
     }
     for s in &plan.scenarios {

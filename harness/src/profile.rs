@@ -20,6 +20,7 @@ pub struct Versions {
     /// CLIs by name (`kind`, `helm`), downloaded and verified by `tools`.
     pub tools: BTreeMap<String, ToolPin>,
     pub kind: KindPins,
+    pub k3s: K3sPins,
     /// Container images by short name; each is a template variable `images.<name>`.
     pub images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfilePins>,
@@ -84,6 +85,13 @@ pub struct KindPins {
     pub cluster_prefix: String,
     /// Kubernetes version (`v1.35.1`) -> `kindest/node:<tag>@sha256:<digest>`.
     pub node_images: BTreeMap<String, String>,
+}
+
+/// k3s in a container: images by Kubernetes version, pinned by digest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K3sPins {
+    pub images: BTreeMap<String, String>,
 }
 
 /// Where the trace collector runs.
@@ -180,7 +188,7 @@ impl Versions {
                 ));
             }
         }
-        for (version, image) in &self.kind.node_images {
+        for (version, image) in self.kind.node_images.iter().chain(&self.k3s.images) {
             if !image.contains("@sha256:") {
                 return Err(format!(
                     "node image `{version}` is not pinned by digest (want `kindest/node:<tag>@sha256:<digest>`)"
@@ -250,6 +258,7 @@ url = "https://example.invalid/{version}/kind-{os}-{arch}"
 cluster_prefix = "kme2e"
 [kind.node_images]
 "v1.35.1" = "kindest/node:v1.35.1@sha256:05d7bcdefbda08b4e038f644c4df690cdac3fba8b06f8289f30e10026720a1ab"
+[k3s.images]
 [images]
 echo = "echo:1"
 [profiles.istio]
@@ -271,7 +280,7 @@ mesh_version = "1.30.3"
     fn unknown_keys_are_located() {
         let text = MINIMAL.replace("kubernetes = ", "kubernets = ");
         let (position, message) = Versions::parse(&text).unwrap_err();
-        assert_eq!(position.line, 37);
+        assert_eq!(position.line, 38);
         assert!(message.contains("unknown field `kubernets`"), "{message}");
     }
 

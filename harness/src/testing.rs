@@ -136,3 +136,55 @@ pub fn echo_body(head: &Head, pod: &str, ns: &str) -> String {
     })
     .to_string()
 }
+
+/// A request the kube-rs mock received.
+#[derive(Debug, Clone)]
+pub struct KubeRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
+/// kube-rs against a tower-test mock API server: `answer` maps each request to a status and a
+/// JSON body; every request is recorded.
+pub fn kube_mock(
+    answer: impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static,
+) -> (kube::Client, Arc<std::sync::Mutex<Vec<KubeRequest>>>) {
+    use http_body_util::BodyExt;
+    let (service, mut handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    tokio::spawn(async move {
+        while let Some((request, respond)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+            let req = KubeRequest {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            let (status, json) = answer(&req);
+            if let Ok(mut seen) = seen.lock() {
+                seen.push(req);
+            }
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(json.to_string().into_bytes()))
+                .expect("a response");
+            respond.send_response(response);
+        }
+    });
+    (kube::Client::new(service, "default"), asked)
+}
+
+/// A Kubernetes `Status` for error answers of the mock.
+pub fn kube_status(code: u16, reason: &str) -> (u16, serde_json::Value) {
+    (
+        code,
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason}),
+    )
+}

@@ -237,6 +237,14 @@ impl Cache {
         (recorded.trim() == a.sha256 && path.is_file()).then_some(path)
     }
 
+    /// Put `bytes` in the cache as if downloaded and verified (tests of what uses the cache).
+    #[cfg(test)]
+    pub(crate) fn seed(&self, a: &Artifact, bytes: &[u8]) {
+        std::fs::create_dir_all(self.dir_of(a)).expect("cache dir");
+        std::fs::write(self.path_of(a), bytes).expect("cached file");
+        std::fs::write(self.marker_of(a), format!("{}\n", a.sha256)).expect("marker");
+    }
+
     /// The cached file, downloading and verifying it first when needed.
     pub async fn resolve(&self, a: &Artifact, fetch: &impl Fetch) -> Result<Resolved, ToolError> {
         if let Some(path) = self.cached(a) {

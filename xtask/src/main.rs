@@ -195,7 +195,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Doctor { format } => doctor(format).await,
         Command::Plan { mesh, profile, out, format } => {
             let catalog = catalog()?;
-            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan")?;
+            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", free_ports()?)?;
             if let Some(dir) = out {
                 plan::write(&plan, &dir)?;
                 eprintln!("wrote {}", dir.join("plan.json").display());
@@ -268,13 +268,19 @@ async fn run(command: Command) -> Result<u8> {
     }
 }
 
-fn make_plan(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, run: &str) -> Result<plan::Plan> {
+fn make_plan(
+    catalog: &Catalog,
+    mesh: Mesh,
+    profile: Option<&str>,
+    run: &str,
+    ports: harness::cluster::HostPorts,
+) -> Result<plan::Plan> {
     let name = profile.unwrap_or(mesh.as_str());
     let profile = catalog.versions.profile(name, &catalog.project.versions_file())?;
     if profile.mesh() != mesh {
         bail!("profile `{name}` is for mesh {}, not {mesh}", profile.mesh());
     }
-    Ok(plan::build(catalog, &profile, run)?)
+    Ok(plan::build(catalog, &profile, run, ports)?)
 }
 
 fn list(format: Format) -> Result<u8> {
@@ -351,7 +357,7 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
     }
     phase.finish(true, "clean");
     let run_id = new_run_id();
-    let mut plan = make_plan(catalog, mesh, profile, &run_id)?;
+    let mut plan = make_plan(catalog, mesh, profile, &run_id, free_ports()?)?;
     if !only.is_empty() {
         let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
         if let Some(missing) = only.iter().find(|n| !known.contains(n)) {
@@ -382,6 +388,11 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
     )
 }
 
+/// Two loopback ports free now, for Kong's proxy.
+fn free_ports() -> Result<harness::cluster::HostPorts> {
+    harness::cluster::HostPorts::free().context("cannot find free loopback ports for Kong's proxy")
+}
+
 /// Short, sortable, unique enough for parallel runs on one machine: seconds and nanos in base 36.
 fn new_run_id() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -399,6 +410,8 @@ fn new_run_id() -> String {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    const SNAPSHOT_PORTS: harness::cluster::HostPorts = harness::cluster::HostPorts { http: 40080, https: 40443 };
 
     #[test]
     fn the_cli_is_well_formed() {
@@ -422,7 +435,7 @@ mod tests {
     fn plans_render_for_every_mesh() {
         let catalog = catalog().unwrap();
         for mesh in Mesh::ALL {
-            let plan = make_plan(&catalog, mesh, None, "snap").unwrap();
+            let plan = make_plan(&catalog, mesh, None, "snap", SNAPSHOT_PORTS).unwrap();
             insta::assert_snapshot!(format!("plan_{mesh}"), plan.to_string());
         }
     }
@@ -437,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_profile_of_another_mesh_is_refused() {
-        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x").unwrap_err();
+        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS).unwrap_err();
         assert_eq!(err.to_string(), "profile `linkerd` is for mesh linkerd, not istio");
     }
 }

@@ -177,8 +177,9 @@ mod tests {
             let lint = crate::lint::run(&unpacked, &crate::lint::Inputs { mesh: Some(mesh), ..Default::default() });
             assert!(lint.findings.is_empty(), "{name}: {:?}", lint.findings);
             let profile = |c: &Catalog| c.default_profile(mesh).unwrap();
-            let a = plan::build(&original, &profile(&original), "same").unwrap();
-            let b = plan::build(&unpacked, &profile(&unpacked), "same").unwrap();
+            let ports = crate::cluster::HostPorts { http: 40080, https: 40443 };
+            let a = plan::build(&original, &profile(&original), "same", ports).unwrap();
+            let b = plan::build(&unpacked, &profile(&unpacked), "same", ports).unwrap();
             let scenario_of = |p: &plan::Plan| {
                 p.scenarios.iter().find(|s| s.name == name).map(|s| {
                     (

@@ -1,8 +1,13 @@
-//! What gets installed, in order: the actions of a profile's environment. The plan shows them
-//! and (later) the installer executes the same list.
+//! What gets installed, in order: the actions of a profile's environment, readiness gates
+//! included. The plan shows them and the installer (`install.rs`) executes the same list.
 
 pub mod kong;
 pub mod linkerd;
+
+pub mod install;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,12 +24,24 @@ pub struct Release {
     pub version: String,
     pub namespace: String,
     pub values: Value,
+    /// Values read from files the run generates (`--set-file key=<run dir>/<file>`), for
+    /// material that must not appear in plans or logs (Linkerd's issuer key).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_files: Vec<(String, String)>,
 }
 
+/// How long helm may wait for a release's resources (`--wait --timeout`).
+pub const HELM_TIMEOUT: &str = "10m";
+
 impl Release {
-    /// The helm argv, with the values file at `values_file`.
-    pub fn helm_args(&self, values_file: &str) -> Vec<String> {
-        [
+    /// The values file of this release inside the run directory `dir`.
+    pub fn values_file(&self, dir: &Path) -> PathBuf {
+        dir.join("helm").join(format!("{}.values.yaml", self.name))
+    }
+
+    /// The helm argv, with every file under `dir` (the run directory; empty for plans).
+    pub fn helm_args(&self, dir: &Path) -> Vec<String> {
+        let mut args: Vec<String> = [
             "upgrade",
             "--install",
             &self.name,
@@ -37,14 +54,51 @@ impl Release {
             &self.namespace,
             "--create-namespace",
             "--values",
-            values_file,
-            "--wait",
-            "--timeout",
-            "10m",
+            &self.values_file(dir).display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+        for (key, file) in &self.set_files {
+            args.push("--set-file".into());
+            args.push(format!("{key}={}", dir.join(file).display()));
+        }
+        // The label marks the release as the harness's own (stored on Helm's release Secret;
+        // `helm upgrade --labels`, Helm >= 3.13), so `existing` clusters can tell ours apart.
+        args.extend(["--labels".into(), format!("{}=true", crate::cluster::existing::RELEASE_LABEL)]);
+        args.extend(["--wait".into(), "--timeout".into(), HELM_TIMEOUT.into()]);
+        args.extend(["--kubeconfig".into(), dir.join("kubeconfig").display().to_string()]);
+        args
+    }
+}
+
+/// Something the installer waits for before going on, with a deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "gate", rename_all = "kebab-case")]
+pub enum Gate {
+    /// The CRDs exist and are Established.
+    Crds { names: Vec<String> },
+    /// Every Deployment of the namespace is Available.
+    Deployments { namespace: String },
+    /// The mutating webhook exists and its Service has a ready endpoint.
+    Webhook { configuration: String },
+    /// The selected pods carry the mesh proxy (as a container or a native sidecar).
+    Meshed { namespace: String, selector: String, container: String },
+    /// Kong's proxy answers from the host (any HTTP answer, Kong's own 404 included).
+    ProxyReachable,
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gate::Crds { names } => write!(f, "CRDs established: {}", names.join(", ")),
+            Gate::Deployments { namespace } => write!(f, "Deployments available in {namespace}"),
+            Gate::Webhook { configuration } => write!(f, "webhook {configuration} serving"),
+            Gate::Meshed { namespace, selector, container } => {
+                write!(f, "pods {selector} in {namespace} carry {container}")
+            }
+            Gate::ProxyReachable => write!(f, "Kong's proxy answers from the host"),
+        }
     }
 }
 
@@ -52,47 +106,101 @@ impl Release {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
+    /// Pinned CRD files: downloaded, verified (sha256), applied, then waited for.
+    Crds {
+        name: String,
+        version: String,
+        files: Vec<String>,
+    },
+    /// Linkerd's trust anchor and issuer, generated into the run directory (`linkerd/`).
+    LinkerdIdentity,
     Helm(Release),
     /// Objects applied with kube-rs (server-side apply), named for the plan's files.
     Apply {
         name: String,
         objects: Vec<Value>,
     },
-    /// A step this version cannot perform yet, said plainly.
-    NotYet {
-        what: String,
-    },
+    Ready(Gate),
 }
+
+/// Kong's gateway pods: the kong chart's `kong.selectorLabels` (app.kubernetes.io/name is the
+/// subchart alias `gateway`, app.kubernetes.io/instance the release).
+pub fn kong_gateway_selector(release: &str) -> String {
+    format!("app.kubernetes.io/name=gateway,app.kubernetes.io/instance={release}")
+}
+
+/// Files of the identity Linkerd's chart reads with `--set-file` (relative to the run directory).
+pub const LINKERD_TRUST_ANCHOR: &str = "linkerd/ca.crt";
+pub const LINKERD_ISSUER_CERT: &str = "linkerd/issuer.crt";
+pub const LINKERD_ISSUER_KEY: &str = "linkerd/issuer.key";
 
 /// The environment of `profile`, in install order.
 pub fn environment(profile: &Profile) -> Vec<Action> {
     let v = &profile.versions;
-    let mut actions = vec![Action::NotYet {
-        what: "Gateway API v1.3.0 standard CRDs: the download's sha256 is not pinned yet".into(),
-    }];
-    match profile.mesh() {
+    let crds: Vec<String> = v.gateway_api.sha256.keys().cloned().collect();
+    let crd_names = crds
+        .iter()
+        .map(|f| {
+            // gateway.networking.k8s.io_httproutes.yaml -> httproutes.gateway.networking.k8s.io
+            let stem = f.trim_end_matches(".yaml");
+            match stem.split_once('_') {
+                Some((group, plural)) => format!("{plural}.{group}"),
+                None => stem.to_owned(),
+            }
+        })
+        .collect();
+    let mut actions = vec![
+        Action::Crds { name: "gateway-api".into(), version: v.gateway_api.version.clone(), files: crds },
+        Action::Ready(Gate::Crds { names: crd_names }),
+    ];
+    let mesh_version = profile.pins.mesh_version.clone().unwrap_or_default();
+    let proxy_container = match profile.mesh() {
         Mesh::Istio => {
-            let version = profile.pins.mesh_version.clone().unwrap_or_default();
-            let release = |name: &str, values: Value| Release {
-                name: format!("istio-{name}"),
-                chart: name.to_owned(),
+            // Release names as in Istio's Helm install guide: istio-base, istiod.
+            let release = |name: &str, chart: &str, values: Value| Release {
+                name: name.to_owned(),
+                chart: chart.to_owned(),
                 repo: v.istio.repo.clone(),
-                version: version.clone(),
+                version: mesh_version.clone(),
                 namespace: "istio-system".into(),
                 values,
+                set_files: vec![],
             };
-            actions.push(Action::Helm(release("base", json!({}))));
-            actions.push(Action::Helm(release("istiod", istiod_values(profile))));
+            actions.push(Action::Helm(release("istio-base", "base", json!({}))));
+            actions.push(Action::Helm(release("istiod", "istiod", istiod_values(profile))));
+            actions.push(Action::Ready(Gate::Deployments { namespace: "istio-system".into() }));
+            // The istiod chart's injector configuration, without a revision suffix.
+            actions.push(Action::Ready(Gate::Webhook { configuration: "istio-sidecar-injector".into() }));
+            Some("istio-proxy")
         }
-        Mesh::Linkerd => actions.push(Action::NotYet {
-            what: format!(
-                "linkerd-crds and linkerd-control-plane for {}: their chart versions are not pinned yet \
-                 (identity from stack::linkerd is ready)",
-                profile.pins.mesh_version.as_deref().unwrap_or("?")
-            ),
-        }),
-        Mesh::None => {}
-    }
+        Mesh::Linkerd => {
+            let chart_version = v.linkerd.charts.get(&mesh_version).cloned().unwrap_or_default();
+            let release = |name: &str, values: Value, set_files: Vec<(String, String)>| Release {
+                name: name.to_owned(),
+                chart: name.to_owned(),
+                repo: v.linkerd.repo.clone(),
+                version: chart_version.clone(),
+                namespace: "linkerd".into(),
+                values,
+                set_files,
+            };
+            actions.push(Action::LinkerdIdentity);
+            // The Gateway API CRDs are ours (installed above); the chart must not own them.
+            actions.push(Action::Helm(release("linkerd-crds", json!({"installGatewayAPI": false}), vec![])));
+            let identity = vec![
+                ("identityTrustAnchorsPEM".to_owned(), LINKERD_TRUST_ANCHOR.to_owned()),
+                ("identity.issuer.tls.crtPEM".to_owned(), LINKERD_ISSUER_CERT.to_owned()),
+                ("identity.issuer.tls.keyPEM".to_owned(), LINKERD_ISSUER_KEY.to_owned()),
+            ];
+            actions.push(Action::Helm(release("linkerd-control-plane", json!({}), identity)));
+            actions.push(Action::Ready(Gate::Deployments { namespace: "linkerd".into() }));
+            // templates/proxy-injector-rbac.yaml of linkerd-control-plane.
+            actions
+                .push(Action::Ready(Gate::Webhook { configuration: "linkerd-proxy-injector-webhook-config".into() }));
+            Some("linkerd-proxy")
+        }
+        Mesh::None => None,
+    };
     actions.push(Action::Apply { name: "tracing".into(), objects: collector(profile) });
     if profile.mesh() == Mesh::Istio {
         actions.push(Action::Apply { name: "istio-telemetry".into(), objects: vec![telemetry()] });
@@ -104,7 +212,18 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         version: v.kong.version.clone(),
         namespace: v.kong.namespace.clone(),
         values: kong::values(profile.mesh()),
+        set_files: vec![],
     }));
+    actions.push(Action::Ready(Gate::Deployments { namespace: v.kong.namespace.clone() }));
+    actions.push(Action::Ready(Gate::Deployments { namespace: v.tracing.namespace.clone() }));
+    if let Some(container) = proxy_container {
+        actions.push(Action::Ready(Gate::Meshed {
+            namespace: v.kong.namespace.clone(),
+            selector: kong_gateway_selector(&v.kong.release),
+            container: container.into(),
+        }));
+    }
+    actions.push(Action::Ready(Gate::ProxyReachable));
     actions
 }
 

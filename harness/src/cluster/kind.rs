@@ -1,0 +1,188 @@
+//! kind: the default provider. The harness writes the kind config itself (node image pinned by
+//! digest, Kong's proxy NodePorts mapped to free loopback ports so parallel clusters do not
+//! clash) and drives the `kind` CLI through the command runner, always with `--kubeconfig`
+//! pointing into the run directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{ClusterError, RunDir};
+use crate::command::{Invocation, Runner};
+use crate::stack::kong::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
+
+/// How long `kind create cluster` may take, node image pull included.
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// `--wait` for the control plane, inside the create timeout.
+pub const CONTROL_PLANE_WAIT: &str = "180s";
+pub const DELETE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const EXPORT_LOGS_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Loopback ports on the host that reach Kong's proxy NodePorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPorts {
+    pub http: u16,
+    pub https: u16,
+}
+
+impl HostPorts {
+    /// Two ports free right now (the OS picks them; kind binds them moments later).
+    pub fn free() -> std::io::Result<HostPorts> {
+        let a = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let b = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Ok(HostPorts { http: a.local_addr()?.port(), https: b.local_addr()?.port() })
+    }
+}
+
+/// One kind cluster as the harness creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCluster {
+    /// `<prefix>-<mesh>-<run>`.
+    pub name: String,
+    /// `kindest/node:<tag>@sha256:<digest>`.
+    pub node_image: String,
+    pub ports: HostPorts,
+}
+
+/// kind's limit comes from the node container's hostname `<name>-control-plane` (a DNS label).
+const MAX_NAME: usize = 63 - "-control-plane".len();
+
+impl KindCluster {
+    pub fn name_for(prefix: &str, mesh: &str, run: &str) -> String {
+        let mut name = format!("{prefix}-{mesh}-{run}");
+        name.truncate(MAX_NAME);
+        name
+    }
+
+    /// The kind config (kind.x-k8s.io/v1alpha4) as YAML.
+    pub fn config(&self) -> String {
+        let mapping = |container: u16, host: u16| json!({"containerPort": container, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"});
+        let config = json!({
+            "kind": "Cluster",
+            "apiVersion": "kind.x-k8s.io/v1alpha4",
+            "name": self.name,
+            // The API server stays on loopback (kind's default address, stated so a
+            // user-level kind default cannot widen it).
+            "networking": {"apiServerAddress": "127.0.0.1"},
+            "nodes": [{
+                "role": "control-plane",
+                "image": self.node_image,
+                "extraPortMappings": [
+                    mapping(PROXY_HTTP_NODE_PORT, self.ports.http),
+                    mapping(PROXY_TLS_NODE_PORT, self.ports.https),
+                ],
+            }],
+        });
+        serde_saphyr::to_string(&config).unwrap_or_default()
+    }
+
+    pub fn config_file(run: &RunDir) -> PathBuf {
+        run.path.join("kind-config.yaml")
+    }
+
+    /// `kind create cluster …` for this cluster in `run`.
+    pub fn create(&self, kind: &Path, run: &RunDir) -> Invocation {
+        let args = [
+            "create".to_owned(),
+            "cluster".to_owned(),
+            "--name".to_owned(),
+            self.name.clone(),
+            "--config".to_owned(),
+            Self::config_file(run).display().to_string(),
+            "--kubeconfig".to_owned(),
+            run.kubeconfig().display().to_string(),
+            "--wait".to_owned(),
+            CONTROL_PLANE_WAIT.to_owned(),
+        ];
+        isolated(Invocation::new(kind, args, CREATE_TIMEOUT), run)
+    }
+}
+
+/// Point a command at the run's kubeconfig through the environment too, so nothing the
+/// command starts falls back to `~/.kube/config`.
+pub fn isolated(mut inv: Invocation, run: &RunDir) -> Invocation {
+    inv.env.push(("KUBECONFIG".into(), run.kubeconfig().display().to_string()));
+    inv
+}
+
+/// The kind CLI, through a runner.
+#[derive(Debug, Clone)]
+pub struct Kind<R> {
+    pub binary: PathBuf,
+    pub runner: R,
+}
+
+impl<R: Runner> Kind<R> {
+    pub async fn create(&self, cluster: &KindCluster, run: &RunDir) -> Result<(), ClusterError> {
+        let file = KindCluster::config_file(run);
+        std::fs::write(&file, cluster.config()).map_err(|source| ClusterError::Io { path: file, source })?;
+        self.runner.run(&cluster.create(&self.binary, run)).await?;
+        Ok(())
+    }
+
+    /// `kind delete cluster`; the run's kubeconfig is the one kind edits on the way out.
+    pub async fn delete(&self, name: &str, run: &RunDir) -> Result<(), ClusterError> {
+        let args = ["delete", "cluster", "--name", name, "--kubeconfig"].map(str::to_owned);
+        let args = args.into_iter().chain([run.kubeconfig().display().to_string()]);
+        self.runner.run(&isolated(Invocation::new(&self.binary, args, DELETE_TIMEOUT), run)).await?;
+        Ok(())
+    }
+
+    /// Names of the kind clusters on this machine.
+    pub async fn clusters(&self) -> Result<Vec<String>, ClusterError> {
+        let out = self.runner.run(&Invocation::new(&self.binary, ["get", "clusters"], Duration::from_secs(30))).await?;
+        Ok(out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// `kind export logs` into `<run>/logs/kind`.
+    pub async fn export_logs(&self, name: &str, run: &RunDir) -> Result<PathBuf, ClusterError> {
+        let dir = run.logs().join("kind");
+        let args =
+            ["export".to_owned(), "logs".to_owned(), dir.display().to_string(), "--name".to_owned(), name.to_owned()];
+        self.runner.run(&isolated(Invocation::new(&self.binary, args, EXPORT_LOGS_TIMEOUT), run)).await?;
+        Ok(dir)
+    }
+
+    /// Preload images pulled on the host into the node, concurrently (pulls from inside the
+    /// node are slower and count against registry rate limits once per cluster).
+    pub async fn load_images(
+        &self,
+        name: &str,
+        images: &[String],
+        docker: &impl ImagePuller,
+        run: &RunDir,
+    ) -> Result<(), ClusterError> {
+        let loads = images.iter().map(|image| async move {
+            docker.pull(image).await.map_err(|reason| ClusterError::Pull { image: image.clone(), reason })?;
+            let args = ["load", "docker-image", image, "--name", name].map(str::to_owned);
+            self.runner.run(&isolated(Invocation::new(&self.binary, args, LOAD_TIMEOUT), run)).await?;
+            Ok::<(), ClusterError>(())
+        });
+        futures::future::try_join_all(loads).await?;
+        Ok(())
+    }
+}
+
+/// The seam to the Docker daemon for image pulls.
+pub trait ImagePuller: Sync {
+    fn pull(&self, image: &str) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Pulls through bollard, the way `docker pull` would.
+pub struct BollardPuller;
+
+impl ImagePuller for BollardPuller {
+    async fn pull(&self, image: &str) -> Result<(), String> {
+        use futures::StreamExt;
+        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+        let options =
+            bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
+        let mut stream = docker.create_image(Some(options), None, None);
+        while let Some(step) = stream.next().await {
+            step.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,365 @@
+//! The harness's hands on the API server (kube-rs): server-side apply with strict field
+//! validation, run labels on everything it creates, and the readiness questions the stack and
+//! the scenarios ask. Each question is one call that answers "ready" or "not yet: <what was
+//! seen>"; the waiting (deadline, last observation) is `check::converge::eventually`.
+
+use std::fmt;
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use serde_json::Value;
+
+use crate::check::converge::Attempt;
+
+/// The field manager of every apply, and the label prefix of everything the harness creates.
+pub const FIELD_MANAGER: &str = "kme2e";
+/// Every object the harness applies carries the run it belongs to; cleanup deletes only these.
+pub const RUN_LABEL: &str = "kme2e.dev/run";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("{what} has no {field}")]
+    Malformed { what: String, field: &'static str },
+    #[error("the API server does not know {api_version} {kind} (is its CRD installed?): {reason}")]
+    UnknownKind { api_version: String, kind: String, reason: String },
+    #[error("applying {kind}/{name}: {reason}")]
+    Apply { kind: String, name: String, reason: String },
+    #[error("{doing}: {reason}")]
+    Api { doing: String, reason: String },
+}
+
+/// What a readiness question saw, printed as is in "last seen".
+#[derive(Clone, PartialEq, Eq)]
+pub struct Seen(pub String);
+
+impl fmt::Debug for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn api_error(doing: impl Into<String>) -> impl FnOnce(kube::Error) -> KubeError {
+    let doing = doing.into();
+    move |e| KubeError::Api { doing, reason: e.to_string() }
+}
+
+/// `object` with the run label added.
+pub fn labelled(mut object: Value, run: &str) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let labels = meta.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(RUN_LABEL.to_owned(), Value::String(run.to_owned()));
+        }
+    }
+    object
+}
+
+/// Server-side apply `object` (strict field validation: an unknown field is an error, as in lint).
+pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Option<&str>) -> Result<(), KubeError> {
+    let text = |field: &'static str, v: Option<&Value>| {
+        v.and_then(Value::as_str).map(str::to_owned).ok_or_else(|| KubeError::Malformed {
+            what: format!("an object ({})", object.get("kind").and_then(Value::as_str).unwrap_or("no kind")),
+            field,
+        })
+    };
+    let api_version = text("apiVersion", object.get("apiVersion"))?;
+    let kind = text("kind", object.get("kind"))?;
+    let name = text("metadata.name", object.pointer("/metadata/name"))?;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+    let gvk = GroupVersionKind::gvk(group, version, &kind);
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| KubeError::UnknownKind {
+        api_version: api_version.clone(),
+        kind: kind.clone(),
+        reason: e.to_string(),
+    })?;
+    let api: Api<DynamicObject> = match caps.scope {
+        Scope::Namespaced => {
+            let ns = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .or(default_namespace)
+                .unwrap_or("default");
+            Api::namespaced_with(client.clone(), ns, &resource)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
+    let params = PatchParams::apply(FIELD_MANAGER).force().validation_strict();
+    api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| KubeError::Apply {
+        kind,
+        name,
+        reason: e.to_string(),
+    })?;
+    Ok(())
+}
+
+/// Create (or label) a namespace for a run, with extra labels such as the mesh's injection label.
+pub async fn ensure_namespace(
+    client: &kube::Client,
+    name: &str,
+    run: &str,
+    labels: &[(&str, &str)],
+    annotations: &[(&str, &str)],
+) -> Result<(), KubeError> {
+    let mut object = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    for (k, v) in labels {
+        object["metadata"]["labels"][*k] = Value::String((*v).to_owned());
+    }
+    for (k, v) in annotations {
+        object["metadata"]["annotations"][*k] = Value::String((*v).to_owned());
+    }
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(labelled(object, run)))
+        .await
+        .map_err(api_error(format!("creating namespace {name}")))?;
+    Ok(())
+}
+
+/// Is the CRD `name` Established?
+pub async fn crd_established(client: &kube::Client, name: &str) -> Result<Attempt<Seen>, KubeError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let Some(crd) = api.get_opt(name).await.map_err(api_error(format!("reading CRD {name}")))? else {
+        return Ok(Attempt::Fail(Seen(format!("CRD {name} does not exist yet"))));
+    };
+    let established = crd
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
+    Ok(if established {
+        Attempt::Pass(Seen(format!("CRD {name} Established")))
+    } else {
+        Attempt::Fail(Seen(format!("CRD {name} exists but is not Established")))
+    })
+}
+
+/// Are all Deployments of `namespace` Available with every replica updated?
+pub async fn deployments_available(client: &kube::Client, namespace: &str) -> Result<Attempt<Seen>, KubeError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let list =
+        api.list(&ListParams::default()).await.map_err(api_error(format!("listing Deployments in {namespace}")))?;
+    if list.items.is_empty() {
+        return Ok(Attempt::Fail(Seen(format!("no Deployments in {namespace} yet"))));
+    }
+    let waiting: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|d| {
+            let name = d.metadata.name.clone().unwrap_or_default();
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let status = d.status.clone().unwrap_or_default();
+            let available =
+                status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Available" && c.status == "True");
+            let ready = status.ready_replicas.unwrap_or(0);
+            let updated = status.updated_replicas.unwrap_or(0);
+            (!available || ready < want || updated < want)
+                .then(|| format!("{name} ({ready}/{want} ready, {updated} updated, available={available})"))
+        })
+        .collect();
+    Ok(if waiting.is_empty() {
+        Attempt::Pass(Seen(format!("{} Deployment(s) in {namespace} available", list.items.len())))
+    } else {
+        Attempt::Fail(Seen(format!("waiting for {}", waiting.join(", "))))
+    })
+}
+
+/// Does the mutating webhook configuration `name` exist, and does every Service it calls have a
+/// ready endpoint? (A webhook that exists but cannot answer makes pods start without a sidecar
+/// or fail admission, depending on its failure policy.)
+pub async fn webhook_serving(client: &kube::Client, name: &str) -> Result<Attempt<Seen>, KubeError> {
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let Some(config) = api.get_opt(name).await.map_err(api_error(format!("reading webhook configuration {name}")))?
+    else {
+        return Ok(Attempt::Fail(Seen(format!("MutatingWebhookConfiguration {name} does not exist yet"))));
+    };
+    let services: Vec<(String, String)> = config
+        .webhooks
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|w| w.client_config.service.as_ref().map(|s| (s.namespace.clone(), s.name.clone())))
+        .collect();
+    if services.is_empty() {
+        return Ok(Attempt::Fail(Seen(format!("{name} names no Service to call"))));
+    }
+    for (namespace, service) in services {
+        let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), &namespace);
+        let list = slices
+            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+            .await
+            .map_err(api_error(format!("listing endpoints of {namespace}/{service}")))?;
+        let ready = list
+            .items
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .any(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false));
+        if !ready {
+            return Ok(Attempt::Fail(Seen(format!("{name} calls {namespace}/{service}, which has no ready endpoint"))));
+        }
+    }
+    Ok(Attempt::Pass(Seen(format!("{name} exists and its service answers"))))
+}
+
+/// Where a pod's mesh proxy was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyPlacement {
+    Container,
+    /// A native sidecar: an init container with `restartPolicy: Always` (Kubernetes >= 1.29).
+    NativeSidecar,
+}
+
+/// The mesh proxy `container` in `pod`, if any.
+pub fn proxy_placement(pod: &Pod, container: &str) -> Option<ProxyPlacement> {
+    let spec = pod.spec.as_ref()?;
+    if spec.containers.iter().any(|c| c.name == container) {
+        return Some(ProxyPlacement::Container);
+    }
+    spec.init_containers
+        .iter()
+        .flatten()
+        .any(|c| c.name == container && c.restart_policy.as_deref() == Some("Always"))
+        .then_some(ProxyPlacement::NativeSidecar)
+}
+
+/// Do the pods of `selector` in `namespace` all run `container` (the mesh proxy)?
+pub async fn pods_meshed(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+    container: &str,
+) -> Result<Attempt<Seen>, KubeError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pods = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(api_error(format!("listing pods {selector} in {namespace}")))?;
+    if pods.items.is_empty() {
+        return Ok(Attempt::Fail(Seen(format!("no pods match {selector} in {namespace}"))));
+    }
+    let bare: Vec<String> = pods
+        .items
+        .iter()
+        .filter(|p| proxy_placement(p, container).is_none())
+        .map(|p| p.metadata.name.clone().unwrap_or_default())
+        .collect();
+    Ok(if bare.is_empty() {
+        Attempt::Pass(Seen(format!("{} pod(s) carry {container}", pods.items.len())))
+    } else {
+        Attempt::Fail(Seen(format!("pod(s) without {container}: {}", bare.join(", "))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{kube_mock, kube_status};
+
+    #[test]
+    fn objects_get_the_run_label_and_keep_theirs() {
+        let o = labelled(json!({"kind": "Service", "metadata": {"name": "a", "labels": {"app": "echo"}}}), "r1");
+        assert_eq!(o["metadata"]["labels"], json!({"app": "echo", RUN_LABEL: "r1"}));
+        let bare = labelled(json!({"kind": "Service", "metadata": {"name": "a"}}), "r1");
+        assert_eq!(bare["metadata"]["labels"][RUN_LABEL], "r1");
+    }
+
+    fn discovery(req: &crate::testing::KubeRequest) -> Option<(u16, Value)> {
+        match req.path.as_str() {
+            "/apis/networking.istio.io/v1" => Some((
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "networking.istio.io/v1",
+                       "resources": [{"name": "virtualservices", "singularName": "virtualservice", "namespaced": true,
+                                      "kind": "VirtualService", "verbs": ["get", "patch"]}]}),
+            )),
+            "/apis/telemetry.istio.io/v1" => Some(kube_status(404, "NotFound")),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn apply_is_server_side_strict_and_namespaced() {
+        let (client, asked) = kube_mock(|req| {
+            discovery(req).unwrap_or_else(|| (200, json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "echo"}})))
+        });
+        let vs = json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "echo"}, "spec": {"hosts": ["echo"]}});
+        apply(&client, &vs, Some("shop")).await.unwrap();
+        let asked = asked.lock().unwrap();
+        let patch = asked.iter().find(|r| r.method == "PATCH").unwrap();
+        assert_eq!(patch.path, "/apis/networking.istio.io/v1/namespaces/shop/virtualservices/echo");
+        assert!(patch.query.contains("fieldManager=kme2e") && patch.query.contains("force=true"), "{}", patch.query);
+        assert!(patch.query.contains("fieldValidation=Strict"), "{}", patch.query);
+        assert_eq!(serde_json::from_str::<Value>(&patch.body).unwrap()["spec"]["hosts"][0], "echo");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kind_says_which() {
+        let (client, _) = kube_mock(|req| discovery(req).unwrap_or_else(|| kube_status(404, "NotFound")));
+        let telemetry =
+            json!({"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": {"name": "mesh-default"}});
+        let err = apply(&client, &telemetry, None).await.unwrap_err().to_string();
+        assert!(err.starts_with("the API server does not know telemetry.istio.io/v1 Telemetry"), "{err}");
+        let err = apply(&client, &json!({"kind": "X"}), None).await.unwrap_err().to_string();
+        assert_eq!(err, "an object (X) has no apiVersion");
+    }
+
+    #[tokio::test]
+    async fn readiness_questions_say_what_they_wait_for() {
+        let (client, _) = kube_mock(|req| match req.path.as_str() {
+            "/apis/apps/v1/namespaces/istio-system/deployments" => (
+                200,
+                json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": [
+                {"metadata": {"name": "istiod"}, "spec": {"replicas": 1, "selector": {}, "template": {}},
+                 "status": {"readyReplicas": 0, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "False"}]}}]}),
+            ),
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector" => (
+                200,
+                json!({
+                "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": "istio-sidecar-injector"},
+                "webhooks": [{"name": "x.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                              "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}}}]}),
+            ),
+            "/apis/discovery.k8s.io/v1/namespaces/istio-system/endpointslices" => (
+                200,
+                json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {}, "items": [
+                {"metadata": {"name": "istiod-x"}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": false}}]}]}),
+            ),
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io" => {
+                kube_status(404, "NotFound")
+            }
+            "/api/v1/namespaces/kong/pods" => (
+                200,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "kong-gateway-1"}, "spec": {"containers": [{"name": "proxy"}]}},
+                {"metadata": {"name": "kong-gateway-2"}, "spec": {"containers": [{"name": "proxy"}],
+                  "initContainers": [{"name": "istio-proxy", "restartPolicy": "Always"}]}}]}),
+            ),
+            _ => kube_status(404, "NotFound"),
+        });
+        let seen = |a: Attempt<Seen>| match a {
+            Attempt::Pass(s) => format!("pass: {}", s.0),
+            Attempt::Fail(s) => format!("fail: {}", s.0),
+        };
+        assert_eq!(
+            seen(deployments_available(&client, "istio-system").await.unwrap()),
+            "fail: waiting for istiod (0/1 ready, 1 updated, available=false)"
+        );
+        assert_eq!(
+            seen(webhook_serving(&client, "istio-sidecar-injector").await.unwrap()),
+            "fail: istio-sidecar-injector calls istio-system/istiod, which has no ready endpoint"
+        );
+        assert_eq!(
+            seen(crd_established(&client, "httproutes.gateway.networking.k8s.io").await.unwrap()),
+            "fail: CRD httproutes.gateway.networking.k8s.io does not exist yet"
+        );
+        assert_eq!(
+            seen(pods_meshed(&client, "kong", "app.kubernetes.io/instance=kong", "istio-proxy").await.unwrap()),
+            "fail: pod(s) without istio-proxy: kong-gateway-1"
+        );
+    }
+}

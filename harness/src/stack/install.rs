@@ -1,0 +1,282 @@
+//! Executes the environment's actions against a cluster, in order: downloads verified, Helm
+//! releases through the command runner (transient failures retried with bounded backoff),
+//! manifests through server-side apply, and every readiness gate waited for with a deadline
+//! that names what it still waits for.
+
+use std::path::Path;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use tokio_util::sync::CancellationToken;
+
+use super::{Action, Gate, LINKERD_ISSUER_CERT, LINKERD_ISSUER_KEY, LINKERD_TRUST_ANCHOR, Release};
+use crate::check::converge::{Attempt, NotConverged, eventually};
+use crate::cluster::RunDir;
+use crate::command::{CommandError, Invocation, Output, Runner};
+use crate::k8s::{self, KubeError, Seen};
+use crate::profile::Versions;
+use crate::tools::{Cache, Fetch, ToolError};
+
+/// How long each readiness gate may take.
+pub const GATE_DEADLINE: Duration = Duration::from_secs(300);
+/// How often a gate asks again.
+pub const GATE_INTERVAL: Duration = Duration::from_secs(2);
+/// helm's own `--timeout` plus a margin for chart download and hooks.
+pub const HELM_DEADLINE: Duration = Duration::from_secs(12 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{0}")]
+    Helm(CommandError),
+    #[error(transparent)]
+    Download(#[from] ToolError),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error("{gate}: {detail}")]
+    Gate { gate: String, detail: NotConverged },
+    #[error("cannot read {file}: {reason}")]
+    Manifest { file: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("interrupted during: {0}")]
+    Interrupted(String),
+}
+
+/// Whether a failed command is worth another try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The API server, a webhook or a chart repository was briefly unavailable.
+    Transient,
+    /// Anything else: bad values, a chart that does not exist, a timeout of `--wait`.
+    Fatal,
+}
+
+/// Messages of failures that pass on their own (helm and client-go wording).
+const TRANSIENT: &[&str] = &[
+    "connection refused",
+    "connection reset by peer",
+    "failed calling webhook",
+    "no endpoints available for service",
+    "i/o timeout",
+    "tls handshake timeout",
+    "the server is currently unable to handle the request",
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+    "http2: client connection lost",
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+    "429 too many requests",
+];
+
+pub fn classify(error: &CommandError) -> Failure {
+    match error {
+        CommandError::Failed { stderr, .. } => {
+            let text = stderr.to_ascii_lowercase();
+            if TRANSIENT.iter().any(|t| text.contains(t)) { Failure::Transient } else { Failure::Fatal }
+        }
+        // A start failure will not change; a timeout already used the command's whole deadline.
+        CommandError::Start { .. } | CommandError::Timeout { .. } => Failure::Fatal,
+    }
+}
+
+/// The retry policy for transient failures: 5 tries in all, 2 s doubling to at most 30 s.
+pub fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(2))
+        .with_max_delay(Duration::from_secs(30))
+        .with_max_times(4)
+}
+
+/// Run `invocation`, retrying transient failures under [`backoff`].
+pub async fn run_retrying(runner: &impl Runner, invocation: &Invocation) -> Result<Output, CommandError> {
+    (|| runner.run(invocation))
+        .retry(backoff())
+        .sleep(tokio::time::sleep)
+        .when(|e| classify(e) == Failure::Transient)
+        .notify(|e, wait| tracing::warn!("transient failure, retrying in {wait:?}: {e}"))
+        .await
+}
+
+/// Checks whether Kong's proxy answers from the host.
+pub trait ProxyCheck: Sync {
+    fn answers(&self, url: &str) -> impl std::future::Future<Output = Result<u16, String>> + Send;
+}
+
+/// Over HTTP with reqwest: any HTTP status counts as an answer.
+pub struct HttpProxyCheck;
+
+impl ProxyCheck for HttpProxyCheck {
+    async fn answers(&self, url: &str) -> Result<u16, String> {
+        crate::tls::install_ring_provider();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
+        client.get(url).send().await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+    }
+}
+
+/// Everything the installer needs.
+pub struct Installer<'a, R, F, P> {
+    pub runner: &'a R,
+    pub helm: &'a Path,
+    pub client: kube::Client,
+    pub run: &'a RunDir,
+    pub versions: &'a Versions,
+    pub cache: &'a Cache,
+    pub fetch: &'a F,
+    pub proxy_check: &'a P,
+    /// Kong's proxy from the host.
+    pub proxy: String,
+    pub gate_deadline: Duration,
+}
+
+impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
+    /// Execute `actions` in order, stopping at the first failure or at `cancel`.
+    pub async fn install(
+        &self,
+        actions: &[Action],
+        cancel: &CancellationToken,
+        mut on_step: impl FnMut(&str),
+    ) -> Result<(), StackError> {
+        for action in actions {
+            let what = describe(action);
+            on_step(&what);
+            tokio::select! {
+                done = self.execute(action) => done?,
+                () = cancel.cancelled() => return Err(StackError::Interrupted(what)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, action: &Action) -> Result<(), StackError> {
+        match action {
+            Action::Crds { .. } => {
+                for artifact in self.versions.gateway_api.artifacts() {
+                    let file = self.cache.resolve(&artifact, self.fetch).await?;
+                    let text = std::fs::read_to_string(&file.path).map_err(|e| StackError::Manifest {
+                        file: file.path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    for object in documents(&text)
+                        .map_err(|reason| StackError::Manifest { file: file.path.display().to_string(), reason })?
+                    {
+                        k8s::apply(&self.client, &k8s::labelled(object, &self.run.run), None).await?;
+                    }
+                }
+                Ok(())
+            }
+            Action::LinkerdIdentity => self.write_identity(),
+            Action::Helm(release) => self.helm(release).await,
+            Action::Apply { objects, .. } => {
+                for object in objects {
+                    k8s::apply(&self.client, &k8s::labelled(object.clone(), &self.run.run), None).await?;
+                }
+                Ok(())
+            }
+            Action::Ready(gate) => self.wait(gate).await,
+        }
+    }
+
+    fn write_identity(&self) -> Result<(), StackError> {
+        let identity = super::linkerd::generate(time::OffsetDateTime::now_utc())
+            .map_err(|e| StackError::Io { path: "linkerd/".into(), reason: e.to_string() })?;
+        let dir = self.run.path.join("linkerd");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StackError::Io { path: dir.display().to_string(), reason: e.to_string() })?;
+        for (file, text) in [
+            (LINKERD_TRUST_ANCHOR, &identity.trust_anchor_pem),
+            (LINKERD_ISSUER_CERT, &identity.issuer_cert_pem),
+            (LINKERD_ISSUER_KEY, &identity.issuer_key_pem),
+        ] {
+            let path = self.run.path.join(file);
+            crate::cluster::existing::write_private(&path, text)
+                .map_err(|e| StackError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    async fn helm(&self, release: &Release) -> Result<(), StackError> {
+        let values = release.values_file(&self.run.path);
+        let io = |e: std::io::Error| StackError::Io { path: values.display().to_string(), reason: e.to_string() };
+        if let Some(dir) = values.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let yaml = serde_saphyr::to_string(&release.values).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        std::fs::write(&values, yaml).map_err(io)?;
+        let invocation = crate::cluster::kind::isolated(
+            Invocation::new(self.helm, release.helm_args(&self.run.path), HELM_DEADLINE),
+            self.run,
+        );
+        run_retrying(self.runner, &invocation).await.map_err(StackError::Helm)?;
+        Ok(())
+    }
+
+    async fn wait(&self, gate: &Gate) -> Result<(), StackError> {
+        let expected = gate.to_string();
+        let client = &self.client;
+        let outcome = eventually(self.gate_deadline, GATE_INTERVAL, &expected, || async {
+            let answer: Result<Attempt<Seen>, KubeError> = match gate {
+                Gate::Crds { names } => {
+                    let mut seen = Vec::new();
+                    let mut all = true;
+                    for name in names {
+                        match k8s::crd_established(client, name).await {
+                            Ok(Attempt::Pass(_)) => {}
+                            Ok(Attempt::Fail(s)) => {
+                                all = false;
+                                seen.push(s.0);
+                            }
+                            Err(e) => return Attempt::Fail(Seen(e.to_string())),
+                        }
+                    }
+                    Ok(if all { Attempt::Pass(Seen(expected.clone())) } else { Attempt::Fail(Seen(seen.join("; "))) })
+                }
+                Gate::Deployments { namespace } => k8s::deployments_available(client, namespace).await,
+                Gate::Webhook { configuration } => k8s::webhook_serving(client, configuration).await,
+                Gate::Meshed { namespace, selector, container } => {
+                    k8s::pods_meshed(client, namespace, selector, container).await
+                }
+                Gate::ProxyReachable => Ok(match self.proxy_check.answers(&self.proxy).await {
+                    Ok(status) => Attempt::Pass(Seen(format!("{} answered HTTP {status}", self.proxy))),
+                    Err(e) => Attempt::Fail(Seen(format!("{}: {e}", self.proxy))),
+                }),
+            };
+            // An API error is an observation too: the API server may be restarting.
+            answer.unwrap_or_else(|e| Attempt::Fail(Seen(e.to_string())))
+        })
+        .await;
+        outcome.map(|_| ()).map_err(|detail| StackError::Gate { gate: expected.clone(), detail })
+    }
+}
+
+/// One line per action, for progress and plans.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::Crds { name, version, files } => {
+            format!("{name} {version} CRDs ({} files, sha256-verified)", files.len())
+        }
+        Action::LinkerdIdentity => "Linkerd trust anchor and issuer (ECDSA P-256)".into(),
+        Action::Helm(r) => format!("helm {} ({} {} in {})", r.name, r.chart, r.version, r.namespace),
+        Action::Apply { name, objects } => format!("apply {name} ({} objects)", objects.len()),
+        Action::Ready(gate) => format!("wait: {gate}"),
+    }
+}
+
+/// The YAML documents of a manifest file as JSON values (empty documents skipped).
+fn documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let mut out = Vec::new();
+    for doc in text.split("\n---") {
+        let doc = doc.trim_start_matches("---");
+        if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue;
+        }
+        let value: serde_json::Value = serde_saphyr::from_str(doc).map_err(|e| e.to_string())?;
+        if !value.is_null() {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

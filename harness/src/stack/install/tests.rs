@@ -1,0 +1,288 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::command::Recording;
+use crate::testing::{KubeRequest, kube_mock, kube_status};
+
+fn failed(stderr: &str) -> CommandError {
+    CommandError::Failed { argv: "helm upgrade".into(), status: Some(1), stderr: stderr.into() }
+}
+
+#[test]
+fn failures_are_classified() {
+    let transient = [
+        "Error: Internal error occurred: failed calling webhook \"namespace.sidecar-injector.istio.io\": dial tcp 10.96.0.1:443: connect: connection refused",
+        "Error: looks like \"https://charts.konghq.com\" is not a valid chart repository: 503 Service Unavailable",
+        "Error: etcdserver: request timed out",
+        "Error: no endpoints available for service \"istiod\"",
+    ];
+    for t in transient {
+        assert_eq!(classify(&failed(t)), Failure::Transient, "{t}");
+    }
+    let fatal = [
+        "Error: chart \"ingress\" version \"9.9.9\" not found in https://charts.konghq.com repository",
+        "Error: values don't meet the specifications of the schema(s)",
+        "Error: UPGRADE FAILED: context deadline exceeded",
+    ];
+    for f in fatal {
+        assert_eq!(classify(&failed(f)), Failure::Fatal, "{f}");
+    }
+    let timeout = CommandError::Timeout { argv: "helm".into(), timeout: Duration::from_secs(1) };
+    assert_eq!(classify(&timeout), Failure::Fatal);
+}
+
+fn ok() -> Result<Output, CommandError> {
+    Ok(Output { status: Some(0), ..Default::default() })
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_are_retried_with_backoff_and_fatal_ones_are_not() {
+    let inv = Invocation::new("helm", ["upgrade"], Duration::from_secs(60));
+    let runner = Recording::answering([Err(failed("connection refused")), Err(failed("connection refused")), ok()]);
+    let started = tokio::time::Instant::now();
+    assert!(run_retrying(&runner, &inv).await.is_ok());
+    assert_eq!(runner.argvs().len(), 3);
+    // 2 s then 4 s of backoff, in virtual time.
+    assert_eq!(started.elapsed().as_secs(), 6);
+
+    let runner = Recording::answering([Err(failed("Error: chart not found")), ok()]);
+    assert!(run_retrying(&runner, &inv).await.is_err());
+    assert_eq!(runner.argvs().len(), 1, "a fatal failure is not retried");
+
+    let runner = Recording::answering((0..10).map(|_| Err(failed("503 Service Unavailable"))));
+    let err = run_retrying(&runner, &inv).await.unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(runner.argvs().len(), 5, "bounded: one try and four retries");
+}
+
+/// What the mock cluster looks like.
+#[derive(Clone, Copy)]
+struct World {
+    webhook_ready: bool,
+    kong_meshed: bool,
+}
+
+fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> Value {
+    let resources: Vec<Value> = items
+        .iter()
+        .map(|(plural, kind, namespaced)| {
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch"]})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
+    (200, json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}))
+}
+
+fn answer(world: World, req: &KubeRequest) -> (u16, Value) {
+    if req.method == "PATCH" {
+        return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
+    }
+    let available = |name: &str| {
+        json!({"metadata": {"name": name}, "spec": {"replicas": 1, "selector": {}, "template": {}},
+               "status": {"readyReplicas": 1, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}})
+    };
+    match req.path.as_str() {
+        "/api/v1" => (200, resources("v1", &[("namespaces", "Namespace", false), ("services", "Service", true)])),
+        "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
+        "/apis/apiextensions.k8s.io/v1" => (
+            200,
+            resources("apiextensions.k8s.io/v1", &[("customresourcedefinitions", "CustomResourceDefinition", false)]),
+        ),
+        "/apis/telemetry.istio.io/v1" => {
+            (200, resources("telemetry.istio.io/v1", &[("telemetries", "Telemetry", true)]))
+        }
+        p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => (
+            200,
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": p.rsplit('/').next()},
+                   "spec": {"group": "g", "names": {"plural": "p", "kind": "K"}, "scope": "Namespaced", "versions": []},
+                   "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
+        ),
+        p if p.ends_with("/deployments") => {
+            let ns = p.split('/').nth(5).unwrap_or_default();
+            list("DeploymentList", vec![available(&format!("{ns}-main"))])
+        }
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector" => (
+            200,
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                   "metadata": {"name": "istio-sidecar-injector"},
+                   "webhooks": [{"name": "i.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                                 "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}}}]}),
+        ),
+        "/apis/discovery.k8s.io/v1/namespaces/istio-system/endpointslices" => list(
+            "EndpointSliceList",
+            vec![json!({"metadata": {"name": "istiod-1"}, "addressType": "IPv4",
+                        "endpoints": [{"addresses": ["10.0.0.2"], "conditions": {"ready": world.webhook_ready}}]})],
+        ),
+        "/api/v1/namespaces/kong/pods" => {
+            let sidecar =
+                if world.kong_meshed { json!([{"name": "istio-proxy", "restartPolicy": "Always"}]) } else { json!([]) };
+            list(
+                "PodList",
+                vec![
+                    json!({"metadata": {"name": "kong-gateway-7d9f"}, "spec": {"containers": [{"name": "proxy"}], "initContainers": sidecar}}),
+                ],
+            )
+        }
+        _ => kube_status(404, "NotFound"),
+    }
+}
+
+struct Answers;
+
+impl ProxyCheck for Answers {
+    async fn answers(&self, _: &str) -> Result<u16, String> {
+        Ok(404)
+    }
+}
+
+struct Offline;
+
+impl Fetch for Offline {
+    async fn fetch(&self, url: &str, _: &mut (dyn std::io::Write + Send), _: u64) -> Result<(), String> {
+        Err(format!("offline test: {url} must come from the cache"))
+    }
+}
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: httproutes.gateway.networking.k8s.io\n";
+
+/// The istio environment against the mock, with the Gateway API pinned to one seeded file.
+async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
+    let mut versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
+    let sum: String = ring::digest::digest(&ring::digest::SHA256, CRD.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    versions.gateway_api.sha256 = [("gateway.networking.k8s.io_httproutes.yaml".to_owned(), sum)].into();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::at(work.path().join("tools"));
+    for a in versions.gateway_api.artifacts() {
+        cache.seed(&a, CRD.as_bytes());
+    }
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let (client, asked) = kube_mock(move |req| answer(world, req));
+    let runner = Recording::answering((0..10).map(|_| ok()));
+    let installer = Installer {
+        runner: &runner,
+        helm: Path::new("helm"),
+        client,
+        run: &run,
+        versions: &versions,
+        cache: &cache,
+        fetch: &Offline,
+        proxy_check: &Answers,
+        proxy: "http://127.0.0.1:40080".into(),
+        gate_deadline: Duration::from_secs(30),
+    };
+    let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = steps.clone();
+    let result = installer
+        .install(&super::super::environment(&profile), &CancellationToken::new(), |s| {
+            record.lock().unwrap().push(s.to_owned())
+        })
+        .await;
+    let helm: Vec<String> = runner
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.args.iter().take(3).cloned().collect::<Vec<_>>().join(" "))
+        .collect();
+    let asked = asked.lock().unwrap().clone();
+    let steps = steps.lock().unwrap().clone();
+    (result, helm, asked, steps)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_istio_environment_installs_in_order() {
+    let (result, helm, asked, steps) = install_istio(World { webhook_ready: true, kong_meshed: true }).await;
+    result.unwrap();
+    assert_eq!(helm, ["upgrade --install istio-base", "upgrade --install istiod", "upgrade --install kong"]);
+    let applied: Vec<String> = asked.iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
+    insta::assert_yaml_snapshot!((steps, applied));
+    // Everything applied carries the run label.
+    for r in asked.iter().filter(|r| r.method == "PATCH") {
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["metadata"]["labels"][crate::k8s::RUN_LABEL], "r1", "{}", r.path);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn kong_is_not_installed_before_the_injector_serves() {
+    let (result, helm, _, _) = install_istio(World { webhook_ready: false, kong_meshed: true }).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.starts_with("webhook istio-sidecar-injector serving: not reached within 30s"), "{err}");
+    assert!(
+        err.contains("last seen: istio-sidecar-injector calls istio-system/istiod, which has no ready endpoint"),
+        "{err}"
+    );
+    assert_eq!(helm, ["upgrade --install istio-base", "upgrade --install istiod"], "no Kong yet");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kong_pod_without_a_sidecar_fails_the_environment() {
+    let (result, _, _, _) = install_istio(World { webhook_ready: true, kong_meshed: false }).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "pods app.kubernetes.io/name=gateway,app.kubernetes.io/instance=kong in kong carry istio-proxy"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("last seen: pod(s) without istio-proxy: kong-gateway-7d9f"), "{err}");
+}
+
+#[tokio::test]
+async fn linkerd_identity_is_written_privately_for_set_file() {
+    let versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let (client, _) = kube_mock(|_| kube_status(404, "NotFound"));
+    let runner = Recording::answering([ok()]);
+    let cache = Cache::at(work.path().join("tools"));
+    let installer = Installer {
+        runner: &runner,
+        helm: Path::new("helm"),
+        client,
+        run: &run,
+        versions: &versions,
+        cache: &cache,
+        fetch: &Offline,
+        proxy_check: &Answers,
+        proxy: String::new(),
+        gate_deadline: Duration::from_secs(1),
+    };
+    let profile = versions.profile("linkerd", Path::new("versions.toml")).unwrap();
+    let env = super::super::environment(&profile);
+    let control_plane = env
+        .iter()
+        .find_map(|a| match a {
+            Action::Helm(r) if r.name == "linkerd-control-plane" => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    installer
+        .install(&[Action::LinkerdIdentity, Action::Helm(control_plane)], &CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    let key = run.path.join(LINKERD_ISSUER_KEY);
+    assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let args = runner.calls.lock().unwrap()[0].args.clone();
+    let key_arg = format!("identity.issuer.tls.keyPEM={}", key.display());
+    assert!(args.windows(2).any(|w| w[0] == "--set-file" && w[1] == key_arg), "{args:?}");
+    assert!(!args.iter().any(|a| a.contains("BEGIN")), "no PEM on the command line");
+}
