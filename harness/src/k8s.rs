@@ -60,6 +60,70 @@ pub fn labelled(mut object: Value, run: &str) -> Value {
     object
 }
 
+/// The dynamic API of `api_version`/`kind`, namespaced to `namespace` when the kind is.
+pub async fn dynamic_api(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<Api<DynamicObject>, KubeError> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| KubeError::UnknownKind {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(match caps.scope {
+        Scope::Namespaced => Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource),
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    })
+}
+
+/// An object as the API server has it now, as JSON (`None`: it does not exist).
+pub async fn get(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+) -> Result<Option<Value>, KubeError> {
+    let api = dynamic_api(client, api_version, kind, namespace).await?;
+    let found = api.get_opt(name).await.map_err(api_error(format!("reading {kind}/{name}")))?;
+    Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+}
+
+/// Delete an object; one that is already gone is fine.
+pub async fn delete(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+) -> Result<(), KubeError> {
+    let api = dynamic_api(client, api_version, kind, namespace).await?;
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(api_error(format!("deleting {kind}/{name}"))(e)),
+    }
+}
+
+/// Delete namespace `name` only when it carries this run's label: never what the harness did
+/// not create. Returns whether it was deleted.
+pub async fn delete_run_namespace(client: &kube::Client, name: &str, run: &str) -> Result<bool, KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let Some(ns) = api.get_opt(name).await.map_err(api_error(format!("reading namespace {name}")))? else {
+        return Ok(false);
+    };
+    let ours = ns.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)).is_some_and(|v| v == run);
+    if !ours {
+        return Ok(false);
+    }
+    api.delete(name, &Default::default()).await.map_err(api_error(format!("deleting namespace {name}")))?;
+    Ok(true)
+}
+
 /// Server-side apply `object` (strict field validation: an unknown field is an error, as in lint).
 pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Option<&str>) -> Result<(), KubeError> {
     let text = |field: &'static str, v: Option<&Value>| {
@@ -71,24 +135,8 @@ pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Opt
     let api_version = text("apiVersion", object.get("apiVersion"))?;
     let kind = text("kind", object.get("kind"))?;
     let name = text("metadata.name", object.pointer("/metadata/name"))?;
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let gvk = GroupVersionKind::gvk(group, version, &kind);
-    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| KubeError::UnknownKind {
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        reason: e.to_string(),
-    })?;
-    let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => {
-            let ns = object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .or(default_namespace)
-                .unwrap_or("default");
-            Api::namespaced_with(client.clone(), ns, &resource)
-        }
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
+    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).or(default_namespace);
+    let api = dynamic_api(client, &api_version, &kind, namespace).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force().validation_strict();
     api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| KubeError::Apply {
         kind,

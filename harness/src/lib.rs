@@ -17,6 +17,7 @@ pub mod progress;
 pub mod project;
 pub mod report;
 pub mod scenario;
+pub mod session;
 pub mod snapshot;
 pub mod stack;
 #[cfg(test)]

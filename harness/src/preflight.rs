@@ -9,7 +9,7 @@ use serde::Serialize;
 /// One prerequisite and what was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: String,
     pub ok: bool,
     /// What was found (a path, a version) or what went wrong.
     pub detail: String,
@@ -69,20 +69,22 @@ impl DockerProbe for BollardDocker {
 /// How long the daemon may take to answer before it counts as unreachable.
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Check everything. `search_path` is the PATH to look for CLIs in (the process's own in real
-/// use); `runner` asks each tool found for its version.
+/// Check everything: the daemon, and each pinned tool in the harness's cache (`cache`).
+/// A tool that is only on `search_path` is reported with its version, but the harness uses
+/// the pinned, verified one; `runner` asks each tool found for its version.
 pub async fn check(
     docker: &impl DockerProbe,
     runner: &impl crate::command::Runner,
+    versions: &crate::profile::Versions,
+    cache: &crate::tools::Cache,
     search_path: Option<&std::ffi::OsStr>,
-    tool_cache: &Path,
 ) -> Report {
     let docker_check = match docker.ping(DOCKER_TIMEOUT).await {
         Ok(version) => {
-            Check { name: "docker", ok: true, detail: format!("daemon answers (Docker {version})"), fix: None }
+            Check { name: "docker".into(), ok: true, detail: format!("daemon answers (Docker {version})"), fix: None }
         }
         Err(why) => Check {
-            name: "docker",
+            name: "docker".into(),
             ok: false,
             detail: format!("no Docker daemon reachable: {why}"),
             fix: Some(
@@ -93,43 +95,62 @@ pub async fn check(
         },
     };
     let mut checks = vec![docker_check];
-    for (tool, version_args, fix) in [
-        (
-            "kind",
-            &["version"][..],
-            "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation) and put it on PATH",
-        ),
-        ("helm", &["version", "--short"][..], "install helm (https://helm.sh/docs/intro/install/) and put it on PATH"),
-    ] {
-        checks.push(match find_tool(tool, search_path, tool_cache) {
-            Some(path) => {
-                let ask = crate::command::Invocation::new(&path, version_args.iter().copied(), Duration::from_secs(5));
-                let version = match runner.run(&ask).await {
-                    Ok(out) => out.stdout.lines().next().unwrap_or("").trim().to_owned(),
-                    Err(e) => format!("version unknown: {e}"),
-                };
-                Check { name: tool, ok: true, detail: format!("found at {} ({version})", path.display()), fix: None }
+    for name in versions.tools.keys() {
+        let artifact = match crate::tools::tool(versions, name) {
+            Ok(a) => a,
+            Err(e) => {
+                checks.push(Check { name: name.clone(), ok: false, detail: e.to_string(), fix: None });
+                continue;
             }
-            None => Check {
-                name: tool,
-                ok: false,
-                detail: format!("`{tool}` is neither on PATH nor in {}", tool_cache.display()),
-                fix: Some(fix.into()),
+        };
+        let version_of = |path: PathBuf| async move {
+            let args: &[&str] = if name == "helm" { &["version", "--short"] } else { &["version"] };
+            let ask = crate::command::Invocation::new(&path, args.iter().copied(), Duration::from_secs(5));
+            match runner.run(&ask).await {
+                Ok(out) => out.stdout.lines().next().unwrap_or("").trim().to_owned(),
+                Err(e) => format!("version unknown: {e}"),
+            }
+        };
+        checks.push(match cache.cached(&artifact) {
+            Some(path) => Check {
+                name: name.clone(),
+                ok: true,
+                detail: format!(
+                    "{} at {} (sha256 verified: {})",
+                    artifact.version,
+                    path.display(),
+                    version_of(path.clone()).await
+                ),
+                fix: None,
             },
+            None => {
+                let on_path = match find_on_path(name, search_path) {
+                    Some(p) => format!("; {} on PATH is not used ({})", p.display(), version_of(p.clone()).await),
+                    None => String::new(),
+                };
+                Check {
+                    name: name.clone(),
+                    ok: false,
+                    detail: format!(
+                        "pinned {} {} is not in {}{on_path}",
+                        name,
+                        artifact.version,
+                        cache.dir_of(&artifact).display()
+                    ),
+                    fix: Some(format!(
+                        "`cargo xtask tools` downloads it from {} and verifies its sha256 (the first `e2e` does too)",
+                        artifact.url
+                    )),
+                }
+            }
         });
     }
     Report { checks }
 }
 
-/// A CLI in the harness's tool cache (`<cache>/<name>-*/<name>`) or on `search_path`.
-pub fn find_tool(name: &str, search_path: Option<&std::ffi::OsStr>, tool_cache: &Path) -> Option<PathBuf> {
-    let cached = std::fs::read_dir(tool_cache).ok().into_iter().flatten().filter_map(|e| e.ok()).find_map(|e| {
-        let dir = e.path();
-        let versioned = dir.file_name()?.to_str()?.strip_prefix(name)?.starts_with('-');
-        let exe = dir.join(name);
-        (versioned && is_executable(&exe)).then_some(exe)
-    });
-    cached.or_else(|| std::env::split_paths(search_path?).map(|dir| dir.join(name)).find(|p| is_executable(p)))
+/// A CLI on `search_path`.
+pub fn find_on_path(name: &str, search_path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(search_path?).map(|dir| dir.join(name)).find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -166,40 +187,52 @@ mod tests {
         }
     }
 
+    fn versions() -> crate::profile::Versions {
+        crate::profile::Versions::parse(include_str!("../../versions.toml")).unwrap()
+    }
+
     #[tokio::test]
     async fn reports_each_missing_prerequisite_with_a_fix() {
         let empty = tempfile::tempdir().unwrap();
         let runner = crate::command::Recording::default();
-        let report =
-            check(&Answer(Err("connection refused".into())), &runner, Some(empty.path().as_os_str()), empty.path())
-                .await;
+        let cache = crate::tools::Cache::at(empty.path());
+        let report = check(
+            &Answer(Err("connection refused".into())),
+            &runner,
+            &versions(),
+            &cache,
+            Some(empty.path().as_os_str()),
+        )
+        .await;
         assert!(runner.argvs().is_empty(), "no tool to ask");
         assert!(!report.ok());
-        let missing: Vec<&str> = report.missing().map(|c| c.name).collect();
-        assert_eq!(missing, ["docker", "kind", "helm"]);
+        let missing: Vec<&str> = report.missing().map(|c| c.name.as_str()).collect();
+        assert_eq!(missing, ["docker", "helm", "kind"]);
         assert!(report.missing().all(|c| c.fix.is_some()));
-        assert!(report.to_string().contains("no Docker daemon reachable: connection refused"));
+        let text = report.to_string();
+        assert!(text.contains("no Docker daemon reachable: connection refused"), "{text}");
+        assert!(text.contains("`cargo xtask tools` downloads it from https://github.com/kubernetes-sigs/kind/releases/download/v0.32.0/"), "{text}");
     }
 
     #[tokio::test]
-    async fn finds_tools_on_path_and_in_the_cache() {
+    async fn cached_tools_count_and_path_tools_are_only_mentioned() {
         let bin = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = crate::tools::Cache::at(cache_dir.path());
+        let v = versions();
+        cache.seed(&crate::tools::tool(&v, "helm").unwrap(), b"#!/bin/sh\n");
         executable(bin.path(), "kind");
-        std::fs::create_dir(cache.path().join("helm-v3.18.4")).unwrap();
-        executable(&cache.path().join("helm-v3.18.4"), "helm");
         // A non-executable file is not a tool.
         std::fs::write(bin.path().join("helm"), "").unwrap();
         let out = |s: &str| Ok(crate::command::Output { status: Some(0), stdout: s.into(), stderr: String::new() });
         let runner =
-            crate::command::Recording::answering([out("kind v0.32.0 go1.24 linux/amd64\n"), out("v3.18.4+gabcdef\n")]);
-        let report = check(&Answer(Ok("28.2.2".into())), &runner, Some(bin.path().as_os_str()), cache.path()).await;
-        assert!(report.ok(), "{report}");
-        assert!(report.checks[1].detail.ends_with("(kind v0.32.0 go1.24 linux/amd64)"), "{report}");
+            crate::command::Recording::answering([out("v3.18.4+gabcdef\n"), out("kind v0.29.0 go1.24 linux/amd64\n")]);
+        let report = check(&Answer(Ok("28.2.2".into())), &runner, &v, &cache, Some(bin.path().as_os_str())).await;
         assert!(
-            report.checks[2].detail.contains("helm-v3.18.4") && report.checks[2].detail.ends_with("(v3.18.4+gabcdef)")
+            report.checks[1].ok && report.checks[1].detail.contains("sha256 verified: v3.18.4+gabcdef"),
+            "{report}"
         );
-        let argvs = runner.argvs();
-        assert!(argvs[0].ends_with("/kind version") && argvs[1].ends_with("/helm version --short"), "{argvs:?}");
+        assert!(!report.checks[2].ok, "kind on PATH is not the pinned one: {report}");
+        assert!(report.checks[2].detail.contains("on PATH is not used (kind v0.29.0"), "{report}");
     }
 }

@@ -93,7 +93,88 @@ enum Command {
         /// Print the plan and stop; needs neither Docker nor a cluster.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        live: LiveArgs,
     },
+    /// Create a cluster with a mesh's stack installed and leave it up (for debugging by hand).
+    Up {
+        mesh: Mesh,
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Delete harness clusters: one run's (`--run ID`) or every cluster with the harness prefix (`--all`).
+    Down {
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        run: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Download the pinned tools (kind, helm) into target/tools and verify their sha256.
+    Tools,
+}
+
+/// Where and how a live run gets its cluster.
+#[derive(Debug, Clone, clap::Args)]
+struct LiveArgs {
+    /// kind (default), k3s (testcontainers), or existing (needs --context and --proxy).
+    #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
+    provider: ProviderArg,
+    /// The kubeconfig context of an existing cluster (read only; copied into the run directory).
+    #[arg(long, required_if_eq("provider", "existing"))]
+    context: Option<String>,
+    /// Let the harness upgrade Helm releases it did not create (existing clusters).
+    #[arg(long)]
+    adopt: bool,
+    /// Where Kong's proxy answers from this machine (existing clusters), e.g. http://127.0.0.1:8080.
+    #[arg(long, required_if_eq("provider", "existing"))]
+    proxy: Option<String>,
+    /// Reuse a kept harness cluster whose fingerprint (provider, versions, values) matches.
+    #[arg(long)]
+    reuse: bool,
+    /// Leave the cluster up afterwards.
+    #[arg(long, conflicts_with = "keep_on_failure")]
+    keep: bool,
+    /// Leave the cluster up when something failed.
+    #[arg(long)]
+    keep_on_failure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProviderArg {
+    Kind,
+    K3s,
+    Existing,
+}
+
+impl LiveArgs {
+    fn options(&self, keep: harness::cluster::Keep) -> harness::session::Options {
+        use harness::session::ProviderChoice;
+        harness::session::Options {
+            provider: match self.provider {
+                ProviderArg::Kind => ProviderChoice::Kind,
+                ProviderArg::K3s => ProviderChoice::K3s,
+                ProviderArg::Existing => ProviderChoice::Existing,
+            },
+            context: self.context.clone(),
+            adopt: self.adopt,
+            reuse: self.reuse,
+            keep,
+            proxy: self.proxy.clone(),
+        }
+    }
+
+    fn keep(&self) -> harness::cluster::Keep {
+        use harness::cluster::Keep;
+        if self.keep {
+            Keep::Always
+        } else if self.keep_on_failure {
+            Keep::OnFailure
+        } else {
+            Keep::Never
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +193,8 @@ enum Repro {
         file: PathBuf,
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        live: LiveArgs,
     },
 }
 
@@ -224,7 +307,12 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::Value::Object(last_line)));
             Ok(0)
         }
-        Command::E2e { mesh, profile, scenarios, dry_run } => e2e(mesh, profile.as_deref(), &scenarios, dry_run).await,
+        Command::E2e { mesh, profile, scenarios, dry_run, live } => {
+            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, &live).await
+        }
+        Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
+        Command::Down { run, all } => down(run.as_deref(), all).await,
+        Command::Tools => fetch_tools().await,
         Command::Repro { action: Repro::Export { scenario, mesh, out } } => {
             let catalog = catalog()?;
             let mesh = match mesh {
@@ -250,7 +338,7 @@ async fn run(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Repro { action: Repro::Run { file, dry_run } } => {
+        Command::Repro { action: Repro::Run { file, dry_run, live } } => {
             let bundle = harness::scenario::bundle::Bundle::load(&file)?;
             let dir = project().run_dir(&format!("repro-{}", bundle.scenario)).join("project");
             if dir.exists() {
@@ -258,7 +346,7 @@ async fn run(command: Command) -> Result<u8> {
                 std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
             }
             let catalog = Catalog::open(bundle.unpack(&dir)?)?;
-            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run).await
+            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, &live).await
         }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
@@ -275,11 +363,7 @@ fn make_plan(
     run: &str,
     ports: harness::cluster::HostPorts,
 ) -> Result<plan::Plan> {
-    let name = profile.unwrap_or(mesh.as_str());
-    let profile = catalog.versions.profile(name, &catalog.project.versions_file())?;
-    if profile.mesh() != mesh {
-        bail!("profile `{name}` is for mesh {}, not {mesh}", profile.mesh());
-    }
+    let profile = profile_for(catalog, mesh, profile)?;
     Ok(plan::build(catalog, &profile, run, ports)?)
 }
 
@@ -326,7 +410,7 @@ fn lint(inputs: &harness::lint::Inputs, format: Format) -> Result<u8> {
 }
 
 async fn doctor(format: Format) -> Result<u8> {
-    let report = preflight_report().await;
+    let report = preflight_report().await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => emit(&report.to_string()),
@@ -334,16 +418,115 @@ async fn doctor(format: Format) -> Result<u8> {
     Ok(if report.ok() { 0 } else { 1 })
 }
 
-async fn preflight_report() -> preflight::Report {
-    let tool_cache = project().root().join("target").join("tools");
-    preflight::check(&BollardDocker, &harness::command::Process, std::env::var_os("PATH").as_deref(), &tool_cache).await
+async fn preflight_report() -> Result<preflight::Report> {
+    let versions = catalog()?.versions;
+    let cache = harness::session::tool_cache(project().root());
+    let path = std::env::var_os("PATH");
+    Ok(preflight::check(&BollardDocker, &harness::command::Process, &versions, &cache, path.as_deref()).await)
 }
 
-async fn e2e(mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
-    e2e_in(&catalog()?, mesh, profile, only, dry_run).await
+async fn fetch_tools() -> Result<u8> {
+    let versions = catalog()?.versions;
+    let cache = harness::session::tool_cache(project().root());
+    let http = harness::tools::Http::new()?;
+    for name in versions.tools.keys() {
+        let artifact = harness::tools::tool(&versions, name)?;
+        let got = cache.resolve(&artifact, &http).await?;
+        let how = if got.downloaded { "downloaded and verified" } else { "already cached and verified" };
+        emit(&format!("{name} {}: {} ({how})\n", artifact.version, got.path.display()));
+    }
+    Ok(0)
 }
 
-async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[String], dry_run: bool) -> Result<u8> {
+async fn down(run: Option<&str>, all: bool) -> Result<u8> {
+    let root = project().root().to_owned();
+    let versions = catalog()?.versions;
+    let cache = harness::session::tool_cache(&root);
+    let kind = cache.resolve(&harness::tools::tool(&versions, "kind")?, &harness::tools::Http::new()?).await?;
+    let kind = harness::cluster::Kind { binary: kind.path, runner: harness::command::Process };
+    let only = if all { None } else { run };
+    let runs = root.join("target").join("e2e");
+    let report = harness::cluster::down(&kind, &runs, &versions.kind.cluster_prefix, only).await?;
+    if report.removed.is_empty() && report.failed.is_empty() {
+        eprintln!(
+            "no harness cluster to remove (only clusters named {}-* are ever touched)",
+            versions.kind.cluster_prefix
+        );
+    }
+    for name in &report.removed {
+        eprintln!("removed kind cluster {name}");
+    }
+    for failure in &report.failed {
+        eprintln!("could not remove {failure}");
+    }
+    Ok(if report.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The profile named `profile` (default: the mesh's), checked against `mesh`.
+fn profile_for(catalog: &Catalog, mesh: Mesh, profile: Option<&str>) -> Result<harness::profile::Profile> {
+    let name = profile.unwrap_or(mesh.as_str());
+    let profile = catalog.versions.profile(name, &catalog.project.versions_file())?;
+    if profile.mesh() != mesh {
+        bail!("profile `{name}` is for mesh {}, not {mesh}", profile.mesh());
+    }
+    Ok(profile)
+}
+
+/// Docker must answer before anything slow starts (not needed for existing clusters).
+async fn require_docker(live: &LiveArgs, progress: &harness::progress::Progress) -> Result<()> {
+    if live.provider == ProviderArg::Existing {
+        return Ok(());
+    }
+    let phase = progress.phase("preflight");
+    phase.waiting_for("the Docker daemon");
+    match preflight::DockerProbe::ping(&BollardDocker, preflight::DOCKER_TIMEOUT).await {
+        Ok(version) => {
+            phase.finish(true, &format!("Docker {version}"));
+            Ok(())
+        }
+        Err(_) => {
+            phase.finish(false, "no Docker daemon");
+            let report = preflight_report().await?;
+            eprint!("{report}");
+            let missing: Vec<&str> = report.missing().map(|c| c.name.as_str()).collect();
+            bail!(
+                "cannot run the live path: missing {} (see above for fixes; `--dry-run` shows the plan without \
+                 them). Nothing was created; kind and helm are downloaded by the run itself once Docker answers",
+                missing.join(", ")
+            )
+        }
+    }
+}
+
+async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
+    let catalog = catalog()?;
+    let profile = profile_for(&catalog, mesh, profile)?;
+    let progress = harness::progress::Progress::stderr();
+    require_docker(live, &progress).await?;
+    let mut plan = make_plan(&catalog, mesh, Some(&profile.name), &new_run_id(), free_ports()?)?;
+    plan.scenarios.clear();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let root = project().root().to_owned();
+    let options = live.options(harness::cluster::Keep::Always);
+    let env = harness::session::create_cluster(&root, &plan, &profile, &options, &cancel, &progress).await?;
+    let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
+    // `up` exists to leave a cluster behind; a failed install is kept only when asked to.
+    let keep = if installed.is_ok() { harness::cluster::Keep::Always } else { live.keep() };
+    let (_, message) = harness::session::finish(env, keep, installed.is_err(), cancel.is_cancelled()).await;
+    eprintln!("{message}");
+    installed?;
+    Ok(0)
+}
+
+async fn e2e_in(
+    catalog: &Catalog,
+    mesh: Mesh,
+    profile: Option<&str>,
+    only: &[String],
+    dry_run: bool,
+    live: &LiveArgs,
+) -> Result<u8> {
     let progress = harness::progress::Progress::stderr();
     // Scenario errors stop the run before anything slow happens.
     let phase = progress.phase("lint");
@@ -356,8 +539,9 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
         bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
     }
     phase.finish(true, "clean");
+    let profile = profile_for(catalog, mesh, profile)?;
     let run_id = new_run_id();
-    let mut plan = make_plan(catalog, mesh, profile, &run_id, free_ports()?)?;
+    let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?)?;
     if !only.is_empty() {
         let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
         if let Some(missing) = only.iter().find(|n| !known.contains(n)) {
@@ -369,23 +553,51 @@ async fn e2e_in(catalog: &Catalog, mesh: Mesh, profile: Option<&str>, only: &[St
         emit(&plan.to_string());
         return Ok(0);
     }
-    let phase = progress.phase("preflight");
-    phase.waiting_for("the Docker daemon");
-    let report = preflight_report().await;
-    if !report.ok() {
-        let missing: Vec<&str> = report.missing().map(|c| c.name).collect();
-        phase.finish(false, &format!("missing {}", missing.join(", ")));
-        eprint!("{report}");
-        bail!(
-            "cannot run the live path: missing {} (see above for fixes; `cargo xtask e2e {mesh} --dry-run` shows the plan without them)",
-            missing.join(", ")
-        );
+    require_docker(live, &progress).await?;
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let root = project().root().to_owned();
+    let keep = live.keep();
+    let options = live.options(keep);
+    let env = harness::session::create_cluster(&root, &plan, &profile, &options, &cancel, &progress).await?;
+    let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
+    let report = match installed {
+        Ok(()) => {
+            let keep_namespaces = keep != harness::cluster::Keep::Never;
+            harness::session::run_scenarios(catalog, &env, &plan, &profile, keep_namespaces, &cancel, &progress).await
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            harness::session::environment_failed(&env, &plan, &profile, &e.to_string()).await
+        }
+    };
+    let failed = !report.passed();
+    write_reports(&env.run, &report)?;
+    let (_, message) = harness::session::finish(env, keep, failed, cancel.is_cancelled()).await;
+    eprintln!("{message}");
+    let passed = report.count(|o| matches!(o, harness::report::Outcome::Passed));
+    eprintln!("{passed}/{} scenario(s) passed", report.results.len());
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// JUnit, the Markdown summary (also appended to `$GITHUB_STEP_SUMMARY` in Actions) and run.json.
+fn write_reports(run: &harness::cluster::RunDir, report: &harness::report::RunReport) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let path = run.path.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("junit.xml", harness::report::junit(report)?)?;
+    let summary = harness::report::markdown(report);
+    write("summary.md", summary.clone())?;
+    write("run.json", harness::report::json(report))?;
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).create(true).open(&path)?;
+        file.write_all(summary.as_bytes())?;
     }
-    phase.finish(true, "docker, kind and helm found");
-    bail!(
-        "the prerequisites are present, but this version cannot create clusters or install the stack yet; \
-         nothing was created. `cargo xtask e2e {mesh} --dry-run` shows what the run will do"
-    )
+    eprintln!("reports: {}/{{junit.xml,summary.md,run.json}}", run.path.display());
+    Ok(())
 }
 
 /// Two loopback ports free now, for Kong's proxy.

@@ -17,7 +17,9 @@ fn stderr(o: &Output) -> String {
 /// A machine without Docker, kind or helm: empty PATH, a Docker socket that does not exist.
 fn bare_machine(cmd: &mut Command) {
     let nowhere = std::env::temp_dir().join("kong-mesh-e2e-no-such-dir");
-    cmd.env("PATH", &nowhere).env("DOCKER_HOST", format!("unix://{}/docker.sock", nowhere.display()));
+    cmd.env("PATH", &nowhere)
+        .env("DOCKER_HOST", format!("unix://{}/docker.sock", nowhere.display()))
+        .env("KME2E_TOOLS_DIR", nowhere.join("tools"));
 }
 
 #[test]
@@ -26,7 +28,9 @@ fn e2e_without_docker_names_what_is_missing_and_fails() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("MISSING docker"), "{err}");
-    assert!(err.contains("cannot run the live path: missing docker, kind, helm"), "{err}");
+    assert!(err.contains("cannot run the live path: missing docker, helm, kind"), "{err}");
+    assert!(err.contains("Nothing was created"), "{err}");
+    assert!(err.contains("fix: `cargo xtask tools` downloads it from https://get.helm.sh/helm-v3.18.4-"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -37,6 +41,21 @@ fn doctor_without_docker_fails_with_fixes() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["ok"] == false && c["fix"].is_string()), "{report}");
+}
+
+#[test]
+fn the_existing_provider_refuses_without_a_context() {
+    let out = xtask(&["e2e", "istio", "--provider", "existing", "--proxy", "http://127.0.0.1:8080"], bare_machine);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = stderr(&out);
+    assert!(err.contains("--context <CONTEXT>"), "{err}");
+}
+
+#[test]
+fn down_needs_a_run_or_all() {
+    let out = xtask(&["down"], bare_machine);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--run"), "{}", stderr(&out));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! Zipkin API). Every probe yields [`Observation`]s.
 
 pub mod http;
+pub mod jwt;
 pub mod observation;
 pub mod pod;
 pub mod pod_proxy;

@@ -710,7 +710,7 @@ impl Timeout {
     pub const fn secs(s: u64) -> Self {
         Timeout(Duration::from_secs(s))
     }
-    fn apply() -> Self {
+    pub fn apply() -> Self {
         Timeout::secs(60)
     }
     fn delete() -> Self {

@@ -1,0 +1,633 @@
+//! Running a loaded scenario against a live cluster: its namespace (with the mesh's injection
+//! setting), its fixtures, then its steps in order, each with the waiting semantics of its kind
+//! (see `model.rs`). The first failing step ends the scenario; every step leaves a record and
+//! every observation is kept, normalised, for the report and the snapshot.
+//!
+//! Probes observe, checks decide: this module only wires them to the cluster.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MetricsStep, MetricsTarget,
+    RateLimitStep, Request, SplitStep, Step, TraceStep, WaitCondition, WaitStep,
+};
+use crate::check::converge::{Attempt, converge, eventually};
+use crate::check::expect::{Verdict, evaluate, evaluate_trace};
+use crate::check::split::{Decision, SplitTest, drive};
+use crate::k8s::{self, Seen};
+use crate::probe::http::{HttpProbe, HttpProbeConfig};
+use crate::probe::zipkin::{Span, SpanTree, TraceContext};
+use crate::probe::{Observation, PodVersions, jwt, pod, pod_proxy};
+use crate::profile::TracingPins;
+
+/// How often waiting steps ask again, by default.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// One request's own deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a live run of scenarios needs to know about the environment.
+pub struct Live {
+    pub client: kube::Client,
+    pub mesh: Mesh,
+    /// Kong's proxy from the host.
+    pub proxy: String,
+    pub fixtures_dir: PathBuf,
+    /// The in-cluster client image (`images.client`).
+    pub client_image: String,
+    pub tracing: TracingPins,
+    pub kong_namespace: String,
+    /// Kong's gateway pods (`stack::kong_gateway_selector`).
+    pub kong_selector: String,
+    /// How often waiting steps ask again ([`INTERVAL`]; shorter in tests).
+    pub interval: Duration,
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub passed: bool,
+    /// The verdict: what was seen, and on failure what was expected.
+    pub detail: String,
+}
+
+/// One scenario's outcome on one mesh.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioRun {
+    pub scenario: String,
+    pub mesh: String,
+    pub namespace: String,
+    pub passed: bool,
+    pub steps: Vec<StepRecord>,
+    /// Normalised observations, in order (what the snapshot holds).
+    pub observations: Vec<Value>,
+}
+
+impl ScenarioRun {
+    /// The first failing step's record.
+    pub fn failure(&self) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| !s.passed)
+    }
+}
+
+type StepResult = Result<String, String>;
+
+/// Labels or annotations to set.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+impl Live {
+    /// Run `loaded` in run `run`. Never panics on cluster behaviour; an interrupted scenario fails
+    /// at the step it was in.
+    pub async fn run(&self, loaded: &LoadedScenario, run: &str, cancel: &CancellationToken) -> ScenarioRun {
+        let name = loaded.scenario.name.value.clone();
+        let namespace = loaded.vars.get("namespace").unwrap_or_default().to_owned();
+        let mut out = ScenarioRun {
+            scenario: name,
+            mesh: self.mesh.to_string(),
+            namespace: namespace.clone(),
+            passed: false,
+            steps: Vec::new(),
+            observations: Vec::new(),
+        };
+        let redact = loaded.scenario.snapshot.redact_headers.clone();
+        let mut context = Context { live: self, loaded, namespace: &namespace, run, observations: Vec::new() };
+
+        let setup = async {
+            self.namespace(&namespace, run).await?;
+            let files: Vec<String> = loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
+            context.apply(&files, None, super::Timeout::apply().0).await
+        };
+        let setup = tokio::select! {
+            r = setup => r,
+            () = cancel.cancelled() => Err("interrupted".into()),
+        };
+        out.steps.push(record("namespace and fixtures", setup));
+        if out.steps[0].passed {
+            for step in &loaded.scenario.steps {
+                let description = crate::plan::describe(step);
+                let result = tokio::select! {
+                    r = context.step(step) => r,
+                    () = cancel.cancelled() => Err("interrupted".into()),
+                };
+                let rec = record(&description, result);
+                let passed = rec.passed;
+                out.steps.push(rec);
+                if !passed {
+                    break;
+                }
+            }
+        }
+        out.passed = out.steps.iter().all(|s| s.passed);
+        out.observations = context.observations.iter().map(|o| crate::snapshot::normalise(o, run, &redact)).collect();
+        out
+    }
+
+    async fn namespace(&self, namespace: &str, run: &str) -> StepResult {
+        // Istio injects pods of a namespace labelled istio-injection=enabled; Linkerd those of a
+        // namespace annotated linkerd.io/inject: enabled. Kong's own namespace stays unlabelled.
+        let (labels, annotations): (Pairs, Pairs) = match self.mesh {
+            Mesh::Istio => (&[("istio-injection", "enabled")], &[]),
+            Mesh::Linkerd => (&[], &[("linkerd.io/inject", "enabled")]),
+            Mesh::None => (&[], &[]),
+        };
+        k8s::ensure_namespace(&self.client, namespace, run, labels, annotations).await.map_err(|e| e.to_string())?;
+        Ok(format!("namespace {namespace}"))
+    }
+
+    /// Delete the scenario's namespace (only if it is this run's).
+    pub async fn clean_up(&self, namespace: &str, run: &str) -> Result<bool, String> {
+        k8s::delete_run_namespace(&self.client, namespace, run).await.map_err(|e| e.to_string())
+    }
+}
+
+fn record(step: &str, result: StepResult) -> StepRecord {
+    match result {
+        Ok(detail) => StepRecord { step: step.to_owned(), passed: true, detail },
+        Err(detail) => StepRecord { step: step.to_owned(), passed: false, detail },
+    }
+}
+
+struct Context<'a> {
+    live: &'a Live,
+    loaded: &'a LoadedScenario,
+    namespace: &'a str,
+    run: &'a str,
+    observations: Vec<Observation>,
+}
+
+impl Context<'_> {
+    fn var(&self, name: &str) -> String {
+        self.loaded.vars.get(name).unwrap_or_default().to_owned()
+    }
+
+    async fn step(&mut self, step: &Step) -> StepResult {
+        match step {
+            Step::Apply(s) => self.apply_step(s).await,
+            Step::Delete(s) => self.delete(s).await,
+            Step::Wait(s) => self.wait(s).await,
+            Step::Http(s) => self.http(s).await,
+            Step::Split(s) => self.split(s).await,
+            Step::Trace(s) => self.trace(s).await,
+            Step::RateLimit(s) => self.rate_limit(s).await,
+            Step::FromPod(s) => self.request_from_pod(s).await,
+            Step::ExpectResource(s) => self.expect_resource(s).await,
+            Step::Metrics(s) => self.metrics(s).await,
+        }
+    }
+
+    fn manifests(&self, files: &[String]) -> Result<Vec<Value>, String> {
+        let mut objects = Vec::new();
+        for file in files {
+            let path = self.live.fixtures_dir.join(file);
+            let manifests = super::fixture::load(&path, &self.loaded.vars).map_err(|e| e.to_string())?;
+            objects.extend(manifests.into_iter().map(|m| k8s::labelled(m.object, self.run)));
+        }
+        Ok(objects)
+    }
+
+    /// Apply `files`; eventually (a webhook may not serve yet). With `rejected`, the API server
+    /// must refuse them with an error containing that text.
+    async fn apply(&self, files: &[String], rejected: Option<&str>, within: Duration) -> StepResult {
+        let objects = self.manifests(files)?;
+        let client = &self.live.client;
+        if let Some(expected) = rejected {
+            for object in &objects {
+                if let Err(e) = k8s::apply(client, object, Some(self.namespace)).await {
+                    let message = e.to_string();
+                    return if message.contains(expected) {
+                        Ok(format!("rejected as expected: {message}"))
+                    } else {
+                        Err(format!("rejected, but not with `{expected}`: {message}"))
+                    };
+                }
+            }
+            return Err(format!(
+                "expected the API server to reject {} with `{expected}`, but it accepted it",
+                files.join(", ")
+            ));
+        }
+        let applied = eventually(within, self.live.interval * 2, &format!("{} applied", files.join(", ")), || async {
+            for object in &objects {
+                if let Err(e) = k8s::apply(client, object, Some(self.namespace)).await {
+                    return Attempt::Fail(Seen(e.to_string()));
+                }
+            }
+            Attempt::Pass(Seen(format!("{} object(s)", objects.len())))
+        })
+        .await;
+        applied.map(|seen| format!("applied {}", seen.0)).map_err(|e| e.to_string())
+    }
+
+    async fn apply_step(&self, s: &ApplyStep) -> StepResult {
+        let files: Vec<String> = s.fixtures.iter().map(|f| f.value.clone()).collect();
+        self.apply(&files, s.rejected.as_deref(), s.timeout.0).await
+    }
+
+    async fn delete(&self, s: &DeleteStep) -> StepResult {
+        let targets: Vec<(String, String, String, Option<String>)> = match &s.resource {
+            Some(r) => vec![(r.api_version.clone(), r.kind.clone(), r.name.clone(), r.namespace.clone())],
+            None => {
+                let files: Vec<String> = s.fixtures.iter().map(|f| f.value.clone()).collect();
+                self.manifests(&files)?
+                    .iter()
+                    .map(|o| {
+                        let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+                        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
+                        (text("/apiVersion"), text("/kind"), text("/metadata/name"), ns)
+                    })
+                    .collect()
+            }
+        };
+        let client = &self.live.client;
+        let outcome = eventually(s.timeout.0, self.live.interval * 2, "deleted", || async {
+            for (api_version, kind, name, ns) in &targets {
+                let ns = ns.as_deref().or(Some(self.namespace));
+                if let Err(e) = k8s::delete(client, api_version, kind, name, ns).await {
+                    return Attempt::Fail(Seen(e.to_string()));
+                }
+            }
+            Attempt::Pass(Seen(format!("{} object(s) deleted", targets.len())))
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
+    }
+
+    async fn wait(&self, s: &WaitStep) -> StepResult {
+        let r = &s.resource;
+        let ns = r.namespace.as_deref().or(Some(self.namespace));
+        let expected = format!("{}/{} {}", r.kind, r.name, s.condition);
+        let client = &self.live.client;
+        let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
+            let object = match k8s::get(client, &r.api_version, &r.kind, &r.name, ns).await {
+                Ok(o) => o,
+                Err(e) => return Attempt::Fail(Seen(e.to_string())),
+            };
+            condition_met(s.condition, object.as_ref())
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
+    }
+
+    async fn pod_versions(&self) -> PodVersions {
+        let pods: Api<Pod> = Api::namespaced(self.live.client.clone(), self.namespace);
+        let list = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        PodVersions(
+            list.into_iter()
+                .filter_map(|p| {
+                    let version = p.metadata.labels.as_ref()?.get("version")?.clone();
+                    Some((p.metadata.name?, version))
+                })
+                .collect(),
+        )
+    }
+
+    fn probe(&self, keep_alive: bool) -> Result<HttpProbe, String> {
+        let config = HttpProbeConfig { endpoint: self.live.proxy.clone(), timeout: REQUEST_TIMEOUT, keep_alive };
+        HttpProbe::new(config).map_err(|e| e.to_string())
+    }
+
+    /// Headers the harness adds to a request: a JWT when asked for.
+    fn extra_headers(&self, request: &Request) -> BTreeMap<String, String> {
+        let mut extra = BTreeMap::new();
+        if let Some(kind) = request.jwt {
+            let token = jwt::token(kind, &self.var("jwt.key"), &self.var("jwt.secret"), jwt::now());
+            extra.insert("authorization".to_owned(), format!("Bearer {token}"));
+        }
+        extra
+    }
+
+    async fn http(&mut self, s: &HttpStep) -> StepResult {
+        let probe = self.probe(false)?;
+        let host = self.var("host");
+        let extra = self.extra_headers(&s.request);
+        let mesh = self.live.mesh;
+        let expected = format!("{} {} -> {}", s.request.method, s.request.path, expectation(&s.expect));
+        let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
+            let versions = self.pod_versions().await;
+            let observation = probe.send(&s.request, &host, &extra, &versions).await;
+            judged(evaluate(&s.expect, &observation, mesh), observation)
+        })
+        .await;
+        self.keep(outcome)
+    }
+
+    fn keep(&mut self, outcome: Result<Judged, crate::check::converge::NotConverged>) -> StepResult {
+        match outcome {
+            Ok(judged) => {
+                let summary = judged.summary();
+                self.observations.push(judged.observation);
+                Ok(summary)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn split(&mut self, s: &SplitStep) -> StepResult {
+        let probe = self.probe(false)?;
+        let host = self.var("host");
+        let versions = self.pod_versions().await;
+        let test = SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests));
+        let verdict = drive(&test, s.timeout.0, || async {
+            let observation = probe.send(&s.request, &host, &BTreeMap::new(), &versions).await;
+            match observation.outcome {
+                crate::probe::Outcome::Response(r) => r.version.clone().ok_or_else(|| {
+                    format!("HTTP {} from no pod with a `version` label (echo: {:?})", r.status, r.echo.map(|e| e.pod))
+                }),
+                crate::probe::Outcome::Transport { kind, message } => Err(format!("no response ({kind:?}): {message}")),
+            }
+        })
+        .await;
+        let evidence = serde_json::to_string(&verdict.evidence).unwrap_or_default();
+        match verdict.decision {
+            Decision::Pass => Ok(format!("split within tolerance: {evidence}")),
+            other => Err(format!(
+                "split not as declared ({other:?}){}: {evidence}",
+                verdict.stray.map(|s| format!(", {s}")).unwrap_or_default()
+            )),
+        }
+    }
+
+    async fn spans(&self, trace_id: &str) -> Result<Vec<Span>, String> {
+        // Through the API server's service proxy: the collector needs no port on the host.
+        let t = &self.live.tracing;
+        let uri = format!(
+            "/api/v1/namespaces/{}/services/{}:{}/proxy/api/v2/trace/{trace_id}",
+            t.namespace, t.service, t.port
+        );
+        let request = http::Request::get(uri).body(Vec::new()).map_err(|e| e.to_string())?;
+        match self.live.client.request_text(request).await {
+            Ok(body) => serde_json::from_str(&body).map_err(|e| format!("Zipkin answered what is not a trace: {e}")),
+            // Not collected yet.
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn trace(&mut self, s: &TraceStep) -> StepResult {
+        let probe = self.probe(false)?;
+        let host = self.var("host");
+        let context = TraceContext::fresh();
+        let mut headers = context.headers();
+        headers.extend(self.extra_headers(&s.request));
+        let versions = self.pod_versions().await;
+        let observation = probe.send(&s.request, &host, &headers, &versions).await;
+        self.observations.push(observation);
+        let trace_id = context.trace_id.clone();
+        let expected = format!("trace {trace_id} with services {:?}", s.expect.services);
+        let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
+            match self.spans(&trace_id).await {
+                Ok(spans) => {
+                    let tree = SpanTree::build(&spans);
+                    let verdict = evaluate_trace(&s.expect, &tree);
+                    let seen = format!("services {:?} ({} spans): {verdict}", tree.services(), spans.len());
+                    if verdict.passed() { Attempt::Pass(Seen(seen)) } else { Attempt::Fail(Seen(seen)) }
+                }
+                Err(e) => Attempt::Fail(Seen(e)),
+            }
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
+    }
+
+    async fn rate_limit(&mut self, s: &RateLimitStep) -> StepResult {
+        // Keep-alive: the burst must land inside one window.
+        let probe = self.probe(true)?;
+        let host = self.var("host");
+        let versions = self.pod_versions().await;
+        let extra = self.extra_headers(&s.request);
+        let send = || probe.send(&s.request, &host, &extra, &versions);
+        let outcome = tokio::time::timeout(
+            s.timeout.0,
+            crate::check::rate_limit::run(s.limit, s.window, send, tokio::time::sleep),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(())) => Ok(format!("{} requests admitted in a fresh window, the next one got 429", s.limit)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("not decided within {:?}", s.timeout.0)),
+        }
+    }
+
+    async fn request_from_pod(&mut self, s: &FromPodStep) -> StepResult {
+        let client = &self.live.client;
+        let ns = s.client.namespace.clone().unwrap_or_else(|| self.namespace.to_owned());
+        let manifest = pod::client_pod_manifest(
+            self.live.mesh,
+            s.client.meshed,
+            &ns,
+            s.client.service_account.as_deref(),
+            &self.live.client_image,
+        );
+        let name = manifest["metadata"]["name"].as_str().unwrap_or("client").to_owned();
+        k8s::apply(client, &k8s::labelled(manifest, self.run), Some(&ns)).await.map_err(|e| e.to_string())?;
+        let ready = eventually(
+            Duration::from_secs(180),
+            self.live.interval,
+            &format!("client pod {ns}/{name} Ready"),
+            || async {
+                match k8s::get(client, "v1", "Pod", &name, Some(&ns)).await {
+                    Ok(o) => condition_met(WaitCondition::Ready, o.as_ref()),
+                    Err(e) => Attempt::Fail(Seen(e.to_string())),
+                }
+            },
+        )
+        .await;
+        ready.map_err(|e| e.to_string())?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let mesh = self.live.mesh;
+        let expected = format!("{} {} from {name} -> {}", s.method, s.url, expectation(&s.expect));
+        let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
+            let versions = self.pod_versions().await;
+            let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
+            match pod::send(&pods, &name, &ns, argv, REQUEST_TIMEOUT + Duration::from_secs(5), &versions).await {
+                Ok(observation) => judged(evaluate(&s.expect, &observation, mesh), observation),
+                Err(e) => Attempt::Fail(Failed::Unjudged(Unjudged(e.to_string()))),
+            }
+        })
+        .await;
+        self.keep(outcome)
+    }
+
+    async fn expect_resource(&self, s: &ExpectResourceStep) -> StepResult {
+        let r = &s.resource;
+        let ns = r.namespace.as_deref().or(Some(self.namespace));
+        let client = &self.live.client;
+        let expected = format!("{}/{} to include {}", r.kind, r.name, s.matches);
+        let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
+            match k8s::get(client, &r.api_version, &r.kind, &r.name, ns).await {
+                Ok(Some(object)) => match mismatch(&s.matches, &object, "") {
+                    None => Attempt::Pass(Seen(format!("{}/{} matches", r.kind, r.name))),
+                    Some(m) => Attempt::Fail(Seen(m)),
+                },
+                Ok(None) => Attempt::Fail(Seen(format!("{}/{} does not exist", r.kind, r.name))),
+                Err(e) => Attempt::Fail(Seen(e.to_string())),
+            }
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
+    }
+
+    async fn metrics(&self, s: &MetricsStep) -> StepResult {
+        let client = &self.live.client;
+        let (namespace, selector, port, path) = match &s.target {
+            // Kong's status listener (kong chart `status.http.containerPort`, 8100).
+            MetricsTarget::Kong => (self.live.kong_namespace.clone(), self.live.kong_selector.clone(), 8100, "metrics"),
+            MetricsTarget::MeshProxy { selector } => {
+                let selector = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+                match self.live.mesh {
+                    Mesh::Istio => (self.namespace.to_owned(), selector, 15020, "stats/prometheus"),
+                    Mesh::Linkerd => (self.namespace.to_owned(), selector, 4191, "metrics"),
+                    Mesh::None => return Err("no mesh proxy on mesh none".into()),
+                }
+            }
+        };
+        let expected = s.expect.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(", ");
+        let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+            let list = match pods.list(&ListParams::default().labels(&selector)).await {
+                Ok(l) => l.items,
+                Err(e) => return Attempt::Fail(Seen(e.to_string())),
+            };
+            let mut samples = Vec::new();
+            for p in &list {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let endpoint = pod_proxy::PodEndpoint { namespace: &namespace, pod: &name, port, path };
+                match pod_proxy::get(client, &endpoint).await {
+                    Ok(text) => samples.extend(crate::check::metrics::parse(&text)),
+                    Err(e) => return Attempt::Fail(Seen(format!("{name}: {e}"))),
+                }
+            }
+            if list.is_empty() {
+                return Attempt::Fail(Seen(format!("no pods {selector} in {namespace}")));
+            }
+            let verdict = crate::check::metrics::evaluate(&s.expect, &samples);
+            if verdict.passed() {
+                Attempt::Pass(Seen(verdict.to_string()))
+            } else {
+                Attempt::Fail(Seen(verdict.to_string()))
+            }
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
+    }
+}
+
+/// An expectation as the scenario file would write it.
+fn expectation(expect: &super::Expect) -> String {
+    serde_json::to_string(expect).unwrap_or_else(|_| format!("{expect:?}"))
+}
+
+/// A judged observation.
+struct Judged {
+    verdict: Verdict,
+    observation: Observation,
+}
+
+impl Judged {
+    fn summary(&self) -> String {
+        match &self.observation.outcome {
+            crate::probe::Outcome::Response(r) => format!(
+                "HTTP {}{}",
+                r.status,
+                r.echo.as_ref().map(|e| format!(" from {}", crate::snapshot::pod_name(&e.pod))).unwrap_or_default()
+            ),
+            crate::probe::Outcome::Transport { kind, .. } => format!("no response ({kind:?}), as expected"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Judged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.summary(), self.verdict)
+    }
+}
+
+/// What could not be judged (the probe itself failed).
+struct Unjudged(String);
+
+impl std::fmt::Debug for Unjudged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+enum Failed {
+    Judged(Judged),
+    Unjudged(Unjudged),
+}
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Judged(j) => j.fmt(f),
+            Failed::Unjudged(u) => u.fmt(f),
+        }
+    }
+}
+
+fn judged(verdict: Verdict, observation: Observation) -> Attempt<Judged, Failed> {
+    let j = Judged { verdict, observation };
+    if j.verdict.passed() { Attempt::Pass(j) } else { Attempt::Fail(Failed::Judged(j)) }
+}
+
+/// Whether `object` (as the API server has it; `None` when absent) meets `condition`.
+pub fn condition_met(condition: WaitCondition, object: Option<&Value>) -> Attempt<Seen> {
+    let Some(object) = object else {
+        return if condition == WaitCondition::Deleted {
+            Attempt::Pass(Seen("gone".into()))
+        } else {
+            Attempt::Fail(Seen("does not exist yet".into()))
+        };
+    };
+    let wanted = match condition {
+        WaitCondition::Exists => return Attempt::Pass(Seen("exists".into())),
+        WaitCondition::Deleted => return Attempt::Fail(Seen("still exists".into())),
+        WaitCondition::Available => "Available",
+        WaitCondition::Ready => "Ready",
+        WaitCondition::Established => "Established",
+    };
+    let conditions = object.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let status = conditions.iter().find(|c| c["type"] == wanted).and_then(|c| c["status"].as_str());
+    match status {
+        Some("True") => Attempt::Pass(Seen(format!("{wanted}=True"))),
+        Some(other) => {
+            let reason =
+                conditions.iter().find(|c| c["type"] == wanted).and_then(|c| c["message"].as_str()).unwrap_or("");
+            Attempt::Fail(Seen(format!("{wanted}={other} {reason}").trim_end().to_owned()))
+        }
+        None => Attempt::Fail(Seen(format!("no {wanted} condition yet"))),
+    }
+}
+
+/// Where `actual` does not include `expected` (maps: every expected key, recursively; lists:
+/// element-wise prefix; scalars: equal), as a field path and both values.
+pub fn mismatch(expected: &Value, actual: &Value, path: &str) -> Option<String> {
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(k, v)| {
+            let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            match have.get(k) {
+                Some(a) => mismatch(v, a, &here),
+                None => Some(format!("{here}: missing (expected {v})")),
+            }
+        }),
+        (Value::Array(want), Value::Array(have)) => {
+            if want.len() > have.len() {
+                return Some(format!("{path}: {} element(s), expected at least {}", have.len(), want.len()));
+            }
+            want.iter().zip(have).enumerate().find_map(|(i, (w, h))| mismatch(w, h, &format!("{path}[{i}]")))
+        }
+        (w, h) if w == h => None,
+        (w, h) => Some(format!("{path}: {h}, expected {w}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::json;
+
+use super::*;
+use crate::scenario::{RunContext, load};
+use crate::testing::{Head, KubeRequest, Reply, kube_mock, kube_status, serve};
+
+#[test]
+fn conditions_read_status_and_existence() {
+    let deployment =
+        json!({"status": {"conditions": [{"type": "Available", "status": "False", "message": "0/1 ready"}]}});
+    let seen = |a: Attempt<Seen>| match a {
+        Attempt::Pass(s) => format!("pass {}", s.0),
+        Attempt::Fail(s) => format!("fail {}", s.0),
+    };
+    assert_eq!(seen(condition_met(WaitCondition::Available, Some(&deployment))), "fail Available=False 0/1 ready");
+    assert_eq!(seen(condition_met(WaitCondition::Ready, Some(&deployment))), "fail no Ready condition yet");
+    assert_eq!(seen(condition_met(WaitCondition::Exists, None)), "fail does not exist yet");
+    assert_eq!(seen(condition_met(WaitCondition::Deleted, None)), "pass gone");
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    assert_eq!(seen(condition_met(WaitCondition::Ready, Some(&ready))), "pass Ready=True");
+}
+
+#[test]
+fn partial_matches_name_the_first_difference() {
+    let actual = json!({"status": {"conditions": [{"type": "Programmed", "status": "True"}], "addresses": []}, "spec": {"x": 1}});
+    assert_eq!(mismatch(&json!({"spec": {"x": 1}}), &actual, ""), None);
+    assert_eq!(mismatch(&json!({"status": {"conditions": [{"type": "Programmed"}]}}), &actual, ""), None);
+    assert_eq!(mismatch(&json!({"spec": {"x": 2}}), &actual, "").unwrap(), "spec.x: 1, expected 2");
+    assert_eq!(mismatch(&json!({"spec": {"y": 2}}), &actual, "").unwrap(), "spec.y: missing (expected 2)");
+    assert_eq!(
+        mismatch(&json!({"status": {"addresses": [{"value": "1.2.3.4"}]}}), &actual, "").unwrap(),
+        "status.addresses: 0 element(s), expected at least 1"
+    );
+}
+
+fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> serde_json::Value {
+    let resources: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(plural, kind, namespaced)| {
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch", "delete"]})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+/// A cluster where every apply succeeds, echo-v1 is available and its pod is labelled v1.
+fn cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
+    if req.method == "PATCH" {
+        return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
+    }
+    match req.path.as_str() {
+        "/api/v1" => (
+            200,
+            resources(
+                "v1",
+                &[
+                    ("namespaces", "Namespace", false),
+                    ("services", "Service", true),
+                    ("secrets", "Secret", true),
+                    ("pods", "Pod", true),
+                ],
+            ),
+        ),
+        "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
+        "/apis/networking.k8s.io/v1" => (200, resources("networking.k8s.io/v1", &[("ingresses", "Ingress", true)])),
+        "/apis/configuration.konghq.com/v1" => (
+            200,
+            resources(
+                "configuration.konghq.com/v1",
+                &[("kongplugins", "KongPlugin", true), ("kongconsumers", "KongConsumer", true)],
+            ),
+        ),
+        p if p.ends_with("/deployments/echo-v1") => (
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-v1"},
+                   "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
+        ),
+        p if p.ends_with("/pods") => (
+            200,
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"version": "v1"}}}]}),
+        ),
+        _ => kube_status(404, "NotFound"),
+    }
+}
+
+/// Kong as the scenarios expect it: the route's upstream Host, a request id, and the jwt
+/// plugin's verdict for `/secured/*` (HS256 with `secret`, `exp` checked).
+fn kong(head: &Head, namespace: &str, secret: &str) -> Reply {
+    let mut upstream = head.clone();
+    upstream.headers.insert("host".into(), format!("echo.{namespace}.svc.cluster.local"));
+    upstream.headers.insert("x-kong-request-id".into(), "7f3c".into());
+    if head.path.starts_with("/secured/") {
+        let Some(token) = head.headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")) else {
+            return Reply::json(401, r#"{"message":"Unauthorized"}"#.into());
+        };
+        let parts: Vec<&str> = token.split('.').collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let signature = b64.decode(parts.get(2).copied().unwrap_or_default()).unwrap_or_default();
+        let signed = ring::hmac::verify(
+            &key,
+            format!("{}.{}", parts[0], parts.get(1).copied().unwrap_or_default()).as_bytes(),
+            &signature,
+        );
+        let claims: serde_json::Value =
+            serde_json::from_slice(&b64.decode(parts.get(1).copied().unwrap_or_default()).unwrap_or_default())
+                .unwrap_or_default();
+        let expired = claims["exp"].as_u64().unwrap_or(0) < jwt::now();
+        if signed.is_err() || expired {
+            return Reply::json(401, r#"{"exp":"token expired"}"#.into());
+        }
+    }
+    Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", namespace))
+}
+
+async fn run_scenario(name: &str) -> ScenarioRun {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let loaded =
+        load(&root.join("scenarios").join(format!("{name}.yaml")), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+    let secret = ctx.secret.clone();
+    let addr = serve(move |head| kong(head, &namespace, &secret)).await;
+    let (client, _) = kube_mock(cluster);
+    let live = Live {
+        client,
+        mesh: Mesh::Istio,
+        proxy: format!("http://{addr}"),
+        fixtures_dir: root.join("fixtures"),
+        client_image: "curl:1".into(),
+        tracing: versions.tracing.clone(),
+        kong_namespace: "kong".into(),
+        kong_selector: "app.kubernetes.io/name=gateway".into(),
+        interval: Duration::from_millis(10),
+    };
+    live.run(&loaded, "r1test", &CancellationToken::new()).await
+}
+
+#[tokio::test]
+async fn ingress_basic_runs_its_steps_and_keeps_observations() {
+    let run = run_scenario("ingress-basic").await;
+    assert!(run.passed, "{run:#?}");
+    let steps: Vec<&str> = run.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(run.steps[2].detail, "HTTP 200 from echo-v1-6d8f9-[hash]");
+    assert_eq!(run.observations.len(), 1);
+    insta::assert_yaml_snapshot!(run.observations[0], {".elapsed_ms" => "[ms]"});
+}
+
+#[tokio::test]
+async fn jwt_tokens_are_signed_with_the_runs_secret() {
+    let run = run_scenario("jwt-auth").await;
+    assert!(run.passed, "{run:#?}");
+    assert_eq!(run.steps.len(), 4);
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_scenario_and_says_what_it_saw() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let loaded = load(&root.join("scenarios/jwt-auth.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    // A Kong that lets everyone in: the "no token gets 401" step must fail and end the run.
+    let addr_open = serve(move |head| {
+        let mut h = head.clone();
+        h.headers.remove("authorization");
+        Reply::json(200, crate::testing::echo_body(&h, "echo-v1-6d8f9-abcde", "ns"))
+    })
+    .await;
+    let (client, _) = kube_mock(cluster);
+    let live = Live {
+        client,
+        mesh: Mesh::Istio,
+        proxy: format!("http://{addr_open}"),
+        fixtures_dir: root.join("fixtures"),
+        client_image: "curl:1".into(),
+        tracing: versions.tracing.clone(),
+        kong_namespace: "kong".into(),
+        kong_selector: "app.kubernetes.io/name=gateway".into(),
+        interval: Duration::from_millis(10),
+    };
+    let mut short = loaded.clone();
+    if let Step::Http(s) = &mut short.scenario.steps[0] {
+        s.converge.within = crate::scenario::Timeout(Duration::from_millis(300));
+    }
+    let run = live.run(&short, "r1test", &CancellationToken::new()).await;
+    assert!(!run.passed);
+    assert_eq!(run.steps.len(), 2, "stops at the first failure: {run:#?}");
+    let failure = run.failure().unwrap();
+    assert!(failure.detail.contains("status 200 is not 401"), "{}", failure.detail);
+    assert!(failure.detail.contains("last seen: HTTP 200 from echo-v1-6d8f9-[hash]"), "{}", failure.detail);
+}

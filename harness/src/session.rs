@@ -1,0 +1,514 @@
+//! One live run end to end: tools -> cluster -> stack -> (scenarios) -> teardown.
+//!
+//! `create_cluster` resolves the pinned tools and creates (or reuses) the cluster, `install`
+//! installs the plan's environment, `finish` tears it down according to `--keep`. Both honour the cancellation
+//! token (Ctrl-C). Needs Docker and network: nothing here runs in the hermetic tests except
+//! through the seams of the modules it calls.
+
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{self, Access, HostPorts, Keep, Kind, KindCluster, Phase, Provider, RunDir, State, Teardown};
+use crate::command::Process;
+use crate::plan::Plan;
+use crate::profile::Profile;
+use crate::progress::Progress;
+use crate::stack::install::{HttpProxyCheck, Installer, StackError};
+use crate::tools::{self, Cache, Http, ToolError};
+
+/// Which cluster provider a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderChoice {
+    #[default]
+    Kind,
+    K3s,
+    Existing,
+}
+
+/// What the user chose on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub provider: ProviderChoice,
+    /// The kubeconfig context of the `existing` provider.
+    pub context: Option<String>,
+    /// Upgrade Helm releases the harness did not create (`existing` only).
+    pub adopt: bool,
+    /// Pick up a kept cluster with the same fingerprint instead of creating one.
+    pub reuse: bool,
+    pub keep: Keep,
+    /// Kong's proxy URL on an `existing` cluster (it has no port mapping the harness controls).
+    pub proxy: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("installing the stack failed: {0}")]
+    Stack(#[from] StackError),
+    #[error("cannot use the run's kubeconfig {path}: {reason}")]
+    Client { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Options(String),
+    #[error("cannot create the run directory {path}: {source}")]
+    RunDir { path: PathBuf, source: std::io::Error },
+}
+
+/// A cluster with the stack installed, ready for scenarios.
+pub struct Environment {
+    pub run: RunDir,
+    pub state: State,
+    pub provider: Provider<Process>,
+    pub access: Access,
+    pub client: kube::Client,
+    /// The verified helm binary.
+    pub helm: PathBuf,
+}
+
+/// A kube client for the run's kubeconfig (never the user's).
+pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, SessionError> {
+    crate::tls::install_ring_provider();
+    let fail = |reason: String| SessionError::Client { path: kubeconfig.to_owned(), reason };
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| fail(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| fail(e.to_string()))
+}
+
+/// Resolve (download and verify if needed) every pinned tool; returns kind's and helm's paths.
+pub async fn tools(profile: &Profile, cache: &Cache) -> Result<(PathBuf, PathBuf), SessionError> {
+    let http = Http::new()?;
+    let kind = cache.resolve(&tools::tool(&profile.versions, "kind")?, &http).await?.path;
+    let helm = cache.resolve(&tools::tool(&profile.versions, "helm")?, &http).await?.path;
+    Ok((kind, helm))
+}
+
+/// The fingerprint of what `plan` installs with `provider`.
+pub fn fingerprint_of(plan: &Plan, profile: &Profile, provider: &str) -> String {
+    let environment = serde_json::to_value(&plan.environment).unwrap_or_default();
+    cluster::fingerprint(provider, profile, &environment)
+}
+
+/// The tool cache of a checkout (`target/tools`, or `KME2E_TOOLS_DIR` when set, e.g. a CI cache).
+pub fn tool_cache(root: &Path) -> Cache {
+    match std::env::var_os("KME2E_TOOLS_DIR") {
+        Some(dir) => Cache::at(dir),
+        None => Cache::at(root.join("target").join("tools")),
+    }
+}
+
+/// Create the cluster (or reuse one), ready for `install`. A failure after the cluster exists
+/// tears it down before returning.
+pub async fn create_cluster(
+    root: &Path,
+    plan: &Plan,
+    profile: &Profile,
+    options: &Options,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Result<Environment, SessionError> {
+    let cache = tool_cache(root);
+    let runs_root = root.join("target").join("e2e");
+    let phase = progress.phase("tools");
+    phase.waiting_for("kind and helm (pinned, sha256-verified)");
+    let (kind_bin, helm) = match tools(profile, &cache).await {
+        Ok(found) => found,
+        Err(e) => {
+            phase.finish(false, "not available");
+            return Err(e);
+        }
+    };
+    phase.finish(true, "kind and helm verified");
+    let kind = Kind { binary: kind_bin, runner: Process };
+    let provider_name = match options.provider {
+        ProviderChoice::Kind => "kind",
+        ProviderChoice::K3s => "k3s",
+        ProviderChoice::Existing => "existing",
+    };
+    let fingerprint = fingerprint_of(plan, profile, provider_name);
+
+    if options.reuse {
+        if options.provider != ProviderChoice::Kind {
+            return Err(SessionError::Options("--reuse works with the kind provider only".into()));
+        }
+        let running = kind.clusters().await?;
+        match cluster::find_reusable(&runs_root, &fingerprint, &running) {
+            Ok((run, mut state)) => {
+                tracing::info!("reusing {} from run {}", state.cluster, state.run);
+                let ports = state.proxy.clone().unwrap_or_default();
+                let port = |s: &str| s.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let cluster = KindCluster {
+                    name: state.cluster.clone(),
+                    node_image: String::new(),
+                    ports: HostPorts { http: port(&ports), https: 0 },
+                };
+                state.phase = Phase::Ready;
+                state.touch();
+                let access = Access { kubeconfig: run.kubeconfig(), proxy: ports };
+                let client = client_for(&access.kubeconfig).await?;
+                // The stack is unchanged (same fingerprint); Helm and apply are idempotent, so
+                // the readiness gates run again but nothing is reinstalled needlessly.
+                return Ok(Environment {
+                    run,
+                    state,
+                    provider: Provider::Kind { kind, cluster },
+                    access,
+                    client,
+                    helm,
+                });
+            }
+            Err(why) => eprintln!("not reusing a cluster: {why}; creating a new one"),
+        }
+    }
+
+    let run = RunDir::create(&runs_root, &plan.run)
+        .map_err(|source| SessionError::RunDir { path: runs_root.join(&plan.run), source })?;
+    let ports = HostPorts { http: plan.cluster.ports[0], https: plan.cluster.ports[1] };
+    let provider = match options.provider {
+        ProviderChoice::Kind => Provider::Kind {
+            kind,
+            cluster: KindCluster {
+                name: plan.cluster.name.clone(),
+                node_image: plan.cluster.node_image.clone(),
+                ports,
+            },
+        },
+        ProviderChoice::K3s => {
+            let image = profile.versions.k3s.images.get(&profile.pins.kubernetes).cloned().ok_or_else(|| {
+                SessionError::Options(format!(
+                    "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
+                    profile.pins.kubernetes
+                ))
+            })?;
+            if options.keep != Keep::Never {
+                return Err(SessionError::Options(
+                    "k3s clusters live as long as the run; use the kind provider for --keep".into(),
+                ));
+            }
+            Provider::K3s { image, ports, running: Box::default() }
+        }
+        ProviderChoice::Existing => {
+            let context = options.context.clone().ok_or(cluster::ClusterError::NoContext)?;
+            let source = cluster::existing::user_kubeconfig()
+                .ok_or_else(|| SessionError::Options("neither KUBECONFIG nor HOME is set".into()))?;
+            let proxy = options.proxy.clone().ok_or_else(|| {
+                SessionError::Options(
+                    "the existing provider needs `--proxy URL`: where Kong's proxy answers from this machine".into(),
+                )
+            })?;
+            Provider::Existing { context, source, proxy }
+        }
+    };
+    let mut state = State {
+        run: plan.run.clone(),
+        provider: provider_name.into(),
+        cluster: provider.cluster(),
+        mesh: plan.mesh.clone(),
+        profile: plan.profile.clone(),
+        fingerprint,
+        phase: Phase::Creating,
+        proxy: None,
+        leftovers: vec![],
+        updated: 0,
+    };
+    let phase = progress.phase("cluster");
+    phase.waiting_for(&format!("{provider_name} cluster {}", provider.cluster()));
+    let access = match cluster::create(&provider, &run, &mut state, cancel).await {
+        Ok(a) => a,
+        Err(e) => {
+            phase.finish(false, &e.to_string());
+            return Err(e.into());
+        }
+    };
+    phase.finish(true, &format!("kubeconfig {}", access.kubeconfig.display()));
+    let client = match client_for(&access.kubeconfig).await {
+        Ok(c) => c,
+        Err(e) => {
+            cluster::teardown(&provider, &run, &mut state, options.keep, true, false).await;
+            return Err(e);
+        }
+    };
+    Ok(Environment { run, state, provider, access, client, helm })
+}
+
+/// Install `plan`'s environment into `env` (releases checked first on `existing` clusters).
+pub async fn install(
+    root: &Path,
+    env: &Environment,
+    plan: &Plan,
+    profile: &Profile,
+    options: &Options,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> Result<(), SessionError> {
+    let cache = tool_cache(root);
+    if let ProviderChoice::Existing = options.provider {
+        let releases: Vec<(String, String)> = plan
+            .environment
+            .iter()
+            .filter_map(|a| match a {
+                crate::stack::Action::Helm(r) => Some((r.namespace.clone(), r.name.clone())),
+                _ => None,
+            })
+            .collect();
+        cluster::existing::check_releases(&env.client, &releases, options.adopt).await?;
+    }
+    if let Provider::Kind { kind, cluster } = &env.provider {
+        let phase = progress.phase("images");
+        let images: Vec<String> = profile.versions.images.values().cloned().collect();
+        phase.waiting_for(&format!("{} images pulled on the host and loaded into the node", images.len()));
+        match kind.load_images(&cluster.name, &images, &cluster::kind::BollardPuller, &env.run).await {
+            Ok(()) => phase.finish(true, "preloaded"),
+            // Not fatal: the node pulls what is missing itself, only slower.
+            Err(e) => phase.finish(false, &format!("not preloaded ({e}); the node will pull them")),
+        }
+    }
+    let installer = Installer {
+        runner: &Process,
+        helm: &env.helm,
+        client: env.client.clone(),
+        run: &env.run,
+        versions: &profile.versions,
+        cache: &cache,
+        fetch: &Http::new()?,
+        proxy_check: &HttpProxyCheck,
+        proxy: env.access.proxy.clone(),
+        gate_deadline: crate::stack::install::GATE_DEADLINE,
+    };
+    let phase = progress.phase("stack");
+    let installed = installer.install(&plan.environment, cancel, |step| phase.waiting_for(step)).await;
+    match installed {
+        Ok(()) => {
+            phase.finish(true, "installed and ready");
+            Ok(())
+        }
+        Err(e) => {
+            phase.finish(false, &e.to_string());
+            Err(e.into())
+        }
+    }
+}
+
+/// Tear down (or keep) the environment; says what happened.
+pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted: bool) -> (Teardown, String) {
+    let outcome = cluster::teardown(&env.provider, &env.run, &mut env.state, keep, failed, interrupted).await;
+    let message = match &outcome {
+        Teardown::Removed => format!("removed {} cluster {}", env.state.provider, env.state.cluster),
+        Teardown::Kept => cluster::keep_message(&env.run, &env.state),
+        Teardown::Leftover(what) => format!(
+            "teardown incomplete, recorded in {}: {}; `cargo xtask down --run {}` retries",
+            env.run.state_file().display(),
+            what.join("; "),
+            env.run.run
+        ),
+    };
+    (outcome, message)
+}
+
+/// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
+/// their observations and a repro bundle under `artifacts/<scenario>/`. Scenario namespaces are
+/// deleted afterwards unless the cluster is kept.
+pub async fn run_scenarios(
+    catalog: &crate::scenario::Catalog,
+    env: &Environment,
+    plan: &Plan,
+    profile: &Profile,
+    keep_namespaces: bool,
+    cancel: &CancellationToken,
+    progress: &Progress,
+) -> crate::report::RunReport {
+    use crate::report::{Outcome, ScenarioResult};
+    let mesh = profile.mesh();
+    let ctx = crate::scenario::RunContext::new(&plan.run, mesh);
+    let fixtures_dir = catalog.project.fixtures_dir();
+    let live = crate::scenario::run::Live {
+        client: env.client.clone(),
+        mesh,
+        proxy: env.access.proxy.clone(),
+        fixtures_dir: fixtures_dir.clone(),
+        client_image: profile.versions.images.get("client").cloned().unwrap_or_default(),
+        tracing: profile.versions.tracing.clone(),
+        kong_namespace: profile.versions.kong.namespace.clone(),
+        kong_selector: crate::stack::kong_gateway_selector(&profile.versions.kong.release),
+        interval: crate::scenario::run::INTERVAL,
+    };
+    let mut results = Vec::new();
+    for planned in &plan.scenarios {
+        if cancel.is_cancelled() {
+            results.push(ScenarioResult {
+                scenario: planned.name.clone(),
+                mesh: mesh.to_string(),
+                outcome: Outcome::Skipped { reason: "interrupted".into() },
+                duration_ms: 0,
+                artifacts: None,
+            });
+            continue;
+        }
+        let phase = progress.phase(&format!("scenario {}", planned.name));
+        let started = std::time::Instant::now();
+        let file = catalog.project.root().join(&planned.file);
+        let loaded = match crate::scenario::load(&file, &fixtures_dir, &ctx, profile) {
+            Ok(l) => l,
+            Err(e) => {
+                phase.finish(false, "does not load");
+                results.push(ScenarioResult {
+                    scenario: planned.name.clone(),
+                    mesh: mesh.to_string(),
+                    outcome: Outcome::Failed { verdict: "the scenario does not load".into(), evidence: e.to_string() },
+                    duration_ms: 0,
+                    artifacts: None,
+                });
+                continue;
+            }
+        };
+        phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
+        let outcome = live.run(&loaded, &plan.run, cancel).await;
+        let dir = env.run.artifacts().join(&planned.name);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ =
+            std::fs::write(dir.join("steps.json"), serde_json::to_string_pretty(&outcome.steps).unwrap_or_default());
+        let _ = std::fs::write(
+            dir.join("observations.yaml"),
+            serde_saphyr::to_string(&outcome.observations).unwrap_or_default(),
+        );
+        let result_outcome = match outcome.failure() {
+            None => {
+                phase.finish(true, "passed");
+                Outcome::Passed
+            }
+            Some(step) => {
+                phase.finish(false, &format!("failed at: {}", step.step));
+                collect_evidence(catalog, env, profile, planned, &dir).await;
+                Outcome::Failed { verdict: format!("step `{}` failed", step.step), evidence: step.detail.clone() }
+            }
+        };
+        let failed = matches!(result_outcome, Outcome::Failed { .. });
+        if !keep_namespaces && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await {
+            tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
+        }
+        results.push(ScenarioResult {
+            scenario: planned.name.clone(),
+            mesh: mesh.to_string(),
+            outcome: result_outcome,
+            duration_ms: started.elapsed().as_millis() as u64,
+            artifacts: failed.then_some(dir),
+        });
+    }
+    crate::report::RunReport {
+        run: plan.run.clone(),
+        profile: profile.name.clone(),
+        mesh: mesh.to_string(),
+        versions: versions_of(profile),
+        rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
+        results,
+    }
+}
+
+/// Failure evidence of one scenario: logs, events and objects (report::diagnostics), and a
+/// repro bundle that reproduces it.
+async fn collect_evidence(
+    catalog: &crate::scenario::Catalog,
+    env: &Environment,
+    profile: &Profile,
+    planned: &crate::plan::ScenarioPlan,
+    dir: &Path,
+) {
+    use crate::report::diagnostics::{Limits, ObjectRef, Target, collect};
+    let mut namespaces = vec![planned.namespace.clone(), profile.versions.kong.namespace.clone()];
+    namespaces.extend(match profile.mesh() {
+        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
+        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
+        crate::scenario::Mesh::None => None,
+    });
+    let objects = planned
+        .objects
+        .iter()
+        .map(|o| ObjectRef {
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+            namespace: o.namespace.clone().or_else(|| Some(planned.namespace.clone())),
+        })
+        .collect();
+    let collected = collect(env.client.clone(), &Target { namespaces, objects }, dir, Limits::default()).await;
+    for e in &collected.errors {
+        tracing::warn!("diagnostics of {}: {e}", planned.name);
+    }
+    match crate::scenario::bundle::export(catalog, &planned.name, profile.mesh()) {
+        Ok(bundle) => {
+            let _ = std::fs::write(dir.join("repro.yaml"), bundle.to_yaml());
+        }
+        Err(e) => tracing::warn!("no repro bundle for {}: {e}", planned.name),
+    }
+}
+
+/// Everything installed, by component, for reports.
+pub fn versions_of(profile: &Profile) -> std::collections::BTreeMap<String, String> {
+    let v = &profile.versions;
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("kubernetes".into(), profile.pins.kubernetes.clone());
+    out.insert(format!("{}/{}", "kong", v.kong.chart), v.kong.version.clone());
+    out.insert("gateway-api".into(), v.gateway_api.version.clone());
+    if let Some(mesh) = &profile.pins.mesh_version {
+        out.insert(profile.mesh().to_string(), mesh.clone());
+    }
+    for (name, tool) in &v.tools {
+        out.insert(name.clone(), tool.version.clone());
+    }
+    for (name, image) in &v.images {
+        out.insert(format!("image/{name}"), image.clone());
+    }
+    out
+}
+
+/// The report of a run whose environment failed: the environment as a failed entry (with the
+/// system namespaces' logs, events and the Helm values in force under `artifacts/environment/`),
+/// every scenario skipped with the reason.
+pub async fn environment_failed(
+    env: &Environment,
+    plan: &Plan,
+    profile: &Profile,
+    error: &str,
+) -> crate::report::RunReport {
+    use crate::report::diagnostics::{Limits, Target, collect};
+    use crate::report::{Outcome, ScenarioResult};
+    let dir = env.run.artifacts().join("environment");
+    let mut namespaces = vec![profile.versions.kong.namespace.clone(), profile.versions.tracing.namespace.clone()];
+    namespaces.extend(match profile.mesh() {
+        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
+        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
+        crate::scenario::Mesh::None => None,
+    });
+    let collected = collect(env.client.clone(), &Target { namespaces, objects: vec![] }, &dir, Limits::default()).await;
+    for e in &collected.errors {
+        tracing::warn!("environment diagnostics: {e}");
+    }
+    // The values each release was installed with are in the run directory already (helm/).
+    let mesh = profile.mesh().to_string();
+    let mut results = vec![ScenarioResult {
+        scenario: "environment".into(),
+        mesh: mesh.clone(),
+        outcome: Outcome::Failed { verdict: "the environment did not become ready".into(), evidence: error.to_owned() },
+        duration_ms: 0,
+        artifacts: Some(dir),
+    }];
+    results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
+        scenario: s.name.clone(),
+        mesh: mesh.clone(),
+        outcome: Outcome::Skipped { reason: "the environment failed first".into() },
+        duration_ms: 0,
+        artifacts: None,
+    }));
+    crate::report::RunReport {
+        run: plan.run.clone(),
+        profile: profile.name.clone(),
+        mesh: mesh.clone(),
+        versions: versions_of(profile),
+        rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
+        results,
+    }
+}
