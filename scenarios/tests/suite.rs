@@ -3,7 +3,9 @@
 //! - `offline::<scenario>::<mesh>` runs everywhere: the file parses, its templates resolve and
 //!   its fixtures exist and render for that mesh.
 //! - `live::<scenario>::<mesh>` needs a cluster with the mesh's stack. It is reported as
-//!   ignored, with the reason, unless `E2E_LIVE=1` is set.
+//!   ignored, with the reason, unless `E2E_LIVE=1` is set; then `E2E_RUN` names a kept cluster
+//!   (`cargo xtask up <mesh>` prints it), the scenario runs against it and its normalised
+//!   observations are compared with `scenarios/snapshots/<scenario>__<mesh>.snap`.
 
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use harness::scenario::{Catalog, Mesh, Tag};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 const LIVE_ENV: &str = "E2E_LIVE";
+const RUN_ENV: &str = "E2E_RUN";
 
 fn main() {
     harness::tls::install_ring_provider();
@@ -42,17 +45,16 @@ fn trials() -> Result<Vec<Trial>, String> {
             }
         };
         for mesh in meshes {
-            let (c, f, scenario) = (catalog.clone(), file.clone(), name.clone());
+            let (c, f) = (catalog.clone(), file.clone());
             trials.push(Trial::test(format!("offline::{name}::{mesh}"), move || offline(&c, &f, mesh)));
+            let (c, f) = (catalog.clone(), file.clone());
             trials.push(Trial::ignorable_test(format!("live::{name}::{mesh}"), move || {
                 if !live {
                     return Ok(Completion::ignored_with(format!(
-                        "live scenarios need Docker and a cluster; set {LIVE_ENV}=1 to run them"
+                        "live scenarios need Docker and a cluster; set {LIVE_ENV}=1 and {RUN_ENV}=<run of `cargo xtask up {mesh}`> to run them"
                     )));
                 }
-                Err(Failed::from(format!(
-                    "{LIVE_ENV}=1, but this version of the harness has no live runner yet: scenario {scenario} was not run on {mesh}"
-                )))
+                live_trial(&c, &f, mesh)
             }));
         }
     }
@@ -80,4 +82,57 @@ fn offline(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<(), Failed> {
         return Err(Failed::from("fixtures rendered to no objects"));
     }
     Ok(())
+}
+
+/// Run one scenario against the kept cluster of `E2E_RUN`.
+fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, Failed> {
+    let run = std::env::var(RUN_ENV).map_err(|_| {
+        Failed::from(format!("{LIVE_ENV}=1 needs {RUN_ENV}: the run id of a cluster from `cargo xtask up {mesh}`"))
+    })?;
+    let dir = harness::cluster::RunDir { run: run.clone(), path: catalog.project.run_dir(&run) };
+    let state =
+        dir.read_state().map_err(|e| Failed::from(format!("cannot read {}: {e}", dir.state_file().display())))?;
+    if state.mesh != mesh.as_str() {
+        return Ok(Completion::ignored_with(format!("the cluster of run {run} runs {}, not {mesh}", state.mesh)));
+    }
+    let profile = catalog
+        .versions
+        .profile(&state.profile, &catalog.project.versions_file())
+        .map_err(|e| Failed::from(e.to_string()))?;
+    // A run id of its own per suite process, so repeated suites on one cluster do not collide.
+    let suite_run = format!("t{}", std::process::id());
+    let ctx = harness::scenario::RunContext::new(&suite_run, mesh);
+    let fixtures_dir = catalog.project.fixtures_dir();
+    let loaded =
+        harness::scenario::load(file, &fixtures_dir, &ctx, &profile).map_err(|e| Failed::from(e.to_string()))?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
+    let outcome = runtime.block_on(async {
+        let client = harness::session::client_for(&dir.kubeconfig()).await.map_err(|e| Failed::from(e.to_string()))?;
+        let live = harness::scenario::run::Live {
+            client,
+            mesh,
+            proxy: state.proxy.clone().unwrap_or_default(),
+            fixtures_dir: fixtures_dir.clone(),
+            client_image: profile.versions.images.get("client").cloned().unwrap_or_default(),
+            tracing: profile.versions.tracing.clone(),
+            kong_namespace: profile.versions.kong.namespace.clone(),
+            kong_selector: harness::stack::kong_gateway_selector(&profile.versions.kong.release),
+            interval: harness::scenario::run::INTERVAL,
+        };
+        let outcome = live.run(&loaded, &suite_run, &tokio_util::sync::CancellationToken::new()).await;
+        if let Err(e) = live.clean_up(&outcome.namespace, &suite_run).await {
+            eprintln!("namespace {} not deleted: {e}", outcome.namespace);
+        }
+        Ok::<_, Failed>(outcome)
+    })?;
+    if let Some(step) = outcome.failure() {
+        return Err(Failed::from(format!("step `{}` failed:\n{}", step.step, step.detail)));
+    }
+    if loaded.scenario.snapshot.enabled {
+        let observations = serde_json::to_value(&outcome.observations).map_err(|e| Failed::from(e.to_string()))?;
+        let snapshots = catalog.project.root().join("scenarios").join("snapshots");
+        harness::snapshot::assert_scenario_snapshot(&snapshots, &outcome.scenario, mesh, &observations);
+    }
+    Ok(Completion::Completed)
 }
