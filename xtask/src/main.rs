@@ -113,6 +113,27 @@ enum Command {
     },
     /// Download the pinned tools (kind, helm) into target/tools and verify their sha256.
     Tools,
+    /// The CRD schemas lint checks custom resources against (harness/schemas/crds.shape).
+    Schemas {
+        #[command(subcommand)]
+        action: Schemas,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Schemas {
+    /// Compact upstream CRD files into the schema file (descriptions dropped), replacing the
+    /// sections of the kinds they define. Helm template lines (`{{ }}`) are skipped.
+    Import {
+        /// CRD files as upstream publishes them (at the versions pinned in versions.toml).
+        files: Vec<PathBuf>,
+        /// Where they come from, recorded in each section, e.g. "istio/istio 1.30.3 manifests/charts/base/files/crd-all.gen.yaml".
+        #[arg(long)]
+        source: String,
+        /// Only these kinds (repeatable; default: every kind in the files).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+    },
 }
 
 /// Where and how a live run gets its cluster.
@@ -313,6 +334,9 @@ async fn run(command: Command) -> Result<u8> {
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
         Command::Down { run, all } => down(run.as_deref(), all).await,
         Command::Tools => fetch_tools().await,
+        Command::Schemas { action: Schemas::Import { files, source, kinds } } => {
+            import_schemas(&files, &source, &kinds)
+        }
         Command::Repro { action: Repro::Export { scenario, mesh, out } } => {
             let catalog = catalog()?;
             let mesh = match mesh {
@@ -423,6 +447,32 @@ async fn preflight_report() -> Result<preflight::Report> {
     let cache = harness::session::tool_cache(project().root());
     let path = std::env::var_os("PATH");
     Ok(preflight::check(&BollardDocker, &harness::command::Process, &versions, &cache, path.as_deref()).await)
+}
+
+fn import_schemas(files: &[PathBuf], source: &str, kinds: &[String]) -> Result<u8> {
+    use harness::lint::crd;
+    let mut sections = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let documents = crd::documents_of(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let wanted: Vec<_> = documents
+            .into_iter()
+            .filter(|d| {
+                kinds.is_empty()
+                    || d.pointer("/spec/names/kind")
+                        .and_then(|k| k.as_str())
+                        .is_some_and(|k| kinds.iter().any(|w| w == k))
+            })
+            .collect();
+        sections.extend(crd::import(&wanted, source));
+    }
+    let out = project().root().join("harness").join("schemas").join("crds.shape");
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let merged = crd::merge(&existing, &sections);
+    crd::Schemas::parse(&merged).map_err(|e| anyhow::anyhow!("the merged schema file does not parse: {e}"))?;
+    std::fs::write(&out, merged).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("{} section(s) written to {}", sections.len(), out.display());
+    Ok(0)
 }
 
 async fn fetch_tools() -> Result<u8> {

@@ -1,6 +1,7 @@
 //! Static checks before any cluster exists: scenario files load and render, and the manifests
 //! and Helm values they (or the user) provide pass the rules in [`rules`].
 
+pub mod crd;
 pub mod index;
 pub mod rules;
 

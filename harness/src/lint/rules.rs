@@ -39,6 +39,8 @@ const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
 const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
 const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
 const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
+const K8S_CRD_VALIDATION: &str =
+    "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation";
 const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
 
 pub const RULES: &[Rule] = &[
@@ -159,6 +161,7 @@ pub const RULES: &[Rule] = &[
         check: authz_principal_unknown,
     },
     Rule { id: "k8s-unknown-field", severity: Severity::Error, evidence: K8S_FIELD_VALIDATION, check: k8s_schema },
+    Rule { id: "crd-schema", severity: Severity::Error, evidence: K8S_CRD_VALIDATION, check: crd_schema },
 ];
 
 /// Findings of one rule as it runs.
@@ -946,6 +949,49 @@ fn authz_principal_unknown(index: &Index, f: &mut Findings) {
                     }
                 }
             }
+        }
+    }
+}
+
+// --- CRD schemas ---------------------------------------------------------------------------
+
+/// Custom resources of the groups the harness knows (Kong, Istio, Gateway API, Linkerd) against
+/// their pinned CRD schemas (`lint::crd`): unknown fields, wrong types, enum values, missing
+/// required fields, and versions the pinned CRDs do not serve.
+fn crd_schema(index: &Index, f: &mut Findings) {
+    let schemas = super::crd::Schemas::built_in();
+    for o in &index.objects {
+        let Some((group, _)) = o.api_version.split_once('/') else { continue };
+        match schemas.shape(&o.api_version, &o.kind) {
+            Some(shape) => {
+                for problem in super::crd::validate(shape, &o.object) {
+                    let at: Vec<&str> = problem.path.iter().map(String::as_str).collect();
+                    f.on_object(
+                        o,
+                        &at,
+                        format!(
+                            "{} {}: {} (schema of {}: {})",
+                            o.kind, o.name, problem.message, o.api_version, shape.source
+                        ),
+                        "fix the field to match the CRD; the API server rejects the object as written".into(),
+                    );
+                }
+            }
+            None if schemas.knows_group(group) => {
+                let versions = schemas.versions_of(group, &o.kind);
+                let known = if versions.is_empty() {
+                    format!("the pinned CRDs of {group} define no kind {}", o.kind)
+                } else {
+                    format!("{} is served as {}", o.kind, versions.join(", "))
+                };
+                f.on_object(
+                    o,
+                    &["apiVersion"],
+                    format!("`{} {}` is not served by the pinned CRDs: {known}", o.api_version, o.kind),
+                    "use a served apiVersion (the newest stable one)".into(),
+                );
+            }
+            None => {}
         }
     }
 }

@@ -292,6 +292,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_stacks_own_custom_resources_fit_the_pinned_crds() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let schemas = crate::lint::crd::Schemas::built_in();
+        let mut checked = 0;
+        for name in versions.profiles.keys() {
+            let profile = versions.profile(name, std::path::Path::new("versions.toml")).unwrap();
+            for action in environment(&profile) {
+                let Action::Apply { objects, .. } = action else { continue };
+                for o in objects {
+                    let (api_version, kind) = (o["apiVersion"].as_str().unwrap(), o["kind"].as_str().unwrap());
+                    if let Some(shape) = schemas.shape(api_version, kind) {
+                        assert_eq!(crate::lint::crd::validate(shape, &o), [], "{api_version} {kind}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "the Telemetry of the istio profiles is checked");
+    }
+
+    #[test]
     fn the_collector_fits_the_kubernetes_schema() {
         use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
         let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
