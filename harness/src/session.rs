@@ -398,6 +398,9 @@ pub async fn run_scenarios(
             artifacts: failed.then_some(dir),
         });
     }
+    if results.iter().any(|r| matches!(r.outcome, Outcome::Failed { .. })) {
+        helm_values_in_force(env, plan, &env.run.artifacts().join("helm")).await;
+    }
     crate::report::RunReport {
         run: plan.run.clone(),
         profile: profile.name.clone(),
@@ -434,7 +437,8 @@ async fn collect_evidence(
             namespace: o.namespace.clone().or_else(|| Some(planned.namespace.clone())),
         })
         .collect();
-    let collected = collect(env.client.clone(), &Target { namespaces, objects }, dir, Limits::default()).await;
+    let exec = crate::report::diagnostics::KubeExec(env.client.clone());
+    let collected = collect(env.client.clone(), &exec, &Target { namespaces, objects }, dir, Limits::default()).await;
     for e in &collected.errors {
         tracing::warn!("diagnostics of {}: {e}", planned.name);
     }
@@ -443,6 +447,36 @@ async fn collect_evidence(
             let _ = std::fs::write(dir.join("repro.yaml"), bundle.to_yaml());
         }
         Err(e) => tracing::warn!("no repro bundle for {}: {e}", planned.name),
+    }
+}
+
+/// `helm get values` of every release of the plan (what was in force, credentials redacted)
+/// into `dir/<release>.values.yaml`; best effort.
+async fn helm_values_in_force(env: &Environment, plan: &Plan, dir: &Path) {
+    let _ = std::fs::create_dir_all(dir);
+    for action in &plan.environment {
+        let crate::stack::Action::Helm(release) = action else { continue };
+        let args =
+            ["get", "values", &release.name, "--namespace", &release.namespace, "--output", "json", "--kubeconfig"]
+                .map(str::to_owned)
+                .into_iter()
+                .chain([env.access.kubeconfig.display().to_string()]);
+        let inv = crate::cluster::kind::isolated(
+            crate::command::Invocation::new(&env.helm, args, std::time::Duration::from_secs(60)),
+            &env.run,
+        );
+        let file = dir.join(format!("{}.values.yaml", release.name));
+        let text = match crate::command::Runner::run(&Process, &inv).await {
+            Ok(out) => match serde_json::from_str::<serde_json::Value>(&out.stdout) {
+                Ok(mut values) => {
+                    crate::report::diagnostics::redact_values(&mut values);
+                    serde_saphyr::to_string(&values).unwrap_or_default()
+                }
+                Err(e) => format!("# helm printed what is not JSON: {e}\n"),
+            },
+            Err(e) => format!("# not available: {e}\n"),
+        };
+        let _ = std::fs::write(file, text);
     }
 }
 
@@ -483,11 +517,13 @@ pub async fn environment_failed(
         crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
         crate::scenario::Mesh::None => None,
     });
-    let collected = collect(env.client.clone(), &Target { namespaces, objects: vec![] }, &dir, Limits::default()).await;
+    let exec = crate::report::diagnostics::KubeExec(env.client.clone());
+    let collected =
+        collect(env.client.clone(), &exec, &Target { namespaces, objects: vec![] }, &dir, Limits::default()).await;
     for e in &collected.errors {
         tracing::warn!("environment diagnostics: {e}");
     }
-    // The values each release was installed with are in the run directory already (helm/).
+    helm_values_in_force(env, plan, &dir.join("helm")).await;
     let mesh = profile.mesh().to_string();
     let mut results = vec![ScenarioResult {
         scenario: "environment".into(),

@@ -1,5 +1,7 @@
 //! Evidence from the cluster when something fails: pod logs of every container (mesh proxies
-//! and init / native sidecars included), events, and the objects a scenario applied as the API
+//! and init / native sidecars included), events, the proxies' own view (Istio: Envoy's
+//! `config_dump` and `clusters` through `pilot-agent request` in the sidecar; Linkerd: the
+//! proxy's metrics; Kong: its status and metrics), and the objects a scenario applied as the API
 //! server now has them. Bounded in size, with secrets and tokens redacted, and best effort:
 //! what cannot be fetched is listed, never fatal.
 
@@ -88,8 +90,54 @@ impl Writer<'_> {
     }
 }
 
+/// Runs a command in a container; the seam for what only exec can reach (Envoy's admin API
+/// listens on localhost inside the pod, out of the API server proxy's reach).
+pub trait Exec: Sync {
+    fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        argv: &[&str],
+    ) -> impl std::future::Future<Output = Result<String, String>> + Send;
+}
+
+/// Exec through the API server (kube-rs, websocket).
+pub struct KubeExec(pub kube::Client);
+
+impl Exec for KubeExec {
+    async fn exec(&self, namespace: &str, pod: &str, container: &str, argv: &[&str]) -> Result<String, String> {
+        use tokio::io::AsyncReadExt;
+        let pods: Api<Pod> = Api::namespaced(self.0.clone(), namespace);
+        let params = kube::api::AttachParams::default().container(container).stdout(true).stderr(false);
+        let mut process = pods.exec(pod, argv.to_vec(), &params).await.map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        if let Some(mut stdout) = process.stdout() {
+            let read = stdout.read_to_string(&mut out);
+            tokio::time::timeout(std::time::Duration::from_secs(30), read)
+                .await
+                .map_err(|_| "no output within 30s".to_owned())?
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(out)
+    }
+}
+
+/// What to ask a mesh proxy through exec, by the containers a pod runs: Envoy's admin API via
+/// `pilot-agent request` (istio/istio pilot/cmd/pilot-agent/app/request.go).
+pub fn exec_evidence(containers: &[String]) -> Vec<(&'static str, &'static [&'static str], &'static str)> {
+    if containers.iter().any(|c| c == "istio-proxy") {
+        vec![
+            ("istio-proxy", &["pilot-agent", "request", "GET", "clusters"], "envoy-clusters.txt"),
+            ("istio-proxy", &["pilot-agent", "request", "GET", "config_dump"], "envoy-config-dump.json"),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Collect `target` into `dir`.
-pub async fn collect(client: kube::Client, target: &Target, dir: &Path, limits: Limits) -> Collected {
+pub async fn collect(client: kube::Client, exec: &impl Exec, target: &Target, dir: &Path, limits: Limits) -> Collected {
     let mut w = Writer { dir, limits, written: 0, out: Collected::default() };
     for ns in &target.namespaces {
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -120,6 +168,12 @@ pub async fn collect(client: kube::Client, target: &Target, dir: &Path, limits: 
                         match pod_proxy::get(&client, &endpoint).await {
                             Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
                             Err(e) => w.out.errors.push(format!("{}: {e}", endpoint.uri())),
+                        }
+                    }
+                    for (container, argv, file) in exec_evidence(&names) {
+                        match exec.exec(ns, &name, container, argv).await {
+                            Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
+                            Err(e) => w.out.errors.push(format!("exec {} in {ns}/{name}: {e}", argv.join(" "))),
                         }
                     }
                 }
@@ -191,6 +245,26 @@ pub fn redact_object(value: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// Helm values with credentials replaced: values under keys that name a key, a password, a
+/// token or a secret (Linkerd's `identity.issuer.tls.keyPEM` among them).
+pub fn redact_values(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let k = k.to_ascii_lowercase();
+                let sensitive = ["keypem", "password", "token", "secret", "privatekey"].iter().any(|s| k.contains(s));
+                if sensitive && !v.is_object() && !v.is_array() {
+                    *v = Value::from("[redacted]");
+                } else {
+                    redact_values(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_values),
+        _ => {}
     }
 }
 
@@ -277,6 +351,17 @@ mod tests {
         (kube::Client::new(service, "default"), asked)
     }
 
+    /// Exec that records what it was asked and answers a small Envoy-like text.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl Exec for Recorded {
+        async fn exec(&self, ns: &str, pod: &str, container: &str, argv: &[&str]) -> Result<String, String> {
+            self.0.lock().unwrap().push(format!("{ns}/{pod}/{container}: {}", argv.join(" ")));
+            Ok("outbound|80||echo.shop.svc.cluster.local::10.0.0.9:8080::health_flags::healthy\n".into())
+        }
+    }
+
     #[tokio::test]
     async fn collects_logs_events_and_objects_redacted_and_bounded() {
         let (client, asked) = mock_cluster();
@@ -304,7 +389,15 @@ mod tests {
                 },
             ],
         };
-        let got = collect(client, &target, dir.path(), Limits { per_file: 1024, total: 1 << 20 }).await;
+        let exec = Recorded::default();
+        let got = collect(client, &exec, &target, dir.path(), Limits { per_file: 1024, total: 1 << 20 }).await;
+        assert_eq!(
+            *exec.0.lock().unwrap(),
+            [
+                "shop/echo-v1-abc/istio-proxy: pilot-agent request GET clusters",
+                "shop/echo-v1-abc/istio-proxy: pilot-agent request GET config_dump"
+            ]
+        );
         let files: Vec<String> = got.files.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             files,
@@ -312,6 +405,8 @@ mod tests {
                 "pods/shop/echo-v1-abc/istio-proxy.log",
                 "pods/shop/echo-v1-abc/echo.log",
                 "proxies/shop/echo-v1-abc/istio-proxy-metrics.txt",
+                "proxies/shop/echo-v1-abc/envoy-clusters.txt",
+                "proxies/shop/echo-v1-abc/envoy-config-dump.json",
                 "events/shop.txt",
                 "objects/shop/secret-creds.yaml",
                 "objects/shop/virtualservice-echo.yaml",
@@ -350,12 +445,28 @@ mod tests {
         let (client, _) = mock_cluster();
         let dir = tempfile::tempdir().unwrap();
         let target = Target { namespaces: vec!["shop".into()], objects: vec![] };
-        let got = collect(client, &target, dir.path(), Limits { per_file: 1024, total: 1100 }).await;
-        let skipped =
-            [PathBuf::from("proxies/shop/echo-v1-abc/istio-proxy-metrics.txt"), PathBuf::from("events/shop.txt")];
+        let got =
+            collect(client, &Recorded::default(), &target, dir.path(), Limits { per_file: 1024, total: 1100 }).await;
+        let skipped = [
+            PathBuf::from("proxies/shop/echo-v1-abc/istio-proxy-metrics.txt"),
+            PathBuf::from("proxies/shop/echo-v1-abc/envoy-clusters.txt"),
+            PathBuf::from("proxies/shop/echo-v1-abc/envoy-config-dump.json"),
+            PathBuf::from("events/shop.txt"),
+        ];
         assert_eq!(got.skipped_for_size, skipped, "{got:?}");
         let total: u64 = got.files.iter().map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len()).sum();
         assert!(total <= 1100, "{total}");
+    }
+
+    #[test]
+    fn helm_values_lose_their_credentials() {
+        let mut values = serde_json::json!({"identity": {"issuer": {"tls": {"crtPEM": "CERT", "keyPEM": "-----BEGIN EC PRIVATE KEY-----"}}},
+                                            "gateway": {"env": {"password": "x"}, "podLabels": {"a": "b"}}});
+        redact_values(&mut values);
+        assert_eq!(values["identity"]["issuer"]["tls"]["keyPEM"], "[redacted]");
+        assert_eq!(values["identity"]["issuer"]["tls"]["crtPEM"], "CERT");
+        assert_eq!(values["gateway"]["env"]["password"], "[redacted]");
+        assert_eq!(values["gateway"]["podLabels"]["a"], "b");
     }
 
     #[test]
