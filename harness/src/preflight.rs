@@ -94,7 +94,21 @@ pub async fn check(
             ),
         },
     };
-    let mut checks = vec![docker_check];
+    // kind drives the engine through the docker CLI, not the API.
+    let cli_check = match find_on_path("docker", search_path) {
+        Some(path) => {
+            Check { name: "docker-cli".into(), ok: true, detail: format!("found at {}", path.display()), fix: None }
+        }
+        None => Check {
+            name: "docker-cli".into(),
+            ok: false,
+            detail: "no `docker` on PATH; kind runs it to create the node container".into(),
+            fix: Some(
+                "install the Docker CLI (it comes with Docker Engine and Docker Desktop) and put it on PATH".into(),
+            ),
+        },
+    };
+    let mut checks = vec![docker_check, cli_check];
     for name in versions.tools.keys() {
         let artifact = match crate::tools::tool(versions, name) {
             Ok(a) => a,
@@ -207,7 +221,7 @@ mod tests {
         assert!(runner.argvs().is_empty(), "no tool to ask");
         assert!(!report.ok());
         let missing: Vec<&str> = report.missing().map(|c| c.name.as_str()).collect();
-        assert_eq!(missing, ["docker", "helm", "kind"]);
+        assert_eq!(missing, ["docker", "docker-cli", "helm", "kind"]);
         assert!(report.missing().all(|c| c.fix.is_some()));
         let text = report.to_string();
         assert!(text.contains("no Docker daemon reachable: connection refused"), "{text}");
@@ -222,17 +236,19 @@ mod tests {
         let v = versions();
         cache.seed(&crate::tools::tool(&v, "helm").unwrap(), b"#!/bin/sh\n");
         executable(bin.path(), "kind");
+        executable(bin.path(), "docker");
         // A non-executable file is not a tool.
         std::fs::write(bin.path().join("helm"), "").unwrap();
         let out = |s: &str| Ok(crate::command::Output { status: Some(0), stdout: s.into(), stderr: String::new() });
         let runner =
             crate::command::Recording::answering([out("v3.18.4+gabcdef\n"), out("kind v0.29.0 go1.24 linux/amd64\n")]);
         let report = check(&Answer(Ok("28.2.2".into())), &runner, &v, &cache, Some(bin.path().as_os_str())).await;
+        assert!(report.checks[1].ok, "{report}");
         assert!(
-            report.checks[1].ok && report.checks[1].detail.contains("sha256 verified: v3.18.4+gabcdef"),
+            report.checks[2].ok && report.checks[2].detail.contains("sha256 verified: v3.18.4+gabcdef"),
             "{report}"
         );
-        assert!(!report.checks[2].ok, "kind on PATH is not the pinned one: {report}");
-        assert!(report.checks[2].detail.contains("on PATH is not used (kind v0.29.0"), "{report}");
+        assert!(!report.checks[3].ok, "kind on PATH is not the pinned one: {report}");
+        assert!(report.checks[3].detail.contains("on PATH is not used (kind v0.29.0"), "{report}");
     }
 }

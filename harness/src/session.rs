@@ -461,10 +461,7 @@ async fn helm_values_in_force(env: &Environment, plan: &Plan, dir: &Path) {
                 .map(str::to_owned)
                 .into_iter()
                 .chain([env.access.kubeconfig.display().to_string()]);
-        let inv = crate::cluster::kind::isolated(
-            crate::command::Invocation::new(&env.helm, args, std::time::Duration::from_secs(60)),
-            &env.run,
-        );
+        let inv = crate::stack::install::helm_invocation(&env.helm, args, std::time::Duration::from_secs(60), &env.run);
         let file = dir.join(format!("{}.values.yaml", release.name));
         let text = match crate::command::Runner::run(&Process, &inv).await {
             Ok(out) => match serde_json::from_str::<serde_json::Value>(&out.stdout) {

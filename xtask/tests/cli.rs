@@ -28,7 +28,7 @@ fn e2e_without_docker_names_what_is_missing_and_fails() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("MISSING docker"), "{err}");
-    assert!(err.contains("cannot run the live path: missing docker, helm, kind"), "{err}");
+    assert!(err.contains("cannot run the live path: missing docker, docker-cli, helm, kind"), "{err}");
     assert!(err.contains("Nothing was created"), "{err}");
     assert!(err.contains("fix: `cargo xtask tools` downloads it from https://get.helm.sh/helm-v3.18.4-"), "{err}");
     assert!(!err.contains("panicked"), "{err}");

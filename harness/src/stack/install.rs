@@ -203,10 +203,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         }
         let yaml = serde_saphyr::to_string(&release.values).map_err(|e| io(std::io::Error::other(e.to_string())))?;
         std::fs::write(&values, yaml).map_err(io)?;
-        let invocation = crate::cluster::kind::isolated(
-            Invocation::new(self.helm, release.helm_args(&self.run.path), HELM_DEADLINE),
-            self.run,
-        );
+        let invocation = helm_invocation(self.helm, release.helm_args(&self.run.path), HELM_DEADLINE, self.run);
         run_retrying(self.runner, &invocation).await.map_err(StackError::Helm)?;
         Ok(())
     }
@@ -247,6 +244,24 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         .await;
         outcome.map(|_| ()).map_err(|detail| StackError::Gate { gate: expected.clone(), detail })
     }
+}
+
+/// A helm command for `run`: the run's kubeconfig, and Helm's cache, config and data kept
+/// under the project's `target/helm/` (shared by runs) instead of the user's home.
+pub fn helm_invocation(
+    helm: &Path,
+    args: impl IntoIterator<Item = impl Into<String>>,
+    timeout: Duration,
+    run: &RunDir,
+) -> Invocation {
+    let mut inv = crate::cluster::kind::isolated(Invocation::new(helm, args, timeout), run);
+    if let Some(target) = run.path.parent().and_then(Path::parent) {
+        let helm_home = target.join("helm");
+        for (var, dir) in [("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")] {
+            inv.env.push((var.into(), helm_home.join(dir).display().to_string()));
+        }
+    }
+    inv
 }
 
 /// One line per action, for progress and plans.

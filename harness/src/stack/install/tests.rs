@@ -285,4 +285,9 @@ async fn linkerd_identity_is_written_privately_for_set_file() {
     let key_arg = format!("identity.issuer.tls.keyPEM={}", key.display());
     assert!(args.windows(2).any(|w| w[0] == "--set-file" && w[1] == key_arg), "{args:?}");
     assert!(!args.iter().any(|a| a.contains("BEGIN")), "no PEM on the command line");
+    // Helm keeps its state in the project, not in the user's home.
+    let env = runner.calls.lock().unwrap()[0].env.clone();
+    let cache = env.iter().find(|(k, _)| k == "HELM_CACHE_HOME").map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(Path::new(&cache), work.path().join("helm").join("cache"));
+    assert!(env.iter().any(|(k, v)| k == "KUBECONFIG" && Path::new(v) == run.kubeconfig()));
 }
