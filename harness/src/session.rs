@@ -66,6 +66,8 @@ pub struct Environment {
     pub client: kube::Client,
     /// The verified helm binary.
     pub helm: PathBuf,
+    /// A kept cluster picked up by `--reuse` (same fingerprint): only the readiness gates run.
+    pub reused: bool,
 }
 
 /// A kube client for the run's kubeconfig (never the user's).
@@ -150,8 +152,7 @@ pub async fn create_cluster(
                 state.touch();
                 let access = Access { kubeconfig: run.kubeconfig(), proxy: ports };
                 let client = client_for(&access.kubeconfig).await?;
-                // The stack is unchanged (same fingerprint); Helm and apply are idempotent, so
-                // the readiness gates run again but nothing is reinstalled needlessly.
+                // The stack is unchanged (same fingerprint): `install` only runs the readiness gates.
                 return Ok(Environment {
                     run,
                     state,
@@ -159,6 +160,7 @@ pub async fn create_cluster(
                     access,
                     client,
                     helm,
+                    reused: true,
                 });
             }
             Err(why) => eprintln!("not reusing a cluster: {why}; creating a new one"),
@@ -232,7 +234,7 @@ pub async fn create_cluster(
             return Err(e);
         }
     };
-    Ok(Environment { run, state, provider, access, client, helm })
+    Ok(Environment { run, state, provider, access, client, helm, reused: false })
 }
 
 /// Install `plan`'s environment into `env` (releases checked first on `existing` clusters).
@@ -280,7 +282,14 @@ pub async fn install(
         gate_deadline: crate::stack::install::GATE_DEADLINE,
     };
     let phase = progress.phase("stack");
-    let installed = installer.install(&plan.environment, cancel, |step| phase.waiting_for(step)).await;
+    // A reused cluster has this very stack (same fingerprint): check it is ready, install nothing.
+    let actions: Vec<crate::stack::Action> = plan
+        .environment
+        .iter()
+        .filter(|a| !env.reused || matches!(a, crate::stack::Action::Ready(_)))
+        .cloned()
+        .collect();
+    let installed = installer.install(&actions, cancel, |step| phase.waiting_for(step)).await;
     match installed {
         Ok(()) => {
             phase.finish(true, "installed and ready");
@@ -438,7 +447,8 @@ async fn collect_evidence(
         })
         .collect();
     let exec = crate::report::diagnostics::KubeExec(env.client.clone());
-    let collected = collect(env.client.clone(), &exec, &Target { namespaces, objects }, dir, Limits::default()).await;
+    let target = Target { namespaces, objects };
+    let collected = bounded(collect(env.client.clone(), &exec, &target, dir, Limits::default())).await;
     for e in &collected.errors {
         tracing::warn!("diagnostics of {}: {e}", planned.name);
     }
@@ -475,6 +485,22 @@ async fn helm_values_in_force(env: &Environment, plan: &Plan, dir: &Path) {
         };
         let _ = std::fs::write(file, text);
     }
+}
+
+/// Diagnostics never hold up teardown for long: what is not collected within
+/// [`cluster::DIAGNOSTICS_BOUND`] is said, not waited for.
+async fn bounded(
+    collecting: impl std::future::Future<Output = crate::report::diagnostics::Collected>,
+) -> crate::report::diagnostics::Collected {
+    tokio::time::timeout(cluster::DIAGNOSTICS_BOUND, collecting).await.unwrap_or_else(|_| {
+        crate::report::diagnostics::Collected {
+            errors: vec![format!(
+                "collection stopped after {}s; what was written is kept",
+                cluster::DIAGNOSTICS_BOUND.as_secs()
+            )],
+            ..Default::default()
+        }
+    })
 }
 
 /// Everything installed, by component, for reports.
@@ -515,8 +541,8 @@ pub async fn environment_failed(
         crate::scenario::Mesh::None => None,
     });
     let exec = crate::report::diagnostics::KubeExec(env.client.clone());
-    let collected =
-        collect(env.client.clone(), &exec, &Target { namespaces, objects: vec![] }, &dir, Limits::default()).await;
+    let target = Target { namespaces, objects: vec![] };
+    let collected = bounded(collect(env.client.clone(), &exec, &target, &dir, Limits::default())).await;
     for e in &collected.errors {
         tracing::warn!("environment diagnostics: {e}");
     }
