@@ -410,6 +410,12 @@ pub async fn run_scenarios(
     if results.iter().any(|r| matches!(r.outcome, Outcome::Failed { .. })) {
         helm_values_in_force(env, plan, &env.run.artifacts().join("helm")).await;
     }
+    report_of(plan, profile, results)
+}
+
+/// The report of `plan`'s run with `results`: versions and the command that reruns it.
+fn report_of(plan: &Plan, profile: &Profile, results: Vec<crate::report::ScenarioResult>) -> crate::report::RunReport {
+    let mesh = profile.mesh();
     crate::report::RunReport {
         run: plan.run.clone(),
         profile: profile.name.clone(),
@@ -418,6 +424,17 @@ pub async fn run_scenarios(
         rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
         results,
     }
+}
+
+/// Kong's, the collector's and the mesh's namespaces: where environment evidence lives.
+fn system_namespaces(profile: &Profile) -> Vec<String> {
+    let mut namespaces = vec![profile.versions.kong.namespace.clone(), profile.versions.tracing.namespace.clone()];
+    namespaces.extend(match profile.mesh() {
+        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
+        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
+        crate::scenario::Mesh::None => None,
+    });
+    namespaces
 }
 
 /// Failure evidence of one scenario: logs, events and objects (report::diagnostics), and a
@@ -430,12 +447,8 @@ async fn collect_evidence(
     dir: &Path,
 ) {
     use crate::report::diagnostics::{Limits, ObjectRef, Target, collect};
-    let mut namespaces = vec![planned.namespace.clone(), profile.versions.kong.namespace.clone()];
-    namespaces.extend(match profile.mesh() {
-        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
-        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
-        crate::scenario::Mesh::None => None,
-    });
+    let mut namespaces = vec![planned.namespace.clone()];
+    namespaces.extend(system_namespaces(profile));
     let objects = planned
         .objects
         .iter()
@@ -534,12 +547,7 @@ pub async fn environment_failed(
     use crate::report::diagnostics::{Limits, Target, collect};
     use crate::report::{Outcome, ScenarioResult};
     let dir = env.run.artifacts().join("environment");
-    let mut namespaces = vec![profile.versions.kong.namespace.clone(), profile.versions.tracing.namespace.clone()];
-    namespaces.extend(match profile.mesh() {
-        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
-        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
-        crate::scenario::Mesh::None => None,
-    });
+    let namespaces = system_namespaces(profile);
     let exec = crate::report::diagnostics::KubeExec(env.client.clone());
     let target = Target { namespaces, objects: vec![] };
     let collected = bounded(collect(env.client.clone(), &exec, &target, &dir, Limits::default())).await;
@@ -562,12 +570,5 @@ pub async fn environment_failed(
         duration_ms: 0,
         artifacts: None,
     }));
-    crate::report::RunReport {
-        run: plan.run.clone(),
-        profile: profile.name.clone(),
-        mesh: mesh.clone(),
-        versions: versions_of(profile),
-        rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
-        results,
-    }
+    report_of(plan, profile, results)
 }

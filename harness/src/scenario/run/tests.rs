@@ -117,6 +117,22 @@ fn kong(head: &Head, namespace: &str, secret: &str) -> Reply {
     Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", namespace))
 }
 
+/// The executor against the mock cluster and a stand-in Kong at `proxy`.
+fn live(versions: &crate::profile::Versions, root: &Path, proxy: std::net::SocketAddr) -> Live {
+    let (client, _) = kube_mock(cluster);
+    Live {
+        client,
+        mesh: Mesh::Istio,
+        proxy: format!("http://{proxy}"),
+        fixtures_dir: root.join("fixtures"),
+        client_image: "curl:1".into(),
+        tracing: versions.tracing.clone(),
+        kong_namespace: "kong".into(),
+        kong_selector: "app.kubernetes.io/name=gateway".into(),
+        interval: Duration::from_millis(10),
+    }
+}
+
 async fn run_scenario(name: &str) -> ScenarioRun {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
@@ -127,19 +143,7 @@ async fn run_scenario(name: &str) -> ScenarioRun {
     let namespace = loaded.vars.get("namespace").unwrap().to_owned();
     let secret = ctx.secret.clone();
     let addr = serve(move |head| kong(head, &namespace, &secret)).await;
-    let (client, _) = kube_mock(cluster);
-    let live = Live {
-        client,
-        mesh: Mesh::Istio,
-        proxy: format!("http://{addr}"),
-        fixtures_dir: root.join("fixtures"),
-        client_image: "curl:1".into(),
-        tracing: versions.tracing.clone(),
-        kong_namespace: "kong".into(),
-        kong_selector: "app.kubernetes.io/name=gateway".into(),
-        interval: Duration::from_millis(10),
-    };
-    live.run(&loaded, "r1test", &CancellationToken::new()).await
+    live(&versions, &root, addr).run(&loaded, "r1test", &CancellationToken::new()).await
 }
 
 #[tokio::test]
@@ -174,18 +178,7 @@ async fn a_failing_step_stops_the_scenario_and_says_what_it_saw() {
         Reply::json(200, crate::testing::echo_body(&h, "echo-v1-6d8f9-abcde", "ns"))
     })
     .await;
-    let (client, _) = kube_mock(cluster);
-    let live = Live {
-        client,
-        mesh: Mesh::Istio,
-        proxy: format!("http://{addr_open}"),
-        fixtures_dir: root.join("fixtures"),
-        client_image: "curl:1".into(),
-        tracing: versions.tracing.clone(),
-        kong_namespace: "kong".into(),
-        kong_selector: "app.kubernetes.io/name=gateway".into(),
-        interval: Duration::from_millis(10),
-    };
+    let live = live(&versions, &root, addr_open);
     let mut short = loaded.clone();
     if let Step::Http(s) = &mut short.scenario.steps[0] {
         s.converge.within = crate::scenario::Timeout(Duration::from_millis(300));

@@ -153,6 +153,28 @@ impl Fetch for Offline {
 
 const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: httproutes.gateway.networking.k8s.io\n";
 
+/// An installer with the scripted `runner` against the mock `client`, offline.
+fn installer<'a>(
+    runner: &'a Recording,
+    client: kube::Client,
+    run: &'a RunDir,
+    versions: &'a Versions,
+    cache: &'a Cache,
+) -> Installer<'a, Recording, Offline, Answers> {
+    Installer {
+        runner,
+        helm: Path::new("helm"),
+        client,
+        run,
+        versions,
+        cache,
+        fetch: &Offline,
+        proxy_check: &Answers,
+        proxy: "http://127.0.0.1:40080".into(),
+        gate_deadline: Duration::from_secs(30),
+    }
+}
+
 /// The istio environment against the mock, with the Gateway API pinned to one seeded file.
 async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
     let mut versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
@@ -171,18 +193,7 @@ async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Ve
     let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
     let (client, asked) = kube_mock(move |req| answer(world, req));
     let runner = Recording::answering((0..10).map(|_| ok()));
-    let installer = Installer {
-        runner: &runner,
-        helm: Path::new("helm"),
-        client,
-        run: &run,
-        versions: &versions,
-        cache: &cache,
-        fetch: &Offline,
-        proxy_check: &Answers,
-        proxy: "http://127.0.0.1:40080".into(),
-        gate_deadline: Duration::from_secs(30),
-    };
+    let installer = installer(&runner, client, &run, &versions, &cache);
     let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = steps.clone();
     let result = installer
@@ -249,18 +260,7 @@ async fn linkerd_identity_is_written_privately_for_set_file() {
     let (client, _) = kube_mock(|_| kube_status(404, "NotFound"));
     let runner = Recording::answering([ok()]);
     let cache = Cache::at(work.path().join("tools"));
-    let installer = Installer {
-        runner: &runner,
-        helm: Path::new("helm"),
-        client,
-        run: &run,
-        versions: &versions,
-        cache: &cache,
-        fetch: &Offline,
-        proxy_check: &Answers,
-        proxy: String::new(),
-        gate_deadline: Duration::from_secs(1),
-    };
+    let installer = installer(&runner, client, &run, &versions, &cache);
     let profile = versions.profile("linkerd", Path::new("versions.toml")).unwrap();
     let env = super::super::environment(&profile);
     let control_plane = env
