@@ -334,17 +334,12 @@ pub async fn run_scenarios(
     let mesh = profile.mesh();
     let ctx = crate::scenario::RunContext::new(&plan.run, mesh);
     let fixtures_dir = catalog.project.fixtures_dir();
-    let live = crate::scenario::run::Live {
-        client: env.client.clone(),
-        mesh,
-        proxy: env.access.proxy.clone(),
-        fixtures_dir: fixtures_dir.clone(),
-        client_image: profile.versions.images.get("client").cloned().unwrap_or_default(),
-        tracing: profile.versions.tracing.clone(),
-        kong_namespace: profile.versions.kong.namespace.clone(),
-        kong_selector: crate::stack::kong_gateway_selector(&profile.versions.kong.release),
-        interval: crate::scenario::run::INTERVAL,
-    };
+    let live = crate::scenario::run::Live::for_profile(
+        env.client.clone(),
+        profile,
+        env.access.proxy.clone(),
+        fixtures_dir.clone(),
+    );
     let mut results = Vec::new();
     for planned in &plan.scenarios {
         if cancel.is_cancelled() {

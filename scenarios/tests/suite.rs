@@ -109,17 +109,8 @@ fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, 
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
     let outcome = runtime.block_on(async {
         let client = harness::session::client_for(&dir.kubeconfig()).await.map_err(|e| Failed::from(e.to_string()))?;
-        let live = harness::scenario::run::Live {
-            client,
-            mesh,
-            proxy: state.proxy.clone().unwrap_or_default(),
-            fixtures_dir: fixtures_dir.clone(),
-            client_image: profile.versions.images.get("client").cloned().unwrap_or_default(),
-            tracing: profile.versions.tracing.clone(),
-            kong_namespace: profile.versions.kong.namespace.clone(),
-            kong_selector: harness::stack::kong_gateway_selector(&profile.versions.kong.release),
-            interval: harness::scenario::run::INTERVAL,
-        };
+        let proxy = state.proxy.clone().unwrap_or_default();
+        let live = harness::scenario::run::Live::for_profile(client, &profile, proxy, fixtures_dir.clone());
         let outcome = live.run(&loaded, &suite_run, &tokio_util::sync::CancellationToken::new()).await;
         if let Err(e) = live.clean_up(&outcome.namespace, &suite_run).await {
             eprintln!("namespace {} not deleted: {e}", outcome.namespace);

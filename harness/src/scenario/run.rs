@@ -84,6 +84,27 @@ type StepResult = Result<String, String>;
 type Pairs<'a> = &'a [(&'a str, &'a str)];
 
 impl Live {
+    /// The executor for `profile`'s environment, reached with `client`, Kong's proxy at `proxy`.
+    pub fn for_profile(
+        client: kube::Client,
+        profile: &crate::profile::Profile,
+        proxy: String,
+        fixtures_dir: PathBuf,
+    ) -> Live {
+        let v = &profile.versions;
+        Live {
+            client,
+            mesh: profile.mesh(),
+            proxy,
+            fixtures_dir,
+            client_image: v.images.get("client").cloned().unwrap_or_default(),
+            tracing: v.tracing.clone(),
+            kong_namespace: v.kong.namespace.clone(),
+            kong_selector: crate::stack::kong_gateway_selector(&v.kong.release),
+            interval: INTERVAL,
+        }
+    }
+
     /// Run `loaded` in run `run`. Never panics on cluster behaviour; an interrupted scenario fails
     /// at the step it was in.
     pub async fn run(&self, loaded: &LoadedScenario, run: &str, cancel: &CancellationToken) -> ScenarioRun {
