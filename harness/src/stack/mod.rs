@@ -291,6 +291,68 @@ fn collector(profile: &Profile) -> Vec<Value> {
 mod tests {
     use super::*;
 
+    /// Every values key (and `--set-file` key) the harness sets, per chart, checked by hand
+    /// against the pinned charts' values.yaml: kong 3.2.0 (under `gateway.` of kong/ingress
+    /// 0.24.0), istiod 1.30.3 (`meshConfig` is passed through as Istio's MeshConfig, whose
+    /// fields `enableTracing` and `extensionProviders` are), linkerd-crds and
+    /// linkerd-control-plane edge-26.8.3. A key outside these lists is silently ignored by Helm.
+    fn chart_keys(chart: &str) -> &'static [&'static str] {
+        match chart {
+            "ingress" => &[
+                "gateway.proxy.type",
+                "gateway.proxy.http.nodePort",
+                "gateway.proxy.tls.nodePort",
+                "gateway.podLabels",
+                "gateway.podAnnotations",
+            ],
+            "base" => &[],
+            "istiod" => &["meshConfig.enableTracing", "meshConfig.extensionProviders"],
+            "linkerd-crds" => &["installGatewayAPI"],
+            "linkerd-control-plane" => {
+                &["identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM"]
+            }
+            _ => &[],
+        }
+    }
+
+    /// Leaf key paths of `v`; label and annotation maps and lists count as leaves.
+    fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v.as_object() {
+            Some(map) if !prefix.ends_with("podLabels") && !prefix.ends_with("podAnnotations") => {
+                for (k, child) in map {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    leaf_paths(&path, child, out);
+                }
+            }
+            _ if !prefix.is_empty() => out.push(prefix.to_owned()),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_key_the_harness_sets_exists_in_its_chart() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let mut releases = 0;
+        for name in versions.profiles.keys() {
+            let profile = versions.profile(name, std::path::Path::new("versions.toml")).unwrap();
+            for action in environment(&profile) {
+                let Action::Helm(release) = action else { continue };
+                releases += 1;
+                let mut paths = Vec::new();
+                leaf_paths("", &release.values, &mut paths);
+                paths.extend(release.set_files.iter().map(|(key, _)| key.clone()));
+                for p in paths {
+                    assert!(
+                        chart_keys(&release.chart).contains(&p.as_str()),
+                        "{name}: `{p}` is not a key of chart {}",
+                        release.chart
+                    );
+                }
+            }
+        }
+        assert!(releases >= 9, "kong on three profiles plus the meshes' charts: {releases}");
+    }
+
     #[test]
     fn the_stacks_own_custom_resources_fit_the_pinned_crds() {
         let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
