@@ -143,8 +143,10 @@ pub fn build(
     })
 }
 
-/// The profile's environment, with the manifests the stack applies from fixtures/ added before
-/// Kong (e.g. Linkerd's header guard, which must be in place before Kong routes anything).
+/// The profile's environment, with the manifests the stack applies from fixtures/ added right
+/// after Kong's release: they are Kong resources (e.g. Linkerd's header guard, a
+/// KongClusterPlugin), so Kong's CRDs must exist, and they must be in place before any scenario
+/// gives Kong a route.
 fn environment_with_stack_manifests(
     profile: &Profile,
     fixtures_dir: &Path,
@@ -161,7 +163,7 @@ fn environment_with_stack_manifests(
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("stack").to_owned();
         stack.push(crate::stack::Action::Apply { name, objects });
     }
-    let at = kong_at.unwrap_or(actions.len());
+    let at = kong_at.map_or(actions.len(), |i| i + 1);
     actions.splice(at..at, stack);
     Ok(actions)
 }

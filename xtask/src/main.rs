@@ -711,6 +711,15 @@ mod tests {
     }
 
     #[test]
+    fn kong_resources_of_the_stack_come_after_kongs_crds() {
+        let plan = make_plan(&catalog().unwrap(), Mesh::Linkerd, None, "x", SNAPSHOT_PORTS).unwrap();
+        let at = |f: &dyn Fn(&harness::stack::Action) -> bool| plan.environment.iter().position(f).unwrap();
+        let kong = at(&|a| matches!(a, harness::stack::Action::Helm(r) if r.name == "kong"));
+        let guard = at(&|a| matches!(a, harness::stack::Action::Apply { name, .. } if name == "kong-ingress-guard"));
+        assert!(kong < guard, "the KongClusterPlugin needs the CRDs Kong's chart installs");
+    }
+
+    #[test]
     fn a_profile_of_another_mesh_is_refused() {
         let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS).unwrap_err();
         assert_eq!(err.to_string(), "profile `linkerd` is for mesh linkerd, not istio");
