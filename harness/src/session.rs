@@ -117,7 +117,11 @@ pub async fn create_cluster(
     let runs_root = root.join("target").join("e2e");
     let phase = progress.phase("tools");
     phase.waiting_for("kind and helm (pinned, sha256-verified)");
-    let (kind_bin, helm) = match tools(profile, &cache).await {
+    let resolved = tokio::select! {
+        r = tools(profile, &cache) => r,
+        () = cancel.cancelled() => Err(cluster::ClusterError::Interrupted.into()),
+    };
+    let (kind_bin, helm) = match resolved {
         Ok(found) => found,
         Err(e) => {
             phase.finish(false, "not available");

@@ -136,9 +136,10 @@ impl<R: Runner> Kind<R> {
         Ok(out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 
-    /// `kind export logs` into `<run>/logs/kind`.
+    /// `kind export logs` (node journal, kubelet, containerd, every container) into the run's
+    /// artifacts, `<run>/artifacts/kind-logs`.
     pub async fn export_logs(&self, name: &str, run: &RunDir) -> Result<PathBuf, ClusterError> {
-        let dir = run.logs().join("kind");
+        let dir = run.artifacts().join("kind-logs");
         let args =
             ["export".to_owned(), "logs".to_owned(), dir.display().to_string(), "--name".to_owned(), name.to_owned()];
         self.runner.run(&isolated(Invocation::new(&self.binary, args, EXPORT_LOGS_TIMEOUT), run)).await?;
