@@ -103,6 +103,30 @@ pub fn tool_cache(root: &Path) -> Cache {
     }
 }
 
+/// Refuse option combinations that cannot work, before anything is downloaded or created.
+pub fn check_options(options: &Options, profile: &Profile) -> Result<(), SessionError> {
+    let refuse = |why: &str| Err(SessionError::Options(why.to_owned()));
+    match options.provider {
+        ProviderChoice::Existing if options.context.is_none() => Err(cluster::ClusterError::NoContext.into()),
+        ProviderChoice::Existing if options.proxy.is_none() => {
+            refuse("the existing provider needs `--proxy URL`: where Kong's proxy answers from this machine")
+        }
+        ProviderChoice::K3s if options.keep != Keep::Never => {
+            refuse("k3s clusters live as long as the run; use the kind provider for --keep")
+        }
+        ProviderChoice::K3s if !profile.versions.k3s.images.contains_key(&profile.pins.kubernetes) => {
+            Err(SessionError::Options(format!(
+                "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
+                profile.pins.kubernetes
+            )))
+        }
+        ProviderChoice::K3s | ProviderChoice::Existing if options.reuse => {
+            refuse("--reuse works with the kind provider only")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Create the cluster (or reuse one), ready for `install`. A failure after the cluster exists
 /// tears it down before returning.
 pub async fn create_cluster(
@@ -113,6 +137,7 @@ pub async fn create_cluster(
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<Environment, SessionError> {
+    check_options(options, profile)?;
     let cache = tool_cache(root);
     let runs_root = root.join("target").join("e2e");
     let phase = progress.phase("tools");
@@ -138,9 +163,6 @@ pub async fn create_cluster(
     let fingerprint = fingerprint_of(plan, profile, provider_name);
 
     if options.reuse {
-        if options.provider != ProviderChoice::Kind {
-            return Err(SessionError::Options("--reuse works with the kind provider only".into()));
-        }
         let running = kind.clusters().await?;
         match cluster::find_reusable(&runs_root, &fingerprint, &running) {
             Ok((run, mut state)) => {
@@ -184,29 +206,14 @@ pub async fn create_cluster(
             },
         },
         ProviderChoice::K3s => {
-            let image = profile.versions.k3s.images.get(&profile.pins.kubernetes).cloned().ok_or_else(|| {
-                SessionError::Options(format!(
-                    "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
-                    profile.pins.kubernetes
-                ))
-            })?;
-            if options.keep != Keep::Never {
-                return Err(SessionError::Options(
-                    "k3s clusters live as long as the run; use the kind provider for --keep".into(),
-                ));
-            }
+            let image = profile.versions.k3s.images.get(&profile.pins.kubernetes).cloned().unwrap_or_default();
             Provider::K3s { image, ports, running: Box::default() }
         }
         ProviderChoice::Existing => {
-            let context = options.context.clone().ok_or(cluster::ClusterError::NoContext)?;
+            let context = options.context.clone().unwrap_or_default();
             let source = cluster::existing::user_kubeconfig()
                 .ok_or_else(|| SessionError::Options("neither KUBECONFIG nor HOME is set".into()))?;
-            let proxy = options.proxy.clone().ok_or_else(|| {
-                SessionError::Options(
-                    "the existing provider needs `--proxy URL`: where Kong's proxy answers from this machine".into(),
-                )
-            })?;
-            Provider::Existing { context, source, proxy }
+            Provider::Existing { context, source, proxy: options.proxy.clone().unwrap_or_default() }
         }
     };
     let mut state = State {
@@ -570,4 +577,29 @@ pub async fn environment_failed(
         artifacts: None,
     }));
     report_of(plan, profile, results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impossible_options_are_refused_before_anything_happens() {
+        let versions = crate::profile::Versions::parse(include_str!("../../versions.toml")).unwrap();
+        let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let refused = |o: Options| check_options(&o, &profile).unwrap_err().to_string();
+        let existing = Options { provider: ProviderChoice::Existing, ..Options::default() };
+        assert!(refused(existing.clone()).contains("needs `--context NAME`"));
+        let with_context = Options { context: Some("dev".into()), ..existing };
+        assert!(refused(with_context.clone()).contains("needs `--proxy URL`"));
+        let reusing = Options { proxy: Some("http://127.0.0.1:8080".into()), reuse: true, ..with_context };
+        assert_eq!(refused(reusing.clone()), "--reuse works with the kind provider only");
+        assert!(check_options(&Options { reuse: false, ..reusing }, &profile).is_ok());
+        let k3s_kept = Options { provider: ProviderChoice::K3s, keep: Keep::Always, ..Options::default() };
+        assert!(refused(k3s_kept).contains("use the kind provider for --keep"));
+        let newer = versions.profile("istio-k8s-1-36", Path::new("versions.toml")).unwrap();
+        let k3s = Options { provider: ProviderChoice::K3s, ..Options::default() };
+        assert!(check_options(&k3s, &newer).unwrap_err().to_string().contains("no k3s image for Kubernetes v1.36.1"));
+        assert!(check_options(&Options::default(), &profile).is_ok());
+    }
 }
