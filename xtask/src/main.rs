@@ -455,16 +455,7 @@ fn import_schemas(files: &[PathBuf], source: &str, kinds: &[String]) -> Result<u
     for file in files {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         let documents = crd::documents_of(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let wanted: Vec<_> = documents
-            .into_iter()
-            .filter(|d| {
-                kinds.is_empty()
-                    || d.pointer("/spec/names/kind")
-                        .and_then(|k| k.as_str())
-                        .is_some_and(|k| kinds.iter().any(|w| w == k))
-            })
-            .collect();
-        sections.extend(crd::import(&wanted, source));
+        sections.extend(crd::import(&crd::of_kinds(documents, kinds), source));
     }
     let out = project().root().join("harness").join("schemas").join("crds.shape");
     let existing = std::fs::read_to_string(&out).unwrap_or_default();

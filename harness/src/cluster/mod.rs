@@ -77,11 +77,15 @@ impl<R: Runner> Provider<R> {
         }
     }
 
-    /// The kind cluster's name, or the context; k3s containers are named by Docker.
+    /// The kind cluster's name, the k3s container's id (its image before it runs), or the context.
     pub fn cluster(&self) -> String {
         match self {
             Provider::Kind { cluster, .. } => cluster.name.clone(),
-            Provider::K3s { image, .. } => image.clone(),
+            Provider::K3s { image, running, .. } => running
+                .try_lock()
+                .ok()
+                .and_then(|k| k.as_ref().map(|k| k.id().to_owned()))
+                .unwrap_or_else(|| image.clone()),
             Provider::Existing { context, .. } => context.clone(),
         }
     }
@@ -178,6 +182,7 @@ pub async fn create<R: Runner>(
     match created {
         Ok(access) => {
             state.phase = Phase::Ready;
+            state.cluster = provider.cluster();
             state.proxy = Some(access.proxy.clone());
             record(run, state);
             Ok(access)

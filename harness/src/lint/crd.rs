@@ -326,6 +326,17 @@ pub fn documents_of(text: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// The CRDs among `documents` that define one of `kinds` (all of them when `kinds` is empty).
+pub fn of_kinds(documents: Vec<Value>, kinds: &[String]) -> Vec<Value> {
+    documents
+        .into_iter()
+        .filter(|d| {
+            let kind = d.pointer("/spec/names/kind").and_then(Value::as_str);
+            kinds.is_empty() || kind.is_some_and(|k| kinds.iter().any(|w| w == k))
+        })
+        .collect()
+}
+
 /// `existing` with `sections` added, replacing sections of the same apiVersion and kind; sorted.
 pub fn merge(existing: &str, sections: &[String]) -> String {
     let mut by_key: BTreeMap<String, String> = BTreeMap::new();
@@ -439,6 +450,23 @@ mod tests {
                 {"name": "v0", "served": false}
             ]}
         })
+    }
+
+    #[test]
+    fn documents_skip_template_lines_and_kinds_filter() {
+        let text = "{{- if .Values.enabled }}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  names: {kind: Widget}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  names: {kind: Gadget}\n{{- end }}\n";
+        let docs = documents_of(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        let widgets = of_kinds(docs.clone(), &["Widget".to_owned()]);
+        assert_eq!(widgets.len(), 1);
+        assert_eq!(of_kinds(docs, &[]).len(), 2);
+    }
+
+    #[test]
+    fn merging_replaces_sections_of_the_same_kind_and_keeps_the_preamble() {
+        let old = "# preamble\n== a/v1 A from old\nspec object\n== b/v1 B from old\nspec object\n";
+        let merged = merge(old, &["== a/v1 A from new\nspec any\n".to_owned()]);
+        assert_eq!(merged, "# preamble\n== a/v1 A from new\nspec any\n== b/v1 B from old\nspec object\n");
     }
 
     #[test]
