@@ -487,7 +487,8 @@ async fn down(run: Option<&str>, all: bool) -> Result<u8> {
     let kind = harness::cluster::Kind { binary: kind.path, runner: harness::command::Process };
     let only = if all { None } else { run };
     let runs = root.join("target").join("e2e");
-    let report = harness::cluster::down(&kind, &runs, &versions.kind.cluster_prefix, only).await?;
+    let containers = harness::cluster::k3s::BollardContainers;
+    let report = harness::cluster::down(&kind, &containers, &runs, &versions.kind.cluster_prefix, only).await?;
     if report.removed.is_empty() && report.failed.is_empty() {
         eprintln!(
             "no harness cluster to remove (only clusters named {}-* are ever touched)",

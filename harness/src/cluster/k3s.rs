@@ -43,7 +43,7 @@ pub async fn start(image: &str, ports: HostPorts, run: &RunDir) -> Result<K3sClu
         .with_tag(tag)
         .with_privileged(true)
         .with_userns_mode("host")
-        .with_label("kme2e.dev/run", &run.run)
+        .with_label(RUN_LABEL, &run.run)
         .with_mapped_port(ports.http, ContainerPort::Tcp(PROXY_HTTP_NODE_PORT))
         .with_mapped_port(ports.https, ContainerPort::Tcp(PROXY_TLS_NODE_PORT))
         .start()
@@ -61,6 +61,39 @@ pub async fn start(image: &str, ports: HostPorts, run: &RunDir) -> Result<K3sClu
     let kubeconfig = kubeconfig.replace("https://127.0.0.1:6443", &format!("https://127.0.0.1:{api_port}"));
     super::existing::write_private(&run.kubeconfig(), &kubeconfig)?;
     Ok(K3sCluster { container })
+}
+
+/// The label every harness-started container carries: the run it belongs to.
+pub const RUN_LABEL: &str = "kme2e.dev/run";
+
+/// The seam to Docker for removing a run's containers (`down` after an interrupted k3s run).
+pub trait Containers: Sync {
+    /// Remove every container labelled with run `run`; returns their ids.
+    fn remove_run(&self, run: &str) -> impl std::future::Future<Output = Result<Vec<String>, String>> + Send;
+}
+
+/// Through bollard.
+pub struct BollardContainers;
+
+impl Containers for BollardContainers {
+    async fn remove_run(&self, run: &str) -> Result<Vec<String>, String> {
+        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+        let filters = std::collections::HashMap::from([("label".to_owned(), vec![format!("{RUN_LABEL}={run}")])]);
+        let options = bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let found = docker.list_containers(Some(options)).await.map_err(|e| e.to_string())?;
+        let mut removed = Vec::new();
+        for id in found.into_iter().filter_map(|c| c.id) {
+            let force =
+                bollard::query_parameters::RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            docker.remove_container(&id, Some(force)).await.map_err(|e| format!("{id}: {e}"))?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,7 @@ pub struct DownReport {
 /// file says; state files are updated to say what happened.
 pub async fn down<R: Runner>(
     kind: &Kind<R>,
+    containers: &impl k3s::Containers,
     runs_root: &std::path::Path,
     prefix: &str,
     only: Option<&str>,
@@ -319,6 +320,23 @@ pub async fn down<R: Runner>(
     }
     let mut handled = Vec::new();
     for (dir, mut st) in states {
+        if st.provider == "k3s" && st.phase != Phase::Removed {
+            // Containers carry their run's label, so even one whose id was never recorded is found.
+            match containers.remove_run(&st.run).await {
+                Ok(ids) => {
+                    report.removed.extend(ids.into_iter().map(|id| format!("k3s container {id}")));
+                    st.phase = Phase::Removed;
+                    st.leftovers.clear();
+                }
+                Err(e) => {
+                    report.failed.push(format!("k3s containers of run {}: {e}", st.run));
+                    st.phase = Phase::Leftover;
+                    st.leftovers = vec![e];
+                }
+            }
+            record(&dir, &mut st);
+            continue;
+        }
         if st.provider != "kind" || st.phase == Phase::Removed || !ours(&st.cluster) {
             continue;
         }

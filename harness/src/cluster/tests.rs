@@ -115,7 +115,7 @@ async fn up_and_down_never_touch_the_users_kubeconfig() {
     assert_eq!(access.kubeconfig, run.kubeconfig());
     assert!(run.kubeconfig().is_file(), "kind wrote the run's kubeconfig");
     assert_eq!(teardown(&p, &run, &mut state, Keep::Never, false, false).await, Teardown::Removed);
-    let report = down(&Kind { binary: kind, runner: Process }, &root, "kme2e", None).await.unwrap();
+    let report = down(&Kind { binary: kind, runner: Process }, &NoContainers, &root, "kme2e", None).await.unwrap();
     assert_eq!(report, DownReport { removed: vec![name], failed: vec![] }, "someone-elses is never touched");
     unsafe {
         match saved.0 {
@@ -251,4 +251,40 @@ fn fingerprints_change_with_values() {
     assert_eq!(a, fingerprint("kind", &profile, &serde_json::json!({"kong": 1})));
     assert_ne!(a, fingerprint("kind", &profile, &serde_json::json!({"kong": 2})));
     assert_ne!(a, fingerprint("k3s", &profile, &serde_json::json!({"kong": 1})));
+}
+
+/// A Docker with no containers of any run.
+struct NoContainers;
+
+impl k3s::Containers for NoContainers {
+    async fn remove_run(&self, _: &str) -> Result<Vec<String>, String> {
+        Ok(vec![])
+    }
+}
+
+/// A Docker that holds one k3s container of run `r2`.
+struct OneK3s(std::sync::Mutex<Vec<String>>);
+
+impl k3s::Containers for OneK3s {
+    async fn remove_run(&self, run: &str) -> Result<Vec<String>, String> {
+        self.0.lock().unwrap().push(run.to_owned());
+        Ok(if run == "r2" { vec!["3f2a".into()] } else { vec![] })
+    }
+}
+
+#[tokio::test]
+async fn down_removes_an_interrupted_k3s_run_by_its_label_and_records_it() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("e2e");
+    let run = RunDir::create(&root, "r2").unwrap();
+    let mut state = state_for(&run, "rancher/k3s:v1.35.1-k3s1@sha256:6349");
+    state.provider = "k3s".into();
+    state.phase = Phase::Creating;
+    run.write_state(&state).unwrap();
+    let kind = Kind { binary: "kind".into(), runner: Recording::answering([Ok(crate::command::Output::default())]) };
+    let docker = OneK3s(Default::default());
+    let report = down(&kind, &docker, &root, "kme2e", Some("r2")).await.unwrap();
+    assert_eq!(report.removed, ["k3s container 3f2a"]);
+    assert_eq!(*docker.0.lock().unwrap(), ["r2"]);
+    assert_eq!(run.read_state().unwrap().phase, Phase::Removed);
 }
