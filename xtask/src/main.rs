@@ -104,9 +104,10 @@ enum Command {
         #[command(flatten)]
         live: LiveArgs,
     },
-    /// Delete harness clusters: one run's (`--run ID`) or every cluster with the harness prefix (`--all`).
+    /// Delete harness clusters: this checkout's kept or leftover ones, one run's (`--run ID`), or
+    /// also every other kind cluster named with the harness prefix (`--all`). Nothing else.
     Down {
-        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        #[arg(long, conflicts_with = "all")]
         run: Option<String>,
         #[arg(long)]
         all: bool,
@@ -485,10 +486,14 @@ async fn down(run: Option<&str>, all: bool) -> Result<u8> {
     let cache = harness::session::tool_cache(&root);
     let kind = cache.resolve(&harness::tools::tool(&versions, "kind")?, &harness::tools::Http::new()?).await?;
     let kind = harness::cluster::Kind { binary: kind.path, runner: harness::command::Process };
-    let only = if all { None } else { run };
+    let scope = match (run, all) {
+        (Some(run), _) => harness::cluster::DownScope::Run(run),
+        (None, true) => harness::cluster::DownScope::All,
+        (None, false) => harness::cluster::DownScope::Checkout,
+    };
     let runs = root.join("target").join("e2e");
     let containers = harness::cluster::k3s::BollardContainers;
-    let report = harness::cluster::down(&kind, &containers, &runs, &versions.kind.cluster_prefix, only).await?;
+    let report = harness::cluster::down(&kind, &containers, &runs, &versions.kind.cluster_prefix, scope).await?;
     if report.removed.is_empty() && report.failed.is_empty() {
         eprintln!(
             "no harness cluster to remove (only clusters named {}-* are ever touched)",

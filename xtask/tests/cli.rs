@@ -52,10 +52,10 @@ fn the_existing_provider_refuses_without_a_context() {
 }
 
 #[test]
-fn down_needs_a_run_or_all() {
-    let out = xtask(&["down"], bare_machine);
+fn down_takes_a_run_or_all_not_both() {
+    let out = xtask(&["down", "--run", "r1", "--all"], bare_machine);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--run"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
 }
 
 #[test]

@@ -295,16 +295,30 @@ pub struct DownReport {
     pub failed: Vec<String>,
 }
 
-/// Remove harness clusters: those of `only` (a run id), or every cluster whose name carries the
-/// harness prefix (`all`). Clusters without the prefix are never touched, whatever their state
-/// file says; state files are updated to say what happened.
+/// Which harness clusters `down` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownScope<'a> {
+    /// One run's.
+    Run(&'a str),
+    /// Those of this checkout's runs (their state files under `target/e2e`).
+    Checkout,
+    /// Those of this checkout, and every other kind cluster carrying the harness prefix.
+    All,
+}
+
+/// Remove harness clusters in `scope`. Clusters without the prefix are never touched, whatever
+/// their state file says; state files are updated to say what happened.
 pub async fn down<R: Runner>(
     kind: &Kind<R>,
     containers: &impl k3s::Containers,
     runs_root: &std::path::Path,
     prefix: &str,
-    only: Option<&str>,
+    scope: DownScope<'_>,
 ) -> Result<DownReport, ClusterError> {
+    let only = match scope {
+        DownScope::Run(run) => Some(run),
+        DownScope::Checkout | DownScope::All => None,
+    };
     let ours = |name: &str| name.starts_with(&format!("{prefix}-"));
     let running: Vec<String> = kind.clusters().await?.into_iter().filter(|c| ours(c)).collect();
     let mut report = DownReport::default();
@@ -361,8 +375,8 @@ pub async fn down<R: Runner>(
         }
         record(&dir, &mut st);
     }
-    if only.is_none() {
-        // Prefixed clusters whose run directory is gone (e.g. `cargo clean`): still ours by name.
+    if scope == DownScope::All {
+        // Prefixed clusters whose run directory is gone (e.g. `cargo clean`, another checkout).
         let scratch = RunDir::create(runs_root, "down")
             .map_err(|source| ClusterError::Io { path: runs_root.join("down"), source })?;
         for name in running.iter().filter(|c| !handled.contains(c)) {

@@ -115,7 +115,8 @@ async fn up_and_down_never_touch_the_users_kubeconfig() {
     assert_eq!(access.kubeconfig, run.kubeconfig());
     assert!(run.kubeconfig().is_file(), "kind wrote the run's kubeconfig");
     assert_eq!(teardown(&p, &run, &mut state, Keep::Never, false, false).await, Teardown::Removed);
-    let report = down(&Kind { binary: kind, runner: Process }, &NoContainers, &root, "kme2e", None).await.unwrap();
+    let report =
+        down(&Kind { binary: kind, runner: Process }, &NoContainers, &root, "kme2e", DownScope::All).await.unwrap();
     assert_eq!(report, DownReport { removed: vec![name], failed: vec![] }, "someone-elses is never touched");
     unsafe {
         match saved.0 {
@@ -283,8 +284,26 @@ async fn down_removes_an_interrupted_k3s_run_by_its_label_and_records_it() {
     run.write_state(&state).unwrap();
     let kind = Kind { binary: "kind".into(), runner: Recording::answering([Ok(crate::command::Output::default())]) };
     let docker = OneK3s(Default::default());
-    let report = down(&kind, &docker, &root, "kme2e", Some("r2")).await.unwrap();
+    let report = down(&kind, &docker, &root, "kme2e", DownScope::Run("r2")).await.unwrap();
     assert_eq!(report.removed, ["k3s container 3f2a"]);
     assert_eq!(*docker.0.lock().unwrap(), ["r2"]);
     assert_eq!(run.read_state().unwrap().phase, Phase::Removed);
+}
+
+#[tokio::test]
+async fn down_without_all_leaves_clusters_of_other_checkouts() {
+    let work = tempfile::tempdir().unwrap();
+    let kind = fake_kind(work.path(), ":", ":", "kme2e-istio-r1abc\\nkme2e-linkerd-elsewhere\\nmy-own\\n");
+    let root = work.path().join("e2e");
+    let run = RunDir::create(&root, "r1abc").unwrap();
+    let mut state = state_for(&run, "kme2e-istio-r1abc");
+    state.phase = Phase::Kept;
+    run.write_state(&state).unwrap();
+    let kind = Kind { binary: kind, runner: Process };
+    let checkout = down(&kind, &NoContainers, &root, "kme2e", DownScope::Checkout).await.unwrap();
+    assert_eq!(checkout.removed, ["kme2e-istio-r1abc"]);
+    let all = down(&kind, &NoContainers, &root, "kme2e", DownScope::All).await.unwrap();
+    assert!(all.removed.contains(&"kme2e-linkerd-elsewhere".to_owned()), "{all:?}");
+    let log = std::fs::read_to_string(work.path().join("kind.log")).unwrap();
+    assert!(!log.contains("my-own"), "a cluster without the prefix is never touched: {log}");
 }
