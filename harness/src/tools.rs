@@ -256,7 +256,8 @@ impl Cache {
             move |source| ToolError::Io { path, source }
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let partial = dir.join(format!(".{}.partial", a.file));
+        // Per process, so parallel runs filling the same cache do not write into one file.
+        let partial = dir.join(format!(".{}.{}.partial", a.file, std::process::id()));
         if let Err(e) = self.download_verified(a, fetch, &partial).await {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
