@@ -263,14 +263,23 @@ impl Cache {
             return Err(e);
         }
         let path = self.path_of(a);
-        let installed = match &a.archive_path {
-            Some(member) => extract(&partial, member, &path),
-            None => std::fs::rename(&partial, &path).map_err(io(&path)),
+        // Everything is prepared beside the final file and renamed into place at the end, so a
+        // concurrent run never executes a half-written binary.
+        let ready = match &a.archive_path {
+            Some(member) => {
+                let unpacked = dir.join(format!(".{}.{}.unpacked", a.file, std::process::id()));
+                let done = extract(&partial, member, &unpacked);
+                let _ = std::fs::remove_file(&partial);
+                done.map(|()| unpacked)
+            }
+            None => Ok(partial),
         };
-        let _ = std::fs::remove_file(&partial);
-        installed?;
-        if a.executable {
-            make_executable(&path).map_err(io(&path))?;
+        let ready = ready?;
+        let installed =
+            (if a.executable { make_executable(&ready) } else { Ok(()) }).and_then(|()| std::fs::rename(&ready, &path));
+        if let Err(e) = installed {
+            let _ = std::fs::remove_file(&ready);
+            return Err(io(&path)(e));
         }
         let marker = self.marker_of(a);
         std::fs::write(&marker, format!("{}\n", a.sha256)).map_err(io(&marker))?;
@@ -413,6 +422,8 @@ mod tests {
         let err = cache.resolve(&missing, &Http::new().unwrap()).await.unwrap_err();
         assert!(err.to_string().contains("has no member `darwin-arm64/helm`"), "{err}");
         assert_eq!(cache.cached(&missing), None);
+        let left: Vec<_> = std::fs::read_dir(cache.dir_of(&missing)).unwrap().collect();
+        assert!(left.is_empty(), "no partial or unpacked file stays behind: {left:?}");
     }
 
     #[test]
