@@ -69,11 +69,20 @@ const TRANSIENT: &[&str] = &[
     "429 too many requests",
 ];
 
+/// Whether an error message names a failure that passes on its own.
+pub fn is_transient(message: &str) -> bool {
+    let text = message.to_ascii_lowercase();
+    TRANSIENT.iter().any(|t| text.contains(t))
+}
+
 pub fn classify(error: &CommandError) -> Failure {
     match error {
         CommandError::Failed { stderr, .. } => {
-            let text = stderr.to_ascii_lowercase();
-            if TRANSIENT.iter().any(|t| text.contains(t)) { Failure::Transient } else { Failure::Fatal }
+            if is_transient(stderr) {
+                Failure::Transient
+            } else {
+                Failure::Fatal
+            }
         }
         // A start failure will not change; a timeout already used the command's whole deadline.
         CommandError::Start { .. } | CommandError::Timeout { .. } => Failure::Fatal,
@@ -160,7 +169,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                     for object in documents(&text)
                         .map_err(|reason| StackError::Manifest { file: file.path.display().to_string(), reason })?
                     {
-                        k8s::apply(&self.client, &k8s::labelled(object, &self.run.run), None).await?;
+                        self.apply(&k8s::labelled(object, &self.run.run)).await?;
                     }
                 }
                 Ok(())
@@ -169,12 +178,23 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
             Action::Helm(release) => self.helm(release).await,
             Action::Apply { objects, .. } => {
                 for object in objects {
-                    k8s::apply(&self.client, &k8s::labelled(object.clone(), &self.run.run), None).await?;
+                    self.apply(&k8s::labelled(object.clone(), &self.run.run)).await?;
                 }
                 Ok(())
             }
             Action::Ready(gate) => self.wait(gate).await,
         }
+    }
+
+    /// Server-side apply, retrying what passes on its own (a validating webhook not serving
+    /// yet, the API server busy) under the same policy as helm.
+    async fn apply(&self, object: &serde_json::Value) -> Result<(), KubeError> {
+        (|| k8s::apply(&self.client, object, None))
+            .retry(backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e| is_transient(&e.to_string()))
+            .notify(|e, wait| tracing::warn!("transient failure, retrying in {wait:?}: {e}"))
+            .await
     }
 
     fn write_identity(&self) -> Result<(), StackError> {

@@ -291,3 +291,29 @@ async fn linkerd_identity_is_written_privately_for_set_file() {
     assert_eq!(Path::new(&cache), work.path().join("helm").join("cache"));
     assert!(env.iter().any(|(k, v)| k == "KUBECONFIG" && Path::new(v) == run.kubeconfig()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn applies_are_retried_while_a_webhook_is_not_serving() {
+    let versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let patches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = patches.clone();
+    let (client, _) = kube_mock(move |req| {
+        if req.method == "PATCH" && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let message = "Internal error occurred: failed calling webhook \"validation.istio.io\": dial tcp 10.96.3.4:443: connect: connection refused";
+            return (
+                500,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "InternalError", "code": 500}),
+            );
+        }
+        answer(World { webhook_ready: true, kong_meshed: true }, req)
+    });
+    let runner = Recording::default();
+    let cache = Cache::at(work.path().join("tools"));
+    let installer = installer(&runner, client, &run, &versions, &cache);
+    let telemetry = json!({"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": {"name": "mesh-default", "namespace": "istio-system"}, "spec": {}});
+    let action = Action::Apply { name: "istio-telemetry".into(), objects: vec![telemetry] };
+    installer.install(&[action], &CancellationToken::new(), |_| {}).await.unwrap();
+    assert_eq!(patches.load(std::sync::atomic::Ordering::SeqCst), 2, "one refused, one accepted");
+}
