@@ -582,6 +582,98 @@ pub async fn environment_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Reply, kube_mock, kube_status, serve};
+
+    /// A run of two scenarios against the mock cluster and a stand-in Kong, where the API server
+    /// refuses jwt-auth's namespace: ingress-basic passes, jwt-auth fails with its evidence.
+    #[tokio::test]
+    async fn a_failed_scenario_leaves_its_evidence_and_the_report_says_where() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| s.name == "ingress-basic" || s.name == "jwt-auth");
+        let kong = serve(|head| {
+            let mut upstream = head.clone();
+            let ns = "ingress-basic-r1test";
+            upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+            upstream.headers.insert("x-kong-request-id".into(), "1".into());
+            Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
+        })
+        .await;
+        let (client, _) = kube_mock(|req| {
+            let ok = |v| (200, v);
+            match (req.method.as_str(), req.path.as_str()) {
+                ("PATCH", p) if p.ends_with("/namespaces/jwt-auth-r1test") => kube_status(403, "Forbidden"),
+                ("PATCH", _) => ok(serde_json::from_str(&req.body).unwrap_or_default()),
+                (_, "/api/v1") => {
+                    ok(serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                    {"name": "services", "singularName": "", "namespaced": true, "kind": "Service", "verbs": ["patch"]}]}))
+                }
+                (_, "/apis/apps/v1") => {
+                    ok(serde_json::json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
+                    {"name": "deployments", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["patch", "get"]}]}))
+                }
+                (_, "/apis/networking.k8s.io/v1") => ok(
+                    serde_json::json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                    {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch"]}]}),
+                ),
+                (_, p) if p.ends_with("/deployments/echo-v1") => {
+                    ok(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "echo-v1"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}}))
+                }
+                (_, p) if p.ends_with("/pods") => {
+                    ok(serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                    {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"version": "v1"}}}]}))
+                }
+                (_, p) if p.ends_with("/events") => {
+                    ok(serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
+                }
+                _ => kube_status(404, "NotFound"),
+            }
+        });
+        let work = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&work.path().join("e2e"), "r1test").unwrap();
+        let env = Environment {
+            state: State {
+                run: "r1test".into(),
+                provider: "existing".into(),
+                cluster: "dev".into(),
+                mesh: "istio".into(),
+                profile: "istio".into(),
+                fingerprint: String::new(),
+                phase: Phase::Ready,
+                proxy: None,
+                leftovers: vec![],
+                updated: 0,
+            },
+            provider: Provider::Existing { context: "dev".into(), source: PathBuf::new(), proxy: String::new() },
+            access: Access { kubeconfig: run.kubeconfig(), proxy: format!("http://{kong}") },
+            client,
+            helm: work.path().join("no-helm-here"),
+            reused: false,
+            run,
+        };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report = run_scenarios(&catalog, &env, &plan, &profile, true, &CancellationToken::new(), &progress).await;
+        let outcomes: Vec<(String, bool)> = report
+            .results
+            .iter()
+            .map(|r| (r.scenario.clone(), matches!(r.outcome, crate::report::Outcome::Passed)))
+            .collect();
+        assert_eq!(outcomes, [("ingress-basic".to_owned(), true), ("jwt-auth".to_owned(), false)]);
+        let failed = &report.results[1];
+        let dir = failed.artifacts.clone().expect("a failed scenario names its artifacts");
+        for file in ["steps.json", "observations.yaml", "repro.yaml", "events/jwt-auth-r1test.txt"] {
+            assert!(dir.join(file).is_file(), "{file} in {}", dir.display());
+        }
+        let crate::report::Outcome::Failed { evidence, .. } = &failed.outcome else { unreachable!() };
+        assert!(evidence.contains("creating namespace jwt-auth-r1test"), "{evidence}");
+        // Helm could not be asked (no binary): the file says so instead of the run failing.
+        let values = std::fs::read_to_string(env.run.artifacts().join("helm/kong.values.yaml")).unwrap();
+        assert!(values.starts_with("# not available"), "{values}");
+        assert!(report.rerun.starts_with("cargo xtask e2e istio --profile istio"));
+    }
 
     #[test]
     fn impossible_options_are_refused_before_anything_happens() {
