@@ -675,6 +675,65 @@ mod tests {
         assert!(report.rerun.starts_with("cargo xtask e2e istio --profile istio"));
     }
 
+    #[tokio::test]
+    async fn an_environment_failure_fails_the_run_and_skips_every_scenario() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
+        let plan = crate::plan::build(&catalog, &profile, "r2", HostPorts { http: 1, https: 2 }).unwrap();
+        let (client, asked) = kube_mock(|req| match req.path.rsplit('/').next() {
+            Some("pods") => {
+                (200, serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}))
+            }
+            Some("events") => {
+                (200, serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
+            }
+            _ => kube_status(404, "NotFound"),
+        });
+        let work = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&work.path().join("e2e"), "r2").unwrap();
+        let env = Environment {
+            state: State {
+                run: "r2".into(),
+                provider: "kind".into(),
+                cluster: "kme2e-linkerd-r2".into(),
+                mesh: "linkerd".into(),
+                profile: "linkerd".into(),
+                fingerprint: String::new(),
+                phase: Phase::Ready,
+                proxy: None,
+                leftovers: vec![],
+                updated: 0,
+            },
+            provider: Provider::Existing { context: "x".into(), source: PathBuf::new(), proxy: String::new() },
+            access: Access { kubeconfig: run.kubeconfig(), proxy: String::new() },
+            client,
+            helm: work.path().join("no-helm-here"),
+            reused: false,
+            run,
+        };
+        let report = environment_failed(
+            &env,
+            &plan,
+            &profile,
+            "webhook linkerd-proxy-injector-webhook-config serving: not reached",
+        )
+        .await;
+        assert!(!report.passed());
+        assert_eq!(report.results[0].scenario, "environment");
+        assert!(report.results[1..].iter().all(|r| matches!(r.outcome, crate::report::Outcome::Skipped { .. })));
+        assert_eq!(report.results.len(), plan.scenarios.len() + 1);
+        let namespaces: std::collections::BTreeSet<String> = asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.ends_with("/pods"))
+            .map(|r| r.path.split('/').nth(4).unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(namespaces, ["kong", "linkerd", "tracing"].map(str::to_owned).into());
+        assert!(env.run.artifacts().join("environment/helm/linkerd-control-plane.values.yaml").is_file());
+    }
+
     #[test]
     fn impossible_options_are_refused_before_anything_happens() {
         let versions = crate::profile::Versions::parse(include_str!("../../versions.toml")).unwrap();
