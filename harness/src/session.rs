@@ -584,6 +584,31 @@ mod tests {
     use super::*;
     use crate::testing::{Reply, kube_mock, kube_status, serve};
 
+    /// An environment around `client` whose run directory is `<work>/e2e/<run>`; no helm binary.
+    fn environment(work: &Path, run: &str, mesh: &str, client: kube::Client, proxy: String) -> Environment {
+        let run_dir = RunDir::create(&work.join("e2e"), run).unwrap();
+        Environment {
+            state: State {
+                run: run.into(),
+                provider: "existing".into(),
+                cluster: "dev".into(),
+                mesh: mesh.into(),
+                profile: mesh.into(),
+                fingerprint: String::new(),
+                phase: Phase::Ready,
+                proxy: None,
+                leftovers: vec![],
+                updated: 0,
+            },
+            provider: Provider::Existing { context: "dev".into(), source: PathBuf::new(), proxy: String::new() },
+            access: Access { kubeconfig: run_dir.kubeconfig(), proxy },
+            client,
+            helm: work.join("no-helm-here"),
+            reused: false,
+            run: run_dir,
+        }
+    }
+
     /// A run of two scenarios against the mock cluster and a stand-in Kong, where the API server
     /// refuses jwt-auth's namespace: ingress-basic passes, jwt-auth fails with its evidence.
     #[tokio::test]
@@ -633,27 +658,7 @@ mod tests {
             }
         });
         let work = tempfile::tempdir().unwrap();
-        let run = RunDir::create(&work.path().join("e2e"), "r1test").unwrap();
-        let env = Environment {
-            state: State {
-                run: "r1test".into(),
-                provider: "existing".into(),
-                cluster: "dev".into(),
-                mesh: "istio".into(),
-                profile: "istio".into(),
-                fingerprint: String::new(),
-                phase: Phase::Ready,
-                proxy: None,
-                leftovers: vec![],
-                updated: 0,
-            },
-            provider: Provider::Existing { context: "dev".into(), source: PathBuf::new(), proxy: String::new() },
-            access: Access { kubeconfig: run.kubeconfig(), proxy: format!("http://{kong}") },
-            client,
-            helm: work.path().join("no-helm-here"),
-            reused: false,
-            run,
-        };
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
         let progress = Progress::lines(Box::new(std::io::sink()));
         let report = run_scenarios(&catalog, &env, &plan, &profile, true, &CancellationToken::new(), &progress).await;
         let outcomes: Vec<(String, bool)> = report
@@ -691,27 +696,7 @@ mod tests {
             _ => kube_status(404, "NotFound"),
         });
         let work = tempfile::tempdir().unwrap();
-        let run = RunDir::create(&work.path().join("e2e"), "r2").unwrap();
-        let env = Environment {
-            state: State {
-                run: "r2".into(),
-                provider: "kind".into(),
-                cluster: "kme2e-linkerd-r2".into(),
-                mesh: "linkerd".into(),
-                profile: "linkerd".into(),
-                fingerprint: String::new(),
-                phase: Phase::Ready,
-                proxy: None,
-                leftovers: vec![],
-                updated: 0,
-            },
-            provider: Provider::Existing { context: "x".into(), source: PathBuf::new(), proxy: String::new() },
-            access: Access { kubeconfig: run.kubeconfig(), proxy: String::new() },
-            client,
-            helm: work.path().join("no-helm-here"),
-            reused: false,
-            run,
-        };
+        let env = environment(work.path(), "r2", "linkerd", client, String::new());
         let report = environment_failed(
             &env,
             &plan,
