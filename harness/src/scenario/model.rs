@@ -645,7 +645,8 @@ pub struct ClientPod {
     /// Defaults to the scenario's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Defaults to a service account the harness creates for the client.
+    /// The client's identity. Defaults to the namespace's `default` service account; a named
+    /// one is created by the harness in the scenario's namespace, and must exist elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
 }

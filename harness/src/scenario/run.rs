@@ -448,6 +448,11 @@ impl Context<'_> {
             &self.live.client_image,
         );
         let name = manifest["metadata"]["name"].as_str().unwrap_or("client").to_owned();
+        if let Some(account) = s.client.service_account.as_deref().filter(|_| ns == self.namespace) {
+            let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                                        "metadata": {"name": account, "namespace": ns}});
+            k8s::apply(client, &k8s::labelled(sa, self.run), Some(&ns)).await.map_err(|e| e.to_string())?;
+        }
         k8s::apply(client, &k8s::labelled(manifest, self.run), Some(&ns)).await.map_err(|e| e.to_string())?;
         let ready = eventually(
             Duration::from_secs(180),
@@ -629,7 +634,8 @@ pub fn condition_met(condition: WaitCondition, object: Option<&Value>) -> Attemp
 }
 
 /// Where `actual` does not include `expected` (maps: every expected key, recursively; lists:
-/// element-wise prefix; scalars: equal), as a field path and both values.
+/// every expected element matches some actual element, as `expect-resource` documents;
+/// scalars: equal), as a field path and both values.
 pub fn mismatch(expected: &Value, actual: &Value, path: &str) -> Option<String> {
     match (expected, actual) {
         (Value::Object(want), Value::Object(have)) => want.iter().find_map(|(k, v)| {
@@ -639,12 +645,10 @@ pub fn mismatch(expected: &Value, actual: &Value, path: &str) -> Option<String> 
                 None => Some(format!("{here}: missing (expected {v})")),
             }
         }),
-        (Value::Array(want), Value::Array(have)) => {
-            if want.len() > have.len() {
-                return Some(format!("{path}: {} element(s), expected at least {}", have.len(), want.len()));
-            }
-            want.iter().zip(have).enumerate().find_map(|(i, (w, h))| mismatch(w, h, &format!("{path}[{i}]")))
-        }
+        (Value::Array(want), Value::Array(have)) => want.iter().enumerate().find_map(|(i, w)| {
+            (!have.iter().any(|h| mismatch(w, h, "").is_none()))
+                .then(|| format!("{path}: no element matches expected [{i}] {w} (found {})", have.len()))
+        }),
         (w, h) if w == h => None,
         (w, h) => Some(format!("{path}: {h}, expected {w}")),
     }

@@ -32,7 +32,17 @@ fn partial_matches_name_the_first_difference() {
     assert_eq!(mismatch(&json!({"spec": {"y": 2}}), &actual, "").unwrap(), "spec.y: missing (expected 2)");
     assert_eq!(
         mismatch(&json!({"status": {"addresses": [{"value": "1.2.3.4"}]}}), &actual, "").unwrap(),
-        "status.addresses: 0 element(s), expected at least 1"
+        "status.addresses: no element matches expected [0] {\"value\":\"1.2.3.4\"} (found 0)"
+    );
+    // Any element may match, in any order.
+    let conditions = json!({"status": {"conditions": [{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "False"}]}});
+    assert_eq!(
+        mismatch(&json!({"status": {"conditions": [{"type": "Programmed", "status": "False"}]}}), &conditions, ""),
+        None
+    );
+    assert!(
+        mismatch(&json!({"status": {"conditions": [{"type": "Programmed", "status": "True"}]}}), &conditions, "")
+            .is_some()
     );
 }
 
