@@ -314,16 +314,7 @@ pub fn import(documents: &[Value], source: &str) -> Vec<String> {
 /// are dropped first, so chart templates of CRDs read as plain YAML.
 pub fn documents_of(text: &str) -> Result<Vec<Value>, String> {
     let plain: String = text.lines().filter(|l| !l.contains("{{")).map(|l| format!("{l}\n")).collect();
-    let mut out = Vec::new();
-    for doc in plain.split("\n---") {
-        let doc = doc.trim_start_matches("---");
-        if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            continue;
-        }
-        let value: Value = serde_saphyr::from_str(doc).map_err(|e| e.to_string())?;
-        out.push(value);
-    }
-    Ok(out)
+    crate::yaml::documents(&plain).map_err(|e| e.to_string())
 }
 
 /// The CRDs among `documents` that define one of `kinds` (all of them when `kinds` is empty).

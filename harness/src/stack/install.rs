@@ -166,9 +166,10 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                         file: file.path.display().to_string(),
                         reason: e.to_string(),
                     })?;
-                    for object in documents(&text)
-                        .map_err(|reason| StackError::Manifest { file: file.path.display().to_string(), reason })?
-                    {
+                    let objects: Vec<serde_json::Value> = crate::yaml::documents(&text).map_err(|e| {
+                        StackError::Manifest { file: file.path.display().to_string(), reason: e.to_string() }
+                    })?;
+                    for object in objects {
                         self.apply(&k8s::labelled(object, &self.run.run)).await?;
                     }
                 }
@@ -295,22 +296,6 @@ pub fn describe(action: &Action) -> String {
         Action::Apply { name, objects } => format!("apply {name} ({} objects)", objects.len()),
         Action::Ready(gate) => format!("wait: {gate}"),
     }
-}
-
-/// The YAML documents of a manifest file as JSON values (empty documents skipped).
-fn documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
-    let mut out = Vec::new();
-    for doc in text.split("\n---") {
-        let doc = doc.trim_start_matches("---");
-        if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            continue;
-        }
-        let value: serde_json::Value = serde_saphyr::from_str(doc).map_err(|e| e.to_string())?;
-        if !value.is_null() {
-            out.push(value);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
