@@ -238,6 +238,7 @@ mod tests {
             ]),
             echo: Some(echo),
             version: Some("v1".into()),
+            body: None,
         };
         let obs = Observation { outcome: Outcome::Response(Box::new(response)), elapsed_ms: 12 };
         insta::assert_yaml_snapshot!("observation", normalise(&obs, "r1k2", &["X-Custom-Token".to_owned()]));

@@ -4,18 +4,26 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::denial::{self, Denial, Path};
 use super::xfcc::{self, Identity};
 use crate::probe::zipkin::SpanTree;
 use crate::probe::{Observation, Outcome};
 use crate::scenario::{Expect, HeaderMatch, Mesh, TraceExpect};
 
-/// Pass or fail, with every unmet expectation spelled out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Pass or fail, with every unmet expectation spelled out, and the mesh denial that a
+/// `refused` expectation recognised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub failures: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Denial>,
 }
 
 impl Verdict {
+    pub fn of(failures: Vec<String>) -> Verdict {
+        Verdict { failures, denial: None }
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -23,32 +31,34 @@ impl Verdict {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.passed() { f.write_str("pass") } else { write!(f, "fail: {}", self.failures.join("; ")) }
+        match (self.passed(), self.denial) {
+            (true, Some(denial)) => write!(f, "pass: refused, {denial}"),
+            (true, None) => f.write_str("pass"),
+            (false, _) => write!(f, "fail: {}", self.failures.join("; ")),
+        }
     }
 }
 
-/// Judge one observation. `mesh` decides how `mtls` is evidenced.
-pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh) -> Verdict {
+/// Judge one observation. `mesh` decides how `mtls` is evidenced and what counts as a refusal;
+/// `path` says whether Kong stood between the client and the mesh.
+pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh, path: Path) -> Verdict {
     let mut failures = Vec::new();
+    let mut denial = None;
+    if expect.refused {
+        match denial::classify(mesh, path, &observation.outcome) {
+            Ok(d) => denial = Some(d),
+            Err(seen) => failures.push(format!("expected {mesh} to refuse the request, but {seen}")),
+        }
+    }
     let response = match &observation.outcome {
         Outcome::Transport { kind, message } => {
             if !expect.refused {
                 failures.push(format!("no response ({kind:?}): {message}"));
             }
-            return Verdict { failures };
+            return Verdict { failures, denial };
         }
         Outcome::Response(r) => r,
     };
-    if expect.refused {
-        // A refusal may also be an answer the backend did not write (a proxy's 403, a reset
-        // turned 503 by an intermediary): what matters is that the echo backend never saw it.
-        if let Some(echo) = &response.echo {
-            failures.push(format!(
-                "expected the request to be refused, but backend pod {} answered {}",
-                echo.pod, response.status
-            ));
-        }
-    }
     if let Some(status) = &expect.status
         && !status.as_slice().contains(&response.status)
     {
@@ -99,7 +109,7 @@ pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh) -> Verdi
         }
         (None, false) => {}
     }
-    Verdict { failures }
+    Verdict { failures, denial }
 }
 
 fn one_of<T: fmt::Display>(items: &[T]) -> String {
@@ -182,7 +192,7 @@ pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
             failures.push(format!("no {} -> {} edge (seen: {edges:?})", e.from, e.to));
         }
     }
-    Verdict { failures }
+    Verdict::of(failures)
 }
 
 #[cfg(test)]
@@ -208,6 +218,7 @@ mod tests {
             headers: BTreeMap::from([("x-ratelimit-limit-minute".to_owned(), vec!["100".to_owned()])]),
             echo: Some(echo),
             version: Some("v1".into()),
+            body: None,
         };
         Observation { outcome: Outcome::Response(Box::new(response)), elapsed_ms: 3 }
     }
@@ -231,54 +242,129 @@ mod tests {
             }),
             ..Expect::default()
         };
-        assert_eq!(evaluate(&expect, &obs, Mesh::None), Verdict { failures: vec![] });
+        assert_eq!(evaluate(&expect, &obs, Mesh::None, Path::ThroughKong), Verdict::default());
 
         let wrong = Expect {
             status: Some(OneOrMany::One(201)),
             backend: Some(BackendExpect { version: Some(OneOrMany::One("v2".into())), ..BackendExpect::default() }),
             ..Expect::default()
         };
-        let v = evaluate(&wrong, &obs, Mesh::None);
+        let v = evaluate(&wrong, &obs, Mesh::None, Path::ThroughKong);
         assert_eq!(v.failures, ["status 200 is not 201", "answered by version v1 (pod echo-v1-abc), expected v2"]);
     }
 
     #[test]
     fn mtls_is_checked_per_mesh() {
         let expect = Expect { mtls: Some(MtlsExpect { client: "kong/kong-gateway".into() }), ..Expect::default() };
-        assert!(evaluate(&expect, &echo_response(200, &[("x-forwarded-client-cert", XFCC)]), Mesh::Istio).passed());
+        assert!(
+            evaluate(
+                &expect,
+                &echo_response(200, &[("x-forwarded-client-cert", XFCC)]),
+                Mesh::Istio,
+                Path::ThroughKong
+            )
+            .passed()
+        );
         let l5d = [("l5d-client-id", "kong-gateway.kong.serviceaccount.identity.linkerd.cluster.local")];
-        assert!(evaluate(&expect, &echo_response(200, &l5d), Mesh::Linkerd).passed());
+        assert!(evaluate(&expect, &echo_response(200, &l5d), Mesh::Linkerd, Path::ThroughKong).passed());
         // The same header under the other mesh is no evidence.
-        let v = evaluate(&expect, &echo_response(200, &l5d), Mesh::Istio);
+        let v = evaluate(&expect, &echo_response(200, &l5d), Mesh::Istio, Path::ThroughKong);
         assert_eq!(v.failures, ["no X-Forwarded-Client-Cert reached the backend (is the caller in the mesh?)"]);
         let other = XFCC.replace("ns/kong/sa/kong-gateway", "ns/kong/sa/kong");
-        let v = evaluate(&expect, &echo_response(200, &[("x-forwarded-client-cert", &other)]), Mesh::Istio);
+        let v = evaluate(
+            &expect,
+            &echo_response(200, &[("x-forwarded-client-cert", &other)]),
+            Mesh::Istio,
+            Path::ThroughKong,
+        );
         assert_eq!(v.failures, ["the backend saw caller kong/kong, expected kong/kong-gateway"]);
     }
 
+    fn transport(kind: TransportKind) -> Observation {
+        Observation { outcome: Outcome::Transport { kind, message: format!("{kind:?}") }, elapsed_ms: 1 }
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Observation {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect();
+        let response = Response::from_wire(status, headers, body.as_bytes(), &Default::default());
+        Observation { outcome: Outcome::Response(Box::new(response)), elapsed_ms: 1 }
+    }
+
+    fn refused(observation: &Observation, mesh: Mesh, path: Path) -> Verdict {
+        evaluate(&Expect { refused: true, ..Expect::default() }, observation, mesh, path)
+    }
+
     #[test]
-    fn refused_means_the_backend_never_saw_it() {
-        let refused = Expect { refused: true, ..Expect::default() };
-        let reset = Observation {
-            outcome: Outcome::Transport { kind: TransportKind::Reset, message: "reset".into() },
-            elapsed_ms: 1,
-        };
-        assert!(evaluate(&refused, &reset, Mesh::Istio).passed());
-        let denied = Observation {
-            outcome: Outcome::Response(Box::new(Response {
-                status: 403,
-                headers: BTreeMap::new(),
-                echo: None,
-                version: None,
-            })),
-            elapsed_ms: 1,
-        };
-        assert!(evaluate(&refused, &denied, Mesh::Linkerd).passed());
-        let v = evaluate(&refused, &echo_response(200, &[]), Mesh::Istio);
-        assert_eq!(v.failures, ["expected the request to be refused, but backend pod echo-v1-abc answered 200"]);
+    fn refused_passes_only_on_the_meshes_own_denials() {
+        use Path::*;
+        // Istio: a plaintext client into STRICT is reset by the server sidecar; RBAC answers 403.
+        assert_eq!(
+            refused(&transport(TransportKind::Reset), Mesh::Istio, FromPod).denial,
+            Some(Denial::ConnectionReset)
+        );
+        let rbac = answer(403, &[("content-type", "text/plain")], "RBAC: access denied");
+        assert_eq!(refused(&rbac, Mesh::Istio, FromPod).denial, Some(Denial::IstioRbac));
+        assert_eq!(refused(&rbac, Mesh::Istio, ThroughKong).denial, Some(Denial::IstioRbac));
+        let relayed = answer(
+            503,
+            &[("server", "envoy")],
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+        );
+        assert_eq!(refused(&relayed, Mesh::Istio, ThroughKong).denial, Some(Denial::UpstreamReset));
+        // Linkerd: 403 with l5d-proxy-error; an opaque server resets.
+        let l5d = answer(403, &[("l5d-proxy-error", "unauthorized request on route")], "");
+        assert_eq!(refused(&l5d, Mesh::Linkerd, FromPod).denial, Some(Denial::LinkerdPolicy));
+        assert_eq!(
+            refused(&transport(TransportKind::Reset), Mesh::Linkerd, FromPod).denial,
+            Some(Denial::ConnectionReset)
+        );
+        assert!(refused(&l5d, Mesh::Linkerd, FromPod).to_string().starts_with("pass: refused"));
+    }
+
+    #[test]
+    fn refused_fails_on_everything_else() {
+        use Path::*;
+        for kind in [TransportKind::Dns, TransportKind::Timeout, TransportKind::Refused, TransportKind::Tls] {
+            for mesh in [Mesh::Istio, Mesh::Linkerd] {
+                let v = refused(&transport(kind), mesh, FromPod);
+                assert!(!v.passed() && v.denial.is_none(), "{kind:?} on {mesh} passed");
+            }
+        }
+        // Through Kong, a reset is Kong's own failure, not the mesh's answer.
+        assert!(!refused(&transport(TransportKind::Reset), Mesh::Istio, ThroughKong).passed());
+        // The client's own sidecar finding no endpoint, and an Envoy connect failure (nothing listening).
+        let no_upstream = answer(503, &[("server", "envoy")], "no healthy upstream");
+        assert!(!refused(&no_upstream, Mesh::Istio, ThroughKong).passed());
+        assert!(!refused(&no_upstream, Mesh::Istio, FromPod).passed());
+        let connect = answer(
+            503,
+            &[],
+            "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: 111",
+        );
+        assert!(!refused(&connect, Mesh::Istio, ThroughKong).passed());
+        // Another backend's 403, Kong's own 404, Istio's body on Linkerd, Linkerd's header on Istio.
+        assert!(!refused(&answer(403, &[], "Forbidden"), Mesh::Istio, FromPod).passed());
+        let kong_404 = answer(404, &[("server", "kong/3.9.1")], r#"{"message":"no Route matched with those values"}"#);
+        assert!(!refused(&kong_404, Mesh::Istio, ThroughKong).passed());
+        assert!(!refused(&kong_404, Mesh::Linkerd, ThroughKong).passed());
+        assert!(!refused(&answer(403, &[], "RBAC: access denied"), Mesh::Linkerd, FromPod).passed());
+        assert!(!refused(&answer(403, &[("l5d-proxy-error", "x")], ""), Mesh::Istio, FromPod).passed());
+        // Linkerd's client-side failure (a 502/504 with l5d-proxy-error) is not a denial.
+        let v = refused(&answer(504, &[("l5d-proxy-error", "request timed out")], ""), Mesh::Linkerd, FromPod);
+        assert!(v.failures[0].contains("not a policy denial"), "{v}");
+        // The echo backend answering, with or without identity headers.
+        let v = refused(&echo_response(200, &[("x-forwarded-client-cert", XFCC)]), Mesh::Istio, FromPod);
+        assert_eq!(
+            v.failures,
+            [
+                "expected istio to refuse the request, but backend pod echo-v1-abc answered 200: the request was not refused"
+            ]
+        );
+        // No mesh: nothing can refuse.
+        assert!(!refused(&transport(TransportKind::Reset), Mesh::None, FromPod).passed());
         // And a refusal where none is expected is a failure naming the transport error.
-        let v = evaluate(&Expect::default(), &reset, Mesh::Istio);
-        assert_eq!(v.failures, ["no response (Reset): reset"]);
+        let v = evaluate(&Expect::default(), &transport(TransportKind::Reset), Mesh::Istio, FromPod);
+        assert_eq!(v.failures, ["no response (Reset): Reset"]);
     }
 
     #[test]

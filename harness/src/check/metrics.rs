@@ -96,7 +96,7 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
             ));
         }
     }
-    Verdict { failures }
+    Verdict::of(failures)
 }
 
 #[cfg(test)]

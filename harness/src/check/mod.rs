@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod converge;
+pub mod denial;
 pub mod expect;
 pub mod metrics;
 pub mod rate_limit;

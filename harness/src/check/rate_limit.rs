@@ -124,7 +124,7 @@ mod tests {
             ("ratelimit-reset".to_owned(), vec![reset.to_string()]),
         ]);
         Observation {
-            outcome: Outcome::Response(Box::new(Response { status, headers, echo: None, version: None })),
+            outcome: Outcome::Response(Box::new(Response { status, headers, echo: None, version: None, body: None })),
             elapsed_ms: 1,
         }
     }
@@ -219,6 +219,7 @@ mod tests {
                 headers: BTreeMap::new(),
                 echo: None,
                 version: None,
+                body: None,
             })),
             elapsed_ms: 1,
         };

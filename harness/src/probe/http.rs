@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::observation::{Echo, Observation, Outcome, PodVersions, Response, TransportKind};
+use super::observation::{Observation, Outcome, PodVersions, Response, TransportKind};
 use crate::scenario::{Method, Request};
 
 /// Probe settings.
@@ -75,11 +75,7 @@ impl HttpProbe {
                         .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
                 }
                 match response.bytes().await {
-                    Ok(body) => {
-                        let echo = Echo::decode(&body);
-                        let version = echo.as_ref().and_then(|e| versions.version_of(&e.pod)).map(str::to_owned);
-                        Outcome::Response(Box::new(Response { status, headers, echo, version }))
-                    }
+                    Ok(body) => Outcome::Response(Box::new(Response::from_wire(status, headers, &body, versions))),
                     Err(e) => transport(&e),
                 }
             }
@@ -256,7 +252,7 @@ mod tests {
             async move {
                 attempts.fetch_add(1, Ordering::SeqCst);
                 let obs = probe.send(&get("/"), "h", &BTreeMap::new(), &versions()).await;
-                let verdict = evaluate(&expect, &obs, Mesh::None);
+                let verdict = evaluate(&expect, &obs, Mesh::None, crate::check::denial::Path::ThroughKong);
                 if verdict.passed() { Attempt::Pass(obs) } else { Attempt::Fail(verdict) }
             }
         })

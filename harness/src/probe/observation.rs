@@ -34,9 +34,41 @@ pub struct Response {
     /// The `version` label of the pod that answered, when it is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The body of an answer the echo backend did not write (a proxy's denial, Kong's error),
+    /// lossily decoded and cut at [`BODY_LIMIT`] bytes: denials are recognised by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
+/// How much of a non-echo body an observation keeps.
+pub const BODY_LIMIT: usize = 4096;
+
 impl Response {
+    /// An answer as a probe received it: the body is decoded as echo-basic's JSON when it is one,
+    /// kept (bounded) otherwise. The one way probes and replayed transcripts build responses.
+    pub fn from_wire(
+        status: u16,
+        headers: BTreeMap<String, Vec<String>>,
+        body: &[u8],
+        versions: &PodVersions,
+    ) -> Response {
+        let echo = Echo::decode(body);
+        let version = echo.as_ref().and_then(|e| versions.version_of(&e.pod)).map(str::to_owned);
+        let body = match &echo {
+            Some(_) => None,
+            None if body.is_empty() => None,
+            None => {
+                let mut end = body.len().min(BODY_LIMIT);
+                // Never cut inside a UTF-8 sequence of an otherwise valid body.
+                while end < body.len() && end > 0 && (body[end] & 0xC0) == 0x80 {
+                    end -= 1;
+                }
+                Some(String::from_utf8_lossy(&body[..end]).into_owned())
+            }
+        };
+        Response { status, headers, echo, version, body }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
     }
@@ -109,7 +141,7 @@ impl PodVersions {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A body as echo-basic writes it (json.MarshalIndent of RequestAssertions, one-space indent).

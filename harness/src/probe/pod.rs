@@ -12,14 +12,11 @@ use kube::api::{Api, AttachParams};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use super::observation::{Echo, Observation, Outcome, PodVersions, Response, TransportKind};
+use super::observation::{Observation, Outcome, PodVersions, Response, TransportKind};
 use crate::scenario::{Mesh, Method};
 
 /// The container name of client pods.
 pub const CONTAINER: &str = "curl";
-
-/// Marker line after curl's output carrying its exit code.
-const EXIT_MARKER: &str = "__harness_curl_exit=";
 
 /// The client pod for a scenario: `client-meshed` or `client-plain`, sleeping until exec'd into.
 /// Mesh membership is set per pod so the scenario namespace's own injection setting does not decide it.
@@ -61,14 +58,32 @@ pub fn client_pod_manifest(
     })
 }
 
+/// First line of what the client pod prints: curl's exit code, the final status and the byte
+/// lengths of the response heads and the body that follow it.
+const FRAME_MARKER: &str = "__harness_curl";
+
 /// The argv run in the client pod. curl's arguments go through `"$@"`, never through the shell's
 /// parser, so header values cannot inject commands.
+///
+/// curl writes the response heads (`-D`, every head including 1xx ones) and the body (`-o`) to
+/// separate files and the final status with `-w '%{http_code}'`; the shell then prints one frame
+/// line with their lengths followed by exactly those bytes. Body bytes can therefore never be
+/// read as a status line (echo-basic's JSON carries `"proto": "HTTP/1.1"`). The client image is
+/// busybox-based (curlimages/curl): `mktemp`, `wc`, `cat` are there.
 pub fn command(method: Method, url: &str, headers: &BTreeMap<String, String>, timeout: Duration) -> Vec<String> {
-    let script = format!("curl \"$@\"; rc=$?; printf '\\n{EXIT_MARKER}%s\\n' \"$rc\"");
+    let script = format!(
+        concat!(
+            "d=$(mktemp -d) || exit 90; : >\"$d/h\"; : >\"$d/b\"; ",
+            "curl -D \"$d/h\" -o \"$d/b\" -w '%{{http_code}}' \"$@\" >\"$d/s\"; rc=$?; ",
+            "printf '{marker} rc=%s status=%s head=%s body=%s\\n' \"$rc\" \"$(cat \"$d/s\")\" ",
+            "\"$(wc -c <\"$d/h\" | tr -d ' ')\" \"$(wc -c <\"$d/b\" | tr -d ' ')\"; ",
+            "cat \"$d/h\" \"$d/b\"; rm -rf \"$d\""
+        ),
+        marker = FRAME_MARKER
+    );
     let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script, "sh".into()];
     argv.extend([
         "-sS".into(),
-        "-i".into(),
         "--max-time".into(),
         timeout.as_secs().max(1).to_string(),
         "-X".into(),
@@ -90,44 +105,74 @@ fn transport_kind(code: i32) -> TransportKind {
         7 => TransportKind::Refused,
         28 => TransportKind::Timeout,
         35 | 51 | 58 | 60 => TransportKind::Tls,
+        // 52: "Empty reply from server" (closed without a byte); 56: "Recv failure: Connection
+        // reset by peer". Both are what a server-side proxy that drops the request looks like.
         52 | 55 | 56 => TransportKind::Reset,
         _ => TransportKind::Other,
     }
 }
 
-/// Turn `curl -i` output plus the exit marker into an outcome.
-pub fn parse_output(stdout: &str, stderr: &str, versions: &PodVersions) -> Outcome {
-    let Some(marker) = stdout.rfind(EXIT_MARKER) else {
-        return Outcome::Transport {
-            kind: TransportKind::Other,
-            message: format!("the client pod printed no exit code: {}", stderr.trim()),
-        };
+/// The frame line's fields.
+struct Frame {
+    rc: i32,
+    status: u16,
+    head: usize,
+    body: usize,
+}
+
+fn frame(line: &str) -> Option<Frame> {
+    let mut fields = line.strip_prefix(FRAME_MARKER)?.split_whitespace();
+    let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=').map(str::to_owned);
+    let rc = field("rc")?.parse().ok()?;
+    // curl prints 000 when no response arrived.
+    let status = field("status")?.parse().ok()?;
+    let head = field("head")?.parse().ok()?;
+    let body = field("body")?.parse().ok()?;
+    Some(Frame { rc, status, head, body })
+}
+
+/// Turn what the client pod printed (frame line, heads, body) into an outcome.
+pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outcome {
+    let other = |message: String| Outcome::Transport { kind: TransportKind::Other, message };
+    let Some(newline) = stdout.iter().position(|&b| b == b'\n') else {
+        return other(format!("the client pod printed no frame: {}", stderr.trim()));
     };
-    let code: i32 = stdout[marker + EXIT_MARKER.len()..].trim().parse().unwrap_or(-1);
-    let output = stdout[..marker].strip_suffix('\n').unwrap_or(&stdout[..marker]);
-    if code != 0 {
+    let Some(frame) = std::str::from_utf8(&stdout[..newline]).ok().and_then(frame) else {
+        return other(format!("the client pod printed no frame: {}", stderr.trim()));
+    };
+    if frame.rc != 0 {
         return Outcome::Transport {
-            kind: transport_kind(code),
-            message: format!("curl exit {code}: {}", stderr.trim()),
+            kind: transport_kind(frame.rc),
+            message: format!("curl exit {}: {}", frame.rc, stderr.trim()),
         };
     }
-    // `-i` prints every response head (e.g. 100 Continue first); the last one is the answer.
-    let Some(start) = output.rfind("HTTP/") else {
-        return Outcome::Transport { kind: TransportKind::Other, message: "curl printed no HTTP response".into() };
-    };
-    let answer = &output[start..];
-    let (head, body) = answer.split_once("\r\n\r\n").or_else(|| answer.split_once("\n\n")).unwrap_or((answer, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let rest = &stdout[newline + 1..];
+    if frame.status == 0 || rest.len() != frame.head + frame.body {
+        return other(format!(
+            "curl exit 0 but the output is incomplete (status {}, {} of {} bytes)",
+            frame.status,
+            rest.len(),
+            frame.head + frame.body
+        ));
+    }
+    let (heads, body) = rest.split_at(frame.head);
+    let headers = last_head_headers(&String::from_utf8_lossy(heads));
+    Outcome::Response(Box::new(Response::from_wire(frame.status, headers, body, versions)))
+}
+
+/// The header fields of the last response head in `-D` output: every interim (1xx) head comes
+/// first, each ended by an empty line.
+fn last_head_headers(heads: &str) -> BTreeMap<String, Vec<String>> {
+    let normalised = heads.replace("\r\n", "\n");
+    let last = normalised.split("\n\n").filter(|h| !h.trim().is_empty()).last().unwrap_or("");
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in lines {
+    // The first line is the status line; the status itself comes from `-w`.
+    for line in last.lines().skip(1) {
         if let Some((k, v)) = line.split_once(':') {
             headers.entry(k.trim().to_ascii_lowercase()).or_default().push(v.trim().to_owned());
         }
     }
-    let echo = Echo::decode(body.as_bytes());
-    let version = echo.as_ref().and_then(|e| versions.version_of(&e.pod)).map(str::to_owned);
-    Outcome::Response(Box::new(Response { status, headers, echo, version }))
+    headers
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,10 +200,10 @@ pub async fn send(
     let (stdout, stderr) = (process.stdout(), process.stderr());
     // Both streams at once: a full stderr buffer must not stall stdout.
     let read = async {
-        let (mut out, mut err) = (String::new(), String::new());
+        let (mut out, mut err) = (Vec::new(), String::new());
         let read_out = async {
             if let Some(mut s) = stdout {
-                let _ = s.read_to_string(&mut out).await;
+                let _ = s.read_to_end(&mut out).await;
             }
         };
         let read_err = async {
@@ -198,36 +243,118 @@ mod tests {
         assert!(argv.windows(2).any(|w| w == ["-X", "POST"]));
     }
 
+    /// What the client pod prints for one answer, framed as [`command`]'s script frames it.
+    fn framed(rc: i32, status: &str, heads: &str, body: &str) -> Vec<u8> {
+        format!("{FRAME_MARKER} rc={rc} status={status} head={} body={}\n{heads}{body}", heads.len(), body.len())
+            .into_bytes()
+    }
+
+    /// echo-basic's own JSON, whose `"proto": "HTTP/1.1"` once parsed as a status line.
+    const ECHO: &str = crate::probe::observation::tests::ECHO_BODY;
+
     #[test]
-    fn parses_the_last_response_and_its_echo() {
-        let body = r#"{"path":"/","host":"echo","method":"GET","headers":{"L5d-Client-Id":["client.ns.serviceaccount.identity.linkerd.cluster.local"]},"namespace":"ns","pod":"echo-v1-a"}"#;
-        let out = format!(
-            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{body}\n{EXIT_MARKER}0\n"
-        );
-        let Outcome::Response(r) = parse_output(&out, "", &versions()) else { panic!() };
+    fn echo_bodies_are_never_read_as_status_lines() {
+        let heads = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
+        let versions = PodVersions([("echo-v1-6d8f9c7b5-x2x9q".to_owned(), "v1".to_owned())].into());
+        let Outcome::Response(r) = parse_output(&framed(0, "200", heads, ECHO), "", &versions) else { panic!() };
         assert_eq!(r.status, 200);
         assert_eq!(r.version.as_deref(), Some("v1"));
         assert_eq!(r.header("content-type"), Some("application/json"));
-        assert!(r.echo.unwrap().header("l5d-client-id").is_some());
+        assert_eq!(r.echo.as_ref().map(|e| e.namespace.as_str()), Some("shop"));
+        assert_eq!(r.body, None);
+        // A positive from-pod expectation on that answer passes: status 200, backend v1.
+        let expect: crate::scenario::Expect =
+            crate::yaml::from_str("{status: 200, backend: {version: v1, namespace: shop}}").unwrap();
+        let observation = Observation { outcome: Outcome::Response(r), elapsed_ms: 1 };
+        assert!(
+            crate::check::expect::evaluate(
+                &expect,
+                &observation,
+                crate::scenario::Mesh::Istio,
+                crate::check::denial::Path::FromPod
+            )
+            .passed()
+        );
+    }
+
+    #[test]
+    fn a_body_that_looks_like_a_head_stays_body() {
+        let body = "HTTP/1.1 403 Forbidden\r\nl5d-proxy-error: fake\r\n\r\n";
+        let heads = "HTTP/1.1 200 OK\r\n\r\n";
+        let Outcome::Response(r) = parse_output(&framed(0, "200", heads, body), "", &versions()) else { panic!() };
+        assert_eq!((r.status, r.header("l5d-proxy-error")), (200, None));
+        assert_eq!(r.body.as_deref(), Some(body));
+    }
+
+    #[test]
+    fn denials_keep_their_headers_and_body() {
+        let heads = "HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: text/plain\r\n\r\n";
+        let Outcome::Response(r) = parse_output(&framed(0, "403", heads, "RBAC: access denied"), "", &versions())
+        else {
+            panic!()
+        };
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body.as_deref(), Some("RBAC: access denied"));
+        assert!(r.echo.is_none());
+    }
+
+    #[test]
+    fn truncated_or_unframed_output_is_no_answer() {
+        let mut cut = framed(0, "200", "HTTP/1.1 200 OK\r\n\r\n", ECHO);
+        cut.truncate(cut.len() - 10);
+        assert!(matches!(parse_output(&cut, "", &versions()), Outcome::Transport { kind: TransportKind::Other, .. }));
+        let old_style = format!("HTTP/1.1 200 OK\r\n\r\n{ECHO}");
+        assert!(matches!(
+            parse_output(old_style.as_bytes(), "", &versions()),
+            Outcome::Transport { kind: TransportKind::Other, .. }
+        ));
+        assert!(matches!(
+            parse_output(&framed(0, "000", "", ""), "", &versions()),
+            Outcome::Transport { kind: TransportKind::Other, .. }
+        ));
     }
 
     #[test]
     fn curl_failures_map_to_transport_kinds() {
-        let kind =
-            |code: i32| match parse_output(&format!("\n{EXIT_MARKER}{code}\n"), "curl: (56) Recv failure", &versions())
-            {
-                Outcome::Transport { kind, .. } => kind,
-                other => panic!("{other:?}"),
-            };
+        let kind = |code: i32| match parse_output(&framed(code, "000", "", ""), "curl: (56) Recv failure", &versions())
+        {
+            Outcome::Transport { kind, .. } => kind,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(kind(7), TransportKind::Refused);
         assert_eq!(kind(56), TransportKind::Reset);
+        assert_eq!(kind(52), TransportKind::Reset);
         assert_eq!(kind(28), TransportKind::Timeout);
         assert_eq!(kind(35), TransportKind::Tls);
         assert_eq!(kind(6), TransportKind::Dns);
         assert!(matches!(
-            parse_output("no marker", "exec failed", &versions()),
+            parse_output(b"no frame", "exec failed", &versions()),
             Outcome::Transport { kind: TransportKind::Other, .. }
         ));
+    }
+
+    /// The script itself, run by a real shell against a fake curl: the frame and the bytes
+    /// that follow it are what `parse_output` reads.
+    #[test]
+    fn the_script_frames_what_curl_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("curl");
+        // Writes a head to -D's file, echo JSON to -o's file and the status to stdout, like curl.
+        let script = format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -D) h=$2; shift;; -o) b=$2; shift;; esac; shift; done\n\
+             printf 'HTTP/1.1 200 OK\\r\\n\\r\\n' >\"$h\"; cat >\"$b\" <<'EOF'\n{ECHO}\nEOF\nprintf 200\n"
+        );
+        std::fs::write(&fake, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let argv = command(Method::Get, "http://echo/", &BTreeMap::new(), Duration::from_secs(1));
+        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env("PATH", path).output().unwrap();
+        let Outcome::Response(r) = parse_output(&out.stdout, "", &versions()) else {
+            panic!("{}", String::from_utf8_lossy(&out.stdout))
+        };
+        assert_eq!(r.status, 200);
+        assert_eq!(r.echo.map(|e| e.pod), Some("echo-v1-6d8f9c7b5-x2x9q".to_owned()));
     }
 
     #[test]

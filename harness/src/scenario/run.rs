@@ -20,6 +20,7 @@ use super::{
     RateLimitStep, Request, SplitStep, Step, TraceStep, WaitCondition, WaitStep,
 };
 use crate::check::converge::{Attempt, converge, eventually};
+use crate::check::denial::Path;
 use crate::check::expect::{Verdict, evaluate, evaluate_trace};
 use crate::check::split::{Decision, SplitTest, drive};
 use crate::k8s::{self, Seen};
@@ -334,7 +335,7 @@ impl Context<'_> {
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let observation = probe.send(&s.request, &host, &extra, &versions).await;
-            judged(evaluate(&s.expect, &observation, mesh), observation)
+            judged(evaluate(&s.expect, &observation, mesh, Path::ThroughKong), observation)
         })
         .await;
         self.keep(outcome)
@@ -474,7 +475,7 @@ impl Context<'_> {
             let versions = self.pod_versions().await;
             let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
             match pod::send(&pods, &name, &ns, argv, REQUEST_TIMEOUT + Duration::from_secs(5), &versions).await {
-                Ok(observation) => judged(evaluate(&s.expect, &observation, mesh), observation),
+                Ok(observation) => judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation),
                 Err(e) => Attempt::Fail(Failed::Unjudged(Unjudged(e.to_string()))),
             }
         })
@@ -559,13 +560,16 @@ struct Judged {
 
 impl Judged {
     fn summary(&self) -> String {
+        if let Some(denial) = self.verdict.denial {
+            return format!("refused: {denial}");
+        }
         match &self.observation.outcome {
             crate::probe::Outcome::Response(r) => format!(
                 "HTTP {}{}",
                 r.status,
                 r.echo.as_ref().map(|e| format!(" from {}", crate::snapshot::pod_name(&e.pod))).unwrap_or_default()
             ),
-            crate::probe::Outcome::Transport { kind, .. } => format!("no response ({kind:?}), as expected"),
+            crate::probe::Outcome::Transport { kind, .. } => format!("no response ({kind:?})"),
         }
     }
 }

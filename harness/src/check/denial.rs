@@ -1,0 +1,152 @@
+//! What a mesh's refusal looks like from the client, per mesh and per path, so that `refused`
+//! passes only on a denial the mesh itself produced, never on any answer that merely is not the
+//! echo backend's (a DNS failure, a timeout, nothing listening, the client's own sidecar failing,
+//! another backend answering).
+//!
+//! The forms, with their upstream sources (pinned: Istio 1.30 / Envoy, linkerd2-proxy of
+//! edge-26.8, Kong 3.9):
+//!
+//! | mesh | path | denial | evidence |
+//! |---|---|---|---|
+//! | Istio | from a pod | the server sidecar resets a plaintext connection into STRICT mTLS | curl exit 56 (reset) or 52 (empty reply) |
+//! | Istio | any | Envoy's RBAC filter | `403`, body `RBAC: access denied` (envoy source/extensions/filters/http/rbac/rbac_filter.cc) |
+//! | Istio | through Kong | the backend's sidecar resets Kong's hop, relayed | Envoy `503` `upstream connect error or disconnect/reset before headers. reset reason: connection termination` (or `remote reset`/`connection reset`), or Kong's `502` `An invalid response was received from the upstream server` (kong/error_handlers.lua) |
+//! | Linkerd | any | inbound policy denies an HTTP request | `403` with an `l5d-proxy-error` header (linkerd2-proxy linkerd/app/inbound/src/policy/http.rs, linkerd/app/core/src/errors/respond.rs) |
+//! | Linkerd | from a pod | an opaque server refuses the connection | curl exit 56 / 52 |
+//!
+//! Kong's 502 is the one ambiguous form: Kong writes the same body when nothing listens behind
+//! the Service. Scenarios that rely on it wait for the backend to be available first.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::probe::{Outcome, Response, TransportKind};
+use crate::scenario::Mesh;
+
+/// Which way a request went: from the host through Kong, or from a client pod straight to a Service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    ThroughKong,
+    FromPod,
+}
+
+/// A recognised mesh denial, recorded in the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Denial {
+    /// The server's proxy reset or closed the connection before any answer.
+    ConnectionReset,
+    /// Envoy's RBAC filter: `403 RBAC: access denied`.
+    IstioRbac,
+    /// Linkerd's inbound policy: `403` with `l5d-proxy-error`.
+    LinkerdPolicy,
+    /// The backend's sidecar reset Kong's hop, relayed by Kong's sidecar (503) or Kong (502).
+    UpstreamReset,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Denial::ConnectionReset => "the server's proxy reset the connection",
+            Denial::IstioRbac => "Istio RBAC denied it (403 RBAC: access denied)",
+            Denial::LinkerdPolicy => "Linkerd policy denied it (403 with l5d-proxy-error)",
+            Denial::UpstreamReset => "the backend's proxy reset Kong's connection (relayed as 502/503)",
+        })
+    }
+}
+
+/// Envoy's RBAC denial body.
+const RBAC_DENIED: &str = "RBAC: access denied";
+/// Envoy's local reply when the upstream connection dies before response headers.
+const ENVOY_UPSTREAM_RESET: &str = "upstream connect error or disconnect/reset before headers";
+/// Reset reasons that mean the peer closed or reset an established connection, as opposed to
+/// `connection failure` (nothing listening) or `overflow` (Envoy's own circuit breaking).
+const PEER_RESET_REASONS: &[&str] = &["connection termination", "remote reset", "connection reset"];
+/// Kong's 502 body (Kong 3.9 kong/error_handlers.lua).
+const KONG_BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
+
+/// The denial `outcome` is, for `mesh` on `path`, or what was seen instead.
+pub fn classify(mesh: Mesh, path: Path, outcome: &Outcome) -> Result<Denial, String> {
+    match (mesh, outcome) {
+        (Mesh::None, _) => Err("without a mesh no proxy can refuse a request".into()),
+        (_, Outcome::Transport { kind: TransportKind::Reset, .. }) if path == Path::FromPod => {
+            Ok(Denial::ConnectionReset)
+        }
+        (_, Outcome::Transport { kind, message }) => Err(format!(
+            "no response ({}): {message}; that is not how {mesh} refuses a request{}",
+            kind_name(*kind),
+            match path {
+                Path::FromPod => " (it resets the connection or answers 403)",
+                Path::ThroughKong => " through Kong (Kong relays the denial as an HTTP answer)",
+            }
+        )),
+        (_, Outcome::Response(r)) if r.echo.is_some() => {
+            let pod = r.echo.as_ref().map(|e| e.pod.as_str()).unwrap_or_default();
+            Err(format!("backend pod {pod} answered {}: the request was not refused", r.status))
+        }
+        (Mesh::Istio, Outcome::Response(r)) => istio(path, r),
+        (Mesh::Linkerd, Outcome::Response(r)) => linkerd(r),
+    }
+}
+
+fn istio(path: Path, r: &Response) -> Result<Denial, String> {
+    let body = r.body.as_deref().unwrap_or("").trim();
+    if r.status == 403 && body == RBAC_DENIED {
+        return Ok(Denial::IstioRbac);
+    }
+    if path == Path::ThroughKong {
+        if r.status == 503
+            && body.starts_with(ENVOY_UPSTREAM_RESET)
+            && PEER_RESET_REASONS.iter().any(|p| body.contains(p))
+        {
+            return Ok(Denial::UpstreamReset);
+        }
+        if r.status == 502 && body.contains(KONG_BAD_GATEWAY) {
+            return Ok(Denial::UpstreamReset);
+        }
+    }
+    Err(format!(
+        "HTTP {} {}is not an Istio denial (expected {})",
+        r.status,
+        seen_body(r),
+        match path {
+            Path::FromPod => "a reset, or 403 \"RBAC: access denied\"",
+            Path::ThroughKong => "403 \"RBAC: access denied\", or a relayed peer reset as 503/502",
+        }
+    ))
+}
+
+fn linkerd(r: &Response) -> Result<Denial, String> {
+    match (r.status, r.header("l5d-proxy-error")) {
+        (403, Some(_)) => Ok(Denial::LinkerdPolicy),
+        (status, Some(error)) => Err(format!(
+            "HTTP {status} with l5d-proxy-error {error:?} is a proxy failure, not a policy denial (expected 403)"
+        )),
+        (status, None) => Err(format!(
+            "HTTP {status} {}without l5d-proxy-error is not a Linkerd denial (expected 403 with l5d-proxy-error)",
+            seen_body(r)
+        )),
+    }
+}
+
+fn seen_body(r: &Response) -> String {
+    match r.body.as_deref().map(str::trim) {
+        Some(b) if !b.is_empty() => {
+            let short: String = b.chars().take(120).collect();
+            format!("{short:?} ")
+        }
+        _ => String::new(),
+    }
+}
+
+fn kind_name(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Refused => "connection refused: nothing listens there",
+        TransportKind::Reset => "connection reset",
+        TransportKind::Timeout => "timeout",
+        TransportKind::Tls => "TLS failure",
+        TransportKind::Dns => "name not resolved",
+        TransportKind::Other => "transport failure",
+    }
+}
