@@ -29,7 +29,13 @@ pub enum KubeError {
     #[error("the API server does not know {api_version} {kind} (is its CRD installed?): {reason}")]
     UnknownKind { api_version: String, kind: String, reason: String },
     #[error("applying {kind}/{name}: {reason}")]
-    Apply { kind: String, name: String, reason: String },
+    Apply {
+        kind: String,
+        name: String,
+        reason: String,
+        /// The API server's own `Status.message`, when it answered with one.
+        server_message: Option<String>,
+    },
     #[error("{doing}: {reason}")]
     Api { doing: String, reason: String },
 }
@@ -141,6 +147,10 @@ pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Opt
     api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| KubeError::Apply {
         kind,
         name,
+        server_message: match &e {
+            kube::Error::Api(status) => Some(status.message.clone()),
+            _ => None,
+        },
         reason: e.to_string(),
     })?;
     Ok(())

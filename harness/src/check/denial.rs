@@ -11,8 +11,17 @@
 //! | Istio | from a pod | the server sidecar resets a plaintext connection into STRICT mTLS | curl exit 56 (reset) or 52 (empty reply) |
 //! | Istio | any | Envoy's RBAC filter | `403`, body `RBAC: access denied` (envoy source/extensions/filters/http/rbac/rbac_filter.cc) |
 //! | Istio | through Kong | the backend's sidecar resets Kong's hop, relayed | Envoy `503` `upstream connect error or disconnect/reset before headers. reset reason: connection termination` (or `remote reset`/`connection reset`), or Kong's `502` `An invalid response was received from the upstream server` (kong/error_handlers.lua) |
-//! | Linkerd | any | inbound policy denies an HTTP request | `403` with an `l5d-proxy-error` header (linkerd2-proxy linkerd/app/inbound/src/policy/http.rs, linkerd/app/core/src/errors/respond.rs) |
+//! | Linkerd | any | inbound policy denies an HTTP request | `403` with an empty body (`content-length: 0`) |
 //! | Linkerd | from a pod | an opaque server refuses the connection | curl exit 56 / 52 |
+//!
+//! Linkerd's denial is recognised by its shape, not by `l5d-proxy-error`: at linkerd2-proxy
+//! v2.366.0 (edge-26.8.3) the server proxy answers `permission_denied` as a 403 with
+//! `content-length: 0` (linkerd/app/core/src/errors/respond.rs), adds `l5d-proxy-error` only for
+//! meshed peers (linkerd/app/inbound/src/http/server.rs, "Only emit informational headers to
+//! meshed peers"), and the meshed client's own proxy strips it again
+//! (linkerd/app/outbound/src/http/handle_proxy_error_headers.rs). So an application never sees
+//! the header on a denial; it does see it on its own proxy's failures (502/503/504), which are
+//! no denial. A 403 with a body (Kong's JSON, another server's page) is not Linkerd's.
 //!
 //! Kong's 502 is the one ambiguous form: Kong writes the same body when nothing listens behind
 //! the Service. Scenarios that rely on it wait for the backend to be available first.
@@ -39,7 +48,7 @@ pub enum Denial {
     ConnectionReset,
     /// Envoy's RBAC filter: `403 RBAC: access denied`.
     IstioRbac,
-    /// Linkerd's inbound policy: `403` with `l5d-proxy-error`.
+    /// Linkerd's inbound policy: an empty `403`.
     LinkerdPolicy,
     /// The backend's sidecar reset Kong's hop, relayed by Kong's sidecar (503) or Kong (502).
     UpstreamReset,
@@ -50,7 +59,7 @@ impl fmt::Display for Denial {
         f.write_str(match self {
             Denial::ConnectionReset => "the server's proxy reset the connection",
             Denial::IstioRbac => "Istio RBAC denied it (403 RBAC: access denied)",
-            Denial::LinkerdPolicy => "Linkerd policy denied it (403 with l5d-proxy-error)",
+            Denial::LinkerdPolicy => "Linkerd policy denied it (empty 403 from the server's proxy)",
             Denial::UpstreamReset => "the backend's proxy reset Kong's connection (relayed as 502/503)",
         })
     }
@@ -60,9 +69,11 @@ impl fmt::Display for Denial {
 const RBAC_DENIED: &str = "RBAC: access denied";
 /// Envoy's local reply when the upstream connection dies before response headers.
 const ENVOY_UPSTREAM_RESET: &str = "upstream connect error or disconnect/reset before headers";
-/// Reset reasons that mean the peer closed or reset an established connection, as opposed to
-/// `connection failure` (nothing listening) or `overflow` (Envoy's own circuit breaking).
-const PEER_RESET_REASONS: &[&str] = &["connection termination", "remote reset", "connection reset"];
+/// Reset reasons (envoy source/common/http/utility.cc `resetReasonToString`) that mean the peer
+/// closed or reset an established connection, as opposed to `remote connection failure`
+/// (nothing listening), `connection timeout` or `overflow` (Envoy's own circuit breaking).
+/// Istio retries by default, so the body may read "retried and the latest reset reason: ...".
+const PEER_RESET_REASONS: &[&str] = &["reset reason: connection termination", "reset reason: remote reset"];
 /// Kong's 502 body (Kong 3.9 kong/error_handlers.lua).
 const KONG_BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
 
@@ -118,15 +129,15 @@ fn istio(path: Path, r: &Response) -> Result<Denial, String> {
 }
 
 fn linkerd(r: &Response) -> Result<Denial, String> {
+    let empty = r.body.as_deref().unwrap_or("").is_empty();
     match (r.status, r.header("l5d-proxy-error")) {
-        (403, Some(_)) => Ok(Denial::LinkerdPolicy),
-        (status, Some(error)) => Err(format!(
-            "HTTP {status} with l5d-proxy-error {error:?} is a proxy failure, not a policy denial (expected 403)"
+        (403, _) if empty => Ok(Denial::LinkerdPolicy),
+        (status, Some(error)) if status != 403 => Err(format!(
+            "HTTP {status} with l5d-proxy-error {error:?} is a Linkerd proxy's failure, not a policy denial (expected an empty 403)"
         )),
-        (status, None) => Err(format!(
-            "HTTP {status} {}without l5d-proxy-error is not a Linkerd denial (expected 403 with l5d-proxy-error)",
-            seen_body(r)
-        )),
+        (status, _) => {
+            Err(format!("HTTP {status} {}is not a Linkerd denial (expected an empty 403 from the server's proxy)", seen_body(r)))
+        }
     }
 }
 

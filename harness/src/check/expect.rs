@@ -8,7 +8,7 @@ use super::denial::{self, Denial, Path};
 use super::xfcc::{self, Identity};
 use crate::probe::zipkin::SpanTree;
 use crate::probe::{Observation, Outcome};
-use crate::scenario::{Expect, HeaderMatch, Mesh, TraceExpect};
+use crate::scenario::{Expect, HeaderMatch, Mesh, Rejection, TraceExpect};
 
 /// Pass or fail, with every unmet expectation spelled out, and the mesh denial that a
 /// `refused` expectation recognised.
@@ -177,6 +177,39 @@ fn identity_problem<'a>(expected: &str, mesh: Mesh, header: impl Fn(&str) -> Opt
     }
 }
 
+/// How an apply ended, as far as a `rejected` expectation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Accepted,
+    /// Discovery does not serve the kind.
+    UnknownKind { kind: String },
+    /// The API server refused the object, with its own message.
+    Refused { server_message: String },
+    /// Anything else (no connection, malformed object): never what a scenario expects.
+    Failed(String),
+}
+
+/// Whether `outcome` is the refusal `expected` names. Only the error's class or the API
+/// server's own message count: the harness's wording names the kind whatever went wrong.
+pub fn judge_rejection(expected: &Rejection, outcome: &ApplyOutcome) -> Result<String, String> {
+    match (expected, outcome) {
+        (Rejection::UnknownKind, ApplyOutcome::UnknownKind { kind }) => {
+            Ok(format!("rejected as expected: the API server serves no kind {kind}"))
+        }
+        (Rejection::Message(text), ApplyOutcome::Refused { server_message }) if server_message.contains(text.as_str()) => {
+            Ok(format!("rejected as expected: {server_message}"))
+        }
+        (_, ApplyOutcome::Accepted) => Err(format!("expected the API server to refuse it ({expected}), but it accepted it")),
+        (_, ApplyOutcome::UnknownKind { kind }) => {
+            Err(format!("expected a refusal with {expected}, but the API server serves no kind {kind}"))
+        }
+        (_, ApplyOutcome::Refused { server_message }) => {
+            Err(format!("expected a refusal with {expected}, but the API server said: {server_message}"))
+        }
+        (_, ApplyOutcome::Failed(e)) => Err(format!("expected a refusal with {expected}, but the apply failed otherwise: {e}")),
+    }
+}
+
 /// A trace must hold every expected service and edge.
 pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
     let services = tree.services();
@@ -312,8 +345,13 @@ mod tests {
         );
         assert_eq!(refused(&relayed, Mesh::Istio, ThroughKong).denial, Some(Denial::UpstreamReset));
         // Linkerd: 403 with l5d-proxy-error; an opaque server resets.
-        let l5d = answer(403, &[("l5d-proxy-error", "unauthorized request on route")], "");
+        // linkerd2-proxy's permission_denied: 403, content-length 0; l5d-proxy-error only
+        // reaches a client whose own proxy failed to strip it.
+        let l5d = answer(403, &[("content-length", "0")], "");
         assert_eq!(refused(&l5d, Mesh::Linkerd, FromPod).denial, Some(Denial::LinkerdPolicy));
+        assert_eq!(refused(&l5d, Mesh::Linkerd, ThroughKong).denial, Some(Denial::LinkerdPolicy));
+        let with_header = answer(403, &[("l5d-proxy-error", "unauthorized request on route")], "");
+        assert_eq!(refused(&with_header, Mesh::Linkerd, FromPod).denial, Some(Denial::LinkerdPolicy));
         assert_eq!(
             refused(&transport(TransportKind::Reset), Mesh::Linkerd, FromPod).denial,
             Some(Denial::ConnectionReset)
@@ -349,8 +387,11 @@ mod tests {
         assert!(!refused(&kong_404, Mesh::Linkerd, ThroughKong).passed());
         assert!(!refused(&answer(403, &[], "RBAC: access denied"), Mesh::Linkerd, FromPod).passed());
         assert!(!refused(&answer(403, &[("l5d-proxy-error", "x")], ""), Mesh::Istio, FromPod).passed());
+        // Kong's own 403 (a JSON body) is no Linkerd denial.
+        let kong_403 = answer(403, &[], "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\"ab\"\n}");
+        assert!(!refused(&kong_403, Mesh::Linkerd, ThroughKong).passed());
         // Linkerd's client-side failure (a 502/504 with l5d-proxy-error) is not a denial.
-        let v = refused(&answer(504, &[("l5d-proxy-error", "request timed out")], ""), Mesh::Linkerd, FromPod);
+        let v = refused(&answer(504, &[("l5d-proxy-error", "service in fail-fast")], ""), Mesh::Linkerd, FromPod);
         assert!(v.failures[0].contains("not a policy denial"), "{v}");
         // The echo backend answering, with or without identity headers.
         let v = refused(&echo_response(200, &[("x-forwarded-client-cert", XFCC)]), Mesh::Istio, FromPod);
@@ -365,6 +406,29 @@ mod tests {
         // And a refusal where none is expected is a failure naming the transport error.
         let v = evaluate(&Expect::default(), &transport(TransportKind::Reset), Mesh::Istio, FromPod);
         assert_eq!(v.failures, ["no response (Reset): Reset"]);
+    }
+
+    #[test]
+    fn rejections_match_the_class_or_the_servers_message_only() {
+        let unknown = ApplyOutcome::UnknownKind { kind: "split.smi-spec.io/v1alpha2 TrafficSplit".into() };
+        assert!(judge_rejection(&Rejection::UnknownKind, &unknown).is_ok());
+        // Every other way an apply of a TrafficSplit can fail names the kind in the harness's
+        // wording; none of them is the expected refusal.
+        let webhook = ApplyOutcome::Refused {
+            server_message: "Internal error occurred: failed calling webhook \"validate.linkerd.io\"".into(),
+        };
+        let offline = ApplyOutcome::Failed("applying TrafficSplit/backend-split: connection refused".into());
+        for outcome in [&ApplyOutcome::Accepted, &webhook, &offline] {
+            assert!(judge_rejection(&Rejection::UnknownKind, outcome).is_err(), "{outcome:?}");
+        }
+        let strict = ApplyOutcome::Refused {
+            server_message: ".spec.weights: field not declared in schema".into(),
+        };
+        let by_message = Rejection::Message("field not declared in schema".into());
+        assert!(judge_rejection(&by_message, &strict).is_ok());
+        assert!(judge_rejection(&by_message, &webhook).is_err());
+        assert!(judge_rejection(&by_message, &unknown).is_err());
+        assert!(judge_rejection(&by_message, &ApplyOutcome::Accepted).is_err());
     }
 
     #[test]

@@ -210,12 +210,58 @@ fn non_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec
 pub struct ApplyStep {
     #[serde(deserialize_with = "non_empty")]
     pub fixtures: Vec<Spanned<String>>,
-    /// The API server must refuse the apply with an error containing this text (e.g. an unknown
-    /// kind); the step fails if the apply succeeds.
+    /// The API server must refuse the apply: `unknown-kind` (no such kind is served), or
+    /// `{message: TEXT}` (the API server's own message contains TEXT). The step fails if the
+    /// apply succeeds or fails otherwise.
     #[serde(default)]
-    pub rejected: Option<String>,
+    pub rejected: Option<Rejection>,
     #[serde(default = "Timeout::apply")]
     pub timeout: Timeout,
+}
+
+/// How the API server must refuse an apply. Matched against the error's class or the API
+/// server's own message, never against the harness's wording (which names the kind anyway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rejection {
+    /// Discovery knows no such kind (e.g. SMI's TrafficSplit where no SMI CRD is installed).
+    UnknownKind,
+    /// The API server refused the object with a message containing this text.
+    Message(String),
+}
+
+impl<'de> Deserialize<'de> for Rejection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ByMessage {
+            message: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Class(String),
+            Message(ByMessage),
+        }
+        let expected = "expected `unknown-kind` or {message: TEXT}";
+        match Form::deserialize(d).map_err(|_| serde::de::Error::custom(expected))? {
+            Form::Class(c) if c == "unknown-kind" => Ok(Rejection::UnknownKind),
+            Form::Class(c) => Err(serde::de::Error::custom(format!("`{c}`: {expected}"))),
+            Form::Message(ByMessage { message }) if message.trim().is_empty() => {
+                Err(serde::de::Error::custom("an empty message matches every error"))
+            }
+            Form::Message(ByMessage { message }) => Ok(Rejection::Message(message)),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::UnknownKind => f.write_str("unknown kind"),
+            Rejection::Message(m) => write!(f, "a message containing {m:?}"),
+        }
+    }
 }
 
 /// Delete the objects of fixtures, or one resource, and wait until they are gone. Eventually.

@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MetricsStep, MetricsTarget,
-    RateLimitStep, Request, SplitStep, Step, TraceStep, WaitCondition, WaitStep,
+    RateLimitStep, Rejection, Request, SplitStep, Step, TraceStep, WaitCondition, WaitStep,
 };
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
-use crate::check::expect::{Verdict, evaluate, evaluate_trace};
+use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_trace, judge_rejection};
 use crate::check::split::{Decision, SplitTest, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
@@ -216,25 +216,27 @@ impl Context<'_> {
     }
 
     /// Apply `files`; eventually (a webhook may not serve yet). With `rejected`, the API server
-    /// must refuse them with an error containing that text.
-    async fn apply(&self, files: &[String], rejected: Option<&str>, within: Duration) -> StepResult {
+    /// must refuse them the way it says.
+    async fn apply(&self, files: &[String], rejected: Option<&Rejection>, within: Duration) -> StepResult {
         let objects = self.manifests(files)?;
         let client = &self.live.client;
         if let Some(expected) = rejected {
+            let mut outcome = ApplyOutcome::Accepted;
             for object in &objects {
                 if let Err(e) = k8s::apply(client, object, Some(self.namespace)).await {
-                    let message = e.to_string();
-                    return if message.contains(expected) {
-                        Ok(format!("rejected as expected: {message}"))
-                    } else {
-                        Err(format!("rejected, but not with `{expected}`: {message}"))
+                    outcome = match e {
+                        k8s::KubeError::UnknownKind { api_version, kind, .. } => {
+                            ApplyOutcome::UnknownKind { kind: format!("{api_version} {kind}") }
+                        }
+                        k8s::KubeError::Apply { server_message: Some(server_message), .. } => {
+                            ApplyOutcome::Refused { server_message }
+                        }
+                        other => ApplyOutcome::Failed(other.to_string()),
                     };
+                    break;
                 }
             }
-            return Err(format!(
-                "expected the API server to reject {} with `{expected}`, but it accepted it",
-                files.join(", ")
-            ));
+            return judge_rejection(expected, &outcome);
         }
         let applied = eventually(within, self.live.interval * 2, &format!("{} applied", files.join(", ")), || async {
             for object in &objects {
@@ -250,7 +252,7 @@ impl Context<'_> {
 
     async fn apply_step(&self, s: &ApplyStep) -> StepResult {
         let files: Vec<String> = s.fixtures.iter().map(|f| f.value.clone()).collect();
-        self.apply(&files, s.rejected.as_deref(), s.timeout.0).await
+        self.apply(&files, s.rejected.as_ref(), s.timeout.0).await
     }
 
     async fn delete(&self, s: &DeleteStep) -> StepResult {
