@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::expect::Verdict;
-use crate::scenario::SeriesExpect;
+use crate::scenario::{LabelMatch, SeriesExpect};
 
 /// One sample: `name{labels} value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
     for e in expect {
         let matching: Vec<&Sample> = samples
             .iter()
-            .filter(|s| s.name == e.name && e.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .filter(|s| e.labels.iter().all(|(k, m)| s.labels.get(k).is_some_and(|v| m.matches(v))) && s.name == e.name)
             .collect();
         let total: f64 = matching.iter().map(|s| s.value).sum();
         if total < e.at_least {
@@ -87,9 +87,9 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
                 .map(|s| format!("{:?} = {}", s.labels, s.value))
                 .collect();
             failures.push(format!(
-                "{}{:?}: {total} (over {} series), expected at least {}; series of that name: [{}]",
+                "{}{{{}}}: {total} (over {} series), expected at least {}; series of that name: [{}]",
                 e.name,
-                e.labels,
+                e.labels.iter().map(|(k, m)| format!("{k}={m}")).collect::<Vec<_>>().join(","),
                 matching.len(),
                 e.at_least,
                 seen.join("; ")
@@ -127,7 +127,7 @@ escaped{path="a\"b\\c"} 1
         let samples = parse(TEXT);
         let ok = |name: &str, labels: &[(&str, &str)], at_least: f64| SeriesExpect {
             name: name.into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), LabelMatch::Equals(v.to_string()))).collect(),
             at_least,
         };
         assert!(evaluate(&[ok("kong_http_requests_total", &[], 8.0)], &samples).passed());
@@ -145,5 +145,28 @@ escaped{path="a\"b\\c"} 1
         let v = evaluate(&[ok("istio_requests_total", &[("connection_security_policy", "none")], 1.0)], &samples);
         assert!(v.failures[0].contains("expected at least 1"), "{v}");
         assert!(!evaluate(&[ok("missing_total", &[], 1.0)], &samples).passed());
+    }
+
+    /// Kong's counter on a kept cluster: an earlier run's series (another namespace) must not
+    /// satisfy this scenario's expectation. Service names are KIC's `<namespace>.<service>.<port>`
+    /// (kubernetes-ingress-controller v3.5 internal/dataplane/translator/subtranslator/ingress.go).
+    #[test]
+    fn a_prefix_scopes_kongs_counter_to_the_scenarios_namespace() {
+        let text = r#"kong_http_requests_total{service="metrics-istio-r1.echo.80",route="metrics-istio-r1.echo.echo..80",code="200",source="service",workspace="default",consumer=""} 40
+kong_http_requests_total{service="metrics-istio-r12.echo.80",route="metrics-istio-r12.echo.echo..80",code="200",source="service",workspace="default",consumer=""} 2
+"#;
+        let samples = parse(text);
+        let expect = |ns: &str| {
+            let labels = BTreeMap::from([
+                ("code".to_owned(), LabelMatch::Equals("200".into())),
+                ("service".to_owned(), LabelMatch::Prefix { prefix: format!("{ns}.") }),
+            ]);
+            [SeriesExpect { name: "kong_http_requests_total".into(), labels, at_least: 5.0 }]
+        };
+        // The earlier run r1 counted 40; this run r12 only 2: not enough, whatever r1 did.
+        let v = evaluate(&expect("metrics-istio-r12"), &samples);
+        assert!(!v.passed(), "{v}");
+        assert!(v.failures[0].contains("service=\"metrics-istio-r12.\"..."), "{v}");
+        assert!(evaluate(&expect("metrics-istio-r1"), &samples).passed());
     }
 }

@@ -732,13 +732,13 @@ pub enum MetricsTarget {
     MeshProxy { selector: BTreeMap<String, String> },
 }
 
-/// Series named `name` whose labels include `labels`; their values summed must reach `at-least`.
+/// Series named `name` whose labels match `labels`; their values summed must reach `at-least`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SeriesExpect {
     pub name: String,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, LabelMatch>,
     #[serde(default = "SeriesExpect::one")]
     pub at_least: f64,
 }
@@ -746,6 +746,59 @@ pub struct SeriesExpect {
 impl SeriesExpect {
     fn one() -> f64 {
         1.0
+    }
+}
+
+/// A label value: a plain string must be equal; `{prefix: S}` must start with S. Counters that
+/// outlive a scenario (Kong's, on a kept or reused cluster) are scoped with a prefix naming the
+/// scenario's own namespace, which holds the run id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum LabelMatch {
+    Equals(String),
+    Prefix {
+        prefix: String,
+    },
+}
+
+impl LabelMatch {
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            LabelMatch::Equals(v) => v == value,
+            LabelMatch::Prefix { prefix } => value.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for LabelMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelMatch::Equals(v) => write!(f, "{v:?}"),
+            LabelMatch::Prefix { prefix } => write!(f, "{prefix:?}..."),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelMatch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Prefix {
+            prefix: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Equals(String),
+            Prefix(Prefix),
+        }
+        match Form::deserialize(d).map_err(|_| serde::de::Error::custom("expected a string (equals) or {prefix: S}"))? {
+            Form::Equals(v) => Ok(LabelMatch::Equals(v)),
+            Form::Prefix(Prefix { prefix }) if prefix.is_empty() => {
+                Err(serde::de::Error::custom("an empty prefix matches every series; name the scenario's namespace"))
+            }
+            Form::Prefix(Prefix { prefix }) => Ok(LabelMatch::Prefix { prefix }),
+        }
     }
 }
 
