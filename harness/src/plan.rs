@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::profile::Profile;
 use crate::scenario::fixture::Manifest;
-use crate::scenario::{Catalog, CheckError, RunContext, Step, load};
+use crate::scenario::{Catalog, CheckError, NamespaceMetadata, RunContext, Step, load};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -55,6 +55,8 @@ pub struct ScenarioPlan {
     pub name: String,
     pub file: PathBuf,
     pub namespace: String,
+    /// What the namespace carries on this mesh: the injection setting and the scenario's own.
+    pub namespace_metadata: NamespaceMetadata,
     pub host: String,
     pub objects: Vec<ObjectRef>,
     pub steps: Vec<String>,
@@ -95,6 +97,7 @@ pub fn build(
             name: loaded.scenario.name.value.clone(),
             file: catalog.project.display_path(&file).to_owned(),
             namespace: var("namespace"),
+            namespace_metadata: loaded.scenario.namespace.metadata(mesh),
             host: var("host"),
             objects: manifests
                 .iter()
@@ -234,6 +237,12 @@ pub fn describe(step: &Step) -> String {
         Step::ExpectResource(s) => {
             format!("expect-resource {}/{} (eventually, {})", s.resource.kind, s.resource.name, s.timeout)
         }
+        Step::MeshMembership(s) => format!(
+            "mesh-membership: pods {} {} the mesh proxy (eventually, {})",
+            s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+            if s.meshed { "carry" } else { "do not carry" },
+            s.timeout
+        ),
         Step::Metrics(s) => {
             let target = match &s.target {
                 crate::scenario::MetricsTarget::Kong => "kong".to_owned(),
@@ -243,6 +252,21 @@ pub fn describe(step: &Step) -> String {
             format!("metrics from {target} expecting {names} (eventually, {})", s.timeout)
         }
     }
+}
+
+/// ` (labels a=b; annotations c=d)`, or nothing.
+fn metadata(m: &NamespaceMetadata) -> String {
+    let pairs = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    };
+    let mut parts = Vec::new();
+    if !m.labels.is_empty() {
+        parts.push(format!("labels {}", pairs(&m.labels)));
+    }
+    if !m.annotations.is_empty() {
+        parts.push(format!("annotations {}", pairs(&m.annotations)));
+    }
+    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join("; ")) }
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
@@ -285,7 +309,15 @@ impl fmt::Display for Plan {
             }
         }
         for s in &self.scenarios {
-            writeln!(f, "scenario {} ({})\n  namespace {}\n  host {}", s.name, s.file.display(), s.namespace, s.host)?;
+            writeln!(
+                f,
+                "scenario {} ({})\n  namespace {}{}\n  host {}",
+                s.name,
+                s.file.display(),
+                s.namespace,
+                metadata(&s.namespace_metadata),
+                s.host
+            )?;
             for o in &s.objects {
                 writeln!(f, "  apply {} {}/{} from {}", o.api_version, o.kind, o.name, o.fixture.display())?;
             }
@@ -341,4 +373,30 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guide's Linkerd control runs in a namespace without the injection annotation; every
+    /// other Linkerd scenario's namespace carries it, and plan.json says so.
+    #[test]
+    fn plan_json_shows_each_namespaces_injection() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
+        let plan = build(&catalog, &profile, "r1", crate::cluster::HostPorts { http: 1, https: 2 }).unwrap();
+        let json = serde_json::to_value(&plan).unwrap();
+        let scenarios = json["scenarios"].as_array().unwrap();
+        assert!(scenarios.len() > 2);
+        for s in scenarios {
+            let inject = &s["namespace_metadata"]["annotations"]["linkerd.io/inject"];
+            if s["name"] == "seed-linkerd-as-written" {
+                assert!(inject.is_null(), "{s}");
+            } else {
+                assert_eq!(inject, "enabled", "{}", s["name"]);
+            }
+        }
+    }
 }

@@ -649,7 +649,8 @@ mod tests {
                 }
                 (_, p) if p.ends_with("/pods") => {
                     ok(serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                    {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"version": "v1"}}}]}))
+                    {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
+                     "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}))
                 }
                 (_, p) if p.ends_with("/events") => {
                     ok(serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))

@@ -135,9 +135,10 @@ fn linkerd(r: &Response) -> Result<Denial, String> {
         (status, Some(error)) if status != 403 => Err(format!(
             "HTTP {status} with l5d-proxy-error {error:?} is a Linkerd proxy's failure, not a policy denial (expected an empty 403)"
         )),
-        (status, _) => {
-            Err(format!("HTTP {status} {}is not a Linkerd denial (expected an empty 403 from the server's proxy)", seen_body(r)))
-        }
+        (status, _) => Err(format!(
+            "HTTP {status} {}is not a Linkerd denial (expected an empty 403 from the server's proxy)",
+            seen_body(r)
+        )),
     }
 }
 

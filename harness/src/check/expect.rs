@@ -182,9 +182,13 @@ fn identity_problem<'a>(expected: &str, mesh: Mesh, header: impl Fn(&str) -> Opt
 pub enum ApplyOutcome {
     Accepted,
     /// Discovery does not serve the kind.
-    UnknownKind { kind: String },
+    UnknownKind {
+        kind: String,
+    },
     /// The API server refused the object, with its own message.
-    Refused { server_message: String },
+    Refused {
+        server_message: String,
+    },
     /// Anything else (no connection, malformed object): never what a scenario expects.
     Failed(String),
 }
@@ -196,17 +200,23 @@ pub fn judge_rejection(expected: &Rejection, outcome: &ApplyOutcome) -> Result<S
         (Rejection::UnknownKind, ApplyOutcome::UnknownKind { kind }) => {
             Ok(format!("rejected as expected: the API server serves no kind {kind}"))
         }
-        (Rejection::Message(text), ApplyOutcome::Refused { server_message }) if server_message.contains(text.as_str()) => {
+        (Rejection::Message(text), ApplyOutcome::Refused { server_message })
+            if server_message.contains(text.as_str()) =>
+        {
             Ok(format!("rejected as expected: {server_message}"))
         }
-        (_, ApplyOutcome::Accepted) => Err(format!("expected the API server to refuse it ({expected}), but it accepted it")),
+        (_, ApplyOutcome::Accepted) => {
+            Err(format!("expected the API server to refuse it ({expected}), but it accepted it"))
+        }
         (_, ApplyOutcome::UnknownKind { kind }) => {
             Err(format!("expected a refusal with {expected}, but the API server serves no kind {kind}"))
         }
         (_, ApplyOutcome::Refused { server_message }) => {
             Err(format!("expected a refusal with {expected}, but the API server said: {server_message}"))
         }
-        (_, ApplyOutcome::Failed(e)) => Err(format!("expected a refusal with {expected}, but the apply failed otherwise: {e}")),
+        (_, ApplyOutcome::Failed(e)) => {
+            Err(format!("expected a refusal with {expected}, but the apply failed otherwise: {e}"))
+        }
     }
 }
 
@@ -388,7 +398,8 @@ mod tests {
         assert!(!refused(&answer(403, &[], "RBAC: access denied"), Mesh::Linkerd, FromPod).passed());
         assert!(!refused(&answer(403, &[("l5d-proxy-error", "x")], ""), Mesh::Istio, FromPod).passed());
         // Kong's own 403 (a JSON body) is no Linkerd denial.
-        let kong_403 = answer(403, &[], "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\"ab\"\n}");
+        let kong_403 =
+            answer(403, &[], "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\"ab\"\n}");
         assert!(!refused(&kong_403, Mesh::Linkerd, ThroughKong).passed());
         // Linkerd's client-side failure (a 502/504 with l5d-proxy-error) is not a denial.
         let v = refused(&answer(504, &[("l5d-proxy-error", "service in fail-fast")], ""), Mesh::Linkerd, FromPod);
@@ -421,9 +432,7 @@ mod tests {
         for outcome in [&ApplyOutcome::Accepted, &webhook, &offline] {
             assert!(judge_rejection(&Rejection::UnknownKind, outcome).is_err(), "{outcome:?}");
         }
-        let strict = ApplyOutcome::Refused {
-            server_message: ".spec.weights: field not declared in schema".into(),
-        };
+        let strict = ApplyOutcome::Refused { server_message: ".spec.weights: field not declared in schema".into() };
         let by_message = Rejection::Message("field not declared in schema".into());
         assert!(judge_rejection(&by_message, &strict).is_ok());
         assert!(judge_rejection(&by_message, &webhook).is_err());

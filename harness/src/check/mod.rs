@@ -5,6 +5,7 @@ pub mod bench;
 pub mod converge;
 pub mod denial;
 pub mod expect;
+pub mod injection;
 pub mod metrics;
 pub mod rate_limit;
 pub mod split;

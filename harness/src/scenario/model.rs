@@ -36,6 +36,9 @@ pub struct Scenario {
     /// What capability this scenario covers.
     #[serde(deserialize_with = "non_empty")]
     pub covers: Vec<Tag>,
+    /// The scenario namespace's mesh injection and extra metadata.
+    #[serde(default)]
+    pub namespace: NamespaceSettings,
     /// Manifests under `fixtures/` applied (in order) before the first step.
     #[serde(default)]
     pub fixtures: Vec<Spanned<String>>,
@@ -47,6 +50,84 @@ pub struct Scenario {
     /// apply known-broken configuration on purpose).
     #[serde(default)]
     pub lint: LintSettings,
+}
+
+/// The scenario's namespace: whether the mesh injects its pods (by default it does, on a
+/// meshed profile), and labels and annotations of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawNamespaceSettings")]
+pub struct NamespaceSettings {
+    pub inject: bool,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for NamespaceSettings {
+    fn default() -> Self {
+        NamespaceSettings { inject: true, labels: BTreeMap::new(), annotations: BTreeMap::new() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamespaceSettings {
+    #[serde(default = "yes")]
+    inject: bool,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// Keys the harness owns on a scenario namespace: injection is said with `inject`, the run
+/// label marks what the harness may delete.
+const OWNED_NAMESPACE_KEYS: &[&str] = &["istio-injection", "istio.io/rev", "linkerd.io/inject", "kme2e.dev/run"];
+
+impl TryFrom<RawNamespaceSettings> for NamespaceSettings {
+    type Error = String;
+    fn try_from(raw: RawNamespaceSettings) -> Result<Self, String> {
+        if let Some(key) =
+            raw.labels.keys().chain(raw.annotations.keys()).find(|k| OWNED_NAMESPACE_KEYS.contains(&k.as_str()))
+        {
+            return Err(format!("`{key}` is set by the harness: use `inject: true|false` for mesh injection"));
+        }
+        Ok(NamespaceSettings { inject: raw.inject, labels: raw.labels, annotations: raw.annotations })
+    }
+}
+
+/// What a scenario namespace carries on a mesh: shown by `plan`, applied by the runner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NamespaceMetadata {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl NamespaceSettings {
+    /// The namespace's metadata on `mesh`: Istio injects pods of a namespace labelled
+    /// `istio-injection=enabled` (the injector's namespaceSelector, istio/istio
+    /// manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml); Linkerd
+    /// those of a namespace annotated `linkerd.io/inject: enabled` (linkerd2 pkg/inject).
+    /// Without `inject`, neither is set, so the mesh leaves the namespace alone.
+    pub fn metadata(&self, mesh: Mesh) -> NamespaceMetadata {
+        let mut out = NamespaceMetadata { labels: self.labels.clone(), annotations: self.annotations.clone() };
+        if self.inject {
+            match mesh {
+                Mesh::Istio => {
+                    out.labels.insert("istio-injection".into(), "enabled".into());
+                }
+                Mesh::Linkerd => {
+                    out.annotations.insert("linkerd.io/inject".into(), "enabled".into());
+                }
+                Mesh::None => {}
+            }
+        }
+        out
+    }
+
+    /// Whether pods of the namespace are injected unless they opt out.
+    pub fn injects(&self, mesh: Mesh) -> bool {
+        self.inject && mesh != Mesh::None
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +148,15 @@ pub enum Mesh {
 
 impl Mesh {
     pub const ALL: [Mesh; 3] = [Mesh::Istio, Mesh::Linkerd, Mesh::None];
+
+    /// The name of the mesh's proxy container in injected pods.
+    pub fn proxy_container(self) -> Option<&'static str> {
+        match self {
+            Mesh::Istio => Some("istio-proxy"),
+            Mesh::Linkerd => Some("linkerd-proxy"),
+            Mesh::None => None,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -167,6 +257,7 @@ pub enum Step {
     FromPod(FromPodStep),
     ExpectResource(ExpectResourceStep),
     Metrics(MetricsStep),
+    MeshMembership(MeshMembershipStep),
 }
 
 impl Step {
@@ -182,6 +273,7 @@ impl Step {
             Step::FromPod(_) => "from-pod",
             Step::ExpectResource(_) => "expect-resource",
             Step::Metrics(_) => "metrics",
+            Step::MeshMembership(_) => "mesh-membership",
         }
     }
 
@@ -709,6 +801,17 @@ pub struct ExpectResourceStep {
     pub timeout: Timeout,
 }
 
+/// The pods of the scenario namespace selected by `selector` all carry the mesh's proxy
+/// (`meshed: true`) or none do (`meshed: false`). Eventually: pods must exist.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshMembershipStep {
+    pub selector: BTreeMap<String, String>,
+    pub meshed: bool,
+    #[serde(default = "Timeout::converge")]
+    pub timeout: Timeout,
+}
+
 /// Prometheus metrics scraped from Kong or from a workload's mesh proxy must eventually show
 /// the expected series. Eventually.
 #[derive(Debug, Clone, Deserialize)]
@@ -756,9 +859,7 @@ impl SeriesExpect {
 #[serde(untagged)]
 pub enum LabelMatch {
     Equals(String),
-    Prefix {
-        prefix: String,
-    },
+    Prefix { prefix: String },
 }
 
 impl LabelMatch {

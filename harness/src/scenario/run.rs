@@ -16,12 +16,14 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MetricsStep, MetricsTarget,
-    RateLimitStep, Rejection, Request, SplitStep, Step, TraceStep, WaitCondition, WaitStep,
+    ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
+    MetricsStep, MetricsTarget, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step, TraceStep,
+    WaitCondition, WaitStep,
 };
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
 use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_trace, judge_rejection};
+use crate::check::injection::PodFacts;
 use crate::check::split::{Decision, SplitTest, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
@@ -81,8 +83,8 @@ impl ScenarioRun {
 
 type StepResult = Result<String, String>;
 
-/// Labels or annotations to set.
-type Pairs<'a> = &'a [(&'a str, &'a str)];
+/// How long a scenario's workloads may take to have pods, and those pods their proxies.
+const INJECTION_DEADLINE: Duration = Duration::from_secs(180);
 
 impl Live {
     /// The executor for `profile`'s environment, reached with `client`, Kong's proxy at `proxy`.
@@ -123,9 +125,11 @@ impl Live {
         let mut context = Context { live: self, loaded, namespace: &namespace, run, observations: Vec::new() };
 
         let setup = async {
-            self.namespace(&namespace, run).await?;
+            self.namespace(&namespace, run, &loaded.scenario.namespace).await?;
             let files: Vec<String> = loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
-            context.apply(&files, None, super::Timeout::apply().0).await
+            let applied = context.apply(&files, None, super::Timeout::apply().0).await?;
+            let injection = context.verify_injection(&files, INJECTION_DEADLINE).await?;
+            Ok(format!("{applied}; {injection}"))
         };
         let setup = tokio::select! {
             r = setup => r,
@@ -152,15 +156,15 @@ impl Live {
         out
     }
 
-    async fn namespace(&self, namespace: &str, run: &str) -> StepResult {
-        // Istio injects pods of a namespace labelled istio-injection=enabled; Linkerd those of a
-        // namespace annotated linkerd.io/inject: enabled. Kong's own namespace stays unlabelled.
-        let (labels, annotations): (Pairs, Pairs) = match self.mesh {
-            Mesh::Istio => (&[("istio-injection", "enabled")], &[]),
-            Mesh::Linkerd => (&[], &[("linkerd.io/inject", "enabled")]),
-            Mesh::None => (&[], &[]),
-        };
-        k8s::ensure_namespace(&self.client, namespace, run, labels, annotations).await.map_err(|e| e.to_string())?;
+    async fn namespace(&self, namespace: &str, run: &str, settings: &NamespaceSettings) -> StepResult {
+        // The mesh's injection setting (unless the scenario turns it off) and the scenario's own
+        // metadata, exactly as `plan` shows them.
+        let metadata = settings.metadata(self.mesh);
+        fn pairs(m: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+            m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        }
+        let (labels, annotations) = (pairs(&metadata.labels), pairs(&metadata.annotations));
+        k8s::ensure_namespace(&self.client, namespace, run, &labels, &annotations).await.map_err(|e| e.to_string())?;
         Ok(format!("namespace {namespace}"))
     }
 
@@ -202,7 +206,115 @@ impl Context<'_> {
             Step::FromPod(s) => self.request_from_pod(s).await,
             Step::ExpectResource(s) => self.expect_resource(s).await,
             Step::Metrics(s) => self.metrics(s).await,
+            Step::MeshMembership(s) => self.mesh_membership(s).await,
         }
+    }
+
+    /// The scenario namespace's pods, as the injection checks see them.
+    async fn pod_facts(&self, selector: Option<&str>) -> Result<Vec<PodFacts>, String> {
+        let pods: Api<Pod> = Api::namespaced(self.live.client.clone(), self.namespace);
+        let params = selector.map_or_else(ListParams::default, |s| ListParams::default().labels(s));
+        let list = pods.list(&params).await.map_err(|e| format!("listing pods in {}: {e}", self.namespace))?;
+        let container = self.live.mesh.proxy_container().unwrap_or_default();
+        Ok(list
+            .items
+            .iter()
+            // A pod being deleted is on its way out (possibly restarted by the check below).
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| PodFacts {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                labels: p.metadata.labels.clone().unwrap_or_default(),
+                annotations: p.metadata.annotations.clone().unwrap_or_default(),
+                has_proxy: k8s::proxy_placement(p, container).is_some(),
+                owned: p.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty()),
+            })
+            .collect())
+    }
+
+    /// After the fixtures are applied on a meshed profile: every workload has pods, and each pod
+    /// whose namespace (or own opt-in) asks for the proxy carries it. A pod that raced the
+    /// injector is restarted once; if its replacement also lacks the proxy the setup fails
+    /// naming it (see `check::injection`).
+    async fn verify_injection(&self, files: &[String], within: Duration) -> StepResult {
+        let mesh = self.live.mesh;
+        let Some(container) = mesh.proxy_container() else {
+            return Ok("no mesh, no injection to verify".into());
+        };
+        let injects = self.loaded.scenario.namespace.injects(mesh);
+        // The pod templates' selectors of the workloads the fixtures create in this namespace.
+        let workloads: Vec<(String, BTreeMap<String, String>)> = self
+            .manifests(files)?
+            .iter()
+            .filter(|o| matches!(o["kind"].as_str(), Some("Deployment" | "StatefulSet" | "DaemonSet")))
+            .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str).is_none_or(|ns| ns == self.namespace))
+            .map(|o| {
+                let selector = o
+                    .pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                    .unwrap_or_default();
+                (o["metadata"]["name"].as_str().unwrap_or_default().to_owned(), selector)
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        let mut restarted: Vec<String> = Vec::new();
+        loop {
+            let pods = self.pod_facts(None).await?;
+            let waiting: Vec<&str> = workloads
+                .iter()
+                .filter(|(_, sel)| !pods.iter().any(|p| sel.iter().all(|(k, v)| p.labels.get(k) == Some(v))))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            let missing = crate::check::injection::missing_proxy(mesh, injects, &pods);
+            let seen = if !waiting.is_empty() {
+                format!("no pods yet for {}", waiting.join(", "))
+            } else if missing.is_empty() {
+                let restarts = if restarted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (restarted {} that started without it)", restarted.join(", "))
+                };
+                return Ok(format!("{} pod(s) checked for {container}{restarts}", pods.len()));
+            } else if !restarted.is_empty() || missing.iter().any(|p| !p.owned) {
+                let names: Vec<&str> = missing.iter().map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "pod(s) {} lack {container} although their namespace asks for it{}; the mesh's injector did not inject them",
+                    names.join(", "),
+                    if restarted.is_empty() {
+                        " (no controller to restart them)".to_owned()
+                    } else {
+                        format!(", even after restarting {}", restarted.join(", "))
+                    }
+                ));
+            } else {
+                for pod in &missing {
+                    k8s::delete(&self.live.client, "v1", "Pod", &pod.name, Some(self.namespace))
+                        .await
+                        .map_err(|e| format!("restarting {} (started without {container}): {e}", pod.name))?;
+                    restarted.push(pod.name.clone());
+                }
+                format!("restarted {} (started without {container})", restarted.join(", "))
+            };
+            if tokio::time::Instant::now() + self.live.interval > deadline {
+                return Err(format!("pods not ready for the mesh check within {within:?}; last seen: {seen}"));
+            }
+            tokio::time::sleep(self.live.interval).await;
+        }
+    }
+
+    async fn mesh_membership(&self, s: &MeshMembershipStep) -> StepResult {
+        let selector = s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let mesh = self.live.mesh;
+        let what = if s.meshed { "carry" } else { "do not carry" };
+        let expected = format!("pods {selector} {what} the mesh proxy");
+        let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
+            match self.pod_facts(Some(&selector)).await {
+                Ok(pods) => crate::check::injection::membership(mesh, &pods, s.meshed, &selector),
+                Err(e) => Attempt::Fail(Seen(e)),
+            }
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| e.to_string())
     }
 
     fn manifests(&self, files: &[String]) -> Result<Vec<Value>, String> {

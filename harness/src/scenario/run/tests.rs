@@ -91,7 +91,8 @@ fn cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
         p if p.ends_with("/pods") => (
             200,
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"version": "v1"}}}]}),
+                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
+                 "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}),
         ),
         _ => kube_status(404, "NotFound"),
     }
@@ -199,4 +200,69 @@ async fn a_failing_step_stops_the_scenario_and_says_what_it_saw() {
     let failure = run.failure().unwrap();
     assert!(failure.detail.contains("status 200 is not 401"), "{}", failure.detail);
     assert!(failure.detail.contains("last seen: HTTP 200 from echo-v1-6d8f9-[hash]"), "{}", failure.detail);
+}
+
+/// A cluster whose first echo pod raced the injector (no istio-proxy). After the harness
+/// deletes it, the ReplicaSet's replacement carries the proxy when `injector_fixed`.
+fn racing_cluster(injector_fixed: bool) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static {
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    move |req| {
+        let pod = |name: &str, proxy: bool| {
+            let mut containers = vec![json!({"name": "echo"})];
+            if proxy {
+                containers.push(json!({"name": "istio-proxy"}));
+            }
+            json!({"metadata": {"name": name, "labels": {"app": "echo", "version": "v1"},
+                                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "echo-v1-6d8f9", "uid": "u1"}]},
+                   "spec": {"containers": containers}})
+        };
+        if req.method == "DELETE" && req.path.ends_with("/pods/echo-v1-6d8f9-raced") {
+            deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+            return (200, pod("echo-v1-6d8f9-raced", false));
+        }
+        if req.method == "GET" && req.path.ends_with("/pods") {
+            let items = if !deleted.load(std::sync::atomic::Ordering::SeqCst) {
+                vec![pod("echo-v1-6d8f9-raced", false)]
+            } else if injector_fixed {
+                vec![pod("echo-v1-6d8f9-fresh", true)]
+            } else {
+                vec![pod("echo-v1-6d8f9-again", false)]
+            };
+            return (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}));
+        }
+        cluster(req)
+    }
+}
+
+async fn run_against(answer: impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> ScenarioRun {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    // The setup is under test; the first step (a wait) shows the scenario goes on.
+    loaded.scenario.steps.truncate(1);
+    let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+    let secret = ctx.secret.clone();
+    let addr = serve(move |head| kong(head, &namespace, &secret)).await;
+    let mut live = live(&versions, &root, addr);
+    live.client = kube_mock(answer).0;
+    live.run(&loaded, "r1test", &CancellationToken::new()).await
+}
+
+#[tokio::test]
+async fn a_pod_that_raced_the_injector_is_restarted_once() {
+    let run = run_against(racing_cluster(true)).await;
+    assert!(run.passed, "{run:#?}");
+    assert!(run.steps[0].detail.contains("restarted echo-v1-6d8f9-raced"), "{}", run.steps[0].detail);
+}
+
+#[tokio::test]
+async fn a_pod_still_without_its_proxy_after_a_restart_fails_the_setup_by_name() {
+    let run = run_against(racing_cluster(false)).await;
+    assert!(!run.passed);
+    assert_eq!(run.steps.len(), 1, "{run:#?}");
+    let detail = &run.steps[0].detail;
+    assert!(detail.contains("echo-v1-6d8f9-again lack istio-proxy"), "{detail}");
+    assert!(detail.contains("even after restarting echo-v1-6d8f9-raced"), "{detail}");
 }

@@ -1,0 +1,136 @@
+//! Which pods carry the mesh's proxy, and which should: the decisions behind the
+//! `mesh-membership` step and the injection check after a scenario's fixtures are applied.
+//!
+//! Linkerd's injector reads namespaces from an informer cache and its webhook fails open
+//! (`failurePolicy: Ignore`), so a pod created right after its namespace can start without a
+//! proxy; Istio's webhook can also miss pods while istiod restarts. A scenario that silently ran
+//! such a pod would judge an unmeshed backend. The runner restarts each such pod once, then
+//! fails naming it.
+
+use std::collections::BTreeMap;
+
+use crate::check::converge::Attempt;
+use crate::k8s::Seen;
+use crate::scenario::Mesh;
+
+/// What the checks need to know about one pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub has_proxy: bool,
+    /// Whether a controller (ReplicaSet, Job, ...) recreates the pod when it is deleted.
+    pub owned: bool,
+}
+
+/// Whether `pod` should carry `mesh`'s proxy in a namespace that injects (`namespace_injects`)
+/// or not. Istio: the pod's `sidecar.istio.io/inject` label (the injector's objectSelector) or
+/// annotation decides over the namespace; Linkerd: the pod's `linkerd.io/inject` annotation
+/// (`enabled`/`ingress` opt in, `disabled` opts out).
+pub fn should_carry_proxy(mesh: Mesh, namespace_injects: bool, pod: &PodFacts) -> bool {
+    match mesh {
+        Mesh::None => false,
+        Mesh::Istio => {
+            let key = "sidecar.istio.io/inject";
+            match pod.labels.get(key).or_else(|| pod.annotations.get(key)).map(String::as_str) {
+                Some("false") => false,
+                Some("true") => true,
+                _ => namespace_injects,
+            }
+        }
+        Mesh::Linkerd => match pod.annotations.get("linkerd.io/inject").map(String::as_str) {
+            Some("disabled") => false,
+            Some("enabled" | "ingress") => true,
+            _ => namespace_injects,
+        },
+    }
+}
+
+/// The pods that should carry the proxy and do not.
+pub fn missing_proxy<'a>(mesh: Mesh, namespace_injects: bool, pods: &'a [PodFacts]) -> Vec<&'a PodFacts> {
+    pods.iter().filter(|p| !p.has_proxy && should_carry_proxy(mesh, namespace_injects, p)).collect()
+}
+
+/// The `mesh-membership` step: every selected pod carries the proxy (`meshed`) or none does.
+pub fn membership(mesh: Mesh, pods: &[PodFacts], meshed: bool, selector: &str) -> Attempt<Seen> {
+    let Some(container) = mesh.proxy_container() else {
+        return Attempt::Fail(Seen("mesh none has no proxy to look for".into()));
+    };
+    if pods.is_empty() {
+        return Attempt::Fail(Seen(format!("no pods match {selector} yet")));
+    }
+    let wrong: Vec<&str> = pods.iter().filter(|p| p.has_proxy != meshed).map(|p| p.name.as_str()).collect();
+    if wrong.is_empty() {
+        let how = if meshed { "carry" } else { "do not carry" };
+        Attempt::Pass(Seen(format!("{} pod(s) {selector} {how} {container}", pods.len())))
+    } else {
+        let how = if meshed { "lack" } else { "carry" };
+        Attempt::Fail(Seen(format!("{} {how} {container}", wrong.join(", "))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, has_proxy: bool, label: Option<(&str, &str)>, annotation: Option<(&str, &str)>) -> PodFacts {
+        let pair = |kv: Option<(&str, &str)>| kv.map(|(k, v)| (k.to_owned(), v.to_owned())).into_iter().collect();
+        PodFacts { name: name.into(), labels: pair(label), annotations: pair(annotation), has_proxy, owned: true }
+    }
+
+    #[test]
+    fn opt_outs_and_opt_ins_decide_over_the_namespace() {
+        let plain = pod("echo", false, None, None);
+        assert!(should_carry_proxy(Mesh::Istio, true, &plain));
+        assert!(!should_carry_proxy(Mesh::Istio, false, &plain));
+        assert!(!should_carry_proxy(
+            Mesh::Istio,
+            true,
+            &pod("c", false, Some(("sidecar.istio.io/inject", "false")), None)
+        ));
+        assert!(should_carry_proxy(
+            Mesh::Istio,
+            false,
+            &pod("c", false, Some(("sidecar.istio.io/inject", "true")), None)
+        ));
+        assert!(!should_carry_proxy(
+            Mesh::Linkerd,
+            true,
+            &pod("c", false, None, Some(("linkerd.io/inject", "disabled")))
+        ));
+        assert!(should_carry_proxy(
+            Mesh::Linkerd,
+            false,
+            &pod("c", false, None, Some(("linkerd.io/inject", "enabled")))
+        ));
+        // A Linkerd annotation means nothing to Istio, and the other way round.
+        assert!(should_carry_proxy(Mesh::Istio, true, &pod("c", false, None, Some(("linkerd.io/inject", "disabled")))));
+        assert!(!should_carry_proxy(Mesh::None, true, &plain));
+    }
+
+    #[test]
+    fn a_pod_that_raced_the_injector_is_named() {
+        let pods = [
+            pod("echo-v1-a", true, None, None),
+            pod("echo-v1-b", false, None, None),
+            pod("client-plain", false, Some(("sidecar.istio.io/inject", "false")), None),
+        ];
+        let missing: Vec<&str> = missing_proxy(Mesh::Istio, true, &pods).iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(missing, ["echo-v1-b"]);
+        assert!(missing_proxy(Mesh::Istio, false, &pods).is_empty());
+    }
+
+    #[test]
+    fn membership_must_hold_for_every_selected_pod() {
+        let bare = [pod("backend-1", false, None, None), pod("backend-2", false, None, None)];
+        assert!(matches!(membership(Mesh::Linkerd, &bare, false, "app=backend"), Attempt::Pass(_)));
+        let Attempt::Fail(Seen(why)) = membership(Mesh::Linkerd, &bare, true, "app=backend") else { panic!() };
+        assert_eq!(why, "backend-1, backend-2 lack linkerd-proxy");
+        let mixed = [pod("backend-1", true, None, None), pod("backend-2", false, None, None)];
+        let Attempt::Fail(Seen(why)) = membership(Mesh::Linkerd, &mixed, false, "app=backend") else { panic!() };
+        assert_eq!(why, "backend-1 carry linkerd-proxy");
+        assert!(matches!(membership(Mesh::Linkerd, &[], false, "app=backend"), Attempt::Fail(_)));
+        assert!(matches!(membership(Mesh::None, &bare, false, "app=backend"), Attempt::Fail(_)));
+    }
+}
