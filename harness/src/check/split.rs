@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::probe::{Observation, Outcome};
+
 /// Settings of one split assertion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitTest {
@@ -138,6 +140,10 @@ pub enum Decision {
     },
     /// The budget ran out before the evidence decided.
     Undecided,
+    /// Too many requests got no answer at all.
+    Unreachable {
+        failures: usize,
+    },
 }
 
 /// A split test in progress: feed it the version of each answer.
@@ -360,30 +366,86 @@ pub struct SplitVerdict {
     /// Answers that mapped to no version (errors, unknown pods), which end the test.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stray: Option<String>,
+    /// Requests that got no answer at all, retried and never counted as samples.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transport_failures: Vec<String>,
+}
+
+/// How many requests without an answer a split tolerates (a connection dropped while Kong
+/// reloads, a proxy restarting) before it gives up. They are reported, never counted.
+pub const TRANSPORT_RETRIES: usize = 5;
+
+/// One answer, as a split test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitAnswer {
+    /// The `version` label of the pod that answered.
+    Version(String),
+    /// No HTTP answer: retried within [`TRANSPORT_RETRIES`], not a sample.
+    Transport(String),
+    /// An answer from no pod with a `version` label: the split cannot be judged.
+    Stray(String),
+}
+
+impl SplitAnswer {
+    pub fn of(observation: &Observation) -> SplitAnswer {
+        match &observation.outcome {
+            Outcome::Response(r) => match &r.version {
+                Some(v) => SplitAnswer::Version(v.clone()),
+                None => SplitAnswer::Stray(format!(
+                    "HTTP {} from no pod with a `version` label (echo: {:?})",
+                    r.status,
+                    r.echo.as_ref().map(|e| e.pod.as_str())
+                )),
+            },
+            Outcome::Transport { kind, message } => SplitAnswer::Transport(format!("{kind:?}: {message}")),
+        }
+    }
 }
 
 /// Feed `test` with answers from `next` until it decides, the request budget is spent, or
-/// `within` passes (then `Undecided`). `next` returns the answering version, or why there is none.
-pub async fn drive<F, Fut>(test: &SplitTest, within: std::time::Duration, mut next: F) -> SplitVerdict
+/// `within` passes (then `Undecided`). More than `transport_retries` answerless requests end it
+/// as `Unreachable`.
+pub async fn drive<F, Fut>(
+    test: &SplitTest,
+    within: std::time::Duration,
+    transport_retries: usize,
+    mut next: F,
+) -> SplitVerdict
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<String, String>>,
+    Fut: std::future::Future<Output = SplitAnswer>,
 {
     let deadline = tokio::time::Instant::now() + within;
     let mut running = test.start();
+    let mut transport_failures = Vec::new();
     loop {
+        let verdict = |decision, running: &Sequential, stray, transport_failures| SplitVerdict {
+            decision,
+            evidence: running.evidence(),
+            stray,
+            transport_failures,
+        };
         let answer = match tokio::time::timeout_at(deadline, next()).await {
             Ok(answer) => answer,
-            Err(_) => return SplitVerdict { decision: Decision::Undecided, evidence: running.evidence(), stray: None },
+            Err(_) => return verdict(Decision::Undecided, &running, None, transport_failures),
         };
         let decision = match answer {
-            Ok(version) => running.observe(&version),
-            Err(why) => {
-                return SplitVerdict {
-                    decision: Decision::Unexpected { version: String::new() },
-                    evidence: running.evidence(),
-                    stray: Some(why),
-                };
+            SplitAnswer::Version(version) => running.observe(&version),
+            SplitAnswer::Transport(why) => {
+                transport_failures.push(why);
+                if transport_failures.len() > transport_retries {
+                    let failures = transport_failures.len();
+                    return verdict(Decision::Unreachable { failures }, &running, None, transport_failures);
+                }
+                continue;
+            }
+            SplitAnswer::Stray(why) => {
+                return verdict(
+                    Decision::Unexpected { version: String::new() },
+                    &running,
+                    Some(why),
+                    transport_failures,
+                );
             }
         };
         if decision != Decision::Continue {
@@ -393,7 +455,38 @@ where
                 }
                 _ => None,
             };
-            return SplitVerdict { decision, evidence: running.evidence(), stray };
+            return verdict(decision, &running, stray, transport_failures);
+        }
+    }
+}
+
+/// Requests of one settle pre-window at most: enough for a ±0.25 test to refuse 50/50 at 90/10.
+pub const SETTLE_WINDOW: u64 = 400;
+
+/// Repeat short pre-windows at `tolerance` until one passes (the route is in effect); the
+/// number of windows it took, or the last window's verdict when `within` ran out first.
+pub async fn settle<F, Fut>(
+    weights: &BTreeMap<String, u32>,
+    tolerance: f64,
+    within: std::time::Duration,
+    mut next: F,
+) -> Result<usize, SplitVerdict>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = SplitAnswer>,
+{
+    let window = SplitTest::from_weights(weights, tolerance, SETTLE_WINDOW);
+    let deadline = tokio::time::Instant::now() + within;
+    let mut windows = 0;
+    loop {
+        windows += 1;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let verdict = drive(&window, left, TRANSPORT_RETRIES, &mut next).await;
+        if verdict.decision == Decision::Pass {
+            return Ok(windows);
+        }
+        if tokio::time::Instant::now() >= deadline || matches!(verdict.decision, Decision::Unexpected { .. }) {
+            return Err(verdict);
         }
     }
 }
@@ -404,7 +497,7 @@ mod drive_tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::probe::{Outcome, PodVersions};
+    use crate::probe::PodVersions;
     use crate::testing::{Reply, echo_body, get, http_probe, serve};
 
     async fn split_against(v2_every: usize) -> SplitVerdict {
@@ -419,16 +512,11 @@ mod drive_tests {
         let request = get("/");
         let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
         let test = SplitTest::from_weights(&weights, 0.05, 6000);
-        drive(&test, Duration::from_secs(60), || {
+        drive(&test, Duration::from_secs(60), TRANSPORT_RETRIES, || {
             let (probe, request, versions) = (probe.clone(), request.clone(), versions.clone());
             async move {
                 let obs = probe.send(&request, "h", &BTreeMap::new(), &versions).await;
-                match obs.outcome {
-                    Outcome::Response(r) => {
-                        r.version.clone().ok_or(format!("status {} from no known version", r.status))
-                    }
-                    Outcome::Transport { kind, message } => Err(format!("{kind:?}: {message}")),
-                }
+                SplitAnswer::of(&obs)
             }
         })
         .await
@@ -448,12 +536,63 @@ mod drive_tests {
     async fn the_time_budget_ends_an_undecided_test() {
         let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
         let test = SplitTest::from_weights(&weights, 0.05, 6000);
-        let verdict = drive(&test, Duration::from_secs(10), || async {
+        let verdict = drive(&test, Duration::from_secs(10), TRANSPORT_RETRIES, || async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok::<_, String>("v1".to_owned())
+            SplitAnswer::Version("v1".to_owned())
         })
         .await;
         assert_eq!(verdict.decision, Decision::Undecided);
         assert!(verdict.evidence.requests <= 10);
+    }
+
+    /// Before the route applies the Service balances 50/50: pre-windows refuse it until the
+    /// route is in effect; a route that never applies ends the settle with the last window.
+    #[tokio::test(start_paused = true)]
+    async fn settle_waits_for_the_route_and_gives_up_at_its_deadline() {
+        let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
+        let backend = |route_after: usize| {
+            let n = std::sync::atomic::AtomicUsize::new(0);
+            move || {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let v2 = if i < route_after { i % 2 == 0 } else { i % 10 == 0 };
+                async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    SplitAnswer::Version(if v2 { "v2" } else { "v1" }.to_owned())
+                }
+            }
+        };
+        let windows = settle(&weights, 0.25, Duration::from_secs(60), backend(300)).await.unwrap();
+        assert!(windows >= 2, "the 50/50 phase is refused at least once: {windows}");
+        let never = settle(&weights, 0.25, Duration::from_secs(30), backend(usize::MAX)).await.unwrap_err();
+        assert!(matches!(never.decision, Decision::Fail { .. } | Decision::Undecided), "{never:?}");
+    }
+
+    /// A few dropped connections are retried and reported, never counted; too many end the test.
+    #[tokio::test]
+    async fn transport_failures_are_retried_within_a_bound_and_never_sampled() {
+        let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
+        let test = SplitTest::from_weights(&weights, 0.05, 6000);
+        let answers = |drops: usize| {
+            let n = std::sync::atomic::AtomicUsize::new(0);
+            move || {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = if i < drops {
+                    SplitAnswer::Transport("Reset: connection reset by peer".into())
+                } else if (i - drops) % 10 == 0 {
+                    SplitAnswer::Version("v2".into())
+                } else {
+                    SplitAnswer::Version("v1".into())
+                };
+                std::future::ready(answer)
+            }
+        };
+        let verdict = drive(&test, Duration::from_secs(60), 3, answers(3)).await;
+        assert_eq!(verdict.decision, Decision::Pass, "{verdict:?}");
+        assert_eq!(verdict.transport_failures.len(), 3);
+        let counted: u64 = verdict.evidence.versions.values().map(|v| v.count).sum();
+        assert_eq!(counted, verdict.evidence.requests, "only answers are samples");
+        let verdict = drive(&test, Duration::from_secs(60), 3, answers(4)).await;
+        assert_eq!(verdict.decision, Decision::Unreachable { failures: 4 });
+        assert_eq!(verdict.evidence.requests, 0);
     }
 }

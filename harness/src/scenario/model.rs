@@ -668,6 +668,21 @@ pub struct SplitStep {
     pub max_requests: u32,
     #[serde(default = "Timeout::split")]
     pub timeout: Timeout,
+    /// Gate the measurement on the route being in effect: short pre-windows with this wide
+    /// tolerance are repeated until one passes (a Service balancing over all versions, before the
+    /// mesh's route applies, fails them), then the measurement starts from zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Settle>,
+}
+
+/// Pre-windows before a split's measurement. Eventually: until one passes or `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settle {
+    #[serde(deserialize_with = "tolerance")]
+    pub tolerance: f64,
+    #[serde(default = "Timeout::converge")]
+    pub within: Timeout,
 }
 
 fn percentages<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {

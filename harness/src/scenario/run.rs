@@ -24,7 +24,7 @@ use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
 use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_trace, judge_rejection};
 use crate::check::injection::PodFacts;
-use crate::check::split::{Decision, SplitTest, drive};
+use crate::check::split::{Decision, SplitAnswer, SplitTest, TRANSPORT_RETRIES, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
 use crate::probe::zipkin::{Span, SpanTree, TraceContext};
@@ -470,22 +470,36 @@ impl Context<'_> {
         let probe = self.probe(false)?;
         let host = self.var("host");
         let versions = self.pod_versions().await;
-        let test = SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests));
-        let verdict = drive(&test, s.timeout.0, || async {
-            let observation = probe.send(&s.request, &host, &BTreeMap::new(), &versions).await;
-            match observation.outcome {
-                crate::probe::Outcome::Response(r) => r.version.clone().ok_or_else(|| {
-                    format!("HTTP {} from no pod with a `version` label (echo: {:?})", r.status, r.echo.map(|e| e.pod))
-                }),
-                crate::probe::Outcome::Transport { kind, message } => Err(format!("no response ({kind:?}): {message}")),
+        let next = || async { SplitAnswer::of(&probe.send(&s.request, &host, &BTreeMap::new(), &versions).await) };
+        let settled = match s.settle {
+            None => String::new(),
+            Some(settle) => {
+                match crate::check::split::settle(&s.weights, settle.tolerance, settle.within.0, next).await {
+                    Ok(windows) => format!("route in effect after {windows} pre-window(s); "),
+                    Err(last) => {
+                        let evidence = serde_json::to_string(&last.evidence).unwrap_or_default();
+                        return Err(format!(
+                            "the route was not in effect within {}: the last pre-window (±{}) was {:?}: {evidence}",
+                            settle.within, settle.tolerance, last.decision
+                        ));
+                    }
+                }
             }
-        })
-        .await;
+        };
+        let test = SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests));
+        let verdict = drive(&test, s.timeout.0, TRANSPORT_RETRIES, next).await;
         let evidence = serde_json::to_string(&verdict.evidence).unwrap_or_default();
+        let dropped = match verdict.transport_failures.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} request(s) without an answer, retried and not counted: {}",
+                verdict.transport_failures.join(" | ")
+            ),
+        };
         match verdict.decision {
-            Decision::Pass => Ok(format!("split within tolerance: {evidence}")),
+            Decision::Pass => Ok(format!("{settled}split within tolerance: {evidence}{dropped}")),
             other => Err(format!(
-                "split not as declared ({other:?}){}: {evidence}",
+                "{settled}split not as declared ({other:?}){}: {evidence}{dropped}",
                 verdict.stray.map(|s| format!(", {s}")).unwrap_or_default()
             )),
         }
