@@ -21,6 +21,11 @@ impl Project {
         self.root.join("scenarios")
     }
 
+    /// Stored snapshots of live runs, `scenarios/snapshots/<scenario>__<mesh>.snap`.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.scenarios_dir().join("snapshots")
+    }
+
     pub fn fixtures_dir(&self) -> PathBuf {
         self.root.join("fixtures")
     }

@@ -332,15 +332,26 @@ pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted:
 /// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
 /// their observations and a repro bundle under `artifacts/<scenario>/`. Scenario namespaces are
 /// deleted afterwards unless the cluster is kept.
+/// How scenarios run in a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScenarioOptions {
+    /// Leave scenario namespaces behind (the cluster is kept).
+    pub keep_namespaces: bool,
+    /// Compare (or update) each passing scenario's snapshot; `None` skips snapshots (repro
+    /// bundles, which carry none).
+    pub snapshots: Option<crate::snapshot::SnapshotMode>,
+}
+
 pub async fn run_scenarios(
     catalog: &crate::scenario::Catalog,
     env: &Environment,
     plan: &Plan,
     profile: &Profile,
-    keep_namespaces: bool,
+    options: &ScenarioOptions,
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> crate::report::RunReport {
+    let keep_namespaces = options.keep_namespaces;
     use crate::report::{Outcome, ScenarioResult};
     let mesh = profile.mesh();
     let ctx = crate::scenario::RunContext::new(&plan.run, mesh);
@@ -360,6 +371,7 @@ pub async fn run_scenarios(
                 outcome: Outcome::Skipped { reason: "interrupted".into() },
                 duration_ms: 0,
                 artifacts: None,
+                notes: Vec::new(),
             });
             continue;
         }
@@ -376,6 +388,7 @@ pub async fn run_scenarios(
                     outcome: Outcome::Failed { verdict: "the scenario does not load".into(), evidence: e.to_string() },
                     duration_ms: 0,
                     artifacts: None,
+                    notes: Vec::new(),
                 });
                 continue;
             }
@@ -390,12 +403,43 @@ pub async fn run_scenarios(
             dir.join("observations.yaml"),
             serde_saphyr::to_string(&outcome.observations).unwrap_or_default(),
         );
-        let result_outcome = match outcome.failure() {
-            None => {
+        let mut notes = Vec::new();
+        let snapshot = match (outcome.failure(), options.snapshots, loaded.scenario.snapshot.enabled) {
+            (None, Some(mode), true) => {
+                let observations = serde_json::to_value(&outcome.observations).unwrap_or_default();
+                let dir = catalog.project.snapshots_dir();
+                match crate::snapshot::check_scenario_snapshot(&dir, &planned.name, mesh, &observations, mode) {
+                    Ok(crate::snapshot::SnapshotOutcome::Changed { pending, diff }) => Err(format!(
+                        "the observations differ from the stored snapshot (review with `cargo insta review`, or rerun with --update-snapshots; new version in {}):\n{diff}",
+                        pending.display()
+                    )),
+                    Ok(crate::snapshot::SnapshotOutcome::New { pending }) => {
+                        notes.push(format!(
+                            "new snapshot written for review: {} (`cargo insta review`)",
+                            pending.display()
+                        ));
+                        Ok(())
+                    }
+                    Ok(crate::snapshot::SnapshotOutcome::Updated { path }) => {
+                        notes.push(format!("snapshot updated: {}", path.display()));
+                        Ok(())
+                    }
+                    Ok(crate::snapshot::SnapshotOutcome::Matched) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            _ => Ok(()),
+        };
+        let result_outcome = match (outcome.failure(), snapshot) {
+            (None, Ok(())) => {
                 phase.finish(true, "passed");
                 Outcome::Passed
             }
-            Some(step) => {
+            (None, Err(difference)) => {
+                phase.finish(false, "snapshot differs");
+                Outcome::Failed { verdict: "the observations differ from the snapshot".into(), evidence: difference }
+            }
+            (Some(step), _) => {
                 phase.finish(false, &format!("failed at: {}", step.step));
                 collect_evidence(catalog, env, profile, planned, &dir).await;
                 Outcome::Failed { verdict: format!("step `{}` failed", step.step), evidence: step.detail.clone() }
@@ -411,6 +455,7 @@ pub async fn run_scenarios(
             outcome: result_outcome,
             duration_ms: started.elapsed().as_millis() as u64,
             artifacts: failed.then_some(dir),
+            notes,
         });
     }
     if results.iter().any(|r| matches!(r.outcome, Outcome::Failed { .. })) {
@@ -568,6 +613,7 @@ pub async fn environment_failed(
         outcome: Outcome::Failed { verdict: "the environment did not become ready".into(), evidence: error.to_owned() },
         duration_ms: 0,
         artifacts: Some(dir),
+        notes: Vec::new(),
     }];
     results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
         scenario: s.name.clone(),
@@ -575,6 +621,7 @@ pub async fn environment_failed(
         outcome: Outcome::Skipped { reason: "the environment failed first".into() },
         duration_ms: 0,
         artifacts: None,
+        notes: Vec::new(),
     }));
     report_of(plan, profile, results)
 }
@@ -661,7 +708,9 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
         let progress = Progress::lines(Box::new(std::io::sink()));
-        let report = run_scenarios(&catalog, &env, &plan, &profile, true, &CancellationToken::new(), &progress).await;
+        let options = ScenarioOptions { keep_namespaces: true, snapshots: None };
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         let outcomes: Vec<(String, bool)> = report
             .results
             .iter()

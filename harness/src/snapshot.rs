@@ -2,6 +2,8 @@
 //! cannot (pod hashes, IPs, ids, timestamps, latencies, certificate hashes, the run id) is
 //! replaced by a placeholder naming what was there.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::{Map, Value};
 
 use crate::probe::{Observation, Outcome};
@@ -78,6 +80,8 @@ fn headers<'a>(headers: impl Iterator<Item = (&'a String, &'a Vec<String>)>, red
                 (_, true) => "[redacted]".to_owned(),
                 (Some(p), _) => p.to_owned(),
                 _ if lower == "x-forwarded-client-cert" => xfcc(v),
+                // `Via: 1.1 kong/3.9.1`, `Server: kong/3.9.1`: a version bump is no behaviour change.
+                _ if lower == "via" || lower == "server" => product_versions(&ips(v)),
                 _ => ips(v),
             })
             .map(Value::from)
@@ -85,6 +89,22 @@ fn headers<'a>(headers: impl Iterator<Item = (&'a String, &'a Vec<String>)>, red
         out.insert(lower, Value::Array(shown));
     }
     Value::Object(out)
+}
+
+/// `product/1.2.3` -> `product/[version]`.
+fn product_versions(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '/' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-') {
+                chars.next();
+            }
+            out.push_str("[version]");
+        }
+    }
+    out
 }
 
 /// Keep an XFCC's identities, hide its hashes and certificates.
@@ -116,21 +136,104 @@ pub fn pod_name(pod: &str) -> String {
     }
 }
 
+/// What to do with a scenario's snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// Compare; a missing or different snapshot leaves `<name>.snap.new` for `cargo insta review`.
+    Compare,
+    /// Accept what was observed (`--update-snapshots`): write `<name>.snap`.
+    Update,
+}
+
+/// How a scenario's observations compared with its stored snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotOutcome {
+    Matched,
+    /// No snapshot was stored: the observations were written as new, for review. Not a failure.
+    New {
+        pending: PathBuf,
+    },
+    /// The observations differ: a failure of the scenario, with the diff.
+    Changed {
+        pending: PathBuf,
+        diff: String,
+    },
+    /// `--update-snapshots` wrote what was observed.
+    Updated {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot render the observations as YAML: {0}")]
+    Render(String),
+    #[error("cannot read or write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// The snapshot file of `scenario` on `mesh` under `dir`, named as insta names them.
+pub fn snapshot_path(dir: &Path, scenario: &str, mesh: crate::scenario::Mesh) -> PathBuf {
+    dir.join(format!("{scenario}__{mesh}.snap"))
+}
+
 /// Compare the normalised observations of `scenario` on `mesh` with the stored snapshot
-/// `<dir>/<scenario>__<mesh>.snap`. A mismatch panics the way any insta assertion does (failing
-/// the scenario's test) and leaves a `.snap.new` for `cargo insta review`.
-pub fn assert_scenario_snapshot(
-    dir: &std::path::Path,
+/// `<dir>/<scenario>__<mesh>.snap`, in insta's file format (a `---` metadata header, then the
+/// YAML), so `cargo insta review` accepts or rejects the `.snap.new` files left behind. The one
+/// snapshot mechanism of live runs: `cargo xtask e2e` and the suite's live tests both use it.
+pub fn check_scenario_snapshot(
+    dir: &Path,
     scenario: &str,
     mesh: crate::scenario::Mesh,
     observations: &Value,
-) {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(dir);
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_description(format!("normalised observations of scenario {scenario} on {mesh}"));
-    settings.bind(|| insta::assert_yaml_snapshot!(format!("{scenario}__{mesh}"), observations));
+    mode: SnapshotMode,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let rendered = serde_saphyr::to_string(observations).map_err(|e| SnapshotError::Render(e.to_string()))?;
+    let file = format!(
+        "---\nsource: scenarios/{scenario}.yaml\ndescription: normalised observations of scenario {scenario} on {mesh}\n---\n{}\n",
+        rendered.trim_end()
+    );
+    let path = snapshot_path(dir, scenario, mesh);
+    let pending = path.with_extension("snap.new");
+    let write = |target: &Path| {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(target, &file))
+            .map_err(|source| SnapshotError::Io { path: target.to_owned(), source })
+    };
+    if mode == SnapshotMode::Update {
+        write(&path)?;
+        let _ = std::fs::remove_file(&pending);
+        return Ok(SnapshotOutcome::Updated { path });
+    }
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            write(&pending)?;
+            return Ok(SnapshotOutcome::New { pending });
+        }
+        Err(source) => return Err(SnapshotError::Io { path, source }),
+    };
+    let stored_contents = contents_of(&stored);
+    if stored_contents.trim_end() == rendered.trim_end() {
+        let _ = std::fs::remove_file(&pending);
+        return Ok(SnapshotOutcome::Matched);
+    }
+    write(&pending)?;
+    let diff = similar::TextDiff::from_lines(stored_contents.trim_end(), rendered.trim_end())
+        .unified_diff()
+        .context_radius(3)
+        .header("stored", "observed")
+        .to_string();
+    Ok(SnapshotOutcome::Changed { pending, diff })
+}
+
+/// The snapshot body of an insta `.snap` file: everything after its metadata header.
+fn contents_of(file: &str) -> &str {
+    let normalised = file.strip_prefix("---\n");
+    match normalised.and_then(|rest| rest.find("\n---\n").map(|i| &rest[i + 5..])) {
+        Some(body) => body,
+        None => file,
+    }
 }
 
 /// IPv4 addresses (with an optional port) become `[ip]`.
@@ -181,18 +284,41 @@ mod tests {
     use crate::probe::{Echo, Response, TransportKind};
 
     #[test]
-    fn scenario_snapshots_pass_when_equal_and_fail_when_not() {
+    fn scenario_snapshots_are_new_matched_changed_or_updated() {
+        use crate::scenario::Mesh;
         let dir = tempfile::tempdir().unwrap();
         let observed = serde_json::json!([{"status": 200, "version": "v1"}]);
-        // Store the snapshot as insta writes it, then compare.
-        let stored = "---\nsource: harness/src/snapshot.rs\ndescription: normalised observations of scenario demo on istio\n---\n- status: 200\n  version: v1\n";
-        std::fs::write(dir.path().join("demo__istio.snap"), stored).unwrap();
-        assert_scenario_snapshot(dir.path(), "demo", crate::scenario::Mesh::Istio, &observed);
+        let check =
+            |value: &Value, mode| check_scenario_snapshot(dir.path(), "demo", Mesh::Istio, value, mode).unwrap();
+        // Nothing stored: written as new for review, not a failure, and no .snap is invented.
+        let SnapshotOutcome::New { pending } = check(&observed, SnapshotMode::Compare) else { panic!() };
+        assert!(pending.ends_with("demo__istio.snap.new") && pending.is_file());
+        assert!(!snapshot_path(dir.path(), "demo", Mesh::Istio).exists());
+        // Accepted (as `cargo insta review` would), the same observations match.
+        std::fs::rename(&pending, snapshot_path(dir.path(), "demo", Mesh::Istio)).unwrap();
+        assert_eq!(check(&observed, SnapshotMode::Compare), SnapshotOutcome::Matched);
+        // A different answer fails with a diff and leaves the new version for review.
         let changed = serde_json::json!([{"status": 200, "version": "v2"}]);
-        let outcome = std::panic::catch_unwind(|| {
-            assert_scenario_snapshot(dir.path(), "demo", crate::scenario::Mesh::Istio, &changed)
-        });
-        assert!(outcome.is_err(), "a different observation must fail the scenario");
+        let SnapshotOutcome::Changed { pending, diff } = check(&changed, SnapshotMode::Compare) else { panic!() };
+        assert!(diff.contains("-  version: v1") && diff.contains("+  version: v2"), "{diff}");
+        assert!(pending.is_file());
+        // --update-snapshots accepts it.
+        assert!(matches!(check(&changed, SnapshotMode::Update), SnapshotOutcome::Updated { .. }));
+        assert_eq!(check(&changed, SnapshotMode::Compare), SnapshotOutcome::Matched);
+        assert!(!pending.exists());
+    }
+
+    #[test]
+    fn product_versions_are_redacted() {
+        assert_eq!(product_versions("1.1 kong/3.9.1"), "1.1 kong/[version]");
+        assert_eq!(product_versions("kong/3.9.1-enterprise"), "kong/[version]");
+        assert_eq!(product_versions("istio-envoy"), "istio-envoy");
+    }
+
+    #[test]
+    fn insta_written_snapshots_are_read_by_their_body() {
+        let stored = "---\nsource: harness/src/snapshot.rs\ndescription: x\n---\n- status: 200\n";
+        assert_eq!(contents_of(stored), "- status: 200\n");
     }
 
     #[test]

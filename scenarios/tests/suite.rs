@@ -5,7 +5,8 @@
 //! - `live::<scenario>::<mesh>` needs a cluster with the mesh's stack. It is reported as
 //!   ignored, with the reason, unless `E2E_LIVE=1` is set; then `E2E_RUN` names a kept cluster
 //!   (`cargo xtask up <mesh>` prints it), the scenario runs against it and its normalised
-//!   observations are compared with `scenarios/snapshots/<scenario>__<mesh>.snap`.
+//!   observations are compared with `scenarios/snapshots/<scenario>__<mesh>.snap` by
+//!   `harness::snapshot::check_scenario_snapshot`, the one comparison `cargo xtask e2e` makes too.
 
 use std::path::Path;
 
@@ -122,8 +123,23 @@ fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, 
     }
     if loaded.scenario.snapshot.enabled {
         let observations = serde_json::to_value(&outcome.observations).map_err(|e| Failed::from(e.to_string()))?;
-        let snapshots = catalog.project.root().join("scenarios").join("snapshots");
-        harness::snapshot::assert_scenario_snapshot(&snapshots, &outcome.scenario, mesh, &observations);
+        // The same comparison `cargo xtask e2e` makes: a new snapshot is written for review, a
+        // different one fails with its diff.
+        let dir = catalog.project.snapshots_dir();
+        let mode = harness::snapshot::SnapshotMode::Compare;
+        match harness::snapshot::check_scenario_snapshot(&dir, &outcome.scenario, mesh, &observations, mode) {
+            Ok(harness::snapshot::SnapshotOutcome::Changed { diff, pending }) => {
+                return Err(Failed::from(format!(
+                    "observations differ from the snapshot (new version in {}):\n{diff}",
+                    pending.display()
+                )));
+            }
+            Ok(harness::snapshot::SnapshotOutcome::New { pending }) => {
+                eprintln!("new snapshot for review: {}", pending.display());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Failed::from(e.to_string())),
+        }
     }
     Ok(Completion::Completed)
 }

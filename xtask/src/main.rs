@@ -12,6 +12,7 @@ use harness::plan;
 use harness::preflight::{self, BollardDocker};
 use harness::project::Project;
 use harness::scenario::{Catalog, Mesh};
+use harness::snapshot::SnapshotMode;
 
 /// End-to-end tests for Kong Ingress Controller in front of a service mesh (Istio or Linkerd).
 ///
@@ -93,6 +94,9 @@ enum Command {
         /// Print the plan and stop; needs neither Docker nor a cluster.
         #[arg(long)]
         dry_run: bool,
+        /// Accept what each scenario observed as its snapshot (scenarios/snapshots/).
+        #[arg(long)]
+        update_snapshots: bool,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -329,8 +333,9 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::Value::Object(last_line)));
             Ok(0)
         }
-        Command::E2e { mesh, profile, scenarios, dry_run, live } => {
-            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, &live).await
+        Command::E2e { mesh, profile, scenarios, dry_run, update_snapshots, live } => {
+            let mode = if update_snapshots { SnapshotMode::Update } else { SnapshotMode::Compare };
+            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, Some(mode), &live).await
         }
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
         Command::Down { run, all } => down(run.as_deref(), all).await,
@@ -371,7 +376,8 @@ async fn run(command: Command) -> Result<u8> {
                 std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
             }
             let catalog = Catalog::open(bundle.unpack(&dir)?)?;
-            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, &live).await
+            // A bundle carries no snapshots: its verdict is the steps'.
+            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, None, &live).await
         }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
@@ -572,6 +578,7 @@ async fn e2e_in(
     profile: Option<&str>,
     only: &[String],
     dry_run: bool,
+    snapshots: Option<SnapshotMode>,
     live: &LiveArgs,
 ) -> Result<u8> {
     let progress = harness::progress::Progress::stderr();
@@ -611,8 +618,9 @@ async fn e2e_in(
     let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
     let report = match installed {
         Ok(()) => {
-            let keep_namespaces = keep != harness::cluster::Keep::Never;
-            harness::session::run_scenarios(catalog, &env, &plan, &profile, keep_namespaces, &cancel, &progress).await
+            let options =
+                harness::session::ScenarioOptions { keep_namespaces: keep != harness::cluster::Keep::Never, snapshots };
+            harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -48,7 +48,7 @@ pub fn should_carry_proxy(mesh: Mesh, namespace_injects: bool, pod: &PodFacts) -
 }
 
 /// The pods that should carry the proxy and do not.
-pub fn missing_proxy<'a>(mesh: Mesh, namespace_injects: bool, pods: &'a [PodFacts]) -> Vec<&'a PodFacts> {
+pub fn missing_proxy(mesh: Mesh, namespace_injects: bool, pods: &[PodFacts]) -> Vec<&PodFacts> {
     pods.iter().filter(|p| !p.has_proxy && should_carry_proxy(mesh, namespace_injects, p)).collect()
 }
 

@@ -554,7 +554,7 @@ mod drive_tests {
             let n = std::sync::atomic::AtomicUsize::new(0);
             move || {
                 let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let v2 = if i < route_after { i % 2 == 0 } else { i % 10 == 0 };
+                let v2 = if i < route_after { i.is_multiple_of(2) } else { i.is_multiple_of(10) };
                 async move {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     SplitAnswer::Version(if v2 { "v2" } else { "v1" }.to_owned())
@@ -578,7 +578,7 @@ mod drive_tests {
                 let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let answer = if i < drops {
                     SplitAnswer::Transport("Reset: connection reset by peer".into())
-                } else if (i - drops) % 10 == 0 {
+                } else if (i - drops).is_multiple_of(10) {
                     SplitAnswer::Version("v2".into())
                 } else {
                     SplitAnswer::Version("v1".into())

@@ -22,6 +22,10 @@ pub struct ScenarioResult {
     /// Where its diagnostics were written, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<PathBuf>,
+    /// What the reader should know beyond the outcome (a new snapshot written for review, a
+    /// mutant's result).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,6 +186,7 @@ mod tests {
                     outcome: Outcome::Passed,
                     duration_ms: 4200,
                     artifacts: None,
+                    notes: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "split-canary".into(),
@@ -192,6 +197,7 @@ mod tests {
                     },
                     duration_ms: 31000,
                     artifacts: Some("target/e2e/r1k2/artifacts/split-canary".into()),
+                    notes: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "tracing-istio".into(),
@@ -199,6 +205,7 @@ mod tests {
                     outcome: Outcome::Skipped { reason: "environment failed: istiod not ready".into() },
                     duration_ms: 0,
                     artifacts: None,
+                    notes: Vec::new(),
                 },
             ],
         }
