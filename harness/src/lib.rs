@@ -15,6 +15,7 @@ pub mod probe;
 pub mod profile;
 pub mod progress;
 pub mod project;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod session;

@@ -403,6 +403,14 @@ pub async fn run_scenarios(
             dir.join("observations.yaml"),
             serde_saphyr::to_string(&outcome.observations).unwrap_or_default(),
         );
+        // Every traffic step's raw answers, replayable offline: `cargo xtask replay <dir>`.
+        if !outcome.transcripts.is_empty() {
+            let transcripts = dir.join("transcripts");
+            let _ = std::fs::create_dir_all(&transcripts);
+            for (name, text) in &outcome.transcripts {
+                let _ = std::fs::write(transcripts.join(name), text);
+            }
+        }
         let mut notes = Vec::new();
         let snapshot = match (outcome.failure(), options.snapshots, loaded.scenario.snapshot.enabled) {
             (None, Some(mode), true) => {
@@ -721,6 +729,13 @@ mod tests {
         let dir = failed.artifacts.clone().expect("a failed scenario names its artifacts");
         for file in ["steps.json", "observations.yaml", "repro.yaml", "events/jwt-auth-r1test.txt"] {
             assert!(dir.join(file).is_file(), "{file} in {}", dir.display());
+        }
+        // The passing scenario's traffic steps left transcripts that replay to their verdicts.
+        let transcripts = crate::replay::files(&[env.run.artifacts().join("ingress-basic/transcripts")]).unwrap();
+        assert!(!transcripts.is_empty());
+        for t in &transcripts {
+            let outcome = crate::replay::replay_file(t);
+            assert!(matches!(outcome, crate::replay::FileOutcome::Matches { .. }), "{}: {outcome:?}", t.display());
         }
         let crate::report::Outcome::Failed { evidence, .. } = &failed.outcome else { unreachable!() };
         assert!(evidence.contains("creating namespace jwt-auth-r1test"), "{evidence}");

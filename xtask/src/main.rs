@@ -78,6 +78,13 @@ enum Command {
         #[arg(long)]
         mesh: Option<Mesh>,
     },
+    /// Judge recorded answers again, offline, with the current checks (docs/transcripts.md).
+    /// Exit 0: every verdict is the expected one; 1: one differs; 2: unreadable input.
+    Replay {
+        /// Transcript files, or directories searched for *.yaml.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Benchmarks. `split`: our sequential split test against the anchors' fixed-sample methods.
     Bench {
         #[command(subcommand)]
@@ -243,6 +250,55 @@ enum Format {
 }
 
 /// Write to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
+/// `replay`: each file's verdict next to the expected one.
+fn replay(paths: &[PathBuf]) -> u8 {
+    use harness::replay::{FileOutcome, files, replay_file};
+    let files = match files(paths) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!(
+                "error: no transcript files under {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("error: cannot list transcripts: {e}");
+            return 2;
+        }
+    };
+    let (mut differ, mut unreadable) = (0, 0);
+    let mut out = String::new();
+    for file in &files {
+        match replay_file(file) {
+            FileOutcome::Matches { expected, detail } => {
+                out.push_str(&format!("ok       {expected:<4} {}  ({detail})\n", file.display()));
+            }
+            FileOutcome::Differs { expected, got, detail } => {
+                differ += 1;
+                out.push_str(&format!("DIFFERS  {got:<4} {}  expected {expected}: {detail}\n", file.display()));
+            }
+            FileOutcome::Unreadable(e) => {
+                unreadable += 1;
+                out.push_str(&format!("ERROR    {e}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "{} transcript(s): {} as expected, {differ} differ, {unreadable} unreadable\n",
+        files.len(),
+        files.len() - differ - unreadable
+    ));
+    emit(&out);
+    if unreadable > 0 {
+        2
+    } else if differ > 0 {
+        1
+    } else {
+        0
+    }
+}
+
 fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -315,6 +371,7 @@ async fn run(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Replay { paths } => Ok(replay(&paths)),
         Command::Bench { which: Bench::Split { trials, seed } } => {
             let results = harness::check::bench::compare(trials, seed);
             emit(&harness::check::bench::table(&results));

@@ -402,6 +402,62 @@ impl SplitAnswer {
     }
 }
 
+/// A split test fed answer by answer: the one place that turns [`SplitAnswer`]s into a verdict,
+/// for live runs ([`drive`]) and replayed transcripts alike.
+#[derive(Debug, Clone)]
+pub struct SplitRun {
+    running: Sequential,
+    transport_failures: Vec<String>,
+    transport_retries: usize,
+}
+
+impl SplitRun {
+    pub fn new(test: &SplitTest, transport_retries: usize) -> SplitRun {
+        SplitRun { running: test.start(), transport_failures: Vec::new(), transport_retries }
+    }
+
+    /// Take one answer; the verdict once it decides.
+    pub fn feed(&mut self, answer: SplitAnswer) -> Option<SplitVerdict> {
+        let decision = match answer {
+            SplitAnswer::Version(version) => self.running.observe(&version),
+            SplitAnswer::Transport(why) => {
+                self.transport_failures.push(why);
+                if self.transport_failures.len() <= self.transport_retries {
+                    return None;
+                }
+                Decision::Unreachable { failures: self.transport_failures.len() }
+            }
+            SplitAnswer::Stray(why) => {
+                return Some(self.verdict(Decision::Unexpected { version: String::new() }, Some(why)));
+            }
+        };
+        if decision == Decision::Continue {
+            return None;
+        }
+        let stray = match &decision {
+            Decision::Unexpected { version } => {
+                Some(format!("an answer from version {version:?}, which the split does not declare"))
+            }
+            _ => None,
+        };
+        Some(self.verdict(decision, stray))
+    }
+
+    /// The verdict when the answers or the time ran out first.
+    pub fn undecided(&self) -> SplitVerdict {
+        self.verdict(Decision::Undecided, None)
+    }
+
+    fn verdict(&self, decision: Decision, stray: Option<String>) -> SplitVerdict {
+        SplitVerdict {
+            decision,
+            evidence: self.running.evidence(),
+            stray,
+            transport_failures: self.transport_failures.clone(),
+        }
+    }
+}
+
 /// Feed `test` with answers from `next` until it decides, the request budget is spent, or
 /// `within` passes (then `Undecided`). More than `transport_retries` answerless requests end it
 /// as `Unreachable`.
@@ -416,46 +472,14 @@ where
     Fut: std::future::Future<Output = SplitAnswer>,
 {
     let deadline = tokio::time::Instant::now() + within;
-    let mut running = test.start();
-    let mut transport_failures = Vec::new();
+    let mut run = SplitRun::new(test, transport_retries);
     loop {
-        let verdict = |decision, running: &Sequential, stray, transport_failures| SplitVerdict {
-            decision,
-            evidence: running.evidence(),
-            stray,
-            transport_failures,
-        };
         let answer = match tokio::time::timeout_at(deadline, next()).await {
             Ok(answer) => answer,
-            Err(_) => return verdict(Decision::Undecided, &running, None, transport_failures),
+            Err(_) => return run.undecided(),
         };
-        let decision = match answer {
-            SplitAnswer::Version(version) => running.observe(&version),
-            SplitAnswer::Transport(why) => {
-                transport_failures.push(why);
-                if transport_failures.len() > transport_retries {
-                    let failures = transport_failures.len();
-                    return verdict(Decision::Unreachable { failures }, &running, None, transport_failures);
-                }
-                continue;
-            }
-            SplitAnswer::Stray(why) => {
-                return verdict(
-                    Decision::Unexpected { version: String::new() },
-                    &running,
-                    Some(why),
-                    transport_failures,
-                );
-            }
-        };
-        if decision != Decision::Continue {
-            let stray = match &decision {
-                Decision::Unexpected { version } => {
-                    Some(format!("an answer from version {version:?}, which the split does not declare"))
-                }
-                _ => None,
-            };
-            return verdict(decision, &running, stray, transport_failures);
+        if let Some(verdict) = run.feed(answer) {
+            return verdict;
         }
     }
 }

@@ -75,7 +75,7 @@ impl Response {
 }
 
 /// Why a request got no response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     Refused,
@@ -126,6 +126,81 @@ impl Echo {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// One raw answer as a transcript records it (docs/transcripts.md): a response (`status`,
+/// `headers`, `body`, and the answering pod's `version` label when known) or a transport
+/// failure (`error`). Live runs write these; `replay` turns them back into observations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Response header names (lowercased on reading) and their value(s).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, crate::scenario::OneOrMany<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TransportKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Answer {
+    /// What `observation` saw, as a transcript answer. An echo body is written back as JSON.
+    pub fn record(observation: &Observation) -> Answer {
+        match &observation.outcome {
+            Outcome::Transport { kind, message } => {
+                Answer { error: Some(*kind), message: Some(message.clone()), ..Answer::default() }
+            }
+            Outcome::Response(r) => Answer {
+                status: Some(r.status),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        let values = match v.as_slice() {
+                            [one] => crate::scenario::OneOrMany::One(one.clone()),
+                            many => crate::scenario::OneOrMany::Many(many.to_vec()),
+                        };
+                        (k.clone(), values)
+                    })
+                    .collect(),
+                body: match (&r.echo, &r.body) {
+                    (Some(echo), _) => serde_json::to_string(echo).unwrap_or_default(),
+                    (None, Some(body)) => body.clone(),
+                    (None, None) => String::new(),
+                },
+                version: r.version.clone(),
+                error: None,
+                message: None,
+            },
+        }
+    }
+
+    /// The observation this answer stands for; an answer must be exactly one of a response and a
+    /// transport failure.
+    pub fn observation(&self) -> Result<Observation, String> {
+        let outcome = match (self.status, self.error) {
+            (Some(status), None) => {
+                let headers =
+                    self.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_slice().to_vec())).collect();
+                let mut response = Response::from_wire(status, headers, self.body.as_bytes(), &PodVersions::default());
+                response.version = self.version.clone();
+                Outcome::Response(Box::new(response))
+            }
+            (None, Some(kind)) => Outcome::Transport {
+                kind,
+                message: self.message.clone().unwrap_or_else(|| format!("{kind:?} (recorded)")),
+            },
+            (Some(_), Some(_)) => return Err("an answer has either `status` or `error`, not both".into()),
+            (None, None) => return Err("an answer needs `status` (a response) or `error` (none)".into()),
+        };
+        Ok(Observation { outcome, elapsed_ms: 0 })
     }
 }
 

@@ -423,7 +423,7 @@ pub struct ResourceRef {
 }
 
 /// An HTTP request sent through Kong's proxy from the host. Converge.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStep {
     pub request: Request,
@@ -550,14 +550,27 @@ fn workload_identity<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
 }
 
 /// A header expectation: a plain string means "equals".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderMatch {
     Equals(String),
     Contains(String),
     OneOf(Vec<String>),
     Present,
     Absent,
+}
+
+/// Written back the way a scenario file writes it, so recorded steps parse to the same match.
+impl Serialize for HeaderMatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let form = match self {
+            HeaderMatch::Equals(v) => return s.serialize_str(v),
+            HeaderMatch::Contains(v) => serde_json::json!({ "contains": v }),
+            HeaderMatch::OneOf(vs) => serde_json::json!({ "one-of": vs }),
+            HeaderMatch::Present => serde_json::json!({ "present": true }),
+            HeaderMatch::Absent => serde_json::json!({ "absent": true }),
+        };
+        form.serialize(s)
+    }
 }
 
 impl<'de> Deserialize<'de> for HeaderMatch {
@@ -654,7 +667,7 @@ impl Default for Converge {
 }
 
 /// Weighted traffic split, judged by a sequential statistical test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SplitStep {
     pub request: Request,
@@ -775,7 +788,7 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 
 /// A request from a client pod inside the cluster (exec into a pinned client image). Converge.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FromPodStep {
     pub client: ClientPod,
@@ -1011,6 +1024,18 @@ mod tests {
         assert!(Timeout::parse("30").unwrap_err().contains("no known unit"));
         assert!(Timeout::parse("s").unwrap_err().contains("not a duration"));
         assert!(Timeout::parse("0s").is_err());
+    }
+
+    /// What a run records (a step serialised back) parses to the same expectation.
+    #[test]
+    fn header_matches_round_trip_through_their_written_form() {
+        for text in ["x", "{contains: x}", "{one-of: [a, b]}", "{present: true}", "{absent: true}"] {
+            let m: HeaderMatch = crate::yaml::from_str(text).unwrap();
+            let back: HeaderMatch = crate::yaml::from_str(&serde_saphyr::to_string(&m).unwrap()).unwrap();
+            assert_eq!(back, m, "{text}");
+        }
+        let e: Expect = crate::yaml::from_str("{status: 200, refused: true, headers: {x: {present: true}}}").unwrap();
+        assert_eq!(crate::yaml::from_str::<Expect>(&serde_saphyr::to_string(&e).unwrap()).unwrap(), e);
     }
 
     #[test]

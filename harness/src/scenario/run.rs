@@ -27,9 +27,11 @@ use crate::check::injection::PodFacts;
 use crate::check::split::{Decision, SplitAnswer, SplitTest, TRANSPORT_RETRIES, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
+use crate::probe::observation::Answer;
 use crate::probe::zipkin::{Span, SpanTree, TraceContext};
 use crate::probe::{Observation, PodVersions, jwt, pod, pod_proxy};
 use crate::profile::TracingPins;
+use crate::replay::{Recorded, RecordedStep, Verdict as ReplayVerdict};
 
 /// How often waiting steps ask again, by default.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -72,6 +74,10 @@ pub struct ScenarioRun {
     pub steps: Vec<StepRecord>,
     /// Normalised observations, in order (what the snapshot holds).
     pub observations: Vec<Value>,
+    /// Every raw answer of each traffic step, as transcripts `cargo xtask replay` reads:
+    /// (file name, YAML).
+    #[serde(skip)]
+    pub transcripts: Vec<(String, String)>,
 }
 
 impl ScenarioRun {
@@ -120,9 +126,18 @@ impl Live {
             passed: false,
             steps: Vec::new(),
             observations: Vec::new(),
+            transcripts: Vec::new(),
         };
         let redact = loaded.scenario.snapshot.redact_headers.clone();
-        let mut context = Context { live: self, loaded, namespace: &namespace, run, observations: Vec::new() };
+        let mut context = Context {
+            live: self,
+            loaded,
+            namespace: &namespace,
+            run,
+            observations: Vec::new(),
+            transcripts: Vec::new(),
+            step_number: 0,
+        };
 
         let setup = async {
             self.namespace(&namespace, run, &loaded.scenario.namespace).await?;
@@ -137,7 +152,8 @@ impl Live {
         };
         out.steps.push(record("namespace and fixtures", setup));
         if out.steps[0].passed {
-            for step in &loaded.scenario.steps {
+            for (number, step) in loaded.scenario.steps.iter().enumerate() {
+                context.step_number = number + 1;
                 let description = crate::plan::describe(step);
                 let result = tokio::select! {
                     r = context.step(step) => r,
@@ -152,6 +168,7 @@ impl Live {
             }
         }
         out.passed = out.steps.iter().all(|s| s.passed);
+        out.transcripts = std::mem::take(&mut context.transcripts);
         out.observations = context.observations.iter().map(|o| crate::snapshot::normalise(o, run, &redact)).collect();
         out
     }
@@ -187,6 +204,9 @@ struct Context<'a> {
     namespace: &'a str,
     run: &'a str,
     observations: Vec<Observation>,
+    transcripts: Vec<(String, String)>,
+    /// 1-based number of the step running, for transcript names.
+    step_number: usize,
 }
 
 impl Context<'_> {
@@ -446,13 +466,31 @@ impl Context<'_> {
         let extra = self.extra_headers(&s.request);
         let mesh = self.live.mesh;
         let expected = format!("{} {} -> {}", s.request.method, s.request.path, expectation(&s.expect));
+        let answers = std::cell::RefCell::new(Vec::new());
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let observation = probe.send(&s.request, &host, &extra, &versions).await;
+            answers.borrow_mut().push(Answer::record(&observation));
             judged(evaluate(&s.expect, &observation, mesh, Path::ThroughKong), observation)
         })
         .await;
+        self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
         self.keep(outcome)
+    }
+
+    /// Keep a step's raw answers as a transcript that replays to the verdict it reached.
+    fn record(&mut self, step: RecordedStep<'_>, answers: Vec<Answer>, passed: bool) {
+        let kind = match step {
+            RecordedStep::Http(_) => "http",
+            RecordedStep::FromPod(_) => "from-pod",
+            RecordedStep::Split(_) => "split",
+        };
+        let verdict = if passed { ReplayVerdict::Pass } else { ReplayVerdict::Fail };
+        let recorded = Recorded { mesh: self.live.mesh, step, answers, verdict };
+        match serde_saphyr::to_string(&recorded) {
+            Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
+            Err(e) => tracing::warn!("step {} answers not recorded: {e}", self.step_number),
+        }
     }
 
     fn keep(&mut self, outcome: Result<Judged, crate::check::converge::NotConverged>) -> StepResult {
@@ -487,7 +525,20 @@ impl Context<'_> {
             }
         };
         let test = SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests));
-        let verdict = drive(&test, s.timeout.0, TRANSPORT_RETRIES, next).await;
+        // The measurement's answers (not the settle windows') are recorded, version and status
+        // only: thousands of echo bodies would say nothing the split judges.
+        let answers = std::cell::RefCell::new(Vec::new());
+        let verdict = drive(&test, s.timeout.0, TRANSPORT_RETRIES, || async {
+            let observation = probe.send(&s.request, &host, &BTreeMap::new(), &versions).await;
+            let mut answer = Answer::record(&observation);
+            answer.headers.clear();
+            answer.body.clear();
+            answers.borrow_mut().push(answer);
+            SplitAnswer::of(&observation)
+        })
+        .await;
+        let measured = SplitStep { settle: None, ..s.clone() };
+        self.record(RecordedStep::Split(&measured), answers.into_inner(), verdict.decision == Decision::Pass);
         let evidence = serde_json::to_string(&verdict.evidence).unwrap_or_default();
         let dropped = match verdict.transport_failures.len() {
             0 => String::new(),
@@ -599,15 +650,30 @@ impl Context<'_> {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let mesh = self.live.mesh;
         let expected = format!("{} {} from {name} -> {}", s.method, s.url, expectation(&s.expect));
+        let answers = std::cell::RefCell::new(Vec::new());
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
             match pod::send(&pods, &name, &ns, argv, REQUEST_TIMEOUT + Duration::from_secs(5), &versions).await {
-                Ok(observation) => judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation),
-                Err(e) => Attempt::Fail(Failed::Unjudged(Unjudged(e.to_string()))),
+                Ok(observation) => {
+                    answers.borrow_mut().push(Answer::record(&observation));
+                    judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation)
+                }
+                // The exec itself failed: recorded as a failed attempt, so replay resets its
+                // count where the live run did.
+                Err(e) => {
+                    let message = e.to_string();
+                    answers.borrow_mut().push(Answer {
+                        error: Some(crate::probe::TransportKind::Other),
+                        message: Some(message.clone()),
+                        ..Answer::default()
+                    });
+                    Attempt::Fail(Failed::Unjudged(Unjudged(message)))
+                }
             }
         })
         .await;
+        self.record(RecordedStep::FromPod(s), answers.into_inner(), outcome.is_ok());
         self.keep(outcome)
     }
 

@@ -1,0 +1,283 @@
+//! Transcripts: one step, the raw answers its probe got, and the verdict it must reach, judged
+//! again offline by the checks the live run uses (docs/transcripts.md).
+//!
+//! Live runs write a transcript per traffic step (`artifacts/<scenario>/transcripts/`), so "why
+//! did this fail" can be answered without a cluster; `scenarios/transcripts/` holds answer
+//! shapes from upstream sources that every check must pass or fail, replayed by `cargo test`.
+//!
+//! Replay feeds the answers to the step's attempts in order, with the step's own waiting
+//! semantics but no clock: `converge` needs `passes` consecutive passing answers, `eventually`
+//! one, a split its sequential test's decision. A step still undecided when the answers run out
+//! fails as undecided.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::denial::Path as Via;
+use crate::check::expect::{evaluate, evaluate_trace};
+use crate::check::split::{Decision, SplitAnswer, SplitRun, SplitTest, TRANSPORT_RETRIES};
+use crate::probe::observation::Answer;
+use crate::probe::zipkin::{Span, SpanTree};
+use crate::scenario::template::{self, Vars};
+use crate::scenario::{Expect, FromPodStep, HttpStep, Mesh, SplitStep, Step};
+
+/// The verdict a step reached, or must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        })
+    }
+}
+
+/// A transcript file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transcript {
+    pub mesh: Mesh,
+    /// Template variables for `{{ name }}` in the step.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    pub step: Step,
+    pub answers: Vec<Answer>,
+    pub verdict: Verdict,
+}
+
+/// The same, as a live run writes it (only the step kinds it records).
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded<'a> {
+    pub mesh: Mesh,
+    pub step: RecordedStep<'a>,
+    pub answers: Vec<Answer>,
+    pub verdict: Verdict,
+}
+
+/// A recorded step, serialised as a scenario file writes it (`- http: {...}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordedStep<'a> {
+    Http(&'a HttpStep),
+    FromPod(&'a FromPodStep),
+    Split(&'a SplitStep),
+}
+
+/// What replaying a transcript concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    pub verdict: Verdict,
+    /// What decided it: the verdict of the deciding answer, or why none decided.
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{file}:{line}:{column}: {message}{field}", file = .file.display(), line = .error.position.line, column = .error.position.column,
+            message = .error.message, field = field_suffix(&.error.field))]
+    Yaml { file: PathBuf, error: crate::yaml::Error },
+    #[error("{file}:{line}:{column}: {message}{help}", file = .1.display(), line = .0.position.line,
+            column = .0.position.column, message = .0.message,
+            help = .0.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Template(template::TemplateError, PathBuf),
+    #[error("{file}: answers[{index}]: {message}", file = .file.display())]
+    Answer { file: PathBuf, index: usize, message: String },
+    #[error("{file}: replay judges http, from-pod, split, metrics and trace steps, not `{kind}`", file = .file.display())]
+    Unsupported { file: PathBuf, kind: &'static str },
+    #[error("{file}: {message}", file = .file.display())]
+    Invalid { file: PathBuf, message: String },
+}
+
+fn field_suffix(field: &str) -> String {
+    if field.is_empty() { String::new() } else { format!(" (at {field})") }
+}
+
+/// Read `path`: the `vars` first, then the whole file with them substituted.
+pub fn load(path: &Path) -> Result<Transcript, ReplayError> {
+    let yaml = |error| ReplayError::Yaml { file: path.to_owned(), error };
+    let text = crate::yaml::read_text(path).map_err(yaml)?;
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        vars: BTreeMap<String, String>,
+    }
+    // Only the vars are read here; every other key is checked by the strict parse below.
+    let head: Head = crate::yaml::from_str(&text).map_err(yaml)?;
+    let mut vars = Vars::new();
+    for (name, value) in &head.vars {
+        if value.contains(['\n', '\r']) {
+            return Err(ReplayError::Invalid {
+                file: path.to_owned(),
+                message: format!("vars.{name}: template values are one line"),
+            });
+        }
+        vars.set(name, value);
+    }
+    let rendered = template::render(&text, &vars).map_err(|e| ReplayError::Template(e, path.to_owned()))?;
+    crate::yaml::from_str(&rendered.text).map_err(yaml)
+}
+
+/// Judge `transcript` (read from `file`) with the current checks.
+pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayError> {
+    let observations = || {
+        transcript.answers.iter().enumerate().map(|(index, a)| {
+            a.observation().map_err(|message| ReplayError::Answer { file: file.to_owned(), index, message })
+        })
+    };
+    let mesh = transcript.mesh;
+    match &transcript.step {
+        Step::Http(s) => converge(&s.expect, s.converge.passes, mesh, Via::ThroughKong, observations()),
+        Step::FromPod(s) => converge(&s.expect, s.converge.passes, mesh, Via::FromPod, observations()),
+        Step::Split(s) => {
+            let mut run = SplitRun::new(
+                &SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests)),
+                TRANSPORT_RETRIES,
+            );
+            for observation in observations() {
+                if let Some(verdict) = run.feed(SplitAnswer::of(&observation?)) {
+                    let passed = verdict.decision == Decision::Pass;
+                    let evidence = serde_json::to_string(&verdict.evidence).unwrap_or_default();
+                    let detail = format!(
+                        "{:?}{}: {evidence}",
+                        verdict.decision,
+                        verdict.stray.map(|s| format!(", {s}")).unwrap_or_default()
+                    );
+                    return Ok(Replayed { verdict: if passed { Verdict::Pass } else { Verdict::Fail }, detail });
+                }
+            }
+            let undecided = run.undecided();
+            let evidence = serde_json::to_string(&undecided.evidence).unwrap_or_default();
+            Ok(undecided_after(transcript.answers.len(), &evidence))
+        }
+        Step::Metrics(s) => {
+            let mut last = String::from("no answers");
+            for observation in observations() {
+                let body = body_of(&observation?);
+                let verdict = crate::check::metrics::evaluate(&s.expect, &crate::check::metrics::parse(&body));
+                if verdict.passed() {
+                    return Ok(Replayed { verdict: Verdict::Pass, detail: verdict.to_string() });
+                }
+                last = verdict.to_string();
+            }
+            Ok(undecided_after(transcript.answers.len(), &last))
+        }
+        Step::Trace(s) => {
+            let mut last = String::from("no answers");
+            for observation in observations() {
+                let body = body_of(&observation?);
+                let spans: Vec<Span> = match serde_json::from_str(&body) {
+                    Ok(spans) => spans,
+                    Err(e) => {
+                        last = format!("the collector answered what is not a trace: {e}");
+                        continue;
+                    }
+                };
+                let verdict = evaluate_trace(&s.expect, &SpanTree::build(&spans));
+                if verdict.passed() {
+                    return Ok(Replayed { verdict: Verdict::Pass, detail: verdict.to_string() });
+                }
+                last = verdict.to_string();
+            }
+            Ok(undecided_after(transcript.answers.len(), &last))
+        }
+        other => Err(ReplayError::Unsupported { file: file.to_owned(), kind: other.kind() }),
+    }
+}
+
+/// Converge semantics: `passes` consecutive passing answers; a failing one resets the count.
+fn converge(
+    expect: &Expect,
+    passes: u32,
+    mesh: Mesh,
+    via: Via,
+    observations: impl Iterator<Item = Result<crate::probe::Observation, ReplayError>>,
+) -> Result<Replayed, ReplayError> {
+    let (mut streak, mut last, mut count) = (0, String::from("no answers"), 0);
+    for observation in observations {
+        let verdict = evaluate(expect, &observation?, mesh, via);
+        count += 1;
+        last = verdict.to_string();
+        if verdict.passed() {
+            streak += 1;
+            if streak >= passes {
+                return Ok(Replayed { verdict: Verdict::Pass, detail: last });
+            }
+        } else {
+            streak = 0;
+        }
+    }
+    let needed =
+        if passes > 1 { format!(" (needs {passes} consecutive passes, ended with {streak})") } else { String::new() };
+    Ok(undecided_after(count, &format!("{last}{needed}")))
+}
+
+fn undecided_after(answers: usize, last: &str) -> Replayed {
+    Replayed { verdict: Verdict::Fail, detail: format!("undecided after {answers} answer(s); last: {last}") }
+}
+
+fn body_of(observation: &crate::probe::Observation) -> String {
+    match &observation.outcome {
+        crate::probe::Outcome::Response(r) => r.body.clone().unwrap_or_default(),
+        crate::probe::Outcome::Transport { kind, message } => format!("{kind:?}: {message}"),
+    }
+}
+
+/// The transcript files named by `paths`: files as given, directories searched recursively
+/// for `*.yaml`, sorted.
+pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut stack = vec![path.clone()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir)? {
+                    let entry = entry?;
+                    let kind = entry.file_type()?;
+                    if kind.is_dir() {
+                        stack.push(entry.path());
+                    } else if kind.is_file() && entry.path().extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                        out.push(entry.path());
+                    }
+                }
+            }
+        } else {
+            out.push(path.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// One transcript's outcome, as `replay` prints it.
+#[derive(Debug)]
+pub enum FileOutcome {
+    Matches { expected: Verdict, detail: String },
+    Differs { expected: Verdict, got: Verdict, detail: String },
+    Unreadable(ReplayError),
+}
+
+pub fn replay_file(path: &Path) -> FileOutcome {
+    let transcript = match load(path) {
+        Ok(t) => t,
+        Err(e) => return FileOutcome::Unreadable(e),
+    };
+    match judge(&transcript, path) {
+        Ok(r) if r.verdict == transcript.verdict => {
+            FileOutcome::Matches { expected: transcript.verdict, detail: r.detail }
+        }
+        Ok(r) => FileOutcome::Differs { expected: transcript.verdict, got: r.verdict, detail: r.detail },
+        Err(e) => FileOutcome::Unreadable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;
