@@ -32,6 +32,17 @@ fn trials() -> Result<Vec<Trial>, String> {
     let catalog = Catalog::open(Project::at(root)).map_err(|e| e.to_string())?;
     let live = std::env::var(LIVE_ENV).is_ok_and(|v| v == "1");
     let mut trials = Vec::new();
+    // Every shipped transcript replays to its expected verdict (docs/transcripts.md).
+    let transcripts = root.join("scenarios").join("transcripts");
+    let files = harness::replay::files(std::slice::from_ref(&transcripts)).map_err(|e| e.to_string())?;
+    if files.is_empty() {
+        return Err(format!("no transcripts under {}", transcripts.display()));
+    }
+    for file in files {
+        let name = file.strip_prefix(&transcripts).unwrap_or(&file).with_extension("").display().to_string();
+        trials.push(Trial::test(format!("transcript::{name}"), move || replay(&file)));
+    }
+    trials.push(Trial::test("transcript::coverage", move || transcript_coverage(&transcripts)));
     let covering = catalog.clone();
     trials.push(Trial::test("offline::catalog-covers-every-tag-on-istio-and-linkerd", move || coverage(&covering)));
     for file in catalog.files().map_err(|e| e.to_string())? {
@@ -60,6 +71,78 @@ fn trials() -> Result<Vec<Trial>, String> {
         }
     }
     Ok(trials)
+}
+
+fn replay(file: &Path) -> Result<(), Failed> {
+    use harness::replay::FileOutcome;
+    match harness::replay::replay_file(file) {
+        FileOutcome::Matches { .. } => Ok(()),
+        FileOutcome::Differs { expected, got, detail } => {
+            Err(Failed::from(format!("expected {expected}, replayed to {got}: {detail}")))
+        }
+        FileOutcome::Unreadable(e) => Err(Failed::from(e.to_string())),
+    }
+}
+
+/// The shipped transcripts hold, for Istio and Linkerd, answers that must pass and answers that
+/// must fail every traffic check kind.
+fn transcript_coverage(dir: &Path) -> Result<(), Failed> {
+    use harness::replay::Verdict;
+    use harness::scenario::Step;
+    let mut seen = std::collections::BTreeSet::new();
+    for file in harness::replay::files(&[dir.to_owned()]).map_err(|e| Failed::from(e.to_string()))? {
+        let t = harness::replay::load(&file).map_err(|e| Failed::from(e.to_string()))?;
+        let mut kinds = Vec::new();
+        match &t.step {
+            Step::Http(s) => kinds.extend(expect_kinds(&s.expect)),
+            Step::FromPod(s) => kinds.extend(expect_kinds(&s.expect)),
+            Step::Split(_) => kinds.push("split"),
+            Step::Metrics(_) => kinds.push("metrics"),
+            Step::Trace(_) => kinds.push("trace"),
+            _ => {}
+        }
+        for kind in kinds {
+            seen.insert((t.mesh, kind, t.verdict == Verdict::Pass));
+        }
+    }
+    let mut missing = Vec::new();
+    for mesh in [Mesh::Istio, Mesh::Linkerd] {
+        for kind in ["status", "refused", "mtls", "split", "metrics"] {
+            for pass in [true, false] {
+                if !seen.contains(&(mesh, kind, pass)) {
+                    missing.push(format!("{kind} {} on {mesh}", if pass { "passing" } else { "failing" }));
+                }
+            }
+        }
+    }
+    for (mesh, kind) in [(Mesh::Istio, "backend"), (Mesh::Istio, "trace"), (Mesh::None, "headers")] {
+        for pass in [true, false] {
+            if !seen.contains(&(mesh, kind, pass)) {
+                missing.push(format!("{kind} {} on {mesh}", if pass { "passing" } else { "failing" }));
+            }
+        }
+    }
+    if missing.is_empty() { Ok(()) } else { Err(Failed::from(format!("no transcript for: {}", missing.join(", ")))) }
+}
+
+fn expect_kinds(e: &harness::scenario::Expect) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    if e.status.is_some() {
+        kinds.push("status");
+    }
+    if e.refused {
+        kinds.push("refused");
+    }
+    if !e.headers.is_empty() {
+        kinds.push("headers");
+    }
+    if e.backend.is_some() {
+        kinds.push("backend");
+    }
+    if e.mtls.is_some() {
+        kinds.push("mtls");
+    }
+    kinds
 }
 
 /// Every capability tag has at least one scenario on Istio and on Linkerd.

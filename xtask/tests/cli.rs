@@ -111,3 +111,24 @@ fn a_repro_bundle_exports_lints_and_plans() {
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert!(String::from_utf8_lossy(&run.stdout).contains("scenario jwt-auth"));
 }
+
+/// `replay`: 0 when every verdict is the expected one, 1 when one differs, 2 when unreadable.
+#[test]
+fn replay_exit_codes_follow_the_verdicts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shipped = root.join("scenarios/transcripts/istio/from-pod-refused-rbac-403.yaml");
+    let out = xtask(&["replay", shipped.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    let text = std::fs::read_to_string(&shipped).unwrap().replace("verdict: pass", "verdict: fail");
+    std::fs::write(&wrong, text).unwrap();
+    let out = xtask(&["replay", wrong.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFERS  pass"), "{out:?}");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "mesh: istio\nverdict: maybe\n").unwrap();
+    let out = xtask(&["replay", dir.path().to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("panicked"));
+}

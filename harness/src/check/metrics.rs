@@ -78,7 +78,7 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
             .iter()
             .filter(|s| e.labels.iter().all(|(k, m)| s.labels.get(k).is_some_and(|v| m.matches(v))) && s.name == e.name)
             .collect();
-        let total: f64 = matching.iter().map(|s| s.value).sum();
+        let total: f64 = matching.iter().map(|s| s.value).sum::<f64>() + 0.0;
         if total < e.at_least {
             let seen: Vec<String> = samples
                 .iter()
