@@ -60,6 +60,9 @@ pub struct ScenarioPlan {
     pub host: String,
     pub objects: Vec<ObjectRef>,
     pub steps: Vec<String>,
+    /// The scenario's mutants on this mesh (run with `e2e --mutants`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mutants: Vec<String>,
     #[serde(skip)]
     pub manifests: Vec<Manifest>,
 }
@@ -92,6 +95,7 @@ pub fn build(
         }
         let loaded = load(&file, &fixtures_dir, &ctx, profile)?;
         let manifests = loaded.render_fixtures(&fixtures_dir)?;
+        crate::scenario::mutant::check(&loaded, mesh, &manifests)?;
         let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
         scenarios.push(ScenarioPlan {
             name: loaded.scenario.name.value.clone(),
@@ -110,6 +114,7 @@ pub fn build(
                 })
                 .collect(),
             steps: loaded.scenario.steps.iter().map(describe).collect(),
+            mutants: loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)).map(|m| m.describe()).collect(),
             manifests,
         });
     }
@@ -323,6 +328,9 @@ impl fmt::Display for Plan {
             }
             for (i, step) in s.steps.iter().enumerate() {
                 writeln!(f, "  step {}: {step}", i + 1)?;
+            }
+            for mutant in &s.mutants {
+                writeln!(f, "  {mutant} [with --mutants]")?;
             }
         }
         Ok(())

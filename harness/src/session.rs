@@ -340,6 +340,8 @@ pub struct ScenarioOptions {
     /// Compare (or update) each passing scenario's snapshot; `None` skips snapshots (repro
     /// bundles, which carry none).
     pub snapshots: Option<crate::snapshot::SnapshotMode>,
+    /// Run each passing scenario's mutants (`e2e --mutants`); one that survives fails it.
+    pub mutants: bool,
 }
 
 pub async fn run_scenarios(
@@ -453,6 +455,39 @@ pub async fn run_scenarios(
                 Outcome::Failed { verdict: format!("step `{}` failed", step.step), evidence: step.detail.clone() }
             }
         };
+        let mut result_outcome = result_outcome;
+        if options.mutants && matches!(result_outcome, Outcome::Passed) {
+            let mut weak = Vec::new();
+            for mutant in loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)) {
+                let phase = progress.phase(&format!("mutant {} of {}", mutant.name, planned.name));
+                let verdict = match live.run_mutant(&loaded, mutant, &plan.run, cancel).await {
+                    crate::scenario::run::MutantOutcome::Killed { at, expected, .. } if at == expected => {
+                        phase.finish(true, &format!("killed at step {at}"));
+                        notes.push(format!("mutant {} killed at step {at}, as declared", mutant.name));
+                        continue;
+                    }
+                    crate::scenario::run::MutantOutcome::Killed { at, expected, detail } => format!(
+                        "mutant {} was killed at step {at}, not at step {expected} as declared: {detail}",
+                        mutant.name
+                    ),
+                    crate::scenario::run::MutantOutcome::Survived => format!(
+                        "mutant {} survived: steps 1..={} passed with the change ({}), so that check cannot fail this way",
+                        mutant.name, mutant.fails_at, mutant.why
+                    ),
+                    crate::scenario::run::MutantOutcome::NotApplied(e) => {
+                        format!("mutant {} could not be applied: {e}", mutant.name)
+                    }
+                };
+                phase.finish(false, &verdict);
+                weak.push(verdict);
+            }
+            if !weak.is_empty() {
+                result_outcome = Outcome::Failed {
+                    verdict: "a mutant was not killed as declared".into(),
+                    evidence: weak.join("\n"),
+                };
+            }
+        }
         let failed = matches!(result_outcome, Outcome::Failed { .. });
         if !keep_namespaces && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await {
             tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
@@ -716,7 +751,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
         let progress = Progress::lines(Box::new(std::io::sink()));
-        let options = ScenarioOptions { keep_namespaces: true, snapshots: None };
+        let options = ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false };
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         let outcomes: Vec<(String, bool)> = report

@@ -43,6 +43,8 @@ fn trials() -> Result<Vec<Trial>, String> {
         trials.push(Trial::test(format!("transcript::{name}"), move || replay(&file)));
     }
     trials.push(Trial::test("transcript::coverage", move || transcript_coverage(&transcripts)));
+    let mutated = catalog.clone();
+    trials.push(Trial::test("offline::policy-scenarios-declare-mutants", move || mutants_declared(&mutated)));
     let covering = catalog.clone();
     trials.push(Trial::test("offline::catalog-covers-every-tag-on-istio-and-linkerd", move || coverage(&covering)));
     for file in catalog.files().map_err(|e| e.to_string())? {
@@ -143,6 +145,34 @@ fn expect_kinds(e: &harness::scenario::Expect) -> Vec<&'static str> {
         kinds.push("mtls");
     }
     kinds
+}
+
+/// A scenario with a negative or policy assertion (a `refused` expectation, or covering authz,
+/// header routing, rate limits, JWT, splits or a seed-as-written control) declares a mutant on
+/// each of its meshes, so `e2e --mutants` shows its checks can fail.
+fn mutants_declared(catalog: &Catalog) -> Result<(), Failed> {
+    use harness::scenario::Step;
+    let policy_tags = [Tag::Authz, Tag::HeaderRouting, Tag::RateLimit, Tag::Jwt, Tag::Split, Tag::SeedAsWritten];
+    let mut missing = Vec::new();
+    for file in catalog.files().map_err(|e| Failed::from(e.to_string()))? {
+        for checked in catalog.check(&file, "offline").map_err(|e| Failed::from(e.to_string()))? {
+            let scenario = &checked.scenario.scenario;
+            let refuses = scenario.steps.iter().any(|s| match s {
+                Step::Http(h) => h.expect.refused,
+                Step::FromPod(p) => p.expect.refused,
+                _ => false,
+            });
+            let policy = refuses || scenario.covers.iter().any(|t| policy_tags.contains(t));
+            if policy && !scenario.mutants.iter().any(|m| m.applies_to(checked.mesh)) {
+                missing.push(format!("{} on {}", scenario.name.value, checked.mesh));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed::from(format!("policy scenarios without a mutant: {}", missing.join(", "))))
+    }
 }
 
 /// Every capability tag has at least one scenario on Istio and on Linkerd.

@@ -104,6 +104,10 @@ enum Command {
         /// Accept what each scenario observed as its snapshot (scenarios/snapshots/).
         #[arg(long)]
         update_snapshots: bool,
+        /// After each passing scenario, run its mutants: a fixture change under which a declared
+        /// step must fail. A mutant that survives fails the scenario.
+        #[arg(long)]
+        mutants: bool,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -390,9 +394,10 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::Value::Object(last_line)));
             Ok(0)
         }
-        Command::E2e { mesh, profile, scenarios, dry_run, update_snapshots, live } => {
+        Command::E2e { mesh, profile, scenarios, dry_run, update_snapshots, mutants, live } => {
             let mode = if update_snapshots { SnapshotMode::Update } else { SnapshotMode::Compare };
-            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, Some(mode), &live).await
+            let run = RunChecks { snapshots: Some(mode), mutants };
+            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, run, &live).await
         }
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
         Command::Down { run, all } => down(run.as_deref(), all).await,
@@ -434,7 +439,8 @@ async fn run(command: Command) -> Result<u8> {
             }
             let catalog = Catalog::open(bundle.unpack(&dir)?)?;
             // A bundle carries no snapshots: its verdict is the steps'.
-            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, None, &live).await
+            let run = RunChecks { snapshots: None, mutants: false };
+            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, run, &live).await
         }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
@@ -629,13 +635,20 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// What a run checks beyond the steps.
+#[derive(Debug, Clone, Copy)]
+struct RunChecks {
+    snapshots: Option<SnapshotMode>,
+    mutants: bool,
+}
+
 async fn e2e_in(
     catalog: &Catalog,
     mesh: Mesh,
     profile: Option<&str>,
     only: &[String],
     dry_run: bool,
-    snapshots: Option<SnapshotMode>,
+    checks: RunChecks,
     live: &LiveArgs,
 ) -> Result<u8> {
     let progress = harness::progress::Progress::stderr();
@@ -675,8 +688,11 @@ async fn e2e_in(
     let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
     let report = match installed {
         Ok(()) => {
-            let options =
-                harness::session::ScenarioOptions { keep_namespaces: keep != harness::cluster::Keep::Never, snapshots };
+            let options = harness::session::ScenarioOptions {
+                keep_namespaces: keep != harness::cluster::Keep::Never,
+                snapshots: checks.snapshots,
+                mutants: checks.mutants,
+            };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
         Err(e) => {

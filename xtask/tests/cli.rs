@@ -132,3 +132,18 @@ fn replay_exit_codes_follow_the_verdicts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!stderr(&out).contains("panicked"));
 }
+
+/// lint refuses a mutant naming an object the fixtures do not hold, at the mutant.
+#[test]
+fn lint_refuses_a_mutant_of_an_object_that_does_not_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("scenarios/mtls-kong-identity.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mtls-kong-identity.yaml");
+    std::fs::write(&file, text.replace("name: require-mtls}]", "name: require-mtsl}]")).unwrap();
+    let out = xtask(&["lint", file.to_str().unwrap()], |_| {});
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("no PeerAuthentication/require-mtsl among the scenario's fixtures on istio"), "{all}");
+    assert!(all.contains("field: mutants[0].name"), "{all}");
+}

@@ -69,6 +69,7 @@ impl Catalog {
     pub fn check_mesh(&self, file: &Path, mesh: Mesh, run: &str) -> Result<Checked, CheckError> {
         let scenario = self.load_for(file, &RunContext::new(run, mesh))?;
         let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
+        super::mutant::check(&scenario, mesh, &manifests)?;
         Ok(Checked { mesh, scenario, manifests })
     }
 

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod fixture;
 pub mod load;
 pub mod model;
+pub mod mutant;
 pub mod run;
 pub mod template;
 

@@ -50,6 +50,125 @@ pub struct Scenario {
     /// apply known-broken configuration on purpose).
     #[serde(default)]
     pub lint: LintSettings,
+    /// Changes to the fixtures under which a named step must fail: proof that the scenario's
+    /// checks can fail on a real cluster (`e2e --mutants`).
+    #[serde(default)]
+    pub mutants: Vec<Mutant>,
+}
+
+/// A change to the scenario's fixtures, and the step that must then fail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawMutant")]
+pub struct Mutant {
+    pub name: String,
+    /// What the change breaks, for people.
+    pub why: String,
+    /// The meshes it applies to (default: every mesh of the scenario).
+    pub meshes: Vec<MeshSelector>,
+    /// Objects of the scenario's fixtures to delete.
+    pub remove: Vec<ObjectName>,
+    /// Fields of the scenario's fixture objects to change.
+    pub set: Vec<FieldChange>,
+    /// The 1-based number of the step that must fail; the steps before it must still pass.
+    pub fails_at: u32,
+    /// How long the change is given to reach Kong and the mesh (istiod's push, Linkerd's policy
+    /// watch, KIC's sync, a rollout) before the steps rerun.
+    pub settle: Timeout,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawMutant {
+    name: String,
+    why: String,
+    #[serde(default)]
+    meshes: Vec<MeshSelector>,
+    #[serde(default)]
+    remove: Vec<ObjectName>,
+    #[serde(default)]
+    set: Vec<FieldChange>,
+    fails_at: u32,
+    #[serde(default = "Timeout::mutant_settle")]
+    settle: Timeout,
+}
+
+impl TryFrom<RawMutant> for Mutant {
+    type Error = String;
+    fn try_from(raw: RawMutant) -> Result<Self, String> {
+        let kebab = !raw.name.is_empty()
+            && raw.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !raw.name.starts_with('-');
+        if !kebab {
+            return Err(format!("mutant name `{}` is not kebab-case", raw.name));
+        }
+        if raw.remove.is_empty() && raw.set.is_empty() {
+            return Err(format!("mutant `{}` changes nothing: give `remove` or `set`", raw.name));
+        }
+        if raw.fails_at == 0 {
+            return Err("`fails-at` is a 1-based step number".into());
+        }
+        if let Some(change) = raw.set.iter().find(|c| c.path.is_empty() || c.path.iter().any(String::is_empty)) {
+            return Err(format!("set {}/{}: `path` is a non-empty list of keys", change.kind, change.name));
+        }
+        Ok(Mutant {
+            name: raw.name,
+            why: raw.why,
+            meshes: raw.meshes,
+            remove: raw.remove,
+            set: raw.set,
+            fails_at: raw.fails_at,
+            settle: raw.settle,
+        })
+    }
+}
+
+impl Mutant {
+    /// Whether the mutant applies on `mesh`.
+    pub fn applies_to(&self, mesh: Mesh) -> bool {
+        self.meshes.is_empty()
+            || self.meshes.iter().any(|s| {
+                matches!(
+                    (s, mesh),
+                    (MeshSelector::Any, _)
+                        | (MeshSelector::Istio, Mesh::Istio)
+                        | (MeshSelector::Linkerd, Mesh::Linkerd)
+                        | (MeshSelector::None, Mesh::None)
+                )
+            })
+    }
+
+    /// One line for plans and reports.
+    pub fn describe(&self) -> String {
+        let mut changes: Vec<String> = self.remove.iter().map(|o| format!("remove {}/{}", o.kind, o.name)).collect();
+        changes
+            .extend(self.set.iter().map(|c| format!("set {}/{} {} = {}", c.kind, c.name, c.path.join("."), c.value)));
+        format!(
+            "mutant {}: {}; after {}, step {} must fail ({})",
+            self.name,
+            changes.join(", "),
+            self.settle,
+            self.fails_at,
+            self.why
+        )
+    }
+}
+
+/// An object of the scenario's fixtures, by kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectName {
+    pub kind: String,
+    pub name: String,
+}
+
+/// `path` (a list of map keys, so keys may hold dots) of the object set to `value`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldChange {
+    pub kind: String,
+    pub name: String,
+    pub path: Vec<String>,
+    pub value: serde_json::Value,
 }
 
 /// The scenario's namespace: whether the mesh injects its pods (by default it does, on a
@@ -953,6 +1072,9 @@ impl Timeout {
     }
     fn split() -> Self {
         Timeout::secs(180)
+    }
+    fn mutant_settle() -> Self {
+        Timeout::secs(10)
     }
     fn trace() -> Self {
         Timeout::secs(90)

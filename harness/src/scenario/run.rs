@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
-    MetricsStep, MetricsTarget, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step, TraceStep,
-    WaitCondition, WaitStep,
+    MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
+    TraceStep, WaitCondition, WaitStep,
 };
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
@@ -53,6 +53,19 @@ pub struct Live {
     pub kong_selector: String,
     /// How often waiting steps ask again ([`INTERVAL`]; shorter in tests).
     pub interval: Duration,
+    /// The longest a mutant's `settle` may wait (shortened in tests).
+    pub mutant_settle_cap: Duration,
+}
+
+/// What became of a mutant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutantOutcome {
+    /// A step failed: at the declared one (`at == expected`) or earlier.
+    Killed { at: usize, expected: usize, detail: String },
+    /// Every step up to the declared one passed: that check cannot fail this way.
+    Survived,
+    /// The change could not be made.
+    NotApplied(String),
 }
 
 /// One step's outcome.
@@ -89,6 +102,8 @@ impl ScenarioRun {
 
 type StepResult = Result<String, String>;
 
+/// The longest a mutant's change may be given to propagate.
+pub const MUTANT_SETTLE_CAP: Duration = Duration::from_secs(600);
 /// How long a scenario's workloads may take to have pods, and those pods their proxies.
 const INJECTION_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -111,6 +126,7 @@ impl Live {
             kong_namespace: v.kong.namespace.clone(),
             kong_selector: crate::stack::kong_gateway_selector(&v.kong.release),
             interval: INTERVAL,
+            mutant_settle_cap: MUTANT_SETTLE_CAP,
         }
     }
 
@@ -183,6 +199,83 @@ impl Live {
         let (labels, annotations) = (pairs(&metadata.labels), pairs(&metadata.annotations));
         k8s::ensure_namespace(&self.client, namespace, run, &labels, &annotations).await.map_err(|e| e.to_string())?;
         Ok(format!("namespace {namespace}"))
+    }
+
+    /// Run `mutant` after its scenario passed, in the same namespace: change the fixtures, rerun
+    /// the steps up to the one that must fail, then re-apply the scenario's fixtures. Never
+    /// panics; a mutant that cannot be applied is reported as such.
+    pub async fn run_mutant(
+        &self,
+        loaded: &LoadedScenario,
+        mutant: &Mutant,
+        run: &str,
+        cancel: &CancellationToken,
+    ) -> MutantOutcome {
+        let namespace = loaded.vars.get("namespace").unwrap_or_default().to_owned();
+        let mut context = Context {
+            live: self,
+            loaded,
+            namespace: &namespace,
+            run,
+            observations: Vec::new(),
+            transcripts: Vec::new(),
+            step_number: 0,
+        };
+        let files: Vec<String> = loaded.fixture_refs().map(|f| f.value.clone()).collect();
+        let objects = match context.manifests(&files) {
+            Ok(o) => o,
+            Err(e) => return MutantOutcome::NotApplied(e),
+        };
+        let mutation = match super::mutant::mutate(&objects, mutant) {
+            Ok(m) => m,
+            Err(e) => return MutantOutcome::NotApplied(e),
+        };
+        let applied = async {
+            for (api_version, kind, name, ns) in &mutation.delete {
+                let ns = ns.as_deref().or(Some(namespace.as_str()));
+                k8s::delete(&self.client, api_version, kind, name, ns).await.map_err(|e| e.to_string())?;
+            }
+            for object in &mutation.apply {
+                k8s::apply(&self.client, object, Some(&namespace)).await.map_err(|e| e.to_string())?;
+            }
+            // The mesh and Kong pick changes up asynchronously; a step judged before that would
+            // see the unmutated behaviour.
+            tokio::time::sleep(mutant.settle.0.min(self.mutant_settle_cap)).await;
+            Ok::<(), String>(())
+        };
+        let outcome = tokio::select! {
+            r = applied => match r {
+                Err(e) => MutantOutcome::NotApplied(e),
+                Ok(()) => {
+                    let mut outcome = MutantOutcome::Survived;
+                    for (number, step) in loaded.scenario.steps.iter().enumerate().take(mutant.fails_at as usize) {
+                        context.step_number = number + 1;
+                        let result = tokio::select! {
+                            r = context.step(step) => r,
+                            () = cancel.cancelled() => Err("interrupted".into()),
+                        };
+                        if let Err(detail) = result {
+                            outcome = MutantOutcome::Killed { at: number + 1, expected: mutant.fails_at as usize, detail };
+                            break;
+                        }
+                    }
+                    outcome
+                }
+            },
+            () = cancel.cancelled() => MutantOutcome::NotApplied("interrupted".into()),
+        };
+        // Back to the scenario as written: the objects the mutant deleted or changed, re-applied
+        // as the fixtures have them.
+        let touched = |o: &&Value| {
+            let named = |kind: &str, name: &str| o["kind"] == kind && o["metadata"]["name"] == name;
+            mutant.remove.iter().any(|r| named(&r.kind, &r.name)) || mutant.set.iter().any(|c| named(&c.kind, &c.name))
+        };
+        for object in objects.iter().filter(touched) {
+            if let Err(e) = k8s::apply(&self.client, object, Some(&namespace)).await {
+                tracing::warn!("{} not restored after mutant {}: {e}", loaded.scenario.name.value, mutant.name);
+            }
+        }
+        outcome
     }
 
     /// Delete the scenario's namespace (only if it is this run's).

@@ -141,6 +141,7 @@ fn live(versions: &crate::profile::Versions, root: &Path, proxy: std::net::Socke
         kong_namespace: "kong".into(),
         kong_selector: "app.kubernetes.io/name=gateway".into(),
         interval: Duration::from_millis(10),
+        mutant_settle_cap: Duration::from_millis(10),
     }
 }
 
@@ -265,4 +266,62 @@ async fn a_pod_still_without_its_proxy_after_a_restart_fails_the_setup_by_name()
     let detail = &run.steps[0].detail;
     assert!(detail.contains("echo-v1-6d8f9-again lack istio-proxy"), "{detail}");
     assert!(detail.contains("even after restarting echo-v1-6d8f9-raced"), "{detail}");
+}
+
+/// jwt-auth with a mutant that removes the jwt plugin. The stand-in Kong stops enforcing the
+/// plugin once the harness deletes it (`honours_deletes`), or ignores the cluster (then the
+/// mutant survives and must be reported).
+async fn jwt_mutant(honours_deletes: bool) -> (MutantOutcome, Vec<KubeRequest>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/jwt-auth.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    loaded.scenario.mutants = vec![
+        crate::yaml::from_str(
+            "{name: no-jwt, why: anyone gets in, fails-at: 1, remove: [{kind: KongPlugin, name: jwt}]}",
+        )
+        .unwrap(),
+    ];
+    if let Step::Http(s) = &mut loaded.scenario.steps[0] {
+        s.converge.within = crate::scenario::Timeout(Duration::from_millis(300));
+    }
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (namespace, secret, seen) =
+        (loaded.vars.get("namespace").unwrap().to_owned(), ctx.secret.clone(), deleted.clone());
+    let addr = serve(move |head| {
+        if seen.load(std::sync::atomic::Ordering::SeqCst) {
+            return Reply::json(200, crate::testing::echo_body(head, "echo-v1-6d8f9-abcde", &namespace));
+        }
+        kong(head, &namespace, &secret)
+    })
+    .await;
+    let mut live = live(&versions, &root, addr);
+    let (client, asked) = kube_mock(move |req| {
+        if req.method == "DELETE" && req.path.ends_with("/kongplugins/jwt") {
+            deleted.store(honours_deletes, std::sync::atomic::Ordering::SeqCst);
+            return (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        }
+        cluster(req)
+    });
+    live.client = client;
+    let outcome = live.run_mutant(&loaded, &loaded.scenario.mutants[0], "r1test", &CancellationToken::new()).await;
+    let asked = asked.lock().unwrap().clone();
+    (outcome, asked)
+}
+
+#[tokio::test]
+async fn a_mutant_is_killed_at_its_step_and_the_fixtures_restored() {
+    let (outcome, asked) = jwt_mutant(true).await;
+    let MutantOutcome::Killed { at: 1, expected: 1, detail } = outcome else { panic!("{outcome:?}") };
+    assert!(detail.contains("status 200 is not 401"), "{detail}");
+    let delete = asked.iter().position(|r| r.method == "DELETE" && r.path.ends_with("/kongplugins/jwt")).unwrap();
+    let restore = asked.iter().rposition(|r| r.method == "PATCH" && r.path.ends_with("/kongplugins/jwt")).unwrap();
+    assert!(restore > delete, "the plugin is re-applied after the mutant");
+}
+
+#[tokio::test]
+async fn a_mutant_that_changes_nothing_survives() {
+    let (outcome, _) = jwt_mutant(false).await;
+    assert_eq!(outcome, MutantOutcome::Survived);
 }

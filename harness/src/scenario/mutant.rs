@@ -1,0 +1,147 @@
+//! Mutants: a scenario's fixtures changed so that a named step must fail. A mutant that
+//! survives (every step passes anyway) shows a check that cannot fail on the real cluster.
+//!
+//! This module holds what can be decided without a cluster: whether a mutant names objects and
+//! a step that exist (so lint refuses a stale one), and which objects a mutant deletes and
+//! re-applies. The executor (`run.rs`) applies them, reruns the steps and restores the fixtures.
+
+use serde_json::Value;
+
+use super::fixture::Manifest;
+use super::load::{LoadError, LoadedScenario};
+use super::{Mesh, Mutant};
+use crate::diagnostic::Diagnostic;
+
+/// What a mutant does to the cluster: objects to delete, objects to apply changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    /// (apiVersion, kind, name, namespace).
+    pub delete: Vec<(String, String, String, Option<String>)>,
+    pub apply: Vec<Value>,
+}
+
+/// The mutation of `objects` (the scenario's rendered fixture objects) that `mutant` describes.
+pub fn mutate(objects: &[Value], mutant: &Mutant) -> Result<Mutation, String> {
+    let find = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| format!("mutant {}: no {kind}/{name} among the scenario's fixtures", mutant.name))
+    };
+    let mut delete = Vec::new();
+    for target in &mutant.remove {
+        let object = find(&target.kind, &target.name)?;
+        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
+        delete.push((text("/apiVersion"), text("/kind"), text("/metadata/name"), namespace));
+    }
+    let mut apply: Vec<Value> = Vec::new();
+    for change in &mutant.set {
+        let original = find(&change.kind, &change.name)?;
+        // Several changes to one object accumulate.
+        let index = match apply
+            .iter()
+            .position(|o| o["kind"] == original["kind"] && o["metadata"]["name"] == original["metadata"]["name"])
+        {
+            Some(i) => i,
+            None => {
+                apply.push(original.clone());
+                apply.len() - 1
+            }
+        };
+        set_path(&mut apply[index], &change.path, change.value.clone()).map_err(|why| {
+            format!("mutant {}: {}/{} {}: {why}", mutant.name, change.kind, change.name, change.path.join("."))
+        })?;
+    }
+    Ok(Mutation { delete, apply })
+}
+
+/// Set `path` (map keys) in `object`, creating missing maps on the way; a non-map on the way is an error.
+fn set_path(object: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else { return Err("empty path".into()) };
+    let mut here = object;
+    for key in parents {
+        let map = here.as_object_mut().ok_or_else(|| format!("`{key}` is under a value that is not a map"))?;
+        here = map.entry(key.clone()).or_insert_with(|| Value::Object(Default::default()));
+    }
+    let map = here.as_object_mut().ok_or_else(|| format!("`{last}` is under a value that is not a map"))?;
+    map.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Refuse a mutant of `loaded` on `mesh` that names an object its fixtures do not hold, or a
+/// step it does not have, located at the mutant in the scenario file.
+pub fn check(loaded: &LoadedScenario, mesh: Mesh, manifests: &[Manifest]) -> Result<(), LoadError> {
+    let objects: Vec<Value> = manifests.iter().map(|m| m.object.clone()).collect();
+    let steps = loaded.scenario.steps.len();
+    for (i, mutant) in loaded.scenario.mutants.iter().enumerate().filter(|(_, m)| m.applies_to(mesh)) {
+        let index = i.to_string();
+        let problem = if mutant.fails_at as usize > steps {
+            Some((
+                "fails-at",
+                format!(
+                    "mutant {}: step {} does not exist: the scenario has {steps} step(s)",
+                    mutant.name, mutant.fails_at
+                ),
+            ))
+        } else {
+            mutate(&objects, mutant).err().map(|e| ("name", format!("{e} on {mesh}")))
+        };
+        if let Some((key, message)) = problem {
+            let position =
+                loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &["mutants", &index, key]));
+            let d = Diagnostic::error("mutant", &loaded.path, position, message)
+                .with_field(format!("mutants[{i}].{key}"))
+                .with_source(&loaded.source);
+            return Err(LoadError(Box::new(d)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn mutant(yaml: &str) -> Mutant {
+        crate::yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn removes_and_sets_name_existing_objects() {
+        let objects = [
+            json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication", "metadata": {"name": "require-mtls", "namespace": "t"}, "spec": {"mtls": {"mode": "STRICT"}}}),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"}}),
+        ];
+        let m = mutant(
+            "{name: permissive, why: x, fails-at: 3, remove: [{kind: PeerAuthentication, name: require-mtls}], set: [{kind: Service, name: echo, path: [metadata, annotations, konghq.com/service-upstream], value: 'true'}]}",
+        );
+        let mutation = mutate(&objects, &m).unwrap();
+        assert_eq!(
+            mutation.delete,
+            [("security.istio.io/v1".into(), "PeerAuthentication".into(), "require-mtls".into(), Some("t".into()))]
+        );
+        assert_eq!(mutation.apply[0]["metadata"]["annotations"]["konghq.com/service-upstream"], "true");
+        // The scenario's own objects are not changed.
+        assert!(objects[1]["metadata"].get("annotations").is_none());
+        let missing = mutant("{name: gone, why: x, fails-at: 1, remove: [{kind: PeerAuthentication, name: default}]}");
+        assert!(mutate(&objects, &missing).unwrap_err().contains("no PeerAuthentication/default"));
+        let through_a_string = mutant(
+            "{name: deep, why: x, fails-at: 1, set: [{kind: PeerAuthentication, name: require-mtls, path: [spec, mtls, mode, x], value: 1}]}",
+        );
+        assert!(mutate(&objects, &through_a_string).unwrap_err().contains("not a map"));
+    }
+
+    #[test]
+    fn a_mutant_must_change_something_with_a_valid_name_and_step() {
+        let err = |yaml: &str| crate::yaml::from_str::<Mutant>(yaml).unwrap_err().message;
+        assert!(err("{name: x, why: y, fails-at: 1}").contains("changes nothing"));
+        assert!(err("{name: X_1, why: y, fails-at: 1, remove: [{kind: A, name: b}]}").contains("kebab-case"));
+        assert!(err("{name: x, why: y, fails-at: 0, remove: [{kind: A, name: b}]}").contains("1-based"));
+        assert!(
+            err("{name: x, why: y, fails-at: 1, remove: [{kind: A, name: b}], extra: 1}").contains("unknown field")
+        );
+    }
+}
