@@ -116,14 +116,14 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"}}),
         ];
         let m = mutant(
-            "{name: permissive, why: x, fails-at: 3, remove: [{kind: PeerAuthentication, name: require-mtls}], set: [{kind: Service, name: echo, path: [metadata, annotations, konghq.com/service-upstream], value: 'true'}]}",
+            "{name: permissive, why: x, fails-at: 3, remove: [{kind: PeerAuthentication, name: require-mtls}], set: [{kind: Service, name: echo, path: [metadata, annotations, ingress.kubernetes.io/service-upstream], value: 'true'}]}",
         );
         let mutation = mutate(&objects, &m).unwrap();
         assert_eq!(
             mutation.delete,
             [("security.istio.io/v1".into(), "PeerAuthentication".into(), "require-mtls".into(), Some("t".into()))]
         );
-        assert_eq!(mutation.apply[0]["metadata"]["annotations"]["konghq.com/service-upstream"], "true");
+        assert_eq!(mutation.apply[0]["metadata"]["annotations"]["ingress.kubernetes.io/service-upstream"], "true");
         // The scenario's own objects are not changed.
         assert!(objects[1]["metadata"].get("annotations").is_none());
         let missing = mutant("{name: gone, why: x, fails-at: 1, remove: [{kind: PeerAuthentication, name: default}]}");
