@@ -75,10 +75,19 @@ pub async fn dynamic_api(
 ) -> Result<Api<DynamicObject>, KubeError> {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| KubeError::UnknownKind {
-        api_version: api_version.to_owned(),
-        kind: kind.to_owned(),
-        reason: e.to_string(),
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| match e {
+        // Only the API server saying it serves no such group/version or kind is "unknown": a
+        // connection, auth or aggregation failure is not (kube-client discovery/apigroup.rs
+        // query_gvk: a 404 for the group version, MissingKind for the kind).
+        kube::Error::Api(ref status) if status.code == 404 => {
+            KubeError::UnknownKind { api_version: api_version.to_owned(), kind: kind.to_owned(), reason: e.to_string() }
+        }
+        kube::Error::Discovery(
+            kube::error::DiscoveryError::MissingKind(_) | kube::error::DiscoveryError::MissingApiGroup(_),
+        ) => {
+            KubeError::UnknownKind { api_version: api_version.to_owned(), kind: kind.to_owned(), reason: e.to_string() }
+        }
+        other => KubeError::Api { doing: format!("discovering {api_version} {kind}"), reason: other.to_string() },
     })?;
     Ok(match caps.scope {
         Scope::Namespaced => Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource),
@@ -353,6 +362,28 @@ mod tests {
         assert!(patch.query.contains("fieldManager=kme2e") && patch.query.contains("force=true"), "{}", patch.query);
         assert!(patch.query.contains("fieldValidation=Strict"), "{}", patch.query);
         assert_eq!(serde_json::from_str::<Value>(&patch.body).unwrap()["spec"]["hosts"][0], "echo");
+    }
+
+    /// Discovery failing for another reason (the API server erroring) is no "unknown kind": a
+    /// `rejected: unknown-kind` step must not pass on it.
+    #[tokio::test]
+    async fn a_failing_discovery_is_not_an_unknown_kind() {
+        let (client, _) = kube_mock(|_| kube_status(503, "ServiceUnavailable"));
+        let ts = json!({"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit", "metadata": {"name": "x"}});
+        let e = apply(&client, &ts, Some("shop")).await.unwrap_err();
+        assert!(matches!(e, KubeError::Api { .. }), "{e:?}");
+        let (client, _) = kube_mock(|req| {
+            if req.path == "/apis/split.smi-spec.io/v1alpha2" {
+                (
+                    200,
+                    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "split.smi-spec.io/v1alpha2", "resources": []}),
+                )
+            } else {
+                kube_status(404, "NotFound")
+            }
+        });
+        let e = apply(&client, &ts, Some("shop")).await.unwrap_err();
+        assert!(matches!(e, KubeError::UnknownKind { .. }), "a group without the kind: {e:?}");
     }
 
     #[tokio::test]

@@ -477,6 +477,9 @@ pub async fn run_scenarios(
                     crate::scenario::run::MutantOutcome::NotApplied(e) => {
                         format!("mutant {} could not be applied: {e}", mutant.name)
                     }
+                    crate::scenario::run::MutantOutcome::NotRestored(e) => {
+                        format!("mutant {}: the scenario's fixtures could not be restored: {e}", mutant.name)
+                    }
                 };
                 phase.finish(false, &verdict);
                 weak.push(verdict);

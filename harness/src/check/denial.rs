@@ -11,7 +11,7 @@
 //! | Istio | from a pod | the server sidecar resets a plaintext connection into STRICT mTLS | curl exit 56 (reset) or 52 (empty reply) |
 //! | Istio | any | Envoy's RBAC filter | `403`, body `RBAC: access denied` (envoy source/extensions/filters/http/rbac/rbac_filter.cc) |
 //! | Istio | through Kong | the backend's sidecar resets Kong's hop, relayed | Envoy `503` `upstream connect error or disconnect/reset before headers. reset reason: connection termination` (or `remote reset`/`connection reset`), or Kong's `502` `An invalid response was received from the upstream server` (kong/error_handlers.lua) |
-//! | Linkerd | any | inbound policy denies an HTTP request | `403` with an empty body (`content-length: 0`) |
+//! | Linkerd | any | inbound policy denies an HTTP request | `403` with `content-length: 0` and no body |
 //! | Linkerd | from a pod | an opaque server refuses the connection | curl exit 56 / 52 |
 //!
 //! Linkerd's denial is recognised by its shape, not by `l5d-proxy-error`: at linkerd2-proxy
@@ -129,7 +129,9 @@ fn istio(path: Path, r: &Response) -> Result<Denial, String> {
 }
 
 fn linkerd(r: &Response) -> Result<Denial, String> {
-    let empty = r.body.as_deref().unwrap_or("").is_empty();
+    // `content-length: 0` as the proxy writes it: an empty body alone is also what any 403 to a
+    // HEAD request looks like.
+    let empty = r.body.as_deref().unwrap_or("").is_empty() && r.header("content-length") == Some("0");
     match (r.status, r.header("l5d-proxy-error")) {
         (403, _) if empty => Ok(Denial::LinkerdPolicy),
         (status, Some(error)) if status != 403 => Err(format!(

@@ -329,7 +329,7 @@ mod tests {
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Observation {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect();
-        let response = Response::from_wire(status, headers, body.as_bytes(), &Default::default());
+        let response = Response::from_wire(status, headers, body.as_bytes(), &Default::default(), usize::MAX);
         Observation { outcome: Outcome::Response(Box::new(response)), elapsed_ms: 1 }
     }
 
@@ -360,7 +360,8 @@ mod tests {
         let l5d = answer(403, &[("content-length", "0")], "");
         assert_eq!(refused(&l5d, Mesh::Linkerd, FromPod).denial, Some(Denial::LinkerdPolicy));
         assert_eq!(refused(&l5d, Mesh::Linkerd, ThroughKong).denial, Some(Denial::LinkerdPolicy));
-        let with_header = answer(403, &[("l5d-proxy-error", "unauthorized request on route")], "");
+        let with_header =
+            answer(403, &[("l5d-proxy-error", "unauthorized request on route"), ("content-length", "0")], "");
         assert_eq!(refused(&with_header, Mesh::Linkerd, FromPod).denial, Some(Denial::LinkerdPolicy));
         assert_eq!(
             refused(&transport(TransportKind::Reset), Mesh::Linkerd, FromPod).denial,
@@ -397,6 +398,8 @@ mod tests {
         assert!(!refused(&kong_404, Mesh::Linkerd, ThroughKong).passed());
         assert!(!refused(&answer(403, &[], "RBAC: access denied"), Mesh::Linkerd, FromPod).passed());
         assert!(!refused(&answer(403, &[("l5d-proxy-error", "x")], ""), Mesh::Istio, FromPod).passed());
+        // An empty 403 without `content-length: 0` (e.g. the answer to a HEAD) is not the proxy's.
+        assert!(!refused(&answer(403, &[("content-length", "153")], ""), Mesh::Linkerd, FromPod).passed());
         // Kong's own 403 (a JSON body) is no Linkerd denial.
         let kong_403 =
             answer(403, &[], "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\"ab\"\n}");

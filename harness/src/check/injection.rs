@@ -52,6 +52,20 @@ pub fn missing_proxy(mesh: Mesh, namespace_injects: bool, pods: &[PodFacts]) -> 
     pods.iter().filter(|p| !p.has_proxy && should_carry_proxy(mesh, namespace_injects, p)).collect()
 }
 
+/// A client pod is what its step asks for: a "meshed" client that raced the injector would be
+/// denied for having no identity, which proves nothing about the policy under test.
+pub fn client_as_asked(mesh: Mesh, pod: &str, has_proxy: bool, meshed: bool) -> Result<(), String> {
+    let Some(container) = mesh.proxy_container() else { return Ok(()) };
+    if has_proxy == meshed {
+        return Ok(());
+    }
+    Err(format!(
+        "client pod {pod} {} {container}, but the step asks for a {} client",
+        if has_proxy { "carries" } else { "lacks" },
+        if meshed { "meshed" } else { "unmeshed" }
+    ))
+}
+
 /// The `mesh-membership` step: every selected pod carries the proxy (`meshed`) or none does.
 pub fn membership(mesh: Mesh, pods: &[PodFacts], meshed: bool, selector: &str) -> Attempt<Seen> {
     let Some(container) = mesh.proxy_container() else {
@@ -119,6 +133,15 @@ mod tests {
         let missing: Vec<&str> = missing_proxy(Mesh::Istio, true, &pods).iter().map(|p| p.name.as_str()).collect();
         assert_eq!(missing, ["echo-v1-b"]);
         assert!(missing_proxy(Mesh::Istio, false, &pods).is_empty());
+    }
+
+    #[test]
+    fn a_client_must_be_what_the_step_asks_for() {
+        assert!(client_as_asked(Mesh::Istio, "ns/client-meshed", true, true).is_ok());
+        let e = client_as_asked(Mesh::Istio, "ns/client-meshed", false, true).unwrap_err();
+        assert_eq!(e, "client pod ns/client-meshed lacks istio-proxy, but the step asks for a meshed client");
+        assert!(client_as_asked(Mesh::Linkerd, "ns/client-plain", true, false).is_err());
+        assert!(client_as_asked(Mesh::None, "ns/client-plain", false, true).is_ok());
     }
 
     #[test]

@@ -509,7 +509,10 @@ where
         if verdict.decision == Decision::Pass {
             return Ok(windows);
         }
-        if tokio::time::Instant::now() >= deadline || matches!(verdict.decision, Decision::Unexpected { .. }) {
+        // An answer from no versioned pod (a brief 503 while the route is set up) fails that
+        // window only; an answer from an undeclared version means the route goes elsewhere.
+        let undeclared = matches!(&verdict.decision, Decision::Unexpected { version } if !version.is_empty());
+        if tokio::time::Instant::now() >= deadline || undeclared {
             return Err(verdict);
         }
     }
@@ -589,6 +592,24 @@ mod drive_tests {
         assert!(windows >= 2, "the 50/50 phase is refused at least once: {windows}");
         let never = settle(&weights, 0.25, Duration::from_secs(30), backend(usize::MAX)).await.unwrap_err();
         assert!(matches!(never.decision, Decision::Fail { .. } | Decision::Undecided), "{never:?}");
+    }
+
+    /// A 503 from no versioned pod while the route is set up fails a pre-window, not the settle.
+    #[tokio::test(start_paused = true)]
+    async fn settle_outlasts_answers_from_no_versioned_pod() {
+        let weights = BTreeMap::from([("v1".to_owned(), 90), ("v2".to_owned(), 10)]);
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let next = || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(match i {
+                0..3 => SplitAnswer::Stray("HTTP 503 from no pod with a `version` label".into()),
+                _ if i.is_multiple_of(10) => SplitAnswer::Version("v2".into()),
+                _ => SplitAnswer::Version("v1".into()),
+            })
+        };
+        assert!(settle(&weights, 0.25, Duration::from_secs(60), next).await.unwrap() >= 2);
+        let undeclared = || std::future::ready(SplitAnswer::Version("v3".into()));
+        assert!(settle(&weights, 0.25, Duration::from_secs(60), undeclared).await.is_err());
     }
 
     /// A few dropped connections are retried and reported, never counted; too many end the test.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::observation::{Observation, Outcome, PodVersions, Response, TransportKind};
+use super::observation::{BODY_LIMIT, Observation, Outcome, PodVersions, Response, TransportKind};
 use crate::scenario::{Method, Request};
 
 /// Probe settings.
@@ -75,7 +75,9 @@ impl HttpProbe {
                         .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
                 }
                 match response.bytes().await {
-                    Ok(body) => Outcome::Response(Box::new(Response::from_wire(status, headers, &body, versions))),
+                    Ok(body) => {
+                        Outcome::Response(Box::new(Response::from_wire(status, headers, &body, versions, BODY_LIMIT)))
+                    }
                     Err(e) => transport(&e),
                 }
             }

@@ -40,17 +40,23 @@ pub struct Response {
     pub body: Option<String>,
 }
 
+/// Headers whose values are credentials: never written to transcripts.
+const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "apikey"];
+
 /// How much of a non-echo body an observation keeps.
 pub const BODY_LIMIT: usize = 4096;
 
 impl Response {
     /// An answer as a probe received it: the body is decoded as echo-basic's JSON when it is one,
     /// kept (bounded) otherwise. The one way probes and replayed transcripts build responses.
+    /// `limit` bounds the body kept: [`BODY_LIMIT`] for live answers; replay keeps what the
+    /// transcript holds (its file is bounded already).
     pub fn from_wire(
         status: u16,
         headers: BTreeMap<String, Vec<String>>,
         body: &[u8],
         versions: &PodVersions,
+        limit: usize,
     ) -> Response {
         let echo = Echo::decode(body);
         let version = echo.as_ref().and_then(|e| versions.version_of(&e.pod)).map(str::to_owned);
@@ -58,7 +64,7 @@ impl Response {
             Some(_) => None,
             None if body.is_empty() => None,
             None => {
-                let mut end = body.len().min(BODY_LIMIT);
+                let mut end = body.len().min(limit);
                 // Never cut inside a UTF-8 sequence of an otherwise valid body.
                 while end < body.len() && end > 0 && (body[end] & 0xC0) == 0x80 {
                     end -= 1;
@@ -152,15 +158,26 @@ pub struct Answer {
 
 impl Answer {
     /// What `observation` saw, as a transcript answer. An echo body is written back as JSON.
-    pub fn record(observation: &Observation) -> Answer {
+    /// Credentials (the request's `Authorization`, cookies) and the scenario's `redact`
+    /// headers are replaced, in the response and in the request the backend reports.
+    pub fn record(observation: &Observation, redact: &[String]) -> Answer {
+        let secret = |name: &str| {
+            SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                || redact.iter().any(|r| r.eq_ignore_ascii_case(name))
+        };
+        let hide = |headers: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+            headers
+                .iter()
+                .map(|(k, v)| (k.clone(), if secret(k) { vec!["[redacted]".to_owned()] } else { v.clone() }))
+                .collect()
+        };
         match &observation.outcome {
             Outcome::Transport { kind, message } => {
                 Answer { error: Some(*kind), message: Some(message.clone()), ..Answer::default() }
             }
             Outcome::Response(r) => Answer {
                 status: Some(r.status),
-                headers: r
-                    .headers
+                headers: hide(&r.headers)
                     .iter()
                     .map(|(k, v)| {
                         let values = match v.as_slice() {
@@ -171,7 +188,8 @@ impl Answer {
                     })
                     .collect(),
                 body: match (&r.echo, &r.body) {
-                    (Some(echo), _) => serde_json::to_string(echo).unwrap_or_default(),
+                    (Some(echo), _) => serde_json::to_string(&Echo { headers: hide(&echo.headers), ..echo.clone() })
+                        .unwrap_or_default(),
                     (None, Some(body)) => body.clone(),
                     (None, None) => String::new(),
                 },
@@ -189,7 +207,8 @@ impl Answer {
             (Some(status), None) => {
                 let headers =
                     self.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_slice().to_vec())).collect();
-                let mut response = Response::from_wire(status, headers, self.body.as_bytes(), &PodVersions::default());
+                let mut response =
+                    Response::from_wire(status, headers, self.body.as_bytes(), &PodVersions::default(), usize::MAX);
                 response.version = self.version.clone();
                 Outcome::Response(Box::new(response))
             }

@@ -124,8 +124,8 @@ fn frame(line: &str) -> Option<Frame> {
     let mut fields = line.strip_prefix(FRAME_MARKER)?.split_whitespace();
     let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=').map(str::to_owned);
     let rc = field("rc")?.parse().ok()?;
-    // curl prints 000 when no response arrived.
-    let status = field("status")?.parse().ok()?;
+    // curl prints 000 when no response arrived, nothing when it stopped before (bad option).
+    let status = field("status")?.parse().unwrap_or(0);
     let head = field("head")?.parse().ok()?;
     let body = field("body")?.parse().ok()?;
     Some(Frame { rc, status, head, body })
@@ -141,9 +141,21 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
         return other(format!("the client pod printed no frame: {}", stderr.trim()));
     };
     if frame.rc != 0 {
+        // A connection that died after a response had begun is no refusal of the request: only
+        // a reset before any answer counts as one.
+        let answered = frame.status != 0 || frame.head > 0;
+        let kind = match transport_kind(frame.rc) {
+            TransportKind::Reset if answered => TransportKind::Other,
+            kind => kind,
+        };
         return Outcome::Transport {
-            kind: transport_kind(frame.rc),
-            message: format!("curl exit {}: {}", frame.rc, stderr.trim()),
+            kind,
+            message: format!(
+                "curl exit {}{}: {}",
+                frame.rc,
+                if answered { format!(" after HTTP {} had begun", frame.status) } else { String::new() },
+                stderr.trim()
+            ),
         };
     }
     let rest = &stdout[newline + 1..];
@@ -157,7 +169,13 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
     }
     let (heads, body) = rest.split_at(frame.head);
     let headers = last_head_headers(&String::from_utf8_lossy(heads));
-    Outcome::Response(Box::new(Response::from_wire(frame.status, headers, body, versions)))
+    Outcome::Response(Box::new(Response::from_wire(
+        frame.status,
+        headers,
+        body,
+        versions,
+        super::observation::BODY_LIMIT,
+    )))
 }
 
 /// The header fields of the last response head in `-D` output: every interim (1xx) head comes
@@ -327,6 +345,12 @@ mod tests {
         assert_eq!(kind(28), TransportKind::Timeout);
         assert_eq!(kind(35), TransportKind::Tls);
         assert_eq!(kind(6), TransportKind::Dns);
+        // A reset in the middle of the echo backend's body is not a refusal.
+        let midway = framed(56, "200", "HTTP/1.1 200 OK\r\n\r\n", "");
+        assert!(matches!(
+            parse_output(&midway, "", &versions()),
+            Outcome::Transport { kind: TransportKind::Other, .. }
+        ));
         assert!(matches!(
             parse_output(b"no frame", "exec failed", &versions()),
             Outcome::Transport { kind: TransportKind::Other, .. }

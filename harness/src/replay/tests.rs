@@ -69,6 +69,21 @@ fn bad_transcripts_are_unreadable_with_a_location() {
     assert!(matches!(replay_file(&wait), FileOutcome::Unreadable(ReplayError::Unsupported { kind: "wait", .. })));
 }
 
+/// Transcripts are attached to bug reports: credentials never reach them.
+#[test]
+fn recorded_answers_hold_no_credentials() {
+    let echo = r#"{"path":"/secured/valid","host":"h","method":"GET","headers":{"Authorization":["Bearer eyJ.secret.sig"],"X-Token":["t0k"],"X-Kong-Request-Id":["1"]},"namespace":"ns","pod":"echo-v1-a"}"#;
+    let headers =
+        BTreeMap::from([("set-cookie".to_owned(), crate::scenario::OneOrMany::One("session=abc".to_owned()))]);
+    let observation =
+        Answer { status: Some(200), headers, body: echo.into(), ..Answer::default() }.observation().unwrap();
+    let recorded = serde_saphyr::to_string(&Answer::record(&observation, &["x-token".to_owned()])).unwrap();
+    for secret in ["eyJ.secret.sig", "t0k", "session=abc"] {
+        assert!(!recorded.contains(secret), "{recorded}");
+    }
+    assert!(recorded.contains("[redacted]") && recorded.contains("x-kong-request-id"), "{recorded}");
+}
+
 /// What a live run records replays to the verdict it reached.
 #[test]
 fn recorded_answers_round_trip() {
@@ -83,7 +98,7 @@ fn recorded_answers_round_trip() {
     let recorded = Recorded {
         mesh: Mesh::Istio,
         step: RecordedStep::Http(&step),
-        answers: vec![Answer::record(&observation)],
+        answers: vec![Answer::record(&observation, &[])],
         verdict: Verdict::Pass,
     };
     let dir = tempfile::tempdir().unwrap();

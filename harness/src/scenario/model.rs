@@ -819,7 +819,7 @@ pub struct Settle {
 
 fn percentages<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
     let weights = BTreeMap::<String, u32>::deserialize(d)?;
-    let sum: u32 = weights.values().sum();
+    let sum: u64 = weights.values().map(|&w| u64::from(w)).sum();
     if weights.len() < 2 || sum != 100 {
         return Err(serde::de::Error::custom(format!(
             "weights are percentages for two or more versions summing to 100; these sum to {sum} over {} version(s)",
@@ -1158,6 +1158,13 @@ mod tests {
         }
         let e: Expect = crate::yaml::from_str("{status: 200, refused: true, headers: {x: {present: true}}}").unwrap();
         assert_eq!(crate::yaml::from_str::<Expect>(&serde_saphyr::to_string(&e).unwrap()).unwrap(), e);
+    }
+
+    #[test]
+    fn split_weights_that_overflow_are_an_error_not_a_panic() {
+        let e =
+            crate::yaml::from_str::<SplitStep>("{request: {path: /}, weights: {v1: 4294967295, v2: 1}}").unwrap_err();
+        assert!(e.message.contains("summing to 100"), "{e}");
     }
 
     #[test]

@@ -72,18 +72,37 @@ fn set_path(object: &mut Value, path: &[String], value: Value) -> Result<(), Str
 /// Refuse a mutant of `loaded` on `mesh` that names an object its fixtures do not hold, or a
 /// step it does not have, located at the mutant in the scenario file.
 pub fn check(loaded: &LoadedScenario, mesh: Mesh, manifests: &[Manifest]) -> Result<(), LoadError> {
-    let objects: Vec<Value> = manifests.iter().map(|m| m.object.clone()).collect();
-    let steps = loaded.scenario.steps.len();
+    // Mutants change what the scenario's own `fixtures` create; objects of apply/delete steps
+    // come and go with the steps.
+    let objects: Vec<Value> = manifests
+        .iter()
+        .filter(|m| loaded.scenario.fixtures.iter().any(|f| m.file.ends_with(&f.value)))
+        .map(|m| m.object.clone())
+        .collect();
+    let steps = &loaded.scenario.steps;
     for (i, mutant) in loaded.scenario.mutants.iter().enumerate().filter(|(_, m)| m.applies_to(mesh)) {
         let index = i.to_string();
-        let problem = if mutant.fails_at as usize > steps {
-            Some((
-                "fails-at",
-                format!(
-                    "mutant {}: step {} does not exist: the scenario has {steps} step(s)",
-                    mutant.name, mutant.fails_at
-                ),
-            ))
+        let changing = steps
+            .iter()
+            .take(mutant.fails_at as usize)
+            .enumerate()
+            .find(|(_, s)| matches!(s, super::Step::Apply(_) | super::Step::Delete(_)));
+        let problem = if mutant.fails_at as usize > steps.len() {
+            let n = steps.len();
+            let message = format!(
+                "mutant {}: step {} does not exist: the scenario has {n} step(s)",
+                mutant.name, mutant.fails_at
+            );
+            Some(("fails-at", message))
+        } else if let Some((k, step)) = changing {
+            let message = format!(
+                "mutant {}: steps 1 to {} are rerun, and step {} ({}) changes the cluster in a way the mutant cannot undo",
+                mutant.name,
+                mutant.fails_at,
+                k + 1,
+                step.kind()
+            );
+            Some(("fails-at", message))
         } else {
             mutate(&objects, mutant).err().map(|e| ("name", format!("{e} on {mesh}")))
         };

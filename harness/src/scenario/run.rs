@@ -64,8 +64,10 @@ pub enum MutantOutcome {
     Killed { at: usize, expected: usize, detail: String },
     /// Every step up to the declared one passed: that check cannot fail this way.
     Survived,
-    /// The change could not be made.
+    /// The change could not be made, or the run was interrupted.
     NotApplied(String),
+    /// The fixtures could not be put back: the scenario's state is unknown.
+    NotRestored(String),
 }
 
 /// One step's outcome.
@@ -221,7 +223,8 @@ impl Live {
             transcripts: Vec::new(),
             step_number: 0,
         };
-        let files: Vec<String> = loaded.fixture_refs().map(|f| f.value.clone()).collect();
+        // The scenario's own fixtures, which `mutant::check` validated the mutant against.
+        let files: Vec<String> = loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
         let objects = match context.manifests(&files) {
             Ok(o) => o,
             Err(e) => return MutantOutcome::NotApplied(e),
@@ -254,6 +257,11 @@ impl Live {
                             r = context.step(step) => r,
                             () = cancel.cancelled() => Err("interrupted".into()),
                         };
+                        if cancel.is_cancelled() {
+                            // An interrupted step killed nothing.
+                            outcome = MutantOutcome::NotApplied("interrupted".into());
+                            break;
+                        }
                         if let Err(detail) = result {
                             outcome = MutantOutcome::Killed { at: number + 1, expected: mutant.fails_at as usize, detail };
                             break;
@@ -270,12 +278,18 @@ impl Live {
             let named = |kind: &str, name: &str| o["kind"] == kind && o["metadata"]["name"] == name;
             mutant.remove.iter().any(|r| named(&r.kind, &r.name)) || mutant.set.iter().any(|c| named(&c.kind, &c.name))
         };
+        let mut unrestored = Vec::new();
         for object in objects.iter().filter(touched) {
             if let Err(e) = k8s::apply(&self.client, object, Some(&namespace)).await {
-                tracing::warn!("{} not restored after mutant {}: {e}", loaded.scenario.name.value, mutant.name);
+                unrestored.push(e.to_string());
             }
         }
-        outcome
+        if unrestored.is_empty() {
+            outcome
+        } else {
+            // Later mutants and a kept cluster would see a changed scenario.
+            MutantOutcome::NotRestored(format!("{outcome:?}; restoring failed: {}", unrestored.join("; ")))
+        }
     }
 
     /// Delete the scenario's namespace (only if it is this run's).
@@ -563,7 +577,7 @@ impl Context<'_> {
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let observation = probe.send(&s.request, &host, &extra, &versions).await;
-            answers.borrow_mut().push(Answer::record(&observation));
+            answers.borrow_mut().push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
             judged(evaluate(&s.expect, &observation, mesh, Path::ThroughKong), observation)
         })
         .await;
@@ -609,6 +623,8 @@ impl Context<'_> {
                     Ok(windows) => format!("route in effect after {windows} pre-window(s); "),
                     Err(last) => {
                         let evidence = serde_json::to_string(&last.evidence).unwrap_or_default();
+                        // Recorded all the same: its measurement never started.
+                        self.record(RecordedStep::Split(&SplitStep { settle: None, ..s.clone() }), Vec::new(), false);
                         return Err(format!(
                             "the route was not in effect within {}: the last pre-window (±{}) was {:?}: {evidence}",
                             settle.within, settle.tolerance, last.decision
@@ -623,7 +639,7 @@ impl Context<'_> {
         let answers = std::cell::RefCell::new(Vec::new());
         let verdict = drive(&test, s.timeout.0, TRANSPORT_RETRIES, || async {
             let observation = probe.send(&s.request, &host, &BTreeMap::new(), &versions).await;
-            let mut answer = Answer::record(&observation);
+            let mut answer = Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers);
             answer.headers.clear();
             answer.body.clear();
             answers.borrow_mut().push(answer);
@@ -741,6 +757,16 @@ impl Context<'_> {
         .await;
         ready.map_err(|e| e.to_string())?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        if let Some(container) = self.live.mesh.proxy_container() {
+            let pod = pods.get(&name).await.map_err(|e| format!("reading client pod {ns}/{name}: {e}"))?;
+            let has_proxy = k8s::proxy_placement(&pod, container).is_some();
+            crate::check::injection::client_as_asked(
+                self.live.mesh,
+                &format!("{ns}/{name}"),
+                has_proxy,
+                s.client.meshed,
+            )?;
+        }
         let mesh = self.live.mesh;
         let expected = format!("{} {} from {name} -> {}", s.method, s.url, expectation(&s.expect));
         let answers = std::cell::RefCell::new(Vec::new());
@@ -749,7 +775,9 @@ impl Context<'_> {
             let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
             match pod::send(&pods, &name, &ns, argv, REQUEST_TIMEOUT + Duration::from_secs(5), &versions).await {
                 Ok(observation) => {
-                    answers.borrow_mut().push(Answer::record(&observation));
+                    answers
+                        .borrow_mut()
+                        .push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
                     judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation)
                 }
                 // The exec itself failed: recorded as a failed attempt, so replay resets its
