@@ -147,15 +147,7 @@ impl Live {
             transcripts: Vec::new(),
         };
         let redact = loaded.scenario.snapshot.redact_headers.clone();
-        let mut context = Context {
-            live: self,
-            loaded,
-            namespace: &namespace,
-            run,
-            observations: Vec::new(),
-            transcripts: Vec::new(),
-            step_number: 0,
-        };
+        let mut context = Context::new(self, loaded, &namespace, run);
 
         let setup = async {
             self.namespace(&namespace, run, &loaded.scenario.namespace).await?;
@@ -214,15 +206,7 @@ impl Live {
         cancel: &CancellationToken,
     ) -> MutantOutcome {
         let namespace = loaded.vars.get("namespace").unwrap_or_default().to_owned();
-        let mut context = Context {
-            live: self,
-            loaded,
-            namespace: &namespace,
-            run,
-            observations: Vec::new(),
-            transcripts: Vec::new(),
-            step_number: 0,
-        };
+        let mut context = Context::new(self, loaded, &namespace, run);
         // The scenario's own fixtures, which `mutant::check` validated the mutant against.
         let files: Vec<String> = loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
         let objects = match context.manifests(&files) {
@@ -316,7 +300,11 @@ struct Context<'a> {
     step_number: usize,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    fn new(live: &'a Live, loaded: &'a LoadedScenario, namespace: &'a str, run: &'a str) -> Self {
+        Context { live, loaded, namespace, run, observations: Vec::new(), transcripts: Vec::new(), step_number: 0 }
+    }
+
     fn var(&self, name: &str) -> String {
         self.loaded.vars.get(name).unwrap_or_default().to_owned()
     }
