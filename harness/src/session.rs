@@ -783,6 +783,99 @@ mod tests {
         assert!(report.rerun.starts_with("cargo xtask e2e istio --profile istio"));
     }
 
+    /// `e2e`'s own snapshot comparison: a passing scenario without a stored snapshot passes and
+    /// leaves `.snap.new` for review; with a different stored one it fails with the diff.
+    #[tokio::test]
+    async fn e2e_compares_snapshots_new_is_noted_and_changed_fails() {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &to.join(entry.file_name()));
+                } else {
+                    std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let project = tempfile::tempdir().unwrap();
+        copy(&root.join("fixtures"), &project.path().join("fixtures"));
+        std::fs::create_dir_all(project.path().join("scenarios")).unwrap();
+        std::fs::copy(root.join("versions.toml"), project.path().join("versions.toml")).unwrap();
+        std::fs::copy(root.join("scenarios/ingress-basic.yaml"), project.path().join("scenarios/ingress-basic.yaml"))
+            .unwrap();
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(project.path())).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let plan = crate::plan::build(&catalog, &profile, "r3", HostPorts { http: 1, https: 2 }).unwrap();
+        let kong = serve(|head| {
+            let mut upstream = head.clone();
+            let ns = "ingress-basic-r3";
+            upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+            upstream.headers.insert("x-kong-request-id".into(), "1".into());
+            Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
+        })
+        .await;
+        let cluster = |req: &crate::testing::KubeRequest| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", _) => (200, serde_json::from_str(&req.body).unwrap_or_default()),
+            (_, "/api/v1") => (
+                200,
+                serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "services", "singularName": "", "namespaced": true, "kind": "Service", "verbs": ["patch"]}]}),
+            ),
+            (_, "/apis/apps/v1") => (
+                200,
+                serde_json::json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
+                {"name": "deployments", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["patch", "get"]}]}),
+            ),
+            (_, "/apis/networking.k8s.io/v1") => (
+                200,
+                serde_json::json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch"]}]}),
+            ),
+            (_, p) if p.ends_with("/deployments/echo-v1") => (
+                200,
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "echo-v1"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
+            ),
+            (_, p) if p.ends_with("/pods") => (
+                200,
+                serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
+                 "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}),
+            ),
+            _ => kube_status(404, "NotFound"),
+        };
+        let options = ScenarioOptions {
+            keep_namespaces: true,
+            snapshots: Some(crate::snapshot::SnapshotMode::Compare),
+            mutants: false,
+        };
+        let work = tempfile::tempdir().unwrap();
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let snap = catalog.project.snapshots_dir().join("ingress-basic__istio.snap");
+
+        let env = environment(work.path(), "r3", "istio", kube_mock(cluster).0, format!("http://{kong}"));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        assert!(matches!(report.results[0].outcome, crate::report::Outcome::Passed), "{:?}", report.results[0]);
+        assert!(report.results[0].notes[0].starts_with("new snapshot written for review"), "{:?}", report.results[0]);
+        let pending = snap.with_extension("snap.new");
+        let text = std::fs::read_to_string(&pending).unwrap();
+        // Accept it with a changed status, as if an earlier run had seen another answer.
+        std::fs::write(&snap, text.replace("status: 200", "status: 201")).unwrap();
+
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r3", "istio", kube_mock(cluster).0, format!("http://{kong}"));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        let crate::report::Outcome::Failed { verdict, evidence } = &report.results[0].outcome else {
+            panic!("{:?}", report.results[0])
+        };
+        assert_eq!(verdict, "the observations differ from the snapshot");
+        assert!(evidence.contains("-  status: 201") && evidence.contains("+  status: 200"), "{evidence}");
+    }
+
     #[tokio::test]
     async fn an_environment_failure_fails_the_run_and_skips_every_scenario() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
