@@ -329,9 +329,6 @@ pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted:
     (outcome, message)
 }
 
-/// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
-/// their observations and a repro bundle under `artifacts/<scenario>/`. Scenario namespaces are
-/// deleted afterwards unless the cluster is kept.
 /// How scenarios run in a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScenarioOptions {
@@ -344,6 +341,9 @@ pub struct ScenarioOptions {
     pub mutants: bool,
 }
 
+/// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
+/// their observations and a repro bundle under `artifacts/<scenario>/`. Scenario namespaces are
+/// deleted afterwards unless the cluster is kept.
 pub async fn run_scenarios(
     catalog: &crate::scenario::Catalog,
     env: &Environment,
@@ -415,32 +415,10 @@ pub async fn run_scenarios(
         }
         let mut notes = Vec::new();
         let snapshot = match (outcome.failure(), options.snapshots, loaded.scenario.snapshot.enabled) {
-            (None, Some(mode), true) => {
-                let observations = serde_json::to_value(&outcome.observations).unwrap_or_default();
-                let dir = catalog.project.snapshots_dir();
-                match crate::snapshot::check_scenario_snapshot(&dir, &planned.name, mesh, &observations, mode) {
-                    Ok(crate::snapshot::SnapshotOutcome::Changed { pending, diff }) => Err(format!(
-                        "the observations differ from the stored snapshot (review with `cargo insta review`, or rerun with --update-snapshots; new version in {}):\n{diff}",
-                        pending.display()
-                    )),
-                    Ok(crate::snapshot::SnapshotOutcome::New { pending }) => {
-                        notes.push(format!(
-                            "new snapshot written for review: {} (`cargo insta review`)",
-                            pending.display()
-                        ));
-                        Ok(())
-                    }
-                    Ok(crate::snapshot::SnapshotOutcome::Updated { path }) => {
-                        notes.push(format!("snapshot updated: {}", path.display()));
-                        Ok(())
-                    }
-                    Ok(crate::snapshot::SnapshotOutcome::Matched) => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            (None, Some(mode), true) => snapshot_verdict(catalog, &outcome, mesh, mode, &mut notes),
             _ => Ok(()),
         };
-        let result_outcome = match (outcome.failure(), snapshot) {
+        let mut result_outcome = match (outcome.failure(), snapshot) {
             (None, Ok(())) => {
                 phase.finish(true, "passed");
                 Outcome::Passed
@@ -455,41 +433,11 @@ pub async fn run_scenarios(
                 Outcome::Failed { verdict: format!("step `{}` failed", step.step), evidence: step.detail.clone() }
             }
         };
-        let mut result_outcome = result_outcome;
-        if options.mutants && matches!(result_outcome, Outcome::Passed) {
-            let mut weak = Vec::new();
-            for mutant in loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)) {
-                let phase = progress.phase(&format!("mutant {} of {}", mutant.name, planned.name));
-                let verdict = match live.run_mutant(&loaded, mutant, &plan.run, cancel).await {
-                    crate::scenario::run::MutantOutcome::Killed { at, expected, .. } if at == expected => {
-                        phase.finish(true, &format!("killed at step {at}"));
-                        notes.push(format!("mutant {} killed at step {at}, as declared", mutant.name));
-                        continue;
-                    }
-                    crate::scenario::run::MutantOutcome::Killed { at, expected, detail } => format!(
-                        "mutant {} was killed at step {at}, not at step {expected} as declared: {detail}",
-                        mutant.name
-                    ),
-                    crate::scenario::run::MutantOutcome::Survived => format!(
-                        "mutant {} survived: steps 1..={} passed with the change ({}), so that check cannot fail this way",
-                        mutant.name, mutant.fails_at, mutant.why
-                    ),
-                    crate::scenario::run::MutantOutcome::NotApplied(e) => {
-                        format!("mutant {} could not be applied: {e}", mutant.name)
-                    }
-                    crate::scenario::run::MutantOutcome::NotRestored(e) => {
-                        format!("mutant {}: the scenario's fixtures could not be restored: {e}", mutant.name)
-                    }
-                };
-                phase.finish(false, &verdict);
-                weak.push(verdict);
-            }
-            if !weak.is_empty() {
-                result_outcome = Outcome::Failed {
-                    verdict: "a mutant was not killed as declared".into(),
-                    evidence: weak.join("\n"),
-                };
-            }
+        if options.mutants
+            && matches!(result_outcome, Outcome::Passed)
+            && let Err(weak) = mutants_verdict(&live, &loaded, &plan.run, cancel, progress, &mut notes).await
+        {
+            result_outcome = Outcome::Failed { verdict: "a mutant was not killed as declared".into(), evidence: weak };
         }
         let failed = matches!(result_outcome, Outcome::Failed { .. });
         if !keep_namespaces && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await {
@@ -508,6 +456,76 @@ pub async fn run_scenarios(
         helm_values_in_force(env, plan, &env.run.artifacts().join("helm")).await;
     }
     report_of(plan, profile, results)
+}
+
+/// Compare a passing scenario's observations with its stored snapshot: a difference is the
+/// scenario's failure; a new or updated snapshot is a note.
+fn snapshot_verdict(
+    catalog: &crate::scenario::Catalog,
+    outcome: &crate::scenario::run::ScenarioRun,
+    mesh: crate::scenario::Mesh,
+    mode: crate::snapshot::SnapshotMode,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    use crate::snapshot::SnapshotOutcome;
+    let observations = serde_json::to_value(&outcome.observations).unwrap_or_default();
+    let dir = catalog.project.snapshots_dir();
+    match crate::snapshot::check_scenario_snapshot(&dir, &outcome.scenario, mesh, &observations, mode) {
+        Ok(SnapshotOutcome::Changed { pending, diff }) => Err(format!(
+            "the observations differ from the stored snapshot (review with `cargo insta review`, or rerun with --update-snapshots; new version in {}):\n{diff}",
+            pending.display()
+        )),
+        Ok(SnapshotOutcome::New { pending }) => {
+            notes.push(format!("new snapshot written for review: {} (`cargo insta review`)", pending.display()));
+            Ok(())
+        }
+        Ok(SnapshotOutcome::Updated { path }) => {
+            notes.push(format!("snapshot updated: {}", path.display()));
+            Ok(())
+        }
+        Ok(SnapshotOutcome::Matched) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Run a passing scenario's mutants on its mesh: each must be killed at its declared step.
+/// Kills are notes; anything else is returned, one line per mutant.
+async fn mutants_verdict(
+    live: &crate::scenario::run::Live,
+    loaded: &crate::scenario::LoadedScenario,
+    run: &str,
+    cancel: &CancellationToken,
+    progress: &Progress,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    use crate::scenario::run::MutantOutcome;
+    let mesh = live.mesh;
+    let scenario = &loaded.scenario.name.value;
+    let mut weak = Vec::new();
+    for mutant in loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)) {
+        let phase = progress.phase(&format!("mutant {} of {scenario}", mutant.name));
+        let verdict = match live.run_mutant(loaded, mutant, run, cancel).await {
+            MutantOutcome::Killed { at, expected, .. } if at == expected => {
+                phase.finish(true, &format!("killed at step {at}"));
+                notes.push(format!("mutant {} killed at step {at}, as declared", mutant.name));
+                continue;
+            }
+            MutantOutcome::Killed { at, expected, detail } => {
+                format!("mutant {} was killed at step {at}, not at step {expected} as declared: {detail}", mutant.name)
+            }
+            MutantOutcome::Survived => format!(
+                "mutant {} survived: steps 1..={} passed with the change ({}), so that check cannot fail this way",
+                mutant.name, mutant.fails_at, mutant.why
+            ),
+            MutantOutcome::NotApplied(e) => format!("mutant {} could not be applied: {e}", mutant.name),
+            MutantOutcome::NotRestored(e) => {
+                format!("mutant {}: the scenario's fixtures could not be restored: {e}", mutant.name)
+            }
+        };
+        phase.finish(false, &verdict);
+        weak.push(verdict);
+    }
+    if weak.is_empty() { Ok(()) } else { Err(weak.join("\n")) }
 }
 
 /// The report of `plan`'s run with `results`: versions and the command that reruns it.
@@ -702,6 +720,36 @@ mod tests {
         }
     }
 
+    /// A cluster where every apply succeeds, echo-v1 is available and its one pod carries the
+    /// Istio proxy and the `version: v1` label.
+    fn echo_cluster(req: &crate::testing::KubeRequest) -> (u16, serde_json::Value) {
+        let resources = |group_version: &str, plural: &str, kind: &str| {
+            serde_json::json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": [
+                {"name": plural, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["patch", "get"]}]})
+        };
+        match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", _) => (200, serde_json::from_str(&req.body).unwrap_or_default()),
+            (_, "/api/v1") => (200, resources("v1", "services", "Service")),
+            (_, "/apis/apps/v1") => (200, resources("apps/v1", "deployments", "Deployment")),
+            (_, "/apis/networking.k8s.io/v1") => (200, resources("networking.k8s.io/v1", "ingresses", "Ingress")),
+            (_, p) if p.ends_with("/deployments/echo-v1") => (
+                200,
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-v1"},
+                                   "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
+            ),
+            (_, p) if p.ends_with("/pods") => (
+                200,
+                serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                    {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
+                     "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}),
+            ),
+            (_, p) if p.ends_with("/events") => {
+                (200, serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
+            }
+            _ => kube_status(404, "NotFound"),
+        }
+    }
+
     /// A run of two scenarios against the mock cluster and a stand-in Kong, where the API server
     /// refuses jwt-auth's namespace: ingress-basic passes, jwt-auth fails with its evidence.
     #[tokio::test]
@@ -719,37 +767,9 @@ mod tests {
             Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
         })
         .await;
-        let (client, _) = kube_mock(|req| {
-            let ok = |v| (200, v);
-            match (req.method.as_str(), req.path.as_str()) {
-                ("PATCH", p) if p.ends_with("/namespaces/jwt-auth-r1test") => kube_status(403, "Forbidden"),
-                ("PATCH", _) => ok(serde_json::from_str(&req.body).unwrap_or_default()),
-                (_, "/api/v1") => {
-                    ok(serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                    {"name": "services", "singularName": "", "namespaced": true, "kind": "Service", "verbs": ["patch"]}]}))
-                }
-                (_, "/apis/apps/v1") => {
-                    ok(serde_json::json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
-                    {"name": "deployments", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["patch", "get"]}]}))
-                }
-                (_, "/apis/networking.k8s.io/v1") => ok(
-                    serde_json::json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
-                    {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch"]}]}),
-                ),
-                (_, p) if p.ends_with("/deployments/echo-v1") => {
-                    ok(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": "echo-v1"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}}))
-                }
-                (_, p) if p.ends_with("/pods") => {
-                    ok(serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                    {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
-                     "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}))
-                }
-                (_, p) if p.ends_with("/events") => {
-                    ok(serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
-                }
-                _ => kube_status(404, "NotFound"),
-            }
+        let (client, _) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.ends_with("/namespaces/jwt-auth-r1test") => kube_status(403, "Forbidden"),
+            _ => echo_cluster(req),
         });
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
@@ -816,36 +836,6 @@ mod tests {
             Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
         })
         .await;
-        let cluster = |req: &crate::testing::KubeRequest| match (req.method.as_str(), req.path.as_str()) {
-            ("PATCH", _) => (200, serde_json::from_str(&req.body).unwrap_or_default()),
-            (_, "/api/v1") => (
-                200,
-                serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                {"name": "services", "singularName": "", "namespaced": true, "kind": "Service", "verbs": ["patch"]}]}),
-            ),
-            (_, "/apis/apps/v1") => (
-                200,
-                serde_json::json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
-                {"name": "deployments", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["patch", "get"]}]}),
-            ),
-            (_, "/apis/networking.k8s.io/v1") => (
-                200,
-                serde_json::json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
-                {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch"]}]}),
-            ),
-            (_, p) if p.ends_with("/deployments/echo-v1") => (
-                200,
-                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "echo-v1"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
-            ),
-            (_, p) if p.ends_with("/pods") => (
-                200,
-                serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
-                 "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}),
-            ),
-            _ => kube_status(404, "NotFound"),
-        };
         let options = ScenarioOptions {
             keep_namespaces: true,
             snapshots: Some(crate::snapshot::SnapshotMode::Compare),
@@ -855,7 +845,7 @@ mod tests {
         let progress = Progress::lines(Box::new(std::io::sink()));
         let snap = catalog.project.snapshots_dir().join("ingress-basic__istio.snap");
 
-        let env = environment(work.path(), "r3", "istio", kube_mock(cluster).0, format!("http://{kong}"));
+        let env = environment(work.path(), "r3", "istio", kube_mock(echo_cluster).0, format!("http://{kong}"));
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         assert!(matches!(report.results[0].outcome, crate::report::Outcome::Passed), "{:?}", report.results[0]);
@@ -866,7 +856,7 @@ mod tests {
         std::fs::write(&snap, text.replace("status: 200", "status: 201")).unwrap();
 
         let work = tempfile::tempdir().unwrap();
-        let env = environment(work.path(), "r3", "istio", kube_mock(cluster).0, format!("http://{kong}"));
+        let env = environment(work.path(), "r3", "istio", kube_mock(echo_cluster).0, format!("http://{kong}"));
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         let crate::report::Outcome::Failed { verdict, evidence } = &report.results[0].outcome else {

@@ -159,12 +159,15 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
         };
     }
     let rest = &stdout[newline + 1..];
-    if frame.status == 0 || rest.len() != frame.head + frame.body {
+    // The lengths come from outside: they must add up without overflow, to exactly what followed.
+    let announced = frame.head.checked_add(frame.body);
+    if frame.status == 0 || announced != Some(rest.len()) {
         return other(format!(
-            "curl exit 0 but the output is incomplete (status {}, {} of {} bytes)",
+            "curl exit 0 but the output is incomplete (status {}, {} bytes, the frame announced head={} body={})",
             frame.status,
             rest.len(),
-            frame.head + frame.body
+            frame.head,
+            frame.body
         ));
     }
     let (heads, body) = rest.split_at(frame.head);
@@ -328,6 +331,11 @@ mod tests {
         ));
         assert!(matches!(
             parse_output(&framed(0, "000", "", ""), "", &versions()),
+            Outcome::Transport { kind: TransportKind::Other, .. }
+        ));
+        let overflowing = format!("{FRAME_MARKER} rc=0 status=200 head={} body=1\nx", usize::MAX);
+        assert!(matches!(
+            parse_output(overflowing.as_bytes(), "", &versions()),
             Outcome::Transport { kind: TransportKind::Other, .. }
         ));
     }

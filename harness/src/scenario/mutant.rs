@@ -18,6 +18,8 @@ pub struct Mutation {
     /// (apiVersion, kind, name, namespace).
     pub delete: Vec<(String, String, String, Option<String>)>,
     pub apply: Vec<Value>,
+    /// The touched objects as the fixtures have them: re-applied afterwards.
+    pub restore: Vec<Value>,
 }
 
 /// The mutation of `objects` (the scenario's rendered fixture objects) that `mutant` describes.
@@ -29,8 +31,10 @@ pub fn mutate(objects: &[Value], mutant: &Mutant) -> Result<Mutation, String> {
             .ok_or_else(|| format!("mutant {}: no {kind}/{name} among the scenario's fixtures", mutant.name))
     };
     let mut delete = Vec::new();
+    let mut restore: Vec<Value> = Vec::new();
     for target in &mutant.remove {
         let object = find(&target.kind, &target.name)?;
+        restore.push(object.clone());
         let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
         let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
         delete.push((text("/apiVersion"), text("/kind"), text("/metadata/name"), namespace));
@@ -45,6 +49,7 @@ pub fn mutate(objects: &[Value], mutant: &Mutant) -> Result<Mutation, String> {
         {
             Some(i) => i,
             None => {
+                restore.push(original.clone());
                 apply.push(original.clone());
                 apply.len() - 1
             }
@@ -53,7 +58,7 @@ pub fn mutate(objects: &[Value], mutant: &Mutant) -> Result<Mutation, String> {
             format!("mutant {}: {}/{} {}: {why}", mutant.name, change.kind, change.name, change.path.join("."))
         })?;
     }
-    Ok(Mutation { delete, apply })
+    Ok(Mutation { delete, apply, restore })
 }
 
 /// Set `path` (map keys) in `object`, creating missing maps on the way; a non-map on the way is an error.
@@ -143,6 +148,8 @@ mod tests {
             [("security.istio.io/v1".into(), "PeerAuthentication".into(), "require-mtls".into(), Some("t".into()))]
         );
         assert_eq!(mutation.apply[0]["metadata"]["annotations"]["ingress.kubernetes.io/service-upstream"], "true");
+        // What is put back afterwards is the fixtures' own version of both objects.
+        assert_eq!(mutation.restore, objects);
         // The scenario's own objects are not changed.
         assert!(objects[1]["metadata"].get("annotations").is_none());
         let missing = mutant("{name: gone, why: x, fails-at: 1, remove: [{kind: PeerAuthentication, name: default}]}");

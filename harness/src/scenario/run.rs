@@ -258,12 +258,8 @@ impl Live {
         };
         // Back to the scenario as written: the objects the mutant deleted or changed, re-applied
         // as the fixtures have them.
-        let touched = |o: &&Value| {
-            let named = |kind: &str, name: &str| o["kind"] == kind && o["metadata"]["name"] == name;
-            mutant.remove.iter().any(|r| named(&r.kind, &r.name)) || mutant.set.iter().any(|c| named(&c.kind, &c.name))
-        };
         let mut unrestored = Vec::new();
-        for object in objects.iter().filter(touched) {
+        for object in &mutation.restore {
             if let Err(e) = k8s::apply(&self.client, object, Some(&namespace)).await {
                 unrestored.push(e.to_string());
             }
