@@ -129,10 +129,23 @@ fn truncate_chars(s: &str, max: usize) -> String {
     }
 }
 
+/// `text` with every control character written as an escape (`\u{1b}`, `\n`), so quoted input
+/// can neither drive a terminal nor start a line of its own: a line beginning `::error` is a
+/// GitHub Actions workflow command, and input text must never be able to write one.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}[{}]: {}", self.severity, self.code, self.message)?;
-        write!(f, "  --> {}", self.location())?;
+        // Every part may quote input: each is escaped, so the rendering's own line structure is
+        // the only one there is.
+        let safe = escape_controls;
+        writeln!(f, "{}[{}]: {}", self.severity, safe(&self.code), safe(&self.message))?;
+        write!(f, "  --> {}", safe(&self.location()))?;
         if let Some(line) = &self.source_line {
             let number = self.position.line.to_string();
             let pad = " ".repeat(number.len());
@@ -144,13 +157,13 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n{pad} |\n{number} | {shown}\n{pad} | {lead}^")?;
         }
         if let Some(field) = &self.field {
-            write!(f, "\n  = field: {field}")?;
+            write!(f, "\n  = field: {}", safe(field))?;
         }
         if let Some(help) = &self.help {
-            write!(f, "\n  = help: {help}")?;
+            write!(f, "\n  = help: {}", safe(help))?;
         }
         if let Some(evidence) = &self.evidence {
-            write!(f, "\n  = evidence: {evidence}")?;
+            write!(f, "\n  = evidence: {}", safe(evidence))?;
         }
         Ok(())
     }
@@ -185,6 +198,19 @@ mod tests {
         assert_eq!(closest("stpes", keys), Some("steps"));
         assert_eq!(closest("fixture", keys), Some("fixtures"));
         assert_eq!(closest("colour", keys), None);
+    }
+
+    #[test]
+    fn quoted_input_cannot_drive_a_terminal_or_write_a_workflow_command() {
+        let hostile = "x\n::error file=a::pwned\u{1b}[2J";
+        let d = Diagnostic::error("schema", Path::new("evil\n::warning::x.yaml"), Position::new(1, 1), hostile)
+            .with_field(hostile)
+            .with_help(hostile)
+            .with_source("a: \u{1b}[31mred");
+        let text = d.to_string();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
+        assert!(text.contains("x\\n::error file=a::pwned\\u{1b}[2J"), "{text}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod command;
 pub mod diagnostic;
 pub mod k8s;
 pub mod lint;
+pub mod names;
 pub mod plan;
 pub mod preflight;
 pub mod probe;

@@ -344,10 +344,84 @@ pub enum WriteError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot serialise the plan: {0}")]
     Serialise(String),
+    #[error(
+        "{dir} holds {entry}, which `plan --out` did not write; choose an empty or new directory \
+         (a directory with an earlier plan in it is replaced as a whole)"
+    )]
+    NotAPlan { dir: PathBuf, entry: PathBuf },
 }
 
-/// Write `plan.json` and `scenarios/<name>/<nn>-<kind>-<name>.yaml` (the objects as they would be applied).
+/// What `write` puts at the top of its directory; a directory holding only these (and files of
+/// the kinds it writes below them) is an earlier plan and may be replaced.
+const PLAN_ENTRIES: [&str; 5] = ["plan.json", "kind-config.yaml", "helm", "manifests", "scenarios"];
+
+/// The first entry under `dir` that an earlier `write` cannot have made (symlinks included).
+fn foreign_entry(dir: &Path, top: bool) -> Result<Option<PathBuf>, std::io::Error> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = if top {
+            PLAN_ENTRIES.contains(&name.as_ref())
+                && (kind.is_dir() || !matches!(name.as_ref(), "helm" | "manifests" | "scenarios"))
+        } else {
+            kind.is_dir() || (kind.is_file() && name.ends_with(".yaml"))
+        };
+        if !ours || kind.is_symlink() {
+            return Ok(Some(path));
+        }
+        if kind.is_dir()
+            && let Some(found) = foreign_entry(&path, false)?
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// A file name of `[A-Za-z0-9._-]` only: other characters become `_`.
+fn safe_file_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+}
+
+/// Write `plan.json` and `scenarios/<name>/<nn>-<kind>-<name>.yaml` (the objects as they would be
+/// applied) into `dir`, which must be new, empty or an earlier plan: the plan is written beside
+/// it first and then takes its place, so no file of an earlier plan stays behind and nothing
+/// else is ever deleted.
 pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| WriteError::Io { path, source }
+    };
+    let existing = match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => true,
+        Ok(_) => return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry: dir.to_owned() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io(dir)(e)),
+    };
+    if existing && let Some(entry) = foreign_entry(dir, true).map_err(io(dir))? {
+        return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry });
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let staging = tempfile::Builder::new().prefix(".plan-").tempdir_in(&parent).map_err(io(&parent))?;
+    write_into(plan, staging.path())?;
+    if existing {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staged);
+        io(dir)(e)
+    })
+}
+
+fn write_into(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     let put = |path: PathBuf, text: String| -> Result<(), WriteError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| WriteError::Io { path: parent.to_owned(), source })?;
@@ -376,7 +450,9 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     for s in &plan.scenarios {
         for (i, m) in s.manifests.iter().enumerate() {
             let yaml = serde_saphyr::to_string(&m.object).map_err(|e| WriteError::Serialise(e.to_string()))?;
-            let file = format!("{:02}-{}-{}.yaml", i + 1, m.kind.to_lowercase(), m.name);
+            // Kinds and names are checked at load; the file name is still made of safe characters
+            // only (RBAC names may hold `:`), so no object can name a path.
+            let file = safe_file_name(&format!("{:02}-{}-{}.yaml", i + 1, m.kind.to_lowercase(), m.name));
             put(dir.join("scenarios").join(&s.name).join(file), yaml)?;
         }
     }
@@ -386,6 +462,44 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn linkerd_plan() -> Plan {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
+        build(&catalog, &profile, "r1", crate::cluster::HostPorts { http: 1, https: 2 }).unwrap()
+    }
+
+    /// `--out` replaces an earlier plan as a whole (no stale file survives) and refuses a
+    /// directory holding anything it did not write.
+    #[test]
+    fn writing_replaces_an_earlier_plan_and_nothing_else() {
+        let plan = linkerd_plan();
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        write(&plan, &out).unwrap();
+        assert!(out.join("plan.json").is_file() && out.join("helm").is_dir());
+        let stale = out.join("scenarios").join("gone").join("01-x.yaml");
+        std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        std::fs::write(&stale, "old").unwrap();
+        write(&plan, &out).unwrap();
+        assert!(!stale.exists(), "an earlier plan's files do not survive");
+        assert!(out.join("plan.json").is_file());
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let err = write(&plan, &out).unwrap_err().to_string();
+        assert!(err.contains("notes.txt") && err.contains("did not write"), "{err}");
+        assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, ["out"], "no staging directory stays behind");
+        #[cfg(unix)]
+        {
+            let linked = root.path().join("linked");
+            std::fs::create_dir(&linked).unwrap();
+            std::os::unix::fs::symlink("/etc", linked.join("helm")).unwrap();
+            assert!(write(&plan, &linked).unwrap_err().to_string().contains("did not write"));
+        }
+        assert_eq!(safe_file_name("01-clusterrole-system:x/../y.yaml"), "01-clusterrole-system_x_.._y.yaml");
+    }
 
     /// The guide's Linkerd control runs in a namespace without the injection annotation; every
     /// other Linkerd scenario's namespace carries it, and plan.json says so.

@@ -195,10 +195,72 @@ impl Versions {
                 ));
             }
         }
+        self.validate_names()?;
         let sums = self.tools.values().flat_map(|t| t.sha256.iter()).chain(self.gateway_api.sha256.iter());
         for (key, sum) in sums {
             if !is_sha256(sum) {
                 return Err(format!("`{key}` is not a sha256 (64 lowercase hex digits): {sum:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every value that becomes a path, a Kubernetes name, a URL or a template value is checked:
+    /// a versions file may come from a stranger (a repro bundle carries one).
+    fn validate_names(&self) -> Result<(), String> {
+        use crate::names::{dns1123_label, dns1123_subdomain, file_segment, https_url, join_under};
+        let at = |field: String, checked: Result<(), String>| checked.map_err(|e| format!("{field}: {e}"));
+        let k = &self.kong;
+        at("kong.repo".into(), https_url(&k.repo))?;
+        at("istio.repo".into(), https_url(&self.istio.repo))?;
+        at("linkerd.repo".into(), https_url(&self.linkerd.repo))?;
+        at("kong.chart".into(), dns1123_label(&k.chart))?;
+        at("kong.version".into(), file_segment(&k.version))?;
+        // Helm release names are DNS-1123 labels of at most 53 characters (helm/helm
+        // pkg/chartutil/validate_name.go, maxReleaseNameLen).
+        at("kong.release".into(), dns1123_label(&k.release))?;
+        if k.release.len() > 53 {
+            return Err(format!("kong.release: `{}` is longer than Helm's 53 characters", k.release));
+        }
+        at("kong.namespace".into(), dns1123_label(&k.namespace))?;
+        at("kong.gateway_service_account".into(), dns1123_subdomain(&k.gateway_service_account))?;
+        at("tracing.namespace".into(), dns1123_label(&self.tracing.namespace))?;
+        at("tracing.service".into(), dns1123_label(&self.tracing.service))?;
+        at("kind.cluster_prefix".into(), dns1123_label(&self.kind.cluster_prefix))?;
+        if self.kind.cluster_prefix.len() > 20 {
+            return Err(format!(
+                "kind.cluster_prefix: `{}` is longer than 20 characters (cluster names add the mesh and run id)",
+                self.kind.cluster_prefix
+            ));
+        }
+        for (name, tool) in &self.tools {
+            at(format!("tools.{name}"), dns1123_label(name))?;
+            at(format!("tools.{name}.version"), file_segment(&tool.version))?;
+            at(format!("tools.{name}.url"), https_url(&tool.url))?;
+            if let Some(member) = &tool.archive_path {
+                let filled = member.replace(['{', '}'], "");
+                at(format!("tools.{name}.archive_path"), join_under(Path::new(""), &filled).map(drop))?;
+            }
+        }
+        at("gateway_api.version".into(), file_segment(&self.gateway_api.version))?;
+        at("gateway_api.url".into(), https_url(&self.gateway_api.url))?;
+        for file in self.gateway_api.sha256.keys() {
+            at(format!("gateway_api.sha256.{file}"), file_segment(file))?;
+        }
+        for (release, chart) in &self.linkerd.charts {
+            at("linkerd.charts".into(), file_segment(release).and_then(|()| file_segment(chart)))?;
+        }
+        for (version, image) in self.kind.node_images.iter().chain(&self.k3s.images) {
+            at("node image".into(), file_segment(version).and_then(|()| image_reference(image)))?;
+        }
+        for (name, image) in &self.images {
+            at(format!("images.{name}"), dns1123_label(name).and_then(|()| image_reference(image)))?;
+        }
+        for (name, p) in &self.profiles {
+            at(format!("profiles.{name}"), dns1123_label(name))?;
+            at(format!("profiles.{name}.kubernetes"), file_segment(&p.kubernetes))?;
+            if let Some(version) = &p.mesh_version {
+                at(format!("profiles.{name}.mesh_version"), file_segment(version))?;
             }
         }
         Ok(())
@@ -212,6 +274,23 @@ impl Versions {
             known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
         Ok(Profile { name: name.to_owned(), pins: pins.clone(), versions: self.clone() })
+    }
+}
+
+/// A container image reference: registry, path, tag and digest characters only, bounded, so it
+/// cannot carry a second argument, a newline or a template that grows without end.
+fn image_reference(image: &str) -> Result<(), String> {
+    let ok = !image.is_empty()
+        && image.len() <= 255
+        && !image.starts_with('-')
+        && image.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a container image reference (registry/name:tag@sha256:digest, at most 255 characters)",
+            crate::names::printable(image)
+        ))
     }
 }
 
@@ -301,6 +380,45 @@ mesh_version = "1.30.3"
         );
         assert!(
             Versions::parse(&linkerd).unwrap_err().1.contains("`edge-1.1.1`, which has no entry in [linkerd.charts]")
+        );
+    }
+
+    /// A versions file may come from a repro bundle: nothing in it may point a download, a
+    /// cache directory, a values file or a Kubernetes name anywhere else.
+    #[test]
+    fn values_that_become_paths_names_or_urls_are_refused() {
+        let cases = [
+            (
+                "version = \"v0.32.0\"",
+                "version = \"../../../tmp/x\"",
+                "tools.kind.version: `../../../tmp/x` cannot name a file",
+            ),
+            (
+                "https://example.invalid/{version}/kind",
+                "http://evil.test/{version}/kind",
+                "tools.kind.url: `http://evil.test/",
+            ),
+            ("release = \"kong\"", "release = \"../kong\"", "kong.release: `../kong` is not a DNS-1123 label"),
+            ("namespace = \"kong\"", "namespace = \"kube-system/x\"", "kong.namespace:"),
+            ("\"a.yaml\" = ", "\"../a.yaml\" = ", "gateway_api.sha256.../a.yaml: `../a.yaml` cannot name a file"),
+            ("repo = \"https://charts.konghq.com\"", "repo = \"http://charts.konghq.com\"", "kong.repo:"),
+            (
+                "echo = \"echo:1\"",
+                "echo = \"echo:1 --privileged\"",
+                "images.echo: `echo:1 --privileged` is not a container image",
+            ),
+            ("cluster_prefix = \"kme2e\"", "cluster_prefix = \"KME2E\"", "kind.cluster_prefix:"),
+            ("[profiles.istio]", "[profiles.\"../istio\"]", "profiles.../istio:"),
+        ];
+        for (from, to, expected) in cases {
+            assert!(MINIMAL.contains(from), "{from}");
+            let (position, message) = Versions::parse(&MINIMAL.replacen(from, to, 1)).unwrap_err();
+            assert!(message.starts_with(expected), "{to}: {message}");
+            assert_ne!(position, Position::WHOLE_FILE, "{to}: located");
+        }
+        let long = format!("echo = \"{}\"", "a".repeat(300));
+        assert!(
+            Versions::parse(&MINIMAL.replacen("echo = \"echo:1\"", &long, 1)).unwrap_err().1.contains("at most 255")
         );
     }
 

@@ -92,6 +92,26 @@ pub fn split_documents(text: &str) -> Vec<Document<'_>> {
     docs
 }
 
+/// The API server's rule for an object's name: a DNS-1123 subdomain for most kinds; RBAC objects
+/// take "path segment" names (`system:auth-delegator`), which still exclude `/`, `%`, `.` and `..`
+/// (kubernetes/kubernetes pkg/apis/rbac/validation, ValidateRBACName = path.IsValidPathSegmentName).
+fn object_name(kind: &str, name: &str) -> Result<(), String> {
+    if matches!(kind, "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding") {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '%'])
+            && !name.chars().any(char::is_control);
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("`{}` is not a valid {kind} name", crate::names::printable(name)))
+        };
+    }
+    crate::names::dns1123_subdomain(name)
+}
+
 /// Read, render and parse a fixture file into its objects. Each object needs apiVersion, kind and metadata.name.
 pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
     let source = yaml::read_text(path).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
@@ -125,12 +145,24 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
         let text = |pointer: &str| {
             object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
         };
+        let kind = text("/kind").ok_or_else(|| missing("kind"))?;
+        let name = text("/metadata/name").ok_or_else(|| missing("metadata.name"))?;
+        if let Err(message) = object_name(&kind, &name) {
+            let key = yaml::locate(doc.text, &["metadata", "name"]);
+            let at = shift(Position::new(key.line.max(1), key.column.max(1)));
+            return Err(LoadError(Box::new(
+                Diagnostic::error("manifest", path, at, message)
+                    .with_field("metadata.name")
+                    .with_source(&source)
+                    .with_help("Kubernetes refuses such a name; the harness also uses names in file paths"),
+            )));
+        }
         manifests.push(Manifest {
             file: path.to_owned(),
             position,
             api_version: text("/apiVersion").ok_or_else(|| missing("apiVersion"))?,
-            kind: text("/kind").ok_or_else(|| missing("kind"))?,
-            name: text("/metadata/name").ok_or_else(|| missing("metadata.name"))?,
+            kind,
+            name,
             namespace: text("/metadata/namespace"),
             object,
             source: source.clone(),
@@ -172,5 +204,26 @@ mod tests {
 
         std::fs::write(&file, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: [\n").unwrap();
         assert_eq!(load(&file, &Vars::new()).unwrap_err().diagnostic().position.line, 5);
+    }
+
+    /// `plan --out` writes one file per object, named after it: a name that is not a Kubernetes
+    /// name (the API server would refuse it anyway) is refused where it is written.
+    #[test]
+    fn object_names_are_kubernetes_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.yaml");
+        std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ../../../tmp/evil\n").unwrap();
+        let d = load(&file, &Vars::new()).unwrap_err().0;
+        assert_eq!((d.position, d.field.as_deref()), (Position::new(4, 3), Some("metadata.name")));
+        assert!(d.message.contains("is not a DNS-1123 subdomain"), "{}", d.message);
+        std::fs::write(
+            &file,
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: system:x\n",
+        )
+        .unwrap();
+        assert_eq!(load(&file, &Vars::new()).unwrap()[0].name, "system:x");
+        std::fs::write(&file, "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: a/../b\n")
+            .unwrap();
+        assert!(load(&file, &Vars::new()).is_err());
     }
 }

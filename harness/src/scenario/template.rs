@@ -70,16 +70,24 @@ pub fn placeholders(text: &str) -> Result<Vec<(String, Position)>, TemplateError
     find_placeholders(text).map(|p| p.map(|p| (p.name.to_owned(), p.position))).collect()
 }
 
+/// The largest rendered text: the size cap of YAML inputs applies after substitution too, so a
+/// small file of many placeholders cannot grow into gigabytes.
+pub const MAX_RENDERED_BYTES: usize = crate::yaml::MAX_FILE_BYTES as usize;
+
 /// Substitute every `{{ name }}` in `text`. Unknown names are errors naming the closest known one.
+/// Linear in the size of the text and of the output; the output is bounded by [`MAX_RENDERED_BYTES`].
 pub fn render(text: &str, vars: &Vars) -> Result<Rendered, TemplateError> {
     let mut shifts: BTreeMap<u32, Vec<(u32, i64)>> = BTreeMap::new();
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len().min(MAX_RENDERED_BYTES));
     let mut last = 0usize;
     // Columns of the current line shift as earlier placeholders on it are replaced.
     let mut line_delta: (u32, i64) = (0, 0);
     for placeholder in find_placeholders(text) {
         let Placeholder { start, end, name, position } = placeholder?;
         let value = vars.get(name).ok_or_else(|| unknown(name, position, vars))?;
+        if out.len() + (start - last) + value.len() > MAX_RENDERED_BYTES {
+            return Err(too_large(position));
+        }
         out.push_str(&text[last..start]);
         out.push_str(value);
         last = end;
@@ -93,8 +101,22 @@ pub fn render(text: &str, vars: &Vars) -> Result<Rendered, TemplateError> {
         line_delta.1 += delta;
         shifts.entry(position.line).or_default().push((rendered_end, delta));
     }
+    if out.len() + (text.len() - last) > MAX_RENDERED_BYTES {
+        return Err(too_large(Position::of_offset(text, last)));
+    }
     out.push_str(&text[last..]);
     Ok(Rendered { text: out, shifts })
+}
+
+fn too_large(position: Position) -> TemplateError {
+    TemplateError {
+        position,
+        message: format!(
+            "the rendered text is larger than the {} KiB limit for YAML inputs",
+            MAX_RENDERED_BYTES / 1024
+        ),
+        help: Some("placeholders here expand past the size limit; split the file or use fewer placeholders".into()),
+    }
 }
 
 fn unknown(name: &str, position: Position, vars: &Vars) -> TemplateError {
@@ -116,12 +138,15 @@ struct Placeholder<'a> {
 fn find_placeholders(text: &str) -> impl Iterator<Item = Result<Placeholder<'_>, TemplateError>> {
     let mut from = 0usize;
     let mut failed = false;
+    // Where `from` is, kept up to date incrementally: recomputing a position from the start of
+    // the text for every placeholder would make rendering quadratic.
+    let mut cursor = Cursor { offset: 0, position: Position::new(1, 1) };
     std::iter::from_fn(move || {
         if failed {
             return None;
         }
         let start = from + text[from..].find("{{")?;
-        let position = Position::of_offset(text, start);
+        let position = cursor.advance(text, start);
         let result = parse_one(text, start, position);
         match &result {
             Ok(p) => from = p.end,
@@ -129,6 +154,27 @@ fn find_placeholders(text: &str) -> impl Iterator<Item = Result<Placeholder<'_>,
         }
         Some(result)
     })
+}
+
+/// A byte offset into a text and its line and column, moved forward only.
+struct Cursor {
+    offset: usize,
+    position: Position,
+}
+
+impl Cursor {
+    fn advance(&mut self, text: &str, to: usize) -> Position {
+        let passed = &text[self.offset..to];
+        match passed.rfind('\n') {
+            Some(newline) => {
+                self.position.line += passed.matches('\n').count() as u32;
+                self.position.column = passed[newline + 1..].chars().count() as u32 + 1;
+            }
+            None => self.position.column += passed.chars().count() as u32,
+        }
+        self.offset = to;
+        self.position
+    }
 }
 
 fn parse_one(text: &str, start: usize, position: Position) -> Result<Placeholder<'_>, TemplateError> {
@@ -211,6 +257,29 @@ mod tests {
         let mut v = Vars::new();
         v.set("x", "a\nb");
         assert_eq!(render("{{ x }}", &v).unwrap().text, "a b");
+    }
+
+    /// Placeholders cost time linear in their number, and output is bounded: a small file cannot
+    /// render into gigabytes.
+    #[test]
+    fn rendering_is_linear_and_bounded() {
+        let mut v = vars();
+        v.set("big", "x".repeat(200));
+        let many = "a: {{ host }}\n".repeat(40_000);
+        let started = std::time::Instant::now();
+        let r = render(&many, &v).unwrap();
+        assert_eq!(r.text.len(), "a: h.test\n".len() * 40_000);
+        // One line of many placeholders too.
+        let one_line = "{{ host }}".repeat(40_000);
+        assert_eq!(render(&one_line, &v).unwrap().text.len(), 6 * 40_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        let bomb = "b: {{ big }}\n".repeat(10_000);
+        let err = render(&bomb, &v).unwrap_err();
+        assert!(err.message.contains("rendered text is larger than the 1024 KiB limit"), "{}", err.message);
+        assert!(err.position.line > 5_000, "{:?}", err.position);
+        // Positions are still exact after many placeholders.
+        let err = render(&format!("{}z: {{{{ nope }}}}", "a: {{ host }} {{ host }}\n".repeat(3)), &v).unwrap_err();
+        assert_eq!(err.position, Position::new(4, 4));
     }
 
     #[test]

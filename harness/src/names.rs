@@ -1,0 +1,140 @@
+//! Names that become paths, Kubernetes names or URLs. Inputs (scenario files, fixtures,
+//! `versions.toml`, repro bundles) may come from strangers, so every name taken from them is
+//! checked here before it is joined to a directory or sent to the API server.
+//!
+//! Invariant: a path built from input text goes through [`join_under`] (or a name checked by
+//! [`file_segment`]); nothing else joins input text to a directory.
+
+use std::path::{Path, PathBuf};
+
+/// The longest name accepted as one path segment (file systems allow 255 bytes).
+pub const MAX_SEGMENT: usize = 128;
+
+/// A Kubernetes DNS-1123 label: at most 63 characters of `[a-z0-9-]`, starting and ending with
+/// an alphanumeric (namespaces, Services, Helm release names).
+pub fn dns1123_label(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("`{}` is not a DNS-1123 label: it must have 1 to 63 characters", printable(name)));
+    }
+    let ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a DNS-1123 label: lowercase letters, digits and `-`, starting and ending with a letter or digit",
+            printable(name)
+        ))
+    }
+}
+
+/// A Kubernetes DNS-1123 subdomain: at most 253 characters, dot-separated labels (most object
+/// names: ConfigMaps, Deployments, ServiceAccounts, custom resources).
+pub fn dns1123_subdomain(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("`{}` is not a DNS-1123 subdomain: it must have 1 to 253 characters", printable(name)));
+    }
+    if name.split('.').all(|label| dns1123_label(label).is_ok()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a DNS-1123 subdomain: lowercase letters, digits, `-` and `.`, each part starting and \
+             ending with a letter or digit",
+            printable(name)
+        ))
+    }
+}
+
+/// One path segment made of `[A-Za-z0-9._+-]`, not starting with `.` (so neither `.`, `..` nor a
+/// hidden file), at most [`MAX_SEGMENT`] bytes: versions (`v0.32.0`, `edge-26.8.3`), file names.
+pub fn file_segment(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SEGMENT
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` cannot name a file: use letters, digits, `.`, `_`, `-` and `+` (at most {MAX_SEGMENT}, not starting with `.`)",
+            printable(name)
+        ))
+    }
+}
+
+/// `root/rel` where `rel` is `/`-separated segments each accepted by [`file_segment`]: the
+/// result can only be under `root`.
+pub fn join_under(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let mut path = root.to_path_buf();
+    for segment in rel.split('/') {
+        file_segment(segment).map_err(|e| format!("path `{}` leaves its directory: {e}", printable(rel)))?;
+        path.push(segment);
+    }
+    Ok(path)
+}
+
+/// An `https://` URL with a host: downloads and chart repositories never use plain HTTP.
+pub fn https_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("`{}` is not an https:// URL; downloads use TLS only", printable(url)))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let ok = !host.is_empty() && !host.contains('@') && url.bytes().all(|b| b.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(format!("`{}` is not a plain https://host/path URL", printable(url))) }
+}
+
+/// `text` with control characters escaped, for messages that quote input.
+pub fn printable(text: &str) -> String {
+    crate::diagnostic::escape_controls(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_subdomains() {
+        for good in ["kong", "a", "kong-gateway", "x1"] {
+            assert_eq!(dns1123_label(good), Ok(()), "{good}");
+        }
+        for bad in ["", "-a", "a-", "Kong", "a.b", "../x", "a_b", &"a".repeat(64)] {
+            assert!(dns1123_label(bad).is_err(), "{bad}");
+        }
+        assert_eq!(dns1123_subdomain("echo.v1"), Ok(()));
+        for bad in ["../victim", "a..b", ".a", "a/b", "A"] {
+            assert!(dns1123_subdomain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segments_and_joins_cannot_leave_their_root() {
+        for good in ["v0.32.0", "edge-26.8.3", "gateway.networking.k8s.io_gateways.yaml", "v1.2.3+k3s1"] {
+            assert_eq!(file_segment(good), Ok(()), "{good}");
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a\\b", "v1/../../x", "a\0b", "é"] {
+            assert!(file_segment(bad).is_err(), "{bad:?}");
+        }
+        let root = Path::new("/r");
+        assert_eq!(join_under(root, "kong/plugins.yaml").unwrap(), Path::new("/r/kong/plugins.yaml"));
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", ""] {
+            let err = join_under(root, bad).unwrap_err();
+            assert!(err.contains("leaves its directory"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_https_urls() {
+        assert_eq!(https_url("https://get.helm.sh/helm-{version}-{os}-{arch}.tar.gz"), Ok(()));
+        for bad in [
+            "http://evil.test/kind",
+            "file:///bin/sh",
+            "https://",
+            "https://user@evil.test/x",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert!(https_url(bad).is_err(), "{bad}");
+        }
+    }
+}
