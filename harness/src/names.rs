@@ -84,6 +84,47 @@ pub fn https_url(url: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("`{}` is not a plain https://host/path URL", printable(url))) }
 }
 
+/// `n` random characters of `[0-9a-z]` from the operating system's CSPRNG (ring's SystemRandom).
+pub fn random_base36(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut bytes = vec![0u8; n];
+    // The OS generator does not fail on supported platforms; if it ever did, the time-based
+    // prefix of a run id and the atomic creation of its directory still prevent a collision.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
+    let mut out = String::with_capacity(n);
+    let mut pool = bytes.into_iter();
+    while out.len() < n {
+        let b = match pool.next() {
+            Some(b) => b,
+            None => {
+                let mut more = [0u8; 16];
+                let _ = ring::rand::SystemRandom::new().fill(&mut more);
+                pool = more.to_vec().into_iter();
+                continue;
+            }
+        };
+        if b < 252 {
+            out.push(char::from(ALPHABET[usize::from(b % 36)]));
+        }
+    }
+    out
+}
+
+/// A new run id: `r`, six base-36 digits of the time (sortable for 69 years) and six random
+/// ones (36^6 = 2.2e9 ids per second), a valid DNS label part for cluster and namespace names.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut seconds = now.as_secs() % 36u64.pow(6);
+    let mut time = [b'0'; 6];
+    for digit in time.iter_mut().rev() {
+        *digit = b"0123456789abcdefghijklmnopqrstuvwxyz"[(seconds % 36) as usize];
+        seconds /= 36;
+    }
+    format!("r{}{}", String::from_utf8_lossy(&time), random_base36(6))
+}
+
 /// `text` with control characters escaped, for messages that quote input.
 pub fn printable(text: &str) -> String {
     crate::diagnostic::escape_controls(text)
@@ -121,6 +162,19 @@ mod tests {
             let err = join_under(root, bad).unwrap_err();
             assert!(err.contains("leaves its directory"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn run_ids_are_dns_label_parts_and_do_not_repeat() {
+        let ids: std::collections::BTreeSet<String> = (0..2000).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 2000, "2000 ids in the same second are distinct");
+        for id in &ids {
+            assert_eq!(id.len(), 13, "{id}");
+            assert_eq!(dns1123_label(id), Ok(()));
+        }
+        let a = new_run_id();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(new_run_id()[..7] > a[..7], "later runs sort after earlier ones");
     }
 
     #[test]

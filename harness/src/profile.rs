@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Position};
 use crate::scenario::Mesh;
 
 /// The parsed `versions.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Versions {
     pub kong: KongPins,
@@ -26,7 +26,7 @@ pub struct Versions {
     pub profiles: BTreeMap<String, ProfilePins>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KongPins {
     pub repo: String,
@@ -38,14 +38,14 @@ pub struct KongPins {
 }
 
 /// Where Istio's charts come from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IstioPins {
     pub repo: String,
 }
 
 /// Where Linkerd's charts come from and which chart version each edge release has.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkerdPins {
     pub repo: String,
@@ -54,7 +54,7 @@ pub struct LinkerdPins {
 }
 
 /// The Gateway API CRD files, each pinned by sha256.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayApiPins {
     pub version: String,
@@ -65,7 +65,7 @@ pub struct GatewayApiPins {
 }
 
 /// A CLI pinned per platform.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolPin {
     pub version: String,
@@ -79,7 +79,7 @@ pub struct ToolPin {
 }
 
 /// kind clusters: the name prefix and node images pinned by digest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KindPins {
     pub cluster_prefix: String,
@@ -88,14 +88,14 @@ pub struct KindPins {
 }
 
 /// k3s in a container: images by Kubernetes version, pinned by digest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct K3sPins {
     pub images: BTreeMap<String, String>,
 }
 
 /// Where the trace collector runs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracingPins {
     pub namespace: String,
@@ -110,7 +110,7 @@ impl TracingPins {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePins {
     pub mesh: Mesh,

@@ -148,9 +148,22 @@ pub struct Http {
 }
 
 impl Http {
+    /// HTTPS only, redirects included: a pin's URL is checked when `versions.toml` is read, and a
+    /// redirect to plain HTTP is refused here.
     pub fn new() -> Result<Self, ToolError> {
+        Self::build(true)
+    }
+
+    /// Plain HTTP allowed, for tests that serve files from a loopback server.
+    #[cfg(test)]
+    pub(crate) fn plain_for_tests() -> Result<Self, ToolError> {
+        Self::build(false)
+    }
+
+    fn build(https_only: bool) -> Result<Self, ToolError> {
         crate::tls::install_ring_provider();
         let client = reqwest::Client::builder()
+            .https_only(https_only)
             .timeout(DOWNLOAD_TIMEOUT)
             .connect_timeout(Duration::from_secs(20))
             .user_agent(concat!("kong-mesh-e2e/", env!("CARGO_PKG_VERSION")))
@@ -213,6 +226,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sha256 of `bytes` as versions.toml writes it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 impl Cache {
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         Cache { dir: dir.into() }
@@ -226,23 +244,41 @@ impl Cache {
         self.dir_of(a).join(&a.file)
     }
 
-    fn marker_of(&self, a: &Artifact) -> PathBuf {
-        self.dir_of(a).join(format!(".{}.sha256", a.file))
+    /// Where an archive's download is kept: the binary inside is checked against it on every use.
+    fn archive_of(&self, a: &Artifact) -> PathBuf {
+        self.dir_of(a).join(format!(".{}.download", a.file))
     }
 
-    /// The cached file, when it was verified against the sum pinned now.
+    /// The cached file, when it is exactly what the pin names: its sha256 (or, for a binary from
+    /// an archive, the archive's sha256 and the binary's bytes against the archive's member) is
+    /// computed again on every call. A marker file saying "verified" would trust whoever can
+    /// write the cache; hashing ~10-20 MB is cheap next to a cluster run.
     pub fn cached(&self, a: &Artifact) -> Option<PathBuf> {
         let path = self.path_of(a);
-        let recorded = std::fs::read_to_string(self.marker_of(a)).ok()?;
-        (recorded.trim() == a.sha256 && path.is_file()).then_some(path)
+        let regular = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file());
+        if !regular(&path) {
+            return None;
+        }
+        let verified = match &a.archive_path {
+            None => sha256_of_file(&path).ok()? == a.sha256,
+            Some(member) => {
+                let archive = self.archive_of(a);
+                regular(&archive)
+                    && sha256_of_file(&archive).ok()? == a.sha256
+                    && member_digest(&archive, member).ok()? == sha256_of_file(&path).ok()?
+            }
+        };
+        verified.then_some(path)
     }
 
-    /// Put `bytes` in the cache as if downloaded and verified (tests of what uses the cache).
+    /// Put `bytes` in the cache as if downloaded (tests of what uses the cache); `a` must pin
+    /// exactly `bytes` (no archive): the cache verifies on every use.
     #[cfg(test)]
     pub(crate) fn seed(&self, a: &Artifact, bytes: &[u8]) {
+        assert_eq!(a.sha256, sha256_hex(bytes), "a seeded file must match its pin");
+        assert!(a.archive_path.is_none(), "seed plain files only");
         std::fs::create_dir_all(self.dir_of(a)).expect("cache dir");
         std::fs::write(self.path_of(a), bytes).expect("cached file");
-        std::fs::write(self.marker_of(a), format!("{}\n", a.sha256)).expect("marker");
     }
 
     /// The cached file, downloading and verifying it first when needed.
@@ -256,33 +292,29 @@ impl Cache {
             move |source| ToolError::Io { path, source }
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        // Per process, so parallel runs filling the same cache do not write into one file.
-        let partial = dir.join(format!(".{}.{}.partial", a.file, std::process::id()));
-        if let Err(e) = self.download_verified(a, fetch, &partial).await {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
+        // Per process, so parallel runs filling the same cache do not write into one file. The
+        // guard removes it on every way out: an error, a dropped (interrupted) future, or the
+        // second Ctrl-C's immediate exit.
+        let partial = Partial::new(dir.join(format!(".{}.{}.partial", a.file, std::process::id())));
+        self.download_verified(a, fetch, partial.path()).await?;
         let path = self.path_of(a);
         // Everything is prepared beside the final file and renamed into place at the end, so a
         // concurrent run never executes a half-written binary.
         let ready = match &a.archive_path {
             Some(member) => {
-                let unpacked = dir.join(format!(".{}.{}.unpacked", a.file, std::process::id()));
-                let done = extract(&partial, member, &unpacked);
-                let _ = std::fs::remove_file(&partial);
-                done.map(|()| unpacked)
+                let unpacked = Partial::new(dir.join(format!(".{}.{}.unpacked", a.file, std::process::id())));
+                extract(partial.path(), member, unpacked.path())?;
+                // The verified archive stays: it is what the binary is checked against later.
+                let archive = self.archive_of(a);
+                partial.persist(&archive).map_err(io(&archive))?;
+                unpacked
             }
-            None => Ok(partial),
+            None => partial,
         };
-        let ready = ready?;
-        let installed =
-            (if a.executable { make_executable(&ready) } else { Ok(()) }).and_then(|()| std::fs::rename(&ready, &path));
-        if let Err(e) = installed {
-            let _ = std::fs::remove_file(&ready);
-            return Err(io(&path)(e));
+        if a.executable {
+            make_executable(ready.path()).map_err(io(ready.path()))?;
         }
-        let marker = self.marker_of(a);
-        std::fs::write(&marker, format!("{}\n", a.sha256)).map_err(io(&marker))?;
+        ready.persist(&path).map_err(io(&path))?;
         Ok(Resolved { path, downloaded: true })
     }
 
@@ -302,6 +334,83 @@ impl Cache {
         }
         Ok(())
     }
+}
+
+/// Files being written into the cache now, so an immediate exit can remove them.
+static IN_PROGRESS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A file in the making: removed when dropped unless persisted.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Partial {
+    fn new(path: PathBuf) -> Self {
+        if let Ok(mut files) = IN_PROGRESS.lock() {
+            files.push(path.clone());
+        }
+        Partial { path, kept: false }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn forget(&self) {
+        if let Ok(mut files) = IN_PROGRESS.lock() {
+            files.retain(|p| p != &self.path);
+        }
+    }
+
+    /// Move the finished file to `to` (same directory, so atomic).
+    fn persist(mut self, to: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        self.forget();
+    }
+}
+
+/// Remove every cache file still being written: called before the process exits at once (the
+/// second Ctrl-C), when no destructor runs.
+pub fn remove_partial_files() {
+    if let Ok(files) = IN_PROGRESS.lock() {
+        for path in files.iter() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    let mut digest = Hashing { inner: std::io::sink(), digest: ring::digest::Context::new(&ring::digest::SHA256) };
+    std::io::copy(&mut std::fs::File::open(path)?, &mut digest)?;
+    Ok(hex(digest.digest.finish().as_ref()))
+}
+
+/// The sha256 of `member` inside the `.tar.gz` at `archive`.
+fn member_digest(archive: &Path, member: &str) -> Result<String, ToolError> {
+    let io = |source| ToolError::Io { path: archive.to_owned(), source };
+    let file = std::fs::File::open(archive).map_err(io)?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in tar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.path().map_err(io)?.as_ref() == Path::new(member) {
+            let mut digest =
+                Hashing { inner: std::io::sink(), digest: ring::digest::Context::new(&ring::digest::SHA256) };
+            std::io::copy(&mut entry, &mut digest).map_err(io)?;
+            return Ok(hex(digest.digest.finish().as_ref()));
+        }
+    }
+    Err(ToolError::NotInArchive { archive: archive.display().to_string(), member: member.to_owned() })
 }
 
 fn extract(archive: &Path, member: &str, to: &Path) -> Result<(), ToolError> {
@@ -338,7 +447,68 @@ mod tests {
     use crate::testing::{Reply, serve};
 
     fn sha256(bytes: &[u8]) -> String {
-        hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+        sha256_hex(bytes)
+    }
+
+    /// An interrupted download (its future dropped, as the first Ctrl-C does through the
+    /// session's cancellation) leaves no `.partial` file; neither does the immediate exit's
+    /// clean-up.
+    #[tokio::test]
+    async fn an_interrupted_download_leaves_nothing() {
+        let addr = serve(|_| Reply::Hang).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let a = artifact(format!("http://{addr}/kind"), sha256(b"x"), None);
+        let http = Http::plain_for_tests().unwrap();
+        let resolving = cache.resolve(&a, &http);
+        let interrupted = tokio::time::timeout(std::time::Duration::from_millis(300), resolving).await;
+        assert!(interrupted.is_err(), "the download hangs until interrupted");
+        let left: Vec<_> = std::fs::read_dir(cache.dir_of(&a)).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        let partial = Partial::new(cache.dir_of(&a).join(".kind.1.partial"));
+        std::fs::write(partial.path(), "half").unwrap();
+        remove_partial_files();
+        assert!(!partial.path().exists());
+    }
+
+    /// Production downloads never use plain HTTP, not even through a redirect.
+    #[tokio::test]
+    async fn plain_http_is_refused() {
+        let addr = serve(|_| Reply::Bytes(b"evil".to_vec())).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let a = artifact(format!("http://{addr}/kind"), sha256(b"evil"), None);
+        let err = cache.resolve(&a, &Http::new().unwrap()).await.unwrap_err();
+        assert!(matches!(err, ToolError::Download { .. }), "{err}");
+        assert_eq!(cache.cached(&a), None);
+    }
+
+    /// The cache is checked by hashing what is there, on every use: a binary swapped after its
+    /// download is not "verified", whatever sits beside it.
+    #[tokio::test]
+    async fn a_swapped_cached_binary_is_not_used() {
+        let body = b"#!/bin/sh\necho kind\n".to_vec();
+        let served = body.clone();
+        let addr = serve(move |_| Reply::Bytes(served.clone())).await;
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(cache_dir.path());
+        let a = artifact(format!("http://{addr}/kind"), sha256(&body), None);
+        let got = cache.resolve(&a, &Http::plain_for_tests().unwrap()).await.unwrap();
+        assert_eq!(cache.cached(&a), Some(got.path.clone()));
+        std::fs::write(&got.path, "#!/bin/sh\necho swapped\n").unwrap();
+        assert_eq!(cache.cached(&a), None, "a swapped binary is not the pinned one");
+        // resolve downloads the real one again.
+        let again = cache.resolve(&a, &Http::plain_for_tests().unwrap()).await.unwrap();
+        assert!(again.downloaded);
+        assert_eq!(std::fs::read(&again.path).unwrap(), body);
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(&again.path).unwrap();
+            let elsewhere = cache_dir.path().join("real-kind");
+            std::fs::write(&elsewhere, &body).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &again.path).unwrap();
+            assert_eq!(cache.cached(&a), None, "a symlink in the cache is not a cached file");
+        }
     }
 
     fn artifact(url: String, sum: String, archive_path: Option<&str>) -> Artifact {
@@ -360,7 +530,7 @@ mod tests {
         let cache = Cache::at(cache_dir.path());
         let expected = sha256(b"the real kind");
         let a = artifact(format!("http://{addr}/kind-linux-amd64"), expected.clone(), None);
-        let err = cache.resolve(&a, &Http::new().unwrap()).await.unwrap_err();
+        let err = cache.resolve(&a, &Http::plain_for_tests().unwrap()).await.unwrap_err();
         let actual = sha256(b"#!/bin/sh\necho evil\n");
         let message = err.to_string();
         assert!(message.contains(&format!("expected sha256 {expected}, got {actual}")), "{message}");
@@ -379,7 +549,7 @@ mod tests {
         let cache_dir = tempfile::tempdir().unwrap();
         let cache = Cache::at(cache_dir.path());
         let a = artifact(format!("http://{addr}/kind"), sum, None);
-        let first = cache.resolve(&a, &Http::new().unwrap()).await.unwrap();
+        let first = cache.resolve(&a, &Http::plain_for_tests().unwrap()).await.unwrap();
         assert!(first.downloaded);
         assert_eq!(std::fs::read(&first.path).unwrap(), body);
         #[cfg(unix)]
@@ -389,12 +559,15 @@ mod tests {
         }
         // Offline: a dead URL does not matter once cached.
         let offline = Artifact { url: "http://127.0.0.1:1/gone".into(), ..a.clone() };
-        let again = cache.resolve(&offline, &Http::new().unwrap()).await.unwrap();
+        let again = cache.resolve(&offline, &Http::plain_for_tests().unwrap()).await.unwrap();
         assert_eq!(again, Resolved { path: first.path.clone(), downloaded: false });
         // A new pin does not trust the old file.
         let repinned = Artifact { sha256: sha256(b"other"), ..offline };
         assert_eq!(cache.cached(&repinned), None);
-        assert!(matches!(cache.resolve(&repinned, &Http::new().unwrap()).await, Err(ToolError::Download { .. })));
+        assert!(matches!(
+            cache.resolve(&repinned, &Http::plain_for_tests().unwrap()).await,
+            Err(ToolError::Download { .. })
+        ));
     }
 
     #[tokio::test]
@@ -416,10 +589,13 @@ mod tests {
             file: "helm".into(),
             ..artifact(format!("http://{addr}/helm.tar.gz"), sum.clone(), Some("linux-amd64/helm"))
         };
-        let got = cache.resolve(&a, &Http::new().unwrap()).await.unwrap();
+        let got = cache.resolve(&a, &Http::plain_for_tests().unwrap()).await.unwrap();
         assert_eq!(std::fs::read(&got.path).unwrap(), exe);
+        assert_eq!(cache.cached(&a), Some(got.path.clone()), "checked against the kept archive");
+        std::fs::write(&got.path, "#!/bin/sh\necho swapped\n").unwrap();
+        assert_eq!(cache.cached(&a), None, "the binary must be the archive's member");
         let missing = Artifact { archive_path: Some("darwin-arm64/helm".into()), version: "v2".into(), ..a };
-        let err = cache.resolve(&missing, &Http::new().unwrap()).await.unwrap_err();
+        let err = cache.resolve(&missing, &Http::plain_for_tests().unwrap()).await.unwrap_err();
         assert!(err.to_string().contains("has no member `darwin-arm64/helm`"), "{err}");
         assert_eq!(cache.cached(&missing), None);
         let left: Vec<_> = std::fs::read_dir(cache.dir_of(&missing)).unwrap().collect();

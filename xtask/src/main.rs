@@ -225,11 +225,19 @@ enum Repro {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run a bundle like any scenario (unpacked under target/e2e/).
+    /// Run a bundle like any scenario, unpacked into a fresh directory under target/e2e/.
+    ///
+    /// A bundle chooses versions only among this checkout's profiles: when its versions.toml
+    /// differs in anything else (tools, URLs, sums, images, chart repositories), the differences
+    /// are listed and the run is refused.
     Run {
         file: PathBuf,
         #[arg(long)]
         dry_run: bool,
+        /// Use the bundle's own versions.toml as it is: its tools are downloaded (https only,
+        /// checked against the bundle's sums) and run. Only for bundles from people you trust.
+        #[arg(long)]
+        trust_bundle_pins: bool,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -347,6 +355,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Commands without teardown of their own stop at Ctrl-C: the work is dropped (a download in
+/// progress removes its partial file) and the exit code is 130, as a shell reports SIGINT.
+async fn interruptible(work: impl std::future::Future<Output = Result<u8>>) -> Result<u8> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            harness::tools::remove_partial_files();
+            eprintln!("interrupted");
+            Ok(130)
+        }
+    }
+}
+
 /// The workspace this binary was built from: `cargo xtask` always runs from a checkout.
 fn project() -> Project {
     let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -361,7 +382,7 @@ async fn run(command: Command) -> Result<u8> {
     match command {
         Command::List { format } => list(format),
         Command::Lint { paths, mesh, values, format } => lint(&harness::lint::Inputs { paths, mesh, values }, format),
-        Command::Doctor { format } => doctor(format).await,
+        Command::Doctor { format } => interruptible(doctor(format)).await,
         Command::Plan { mesh, profile, out, format } => {
             let catalog = catalog()?;
             let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", free_ports()?)?;
@@ -400,8 +421,8 @@ async fn run(command: Command) -> Result<u8> {
             e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, run, &live).await
         }
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
-        Command::Down { run, all } => down(run.as_deref(), all).await,
-        Command::Tools => fetch_tools().await,
+        Command::Down { run, all } => interruptible(down(run.as_deref(), all)).await,
+        Command::Tools => interruptible(fetch_tools()).await,
         Command::Schemas { action: Schemas::Import { files, source, kinds } } => {
             import_schemas(&files, &source, &kinds)
         }
@@ -430,17 +451,48 @@ async fn run(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Repro { action: Repro::Run { file, dry_run, live } } => {
-            let bundle = harness::scenario::bundle::Bundle::load(&file)?;
-            let dir = project().run_dir(&format!("repro-{}", bundle.scenario)).join("project");
-            if dir.exists() {
-                // Ours: created by an earlier `repro run` of the same scenario.
-                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        Command::Repro { action: Repro::Run { file, dry_run, trust_bundle_pins, live } } => {
+            use harness::scenario::bundle::{Bundle, PinTrust};
+            let bundle = Bundle::load(&file)?;
+            let checkout = catalog()?;
+            let versions_file = checkout.project.versions_file();
+            let versions_toml = std::fs::read_to_string(&versions_file)
+                .with_context(|| format!("cannot read {}", versions_file.display()))?;
+            let trust = if trust_bundle_pins { PinTrust::Bundle } else { PinTrust::Checkout };
+            let runs = project().root().join("target").join("e2e");
+            let admitted = bundle.admit(&file, &versions_toml, &checkout.versions, trust, &runs)?;
+            if !admitted.differences.is_empty() {
+                eprintln!(
+                    "warning: --trust-bundle-pins: using the bundle's own pins where they differ from this checkout's:"
+                );
+                for d in &admitted.differences {
+                    let shown = |v: &Option<String>| v.as_deref().unwrap_or("(absent)").to_owned();
+                    eprintln!(
+                        "  {}: bundle {}, checkout {}",
+                        harness::names::printable(&d.key),
+                        harness::names::printable(&shown(&d.bundle)),
+                        harness::names::printable(&shown(&d.checkout))
+                    );
+                }
             }
-            let catalog = Catalog::open(bundle.unpack(&dir)?)?;
+            eprintln!(
+                "bundle {} ({} on {}, profile {}) unpacked into {}",
+                file.display(),
+                bundle.scenario,
+                bundle.mesh,
+                admitted.profile,
+                admitted.project.root().display()
+            );
+            let catalog = Catalog::open(admitted.project.clone())?;
             // A bundle carries no snapshots: its verdict is the steps'.
             let run = RunChecks { snapshots: None, mutants: false };
-            e2e_in(&catalog, bundle.mesh, None, std::slice::from_ref(&bundle.scenario), dry_run, run, &live).await
+            let only = std::slice::from_ref(&bundle.scenario);
+            let outcome = e2e_in(&catalog, bundle.mesh, Some(&admitted.profile), only, dry_run, run, &live).await;
+            if !dry_run {
+                // A live run's reports point into the unpacked project: it stays with them.
+                let _ = admitted.dir.keep();
+            }
+            outcome
         }
         Command::CiMatrix { mesh } => {
             let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
@@ -619,7 +671,7 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     let profile = profile_for(&catalog, mesh, profile)?;
     let progress = harness::progress::Progress::stderr();
     require_docker(live, &progress).await?;
-    let mut plan = make_plan(&catalog, mesh, Some(&profile.name), &new_run_id(), free_ports()?)?;
+    let mut plan = make_plan(&catalog, mesh, Some(&profile.name), &harness::names::new_run_id(), free_ports()?)?;
     plan.scenarios.clear();
     let cancel = tokio_util::sync::CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
@@ -664,7 +716,7 @@ async fn e2e_in(
     }
     phase.finish(true, "clean");
     let profile = profile_for(catalog, mesh, profile)?;
-    let run_id = new_run_id();
+    let run_id = harness::names::new_run_id();
     let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?)?;
     if !only.is_empty() {
         let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
@@ -733,19 +785,6 @@ fn free_ports() -> Result<harness::cluster::HostPorts> {
     harness::cluster::HostPorts::free().context("cannot find free loopback ports for Kong's proxy")
 }
 
-/// Short, sortable, unique enough for parallel runs on one machine: seconds and nanos in base 36.
-fn new_run_id() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut n = (now.as_secs() % 1_000_000) * 1000 + u64::from(now.subsec_millis());
-    let mut id = String::new();
-    while n > 0 {
-        let digit = (n % 36) as u32;
-        id.insert(0, char::from_digit(digit, 36).unwrap_or('0'));
-        n /= 36;
-    }
-    format!("r{id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,13 +795,6 @@ mod tests {
     #[test]
     fn the_cli_is_well_formed() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn run_ids_are_valid_dns_label_parts() {
-        let id = new_run_id();
-        assert!(id.starts_with('r') && id.len() <= 10, "{id}");
-        assert!(id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     }
 
     #[test]

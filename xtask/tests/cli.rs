@@ -147,3 +147,48 @@ fn lint_refuses_a_mutant_of_an_object_that_does_not_exist() {
     assert!(all.contains("no PeerAuthentication/require-mtsl among the scenario's fixtures on istio"), "{all}");
     assert!(all.contains("field: mutants[0].name"), "{all}");
 }
+
+/// A stranger's bundle cannot choose the binaries that run: lint reports each pin that differs
+/// from the checkout's, and `repro run` (even `--dry-run`) refuses it before unpacking.
+#[test]
+fn a_bundle_with_foreign_pins_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let out =
+        xtask(&["repro", "export", "ingress-basic", "--mesh", "istio", "--out", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let hostile = text.replace("https://github.com/kubernetes-sigs/kind/releases/download/", "https://evil.test/");
+    assert_ne!(hostile, text);
+    std::fs::write(&bundle, hostile).unwrap();
+    let lint = xtask(&["lint", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(lint.status.code(), Some(1), "{}", stderr(&lint));
+    assert!(stderr(&lint).contains("error[bundle-pins]: the bundle pins `tools.kind.url`"), "{}", stderr(&lint));
+    let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("tools.kind.url: bundle `https://evil.test/{version}/kind-{os}-{arch}`"), "{err}");
+    assert!(err.contains("--trust-bundle-pins"), "{err}");
+    assert!(run.stdout.is_empty(), "no plan for a refused bundle");
+}
+
+/// A scenario name that climbs out of its directory is refused at load, before any path exists:
+/// the directory it points at is untouched, even without `--dry-run`.
+#[test]
+fn a_bundle_cannot_delete_outside_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim").join("project");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("precious"), "keep me").unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let out =
+        xtask(&["repro", "export", "ingress-basic", "--mesh", "istio", "--out", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let climb = format!("scenario: ingress-basic/../../../../../../../..{}", dir.path().join("victim").display());
+    let text = std::fs::read_to_string(&bundle).unwrap().replacen("scenario: ingress-basic", &climb, 1);
+    std::fs::write(&bundle, text).unwrap();
+    let run = xtask(&["repro", "run", bundle.to_str().unwrap()], bare_machine);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(stderr(&run).contains("is not kebab-case"), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(victim.join("precious")).unwrap(), "keep me");
+}

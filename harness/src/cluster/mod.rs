@@ -283,6 +283,7 @@ pub fn cancel_on_ctrl_c(token: CancellationToken) {
         token.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("exiting at once; `cargo xtask down` removes what was left (see the run's state.json)");
+            crate::tools::remove_partial_files();
             std::process::exit(130);
         }
     });

@@ -16,8 +16,12 @@ pub struct RunDir {
 
 impl RunDir {
     /// Create `<root>/<run>/` with `logs/` and `artifacts/`.
+    /// Fails when the directory exists: two runs never share one (`create_dir` is atomic).
     pub fn create(root: &Path, run: &str) -> std::io::Result<RunDir> {
+        crate::names::dns1123_label(run).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let path = root.join(run);
+        std::fs::create_dir_all(root)?;
+        std::fs::create_dir(&path)?;
         std::fs::create_dir_all(path.join("logs"))?;
         std::fs::create_dir_all(path.join("artifacts"))?;
         Ok(RunDir { run: run.to_owned(), path })
@@ -147,5 +151,8 @@ mod tests {
         let listed: Vec<String> = runs(root.path()).into_iter().map(|(d, _)| d.run).collect();
         assert_eq!(listed, ["r2", "r1"]);
         assert!(a.path.join("logs").is_dir() && a.path.join("artifacts").is_dir());
+        let again = RunDir::create(root.path(), "r1").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists, "two runs never share a directory");
+        assert_eq!(RunDir::create(root.path(), "../x").unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     }
 }

@@ -78,7 +78,7 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
     let (mut scenarios, mut manifests) = (Vec::new(), Vec::new());
     for file in files {
         match classify(&file, &scenarios_dir) {
-            Input::Bundle => lint_bundle(&file, inputs, &mut outcome),
+            Input::Bundle => lint_bundle(catalog, &file, inputs, &mut outcome),
             Input::Scenario => scenarios.push(file),
             Input::Manifests => manifests.push(file),
         }
@@ -143,26 +143,58 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
 }
 
 /// A repro bundle is linted as the project it unpacks to, on its own mesh; findings name the
-/// bundle and the file inside it (`bundle.yaml#fixtures/base/echo.yaml`).
-fn lint_bundle(file: &Path, inputs: &Inputs, outcome: &mut Outcome) {
+/// bundle and the file inside it (`bundle.yaml#fixtures/base/echo.yaml`). Its pins are compared
+/// with the checkout's: each difference is an error, since `repro run` refuses it untrusted.
+fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut Outcome) {
     let unpacked = bundle::Bundle::load(file).and_then(|b| {
+        let versions = b.versions(file)?;
         let dir =
             tempfile::tempdir().map_err(|source| bundle::ReproError::Write { path: std::env::temp_dir(), source })?;
-        let project = b.unpack(dir.path())?;
-        Ok((b, dir, project))
+        let project = b.unpack(&dir.path().join("project"))?;
+        Ok((b, versions, dir, project))
     });
-    let (b, dir, project) = match unpacked {
+    let (b, versions, dir, project) = match unpacked {
         Ok(x) => x,
         Err(bundle::ReproError::Invalid(d)) => return outcome.add(*d),
         Err(e) => return outcome.add(Diagnostic::error("read", file, Position::WHOLE_FILE, e.to_string())),
     };
+    let versions_file = PathBuf::from(format!("{}#versions.toml", file.display()));
+    for d in b.pins_against(&versions, &checkout.versions).1 {
+        let last = d.key.rsplit('.').next().unwrap_or(&d.key);
+        let position = b
+            .versions_toml
+            .find(&format!("\"{last}\""))
+            .or_else(|| b.versions_toml.find(last))
+            .map_or(Position::WHOLE_FILE, |offset| Position::of_offset(&b.versions_toml, offset));
+        let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+        outcome.add(
+            Diagnostic::error(
+                "bundle-pins",
+                &versions_file,
+                position,
+                format!(
+                    "the bundle pins `{}` = `{}`; this checkout pins `{}`",
+                    d.key,
+                    shown(&d.bundle),
+                    shown(&d.checkout)
+                ),
+            )
+            .with_field(d.key.clone())
+            .with_source(&b.versions_toml)
+            .with_help(
+                "`repro run` refuses a bundle whose tools, URLs, sums, images or repositories differ from the \
+                 checkout's, or whose profile is not one of the checkout's (--trust-bundle-pins uses them as they are)",
+            ),
+        );
+    }
+    let dir_path = dir.path().join("project");
     let catalog = match Catalog::open(project) {
         Ok(c) => c,
         Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
     };
     let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), values: inputs.values.clone() });
     for mut d in inner.findings {
-        let rel = d.file.strip_prefix(dir.path()).unwrap_or(&d.file).display().to_string();
+        let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).display().to_string();
         d.file = PathBuf::from(format!("{}#{rel}", file.display()));
         outcome.add(d);
     }

@@ -3,12 +3,14 @@
 //! a project layout, so everything that works on the project (lint, plan, e2e) works on it.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Catalog, CheckError, Mesh};
 use crate::diagnostic::{Diagnostic, Position};
+use crate::names;
+use crate::profile::Versions;
 use crate::project::Project;
 use crate::yaml;
 
@@ -45,14 +47,76 @@ pub enum ReproError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
+    #[error(
+        "the bundle's versions.toml differs from this checkout's pins:\n{}\n\
+         A bundle chooses versions only among this checkout's profiles; its tools, URLs, sums, images and \
+         chart repositories are never used unless you pass --trust-bundle-pins, which downloads and runs them",
+        render_differences(.0)
+    )]
+    ForeignPins(Vec<PinDifference>),
+}
+
+/// One pin where a bundle's `versions.toml` and the checkout's disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinDifference {
+    /// Dotted key, e.g. `tools.kind.url`.
+    pub key: String,
+    pub bundle: Option<String>,
+    pub checkout: Option<String>,
+}
+
+fn render_differences(differences: &[PinDifference]) -> String {
+    let shown =
+        |v: &Option<String>| v.as_deref().map_or("(absent)".to_owned(), |v| format!("`{}`", names::printable(v)));
+    differences
+        .iter()
+        .map(|d| {
+            format!("  {}: bundle {}, checkout {}", names::printable(&d.key), shown(&d.bundle), shown(&d.checkout))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How far a bundle's own pins are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinTrust {
+    /// The checkout's `versions.toml` is used; the bundle picks one of its profiles (default).
+    Checkout,
+    /// The bundle's `versions.toml` is used as it is (`--trust-bundle-pins`).
+    Bundle,
+}
+
+/// A bundle unpacked for a run: a fresh directory of its own, the profile to run and what its
+/// pins would have changed.
+#[derive(Debug)]
+pub struct Admitted {
+    /// Removed when dropped, unless kept (`TempDir::keep`) for a live run's evidence.
+    pub dir: tempfile::TempDir,
+    pub project: Project,
+    pub profile: String,
+    pub differences: Vec<PinDifference>,
 }
 
 fn read(path: &Path) -> Result<String, ReproError> {
     std::fs::read_to_string(path).map_err(|source| ReproError::Read { path: path.to_owned(), source })
 }
 
+/// Scenario names are kebab-case (as `scenario::load` requires of files): a name is checked
+/// before it becomes a path, wherever it comes from.
+fn scenario_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok { Ok(()) } else { Err(format!("scenario name `{}` is not kebab-case", names::printable(name))) }
+}
+
 /// Bundle scenario `name` for `mesh` from the catalog's project.
 pub fn export(catalog: &Catalog, name: &str, mesh: Mesh) -> Result<Bundle, ReproError> {
+    if scenario_name(name).is_err() {
+        return Err(ReproError::UnknownScenario { name: names::printable(name), dir: catalog.project.scenarios_dir() });
+    }
     let file = catalog.project.scenarios_dir().join(format!("{name}.yaml"));
     if !file.is_file() {
         return Err(ReproError::UnknownScenario { name: name.to_owned(), dir: catalog.project.scenarios_dir() });
@@ -96,6 +160,19 @@ impl Bundle {
         };
         let text = yaml::read_text(path).map_err(|e| invalid(e, ""))?;
         let bundle: Bundle = yaml::from_str(&text).map_err(|e| invalid(e, &text))?;
+        let at = |field: &str, message: String| {
+            let position = yaml::locate(&text, &field.split('.').collect::<Vec<_>>());
+            ReproError::Invalid(Box::new(
+                Diagnostic::error("schema", path, position, message).with_field(field).with_source(&text),
+            ))
+        };
+        scenario_name(&bundle.scenario).map_err(|e| at("scenario", e))?;
+        // A bundle is input from elsewhere: its fixture paths must stay inside fixtures/.
+        for rel in bundle.fixtures.keys() {
+            if let Err(e) = names::join_under(Path::new("fixtures"), rel) {
+                return Err(at("fixtures", format!("fixture {e}")));
+            }
+        }
         if bundle.bundle != FORMAT {
             let d = Diagnostic::error(
                 "schema",
@@ -110,44 +187,148 @@ impl Bundle {
         Ok(bundle)
     }
 
-    /// Write the bundle out as a project under `dir` (which it owns) and return it.
+    /// Write the bundle out as a project under `dir`, a directory this call's caller created for
+    /// it (empty), and return it. Every path is checked before anything is written.
     pub fn unpack(&self, dir: &Path) -> Result<Project, ReproError> {
-        let put = |rel: &Path, text: &str| -> Result<(), ReproError> {
-            let path = dir.join(rel);
+        let invalid = |message: String, field: String| {
+            ReproError::Invalid(Box::new(
+                Diagnostic::error("schema", dir, Position::WHOLE_FILE, message).with_field(field),
+            ))
+        };
+        scenario_name(&self.scenario).map_err(|e| invalid(e, "scenario".into()))?;
+        let mut files = vec![
+            (dir.join("versions.toml"), self.versions_toml.as_str()),
+            (dir.join("scenarios").join(format!("{}.yaml", self.scenario)), self.scenario_yaml.as_str()),
+        ];
+        for (rel, text) in &self.fixtures {
+            let path = names::join_under(&dir.join("fixtures"), rel)
+                .map_err(|e| invalid(format!("fixture {e}"), format!("fixtures.{}", names::printable(rel))))?;
+            files.push((path, text.as_str()));
+        }
+        for (path, text) in files {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
             }
-            std::fs::write(&path, text).map_err(|source| ReproError::Write { path, source })
-        };
-        let safe_name = !self.scenario.is_empty()
-            && self.scenario.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !safe_name {
-            return Err(ReproError::Invalid(Box::new(Diagnostic::error(
-                "schema",
-                dir,
-                Position::WHOLE_FILE,
-                format!("scenario name `{}` is not kebab-case", self.scenario),
-            ))));
-        }
-        put(Path::new("versions.toml"), &self.versions_toml)?;
-        put(&Path::new("scenarios").join(format!("{}.yaml", self.scenario)), &self.scenario_yaml)?;
-        for (rel, text) in &self.fixtures {
-            // A bundle is input from elsewhere: its paths must stay inside fixtures/.
-            let inside = Path::new(rel).components().all(|c| matches!(c, Component::Normal(_)));
-            if !inside {
-                let d = Diagnostic::error(
-                    "schema",
-                    dir,
-                    Position::WHOLE_FILE,
-                    format!("fixture path `{rel}` leaves fixtures/"),
-                )
-                .with_field(format!("fixtures.{rel}"));
-                return Err(ReproError::Invalid(Box::new(d)));
-            }
-            put(&Path::new("fixtures").join(rel), text)?;
+            // `create_new`: a bundle never overwrites a file, not even one of its own twice.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|source| ReproError::Write { path: path.clone(), source })?;
+            std::io::Write::write_all(&mut file, text.as_bytes())
+                .map_err(|source| ReproError::Write { path: path.clone(), source })?;
         }
         Ok(Project::at(dir))
+    }
+
+    /// The bundle's own `versions.toml`, parsed and checked like the checkout's.
+    pub fn versions(&self, bundle_file: &Path) -> Result<Versions, ReproError> {
+        Versions::parse(&self.versions_toml).map_err(|(position, message)| {
+            let file = PathBuf::from(format!("{}#versions.toml", bundle_file.display()));
+            ReproError::Invalid(Box::new(
+                Diagnostic::error("versions", &file, position, message).with_source(&self.versions_toml),
+            ))
+        })
+    }
+
+    /// Where the bundle's pins differ from `checkout`'s, and which checkout profile runs it.
+    ///
+    /// Everything but the profiles must be identical: tools with their URLs and sums, node and
+    /// container images, chart repositories and versions, names. The bundle's profile for its
+    /// mesh must be one of the checkout's profiles (same mesh, Kubernetes and mesh versions).
+    pub fn pins_against(&self, bundle: &Versions, checkout: &Versions) -> (Option<String>, Vec<PinDifference>) {
+        let flat = |v: &Versions| {
+            let mut value = serde_json::to_value(v).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("profiles");
+            }
+            let mut out = BTreeMap::new();
+            flatten("", &value, &mut out);
+            out
+        };
+        let (ours, theirs) = (flat(checkout), flat(bundle));
+        let keys: std::collections::BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+        let mut differences: Vec<PinDifference> = keys
+            .into_iter()
+            .filter(|k| ours.get(*k) != theirs.get(*k))
+            .map(|k| PinDifference { key: k.clone(), bundle: theirs.get(k).cloned(), checkout: ours.get(k).cloned() })
+            .collect();
+        let key = format!("profiles.{}", self.mesh);
+        let describe = |p: &crate::profile::ProfilePins| {
+            format!("{} on Kubernetes {} ({})", p.mesh, p.kubernetes, p.mesh_version.as_deref().unwrap_or("no mesh"))
+        };
+        let wanted = bundle.profiles.get(self.mesh.as_str());
+        let profile = wanted.and_then(|w| {
+            let same_name = checkout.profiles.get(self.mesh.as_str()).filter(|p| *p == w).map(|_| self.mesh.as_str());
+            same_name.or_else(|| checkout.profiles.iter().find(|(_, p)| *p == w).map(|(n, _)| n.as_str()))
+        });
+        if profile.is_none() {
+            differences.push(PinDifference {
+                key,
+                bundle: Some(wanted.map_or("(no profile for its mesh)".to_owned(), describe)),
+                checkout: Some(
+                    checkout
+                        .profiles
+                        .iter()
+                        .filter(|(_, p)| p.mesh == self.mesh)
+                        .map(|(n, p)| format!("{n}: {}", describe(p)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            });
+        }
+        (profile.map(str::to_owned), differences)
+    }
+
+    /// Unpack into a fresh directory of its own under `parent` for a run, with the checkout's
+    /// pins unless `trust` says otherwise. Refused (before anything is written) when the
+    /// bundle's pins differ and are not trusted.
+    pub fn admit(
+        &self,
+        bundle_file: &Path,
+        checkout_versions_toml: &str,
+        checkout: &Versions,
+        trust: PinTrust,
+        parent: &Path,
+    ) -> Result<Admitted, ReproError> {
+        let bundle_versions = self.versions(bundle_file)?;
+        let (profile, differences) = self.pins_against(&bundle_versions, checkout);
+        let profile = match (trust, profile) {
+            (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
+            (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
+            (PinTrust::Bundle, _) => self.mesh.as_str().to_owned(),
+        };
+        std::fs::create_dir_all(parent).map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
+        // Unique per call: parallel runs of one bundle never share (or delete) a directory.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("repro-{}-", self.scenario))
+            .tempdir_in(parent)
+            .map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
+        let mut unpacked = self.clone();
+        if trust == PinTrust::Checkout {
+            checkout_versions_toml.clone_into(&mut unpacked.versions_toml);
+        }
+        let project = unpacked.unpack(&dir.path().join("project"))?;
+        Ok(Admitted { dir, project, profile, differences })
+    }
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
     }
 }
 
@@ -202,10 +383,121 @@ mod tests {
         let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.fixtures.insert("../../etc/evil.yaml".into(), "x".into());
         let err = bundle.unpack(&dir.path().join("p")).unwrap_err().to_string();
-        assert!(err.contains("leaves fixtures/"), "{err}");
+        assert!(err.contains("fixture path `../../etc/evil.yaml` leaves its directory"), "{err}");
+        assert!(!dir.path().join("p").exists(), "nothing is written before every path is checked");
         std::fs::write(&file, "bundle: kong-mesh-e2e/repro/v1\nscenario: x\nmesh: istio\nexpected: e\nversions-toml: ''\nscenario-yaml: ''\nfixtures: {}\nextra: 1\n").unwrap();
         let err = Bundle::load(&file).unwrap_err().to_string();
         assert!(err.contains("unknown field `extra`") && err.contains("b.yaml:8:1"), "{err}");
         assert!(matches!(export(&catalog(), "header-routing", Mesh::None), Err(ReproError::WrongMesh { .. })));
+        // `repro export ../../x` names no scenario: no path outside scenarios/ is read.
+        assert!(matches!(export(&catalog(), "../../Cargo", Mesh::None), Err(ReproError::UnknownScenario { .. })));
+    }
+
+    fn write_bundle(dir: &Path, bundle: &Bundle) -> PathBuf {
+        let file = dir.join(format!("bundle-{}.yaml", bundle.scenario));
+        std::fs::write(&file, bundle.to_yaml()).unwrap();
+        file
+    }
+
+    fn checkout_versions() -> (String, Versions) {
+        let text = std::fs::read_to_string(catalog().project.versions_file()).unwrap();
+        let versions = Versions::parse(&text).unwrap();
+        (text, versions)
+    }
+
+    /// A scenario name is a path segment: one that climbs out is refused where it is written,
+    /// before any directory exists, and `repro run` never deletes anything.
+    #[test]
+    fn scenario_names_cannot_climb_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        bundle.scenario = "ingress-basic/../../../../tmp/victim".into();
+        let file = write_bundle(dir.path(), &Bundle { scenario: "x".into(), ..bundle.clone() });
+        let text =
+            std::fs::read_to_string(&file).unwrap().replace("scenario: x", &format!("scenario: {}", bundle.scenario));
+        std::fs::write(&file, text).unwrap();
+        let ReproError::Invalid(d) = Bundle::load(&file).unwrap_err() else { panic!("a located error") };
+        assert_eq!(d.field.as_deref(), Some("scenario"));
+        assert!(d.message.contains("is not kebab-case") && d.position.line > 0, "{d}");
+        assert!(bundle.unpack(&dir.path().join("p")).is_err());
+        assert!(!dir.path().join("p").exists());
+    }
+
+    /// A bundle's tools, URLs, sums, images and repositories are never used unless trusted by
+    /// name: the differences are listed and nothing is unpacked.
+    #[test]
+    fn a_bundle_cannot_choose_the_binaries_that_run() {
+        let (text, checkout) = checkout_versions();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        // Plain HTTP is refused outright, trusted or not.
+        bundle.versions_toml = text.replace(
+            "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}",
+            "http://evil.test/kind",
+        );
+        let file = write_bundle(dir.path(), &bundle);
+        for trust in [PinTrust::Checkout, PinTrust::Bundle] {
+            let err = bundle.admit(&file, &text, &checkout, trust, &runs).unwrap_err();
+            assert!(
+                err.to_string().contains("tools.kind.url: `http://evil.test/kind` is not an https:// URL"),
+                "{err}"
+            );
+        }
+        // Another host over https, another sum: refused unless trusted, and the list says what.
+        bundle.versions_toml = text
+            .replace("https://github.com/kubernetes-sigs/kind/releases/download/", "https://evil.test/")
+            .replace("50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54", &"a".repeat(64));
+        let err = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap_err();
+        let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
+        let keys: Vec<&str> = differences.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["tools.kind.sha256.linux/amd64", "tools.kind.url"]);
+        assert!(err.to_string().contains("--trust-bundle-pins"), "{err}");
+        assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(), "nothing unpacked");
+        // Trusted by name: the bundle's own file is used, and the differences are reported.
+        let admitted = bundle.admit(&file, &text, &checkout, PinTrust::Bundle, &runs).unwrap();
+        assert_eq!(admitted.differences.len(), 2);
+        let used = std::fs::read_to_string(admitted.project.versions_file()).unwrap();
+        assert!(used.contains("https://evil.test/"));
+    }
+
+    /// A bundle chooses a version among the checkout's profiles: its istio profile on Kubernetes
+    /// v1.36.1 runs as the checkout's `istio-k8s-1-36`, with the checkout's versions file.
+    #[test]
+    fn a_bundle_picks_among_the_checkouts_profiles() {
+        let (text, checkout) = checkout_versions();
+        let dir = tempfile::tempdir().unwrap();
+        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        bundle.versions_toml = text.replacen(
+            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.35.1\"",
+            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.36.1\"",
+            1,
+        );
+        assert_ne!(bundle.versions_toml, text);
+        let file = write_bundle(dir.path(), &bundle);
+        let admitted = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, dir.path()).unwrap();
+        assert_eq!(admitted.profile, "istio-k8s-1-36");
+        assert!(admitted.differences.is_empty());
+        assert_eq!(std::fs::read_to_string(admitted.project.versions_file()).unwrap(), text);
+        // A version the checkout does not pin is a difference.
+        bundle.versions_toml = text.replace("mesh_version = \"1.30.3\"", "mesh_version = \"1.29.0\"");
+        let err = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("profiles.istio: bundle `istio on Kubernetes v1.35.1 (1.29.0)`"), "{err}");
+    }
+
+    /// Two runs of one bundle at once get directories of their own; dropping one leaves the other.
+    #[test]
+    fn parallel_runs_of_one_bundle_do_not_share_a_directory() {
+        let (text, checkout) = checkout_versions();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let file = write_bundle(dir.path(), &bundle);
+        let runs = dir.path().join("runs");
+        let a = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap();
+        let b = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap();
+        assert_ne!(a.dir.path(), b.dir.path());
+        let kept = b.project.scenarios_dir();
+        drop(a);
+        assert!(kept.is_dir());
     }
 }

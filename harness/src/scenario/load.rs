@@ -51,7 +51,7 @@ pub struct RunContext {
 
 impl RunContext {
     pub fn new(run: impl Into<String>, mesh: Mesh) -> Self {
-        RunContext { run: run.into(), mesh, secret: random_hex() }
+        RunContext { run: run.into(), mesh, secret: random_secret() }
     }
 
     /// A stable context for checks without a cluster: same inputs, same rendering.
@@ -60,15 +60,9 @@ impl RunContext {
     }
 }
 
-/// 32 hex digits from the OS-seeded hasher keys: unpredictable enough for a throwaway test credential.
-fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let word = || {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0);
-        h.finish()
-    };
-    format!("{:016x}{:016x}", word(), word())
+/// A throwaway credential for one run, from the OS's CSPRNG.
+fn random_secret() -> String {
+    crate::names::random_base36(32)
 }
 
 /// The template variables of scenario `name` in `ctx` under `profile`.
