@@ -88,24 +88,15 @@ pub fn https_url(url: &str) -> Result<(), String> {
 pub fn random_base36(n: usize) -> String {
     use ring::rand::SecureRandom;
     const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut bytes = vec![0u8; n];
-    // The OS generator does not fail on supported platforms; if it ever did, the time-based
-    // prefix of a run id and the atomic creation of its directory still prevent a collision.
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
+    let random = ring::rand::SystemRandom::new();
     let mut out = String::with_capacity(n);
-    let mut pool = bytes.into_iter();
     while out.len() < n {
-        let b = match pool.next() {
-            Some(b) => b,
-            None => {
-                let mut more = [0u8; 16];
-                let _ = ring::rand::SystemRandom::new().fill(&mut more);
-                pool = more.to_vec().into_iter();
-                continue;
-            }
-        };
-        if b < 252 {
+        let mut bytes = [0u8; 32];
+        // The OS generator does not fail on supported platforms; if it ever did, the time-based
+        // prefix of a run id and the atomic creation of its directory still prevent a collision.
+        let _ = random.fill(&mut bytes);
+        // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
+        for b in bytes.into_iter().filter(|b| *b < 252).take(n - out.len()) {
             out.push(char::from(ALPHABET[usize::from(b % 36)]));
         }
     }
