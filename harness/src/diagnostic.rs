@@ -13,6 +13,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// What lint did not check or assumed (never changes the exit code).
+    Note,
     Warning,
     Error,
 }
@@ -20,6 +22,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Note => "note",
             Severity::Warning => "warning",
             Severity::Error => "error",
         })
@@ -62,8 +65,8 @@ pub struct Diagnostic {
     pub file: PathBuf,
     #[serde(flatten)]
     pub position: Position,
-    /// The field path inside the document, e.g. `steps[2].http.expect.status`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The field path inside the document, e.g. `steps[2].http.expect.status`; `null` in JSON
+    /// when the finding is about the whole file.
     pub field: Option<String>,
     /// What to do about it.
     #[serde(rename = "fix")]
@@ -88,6 +91,11 @@ impl Diagnostic {
             evidence: None,
             source_line: None,
         }
+    }
+
+    /// A note: something lint skipped or assumed, said once.
+    pub fn note(code: &str, file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Note, ..Diagnostic::error(code, file, Position::WHOLE_FILE, message) }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -137,6 +145,19 @@ pub fn escape_controls(text: &str) -> String {
         return text.to_owned();
     }
     text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Multi-line text for a terminal or CI log: control characters other than newlines escaped,
+/// and a line that would read as a GitHub Actions workflow command (`::error ...`, which the
+/// runner recognises after leading whitespace too) shown behind `| `.
+pub fn escape_for_log(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            let line = escape_controls(line);
+            if line.trim_start().starts_with("::") { format!("| {line}") } else { line }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl fmt::Display for Diagnostic {
@@ -211,6 +232,8 @@ mod tests {
         assert!(!text.contains('\u{1b}'), "{text}");
         assert!(text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
         assert!(text.contains("x\\n::error file=a::pwned\\u{1b}[2J"), "{text}");
+        let log = escape_for_log("no scenario `x`\n  ::error::pwned\u{7}\nok");
+        assert_eq!(log, "no scenario `x`\n|   ::error::pwned\\u{7}\nok");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct Phase {
 impl Phase {
     /// Say what the phase now waits for.
     pub fn waiting_for(&self, what: &str) {
+        // Messages may quote what a cluster or input said: never raw control characters.
+        let what = crate::diagnostic::escape_controls(what);
         match &self.bar {
             Some(bar) => bar.set_message(format!("waiting for {what}")),
             None => self.progress.line(&format!("{}: waiting for {what}", self.name)),
@@ -96,6 +98,7 @@ impl Phase {
 
     /// End the phase with its outcome.
     pub fn finish(self, ok: bool, summary: &str) {
+        let summary = crate::diagnostic::escape_controls(summary);
         let word = if ok { "done" } else { "FAILED" };
         let text = format!("{}: {word} in {:.1}s: {summary}", self.name, self.started.elapsed().as_secs_f64());
         match &self.bar {

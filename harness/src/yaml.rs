@@ -41,6 +41,18 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
 
 /// Read at most [`MAX_FILE_BYTES`] of a file; a larger file is an error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    // Opening a FIFO blocks until a writer comes: only regular files are opened at all.
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(Error::whole_file(
+                "read",
+                "not a regular file (directories, FIFOs, sockets and devices are never read)".into(),
+                None,
+            ));
+        }
+        Err(e) => return Err(Error::whole_file("read", format!("cannot read file: {e}"), None)),
+    }
     let file =
         std::fs::File::open(path).map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
     let mut bytes = Vec::new();

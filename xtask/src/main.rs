@@ -301,7 +301,8 @@ fn replay(paths: &[PathBuf]) -> u8 {
         files.len(),
         files.len() - differ - unreadable
     ));
-    emit(&out);
+    // Details quote recorded answers and file contents.
+    emit(&harness::diagnostic::escape_for_log(&out));
     if unreadable > 0 {
         2
     } else if differ > 0 {
@@ -344,7 +345,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Diagnostics render their own `error[...]` header with the location.
-            let text = format!("{e:#}");
+            // Errors may quote input (file names, scenario names): escaped for the terminal and CI.
+            let text = harness::diagnostic::escape_for_log(&format!("{e:#}"));
             if text.starts_with("error[") {
                 eprintln!("{text}")
             } else {
@@ -392,7 +394,7 @@ async fn run(command: Command) -> Result<u8> {
             }
             match format {
                 Format::Text => emit(&plan.to_string()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+                Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?)),
             }
             Ok(0)
         }
@@ -516,7 +518,7 @@ fn make_plan(
 fn list(format: Format) -> Result<u8> {
     let entries = catalog()?.entries()?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),
         Format::Text => {
             let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
             for e in &entries {
@@ -539,16 +541,22 @@ fn parse_values_arg(arg: &str) -> Result<(String, PathBuf), String> {
 fn lint(inputs: &harness::lint::Inputs, format: Format) -> Result<u8> {
     let outcome = harness::lint::run(&catalog()?, inputs);
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome.findings)?),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&outcome.findings)?)),
         Format::Text => {
             for d in &outcome.findings {
                 eprintln!("{d}\n");
             }
-            if outcome.findings.is_empty() {
-                eprintln!("lint: clean");
+            let notes = match outcome.notes() {
+                0 => String::new(),
+                n => format!(" ({n} note(s))"),
+            };
+            let warnings = outcome.findings.len() - outcome.errors() - outcome.notes();
+            if outcome.exit_code() == 2 {
+                eprintln!("lint: some input could not be read (see above); nothing is clean{notes}");
+            } else if outcome.errors() + warnings == 0 {
+                eprintln!("lint: clean{notes}");
             } else {
-                let warnings = outcome.findings.len() - outcome.errors();
-                eprintln!("lint: {} error(s), {warnings} warning(s)", outcome.errors());
+                eprintln!("lint: {} error(s), {warnings} warning(s){notes}", outcome.errors());
             }
         }
     }
@@ -558,7 +566,7 @@ fn lint(inputs: &harness::lint::Inputs, format: Format) -> Result<u8> {
 async fn doctor(format: Format) -> Result<u8> {
     let report = preflight_report().await?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?)),
         Format::Text => emit(&report.to_string()),
     }
     Ok(if report.ok() { 0 } else { 1 })

@@ -192,3 +192,34 @@ fn a_bundle_cannot_delete_outside_its_directory() {
     assert!(stderr(&run).contains("is not kebab-case"), "{}", stderr(&run));
     assert_eq!(std::fs::read_to_string(victim.join("precious")).unwrap(), "keep me");
 }
+
+/// `lint --format json | head`: a reader that goes away ends the output quietly.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lint", "--format", "json", root.join("fixtures/pitfalls").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_ne!(out.status.code(), Some(101));
+}
+
+/// Text output escapes what input says: terminal escapes and GitHub workflow commands in a
+/// file's content or name do not reach the log raw.
+#[test]
+fn diagnostics_do_not_pass_escapes_or_workflow_commands_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("evil.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"a\\e[2J\\n::error::pwned\"\n")
+        .unwrap();
+    let out = xtask(&["lint", file.to_str().unwrap()], |_| {});
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert!(err.lines().all(|l| !l.trim_start().starts_with("::")), "{err}");
+}

@@ -14,6 +14,10 @@ use crate::yaml;
 /// The chart name users give with `--values kong/ingress=FILE`.
 pub const KONG_CHART: &str = "kong/ingress";
 
+/// The charts whose values lint reads (`--values CHART=FILE`); any other name is refused rather
+/// than silently ignored.
+pub const KNOWN_CHARTS: [&str; 1] = [KONG_CHART];
+
 /// A Helm values file for a named chart.
 #[derive(Debug, Clone)]
 pub struct ValuesFile {

@@ -52,8 +52,14 @@ impl Outcome {
     }
 
     fn add(&mut self, d: Diagnostic) {
-        self.unreadable |= d.code == "read";
+        // An input that could not be read as text at all (missing, not a regular file, over the
+        // size cap, not UTF-8) is exit 2, as is an input lint cannot use (an unknown chart).
+        self.unreadable |= matches!(d.code.as_str(), "read" | "too-large" | "not-utf8" | "usage");
         self.findings.push(d);
+    }
+
+    pub fn notes(&self) -> usize {
+        self.findings.iter().filter(|d| d.severity == Severity::Note).count()
     }
 }
 
@@ -61,14 +67,32 @@ impl Outcome {
 pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
     let mut outcome = Outcome::default();
     let files = match expand(catalog, &inputs.paths) {
-        Ok(files) => files,
+        Ok(walk) => {
+            outcome.findings.extend(walk.skipped);
+            walk.files
+        }
         Err(d) => {
             outcome.add(*d);
             return outcome;
         }
     };
+    if files.is_empty() {
+        let searched = inputs.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        outcome.add(
+            Diagnostic::error("read", Path::new(&searched), Position::WHOLE_FILE, "no YAML file to check")
+                .with_help("lint reads *.yaml and *.yml files; an empty check is not a clean one"),
+        );
+        return outcome;
+    }
     let mut user_values = Vec::new();
     for (chart, file) in &inputs.values {
+        if !index::KNOWN_CHARTS.contains(&chart.as_str()) {
+            outcome.add(
+                Diagnostic::error("usage", file, Position::WHOLE_FILE, format!("lint knows no chart `{chart}`"))
+                    .with_help(format!("charts whose values lint reads: {}", index::KNOWN_CHARTS.join(", "))),
+            );
+            continue;
+        }
         match read_values(chart, file) {
             Ok(v) => user_values.push(v),
             Err(d) => outcome.add(*d),
@@ -337,33 +361,86 @@ fn read_values(chart: &str, file: &Path) -> Result<ValuesFile, Box<Diagnostic>> 
     Ok(ValuesFile { chart: chart.to_owned(), file: file.to_owned(), text, value })
 }
 
-fn expand(catalog: &Catalog, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
+/// The files to lint, and notes on what the walk did not enter.
+#[derive(Debug, Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    skipped: Vec<Diagnostic>,
+}
+
+/// How deep a directory walk goes: deeper trees are skipped with a note.
+const MAX_WALK_DEPTH: usize = 32;
+
+fn expand(catalog: &Catalog, paths: &[PathBuf]) -> Result<Walk, Box<Diagnostic>> {
     if paths.is_empty() {
-        return catalog.files().map_err(|e| {
+        let files = catalog.files().map_err(|e| {
             Box::new(Diagnostic::error("read", &catalog.project.scenarios_dir(), Position::WHOLE_FILE, e.to_string()))
-        });
+        })?;
+        return Ok(Walk { files, skipped: Vec::new() });
     }
-    let mut files = Vec::new();
+    let mut walk = Walk::default();
     for path in paths {
         if path.is_dir() {
-            collect(path, &mut files).map_err(|e| unreadable(path, &e))?;
+            let root = path.canonicalize().map_err(|e| unreadable(path, &e))?;
+            let mut visited = std::collections::BTreeSet::from([root.clone()]);
+            collect(path, &root, 0, &mut visited, &mut walk).map_err(|e| unreadable(path, &e))?;
         } else if path.exists() {
-            files.push(path.clone());
+            walk.files.push(path.clone());
         } else {
             return Err(unreadable(path, &std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
     }
-    Ok(files)
+    Ok(walk)
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Walk `dir` (under the canonical `root` the user named): real directories are entered; links
+/// are followed only to a file or directory inside `root`, and a directory only once, so a link
+/// to `.` or out of the tree is skipped with a note instead of looping or reading a file
+/// elsewhere. Only regular files are read.
+fn collect(
+    dir: &Path,
+    root: &Path,
+    depth: usize,
+    visited: &mut std::collections::BTreeSet<PathBuf>,
+    walk: &mut Walk,
+) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
+    let yaml = |p: &Path| p.extension().is_some_and(|x| x == "yaml" || x == "yml");
+    let skip = |walk: &mut Walk, path: &Path, why: &str| {
+        walk.skipped.push(Diagnostic::note("skipped", path, format!("not read: {why}")));
+    };
     for path in entries {
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(path);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let (target, meta) = if meta.file_type().is_symlink() {
+            let Ok(target) = path.canonicalize() else {
+                skip(walk, &path, "a link to nothing");
+                continue;
+            };
+            if !target.starts_with(root) {
+                skip(walk, &path, "a link out of the directory being checked");
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&target) else { continue };
+            (target, meta)
+        } else {
+            (path.clone(), meta)
+        };
+        if meta.is_dir() {
+            let canonical = target.canonicalize().unwrap_or(target);
+            if depth + 1 > MAX_WALK_DEPTH {
+                skip(walk, &path, &format!("deeper than {MAX_WALK_DEPTH} directories"));
+            } else if !visited.insert(canonical) {
+                skip(walk, &path, "a directory already checked (a link loop or a second way in)");
+            } else {
+                collect(&path, root, depth + 1, visited, walk)?;
+            }
+        } else if yaml(&path) {
+            if meta.is_file() {
+                walk.files.push(path);
+            } else {
+                skip(walk, &path, "not a regular file (a FIFO, socket or device)");
+            }
         }
     }
     Ok(())
@@ -389,8 +466,7 @@ mod tests {
         let mut lines = expected.lines();
         let mesh_line = lines.next().unwrap_or_default();
         let mesh: Mesh = mesh_line.strip_prefix("mesh: ").expect("first line `mesh: …`").parse().expect("a mesh");
-        let mut paths = Vec::new();
-        collect(dir, &mut paths).expect("case files");
+        let mut paths = expand(catalog, &[dir.to_owned()]).expect("case files").files;
         paths.retain(|p| p.file_name().is_some_and(|n| n != "kong-values.yaml"));
         let values_file = dir.join("kong-values.yaml");
         let values = if values_file.exists() { vec![(KONG_CHART.to_owned(), values_file)] } else { vec![] };
@@ -405,6 +481,81 @@ mod tests {
             })
             .collect();
         (mesh_line.to_owned(), found)
+    }
+
+    const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+    /// Links to `.` do not loop, a link out of the tree is not read (its content never printed),
+    /// a FIFO is not opened; each is named in a note, and the real file is still checked.
+    #[cfg(unix)]
+    #[test]
+    fn the_walk_stays_in_its_tree_and_says_what_it_skipped() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("credentials.yaml");
+        std::fs::write(&secret, "aws_secret_access_key: hunter2-SECRET\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("cm.yaml"), CONFIGMAP).unwrap();
+        symlink(".", tree.join("loop-a")).unwrap();
+        symlink("..", tree.join("loop-b")).unwrap();
+        symlink(&secret, tree.join("leak.yaml")).unwrap();
+        symlink("cm.yaml", tree.join("inside.yaml")).unwrap();
+        let fifo = tree.join("pipe.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let outcome = run(&catalog(), &Inputs { paths: vec![tree.clone()], mesh: None, values: vec![] });
+        let all: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+        let text = all.join("\n");
+        assert!(!text.contains("hunter2"), "{text}");
+        let notes: Vec<String> = outcome
+            .findings
+            .iter()
+            .filter(|d| d.severity == Severity::Note)
+            .map(|d| format!("{} {}", d.file.file_name().unwrap().to_string_lossy(), d.message))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "leak.yaml not read: a link out of the directory being checked",
+                "loop-a not read: a directory already checked (a link loop or a second way in)",
+                "loop-b not read: a link out of the directory being checked",
+                "pipe.yaml not read: not a regular file (a FIFO, socket or device)",
+            ],
+            "{text}"
+        );
+        assert_eq!(outcome.exit_code(), 0, "{text}");
+        // Named explicitly, a FIFO is refused without being opened: exit 2.
+        let outcome = run(&catalog(), &Inputs { paths: vec![fifo], mesh: None, values: vec![] });
+        assert_eq!(outcome.exit_code(), 2);
+        assert!(outcome.findings[0].message.contains("not a regular file"), "{:?}", outcome.findings);
+    }
+
+    /// Nothing checked is not "clean"; an unknown chart is not silently skipped; a file that is
+    /// not readable text is exit 2.
+    #[test]
+    fn lint_never_calls_an_empty_or_unread_check_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = run(&catalog(), &Inputs { paths: vec![dir.path().to_owned()], mesh: None, values: vec![] });
+        assert_eq!(empty.exit_code(), 2);
+        assert_eq!(empty.findings[0].message, "no YAML file to check");
+        let cm = dir.path().join("cm.yaml");
+        std::fs::write(&cm, CONFIGMAP).unwrap();
+        let values = vec![("kong/kongg".to_owned(), cm.clone())];
+        let unknown = run(&catalog(), &Inputs { paths: vec![cm.clone()], mesh: None, values });
+        assert_eq!(unknown.exit_code(), 2);
+        assert!(unknown.findings[0].message.contains("lint knows no chart `kong/kongg`"), "{:?}", unknown.findings);
+        for (name, bytes) in [("big.yaml", vec![b'a'; 2 * 1024 * 1024]), ("latin1.yaml", b"a: caf\xe9\n".to_vec())] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, bytes).unwrap();
+            let outcome = run(&catalog(), &Inputs { paths: vec![file], mesh: None, values: vec![] });
+            assert_eq!(outcome.exit_code(), 2, "{name}: {:?}", outcome.findings);
+        }
+        // JSON keeps `field: null` for findings about a whole file.
+        let json = serde_json::to_value(&empty.findings).unwrap();
+        assert!(json[0].as_object().unwrap().contains_key("field"), "{json}");
+        assert!(json[0]["field"].is_null());
     }
 
     #[test]
@@ -438,8 +589,7 @@ mod tests {
     #[test]
     fn the_project_fixtures_lint_clean_for_every_mesh() {
         let catalog = catalog();
-        let mut paths = Vec::new();
-        collect(&catalog.project.fixtures_dir(), &mut paths).unwrap();
+        let mut paths = expand(&catalog, &[catalog.project.fixtures_dir()]).unwrap().files;
         // Pitfalls and the guide's seed configuration are broken on purpose.
         paths.retain(|p| !p.components().any(|c| c.as_os_str() == "pitfalls" || c.as_os_str() == "seed"));
         for mesh in Mesh::ALL {
