@@ -38,7 +38,13 @@ pub enum KubeError {
     },
     #[error("{doing}: {reason}")]
     Api { doing: String, reason: String },
+    #[error("refused: {0}")]
+    OutOfScope(String),
 }
+
+/// Decides whether an object may be written, given whether discovery says its kind is
+/// cluster-scoped (`scenario::scope::guard` for scenarios).
+pub type ScopeGuard<'a> = &'a (dyn Fn(&Value, bool) -> Result<(), String> + Sync);
 
 /// What a readiness question saw, printed as is in "last seen".
 #[derive(Clone, PartialEq, Eq)]
@@ -73,6 +79,17 @@ pub async fn dynamic_api(
     kind: &str,
     namespace: Option<&str>,
 ) -> Result<Api<DynamicObject>, KubeError> {
+    let (api, _) = scoped_api(client, api_version, kind, namespace).await?;
+    Ok(api)
+}
+
+/// [`dynamic_api`], and whether discovery says the kind is cluster-scoped.
+async fn scoped_api(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, bool), KubeError> {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| match e {
@@ -90,8 +107,8 @@ pub async fn dynamic_api(
         other => KubeError::Api { doing: format!("discovering {api_version} {kind}"), reason: other.to_string() },
     })?;
     Ok(match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource),
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
+        Scope::Namespaced => (Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource), false),
+        Scope::Cluster => (Api::all_with(client.clone(), &resource), true),
     })
 }
 
@@ -108,6 +125,13 @@ pub async fn get(
     Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
 }
 
+/// Which object a write reaches, as a guard judges it: the namespace is the one the request
+/// goes to (`default` when a namespaced object names none), none for cluster-scoped kinds.
+fn identity(api_version: &str, kind: &str, name: &str, namespace: Option<&str>, cluster_scoped: bool) -> Value {
+    let namespace = (!cluster_scoped).then(|| namespace.unwrap_or("default"));
+    serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}})
+}
+
 /// Delete an object; one that is already gone is fine.
 pub async fn delete(
     client: &kube::Client,
@@ -116,12 +140,55 @@ pub async fn delete(
     name: &str,
     namespace: Option<&str>,
 ) -> Result<(), KubeError> {
-    let api = dynamic_api(client, api_version, kind, namespace).await?;
+    delete_guarded(client, api_version, kind, name, namespace, &|_, _| Ok(())).await
+}
+
+/// [`delete`], after `guard` accepted the object (as `{apiVersion, kind, metadata: {name,
+/// namespace}}`) with the scope discovery reports.
+pub async fn delete_guarded(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    guard: ScopeGuard<'_>,
+) -> Result<(), KubeError> {
+    let (api, cluster_scoped) = scoped_api(client, api_version, kind, namespace).await?;
+    guard(&identity(api_version, kind, name, namespace, cluster_scoped), cluster_scoped)
+        .map_err(KubeError::OutOfScope)?;
     match api.delete(name, &Default::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(api_error(format!("deleting {kind}/{name}"))(e)),
     }
+}
+
+/// Delete every `api_version`/`kind` object (cluster-scoped) carrying run label `run`: what a
+/// scenario created outside its namespace. Returns how many were deleted.
+pub async fn delete_labelled(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    run: &str,
+) -> Result<usize, KubeError> {
+    let api = match dynamic_api(client, api_version, kind, None).await {
+        Ok(api) => api,
+        // The kind is not served (its CRD is not installed): nothing of it can exist.
+        Err(KubeError::UnknownKind { .. }) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let params = kube::api::ListParams::default().labels(&format!("{RUN_LABEL}={run}"));
+    let found = api.list(&params).await.map_err(api_error(format!("listing {kind} of run {run}")))?;
+    let mut deleted = 0;
+    for object in found.items {
+        let Some(name) = object.metadata.name.as_deref() else { continue };
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => deleted += 1,
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(api_error(format!("deleting {kind}/{name}"))(e)),
+        }
+    }
+    Ok(deleted)
 }
 
 /// Delete namespace `name` only when it carries this run's label: never what the harness did
@@ -141,6 +208,17 @@ pub async fn delete_run_namespace(client: &kube::Client, name: &str, run: &str) 
 
 /// Server-side apply `object` (strict field validation: an unknown field is an error, as in lint).
 pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Option<&str>) -> Result<(), KubeError> {
+    apply_guarded(client, object, default_namespace, &|_, _| Ok(())).await
+}
+
+/// [`apply`], after `guard` accepted the object with the scope discovery reports: the last
+/// check before a scenario's write reaches the API server.
+pub async fn apply_guarded(
+    client: &kube::Client,
+    object: &Value,
+    default_namespace: Option<&str>,
+    guard: ScopeGuard<'_>,
+) -> Result<(), KubeError> {
     let text = |field: &'static str, v: Option<&Value>| {
         v.and_then(Value::as_str).map(str::to_owned).ok_or_else(|| KubeError::Malformed {
             what: format!("an object ({})", object.get("kind").and_then(Value::as_str).unwrap_or("no kind")),
@@ -151,7 +229,9 @@ pub async fn apply(client: &kube::Client, object: &Value, default_namespace: Opt
     let kind = text("kind", object.get("kind"))?;
     let name = text("metadata.name", object.pointer("/metadata/name"))?;
     let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).or(default_namespace);
-    let api = dynamic_api(client, &api_version, &kind, namespace).await?;
+    let (api, cluster_scoped) = scoped_api(client, &api_version, &kind, namespace).await?;
+    guard(&identity(&api_version, &kind, &name, namespace, cluster_scoped), cluster_scoped)
+        .map_err(KubeError::OutOfScope)?;
     let params = PatchParams::apply(FIELD_MANAGER).force().validation_strict();
     api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| KubeError::Apply {
         kind,

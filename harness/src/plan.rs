@@ -96,6 +96,7 @@ pub fn build(
         let loaded = load(&file, &fixtures_dir, &ctx, profile)?;
         let manifests = loaded.render_fixtures(&fixtures_dir)?;
         crate::scenario::mutant::check(&loaded, mesh, &manifests)?;
+        crate::scenario::scope::check(&loaded, &manifests)?;
         let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
         scenarios.push(ScenarioPlan {
             name: loaded.scenario.name.value.clone(),

@@ -70,6 +70,7 @@ impl Catalog {
         let scenario = self.load_for(file, &RunContext::new(run, mesh))?;
         let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
         super::mutant::check(&scenario, mesh, &manifests)?;
+        super::scope::check(&scenario, &manifests)?;
         Ok(Checked { mesh, scenario, manifests })
     }
 

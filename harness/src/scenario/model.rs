@@ -767,7 +767,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Converge {
-    #[serde(default = "Converge::default_passes", deserialize_with = "positive")]
+    #[serde(default = "Converge::default_passes", deserialize_with = "passes")]
     pub passes: u32,
     #[serde(default = "Timeout::converge")]
     pub within: Timeout,
@@ -796,7 +796,7 @@ pub struct SplitStep {
     /// Accepted absolute deviation of each share (0.05 = ±5 points).
     #[serde(default = "SplitStep::default_tolerance", deserialize_with = "tolerance")]
     pub tolerance: f64,
-    #[serde(default = "SplitStep::default_max_requests")]
+    #[serde(default = "SplitStep::default_max_requests", deserialize_with = "max_requests")]
     pub max_requests: u32,
     #[serde(default = "Timeout::split")]
     pub timeout: Timeout,
@@ -818,7 +818,11 @@ pub struct Settle {
 }
 
 fn percentages<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
-    let weights = BTreeMap::<String, u32>::deserialize(d)?;
+    let weights = BTreeMap::<String, u64>::deserialize(d)?;
+    if let Some((version, w)) = weights.iter().find(|(_, w)| **w > 100) {
+        return Err(serde::de::Error::custom(format!("weight {w} of `{version}` is not a percentage (0..=100)")));
+    }
+    let weights: BTreeMap<String, u32> = weights.into_iter().map(|(k, w)| (k, w as u32)).collect();
     let sum: u64 = weights.values().map(|&w| u64::from(w)).sum();
     if weights.len() < 2 || sum != 100 {
         return Err(serde::de::Error::custom(format!(
@@ -884,7 +888,7 @@ pub struct RateLimitStep {
     pub request: Request,
     /// The limit the plugin is configured with; the response must advertise it and the
     /// request after `limit` must be rejected with 429.
-    #[serde(deserialize_with = "positive")]
+    #[serde(deserialize_with = "rate_limit")]
     pub limit: u32,
     pub window: RateWindow,
     #[serde(default = "Timeout::rate_limit")]
@@ -899,11 +903,30 @@ pub enum RateWindow {
     Hour,
 }
 
-fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    match u32::deserialize(d)? {
-        0 => Err(serde::de::Error::custom("expected a positive number")),
-        n => Ok(n),
+/// A whole number in `min..=max`: every count a scenario gives has a sane bound, checked where
+/// it is written (a limit of 4294967295 would make the run allocate for that many answers).
+fn within_range<'de, D: Deserializer<'de>>(d: D, min: u32, max: u32, what: &str) -> Result<u32, D::Error> {
+    let n = u64::deserialize(d)
+        .map_err(|_| serde::de::Error::custom(format!("{what}: expected a whole number in {min}..={max}")))?;
+    if n < u64::from(min) || n > u64::from(max) {
+        return Err(serde::de::Error::custom(format!("{what} {n} is outside {min}..={max}")));
     }
+    Ok(n as u32)
+}
+
+/// Consecutive passes of a converge: 1 to 100.
+fn passes<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    within_range(d, 1, 100, "passes")
+}
+
+/// A split's request budget: the sequential test decides 90/10 ±0.05 in a few hundred.
+fn max_requests<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    within_range(d, 10, 100_000, "max-requests")
+}
+
+/// A burst sends `limit + 1` requests: 1 to 10,000.
+fn rate_limit<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    within_range(d, 1, 10_000, "limit")
 }
 
 /// A request from a client pod inside the cluster (exec into a pinned client image). Converge.
@@ -989,8 +1012,17 @@ pub struct SeriesExpect {
     pub name: String,
     #[serde(default)]
     pub labels: BTreeMap<String, LabelMatch>,
-    #[serde(default = "SeriesExpect::one")]
+    #[serde(default = "SeriesExpect::one", deserialize_with = "at_least")]
     pub at_least: f64,
+}
+
+/// A series threshold: a finite, non-negative number.
+fn at_least<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(serde::de::Error::custom(format!("at-least {v} is not a finite number >= 0")));
+    }
+    Ok(v)
 }
 
 impl SeriesExpect {
@@ -1055,6 +1087,10 @@ impl<'de> Deserialize<'de> for LabelMatch {
 pub struct Timeout(pub Duration);
 
 impl Timeout {
+    /// The longest wait a scenario may ask for: a deadline past it is a typo, and a huge one
+    /// would overflow the clock arithmetic of the waits.
+    pub const MAX: Timeout = Timeout::secs(2 * 3600);
+
     pub const fn secs(s: u64) -> Self {
         Timeout(Duration::from_secs(s))
     }
@@ -1099,6 +1135,9 @@ impl Timeout {
         };
         if d.is_zero() {
             return Err("a timeout of zero can never be met".into());
+        }
+        if d > Timeout::MAX.0 {
+            return Err(format!("`{s}` is longer than {}, the longest any wait of a run may take", Timeout::MAX));
         }
         Ok(Timeout(d))
     }
@@ -1164,7 +1203,40 @@ mod tests {
     fn split_weights_that_overflow_are_an_error_not_a_panic() {
         let e =
             crate::yaml::from_str::<SplitStep>("{request: {path: /}, weights: {v1: 4294967295, v2: 1}}").unwrap_err();
-        assert!(e.message.contains("summing to 100"), "{e}");
+        assert!(e.message.contains("weight 4294967295 of `v1` is not a percentage"), "{e}");
+        let e = crate::yaml::from_str::<SplitStep>("{request: {path: /}, weights: {v1: 18446744073709551615, v2: 1}}")
+            .unwrap_err();
+        assert!(e.message.contains("not a percentage"), "{e}");
+    }
+
+    /// Every number has a bound checked where it is written: nothing a scenario says can make
+    /// a run allocate without end, overflow a deadline or wait for centuries.
+    #[test]
+    fn numbers_are_bounded_where_they_are_written() {
+        let cases = [
+            ("{request: {path: /}, limit: 4294967295, window: minute}", "limit 4294967295 is outside 1..=10000"),
+            ("{request: {path: /}, limit: 100, window: minute, timeout: 18446744073709551615s}", "longer than 2h"),
+            ("{request: {path: /}, limit: 0, window: minute}", "limit 0 is outside 1..=10000"),
+        ];
+        for (text, expected) in cases {
+            let e = crate::yaml::from_str::<RateLimitStep>(text).unwrap_err();
+            assert!(e.message.contains(expected), "{text}: {e}");
+            assert_ne!(e.position, crate::diagnostic::Position::WHOLE_FILE, "{text}: located");
+        }
+        let e = crate::yaml::from_str::<Converge>("{passes: 4000000000, within: 9999999h}").unwrap_err();
+        assert!(e.message.contains("passes 4000000000 is outside 1..=100"), "{e}");
+        let e = crate::yaml::from_str::<Converge>("{within: 9999999h}").unwrap_err();
+        assert!(e.message.contains("longer than 2h"), "{e}");
+        let e = crate::yaml::from_str::<SplitStep>(
+            "{request: {path: /}, weights: {a: 50, b: 50}, max-requests: 4000000000}",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("max-requests 4000000000 is outside 10..=100000"), "{e}");
+        for bad in [".nan", ".inf", "-1"] {
+            let e = crate::yaml::from_str::<SeriesExpect>(&format!("{{name: x, at-least: {bad}}}")).unwrap_err();
+            assert!(e.message.contains("not a finite number >= 0"), "{bad}: {e}");
+        }
+        assert_eq!(Timeout::parse("2h"), Ok(Timeout::MAX));
     }
 
     #[test]

@@ -220,10 +220,14 @@ impl Live {
         let applied = async {
             for (api_version, kind, name, ns) in &mutation.delete {
                 let ns = ns.as_deref().or(Some(namespace.as_str()));
-                k8s::delete(&self.client, api_version, kind, name, ns).await.map_err(|e| e.to_string())?;
+                k8s::delete_guarded(&self.client, api_version, kind, name, ns, &in_scope(&namespace))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             for object in &mutation.apply {
-                k8s::apply(&self.client, object, Some(&namespace)).await.map_err(|e| e.to_string())?;
+                k8s::apply_guarded(&self.client, object, Some(&namespace), &in_scope(&namespace))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             // The mesh and Kong pick changes up asynchronously; a step judged before that would
             // see the unmutated behaviour.
@@ -260,7 +264,7 @@ impl Live {
         // as the fixtures have them.
         let mut unrestored = Vec::new();
         for object in &mutation.restore {
-            if let Err(e) = k8s::apply(&self.client, object, Some(&namespace)).await {
+            if let Err(e) = k8s::apply_guarded(&self.client, object, Some(&namespace), &in_scope(&namespace)).await {
                 unrestored.push(e.to_string());
             }
         }
@@ -272,10 +276,19 @@ impl Live {
         }
     }
 
-    /// Delete the scenario's namespace (only if it is this run's).
+    /// Delete the scenario's namespace (only if it is this run's) and the cluster-scoped objects
+    /// scenarios may create (`scope::CLUSTER_SCOPED_ALLOWED`) that carry this run's label.
     pub async fn clean_up(&self, namespace: &str, run: &str) -> Result<bool, String> {
+        for (api_version, kind) in super::scope::CLUSTER_SCOPED_ALLOWED {
+            k8s::delete_labelled(&self.client, api_version, kind, run).await.map_err(|e| e.to_string())?;
+        }
         k8s::delete_run_namespace(&self.client, namespace, run).await.map_err(|e| e.to_string())
     }
+}
+
+/// The guard of every write a scenario makes: its namespace, or an allowed cluster-scoped kind.
+fn in_scope(namespace: &str) -> impl Fn(&Value, bool) -> Result<(), String> + Sync + '_ {
+    move |object, cluster_scoped| super::scope::guard(object, cluster_scoped, namespace)
 }
 
 fn record(step: &str, result: StepResult) -> StepRecord {
@@ -446,7 +459,9 @@ impl<'a> Context<'a> {
         if let Some(expected) = rejected {
             let mut outcome = ApplyOutcome::Accepted;
             for object in &objects {
-                if let Err(e) = k8s::apply(client, object, Some(self.namespace)).await {
+                if let Err(e) =
+                    k8s::apply_guarded(client, object, Some(self.namespace), &in_scope(self.namespace)).await
+                {
                     outcome = match e {
                         k8s::KubeError::UnknownKind { api_version, kind, .. } => {
                             ApplyOutcome::UnknownKind { kind: format!("{api_version} {kind}") }
@@ -463,7 +478,9 @@ impl<'a> Context<'a> {
         }
         let applied = eventually(within, self.live.interval * 2, &format!("{} applied", files.join(", ")), || async {
             for object in &objects {
-                if let Err(e) = k8s::apply(client, object, Some(self.namespace)).await {
+                if let Err(e) =
+                    k8s::apply_guarded(client, object, Some(self.namespace), &in_scope(self.namespace)).await
+                {
                     return Attempt::Fail(Seen(e.to_string()));
                 }
             }
@@ -497,7 +514,9 @@ impl<'a> Context<'a> {
         let outcome = eventually(s.timeout.0, self.live.interval * 2, "deleted", || async {
             for (api_version, kind, name, ns) in &targets {
                 let ns = ns.as_deref().or(Some(self.namespace));
-                if let Err(e) = k8s::delete(client, api_version, kind, name, ns).await {
+                if let Err(e) =
+                    k8s::delete_guarded(client, api_version, kind, name, ns, &in_scope(self.namespace)).await
+                {
                     return Attempt::Fail(Seen(e.to_string()));
                 }
             }
@@ -724,9 +743,13 @@ impl<'a> Context<'a> {
         if let Some(account) = s.client.service_account.as_deref().filter(|_| ns == self.namespace) {
             let sa = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
                                         "metadata": {"name": account, "namespace": ns}});
-            k8s::apply(client, &k8s::labelled(sa, self.run), Some(&ns)).await.map_err(|e| e.to_string())?;
+            k8s::apply_guarded(client, &k8s::labelled(sa, self.run), Some(&ns), &in_scope(self.namespace))
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        k8s::apply(client, &k8s::labelled(manifest, self.run), Some(&ns)).await.map_err(|e| e.to_string())?;
+        k8s::apply_guarded(client, &k8s::labelled(manifest, self.run), Some(&ns), &in_scope(self.namespace))
+            .await
+            .map_err(|e| e.to_string())?;
         let ready = eventually(
             Duration::from_secs(180),
             self.live.interval,

@@ -325,3 +325,27 @@ async fn a_mutant_that_changes_nothing_survives() {
     let (outcome, _) = jwt_mutant(false).await;
     assert_eq!(outcome, MutantOutcome::Survived);
 }
+
+/// The executor's last check before a write reaches the API server: whatever the offline check
+/// missed, a cluster-scoped kind (as discovery reports it) or another namespace is refused and
+/// nothing is sent.
+#[tokio::test]
+async fn writes_outside_the_scenario_are_refused_before_the_api_server() {
+    let (client, asked) = kube_mock(cluster);
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}});
+    let err = k8s::apply_guarded(&client, &namespace, Some("t"), &in_scope("t")).await.unwrap_err();
+    assert!(matches!(err, k8s::KubeError::OutOfScope(_)), "{err}");
+    let elsewhere =
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"}});
+    assert!(k8s::apply_guarded(&client, &elsewhere, Some("t"), &in_scope("t")).await.is_err());
+    let err = k8s::delete_guarded(&client, "v1", "Namespace", "kube-system", None, &in_scope("t")).await.unwrap_err();
+    assert!(err.to_string().contains("cluster-scoped"), "{err}");
+    let writes =
+        |asked: &std::sync::Mutex<Vec<KubeRequest>>| asked.lock().unwrap().iter().filter(|r| r.method != "GET").count();
+    assert_eq!(writes(&asked), 0, "nothing was written");
+    let here = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"}});
+    k8s::apply_guarded(&client, &here, Some("t"), &in_scope("t")).await.unwrap();
+    let patched: Vec<String> =
+        asked.lock().unwrap().iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
+    assert_eq!(patched, ["/api/v1/namespaces/t/services/echo"]);
+}
