@@ -692,7 +692,7 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     let (_, message) = harness::session::finish(env, keep, installed.is_err(), cancel.is_cancelled()).await;
     eprintln!("{message}");
     installed?;
-    Ok(0)
+    Ok(if cancel.is_cancelled() { 130 } else { 0 })
 }
 
 /// What a run checks beyond the steps.
@@ -766,7 +766,14 @@ async fn e2e_in(
     eprintln!("{message}");
     let passed = report.count(|o| matches!(o, harness::report::Outcome::Passed));
     eprintln!("{passed}/{} scenario(s) passed", report.results.len());
-    Ok(if failed { 1 } else { 0 })
+    // Interrupted runs exit 130 (as a shell reports SIGINT), after their teardown.
+    Ok(if cancel.is_cancelled() {
+        130
+    } else if failed {
+        1
+    } else {
+        0
+    })
 }
 
 /// JUnit, the Markdown summary (also appended to `$GITHUB_STEP_SUMMARY` in Actions) and run.json.

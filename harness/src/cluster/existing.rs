@@ -50,15 +50,20 @@ pub fn isolate_context(source: &Path, context: &str, run: &RunDir) -> Result<(),
     write_private(&run.kubeconfig(), &text)
 }
 
-/// Write a file only its owner can read (kubeconfigs hold credentials).
+/// Write a file only its owner can read (kubeconfigs and keys hold credentials). The content
+/// goes into a new file created with mode 0600 (tempfile's default on Unix) beside the target,
+/// then renamed over it: it is never readable by others, not even for a moment, and an
+/// existing file with wider permissions is replaced rather than written into.
 pub fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
+    use std::io::Write;
     let io = |source| ClusterError::Io { path: path.to_owned(), source };
-    std::fs::write(path, text).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new().prefix(".private-").tempfile_in(dir).map_err(io)?;
+    file.write_all(text.as_bytes()).and_then(|()| file.flush()).map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
 
@@ -126,6 +131,23 @@ users:
 - name: dev-user
   user: {token: dev-token}
 "#;
+
+    /// Credentials are never on disk with wider permissions than 0600, and an existing file with
+    /// wider ones is replaced, not written into.
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, "secret").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["kubeconfig"], "no temporary file stays behind");
+    }
 
     #[test]
     fn only_the_named_context_is_copied_and_the_source_is_untouched() {
