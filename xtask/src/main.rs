@@ -43,10 +43,17 @@ enum Command {
         /// The mesh the manifests are meant for; scenarios are then checked on this mesh only.
         #[arg(long)]
         mesh: Option<Mesh>,
-        /// Helm values for a chart, e.g. `--values kong/ingress=values.yaml` (repeatable).
-        /// Without kong/ingress values, the harness's own for `--mesh` are assumed.
+        /// Helm values for a chart: `kong/ingress=FILE` or `kong/kong=FILE` (repeatable).
+        /// Scenarios without them are checked with the harness's own Kong values; other
+        /// manifests with what the inputs say (rules missing a fact say so in a note).
         #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
         values: Vec<(String, PathBuf)>,
+        /// The namespace Kong runs in (default: `kong`, assumed and said so where it matters).
+        #[arg(long)]
+        kong_namespace: Option<String>,
+        /// Kong's Helm release name (default: `kong`, assumed likewise).
+        #[arg(long)]
+        kong_release: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -383,7 +390,9 @@ fn catalog() -> Result<Catalog> {
 async fn run(command: Command) -> Result<u8> {
     match command {
         Command::List { format } => list(format),
-        Command::Lint { paths, mesh, values, format } => lint(&harness::lint::Inputs { paths, mesh, values }, format),
+        Command::Lint { paths, mesh, values, kong_namespace, kong_release, format } => {
+            lint(&harness::lint::Inputs { paths, mesh, values, kong_namespace, kong_release }, format)
+        }
         Command::Doctor { format } => interruptible(doctor(format)).await,
         Command::Plan { mesh, profile, out, format } => {
             let catalog = catalog()?;

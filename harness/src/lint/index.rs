@@ -5,18 +5,18 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::kong::{KongChart, KongSetup, Meshing};
 use crate::diagnostic::Position;
-use crate::profile::KongPins;
 use crate::scenario::Mesh;
 use crate::scenario::fixture::Manifest;
 use crate::yaml;
 
-/// The chart name users give with `--values kong/ingress=FILE`.
+/// The chart of the harness's own Kong values (and the default for `--values`).
 pub const KONG_CHART: &str = "kong/ingress";
 
 /// The charts whose values lint reads (`--values CHART=FILE`); any other name is refused rather
 /// than silently ignored.
-pub const KNOWN_CHARTS: [&str; 1] = [KONG_CHART];
+pub const KNOWN_CHARTS: [&str; 2] = KongChart::NAMES;
 
 /// A Helm values file for a named chart.
 #[derive(Debug, Clone)]
@@ -44,12 +44,18 @@ pub struct Index {
     pub objects: Vec<Manifest>,
     pub values: Vec<ValuesFile>,
     pub mesh: Option<Mesh>,
-    pub kong: KongPins,
+    pub kong: KongSetup,
 }
 
 impl Index {
-    pub fn kong_values(&self) -> Option<&ValuesFile> {
-        self.values.iter().find(|v| v.chart == KONG_CHART)
+    /// The Kong values given (either chart), with the chart they are for.
+    pub fn kong_values(&self) -> Option<(&ValuesFile, KongChart)> {
+        self.values.iter().find_map(|v| KongChart::from_name(&v.chart).map(|c| (v, c)))
+    }
+
+    /// Whether Kong's gateway joins `mesh`, as far as the inputs say.
+    pub fn kong_meshing(&self, mesh: Mesh) -> Meshing {
+        self.kong.meshing(mesh, self.kong_values().map(|(v, _)| v), &self.objects)
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Manifest> {
@@ -66,24 +72,6 @@ impl Index {
             i.object.pointer("/spec/ingressClassName").and_then(Value::as_str) == Some("kong")
                 || i.annotation("kubernetes.io/ingress.class") == Some("kong")
         })
-    }
-
-    /// Whether Kong's gateway pods get the mesh's proxy, as far as the inputs say.
-    pub fn kong_meshed(&self, mesh: Mesh) -> bool {
-        let Some(values) = self.kong_values() else { return false };
-        match mesh {
-            Mesh::Istio => {
-                values.get(&["gateway", "podLabels", "sidecar.istio.io/inject"]).and_then(Value::as_str) == Some("true")
-                    || self
-                        .namespace_labels(&self.kong.namespace)
-                        .any(|(k, v)| k == "istio-injection" && v == "enabled")
-            }
-            Mesh::Linkerd => matches!(
-                values.get(&["gateway", "podAnnotations", "linkerd.io/inject"]).and_then(Value::as_str),
-                Some("ingress" | "enabled")
-            ),
-            Mesh::None => false,
-        }
     }
 
     /// Labels of a Namespace object in the inputs (none when it is not among them).

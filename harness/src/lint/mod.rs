@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod index;
+pub mod kong;
 pub mod rules;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::scenario::fixture::{self, Manifest};
 use crate::scenario::{Catalog, CheckError, Mesh, RunContext, vars_for};
 use crate::yaml;
 use index::{Index, KONG_CHART, ValuesFile};
+use kong::KongSetup;
 
 /// What to lint.
 #[derive(Debug, Clone, Default)]
@@ -23,8 +25,14 @@ pub struct Inputs {
     pub paths: Vec<PathBuf>,
     /// The mesh manifests are meant for; scenarios use each mesh they declare.
     pub mesh: Option<Mesh>,
-    /// `(chart, file)` Helm values; without kong/ingress values, the harness's own for the mesh.
+    /// `(chart, file)` Helm values (`kong/ingress` or `kong/kong`). Scenarios without them are
+    /// checked with the harness's own Kong values (what runs them); other manifests are checked
+    /// with what the inputs say, and a rule missing a fact says so in a note.
     pub values: Vec<(String, PathBuf)>,
+    /// Where Kong runs (default: assumed `kong`, said in a note when a rule relies on it).
+    pub kong_namespace: Option<String>,
+    /// Kong's Helm release (default: assumed `kong`).
+    pub kong_release: Option<String>,
 }
 
 /// The findings of one lint run.
@@ -123,7 +131,7 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             Ok(checked) => {
                 for c in checked {
                     let expected = c.scenario.scenario.lint.expect.clone();
-                    match index_for(catalog, c.manifests, &user_values, Some(c.mesh)) {
+                    match index_for(catalog, c.manifests, &user_values, Some(c.mesh), &harness_kong(catalog)) {
                         Ok(index) => {
                             let found = rules::run_all(&index);
                             outcome.findings.extend(expected_findings(&file, c.mesh, &expected, found));
@@ -158,7 +166,7 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 Err(e) => outcome.add(*e.0),
             }
         }
-        match index_for(catalog, objects, &user_values, inputs.mesh) {
+        match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs)) {
             Ok(index) => outcome.findings.extend(rules::run_all(&index)),
             Err(d) => outcome.add(*d),
         }
@@ -216,7 +224,7 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Ok(c) => c,
         Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
     };
-    let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), values: inputs.values.clone() });
+    let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), ..inputs.clone() });
     for mut d in inner.findings {
         let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).display().to_string();
         d.file = PathBuf::from(format!("{}#{rel}", file.display()));
@@ -304,23 +312,70 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// One index: the objects and the user's values. For a known mesh without user kong/ingress
-/// values, the harness's own Kong install stands in: its values and what its stack applies
-/// besides (e.g. Linkerd's header guard).
+/// Who installs Kong for the objects being linted.
+enum KongOwner {
+    /// The harness (its scenarios): its values and stack objects stand in when none are given.
+    Harness(KongSetup),
+    /// The user: only what the inputs and flags say.
+    User(KongSetup),
+}
+
+fn harness_kong(catalog: &Catalog) -> KongOwner {
+    let pins = &catalog.versions.kong;
+    KongOwner::Harness(KongSetup {
+        namespace: pins.namespace.clone(),
+        release: pins.release.clone(),
+        source: kong::Source::Given,
+        chart: Some(kong::KongChart::Ingress),
+    })
+}
+
+fn user_kong(inputs: &Inputs) -> KongOwner {
+    let assumed = match (&inputs.kong_namespace, &inputs.kong_release) {
+        (Some(_), Some(_)) => None,
+        (ns, release) => Some(format!(
+            "Kong's namespace `{}` and release `{}`{} (pass --kong-namespace and --kong-release)",
+            ns.as_deref().unwrap_or("kong"),
+            release.as_deref().unwrap_or("kong"),
+            if ns.is_none() && release.is_none() {
+                ", the charts' documented defaults, are assumed"
+            } else {
+                ": one of them assumed"
+            }
+        )),
+    };
+    KongOwner::User(KongSetup {
+        namespace: inputs.kong_namespace.clone().unwrap_or_else(|| "kong".into()),
+        release: inputs.kong_release.clone().unwrap_or_else(|| "kong".into()),
+        source: assumed.map_or(kong::Source::Given, kong::Source::Assumed),
+        chart: None,
+    })
+}
+
+/// One index: the objects and the user's values. For the harness's own scenarios without user
+/// Kong values, the harness's Kong install stands in: its values and what its stack applies
+/// besides (e.g. Linkerd's header guard). A user's manifests get no stand-in.
 fn index_for(
     catalog: &Catalog,
     mut objects: Vec<Manifest>,
     user_values: &[ValuesFile],
     mesh: Option<Mesh>,
+    owner: &KongOwner,
 ) -> Result<Index, Box<Diagnostic>> {
     let mut values = user_values.to_vec();
-    if let Some(mesh) = mesh
-        && !values.iter().any(|v| v.chart == KONG_CHART)
-    {
+    let user_kong_values = values.iter().find_map(|v| kong::KongChart::from_name(&v.chart));
+    let mut kong = match owner {
+        KongOwner::Harness(setup) | KongOwner::User(setup) => setup.clone(),
+    };
+    kong.chart = user_kong_values.or(kong.chart);
+    if let (KongOwner::Harness(_), Some(mesh), None) = (owner, mesh, user_kong_values) {
         values.push(harness_kong_values(mesh));
         add_stack_objects(catalog, mesh, &mut objects)?;
     }
-    Ok(Index { objects, values, mesh, kong: catalog.versions.kong.clone() })
+    if matches!(owner, KongOwner::User(_)) && user_kong_values.is_none() {
+        kong.chart = None;
+    }
+    Ok(Index { objects, values, mesh, kong })
 }
 
 fn add_stack_objects(catalog: &Catalog, mesh: Mesh, objects: &mut Vec<Manifest>) -> Result<(), Box<Diagnostic>> {
@@ -470,7 +525,17 @@ mod tests {
         paths.retain(|p| p.file_name().is_some_and(|n| n != "kong-values.yaml"));
         let values_file = dir.join("kong-values.yaml");
         let values = if values_file.exists() { vec![(KONG_CHART.to_owned(), values_file)] } else { vec![] };
-        let outcome = run(catalog, &Inputs { paths, mesh: (mesh != Mesh::None).then_some(mesh), values });
+        let outcome = run(
+            catalog,
+            &Inputs {
+                paths,
+                mesh: (mesh != Mesh::None).then_some(mesh),
+                values,
+                // The guide's `helm install kong kong/ingress --namespace kong`.
+                kong_namespace: Some("kong".into()),
+                kong_release: Some("kong".into()),
+            },
+        );
         let case = catalog.project.display_path(dir).to_owned();
         let found = outcome
             .findings
@@ -505,7 +570,8 @@ mod tests {
         let fifo = tree.join("pipe.yaml");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
         assert!(made.success());
-        let outcome = run(&catalog(), &Inputs { paths: vec![tree.clone()], mesh: None, values: vec![] });
+        let outcome =
+            run(&catalog(), &Inputs { paths: vec![tree.clone()], mesh: None, values: vec![], ..Inputs::default() });
         let all: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
         let text = all.join("\n");
         assert!(!text.contains("hunter2"), "{text}");
@@ -527,7 +593,7 @@ mod tests {
         );
         assert_eq!(outcome.exit_code(), 0, "{text}");
         // Named explicitly, a FIFO is refused without being opened: exit 2.
-        let outcome = run(&catalog(), &Inputs { paths: vec![fifo], mesh: None, values: vec![] });
+        let outcome = run(&catalog(), &Inputs { paths: vec![fifo], mesh: None, values: vec![], ..Inputs::default() });
         assert_eq!(outcome.exit_code(), 2);
         assert!(outcome.findings[0].message.contains("not a regular file"), "{:?}", outcome.findings);
     }
@@ -537,19 +603,23 @@ mod tests {
     #[test]
     fn lint_never_calls_an_empty_or_unread_check_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let empty = run(&catalog(), &Inputs { paths: vec![dir.path().to_owned()], mesh: None, values: vec![] });
+        let empty = run(
+            &catalog(),
+            &Inputs { paths: vec![dir.path().to_owned()], mesh: None, values: vec![], ..Inputs::default() },
+        );
         assert_eq!(empty.exit_code(), 2);
         assert_eq!(empty.findings[0].message, "no YAML file to check");
         let cm = dir.path().join("cm.yaml");
         std::fs::write(&cm, CONFIGMAP).unwrap();
         let values = vec![("kong/kongg".to_owned(), cm.clone())];
-        let unknown = run(&catalog(), &Inputs { paths: vec![cm.clone()], mesh: None, values });
+        let unknown = run(&catalog(), &Inputs { paths: vec![cm.clone()], mesh: None, values, ..Inputs::default() });
         assert_eq!(unknown.exit_code(), 2);
         assert!(unknown.findings[0].message.contains("lint knows no chart `kong/kongg`"), "{:?}", unknown.findings);
         for (name, bytes) in [("big.yaml", vec![b'a'; 2 * 1024 * 1024]), ("latin1.yaml", b"a: caf\xe9\n".to_vec())] {
             let file = dir.path().join(name);
             std::fs::write(&file, bytes).unwrap();
-            let outcome = run(&catalog(), &Inputs { paths: vec![file], mesh: None, values: vec![] });
+            let outcome =
+                run(&catalog(), &Inputs { paths: vec![file], mesh: None, values: vec![], ..Inputs::default() });
             assert_eq!(outcome.exit_code(), 2, "{name}: {:?}", outcome.findings);
         }
         // JSON keeps `field: null` for findings about a whole file.
@@ -593,8 +663,12 @@ mod tests {
         // Pitfalls and the guide's seed configuration are broken on purpose.
         paths.retain(|p| !p.components().any(|c| c.as_os_str() == "pitfalls" || c.as_os_str() == "seed"));
         for mesh in Mesh::ALL {
-            let outcome = run(&catalog, &Inputs { paths: paths.clone(), mesh: Some(mesh), values: vec![] });
-            let all: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+            let outcome =
+                run(&catalog, &Inputs { paths: paths.clone(), mesh: Some(mesh), values: vec![], ..Inputs::default() });
+            // Linted as plain manifests, without the harness's Kong: notes on what lint could not
+            // know are expected, nothing more.
+            let all: Vec<String> =
+                outcome.findings.iter().filter(|d| d.severity != Severity::Note).map(ToString::to_string).collect();
             assert!(all.is_empty(), "{mesh}:\n{}", all.join("\n\n"));
         }
     }
@@ -629,7 +703,7 @@ mod tests {
     fn findings_render_with_location_fix_and_evidence() {
         let catalog = catalog();
         let dir = catalog.project.fixtures_dir().join("pitfalls/service-upstream-wrong-key");
-        let outcome = run(&catalog, &Inputs { paths: vec![dir], mesh: None, values: vec![] });
+        let outcome = run(&catalog, &Inputs { paths: vec![dir], mesh: None, values: vec![], ..Inputs::default() });
         let text: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
         insta::assert_snapshot!("service_upstream_wrong_key", text.join("\n\n"));
         insta::assert_json_snapshot!("service_upstream_wrong_key_json", outcome.findings);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::index::{Index, ValuesFile, ingress_backends, ingress_routes};
+use super::kong::{KongChart, Meshing};
 use crate::diagnostic::{Diagnostic, Position, Severity};
 use crate::scenario::Mesh;
 use crate::scenario::fixture::Manifest;
@@ -20,6 +21,8 @@ pub struct Rule {
 
 const KONG_CHARTS_README: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/README.md";
 const KONG_CHART_VALUES: &str = "https://github.com/Kong/charts/blob/main/charts/kong/values.yaml";
+const KONG_CHART_DEPLOYMENT: &str =
+    "https://github.com/Kong/charts/blob/kong-3.2.0/charts/kong/templates/deployment.yaml";
 const ISTIO_WEBHOOK: &str = "https://github.com/istio/istio/blob/master/manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml";
 const KIC_ENV: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/cmd/rootcmd/env.go";
 const KIC_ANNOTATIONS: &str =
@@ -49,6 +52,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         evidence: KONG_CHARTS_README,
         check: kong_values_ignored_key,
+    },
+    Rule {
+        id: "kong-values-label-type",
+        severity: Severity::Error,
+        evidence: KONG_CHART_DEPLOYMENT,
+        check: kong_values_label_type,
     },
     Rule {
         id: "mesh-annotation-on-service",
@@ -180,6 +189,17 @@ impl<'r> Findings<'r> {
         self.push(&object.file, position, &object.source, &path.join("."), message, fix);
     }
 
+    /// A note: what this rule could not check and why (never changes the exit code).
+    fn note(&mut self, file: &std::path::Path, message: String) {
+        // Said once per run, however many objects led to it.
+        if self.out.iter().any(|d| d.severity == Severity::Note && d.message == message) {
+            return;
+        }
+        let mut d = Diagnostic::note(self.rule.id, file, message);
+        d.evidence = Some(self.rule.evidence.to_owned());
+        self.out.push(d);
+    }
+
     fn on_values(&mut self, values: &ValuesFile, path: &[&str], message: String, fix: String) {
         let position = values.position_of(path);
         self.push(&values.file, position, &values.text, &path.join("."), message, fix);
@@ -232,22 +252,47 @@ fn workloads(index: &Index) -> impl Iterator<Item = &Manifest> {
 // --- Helm values -------------------------------------------------------------------------
 
 fn kong_values_ignored_key(index: &Index, f: &mut Findings) {
-    let Some(values) = index.kong_values() else { return };
+    let Some((values, chart)) = index.kong_values() else { return };
     for (key, _) in map_at(&values.value, &[]) {
-        if !["controller", "gateway", "deployment", "global"].contains(&key.as_str()) {
-            f.on_values(
-                values,
-                &[key],
-                format!("`{key}` at the top level of kong/ingress values is ignored: the umbrella chart only passes `controller.*` and `gateway.*` to its two kong subcharts, and has no schema to reject the rest"),
-                format!("move it under `gateway.{key}` (the proxy) or `controller.{key}` (the ingress controller)"),
-            );
+        if chart.top_level_keys().contains(&key.as_str()) {
+            continue;
         }
+        let (message, fix) = match chart {
+            KongChart::Ingress => (
+                format!(
+                    "`{key}` at the top level of kong/ingress values is ignored: the umbrella chart only passes `controller.*` and `gateway.*` to its two kong subcharts, and has no schema to reject the rest"
+                ),
+                format!("move it under `gateway.{key}` (the proxy) or `controller.{key}` (the ingress controller)"),
+            ),
+            KongChart::Kong => (
+                format!(
+                    "kong/kong reads no top-level value `{key}`; it is ignored (the chart has no schema to reject it)"
+                ),
+                match crate::diagnostic::closest(key, chart.top_level_keys().iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "remove it, or check the chart's values.yaml at the version you install".into(),
+                },
+            ),
+        };
+        f.on_values(values, &[key], message, fix);
     }
 }
 
 fn mesh_annotation_on_service(index: &Index, f: &mut Findings) {
-    let Some(values) = index.kong_values() else { return };
-    for section in [&[][..], &["gateway"][..], &["controller"][..]] {
+    let Some((values, chart)) = index.kong_values() else { return };
+    let sections: &[&[&str]] = match chart {
+        KongChart::Ingress => &[&[], &["gateway"], &["controller"]],
+        KongChart::Kong => &[&[]],
+    };
+    let pods = match chart {
+        KongChart::Ingress => {
+            "`gateway.podLabels` (Istio: sidecar.istio.io/inject: \"true\") or `gateway.podAnnotations` (Linkerd: linkerd.io/inject: ingress)"
+        }
+        KongChart::Kong => {
+            "`podLabels` (Istio: sidecar.istio.io/inject: \"true\") or `podAnnotations` (Linkerd: linkerd.io/inject: ingress)"
+        }
+    };
+    for section in sections {
         let path: Vec<&str> = section.iter().copied().chain(["proxy", "annotations"]).collect();
         for (key, _) in map_at(&values.value, &path) {
             if key.starts_with("sidecar.istio.io/") || key == "linkerd.io/inject" {
@@ -255,25 +300,56 @@ fn mesh_annotation_on_service(index: &Index, f: &mut Findings) {
                 f.on_values(
                     values,
                     &at,
-                    format!("`{key}` under `{}` annotates Kong's proxy *Service*, not its pods: the mesh never sees it", path.join(".")),
-                    "set mesh opt-in on the pods: `gateway.podLabels` (Istio: sidecar.istio.io/inject: \"true\") or `gateway.podAnnotations` (Linkerd: linkerd.io/inject: ingress)".into(),
+                    format!(
+                        "`{key}` under `{}` annotates Kong's proxy *Service*, not its pods: the mesh never sees it",
+                        path.join(".")
+                    ),
+                    format!("set mesh opt-in on the pods: {pods}"),
                 );
             }
         }
     }
 }
 
+/// Labels are strings: the kong chart renders `podLabels` with `toYaml` (charts/kong/templates/
+/// deployment.yaml, `kong.renderTpl`), so a YAML bool or number stays unquoted in the Deployment,
+/// which the API server rejects (a label value must be a string). Annotations are quoted by the
+/// chart and are fine.
+fn kong_values_label_type(index: &Index, f: &mut Findings) {
+    let Some((values, chart)) = index.kong_values() else { return };
+    for section in chart.pod_sections() {
+        let path: Vec<&str> = section.iter().copied().chain(["podLabels"]).collect();
+        for (key, value) in map_at(&values.value, &path) {
+            if value.is_string() {
+                continue;
+            }
+            let at: Vec<&str> = path.iter().copied().chain([key.as_str()]).collect();
+            f.on_values(
+                values,
+                &at,
+                format!("pod label `{key}: {value}` is not a string: the chart writes it unquoted and the API server rejects Kong's Deployment (label values are strings)"),
+                format!("quote it: `{key}: \"{}\"`", value.to_string().trim_matches('"')),
+            );
+        }
+    }
+}
+
 fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
-    if let Some(values) = index.kong_values() {
-        for section in [&[][..], &["gateway"][..], &["controller"][..]] {
+    if let Some((values, chart)) = index.kong_values() {
+        let sections: &[&[&str]] = match chart {
+            KongChart::Ingress => &[&[], &["gateway"], &["controller"]],
+            KongChart::Kong => &[&[]],
+        };
+        for section in sections {
             let path: Vec<&str> =
                 section.iter().copied().chain(["podAnnotations", "sidecar.istio.io/inject"]).collect();
             if values.get(&path).is_some() {
+                let labels: Vec<&str> = chart.gateway().iter().copied().chain(["podLabels"]).collect();
                 f.on_values(
                     values,
                     &path,
                     "`sidecar.istio.io/inject` as a pod *annotation* does not opt a pod in: Istio's injector selects pods by the label in namespaces without `istio-injection`".into(),
-                    "use `gateway.podLabels: {sidecar.istio.io/inject: \"true\"}`".into(),
+                    format!("use `{}: {{sidecar.istio.io/inject: \"true\"}}`", labels.join(".")),
                 );
             }
         }
@@ -400,8 +476,8 @@ const KIC_FLAGS: &[&str] = &[
 ];
 
 fn kic_env_unknown(index: &Index, f: &mut Findings) {
-    let Some(values) = index.kong_values() else { return };
-    for section in [&["ingressController", "env"][..], &["controller", "ingressController", "env"][..]] {
+    let Some((values, chart)) = index.kong_values() else { return };
+    for section in chart.controller_env().iter().copied() {
         for (key, _) in map_at(&values.value, section) {
             let doubled = key.to_ascii_uppercase().starts_with("CONTROLLER_");
             let unknown = !KIC_FLAGS.contains(&key.to_ascii_lowercase().as_str());
@@ -535,7 +611,7 @@ fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
     if index.mesh.is_some_and(|m| m != Mesh::Istio) {
         return;
     }
-    let kong_meshed = index.kong_meshed(Mesh::Istio);
+    let meshing = index.kong_meshing(Mesh::Istio);
     for ingress in index.kong_ingresses() {
         let ns = ingress.namespace_or_default();
         if !strict_namespace(index, ns) {
@@ -545,12 +621,20 @@ fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             let svc = index.find("Service", ns, &service);
             let upstream = svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true");
-            if !kong_meshed {
+            if let Meshing::Unknown(missing) = &meshing {
+                f.note(
+                    &ingress.file,
+                    format!("not checked whether Kong can reach the STRICT namespaces of its backends: lint does not know whether Kong's gateway is in the mesh ({missing})"),
+                );
+            } else if let Meshing::NotMeshed(why) = &meshing {
+                let labels = index.kong_values().map_or("podLabels", |(_, c)| {
+                    if c == KongChart::Ingress { "gateway.podLabels" } else { "podLabels" }
+                });
                 f.on_object(
                     ingress,
                     &path,
-                    format!("Service {service} is in STRICT namespace {ns}, but Kong's gateway is not in the mesh: it sends plaintext, which the backend's sidecar refuses"),
-                    "mesh Kong: `gateway.podLabels: {sidecar.istio.io/inject: \"true\"}` in the kong/ingress values".into(),
+                    format!("Service {service} is in STRICT namespace {ns}, but Kong's gateway is not in the mesh ({why}): it sends plaintext, which the backend's sidecar refuses"),
+                    format!("mesh Kong: `{labels}: {{sidecar.istio.io/inject: \"true\"}}` in its values, or label its namespace istio-injection=enabled"),
                 );
             } else if !upstream {
                 f.on_object(
@@ -845,8 +929,8 @@ fn linkerd_inject_on_workload_metadata(index: &Index, f: &mut Findings) {
 }
 
 fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
-    let Some(values) = index.kong_values() else { return };
-    let path = ["gateway", "podAnnotations", "linkerd.io/inject"];
+    let Some((values, chart)) = index.kong_values() else { return };
+    let path: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
     if values.get(&path).and_then(Value::as_str) != Some("ingress") {
         return;
     }
@@ -930,7 +1014,14 @@ fn ingress_route_duplicate(index: &Index, f: &mut Findings) {
 
 fn authz_principal_unknown(index: &Index, f: &mut Findings) {
     let kong_ns = &index.kong.namespace;
-    let expected = format!("cluster.local/ns/{kong_ns}/sa/{}", index.kong.gateway_service_account);
+    let values = index.kong_values();
+    let chart = values.map_or(KongChart::Ingress, |(_, c)| c);
+    let account = chart.service_account(&index.kong.release, values.map(|(v, _)| &v.value));
+    let expected = format!("cluster.local/ns/{kong_ns}/sa/{account}");
+    let mut assumed = match &index.kong.source {
+        super::kong::Source::Assumed(what) => Some(what.clone()),
+        super::kong::Source::Given => None,
+    };
     for ap in index.of_kind("AuthorizationPolicy") {
         let rules = ap.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
         for (r, rule) in rules.enumerate() {
@@ -939,11 +1030,14 @@ fn authz_principal_unknown(index: &Index, f: &mut Findings) {
                 let principals = from.pointer("/source/principals").and_then(Value::as_array).into_iter().flatten();
                 for p in principals.filter_map(Value::as_str) {
                     if p.starts_with(&format!("cluster.local/ns/{kong_ns}/sa/")) && p != expected {
+                        if let Some(what) = assumed.take() {
+                            f.note(&ap.file, format!("Kong's identity is judged by an assumption: {what}"));
+                        }
                         let (r, s) = (r.to_string(), s.to_string());
                         f.on_object(
                             ap,
                             &["spec", "rules", &r, "from", &s, "source", "principals"],
-                            format!("principal `{p}` names a service account the kong/ingress chart does not create; Kong's gateway runs as `{expected}`, so its requests are denied"),
+                            format!("principal `{p}` names a service account the {} chart does not create; Kong's gateway runs as `{expected}`, so its requests are denied", chart.name()),
                             format!("use `{expected}`"),
                         );
                     }
