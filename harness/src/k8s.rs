@@ -261,6 +261,16 @@ pub async fn ensure_namespace(
         object["metadata"]["annotations"][*k] = Value::String((*v).to_owned());
     }
     let api: Api<Namespace> = Api::all(client.clone());
+    // A namespace that exists and is not this run's is someone else's: applying would adopt it
+    // (and the run's clean-up would then delete it).
+    if let Some(existing) = api.get_opt(name).await.map_err(api_error(format!("reading namespace {name}")))? {
+        let ours = existing.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)).is_some_and(|v| v == run);
+        if !ours {
+            return Err(KubeError::OutOfScope(format!(
+                "namespace {name} exists and was not created by run {run}; the harness does not adopt it"
+            )));
+        }
+    }
     api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(labelled(object, run)))
         .await
         .map_err(api_error(format!("creating namespace {name}")))?;

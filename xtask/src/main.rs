@@ -466,12 +466,9 @@ async fn run(command: Command) -> Result<u8> {
             use harness::scenario::bundle::{Bundle, PinTrust};
             let bundle = Bundle::load(&file)?;
             let checkout = catalog()?;
-            let versions_file = checkout.project.versions_file();
-            let versions_toml = std::fs::read_to_string(&versions_file)
-                .with_context(|| format!("cannot read {}", versions_file.display()))?;
             let trust = if trust_bundle_pins { PinTrust::Bundle } else { PinTrust::Checkout };
             let runs = project().root().join("target").join("e2e");
-            let admitted = bundle.admit(&file, &versions_toml, &checkout.versions, trust, &runs)?;
+            let admitted = bundle.admit(&file, &checkout, trust, &runs)?;
             if !admitted.differences.is_empty() {
                 eprintln!(
                     "warning: --trust-bundle-pins: using the bundle's own pins where they differ from this checkout's:"

@@ -191,7 +191,9 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Err(e) => return outcome.add(Diagnostic::error("read", file, Position::WHOLE_FILE, e.to_string())),
     };
     let versions_file = PathBuf::from(format!("{}#versions.toml", file.display()));
-    for d in b.pins_against(&versions, &checkout.versions).1 {
+    let mut differences = b.pins_against(&versions, &checkout.versions).1;
+    differences.extend(b.stack_differences(&checkout.project.fixtures_dir()));
+    for d in differences {
         let last = d.key.rsplit('.').next().unwrap_or(&d.key);
         let position = b
             .versions_toml

@@ -281,19 +281,39 @@ impl Bundle {
         (profile.map(str::to_owned), differences)
     }
 
+    /// The manifests the harness's own stack applies on the bundle's mesh (cluster-wide, as the
+    /// harness): the bundle's copies must be the checkout's, byte for byte.
+    pub fn stack_differences(&self, checkout_fixtures: &Path) -> Vec<PinDifference> {
+        let digest = |text: &str| format!("sha256:{}", crate::tools::sha256_hex(text.as_bytes()));
+        crate::stack::kong::stack_manifests(self.mesh)
+            .iter()
+            .filter_map(|rel| {
+                let ours = std::fs::read_to_string(checkout_fixtures.join(rel)).ok();
+                let theirs = self.fixtures.get(*rel);
+                (ours.as_ref() != theirs).then(|| PinDifference {
+                    key: format!("fixtures/{rel}"),
+                    bundle: theirs.map(|t| digest(t)),
+                    checkout: ours.map(|t| digest(&t)),
+                })
+            })
+            .collect()
+    }
+
     /// Unpack into a fresh directory of its own under `parent` for a run, with the checkout's
-    /// pins unless `trust` says otherwise. Refused (before anything is written) when the
-    /// bundle's pins differ and are not trusted.
+    /// pins and stack manifests unless `trust` says otherwise. Refused (before anything is
+    /// written) when they differ and are not trusted.
     pub fn admit(
         &self,
         bundle_file: &Path,
-        checkout_versions_toml: &str,
-        checkout: &Versions,
+        checkout: &Catalog,
         trust: PinTrust,
         parent: &Path,
     ) -> Result<Admitted, ReproError> {
+        let versions_file = checkout.project.versions_file();
+        let checkout_versions_toml = &read(&versions_file)?;
         let bundle_versions = self.versions(bundle_file)?;
-        let (profile, differences) = self.pins_against(&bundle_versions, checkout);
+        let (profile, mut differences) = self.pins_against(&bundle_versions, &checkout.versions);
+        differences.extend(self.stack_differences(&checkout.project.fixtures_dir()));
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
@@ -399,10 +419,8 @@ mod tests {
         file
     }
 
-    fn checkout_versions() -> (String, Versions) {
-        let text = std::fs::read_to_string(catalog().project.versions_file()).unwrap();
-        let versions = Versions::parse(&text).unwrap();
-        (text, versions)
+    fn checkout_versions_toml() -> String {
+        std::fs::read_to_string(catalog().project.versions_file()).unwrap()
     }
 
     /// A scenario name is a path segment: one that climbs out is refused where it is written,
@@ -427,7 +445,7 @@ mod tests {
     /// name: the differences are listed and nothing is unpacked.
     #[test]
     fn a_bundle_cannot_choose_the_binaries_that_run() {
-        let (text, checkout) = checkout_versions();
+        let text = checkout_versions_toml();
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs");
         let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
@@ -438,7 +456,7 @@ mod tests {
         );
         let file = write_bundle(dir.path(), &bundle);
         for trust in [PinTrust::Checkout, PinTrust::Bundle] {
-            let err = bundle.admit(&file, &text, &checkout, trust, &runs).unwrap_err();
+            let err = bundle.admit(&file, &catalog(), trust, &runs).unwrap_err();
             assert!(
                 err.to_string().contains("tools.kind.url: `http://evil.test/kind` is not an https:// URL"),
                 "{err}"
@@ -448,14 +466,14 @@ mod tests {
         bundle.versions_toml = text
             .replace("https://github.com/kubernetes-sigs/kind/releases/download/", "https://evil.test/")
             .replace("50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54", &"a".repeat(64));
-        let err = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap_err();
+        let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap_err();
         let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
         let keys: Vec<&str> = differences.iter().map(|d| d.key.as_str()).collect();
         assert_eq!(keys, ["tools.kind.sha256.linux/amd64", "tools.kind.url"]);
         assert!(err.to_string().contains("--trust-bundle-pins"), "{err}");
         assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(), "nothing unpacked");
         // Trusted by name: the bundle's own file is used, and the differences are reported.
-        let admitted = bundle.admit(&file, &text, &checkout, PinTrust::Bundle, &runs).unwrap();
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Bundle, &runs).unwrap();
         assert_eq!(admitted.differences.len(), 2);
         let used = std::fs::read_to_string(admitted.project.versions_file()).unwrap();
         assert!(used.contains("https://evil.test/"));
@@ -465,7 +483,7 @@ mod tests {
     /// v1.36.1 runs as the checkout's `istio-k8s-1-36`, with the checkout's versions file.
     #[test]
     fn a_bundle_picks_among_the_checkouts_profiles() {
-        let (text, checkout) = checkout_versions();
+        let text = checkout_versions_toml();
         let dir = tempfile::tempdir().unwrap();
         let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.versions_toml = text.replacen(
@@ -475,26 +493,44 @@ mod tests {
         );
         assert_ne!(bundle.versions_toml, text);
         let file = write_bundle(dir.path(), &bundle);
-        let admitted = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, dir.path()).unwrap();
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, dir.path()).unwrap();
         assert_eq!(admitted.profile, "istio-k8s-1-36");
         assert!(admitted.differences.is_empty());
         assert_eq!(std::fs::read_to_string(admitted.project.versions_file()).unwrap(), text);
         // A version the checkout does not pin is a difference.
         bundle.versions_toml = text.replace("mesh_version = \"1.30.3\"", "mesh_version = \"1.29.0\"");
-        let err = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, dir.path()).unwrap_err();
+        let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, dir.path()).unwrap_err();
         assert!(err.to_string().contains("profiles.istio: bundle `istio on Kubernetes v1.35.1 (1.29.0)`"), "{err}");
+    }
+
+    /// The stack's own manifests (applied cluster-wide by the harness) come from the checkout:
+    /// a bundle whose copy differs is refused like a foreign pin.
+    #[test]
+    fn a_bundle_cannot_change_what_the_stack_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bundle = export(&catalog(), "split-canary", Mesh::Linkerd).unwrap();
+        let guard = "linkerd/kong-ingress-guard.yaml";
+        assert!(bundle.fixtures.contains_key(guard));
+        bundle.fixtures.insert(
+            guard.into(),
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: pwn}\n".into(),
+        );
+        let file = write_bundle(dir.path(), &bundle);
+        let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, dir.path()).unwrap_err();
+        let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
+        assert_eq!(differences.len(), 1, "{err}");
+        assert_eq!(differences[0].key, "fixtures/linkerd/kong-ingress-guard.yaml");
     }
 
     /// Two runs of one bundle at once get directories of their own; dropping one leaves the other.
     #[test]
     fn parallel_runs_of_one_bundle_do_not_share_a_directory() {
-        let (text, checkout) = checkout_versions();
         let dir = tempfile::tempdir().unwrap();
         let bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         let file = write_bundle(dir.path(), &bundle);
         let runs = dir.path().join("runs");
-        let a = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap();
-        let b = bundle.admit(&file, &text, &checkout, PinTrust::Checkout, &runs).unwrap();
+        let a = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
+        let b = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
         assert_ne!(a.dir.path(), b.dir.path());
         let kept = b.project.scenarios_dir();
         drop(a);

@@ -65,6 +65,9 @@ fn random_secret() -> String {
     crate::names::random_base36(32)
 }
 
+/// The most objects one scenario's fixtures may hold.
+pub const MAX_OBJECTS: usize = 500;
+
 /// The template variables of scenario `name` in `ctx` under `profile`.
 pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
     let mut vars = Vars::new();
@@ -88,11 +91,15 @@ pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
     vars
 }
 
-/// `<scenario>-<run>`, cut to a valid DNS label (63 characters, no trailing dash).
+/// `<scenario>-<run>` as a valid DNS label (63 characters): a long scenario name is cut, never
+/// the run id, so two runs never share a namespace.
 pub fn namespace_for(name: &str, run: &str) -> String {
-    let mut ns = format!("{name}-{run}");
-    ns.truncate(63);
-    ns.trim_end_matches('-').to_owned()
+    let room = 63usize.saturating_sub(run.len() + 1).max(1);
+    let mut short: String = name.chars().take(room).collect();
+    while short.ends_with('-') {
+        short.pop();
+    }
+    format!("{short}-{run}")
 }
 
 /// A scenario as loaded for one mesh and run: the model, its rendered fixtures and where it came from.
@@ -123,11 +130,18 @@ impl LoadedScenario {
             s.fixtures().iter().enumerate().map(move |(j, f)| (format!("steps[{i}].{}.fixtures[{j}]", s.kind()), f))
         });
         let all = self.scenario.fixtures.iter().enumerate().map(|(i, f)| (format!("fixtures[{i}]"), f)).chain(steps);
+        // One list naming a file twice is a mistake, and repetition must not multiply the work.
+        let mut seen = std::collections::BTreeSet::new();
         for (field, reference) in all {
-            let problem = fixture_path_problem(&reference.value).or_else(|| {
-                (!fixtures_dir.join(&reference.value).is_file())
-                    .then(|| format!("fixture `{}` does not exist under fixtures/", reference.value))
-            });
+            let list = field.rsplit_once('[').map_or(field.as_str(), |(l, _)| l).to_owned();
+            let repeated = !seen.insert((list, reference.value.clone()));
+            let problem = repeated
+                .then(|| format!("fixture `{}` is named twice in this list", reference.value))
+                .or_else(|| fixture_path_problem(&reference.value))
+                .or_else(|| {
+                    (!fixtures_dir.join(&reference.value).is_file())
+                        .then(|| format!("fixture `{}` does not exist under fixtures/", reference.value))
+                });
             if let Some(message) = problem {
                 let d = Diagnostic::error("fixture", &self.path, self.position_of(reference), message)
                     .with_field(field)
@@ -145,11 +159,27 @@ impl LoadedScenario {
         self.rendered.source_position(p)
     }
 
-    /// Render every fixture the scenario names, with the scenario's variables.
+    /// Render every fixture file the scenario names (each once), with the scenario's variables.
+    /// At most [`MAX_OBJECTS`] objects in all: a scenario is a test, not a cluster's worth of
+    /// configuration, and a small input must not expand into unbounded work.
     pub fn render_fixtures(&self, fixtures_dir: &Path) -> Result<Vec<Manifest>, LoadError> {
         let mut out = Vec::new();
+        let mut loaded = std::collections::BTreeSet::new();
         for reference in self.fixture_refs() {
+            if !loaded.insert(reference.value.as_str()) {
+                continue;
+            }
             out.extend(fixture::load(&fixtures_dir.join(&reference.value), &self.vars)?);
+            if out.len() > MAX_OBJECTS {
+                let d = Diagnostic::error(
+                    "limit",
+                    &self.path,
+                    self.position_of(reference),
+                    format!("the scenario's fixtures hold more than {MAX_OBJECTS} objects"),
+                )
+                .with_source(&self.source);
+                return Err(LoadError(Box::new(d)));
+            }
         }
         Ok(out)
     }
@@ -303,6 +333,18 @@ steps:
             Ok(()) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The run id survives any scenario name: parallel runs never share a namespace.
+    #[test]
+    fn namespaces_keep_the_whole_run_id() {
+        let run = "rabc123xyz789q";
+        let long = "a-very-long-scenario-name-that-goes-on-and-on-past-sixty-three-x";
+        let ns = namespace_for(long, run);
+        assert!(ns.len() <= 63 && ns.ends_with(&format!("-{run}")), "{ns}");
+        assert_eq!(crate::names::dns1123_label(&ns), Ok(()));
+        assert_ne!(namespace_for(long, "r1"), namespace_for(long, "r2"));
+        assert_eq!(namespace_for("ingress-basic", "r1"), "ingress-basic-r1");
     }
 
     #[test]

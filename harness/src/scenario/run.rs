@@ -279,10 +279,15 @@ impl Live {
     /// Delete the scenario's namespace (only if it is this run's) and the cluster-scoped objects
     /// scenarios may create (`scope::CLUSTER_SCOPED_ALLOWED`) that carry this run's label.
     pub async fn clean_up(&self, namespace: &str, run: &str) -> Result<bool, String> {
+        // Every part is attempted; the first failure is reported.
+        let mut failed = None;
         for (api_version, kind) in super::scope::CLUSTER_SCOPED_ALLOWED {
-            k8s::delete_labelled(&self.client, api_version, kind, run).await.map_err(|e| e.to_string())?;
+            if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run).await {
+                failed.get_or_insert(e.to_string());
+            }
         }
-        k8s::delete_run_namespace(&self.client, namespace, run).await.map_err(|e| e.to_string())
+        let deleted = k8s::delete_run_namespace(&self.client, namespace, run).await.map_err(|e| e.to_string())?;
+        failed.map_or(Ok(deleted), Err)
     }
 }
 

@@ -66,30 +66,152 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
     CLUSTER_SCOPED.contains(&kind)
 }
 
-/// Whether a scenario may create cluster-scoped objects of `kind`.
-pub fn cluster_scoped_allowed(kind: &str) -> bool {
-    CLUSTER_SCOPED_ALLOWED.iter().any(|(_, k)| *k == kind)
+/// Whether a scenario may create cluster-scoped objects of `kind` in `api_version`'s group.
+pub fn cluster_scoped_allowed(api_version: &str, kind: &str) -> bool {
+    let group = |v: &str| v.split_once('/').map_or("", |(g, _)| g).to_owned();
+    CLUSTER_SCOPED_ALLOWED.iter().any(|(v, k)| *k == kind && group(v) == group(api_version))
+}
+
+/// A cluster-scoped object of a scenario is named after the scenario's namespace (which holds
+/// the run id): it can never be an object that existed before the run, so applying it takes
+/// nothing over and deleting it by the run's label removes only what the run made.
+fn cluster_scoped_name_problem(kind: &str, name: &str, namespace: &str) -> Option<String> {
+    (!name.starts_with(namespace)).then(|| {
+        format!("cluster-scoped {kind}/{name} must be named after the scenario's namespace (`{{{{ namespace }}}}-...`), so it cannot be an object that exists already")
+    })
 }
 
 fn allowed_list() -> String {
     CLUSTER_SCOPED_ALLOWED.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(", ")
 }
 
-/// The scenario's fixtures and steps act only in its namespace (and on allowed cluster-scoped kinds).
+/// The pod spec inside a workload object, by kind.
+fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "Pod" => Some(&["spec"]),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "ReplicationController" => {
+            Some(&["spec", "template", "spec"])
+        }
+        "CronJob" => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
+        _ => None,
+    }
+}
+
+/// What a scenario's pods may not do: reach the node (kind nodes are privileged containers on
+/// the user's Docker host) or run an image the checkout does not pin.
+fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
+    let at = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    for host in ["hostNetwork", "hostPID", "hostIPC"] {
+        if spec.get(host).and_then(Value::as_bool) == Some(true) {
+            return Some((at(&[host]), format!("`{host}: true` shares the node's namespace with the pod")));
+        }
+    }
+    for (v, volume) in spec.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if volume.get("hostPath").is_some() {
+            return Some((
+                vec!["volumes".into(), v.to_string(), "hostPath".into()],
+                "a hostPath volume mounts the node's files".into(),
+            ));
+        }
+    }
+    if spec.pointer("/securityContext/privileged").and_then(Value::as_bool) == Some(true) {
+        return Some((at(&["securityContext", "privileged"]), "a privileged pod controls the node".into()));
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for (c, container) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let here = |rest: &[&str]| {
+                let mut p = vec![list.to_owned(), c.to_string()];
+                p.extend(rest.iter().map(|r| (*r).to_owned()));
+                p
+            };
+            let image = container.get("image").and_then(Value::as_str).unwrap_or_default();
+            if !images.contains(&image) {
+                return Some((
+                    here(&["image"]),
+                    format!(
+                        "image `{}` is not one of the checkout's pinned images (write `{{{{ images.<name> }}}}`; pinned: {})",
+                        crate::names::printable(image),
+                        images.join(", ")
+                    ),
+                ));
+            }
+            if container.pointer("/securityContext/privileged").and_then(Value::as_bool) == Some(true) {
+                return Some((
+                    here(&["securityContext", "privileged"]),
+                    "a privileged container controls the node".into(),
+                ));
+            }
+            let added = container.pointer("/securityContext/capabilities/add").and_then(Value::as_array);
+            if added.is_some_and(|a| !a.is_empty()) {
+                return Some((
+                    here(&["securityContext", "capabilities", "add"]),
+                    "added capabilities reach beyond the pod".into(),
+                ));
+            }
+            let host_port = container
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|p| p.get("hostPort").is_some());
+            if host_port {
+                return Some((here(&["ports"]), "a hostPort binds a port of the node".into()));
+            }
+        }
+    }
+    None
+}
+
+/// The scenario's fixtures and steps act only in its namespace (and on allowed cluster-scoped
+/// kinds), with bounded objects, pinned images and pods that stay in their containers.
 pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), LoadError> {
     let namespace = loaded.vars.get("namespace").unwrap_or_default();
+    let at = |path: &[&str], field: String, message: String| {
+        let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, path));
+        LoadError(Box::new(
+            Diagnostic::error("scope", &loaded.path, position, message).with_field(field).with_source(&loaded.source),
+        ))
+    };
+    for (key, _) in &loaded.scenario.namespace.labels {
+        if key.starts_with("pod-security.kubernetes.io/") {
+            return Err(at(
+                &["namespace", "labels", key],
+                format!("namespace.labels.{key}"),
+                "a scenario may not change its namespace's pod security admission".into(),
+            ));
+        }
+    }
+    let images: Vec<&str> =
+        loaded.vars.names().filter(|n| n.starts_with("images.")).filter_map(|n| loaded.vars.get(n)).collect();
     for m in manifests {
+        if let Some(path) = pod_spec_path(&m.kind) {
+            let spec = path.iter().try_fold(&m.object, |v, k| v.get(*k));
+            if let Some((rest, message)) = spec.and_then(|s| pod_problem(s, &images)) {
+                let full: Vec<&str> = path.iter().copied().chain(rest.iter().map(String::as_str)).collect();
+                let d = Diagnostic::error(
+                    "scope",
+                    &m.file,
+                    m.position_of(&full),
+                    format!("{} {}: {message}", m.kind, m.name),
+                )
+                .with_field(full.join("."))
+                .with_source(&m.source);
+                return Err(LoadError(Box::new(d)));
+            }
+        }
         let problem = if is_cluster_scoped(&m.kind) {
-            (!cluster_scoped_allowed(&m.kind)).then(|| {
-                (
+            if cluster_scoped_allowed(&m.api_version, &m.kind) {
+                cluster_scoped_name_problem(&m.kind, &m.name, namespace).map(|p| (vec!["metadata", "name"], p))
+            } else {
+                Some((
                     vec!["kind"],
                     format!(
                         "a scenario may not create cluster-scoped {} objects; cluster-scoped kinds it may create: {}",
                         m.kind,
                         allowed_list()
                     ),
-                )
-            })
+                ))
+            }
         } else {
             m.namespace.as_deref().filter(|ns| *ns != namespace).map(|ns| {
                 (
@@ -109,12 +231,6 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
             return Err(LoadError(Box::new(d)));
         }
     }
-    let at = |path: &[&str], field: String, message: String| {
-        let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, path));
-        LoadError(Box::new(
-            Diagnostic::error("scope", &loaded.path, position, message).with_field(field).with_source(&loaded.source),
-        ))
-    };
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
         let index = i.to_string();
         match step {
@@ -130,7 +246,7 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
                     ));
                 }
                 let created_here = manifests.iter().any(|m| m.kind == r.kind && m.name == r.name);
-                if is_cluster_scoped(&r.kind) && !(cluster_scoped_allowed(&r.kind) && created_here) {
+                if is_cluster_scoped(&r.kind) && !(cluster_scoped_allowed(&r.api_version, &r.kind) && created_here) {
                     return Err(at(
                         &path,
                         field,
@@ -181,12 +297,13 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
 /// API server, with the scope discovery reported (`cluster_scoped`).
 pub fn guard(object: &Value, cluster_scoped: bool, namespace: &str) -> Result<(), String> {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
     if cluster_scoped {
-        return if cluster_scoped_allowed(kind) {
-            Ok(())
-        } else {
+        return if !cluster_scoped_allowed(api_version, kind) {
             Err(format!("{kind}/{name} is cluster-scoped; a scenario may create only: {}", allowed_list()))
+        } else {
+            cluster_scoped_name_problem(kind, name, namespace).map_or(Ok(()), Err)
         };
     }
     match object.pointer("/metadata/namespace").and_then(Value::as_str) {
@@ -298,6 +415,48 @@ mod tests {
         }
     }
 
+    /// Pods that would reach the node (kind nodes are privileged containers on the user's
+    /// Docker host), images the checkout does not pin, and pod security changes are refused.
+    #[test]
+    fn pods_stay_in_their_containers_and_run_pinned_images() {
+        let pod = |spec: &str| format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n{spec}");
+        let image = "    image: \"{{ images.echo }}\"\n";
+        let cases = [
+            (pod(&format!("  hostPID: true\n  containers:\n  - name: c\n{image}")), "spec.hostPID"),
+            (
+                pod(&format!("  containers:\n  - name: c\n{image}    securityContext: {{privileged: true}}\n")),
+                "spec.containers.0.securityContext.privileged",
+            ),
+            (
+                pod(&format!(
+                    "  volumes: [{{name: root, hostPath: {{path: /}}}}]\n  containers:\n  - name: c\n{image}"
+                )),
+                "spec.volumes.0.hostPath",
+            ),
+            (pod("  containers:\n  - name: c\n    image: alpine:latest\n"), "spec.containers.0.image"),
+            (
+                pod(&format!(
+                    "  initContainers:\n  - name: i\n{image}    securityContext: {{capabilities: {{add: [SYS_ADMIN]}}}}\n  containers:\n  - name: c\n{image}"
+                )),
+                "spec.initContainers.0.securityContext.capabilities.add",
+            ),
+        ];
+        for (fixture, field) in cases {
+            let d = check_scenario(OK_STEP, &format!("{SERVICE}---\n{fixture}"), "").unwrap_err();
+            assert_eq!(d.field.as_deref(), Some(field), "{d}");
+            assert!(d.position.line > 6, "located in the fixture: {d}");
+        }
+        let fine = pod(&format!("  containers:\n  - name: c\n{image}"));
+        assert_eq!(check_scenario(OK_STEP, &format!("{SERVICE}---\n{fine}"), ""), Ok(()));
+        let d = check_scenario(
+            &format!("{OK_STEP}namespace:\n  labels: {{pod-security.kubernetes.io/enforce: privileged}}\n"),
+            SERVICE,
+            "",
+        )
+        .unwrap_err();
+        assert!(d.message.contains("pod security"), "{d}");
+    }
+
     #[test]
     fn the_run_time_guard_uses_the_servers_scope() {
         let object = |kind: &str, ns: Option<&str>| serde_json::json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": ns}});
@@ -305,6 +464,10 @@ mod tests {
         assert!(guard(&object("Service", Some("kube-system")), false, "t").is_err());
         // A kind this module does not know is judged by what discovery said.
         assert!(guard(&object("SomeClusterThing", None), true, "t").unwrap_err().contains("cluster-scoped"));
-        assert_eq!(guard(&object("KongClusterPlugin", None), true, "t"), Ok(()));
+        let plugin = |name: &str| serde_json::json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin", "metadata": {"name": name}});
+        assert_eq!(guard(&plugin("t-add-header"), true, "t"), Ok(()));
+        assert!(guard(&plugin("existing-global-plugin"), true, "t").unwrap_err().contains("named after"));
+        // The same kind name in another group is not allowed.
+        assert!(guard(&object("KongClusterPlugin", None), true, "t").is_err());
     }
 }

@@ -337,7 +337,8 @@ async fn writes_outside_the_scenario_are_refused_before_the_api_server() {
     assert!(matches!(err, k8s::KubeError::OutOfScope(_)), "{err}");
     let elsewhere =
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"}});
-    assert!(k8s::apply_guarded(&client, &elsewhere, Some("t"), &in_scope("t")).await.is_err());
+    let err = k8s::apply_guarded(&client, &elsewhere, Some("t"), &in_scope("t")).await.unwrap_err();
+    assert!(matches!(err, k8s::KubeError::OutOfScope(_)), "{err}");
     let err = k8s::delete_guarded(&client, "v1", "Namespace", "kube-system", None, &in_scope("t")).await.unwrap_err();
     assert!(err.to_string().contains("cluster-scoped"), "{err}");
     let writes =
@@ -348,4 +349,19 @@ async fn writes_outside_the_scenario_are_refused_before_the_api_server() {
     let patched: Vec<String> =
         asked.lock().unwrap().iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
     assert_eq!(patched, ["/api/v1/namespaces/t/services/echo"]);
+}
+
+/// A namespace that exists without this run's label is never adopted (and so never deleted).
+#[tokio::test]
+async fn an_existing_namespace_is_not_adopted() {
+    let (client, asked) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/api/v1/namespaces/prod") => {
+            (200, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}))
+        }
+        _ => kube_status(404, "NotFound"),
+    });
+    let err = k8s::ensure_namespace(&client, "prod", "r1", &[], &[]).await.unwrap_err();
+    assert!(matches!(err, k8s::KubeError::OutOfScope(_)), "{err}");
+    assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "nothing written");
+    assert!(!k8s::delete_run_namespace(&client, "prod", "r1").await.unwrap(), "and never deleted");
 }
