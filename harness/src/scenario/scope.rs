@@ -172,7 +172,7 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
             Diagnostic::error("scope", &loaded.path, position, message).with_field(field).with_source(&loaded.source),
         ))
     };
-    for (key, _) in &loaded.scenario.namespace.labels {
+    for key in loaded.scenario.namespace.labels.keys() {
         if key.starts_with("pod-security.kubernetes.io/") {
             return Err(at(
                 &["namespace", "labels", key],
