@@ -92,9 +92,18 @@ pub fn random_base36(n: usize) -> String {
     let mut out = String::with_capacity(n);
     while out.len() < n {
         let mut bytes = [0u8; 32];
-        // The OS generator does not fail on supported platforms; if it ever did, the time-based
-        // prefix of a run id and the atomic creation of its directory still prevent a collision.
-        let _ = random.fill(&mut bytes);
+        // The OS generator does not fail on supported platforms. Should it, std's per-process
+        // random hasher keys (also OS-seeded) stand in rather than a fixed value.
+        if random.fill(&mut bytes).is_err() {
+            use std::hash::{BuildHasher, Hasher};
+            for chunk in bytes.chunks_mut(8) {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+                );
+                chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+            }
+        }
         // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
         for b in bytes.into_iter().filter(|b| *b < 252).take(n - out.len()) {
             out.push(char::from(ALPHABET[usize::from(b % 36)]));
@@ -157,8 +166,9 @@ mod tests {
 
     #[test]
     fn run_ids_are_dns_label_parts_and_do_not_repeat() {
-        let ids: std::collections::BTreeSet<String> = (0..2000).map(|_| new_run_id()).collect();
-        assert_eq!(ids.len(), 2000, "2000 ids in the same second are distinct");
+        // 200 ids in one second: a collision of 6 random base-36 digits has odds below 1e-5.
+        let ids: std::collections::BTreeSet<String> = (0..200).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 200, "ids made in the same second are distinct");
         for id in &ids {
             assert_eq!(id.len(), 13, "{id}");
             assert_eq!(dns1123_label(id), Ok(()));

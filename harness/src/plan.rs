@@ -352,9 +352,12 @@ pub enum WriteError {
     NotAPlan { dir: PathBuf, entry: PathBuf },
 }
 
-/// What `write` puts at the top of its directory; a directory holding only these (and files of
-/// the kinds it writes below them) is an earlier plan and may be replaced.
-const PLAN_ENTRIES: [&str; 5] = ["plan.json", "kind-config.yaml", "helm", "manifests", "scenarios"];
+/// The file `write` marks its directory with: only a directory holding it (and nothing `write`
+/// does not make) is an earlier plan that may be replaced.
+const PLAN_MARKER: &str = ".kme2e-plan";
+
+/// What `write` puts at the top of its directory.
+const PLAN_ENTRIES: [&str; 6] = [PLAN_MARKER, "plan.json", "kind-config.yaml", "helm", "manifests", "scenarios"];
 
 /// The first entry under `dir` that an earlier `write` cannot have made (symlinks included).
 fn foreign_entry(dir: &Path, top: bool) -> Result<Option<PathBuf>, std::io::Error> {
@@ -402,8 +405,15 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(io(dir)(e)),
     };
-    if existing && let Some(entry) = foreign_entry(dir, true).map_err(io(dir))? {
-        return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry });
+    if existing {
+        let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+        let marked = std::fs::symlink_metadata(dir.join(PLAN_MARKER)).is_ok_and(|m| m.is_file());
+        if !empty && !marked {
+            return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry: dir.join("(no plan marker)") });
+        }
+        if let Some(entry) = foreign_entry(dir, true).map_err(io(dir))? {
+            return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry });
+        }
     }
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -412,14 +422,31 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
     let staging = tempfile::Builder::new().prefix(".plan-").tempdir_in(&parent).map_err(io(&parent))?;
     write_into(plan, staging.path())?;
-    if existing {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
+    std::fs::write(staging.path().join(PLAN_MARKER), "written by `cargo xtask plan --out`; replaced as a whole\n")
+        .map_err(io(staging.path()))?;
+    // The earlier plan is moved aside (not deleted in place) and removed only once the new one
+    // stands where it was.
+    let aside = if existing {
+        let aside = tempfile::Builder::new().prefix(".plan-old-").tempdir_in(&parent).map_err(io(&parent))?.keep();
+        std::fs::rename(dir, aside.join("plan")).map_err(io(dir))?;
+        Some(aside)
+    } else {
+        None
+    };
     let staged = staging.keep();
-    std::fs::rename(&staged, dir).map_err(|e| {
+    let moved = std::fs::rename(&staged, dir);
+    if let Err(e) = moved {
         let _ = std::fs::remove_dir_all(&staged);
-        io(dir)(e)
-    })
+        if let Some(aside) = &aside {
+            let _ = std::fs::rename(aside.join("plan"), dir);
+            let _ = std::fs::remove_dir(aside);
+        }
+        return Err(io(dir)(e));
+    }
+    if let Some(aside) = aside {
+        std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+    }
+    Ok(())
 }
 
 fn write_into(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
@@ -486,12 +513,20 @@ mod tests {
         write(&plan, &out).unwrap();
         assert!(!stale.exists(), "an earlier plan's files do not survive");
         assert!(out.join("plan.json").is_file());
+        // A directory of the user's that looks like parts of a plan is not one.
+        let user = root.path().join("user");
+        std::fs::create_dir_all(user.join("manifests")).unwrap();
+        std::fs::write(user.join("manifests").join("app.yaml"), "mine").unwrap();
+        let err = write(&plan, &user).unwrap_err().to_string();
+        assert!(err.contains("no plan marker"), "{err}");
+        assert!(user.join("manifests").join("app.yaml").is_file());
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         let err = write(&plan, &out).unwrap_err().to_string();
         assert!(err.contains("notes.txt") && err.contains("did not write"), "{err}");
         assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
-        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(leftovers, ["out"], "no staging directory stays behind");
+        let mut leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        leftovers.sort();
+        assert_eq!(leftovers, ["out", "user"], "no staging directory stays behind");
         #[cfg(unix)]
         {
             let linked = root.path().join("linked");

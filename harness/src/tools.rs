@@ -1,6 +1,7 @@
 //! Pinned downloads: the CLIs a run drives (kind, helm) and the files it installs (Gateway API
-//! CRDs), fetched once into `target/tools/<name>-<version>/`, verified against the sha256 in
-//! `versions.toml`, and used from there afterwards (offline once cached).
+//! CRDs), fetched once into `target/tools/<name>-<version>-<sum prefix>/`, verified against the sha256 in
+//! `versions.toml`, and used from there afterwards (offline once cached). A cached file is
+//! hashed again whenever a run resolves it; the cache directory carries the pinned sum.
 //!
 //! A download is streamed into a `.partial` file while hashed; only a matching sum turns it
 //! into the cached file, so a mismatch leaves nothing behind. The cache records the verified sum
@@ -236,8 +237,11 @@ impl Cache {
         Cache { dir: dir.into() }
     }
 
+    /// `<name>-<version>-<first 12 hex digits of the pinned sum>`: files pinned differently
+    /// (e.g. by a trusted bundle) never share a directory with the checkout's.
     pub fn dir_of(&self, a: &Artifact) -> PathBuf {
-        self.dir.join(format!("{}-{}", a.name, a.version))
+        let short = a.sha256.get(..12).unwrap_or(&a.sha256);
+        self.dir.join(format!("{}-{}-{short}", a.name, a.version))
     }
 
     pub fn path_of(&self, a: &Artifact) -> PathBuf {
@@ -471,7 +475,10 @@ mod tests {
         assert!(!partial.path().exists());
     }
 
-    /// Production downloads never use plain HTTP, not even through a redirect.
+    /// Production downloads never use plain HTTP, not even through a redirect. (A TLS server
+    /// here would need a certificate the client trusts; the redirect case is covered by
+    /// reqwest's `https_only`, which its redirect policy also applies: reqwest 0.13
+    /// src/redirect.rs, `with_https_only`.)
     #[tokio::test]
     async fn plain_http_is_refused() {
         let addr = serve(|_| Reply::Bytes(b"evil".to_vec())).await;

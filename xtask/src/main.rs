@@ -319,12 +319,21 @@ fn replay(paths: &[PathBuf]) -> u8 {
     }
 }
 
+/// Set once stdout's reader went away: later output is dropped, and the command still ends
+/// with its own exit code (`lint --format json | head` must not turn errors into 0).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn emit(text: &str) {
     use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            return;
         }
         eprintln!("error: cannot write to stdout: {e}");
         std::process::exit(1);
@@ -402,7 +411,8 @@ async fn run(command: Command) -> Result<u8> {
                 eprintln!("wrote {}", dir.join("plan.json").display());
             }
             match format {
-                Format::Text => emit(&plan.to_string()),
+                // A plan quotes its inputs (names, paths, mutants' reasons): escaped for terminals and CI.
+                Format::Text => emit(&harness::diagnostic::escape_for_log(&plan.to_string())),
                 Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?)),
             }
             Ok(0)
@@ -740,7 +750,7 @@ async fn e2e_in(
         plan.scenarios.retain(|s| only.contains(&s.name));
     }
     if dry_run {
-        emit(&plan.to_string());
+        emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
         return Ok(0);
     }
     require_docker(live, &progress).await?;

@@ -285,8 +285,14 @@ fn suggest_fixture(fixtures_dir: &Path, wanted: &str) -> String {
 
 fn collect_yaml(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if path.is_dir() {
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        // Real directories only: a link can loop, or lead out of fixtures/.
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_symlink() {
+            continue;
+        }
+        if kind.is_dir() {
             collect_yaml(root, &path, out);
         } else if let Ok(rel) = path.strip_prefix(root) {
             out.push(rel.to_string_lossy().replace('\\', "/"));

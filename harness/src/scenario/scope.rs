@@ -260,6 +260,18 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
                     ));
                 }
             }
+            // Reading is free, except credentials elsewhere: evidence quotes what it read.
+            Step::Wait(super::model::WaitStep { resource: r, .. })
+            | Step::ExpectResource(super::model::ExpectResourceStep { resource: r, .. })
+                if r.kind == "Secret" && r.namespace.as_deref().is_some_and(|ns| ns != namespace) =>
+            {
+                let key = if matches!(step, Step::Wait(_)) { "wait" } else { "expect-resource" };
+                return Err(at(
+                    &["steps", index.as_str(), key, "resource"],
+                    format!("steps[{i}].{key}.resource"),
+                    "a scenario reads Secrets only in its own namespace: failure evidence quotes what it read".into(),
+                ));
+            }
             Step::FromPod(s) => {
                 if let Some(ns) = s.client.namespace.as_deref().filter(|ns| *ns != namespace) {
                     return Err(at(
@@ -396,6 +408,14 @@ mod tests {
                 String::new(),
                 "steps[0].from-pod.client.namespace",
                 "client pods run in the scenario's namespace",
+            ),
+            (
+                "  - wait: {resource: {apiVersion: v1, kind: Secret, name: admin-token, namespace: kube-system}, condition: exists}\n"
+                    .to_owned(),
+                SERVICE.to_owned(),
+                String::new(),
+                "steps[0].wait.resource",
+                "reads Secrets only in its own namespace",
             ),
             (
                 OK_STEP.to_owned(),
