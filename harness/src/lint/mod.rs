@@ -524,9 +524,14 @@ mod tests {
         let mesh_line = lines.next().unwrap_or_default();
         let mesh: Mesh = mesh_line.strip_prefix("mesh: ").expect("first line `mesh: …`").parse().expect("a mesh");
         let mut paths = expand(catalog, &[dir.to_owned()]).expect("case files").files;
-        paths.retain(|p| p.file_name().is_some_and(|n| n != "kong-values.yaml"));
-        let values_file = dir.join("kong-values.yaml");
-        let values = if values_file.exists() { vec![(KONG_CHART.to_owned(), values_file)] } else { vec![] };
+        // `kong-values.yaml`: kong/ingress values; `kong-chart-values.yaml`: kong/kong values.
+        let values_files = [("kong-values.yaml", KONG_CHART), ("kong-chart-values.yaml", "kong/kong")];
+        paths.retain(|p| p.file_name().is_some_and(|n| values_files.iter().all(|(f, _)| n != *f)));
+        let values: Vec<(String, PathBuf)> = values_files
+            .iter()
+            .map(|(file, chart)| ((*chart).to_owned(), dir.join(file)))
+            .filter(|(_, file)| file.exists())
+            .collect();
         let outcome = run(
             catalog,
             &Inputs {
