@@ -635,6 +635,64 @@ mod tests {
         assert!(json[0]["field"].is_null());
     }
 
+    /// `linkerd.io/inject` on a Deployment's own metadata: an error only when nothing else
+    /// injects the pod; when its namespace does, or lint cannot see the namespace, a warning.
+    #[test]
+    fn misplaced_linkerd_annotation_is_an_error_only_when_nothing_injects() {
+        let dir = tempfile::tempdir().unwrap();
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  annotations: {linkerd.io/inject: enabled}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n";
+        let severity_with = |namespace: Option<&str>| {
+            let file = dir.path().join("objects.yaml");
+            let text = match namespace {
+                Some(ns) => format!("{deployment}---\n{ns}"),
+                None => deployment.to_owned(),
+            };
+            std::fs::write(&file, text).unwrap();
+            let outcome =
+                run(&catalog(), &Inputs { paths: vec![file], mesh: Some(Mesh::Linkerd), ..Inputs::default() });
+            let found: Vec<_> =
+                outcome.findings.iter().filter(|d| d.code == "linkerd-inject-on-workload-metadata").collect();
+            assert_eq!(found.len(), 1, "{:?}", outcome.findings);
+            found[0].severity
+        };
+        let injecting =
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: {linkerd.io/inject: enabled}\n";
+        let plain = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+        assert_eq!(severity_with(Some(injecting)), Severity::Warning);
+        assert_eq!(severity_with(Some(plain)), Severity::Error);
+        assert_eq!(severity_with(None), Severity::Warning);
+    }
+
+    /// With no Kong values and no flags, lint assumes nothing silently: a rule that needs the
+    /// Kong install says what it assumed or could not check, once.
+    #[test]
+    fn assumptions_about_kong_are_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a, namespace: shop}\nspec:\n  rules:\n  - from:\n    - source: {principals: [cluster.local/ns/kong/sa/kong]}\n  - from:\n    - source: {principals: [cluster.local/ns/kong/sa/other]}\n").unwrap();
+        let outcome =
+            run(&catalog(), &Inputs { paths: vec![file.clone()], mesh: Some(Mesh::Istio), ..Inputs::default() });
+        let notes: Vec<&str> =
+            outcome.findings.iter().filter(|d| d.severity == Severity::Note).map(|d| d.message.as_str()).collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("namespace `kong` and release `kong`") && notes[0].contains("--kong-namespace"),
+            "{}",
+            notes[0]
+        );
+        // Told, lint states nothing it assumed.
+        let told = Inputs {
+            paths: vec![file],
+            mesh: Some(Mesh::Istio),
+            kong_namespace: Some("kong".into()),
+            kong_release: Some("kong".into()),
+            ..Inputs::default()
+        };
+        let outcome = run(&catalog(), &told);
+        assert!(outcome.findings.iter().all(|d| d.severity != Severity::Note), "{:?}", outcome.findings);
+        assert_eq!(outcome.findings.iter().filter(|d| d.code == "authz-principal-unknown").count(), 2);
+    }
+
     #[test]
     fn pitfall_cases_yield_exactly_their_expected_findings() {
         let catalog = catalog();

@@ -44,6 +44,10 @@ const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller
 const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
 const K8S_CRD_VALIDATION: &str =
     "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation";
+const KONG_CONSTANTS: &str = "https://github.com/Kong/kong/blob/3.9.1/kong/constants.lua";
+const KIC_CREDENTIAL: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/internal/util/credential.go";
+const KIC_CHANGELOG: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/CHANGELOG.md";
 const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
 
 pub const RULES: &[Rule] = &[
@@ -91,6 +95,12 @@ pub const RULES: &[Rule] = &[
         check: istio_strict_kong_unmeshed,
     },
     Rule {
+        id: "kong-upstream-bypasses-mesh-routing",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: kong_upstream_bypasses_mesh_routing,
+    },
+    Rule {
         id: "istio-host-header-mismatch",
         severity: Severity::Warning,
         evidence: KIC_ANNOTATIONS_DOC,
@@ -131,6 +141,20 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         evidence: KONG_MTLS_AUTH,
         check: kong_enterprise_plugin,
+    },
+    Rule { id: "kong-plugin-unknown", severity: Severity::Error, evidence: KONG_CONSTANTS, check: kong_plugin_unknown },
+    Rule { id: "ingress-no-class", severity: Severity::Warning, evidence: KIC_STORE, check: ingress_no_class },
+    Rule {
+        id: "kong-credential-unlabelled",
+        severity: Severity::Error,
+        evidence: KIC_CREDENTIAL,
+        check: kong_credential_unlabelled,
+    },
+    Rule {
+        id: "kong-ingress-deprecated",
+        severity: Severity::Warning,
+        evidence: KIC_CHANGELOG,
+        check: kong_ingress_deprecated,
     },
     Rule {
         id: "api-version-deprecated",
@@ -187,6 +211,15 @@ impl<'r> Findings<'r> {
     fn on_object(&mut self, object: &Manifest, path: &[&str], message: String, fix: String) {
         let position = object.position_of(path);
         self.push(&object.file, position, &object.source, &path.join("."), message, fix);
+    }
+
+    /// As [`Findings::on_object`], at another severity than the rule's: when what the inputs say
+    /// makes the mistake less (or more) harmful.
+    fn on_object_at(&mut self, severity: Severity, object: &Manifest, path: &[&str], message: String, fix: String) {
+        self.on_object(object, path, message, fix);
+        if let Some(d) = self.out.last_mut() {
+            d.severity = severity;
+        }
     }
 
     /// A note: what this rule could not check and why (never changes the exit code).
@@ -509,9 +542,42 @@ fn kic_env_unknown(index: &Index, f: &mut Findings) {
 // --- Kong annotations ------------------------------------------------------------------
 
 /// `konghq.com/*` annotations KIC reads, and where (KIC internal/annotations/annotations.go).
-const SERVICE_ONLY: &[&str] =
-    &["connect-timeout", "read-timeout", "write-timeout", "retries", "protocol", "path", "host-header", "client-cert"];
-const ROUTE_ONLY: &[&str] = &["protocols", "preserve-host", "strip-path"];
+/// Annotations KIC reads only from a Service (Kubernetes-ingress-controller v3.5.13:
+/// internal/dataplane/kongstate/service.go `overrideByAnnotation`, kongstate/upstream.go,
+/// translator/ingressrules.go for client-cert and the CA references).
+const SERVICE_ONLY: &[&str] = &[
+    "connect-timeout",
+    "read-timeout",
+    "write-timeout",
+    "retries",
+    "protocol",
+    "path",
+    "host-header",
+    "client-cert",
+    "tls-verify",
+    "tls-verify-depth",
+    "ca-certificates-secrets",
+    "ca-certificates-configmaps",
+    "upstream-policy",
+];
+/// Annotations KIC reads only from an Ingress (v3.5.13: kongstate/route.go `overrideByAnnotation`,
+/// translator/subtranslator/ingress.go for regex-prefix and rewrite).
+const ROUTE_ONLY: &[&str] = &[
+    "protocols",
+    "preserve-host",
+    "strip-path",
+    "https-redirect-status-code",
+    "request-buffering",
+    "response-buffering",
+    "regex-priority",
+    "methods",
+    "snis",
+    "host-aliases",
+    "headers-separator",
+    "path-handling",
+    "regex-prefix",
+    "rewrite",
+];
 const KNOWN: &[&str] = &[
     "override",
     "plugins",
@@ -892,6 +958,166 @@ fn kong_enterprise_plugin(index: &Index, f: &mut Findings) {
     }
 }
 
+/// The plugins bundled with Kong Gateway OSS 3.9 (Kong/kong 3.9.1 kong/constants.lua, `plugins`).
+const KONG_39_PLUGINS: &[&str] = &[
+    "jwt",
+    "acl",
+    "correlation-id",
+    "cors",
+    "oauth2",
+    "tcp-log",
+    "udp-log",
+    "file-log",
+    "http-log",
+    "key-auth",
+    "hmac-auth",
+    "basic-auth",
+    "ip-restriction",
+    "request-transformer",
+    "response-transformer",
+    "request-size-limiting",
+    "rate-limiting",
+    "response-ratelimiting",
+    "syslog",
+    "loggly",
+    "datadog",
+    "ldap-auth",
+    "statsd",
+    "bot-detection",
+    "aws-lambda",
+    "request-termination",
+    "prometheus",
+    "proxy-cache",
+    "session",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "pre-function",
+    "post-function",
+    "azure-functions",
+    "zipkin",
+    "opentelemetry",
+    "ai-proxy",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
+    "ai-prompt-guard",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "standard-webhooks",
+    "redirect",
+];
+
+fn kong_plugin_unknown(index: &Index, f: &mut Findings) {
+    for p in plugin_objects(index) {
+        let Some(plugin) = p.object.get("plugin").and_then(Value::as_str) else { continue };
+        // Enterprise plugins have their own rule; custom plugins are named in KONG_PLUGINS by the
+        // user and cannot be known here, so the finding names the closest bundled one.
+        if KONG_39_PLUGINS.contains(&plugin) || ENTERPRISE_PLUGINS.contains(&plugin) {
+            continue;
+        }
+        let fix = match crate::diagnostic::closest(plugin, KONG_39_PLUGINS.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => {
+                "use a plugin Kong bundles, or install the custom plugin (KONG_PLUGINS) and ignore this finding".into()
+            }
+        };
+        f.on_object(
+            p,
+            &["plugin"],
+            format!(
+                "Kong 3.9 bundles no plugin `{plugin}`: KIC cannot configure it and Kong rejects the configuration"
+            ),
+            fix,
+        );
+    }
+}
+
+/// KIC matches Ingresses (and KongConsumers) to its class; one without a class is served only
+/// when Kong's IngressClass is the cluster default (KIC v3.5.13 internal/store/store.go
+/// `ListIngressesV1`, internal/controllers/utils/utils.go `MatchesIngressClass`).
+fn ingress_no_class(index: &Index, f: &mut Findings) {
+    let default_class = index.of_kind("IngressClass").any(|c| {
+        c.annotation("ingressclass.kubernetes.io/is-default-class") == Some("true")
+            && str_at(&c.object, &["spec", "controller"]) == Some("ingress-controllers.konghq.com/kong")
+    });
+    if default_class {
+        return;
+    }
+    for o in index.objects.iter().filter(|o| o.kind == "Ingress" || o.kind == "KongConsumer") {
+        let class = str_at(&o.object, &["spec", "ingressClassName"]).or(o.annotation("kubernetes.io/ingress.class"));
+        if class.is_none() {
+            f.on_object(
+                o,
+                &["metadata", "name"],
+                format!(
+                    "{} {} names no ingress class: KIC ignores it unless Kong's IngressClass is the cluster default",
+                    o.kind, o.name
+                ),
+                if o.kind == "Ingress" {
+                    "set `spec.ingressClassName: kong`".into()
+                } else {
+                    "annotate it `kubernetes.io/ingress.class: kong`".into()
+                },
+            );
+        }
+    }
+}
+
+/// KIC 3.x takes a credential's type only from the Secret's `konghq.com/credential` label; the
+/// `kongCredType` field was removed in 3.2.0 (KIC CHANGELOG; internal/util/credential.go).
+fn kong_credential_unlabelled(index: &Index, f: &mut Findings) {
+    let referenced: BTreeSet<(String, String)> = index
+        .of_kind("KongConsumer")
+        .flat_map(|c| {
+            let ns = c.namespace_or_default().to_owned();
+            c.object
+                .get("credentials")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(move |s| (ns.clone(), s.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for secret in index.of_kind("Secret") {
+        let key = (secret.namespace_or_default().to_owned(), secret.name.clone());
+        let labelled = secret.labels().any(|(k, _)| k == "konghq.com/credential");
+        let legacy = secret.object.pointer("/stringData/kongCredType").is_some()
+            || secret.object.pointer("/data/kongCredType").is_some();
+        if (referenced.contains(&key) || legacy) && !labelled {
+            f.on_object(
+                secret,
+                &["metadata", "name"],
+                format!("Secret {} is used as a Kong credential but has no `konghq.com/credential` label: KIC 3.x ignores it{}", secret.name, if legacy { " (`kongCredType` was removed in KIC 3.2)" } else { "" }),
+                "label it `konghq.com/credential: <type>` (jwt, key-auth, basic-auth, hmac-auth, oauth2, acl, mtls-auth)".into(),
+            );
+        }
+    }
+}
+
+/// `KongIngress` and `konghq.com/override` are deprecated since KIC 3.0 (KIC CHANGELOG 3.0.0:
+/// "KongIngress is now entirely deprecated"); KongUpstreamPolicy replaces what is left.
+fn kong_ingress_deprecated(index: &Index, f: &mut Findings) {
+    for o in &index.objects {
+        if o.kind == "KongIngress" {
+            f.on_object(
+                o,
+                &["kind"],
+                "KongIngress is deprecated (KIC 3.0) and will be removed".into(),
+                "use a KongUpstreamPolicy (`konghq.com/upstream-policy` on the Service)".into(),
+            );
+        } else if o.annotation("konghq.com/override").is_some() {
+            f.on_object(
+                o,
+                &["metadata", "annotations", "konghq.com/override"],
+                "`konghq.com/override` (KongIngress) is deprecated (KIC 3.0) and will be removed".into(),
+                "use `konghq.com/upstream-policy` with a KongUpstreamPolicy".into(),
+            );
+        }
+    }
+}
+
 fn api_version_deprecated(index: &Index, f: &mut Findings) {
     const OLD: &[(&str, &str)] = &[
         ("security.istio.io/v1beta1", "security.istio.io/v1"),
@@ -918,40 +1144,98 @@ fn api_version_deprecated(index: &Index, f: &mut Findings) {
 
 // --- Linkerd -------------------------------------------------------------------------------
 
+/// An error only when nothing else injects the pod: when its namespace (among the inputs)
+/// injects, the misplaced annotation is only dead weight (a warning); when the namespace is not
+/// among the inputs, lint cannot tell (a warning that says so).
 fn linkerd_inject_on_workload_metadata(index: &Index, f: &mut Findings) {
     for w in workloads(index) {
         if w.annotation("linkerd.io/inject").is_some()
             && str_at(&w.object, &["spec", "template", "metadata", "annotations", "linkerd.io/inject"]).is_none()
         {
-            f.on_object(
+            let ns = w.namespace_or_default();
+            let namespace = index.of_kind("Namespace").find(|n| n.name == ns);
+            let ns_injects = namespace
+                .and_then(|n| n.annotation("linkerd.io/inject"))
+                .is_some_and(|v| v == "enabled" || v == "ingress");
+            let (severity, consequence) = match (namespace, ns_injects) {
+                (Some(_), true) => (Severity::Warning, format!("namespace {ns} injects the pods anyway")),
+                (Some(_), false) => (Severity::Error, "so its pods are not injected".to_owned()),
+                (None, _) => (
+                    Severity::Warning,
+                    format!("its pods are injected only if namespace {ns} (not among the inputs) is annotated"),
+                ),
+            };
+            f.on_object_at(
+                severity,
                 w,
                 &["metadata", "annotations", "linkerd.io/inject"],
-                format!("`linkerd.io/inject` on the {}'s own metadata is ignored: Linkerd's injector reads pod and namespace annotations only", w.kind),
+                format!("`linkerd.io/inject` on the {}'s own metadata is ignored: Linkerd's injector reads pod and namespace annotations only; {consequence}", w.kind),
                 "move it to `spec.template.metadata.annotations` (or annotate the namespace)".into(),
             );
         }
     }
 }
 
+/// Whether `plugin` (a KongPlugin or KongClusterPlugin) strips `l5d-dst-override`.
+fn strips_dst_override(plugin: &Manifest) -> bool {
+    plugin.object.get("plugin").and_then(Value::as_str) == Some("request-transformer")
+        && plugin
+            .object
+            .pointer("/config/remove/headers")
+            .and_then(Value::as_array)
+            .is_some_and(|h| h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override")))
+}
+
+/// Plugin names attached to an object by `konghq.com/plugins`.
+fn attached_plugins(o: &Manifest) -> impl Iterator<Item = &str> {
+    o.annotation("konghq.com/plugins").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// In ingress mode Linkerd's proxy routes by the `l5d-dst-override` header, so Kong must strip
+/// a client's copy on every route it serves: a guard attached to nothing protects nothing.
+/// A guard counts when it is a global KongClusterPlugin (label `global: "true"`), or attached
+/// to the Ingress or to its backend Service (KIC merges plugins of both).
 fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
     let Some((values, chart)) = index.kong_values() else { return };
     let path: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
     if values.get(&path).and_then(Value::as_str) != Some("ingress") {
         return;
     }
-    let guarded = plugin_objects(index).any(|p| {
-        p.object.get("plugin").and_then(Value::as_str) == Some("request-transformer")
-            && p.object
-                .pointer("/config/remove/headers")
-                .and_then(Value::as_array)
-                .is_some_and(|h| h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override")))
-    });
-    if !guarded {
+    let global = index
+        .of_kind("KongClusterPlugin")
+        .any(|p| p.labels().any(|(k, v)| k == "global" && v == "true") && strips_dst_override(p));
+    if global {
+        return;
+    }
+    let guards = |o: &Manifest| {
+        let ns = o.namespace_or_default();
+        attached_plugins(o).any(|name| {
+            index.find("KongPlugin", ns, name).is_some_and(strips_dst_override)
+                || index.of_kind("KongClusterPlugin").any(|p| p.name == name && strips_dst_override(p))
+        })
+    };
+    let mut ingresses = 0;
+    for ingress in index.kong_ingresses() {
+        ingresses += 1;
+        let ns = ingress.namespace_or_default();
+        let backends_guarded = ingress_backends(ingress)
+            .iter()
+            .all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
+        if !guards(ingress) && !backends_guarded {
+            f.on_object(
+                ingress,
+                &["metadata", "name"],
+                format!("Kong runs Linkerd's proxy in ingress mode, and nothing strips a client's `l5d-dst-override` on Ingress {}: any client can steer this route's requests to any service in the cluster", ingress.name),
+                "attach a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` to it (`konghq.com/plugins`), or make it a KongClusterPlugin labelled `global: \"true\"`".into(),
+            );
+        }
+    }
+    if ingresses == 0 && !plugin_objects(index).any(strips_dst_override) {
         f.on_values(
             values,
             &path,
             "Kong runs Linkerd's proxy in ingress mode but nothing strips a client's `l5d-dst-override` header: any client can steer Kong's requests to any service in the cluster".into(),
-            "add a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` (and add the override for each backend)".into(),
+            "add a request-transformer KongClusterPlugin labelled `global: \"true\"` with `config.remove.headers: [l5d-dst-override]`".into(),
         );
     }
 }
@@ -966,6 +1250,48 @@ fn smi_trafficsplit(index: &Index, f: &mut Findings) {
             "TrafficSplit needs the linkerd-smi extension, retired since 2024 (last release v0.2.7); without it the kind is unknown".into(),
             "use a gateway.networking.k8s.io/v1 HTTPRoute with the Service as parentRef and weighted backendRefs".into(),
         );
+    }
+}
+
+/// Without `ingress.kubernetes.io/service-upstream`, KIC balances over the Service's endpoints
+/// (pod IPs) itself: a mesh's per-Service routing (an Istio VirtualService, a Linkerd or Gateway
+/// API HTTPRoute attached to the Service) never sees Kong's requests, whatever the mTLS mode.
+fn kong_upstream_bypasses_mesh_routing(index: &Index, f: &mut Findings) {
+    let mut routed: BTreeMap<(String, String), String> = BTreeMap::new();
+    for vs in index.of_kind("VirtualService") {
+        let ns = vs.namespace_or_default().to_owned();
+        for host in
+            vs.object.pointer("/spec/hosts").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+        {
+            routed.insert((ns.clone(), service_of_host(host, &ns).to_owned()), format!("VirtualService {}", vs.name));
+        }
+    }
+    for route in index.of_kind("HTTPRoute") {
+        let ns = route.namespace_or_default().to_owned();
+        for parent in route.object.pointer("/spec/parentRefs").and_then(Value::as_array).into_iter().flatten() {
+            if parent.get("kind").and_then(Value::as_str) == Some("Service")
+                && let Some(name) = parent.get("name").and_then(Value::as_str)
+            {
+                routed.insert((ns.clone(), name.to_owned()), format!("HTTPRoute {}", route.name));
+            }
+        }
+    }
+    for ingress in index.kong_ingresses() {
+        let ns = ingress.namespace_or_default();
+        for (service, path) in ingress_backends(ingress) {
+            let Some(by) = routed.get(&(ns.to_owned(), service.clone())) else { continue };
+            let svc = index.find("Service", ns, &service);
+            if svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true") {
+                continue;
+            }
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            f.on_object(
+                ingress,
+                &path,
+                format!("{by} routes Service {service}, but Kong sends to its pod IPs (no service-upstream): the mesh's route never applies to Kong's requests"),
+                format!("annotate Service {service} with `ingress.kubernetes.io/service-upstream: \"true\"`"),
+            );
+        }
     }
 }
 
