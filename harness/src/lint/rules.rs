@@ -1455,9 +1455,55 @@ fn dropped_fields(original: &Value, typed: &Value, path: &mut Vec<String>, out: 
     }
 }
 
-fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> Result<Value, String> {
-    let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-    serde_json::to_value(&typed).map_err(|e| e.to_string())
+/// A type problem: where (as keys) and what.
+type TypeError = (Vec<String>, String);
+
+/// `v` through the Kubernetes type `T`: every type problem with its path (each offending value
+/// is removed and the rest tried again, up to a bound), then the object as the type keeps it
+/// (compared with the cleaned input to find unknown fields).
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> (Vec<TypeError>, Option<(Value, Value)>) {
+    let mut cleaned = v.clone();
+    let mut errors: Vec<TypeError> = Vec::new();
+    for _ in 0..32 {
+        match serde_path_to_error::deserialize::<_, T>(&cleaned) {
+            Ok(typed) => return (errors, serde_json::to_value(&typed).ok().map(|t| (cleaned, t))),
+            Err(e) => {
+                let path: Vec<String> = e
+                    .path()
+                    .iter()
+                    .filter_map(|segment| match segment {
+                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let repeated = errors.last().is_some_and(|(p, _)| *p == path);
+                errors.push((path.clone(), e.inner().to_string()));
+                if path.is_empty() || repeated || !remove_at(&mut cleaned, &path) {
+                    return (errors, None);
+                }
+            }
+        }
+    }
+    (errors, None)
+}
+
+/// Remove the value at `path` (map key or array element); false when there is none.
+fn remove_at(v: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let Some(parent) = parents.iter().try_fold(v, |v, k| match v {
+        Value::Object(m) => m.get_mut(k),
+        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    }) else {
+        return false;
+    };
+    match parent {
+        Value::Object(m) => m.remove(last).is_some(),
+        // Replaced, not removed, so later indexes keep their meaning.
+        Value::Array(a) => last.parse::<usize>().ok().and_then(|i| a.get_mut(i)).map(|e| *e = Value::Null).is_some(),
+        _ => false,
+    }
 }
 
 /// Core kinds checked against the Kubernetes 1.35 API types (k8s-openapi); CRD kinds are not.
@@ -1477,16 +1523,23 @@ fn k8s_schema(index: &Index, f: &mut Findings) {
             ("networking.k8s.io/v1", "Ingress") => round_trip::<net::Ingress>(&o.object),
             _ => continue,
         };
-        match typed {
-            Err(e) => f.on_object(
+        let (errors, typed) = typed;
+        // Every type problem of the object, each at its own field.
+        for (path, message) in errors {
+            let at: Vec<&str> = path.iter().map(String::as_str).collect();
+            let field = if path.is_empty() { "the object".to_owned() } else { format!("`{}`", path.join(".")) };
+            f.on_object(
                 o,
-                &["spec"],
-                format!("{} {} does not fit the Kubernetes 1.35 schema: {e}", o.kind, o.name),
+                &at,
+                format!("{} {}: {field} does not fit the Kubernetes 1.35 schema: {message}", o.kind, o.name),
                 "fix the field's type or shape".into(),
-            ),
-            Ok(typed) => {
+            );
+        }
+        match typed {
+            None => {}
+            Some((cleaned, typed)) => {
                 let mut dropped = Vec::new();
-                dropped_fields(&o.object, &typed, &mut Vec::new(), &mut dropped);
+                dropped_fields(&cleaned, &typed, &mut Vec::new(), &mut dropped);
                 for path in dropped {
                     let at: Vec<&str> = path.iter().map(String::as_str).collect();
                     f.on_object(
