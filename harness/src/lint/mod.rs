@@ -161,9 +161,14 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
         };
         let mut objects = Vec::new();
         for file in manifests {
-            match fixture::load(&file, &vars) {
-                Ok(found) => objects.extend(found),
-                Err(e) => outcome.add(*e.0),
+            if let Some(why) = not_a_manifest(&file) {
+                outcome.add(Diagnostic::note("skipped", &file, why));
+                continue;
+            }
+            let (found, errors) = fixture::load_all(&file, &vars);
+            objects.extend(found);
+            for e in errors {
+                outcome.add(*e.0);
             }
         }
         match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs)) {
@@ -305,6 +310,41 @@ fn classify(file: &Path, scenarios_dir: &Path) -> Input {
     } else {
         Input::Manifests
     }
+}
+
+/// Files in a linted directory that are not manifests, and what to do with them instead.
+fn not_a_manifest(file: &Path) -> Option<String> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
+        return Some("not read: a kustomization; lint the output of `kubectl kustomize DIR`".into());
+    }
+    if name == "Chart.yaml" {
+        return Some("not read: a Helm chart; lint the output of `helm template`".into());
+    }
+    let text = yaml::read_text(file).ok()?;
+    let first = fixture::split_documents(&text).into_iter().next()?;
+    let value: Value = yaml::from_str(first.text).ok()?;
+    let map = value.as_object()?;
+    if map.contains_key("apiVersion") || map.contains_key("kind") {
+        return None;
+    }
+    let chart_keys = [
+        "image",
+        "replicaCount",
+        "podLabels",
+        "podAnnotations",
+        "env",
+        "ingressController",
+        "proxy",
+        "gateway",
+        "controller",
+        "global",
+        "resources",
+        "service",
+    ];
+    map.keys().any(|k| chart_keys.contains(&k.as_str())).then(|| {
+        "not read: this looks like Helm values, not a manifest; pass it with --values CHART=FILE (kong/kong or kong/ingress)".into()
+    })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -1461,7 +1461,9 @@ type TypeError = (Vec<String>, String);
 /// `v` through the Kubernetes type `T`: every type problem with its path (each offending value
 /// is removed and the rest tried again, up to a bound), then the object as the type keeps it
 /// (compared with the cleaned input to find unknown fields).
-fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> (Vec<TypeError>, Option<(Value, Value)>) {
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
+    v: &Value,
+) -> (Vec<TypeError>, Option<(Value, Value)>) {
     let mut cleaned = v.clone();
     let mut errors: Vec<TypeError> = Vec::new();
     for _ in 0..32 {

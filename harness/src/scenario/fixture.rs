@@ -26,13 +26,17 @@ pub struct Manifest {
     pub rendered: Arc<Rendered>,
     pub doc_first_line: u32,
     pub doc_text: String,
+    /// Where the object sits inside its document: empty, or `["items", "<i>"]` for an item of
+    /// a `kind: List`.
+    pub doc_path: Vec<String>,
 }
 
 impl Manifest {
     /// Where the field at `path` (e.g. `["metadata", "annotations", "konghq.com/plugins"]`) is
     /// written in the source file; the nearest written ancestor when the field is not.
     pub fn position_of(&self, path: &[&str]) -> Position {
-        let p = yaml::locate(&self.doc_text, path);
+        let full: Vec<&str> = self.doc_path.iter().map(String::as_str).chain(path.iter().copied()).collect();
+        let p = yaml::locate(&self.doc_text, &full);
         self.rendered.source_position(Position::new(p.line + self.doc_first_line - 1, p.column))
     }
 
@@ -112,12 +116,56 @@ fn object_name(kind: &str, name: &str) -> Result<(), String> {
     crate::names::dns1123_subdomain(name)
 }
 
-/// Read, render and parse a fixture file into its objects. Each object needs apiVersion, kind and metadata.name.
+/// Read, render and parse a fixture file into its objects. Each needs apiVersion, kind and
+/// metadata.name; the first problem of the file is the error.
 pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
-    let source = yaml::read_text(path).map_err(|e| LoadError::from_yaml(path, "", None, e))?;
-    let rendered = Arc::new(template::render(&source, vars).map_err(|e| LoadError::from_template(path, &source, e))?);
+    let (manifests, mut errors) = load_all(path, vars);
+    if !errors.is_empty() {
+        return Err(errors.remove(0));
+    }
+    if manifests.is_empty() {
+        return Err(LoadError::at("empty", path, Position::WHOLE_FILE, "fixture holds no Kubernetes object"));
+    }
+    Ok(manifests)
+}
+
+/// Whether a template error is about Helm/Go template syntax (`{{ .Values.x }}`,
+/// `{{- if ... }}`): a chart's source, not a manifest.
+fn is_go_template(text: &str) -> bool {
+    text.match_indices("{{").any(|(i, _)| {
+        let rest = text[i + 2..].trim_start_matches('-').trim_start();
+        rest.starts_with('.')
+            || rest.starts_with('$')
+            || ["if ", "range ", "end", "include ", "define ", "template ", "with ", "else", "toYaml ", "tpl "]
+                .iter()
+                .any(|k| rest.starts_with(k))
+    })
+}
+
+/// Every object of a file, and every problem, each located: one bad document does not hide the
+/// others. A `kind: List` is expanded into its items.
+pub fn load_all(path: &Path, vars: &Vars) -> (Vec<Manifest>, Vec<LoadError>) {
+    let source = match yaml::read_text(path) {
+        Ok(s) => s,
+        Err(e) => return (Vec::new(), vec![LoadError::from_yaml(path, "", None, e)]),
+    };
+    let rendered = match template::render(&source, vars) {
+        Ok(r) => Arc::new(r),
+        Err(e) if is_go_template(&source) => {
+            let d = Diagnostic::error(
+                "helm-template",
+                path,
+                e.position,
+                "this is a Helm/Go template (`{{ .Values... }}`), not a manifest",
+            )
+            .with_source(&source)
+            .with_help("render it first (`helm template RELEASE CHART -f values.yaml > out.yaml`) and lint the output");
+            return (Vec::new(), vec![LoadError(Box::new(d))]);
+        }
+        Err(e) => return (Vec::new(), vec![LoadError::from_template(path, &source, e)]),
+    };
     let source = Arc::new(source);
-    let mut manifests = Vec::new();
+    let (mut manifests, mut errors) = (Vec::new(), Vec::new());
     for doc in split_documents(&rendered.text) {
         let shift = |p: Position| {
             let p = if p.line == 0 {
@@ -127,54 +175,80 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
             };
             rendered.source_position(p)
         };
-        let object: Value = yaml::from_str(doc.text).map_err(|mut e| {
-            e.position = shift(e.position);
-            LoadError::from_yaml(path, &source, None, e)
-        })?;
-        let position = shift(Position::WHOLE_FILE);
-        let missing = |field: &str| {
-            LoadError(Box::new(
-                Diagnostic::error("manifest", path, position, format!("Kubernetes object without `{field}`"))
-                    .with_field(field)
-                    .with_source(&source)
-                    .with_help(
-                        "every document of a fixture is one Kubernetes object with apiVersion, kind and metadata.name",
-                    ),
-            ))
+        let object: Value = match yaml::from_str(doc.text) {
+            Ok(v) => v,
+            Err(mut e) => {
+                e.position = shift(e.position);
+                errors.push(LoadError::from_yaml(path, &source, None, e));
+                continue;
+            }
         };
-        let text = |pointer: &str| {
-            object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        let is_list = object.get("kind").and_then(Value::as_str) == Some("List")
+            && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
+        let items: Vec<(Vec<String>, Value)> = if is_list {
+            let items = object.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            items.into_iter().enumerate().map(|(i, item)| (vec!["items".to_owned(), i.to_string()], item)).collect()
+        } else {
+            vec![(Vec::new(), object)]
         };
-        let kind = text("/kind").ok_or_else(|| missing("kind"))?;
-        let name = text("/metadata/name").ok_or_else(|| missing("metadata.name"))?;
-        if let Err(message) = object_name(&kind, &name) {
-            let key = yaml::locate(doc.text, &["metadata", "name"]);
-            let at = shift(Position::new(key.line.max(1), key.column.max(1)));
-            return Err(LoadError(Box::new(
-                Diagnostic::error("manifest", path, at, message)
+        for (doc_path, object) in items {
+            let at = |field: &[&str]| {
+                let full: Vec<&str> = doc_path.iter().map(String::as_str).chain(field.iter().copied()).collect();
+                let key = yaml::locate(doc.text, &full);
+                shift(Position::new(key.line.max(1), key.column.max(1)))
+            };
+            let position = if doc_path.is_empty() { shift(Position::WHOLE_FILE) } else { at(&[]) };
+            let missing = |field: &str| {
+                LoadError(Box::new(
+                    Diagnostic::error("manifest", path, position, format!("Kubernetes object without `{field}`"))
+                        .with_field(field)
+                        .with_source(&source)
+                        .with_help(
+                            "every document of a fixture is one Kubernetes object with apiVersion, kind and metadata.name",
+                        ),
+                ))
+            };
+            let text = |pointer: &str| {
+                object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+            };
+            let (Some(api_version), Some(kind), Some(name)) =
+                (text("/apiVersion"), text("/kind"), text("/metadata/name"))
+            else {
+                let field = if text("/apiVersion").is_none() {
+                    "apiVersion"
+                } else if text("/kind").is_none() {
+                    "kind"
+                } else {
+                    "metadata.name"
+                };
+                errors.push(missing(field));
+                continue;
+            };
+            if let Err(message) = object_name(&kind, &name) {
+                let d = Diagnostic::error("manifest", path, at(&["metadata", "name"]), message)
                     .with_field("metadata.name")
                     .with_source(&source)
-                    .with_help("Kubernetes refuses such a name; the harness also uses names in file paths"),
-            )));
+                    .with_help("Kubernetes refuses such a name; the harness also uses names in file paths");
+                errors.push(LoadError(Box::new(d)));
+                continue;
+            }
+            manifests.push(Manifest {
+                file: path.to_owned(),
+                position,
+                api_version,
+                kind,
+                name,
+                namespace: text("/metadata/namespace"),
+                object,
+                source: source.clone(),
+                rendered: rendered.clone(),
+                doc_first_line: doc.first_line,
+                doc_text: doc.text.to_owned(),
+                doc_path,
+            });
         }
-        manifests.push(Manifest {
-            file: path.to_owned(),
-            position,
-            api_version: text("/apiVersion").ok_or_else(|| missing("apiVersion"))?,
-            kind,
-            name,
-            namespace: text("/metadata/namespace"),
-            object,
-            source: source.clone(),
-            rendered: rendered.clone(),
-            doc_first_line: doc.first_line,
-            doc_text: doc.text.to_owned(),
-        });
     }
-    if manifests.is_empty() {
-        return Err(LoadError::at("empty", path, Position::WHOLE_FILE, "fixture holds no Kubernetes object"));
-    }
-    Ok(manifests)
+    (manifests, errors)
 }
 
 #[cfg(test)]
@@ -204,6 +278,30 @@ mod tests {
 
         std::fs::write(&file, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: [\n").unwrap();
         assert_eq!(load(&file, &Vars::new()).unwrap_err().diagnostic().position.line, 5);
+    }
+
+    /// A `kind: List` is its items, each located; one bad document does not hide the next; a
+    /// Helm chart template is named as such.
+    #[test]
+    fn lists_are_expanded_and_bad_documents_do_not_hide_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n---\nkind: [\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        )
+        .unwrap();
+        let (objects, errors) = load_all(&file, &Vars::new());
+        let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(objects[1].position_of(&["metadata", "name"]), Position::new(10, 5));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].diagnostic().position.line, 12);
+        std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n")
+            .unwrap();
+        let (_, errors) = load_all(&file, &Vars::new());
+        assert_eq!(errors[0].diagnostic().code, "helm-template");
+        assert!(errors[0].diagnostic().help.as_deref().unwrap_or_default().contains("helm template"));
     }
 
     /// `plan --out` writes one file per object, named after it: a name that is not a Kubernetes
