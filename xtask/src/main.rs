@@ -54,8 +54,25 @@ enum Command {
         /// Kong's Helm release name (default: `kong`, assumed likewise).
         #[arg(long)]
         kong_release: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Drop a rule's findings (repeatable); they are counted in the summary. One object can
+        /// silence rules with the annotation `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
+        #[arg(long = "allow", value_name = "RULE")]
+        allow: Vec<String>,
+        /// The Kubernetes version core kinds are checked against (lint carries 1.35).
+        #[arg(long, value_name = "VERSION")]
+        kubernetes_version: Option<String>,
+        /// List the rules (id, severity, what each catches) and exit.
+        #[arg(long, conflicts_with = "explain")]
+        list_rules: bool,
+        /// Explain one rule: what it catches, why (upstream evidence), an example.
+        #[arg(long, value_name = "RULE")]
+        explain: Option<String>,
+        /// text, json, sarif (SARIF 2.1.0 for code scanning) or github (workflow annotations).
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
     },
     /// Say what the live path needs (Docker, kind, helm), what is there and how to fix the rest.
     Doctor {
@@ -268,6 +285,14 @@ enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
 /// Write to stdout; a closed pipe (`| head`) ends the program quietly instead of panicking.
 /// `replay`: each file's verdict next to the expected one.
 fn replay(paths: &[PathBuf]) -> u8 {
@@ -399,8 +424,36 @@ fn catalog() -> Result<Catalog> {
 async fn run(command: Command) -> Result<u8> {
     match command {
         Command::List { format } => list(format),
-        Command::Lint { paths, mesh, values, kong_namespace, kong_release, format } => {
-            lint(&harness::lint::Inputs { paths, mesh, values, kong_namespace, kong_release }, format)
+        Command::Lint {
+            paths,
+            mesh,
+            values,
+            kong_namespace,
+            kong_release,
+            deny_warnings,
+            allow,
+            kubernetes_version,
+            list_rules,
+            explain,
+            format,
+        } => {
+            if list_rules {
+                return Ok(list_lint_rules());
+            }
+            if let Some(rule) = explain {
+                return explain_rule(&rule);
+            }
+            let inputs = harness::lint::Inputs {
+                paths,
+                mesh,
+                values,
+                kong_namespace,
+                kong_release,
+                allow,
+                deny_warnings,
+                kubernetes_version,
+            };
+            lint(&inputs, format)
         }
         Command::Doctor { format } => interruptible(doctor(format)).await,
         Command::Plan { mesh, profile, out, format } => {
@@ -554,27 +607,70 @@ fn parse_values_arg(arg: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-fn lint(inputs: &harness::lint::Inputs, format: Format) -> Result<u8> {
+fn list_lint_rules() -> u8 {
+    let rules = harness::lint::rules::RULES;
+    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rules {
+        out.push_str(&format!("{:<width$}  {:<7}  {}\n", r.id, r.severity.to_string(), r.summary));
+    }
+    emit(&out);
+    0
+}
+
+fn explain_rule(rule: &str) -> Result<u8> {
+    match harness::lint::explain(&project(), rule) {
+        Some(text) => {
+            emit(&text);
+            Ok(0)
+        }
+        None => {
+            let ids = harness::lint::rules::RULES.iter().map(|r| r.id);
+            let near =
+                harness::diagnostic::closest(rule, ids).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            eprintln!(
+                "error: no lint rule `{}`{near} (`cargo xtask lint --list-rules` lists them)",
+                harness::names::printable(rule)
+            );
+            Ok(2)
+        }
+    }
+}
+
+fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
     let outcome = harness::lint::run(&catalog()?, inputs);
     match format {
-        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&outcome.findings)?)),
-        Format::Text => {
+        LintFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&outcome.findings)?)),
+        LintFormat::Sarif => {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&harness::lint::output::sarif(&outcome.findings))?))
+        }
+        LintFormat::Github => emit(&harness::lint::output::github(&outcome.findings)),
+        LintFormat::Text => {
             for d in &outcome.findings {
                 eprintln!("{d}\n");
             }
-            let notes = match outcome.notes() {
-                0 => String::new(),
-                n => format!(" ({n} note(s))"),
-            };
-            let warnings = outcome.findings.len() - outcome.errors() - outcome.notes();
-            if outcome.exit_code() == 2 {
-                eprintln!("lint: some input could not be read (see above); nothing is clean{notes}");
-            } else if outcome.errors() + warnings == 0 {
-                eprintln!("lint: clean{notes}");
-            } else {
-                eprintln!("lint: {} error(s), {warnings} warning(s){notes}", outcome.errors());
-            }
         }
+    }
+    // The summary goes to stderr in every format: machines read stdout.
+    let notes = match outcome.notes() {
+        0 => String::new(),
+        n => format!(", {n} note(s)"),
+    };
+    let suppressed: usize = outcome.suppressed.values().sum();
+    let suppressed = if suppressed == 0 {
+        String::new()
+    } else {
+        let by_rule: Vec<String> = outcome.suppressed.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+        format!(", {suppressed} suppressed ({})", by_rule.join(", "))
+    };
+    let (errors, warnings) = (outcome.errors(), outcome.warnings());
+    if outcome.exit_code() == 2 {
+        eprintln!("lint: some input could not be read or used (see above); nothing is clean{notes}{suppressed}");
+    } else if errors + warnings == 0 {
+        eprintln!("lint: clean{notes}{suppressed}");
+    } else {
+        let denied = if inputs.deny_warnings && warnings > 0 { " (warnings denied)" } else { "" };
+        eprintln!("lint: {errors} error(s), {warnings} warning(s){denied}{notes}{suppressed}");
     }
     Ok(outcome.exit_code())
 }
@@ -728,18 +824,38 @@ async fn e2e_in(
     live: &LiveArgs,
 ) -> Result<u8> {
     let progress = harness::progress::Progress::stderr();
-    // Scenario errors stop the run before anything slow happens.
+    let profile = profile_for(catalog, mesh, profile)?;
+    // Scenario errors stop the run before anything slow happens; warnings are shown and counted.
     let phase = progress.phase("lint");
-    let outcome = harness::lint::run(catalog, &harness::lint::Inputs { mesh: Some(mesh), ..Default::default() });
+    let kubernetes = &profile.pins.kubernetes;
+    let carried = harness::lint::KUBERNETES_SCHEMAS
+        .iter()
+        .any(|v| kubernetes.trim_start_matches('v').starts_with(&format!("{v}.")));
+    let inputs = harness::lint::Inputs {
+        mesh: Some(mesh),
+        kubernetes_version: carried.then(|| kubernetes.clone()),
+        ..Default::default()
+    };
+    let outcome = harness::lint::run(catalog, &inputs);
     if outcome.exit_code() != 0 {
-        phase.finish(false, &format!("{} error(s)", outcome.errors()));
+        phase.finish(false, &format!("{} error(s), {} warning(s)", outcome.errors(), outcome.warnings()));
         for d in &outcome.findings {
             eprintln!("{d}\n");
         }
         bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
     }
-    phase.finish(true, "clean");
-    let profile = profile_for(catalog, mesh, profile)?;
+    for d in outcome.findings.iter().filter(|d| d.severity == harness::diagnostic::Severity::Warning) {
+        eprintln!("{d}\n");
+    }
+    let schema_note = if carried {
+        String::new()
+    } else {
+        format!(
+            "; core kinds checked against Kubernetes {}, the profile runs {kubernetes}",
+            harness::lint::KUBERNETES_SCHEMAS.join(", ")
+        )
+    };
+    phase.finish(true, &format!("clean, {} warning(s){schema_note}", outcome.warnings()));
     let run_id = harness::names::new_run_id();
     let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?)?;
     if !only.is_empty() {

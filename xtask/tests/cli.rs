@@ -223,3 +223,53 @@ fn diagnostics_do_not_pass_escapes_or_workflow_commands_through() {
     assert!(!err.contains('\u{1b}'), "{err}");
     assert!(err.lines().all(|l| !l.trim_start().starts_with("::")), "{err}");
 }
+
+/// The controls CI adoption needs: deny warnings, allow a rule (counted), silence one object,
+/// SARIF and GitHub annotations, the rule list and explanations, the schema version.
+#[test]
+fn lint_controls_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ingress.yaml");
+    // One warning (no class) and one error (unknown annotation).
+    std::fs::write(
+        &file,
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations:\n    konghq.com/stripp-path: \"true\"\nspec:\n  defaultBackend: {service: {name: s, port: {number: 80}}}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let run = |args: &[&str]| xtask(&[&["lint", path][..], args].concat(), |_| {});
+    assert_eq!(run(&[]).status.code(), Some(1));
+    let allowed = run(&["--allow", "kong-annotation-unknown"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert!(stderr(&allowed).contains("1 suppressed (kong-annotation-unknown x1)"), "{}", stderr(&allowed));
+    let denied = run(&["--allow", "kong-annotation-unknown", "--deny-warnings"]);
+    assert_eq!(denied.status.code(), Some(1), "{}", stderr(&denied));
+    assert_eq!(run(&["--allow", "kong-annotation-unknwn"]).status.code(), Some(2));
+    // The object silences both of its findings itself.
+    let silenced = std::fs::read_to_string(&file).unwrap().replace(
+        "  annotations:\n",
+        "  annotations:\n    lint.kme2e.dev/ignore: \"kong-annotation-unknown, ingress-no-class\"\n",
+    );
+    std::fs::write(&file, silenced).unwrap();
+    let quiet = run(&["--deny-warnings"]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert!(stderr(&quiet).contains("2 suppressed"), "{}", stderr(&quiet));
+    std::fs::write(
+        &file,
+        "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p}\nplugin: rate-limting\n",
+    )
+    .unwrap();
+    let sarif = run(&["--format", "sarif"]);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(log["runs"][0]["results"][0]["ruleId"], "kong-plugin-unknown");
+    let github = String::from_utf8_lossy(&run(&["--format", "github"]).stdout).into_owned();
+    assert!(github.starts_with("::error file=") && github.contains("title=kong-plugin-unknown::"), "{github}");
+    let rules = xtask(&["lint", "--list-rules"], |_| {});
+    assert!(String::from_utf8_lossy(&rules.stdout).lines().any(|l| l.starts_with("crd-schema")), "{rules:?}");
+    let explain = xtask(&["lint", "--explain", "kong-annotation-unknown"], |_| {});
+    let text = String::from_utf8_lossy(&explain.stdout);
+    assert!(text.contains("evidence: https://") && text.contains("example: fixtures/pitfalls/"), "{text}");
+    assert_eq!(xtask(&["lint", "--explain", "no-such-rule"], |_| {}).status.code(), Some(2));
+    assert_eq!(run(&["--kubernetes-version", "v1.35.8"]).status.code(), Some(1));
+    assert_eq!(run(&["--kubernetes-version", "1.20"]).status.code(), Some(2));
+}

@@ -4,6 +4,7 @@
 pub mod crd;
 pub mod index;
 pub mod kong;
+pub mod output;
 pub mod rules;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,21 @@ pub struct Inputs {
     pub kong_namespace: Option<String>,
     /// Kong's Helm release (default: assumed `kong`).
     pub kong_release: Option<String>,
+    /// Rules whose findings are dropped (`--allow RULE`), counted in the outcome.
+    pub allow: Vec<String>,
+    /// Warnings count like errors for the exit code (`--deny-warnings`).
+    pub deny_warnings: bool,
+    /// The Kubernetes version whose schema core kinds are checked against; one lint carries.
+    pub kubernetes_version: Option<String>,
+}
+
+/// The Kubernetes minor versions whose core schemas lint carries (k8s-openapi's `v1_35`).
+pub const KUBERNETES_SCHEMAS: &[&str] = &["1.35"];
+
+/// `v1.35.8`, `1.35` -> `1.35`.
+fn minor_of(version: &str) -> String {
+    let v = version.trim_start_matches('v');
+    v.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 /// The findings of one lint run.
@@ -41,6 +57,10 @@ pub struct Outcome {
     pub findings: Vec<Diagnostic>,
     /// Some input could not be read at all (exit code 2).
     pub unreadable: bool,
+    /// Findings silenced, by rule: by an object's `lint.kme2e.dev/ignore` or by `--allow`.
+    pub suppressed: std::collections::BTreeMap<String, usize>,
+    /// Warnings fail the run too.
+    pub deny_warnings: bool,
 }
 
 impl Outcome {
@@ -48,14 +68,24 @@ impl Outcome {
         self.findings.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
-    /// 0 clean (warnings allowed), 1 errors, 2 unreadable input.
+    pub fn warnings(&self) -> usize {
+        self.findings.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+
+    /// 0 clean (warnings allowed unless denied), 1 errors, 2 unreadable input.
     pub fn exit_code(&self) -> u8 {
         if self.unreadable {
             2
-        } else if self.errors() > 0 {
+        } else if self.errors() > 0 || (self.deny_warnings && self.warnings() > 0) {
             1
         } else {
             0
+        }
+    }
+
+    fn count_suppressed(&mut self, by_rule: std::collections::BTreeMap<&str, usize>) {
+        for (rule, n) in by_rule {
+            *self.suppressed.entry(rule.to_owned()).or_default() += n;
         }
     }
 
@@ -73,7 +103,35 @@ impl Outcome {
 
 /// Lint `inputs` against the catalog's project.
 pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome { deny_warnings: inputs.deny_warnings, ..Outcome::default() };
+    if let Some(version) = &inputs.kubernetes_version
+        && !KUBERNETES_SCHEMAS.contains(&minor_of(version).as_str())
+    {
+        outcome.add(
+            Diagnostic::error(
+                "usage",
+                Path::new("--kubernetes-version"),
+                Position::WHOLE_FILE,
+                format!("lint carries no Kubernetes {version} schema"),
+            )
+            .with_help(format!("carried: {}", KUBERNETES_SCHEMAS.join(", "))),
+        );
+        return outcome;
+    }
+    for id in &inputs.allow {
+        if rules::rule(id).is_none() {
+            let known: Vec<&str> = rules::RULES.iter().map(|r| r.id).collect();
+            let help = match crate::diagnostic::closest(id, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`? (`lint --list-rules` lists them)"),
+                None => "`lint --list-rules` lists the rules".into(),
+            };
+            outcome.add(
+                Diagnostic::error("usage", Path::new("--allow"), Position::WHOLE_FILE, format!("no lint rule `{id}`"))
+                    .with_help(help),
+            );
+            return outcome;
+        }
+    }
     let files = match expand(catalog, &inputs.paths) {
         Ok(walk) => {
             outcome.findings.extend(walk.skipped);
@@ -133,7 +191,8 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                     let expected = c.scenario.scenario.lint.expect.clone();
                     match index_for(catalog, c.manifests, &user_values, Some(c.mesh), &harness_kong(catalog)) {
                         Ok(index) => {
-                            let found = rules::run_all(&index);
+                            let (found, suppressed) = rules::run_all(&index);
+                            outcome.count_suppressed(suppressed);
                             outcome.findings.extend(expected_findings(&file, c.mesh, &expected, found));
                         }
                         Err(d) => outcome.add(*d),
@@ -156,7 +215,7 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                     Position::WHOLE_FILE,
                     e.to_string(),
                 ));
-                return finish(catalog, outcome);
+                return finish(catalog, outcome, &inputs.allow);
             }
         };
         let mut objects = Vec::new();
@@ -172,11 +231,15 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             }
         }
         match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs)) {
-            Ok(index) => outcome.findings.extend(rules::run_all(&index)),
+            Ok(index) => {
+                let (found, suppressed) = rules::run_all(&index);
+                outcome.count_suppressed(suppressed);
+                outcome.findings.extend(found);
+            }
             Err(d) => outcome.add(*d),
         }
     }
-    finish(catalog, outcome)
+    finish(catalog, outcome, &inputs.allow)
 }
 
 /// A repro bundle is linted as the project it unpacks to, on its own mesh; findings name the
@@ -240,6 +303,36 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     outcome.unreadable |= inner.unreadable;
 }
 
+/// `lint --explain RULE`: what the rule catches, its severity, its upstream evidence and the
+/// first case under `fixtures/pitfalls/` that shows it (with the offending line).
+pub fn explain(project: &crate::project::Project, id: &str) -> Option<String> {
+    let rule = rules::rule(id)?;
+    let mut text = format!("{id} ({})\n\n{}.\n\nevidence: {}\n", rule.severity, rule.summary, rule.evidence);
+    let pitfalls = project.fixtures_dir().join("pitfalls");
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&pitfalls).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    cases.sort();
+    let example = cases.iter().find_map(|case| {
+        let expected = std::fs::read_to_string(case.join("expected.txt")).ok()?;
+        let line = expected.lines().find(|l| l.split_whitespace().next() == Some(id))?;
+        let location = line.split_whitespace().nth(1)?;
+        let mut parts = location.split(':');
+        let (file, number) = (parts.next()?, parts.next()?.parse::<usize>().ok()?);
+        let source = std::fs::read_to_string(case.join(file)).ok()?;
+        let shown = source.lines().nth(number.checked_sub(1)?)?.trim_end().to_owned();
+        Some(format!(
+            "example: {}:{number}\n  {}\n",
+            project.display_path(&case.join(file)).display(),
+            crate::diagnostic::escape_controls(&shown)
+        ))
+    });
+    if let Some(example) = example {
+        text.push('\n');
+        text.push_str(&example);
+    }
+    Some(text)
+}
+
 /// Drop the findings a scenario expects (its `lint.expect`), and report each expected rule that
 /// did not fire: a seed-as-written scenario whose mistake is gone no longer shows anything.
 fn expected_findings(scenario: &Path, mesh: Mesh, expected: &[String], found: Vec<Diagnostic>) -> Vec<Diagnostic> {
@@ -275,7 +368,7 @@ fn expected_findings(scenario: &Path, mesh: Mesh, expected: &[String], found: Ve
     out
 }
 
-fn finish(catalog: &Catalog, mut outcome: Outcome) -> Outcome {
+fn finish(catalog: &Catalog, mut outcome: Outcome, allow: &[String]) -> Outcome {
     for d in &mut outcome.findings {
         d.file = catalog.project.display_path(&d.file).to_owned();
     }
@@ -286,6 +379,15 @@ fn finish(catalog: &Catalog, mut outcome: Outcome) -> Outcome {
     outcome
         .findings
         .dedup_by(|a, b| a.file == b.file && a.position == b.position && a.code == b.code && a.message == b.message);
+    // `--allow RULE`: dropped, and counted so the summary says what was not shown.
+    let shown = std::mem::take(&mut outcome.findings);
+    for d in shown {
+        if allow.contains(&d.code) && d.severity != Severity::Note {
+            *outcome.suppressed.entry(d.code.clone()).or_default() += 1;
+        } else {
+            outcome.findings.push(d);
+        }
+    }
     outcome
 }
 
@@ -581,6 +683,7 @@ mod tests {
                 // The guide's `helm install kong kong/ingress --namespace kong`.
                 kong_namespace: Some("kong".into()),
                 kong_release: Some("kong".into()),
+                ..Inputs::default()
             },
         );
         let case = catalog.project.display_path(dir).to_owned();
@@ -731,6 +834,23 @@ mod tests {
         let outcome = run(&catalog(), &told);
         assert!(outcome.findings.iter().all(|d| d.severity != Severity::Note), "{:?}", outcome.findings);
         assert_eq!(outcome.findings.iter().filter(|d| d.code == "authz-principal-unknown").count(), 2);
+    }
+
+    /// The README's rule table is the rules as they are: id, severity and summary.
+    #[test]
+    fn the_readme_lists_every_rule_as_it_is() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let table: Vec<&str> =
+            readme.lines().filter(|l| l.starts_with("| `") && l.matches(" | ").count() == 2).collect();
+        let expected: Vec<String> =
+            rules::RULES.iter().map(|r| format!("| `{}` | {} | {} |", r.id, r.severity, r.summary)).collect();
+        let rule_rows: Vec<&str> = table
+            .iter()
+            .copied()
+            .filter(|l| rules::RULES.iter().any(|r| l.starts_with(&format!("| `{}` |", r.id))))
+            .collect();
+        assert_eq!(rule_rows, expected, "regenerate the README table from `cargo xtask lint --list-rules`");
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::scenario::fixture::Manifest;
 /// A rule's fixed facts.
 pub struct Rule {
     pub id: &'static str,
+    /// What it catches, in one line (`lint --list-rules`, `--explain`, the README's table).
+    pub summary: &'static str,
     pub severity: Severity,
     pub evidence: &'static str,
     pub check: fn(&Index, &mut Findings),
@@ -53,162 +55,232 @@ const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/c
 pub const RULES: &[Rule] = &[
     Rule {
         id: "kong-values-ignored-key",
+        summary: "a top-level key the Kong chart does not read (kong/ingress: anything but controller, gateway, deployment, global): ignored without a word",
         severity: Severity::Error,
         evidence: KONG_CHARTS_README,
         check: kong_values_ignored_key,
     },
     Rule {
         id: "kong-values-label-type",
+        summary: "a non-string pod label in Kong's values (`sidecar.istio.io/inject: true`): the chart writes it unquoted and the API server rejects the Deployment",
         severity: Severity::Error,
         evidence: KONG_CHART_DEPLOYMENT,
         check: kong_values_label_type,
     },
     Rule {
         id: "mesh-annotation-on-service",
+        summary: "`sidecar.istio.io/*` or `linkerd.io/inject` under `proxy.annotations`: they land on Kong's proxy Service, not its pods",
         severity: Severity::Error,
         evidence: KONG_CHART_VALUES,
         check: mesh_annotation_on_service,
     },
     Rule {
         id: "istio-inject-annotation-not-label",
+        summary: "`sidecar.istio.io/inject` as a pod annotation: Istio's injector matches the label",
         severity: Severity::Error,
         evidence: ISTIO_WEBHOOK,
         check: istio_inject_annotation_not_label,
     },
-    Rule { id: "kic-env-unknown", severity: Severity::Error, evidence: KIC_ENV, check: kic_env_unknown },
+    Rule {
+        id: "kic-env-unknown",
+        summary: "controller env keys that name no KIC flag, including a doubled `CONTROLLER_` prefix",
+        severity: Severity::Error,
+        evidence: KIC_ENV,
+        check: kic_env_unknown,
+    },
     Rule {
         id: "kong-annotation-wrong-object",
+        summary: "a Service-only `konghq.com/*` annotation on an Ingress, or an Ingress-only one on a Service",
         severity: Severity::Error,
         evidence: KIC_ANNOTATIONS_DOC,
         check: kong_annotation_wrong_object,
     },
     Rule {
         id: "kong-annotation-unknown",
+        summary: "a `konghq.com/*` annotation KIC does not read (e.g. `konghq.com/service-upstream`)",
         severity: Severity::Error,
         evidence: KIC_ANNOTATIONS,
         check: kong_annotation_unknown,
     },
     Rule {
         id: "istio-strict-kong-unmeshed",
+        summary: "a Kong backend in a STRICT namespace while Kong is not in the mesh, or targets pod IPs",
         severity: Severity::Error,
         evidence: ISTIO_STRICT,
         check: istio_strict_kong_unmeshed,
     },
     Rule {
         id: "kong-upstream-bypasses-mesh-routing",
+        summary: "a mesh route (VirtualService, HTTPRoute) on a Kong backend without service-upstream: Kong targets pod IPs and the route never applies",
         severity: Severity::Error,
         evidence: KIC_ANNOTATIONS_DOC,
         check: kong_upstream_bypasses_mesh_routing,
     },
     Rule {
         id: "istio-host-header-mismatch",
+        summary: "a VirtualService on Kong's backend while Kong sends the client's Host",
         severity: Severity::Warning,
         evidence: KIC_ANNOTATIONS_DOC,
         check: istio_host_header_mismatch,
     },
     Rule {
         id: "istio-subset-undefined",
+        summary: "a VirtualService subset no DestinationRule defines (IST0101)",
         severity: Severity::Error,
         evidence: ISTIO_IST0101,
         check: istio_subset_undefined,
     },
     Rule {
         id: "istio-subset-selects-nothing",
+        summary: "a DestinationRule subset whose labels match no workload",
         severity: Severity::Warning,
         evidence: ISTIO_DR,
         check: istio_subset_selects_nothing,
     },
     Rule {
         id: "kong-plugin-unresolved",
+        summary: "a `konghq.com/plugins` name with no KongPlugin in that namespace and no KongClusterPlugin",
         severity: Severity::Error,
         evidence: KIC_PLUGINS,
         check: kong_plugin_unresolved,
     },
     Rule {
         id: "kong-cluster-plugin-no-class",
+        summary: "a KongClusterPlugin without `kubernetes.io/ingress.class`",
         severity: Severity::Warning,
         evidence: KIC_STORE,
         check: kong_cluster_plugin_no_class,
     },
     Rule {
         id: "kong-plugin-deprecated-field",
+        summary: "zipkin/opentelemetry `header_type`, `default_header_type`, opentelemetry `endpoint`",
         severity: Severity::Warning,
         evidence: KONG_ZIPKIN_SCHEMA,
         check: kong_plugin_deprecated_field,
     },
     Rule {
         id: "kong-enterprise-plugin",
+        summary: "an Enterprise-only plugin (e.g. `mtls-auth`) on the OSS image",
         severity: Severity::Error,
         evidence: KONG_MTLS_AUTH,
         check: kong_enterprise_plugin,
     },
-    Rule { id: "kong-plugin-unknown", severity: Severity::Error, evidence: KONG_CONSTANTS, check: kong_plugin_unknown },
-    Rule { id: "ingress-no-class", severity: Severity::Warning, evidence: KIC_STORE, check: ingress_no_class },
+    Rule {
+        id: "kong-plugin-unknown",
+        summary: "a plugin name Kong 3.9 does not bundle (e.g. `rate-limting`), with the closest one",
+        severity: Severity::Error,
+        evidence: KONG_CONSTANTS,
+        check: kong_plugin_unknown,
+    },
+    Rule {
+        id: "ingress-no-class",
+        summary: "an Ingress or KongConsumer naming no class: KIC ignores it unless Kong's IngressClass is the default",
+        severity: Severity::Warning,
+        evidence: KIC_STORE,
+        check: ingress_no_class,
+    },
     Rule {
         id: "kong-credential-unlabelled",
+        summary: "a credential Secret without the `konghq.com/credential` label (KIC 3.x ignores it; `kongCredType` is gone)",
         severity: Severity::Error,
         evidence: KIC_CREDENTIAL,
         check: kong_credential_unlabelled,
     },
     Rule {
         id: "kong-ingress-deprecated",
+        summary: "KongIngress and `konghq.com/override`, deprecated since KIC 3.0",
         severity: Severity::Warning,
         evidence: KIC_CHANGELOG,
         check: kong_ingress_deprecated,
     },
     Rule {
         id: "api-version-deprecated",
+        summary: "Istio v1beta1/v1alpha3/v1alpha1 API versions where the pinned CRDs serve v1",
         severity: Severity::Warning,
         evidence: ISTIO_V1_APIS,
         check: api_version_deprecated,
     },
     Rule {
         id: "linkerd-inject-on-workload-metadata",
+        summary: "`linkerd.io/inject` on a workload's own metadata (an error only when nothing else injects the pods)",
         severity: Severity::Error,
         evidence: LINKERD_INJECTION,
         check: linkerd_inject_on_workload_metadata,
     },
     Rule {
         id: "linkerd-ingress-open-relay",
+        summary: "Kong in Linkerd's ingress mode with an Ingress no `l5d-dst-override`-stripping plugin covers",
         severity: Severity::Error,
         evidence: LINKERD_INGRESS,
         check: linkerd_ingress_open_relay,
     },
-    Rule { id: "smi-trafficsplit", severity: Severity::Warning, evidence: LINKERD_SHIFTING, check: smi_trafficsplit },
+    Rule {
+        id: "smi-trafficsplit",
+        summary: "an SMI TrafficSplit: it needs the retired linkerd-smi extension",
+        severity: Severity::Warning,
+        evidence: LINKERD_SHIFTING,
+        check: smi_trafficsplit,
+    },
     Rule {
         id: "serviceprofile-overrides-httproute",
+        summary: "a ServiceProfile and an HTTPRoute on one Service: the ServiceProfile wins",
         severity: Severity::Warning,
         evidence: LINKERD_SHIFTING,
         check: serviceprofile_overrides_httproute,
     },
     Rule {
         id: "ingress-route-duplicate",
+        summary: "the same host and path on two Ingresses",
         severity: Severity::Warning,
         evidence: KIC_INGRESS,
         check: ingress_route_duplicate,
     },
     Rule {
         id: "authz-principal-unknown",
+        summary: "an AuthorizationPolicy principal naming a Kong service account the chart does not create",
         severity: Severity::Warning,
         evidence: KONG_SA,
         check: authz_principal_unknown,
     },
-    Rule { id: "k8s-unknown-field", severity: Severity::Error, evidence: K8S_FIELD_VALIDATION, check: k8s_schema },
-    Rule { id: "crd-schema", severity: Severity::Error, evidence: K8S_CRD_VALIDATION, check: crd_schema },
+    Rule {
+        id: "k8s-unknown-field",
+        summary: "a field of a core kind that Kubernetes 1.35 does not have, or a value of the wrong type; each at its line",
+        severity: Severity::Error,
+        evidence: K8S_FIELD_VALIDATION,
+        check: k8s_schema,
+    },
+    Rule {
+        id: "crd-schema",
+        summary: "a Kong, Istio, Gateway API or Linkerd resource that does not fit its CRD at the pinned version",
+        severity: Severity::Error,
+        evidence: K8S_CRD_VALIDATION,
+        check: crd_schema,
+    },
 ];
+
+/// The annotation that silences rules on one object: `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
+pub const IGNORE_ANNOTATION: &str = "lint.kme2e.dev/ignore";
 
 /// Findings of one rule as it runs.
 pub struct Findings<'r> {
     rule: &'r Rule,
     pub out: Vec<Diagnostic>,
+    /// Findings silenced by the object's own ignore annotation.
+    pub suppressed: usize,
 }
 
 impl<'r> Findings<'r> {
     pub fn new(rule: &'r Rule) -> Self {
-        Findings { rule, out: Vec::new() }
+        Findings { rule, out: Vec::new(), suppressed: 0 }
     }
 
     fn on_object(&mut self, object: &Manifest, path: &[&str], message: String, fix: String) {
+        let ignored =
+            object.annotation(IGNORE_ANNOTATION).is_some_and(|list| list.split(',').any(|r| r.trim() == self.rule.id));
+        if ignored {
+            self.suppressed += 1;
+            return;
+        }
         let position = object.position_of(path);
         self.push(&object.file, position, &object.source, &path.join("."), message, fix);
     }
@@ -257,15 +329,25 @@ impl<'r> Findings<'r> {
     }
 }
 
-/// Run every rule over the index.
-pub fn run_all(index: &Index) -> Vec<Diagnostic> {
+/// Run every rule over the index: the findings, and how many each rule had silenced by an
+/// object's ignore annotation.
+pub fn run_all(index: &Index) -> (Vec<Diagnostic>, BTreeMap<&'static str, usize>) {
     let mut out = Vec::new();
+    let mut suppressed = BTreeMap::new();
     for rule in RULES {
         let mut findings = Findings::new(rule);
         (rule.check)(index, &mut findings);
         out.extend(findings.out);
+        if findings.suppressed > 0 {
+            *suppressed.entry(rule.id).or_default() += findings.suppressed;
+        }
     }
-    out
+    (out, suppressed)
+}
+
+/// The rule named `id`.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {

@@ -1,0 +1,152 @@
+//! Lint findings for machines: SARIF 2.1.0 (code scanning) and GitHub Actions workflow
+//! commands (annotations on a pull request's files). Text and JSON are `Diagnostic`'s own.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::rules::RULES;
+use crate::diagnostic::{Diagnostic, Severity};
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    }
+}
+
+/// A repository-relative URI with forward slashes (SARIF `artifactLocation.uri`).
+fn uri(file: &Path) -> String {
+    file.to_string_lossy().replace('\\', "/")
+}
+
+/// One SARIF 2.1.0 log with one run: every rule as a reporting descriptor, every finding as a
+/// result (load errors such as `schema` keep their class as `ruleId`).
+/// Format: <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>.
+pub fn sarif(findings: &[Diagnostic]) -> Value {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "shortDescription": {"text": r.summary},
+                "helpUri": r.evidence,
+                "defaultConfiguration": {"level": level(r.severity)},
+            })
+        })
+        .collect();
+    let results: Vec<Value> = findings
+        .iter()
+        .map(|d| {
+            let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&d.file)}}});
+            if d.position.line > 0 {
+                location["physicalLocation"]["region"] =
+                    json!({"startLine": d.position.line, "startColumn": d.position.column.max(1)});
+            }
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str(&format!(" Fix: {help}"));
+            }
+            json!({
+                "ruleId": d.code,
+                "level": level(d.severity),
+                "message": {"text": text},
+                "locations": [location],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "kme2e-lint",
+                "informationUri": "https://github.com/kong-mesh-e2e/kong-mesh-e2e",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+/// The workflow-command escapes of the Actions runner: data escapes `%`, CR and LF; property
+/// values also `:` and `,` (actions/toolkit packages/core/src/command.ts `escapeData`,
+/// `escapeProperty`).
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// One `::error file=...,line=...,col=...,title=...::message` line per finding.
+pub fn github(findings: &[Diagnostic]) -> String {
+    findings
+        .iter()
+        .map(|d| {
+            let command = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Note => "notice",
+            };
+            let mut properties = vec![format!("file={}", escape_property(&uri(&d.file)))];
+            if d.position.line > 0 {
+                properties.push(format!("line={}", d.position.line));
+                properties.push(format!("col={}", d.position.column.max(1)));
+            }
+            properties.push(format!("title={}", escape_property(&d.code)));
+            let mut message = d.message.clone();
+            if let Some(help) = &d.help {
+                message.push_str(&format!(" (fix: {help})"));
+            }
+            // Line breaks become the runner's own escapes; other control characters are shown.
+            let message = crate::diagnostic::escape_controls(&escape_data(&message));
+            format!("::{command} {}::{message}\n", properties.join(","))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Position;
+
+    fn finding() -> Diagnostic {
+        let mut d = Diagnostic::error(
+            "kong-annotation-unknown",
+            Path::new("k8s/svc.yaml"),
+            Position::new(8, 5),
+            "KIC reads no annotation `konghq.com/service-upstream`, 100%\n::error::x",
+        )
+        .with_help("use `ingress.kubernetes.io/service-upstream: \"true\"`");
+        d.severity = Severity::Error;
+        d
+    }
+
+    #[test]
+    fn sarif_has_rules_and_located_results() {
+        let log = sarif(&[finding(), Diagnostic::note("skipped", Path::new("kustomization.yaml"), "not read")]);
+        assert_eq!(log["version"], "2.1.0");
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), RULES.len());
+        let first = &run["results"][0];
+        assert_eq!(first["ruleId"], "kong-annotation-unknown");
+        assert_eq!(first["level"], "error");
+        assert_eq!(first["locations"][0]["physicalLocation"]["region"]["startLine"], 8);
+        assert_eq!(first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "k8s/svc.yaml");
+        let note = &run["results"][1];
+        assert_eq!(note["level"], "note");
+        assert!(note["locations"][0]["physicalLocation"].get("region").is_none(), "a whole file has no region");
+    }
+
+    /// Message text cannot end the command or start another one.
+    #[test]
+    fn github_annotations_are_escaped() {
+        let out = github(&[finding()]);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.starts_with("::error file=k8s/svc.yaml,line=8,col=5,title=kong-annotation-unknown::"), "{out}");
+        assert!(out.contains("100%25%0A::error::x"), "{out}");
+    }
+}
