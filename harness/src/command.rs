@@ -14,6 +14,9 @@ pub struct Invocation {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Inherited variables whose names start with one of these are removed before `env` is
+    /// applied: a user's `HELM_KUBECONTEXT` or `HELM_NAMESPACE` must not steer the harness's helm.
+    pub clear_env_prefixes: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -27,6 +30,7 @@ impl Invocation {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            clear_env_prefixes: Vec::new(),
             timeout,
         }
     }
@@ -71,6 +75,12 @@ pub struct Process;
 impl Runner for Process {
     async fn run(&self, inv: &Invocation) -> Result<Output, CommandError> {
         let mut cmd = tokio::process::Command::new(&inv.program);
+        for (name, _) in std::env::vars_os() {
+            let text = name.to_string_lossy();
+            if inv.clear_env_prefixes.iter().any(|p| text.starts_with(p.as_str())) {
+                cmd.env_remove(&name);
+            }
+        }
         cmd.args(&inv.args)
             .envs(inv.env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true)
@@ -126,6 +136,18 @@ impl Runner for Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inherited variables under a cleared prefix do not reach the command (as a user's
+    /// HELM_KUBECONTEXT must not reach the harness's helm); the invocation's own still do.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn cleared_prefixes_do_not_reach_the_command() {
+        let mut inv = Invocation::new("/bin/sh", ["-c", "echo ${HOME:-unset} ${HOMEWORK:-none}"], Duration::from_secs(10));
+        inv.clear_env_prefixes.push("HOME".into());
+        inv.env.push(("HOMEWORK".into(), "set-by-us".into()));
+        let out = Process.run(&inv).await.unwrap();
+        assert_eq!(out.stdout.trim(), "unset set-by-us");
+    }
 
     #[tokio::test]
     async fn runs_captures_and_names_the_argv_in_errors() {

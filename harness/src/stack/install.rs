@@ -118,7 +118,13 @@ pub struct HttpProxyCheck;
 impl ProxyCheck for HttpProxyCheck {
     async fn answers(&self, url: &str) -> Result<u16, String> {
         crate::tls::install_ring_provider();
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
+        // Kong's proxy is on this machine's loopback: a user's HTTP_PROXY must not take the
+        // request elsewhere (many corporate proxies do not exempt 127.0.0.1).
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
         client.get(url).send().await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
     }
 }
@@ -276,6 +282,10 @@ pub fn helm_invocation(
     run: &RunDir,
 ) -> Invocation {
     let mut inv = crate::cluster::kind::isolated(Invocation::new(helm, args, timeout), run);
+    // Every HELM_* variable of the user's shell is dropped (HELM_KUBECONTEXT would point every
+    // release at another context, HELM_NAMESPACE at another namespace, HELM_DRIVER elsewhere);
+    // the harness sets the ones it wants below.
+    inv.clear_env_prefixes.push("HELM_".into());
     if let Some(target) = run.path.parent().and_then(Path::parent) {
         let helm_home = target.join("helm");
         for (var, dir) in [("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"), ("HELM_DATA_HOME", "data")] {

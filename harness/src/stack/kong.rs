@@ -9,9 +9,12 @@ use serde_json::{Value, json};
 
 use crate::scenario::Mesh;
 
-/// NodePorts of Kong's proxy Service; the kind config maps host ports to them.
+/// NodePorts of Kong's proxy Service; the kind config maps host ports to them. Both sit in the
+/// static band of the default range (30000-30085: band = min(max(16, 2768/32), 128) ports,
+/// Kubernetes KEP-3668 ServiceNodePortStaticSubrange, GA in 1.29), which random allocations
+/// use last, so another Service's random NodePort cannot take them first.
 pub const PROXY_HTTP_NODE_PORT: u16 = 30080;
-pub const PROXY_TLS_NODE_PORT: u16 = 30443;
+pub const PROXY_TLS_NODE_PORT: u16 = 30081;
 
 /// Manifests (under `fixtures/`) the stack applies cluster-wide on `mesh`, besides the charts.
 pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
@@ -29,6 +32,9 @@ pub fn values(mesh: Mesh) -> Value {
             "http": {"nodePort": PROXY_HTTP_NODE_PORT},
             "tls": {"nodePort": PROXY_TLS_NODE_PORT},
         },
+        // The chart's Kong Manager Service is a NodePort Service with random ports (charts/kong
+        // values.yaml `manager.enabled: true`, `type: NodePort`); the harness does not use it.
+        "manager": {"enabled": false},
     });
     match mesh {
         // The injector selects pods by this *label* when the namespace carries no injection
@@ -57,6 +63,18 @@ mod tests {
             let top: Vec<&String> = values.as_object().unwrap().keys().collect();
             // Anything else at the top of kong/ingress is ignored without a word.
             assert_eq!(top, ["gateway"], "only subchart sections at the top level");
+        }
+    }
+
+    /// No Service of Kong's chart takes random NodePorts: the manager is off and the proxy's
+    /// ports are fixed in the static band.
+    #[test]
+    fn no_random_node_ports() {
+        for mesh in Mesh::ALL {
+            assert_eq!(values(mesh)["gateway"]["manager"]["enabled"], false);
+        }
+        for port in [PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT] {
+            assert!((30000..=30085).contains(&port), "{port} is in the static band");
         }
     }
 

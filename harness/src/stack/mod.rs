@@ -304,6 +304,8 @@ mod tests {
                 "gateway.proxy.tls.nodePort",
                 "gateway.podLabels",
                 "gateway.podAnnotations",
+                // charts/kong/values.yaml (kong-3.2.0) `manager.enabled`.
+                "gateway.manager.enabled",
             ],
             "base" => &[],
             "istiod" => &["meshConfig.enableTracing", "meshConfig.extensionProviders"],
