@@ -8,9 +8,35 @@ pub struct Project {
     root: PathBuf,
 }
 
+/// No project where one was looked for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no kme2e project at {start} or above it: a project is a directory holding versions.toml and \
+     scenarios/ (run from inside one, or pass --project DIR)"
+)]
+pub struct NotAProject {
+    pub start: PathBuf,
+}
+
 impl Project {
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Project { root: root.into() }
+    }
+
+    /// Whether `dir` is a project root: `versions.toml` and `scenarios/` side by side.
+    pub fn is_root(dir: &Path) -> bool {
+        dir.join("versions.toml").is_file() && dir.join("scenarios").is_dir()
+    }
+
+    /// The project containing `start`: `start` itself or its nearest ancestor that is a project
+    /// root. The binary never falls back to the checkout it was built from: a copied checkout,
+    /// or a team's own repository of scenarios, is the project it is run in.
+    pub fn find(start: &Path) -> Result<Project, NotAProject> {
+        start
+            .ancestors()
+            .find(|dir| Project::is_root(dir))
+            .map(Project::at)
+            .ok_or_else(|| NotAProject { start: start.to_owned() })
     }
 
     pub fn root(&self) -> &Path {
@@ -52,5 +78,22 @@ impl Project {
     /// A path relative to the project root when it is inside it, for stable messages and snapshots.
     pub fn display_path<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_is_found_from_inside_it_and_nowhere_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("team-repo");
+        std::fs::create_dir_all(root.join("scenarios").join("deep")).unwrap();
+        std::fs::write(root.join("versions.toml"), "").unwrap();
+        assert_eq!(Project::find(&root.join("scenarios").join("deep")).unwrap().root(), root);
+        assert_eq!(Project::find(&root).unwrap().root(), root);
+        let err = Project::find(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no kme2e project") && err.contains("--project"), "{err}");
     }
 }

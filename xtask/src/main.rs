@@ -21,9 +21,16 @@ use harness::snapshot::SnapshotMode;
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 struct Cli {
+    /// The project to work in: a directory holding versions.toml and scenarios/ (default: the
+    /// current directory or its nearest parent that is one).
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The project of this invocation, chosen once in `main`.
+static PROJECT: std::sync::OnceLock<Project> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -375,6 +382,16 @@ fn main() -> ExitCode {
         .init();
     harness::tls::install_ring_provider();
     let cli = Cli::parse();
+    // Commands that read no project (none today) would skip this; every one does.
+    match find_project(cli.project.as_deref()) {
+        Ok(project) => {
+            let _ = PROJECT.set(project);
+        }
+        Err(e) => {
+            eprintln!("error: {}", harness::diagnostic::escape_for_log(&format!("{e:#}")));
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -411,10 +428,24 @@ async fn interruptible(work: impl std::future::Future<Output = Result<u8>>) -> R
     }
 }
 
-/// The workspace this binary was built from: `cargo xtask` always runs from a checkout.
+/// The project this invocation works in: `--project DIR`, or the current directory's.
+fn find_project(explicit: Option<&std::path::Path>) -> Result<Project> {
+    match explicit {
+        Some(dir) if Project::is_root(dir) => Ok(Project::at(dir)),
+        Some(dir) => bail!("{} holds no kme2e project (versions.toml and scenarios/)", dir.display()),
+        None => {
+            let here = std::env::current_dir().context("cannot read the current directory")?;
+            Ok(Project::find(&here)?)
+        }
+    }
+}
+
 fn project() -> Project {
-    let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    Project::at(xtask.parent().unwrap_or(xtask))
+    match PROJECT.get() {
+        Some(p) => p.clone(),
+        // Unit tests call helpers without `main`: they run inside the checkout.
+        None => find_project(None).unwrap_or_else(|_| Project::at(".")),
+    }
 }
 
 fn catalog() -> Result<Catalog> {
