@@ -142,7 +142,8 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn cleared_prefixes_do_not_reach_the_command() {
-        let mut inv = Invocation::new("/bin/sh", ["-c", "echo ${HOME:-unset} ${HOMEWORK:-none}"], Duration::from_secs(10));
+        let mut inv =
+            Invocation::new("/bin/sh", ["-c", "echo ${HOME:-unset} ${HOMEWORK:-none}"], Duration::from_secs(10));
         inv.clear_env_prefixes.push("HOME".into());
         inv.env.push(("HOMEWORK".into(), "set-by-us".into()));
         let out = Process.run(&inv).await.unwrap();

@@ -67,10 +67,21 @@ impl Index {
     }
 
     /// Ingresses Kong serves: class `kong` by field or by the legacy annotation.
+    /// Ingresses Kong serves: its class (`ingressController.ingressClass` in the values,
+    /// default `kong`) by field or by the legacy annotation, and class-less ones when Kong's
+    /// IngressClass is the cluster default.
     pub fn kong_ingresses(&self) -> impl Iterator<Item = &Manifest> {
-        self.of_kind("Ingress").filter(|i| {
-            i.object.pointer("/spec/ingressClassName").and_then(Value::as_str) == Some("kong")
-                || i.annotation("kubernetes.io/ingress.class") == Some("kong")
+        let class =
+            self.kong.chart.unwrap_or(KongChart::Ingress).ingress_class(self.kong_values().map(|(v, _)| &v.value));
+        let default_class = self
+            .of_kind("IngressClass")
+            .any(|c| c.name == class && c.annotation("ingressclass.kubernetes.io/is-default-class") == Some("true"));
+        self.of_kind("Ingress").filter(move |i| {
+            let named = i.object.pointer("/spec/ingressClassName").and_then(Value::as_str);
+            let annotated = i.annotation("kubernetes.io/ingress.class");
+            named == Some(class.as_str())
+                || annotated == Some(class.as_str())
+                || (default_class && named.is_none() && annotated.is_none())
         })
     }
 

@@ -21,60 +21,65 @@ pub enum KongChart {
     Kong,
 }
 
-/// Top-level keys of kong/kong's values.yaml at kong-3.2.0 (plus Helm's `global`): any other key
+/// Top-level values kong/kong reads: every `.Values.<key>` its templates refer to at
+/// kong-3.2.0 (charts/kong/templates/*.yaml and _helpers.tpl), plus Helm's `global`. Any other key
 /// is ignored by the chart, which has no values schema to reject it.
 const KONG_CHART_TOP_LEVEL: &[&str] = &[
+    "admin",
+    "affinity",
+    "autoscaling",
+    "certificates",
+    "cluster",
+    "clustertelemetry",
+    "containerSecurityContext",
+    "customEnv",
+    "dblessConfig",
     "deployment",
+    "deploymentAnnotations",
+    "dnsConfig",
+    "dnsPolicy",
+    "enterprise",
     "env",
     "envFrom",
+    "extraConfigMaps",
     "extraLabels",
+    "extraObjects",
+    "extraSecrets",
+    "fullnameOverride",
     "image",
-    "admin",
-    "status",
-    "clusterCaSecretName",
-    "cluster",
-    "proxy",
-    "udpProxy",
-    "plugins",
-    "secretVolumes",
-    "migrations",
-    "dblessConfig",
     "ingressController",
-    "postgresql",
-    "certificates",
-    "waitImage",
-    "updateStrategy",
-    "resources",
     "initContainerResources",
-    "readinessProbe",
-    "livenessProbe",
     "lifecycle",
-    "terminationGracePeriodSeconds",
-    "tolerations",
-    "nodeSelector",
-    "podAnnotations",
-    "podLabels",
-    "replicaCount",
-    "deploymentAnnotations",
-    "autoscaling",
-    "podDisruptionBudget",
-    "podSecurityPolicy",
-    "priorityClassName",
-    "securityContext",
-    "containerSecurityContext",
-    "serviceMonitor",
-    "enterprise",
+    "livenessProbe",
     "manager",
+    "migrations",
+    "nameOverride",
+    "namespace",
+    "nodeSelector",
+    "plugins",
+    "podAnnotations",
+    "podDisruptionBudget",
+    "podLabels",
+    "podSecurityPolicy",
     "portal",
     "portalapi",
-    "clustertelemetry",
-    "extraConfigMaps",
-    "extraSecrets",
-    "extraObjects",
-    "nameOverride",
-    "fullnameOverride",
-    "namespace",
-    "serviceAccount",
+    "postgresql",
+    "priorityClassName",
+    "proxy",
+    "readinessProbe",
+    "replicaCount",
+    "resources",
+    "secretVolumes",
+    "securityContext",
+    "serviceMonitor",
+    "startupProbe",
+    "status",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "topologySpreadConstraints",
+    "udpProxy",
+    "updateStrategy",
+    "waitImage",
     "global",
 ];
 
@@ -130,26 +135,58 @@ impl KongChart {
         }
     }
 
-    /// The service account Kong's proxy runs as, for release `release`: the subchart's fullname
-    /// (`<release>-gateway` under kong/ingress; kong/kong's `kong.fullname`: the release itself
-    /// when it contains "kong", else `<release>-kong`), unless the values name one
-    /// (Kong/charts charts/kong/templates/_helpers.tpl `kong.fullname`, `kong.serviceAccountName`).
+    /// The value at `path` under the gateway's section.
+    fn gateway_value<'v>(self, values: Option<&'v Value>, path: &[&str]) -> Option<&'v Value> {
+        let full: Vec<&str> = self.gateway().iter().chain(path).copied().collect();
+        values.and_then(|v| full.iter().try_fold(v, |v, k| v.get(*k)))
+    }
+
+    /// The service account Kong's proxy runs as, for release `release` (charts/kong/templates/
+    /// _helpers.tpl at kong-3.2.0: `kong.serviceAccountName` is `deployment.serviceAccount.name`,
+    /// else `kong.fullname` when the chart creates it (the default) or `default` when it does not;
+    /// `kong.fullname` is `fullnameOverride`, else `<release>-<nameOverride or chart name>`, the
+    /// chart name being the alias `gateway` under kong/ingress).
     pub fn service_account(self, release: &str, values: Option<&Value>) -> String {
-        let gateway = |path: &[&str]| {
-            let full: Vec<&str> = self.gateway().iter().chain(path).copied().collect();
-            values.and_then(|v| full.iter().try_fold(v, |v, k| v.get(*k))).and_then(Value::as_str).map(str::to_owned)
+        let text = |path: &[&str]| {
+            self.gateway_value(values, path).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
         };
-        if let Some(named) = gateway(&["serviceAccount", "name"]).filter(|n| !n.is_empty()) {
+        if let Some(named) = text(&["deployment", "serviceAccount", "name"]) {
             return named;
         }
-        if let Some(full) = gateway(&["fullnameOverride"]).filter(|n| !n.is_empty()) {
+        let created = self.gateway_value(values, &["deployment", "serviceAccount", "create"]).and_then(Value::as_bool);
+        if created == Some(false) {
+            return "default".into();
+        }
+        if let Some(full) = text(&["fullnameOverride"]) {
             return full;
         }
         let chart = match self {
             KongChart::Ingress => "gateway".to_owned(),
-            KongChart::Kong => gateway(&["nameOverride"]).unwrap_or_else(|| "kong".into()),
+            KongChart::Kong => text(&["nameOverride"]).unwrap_or_else(|| "kong".into()),
         };
-        if release.contains(&chart) { release.to_owned() } else { format!("{release}-{chart}") }
+        let mut name = format!("{release}-{chart}");
+        name.truncate(63);
+        name.trim_end_matches('-').to_owned()
+    }
+
+    /// The namespace the values put Kong in (kong/kong's `namespace`, which overrides the
+    /// release namespace: `kong.namespace` in _helpers.tpl).
+    pub fn namespace(self, values: Option<&Value>) -> Option<String> {
+        self.gateway_value(values, &["namespace"]).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+    }
+
+    /// The ingress class KIC serves (`ingressController.ingressClass`, default `kong`).
+    pub fn ingress_class(self, values: Option<&Value>) -> String {
+        let path: &[&str] = match self {
+            KongChart::Ingress => &["controller", "ingressController", "ingressClass"],
+            KongChart::Kong => &["ingressController", "ingressClass"],
+        };
+        values
+            .and_then(|v| path.iter().try_fold(v, |v, k| v.get(*k)))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("kong")
+            .to_owned()
     }
 }
 
@@ -199,6 +236,39 @@ impl KongSetup {
         let ns_annotation =
             |key: &str| ns.and_then(|n| n.annotations().find(|(k, _)| *k == key).map(|(_, v)| v.to_owned()));
         let where_ns = format!("namespace {}", self.namespace);
+        // Without Kong's values the pods' own labels are unknown: they could opt in or out. Only
+        // the namespace can still decide, with the chart's defaults (no opt-out) assumed.
+        if values.is_none() || self.chart.is_none() {
+            let assumed = "Kong's values are not given: the chart's default of no opt-out is assumed";
+            return match (mesh, ns) {
+                (Mesh::None, _) => Meshing::NotMeshed("no mesh".into()),
+                (Mesh::Istio, Some(_)) => {
+                    match (ns_label("istio.io/dataplane-mode"), ns_label("istio-injection"), ns_label("istio.io/rev")) {
+                        (Some(mode), _, _) if mode == "ambient" => {
+                            Meshing::Meshed(format!("{where_ns} is in Istio's ambient mode"))
+                        }
+                        (_, Some(i), _) if i == "enabled" => {
+                            Meshing::Meshed(format!("{where_ns} has istio-injection=enabled; {assumed}"))
+                        }
+                        (_, Some(i), _) => Meshing::NotMeshed(format!(
+                            "{where_ns} has istio-injection={i}, which no injector webhook selects"
+                        )),
+                        (_, None, Some(rev)) => {
+                            Meshing::Meshed(format!("{where_ns} has istio.io/rev={rev}; {assumed}"))
+                        }
+                        _ => Meshing::Unknown(self.missing(values, "its pods' labels")),
+                    }
+                }
+                (Mesh::Linkerd, Some(_)) => match ns_annotation("linkerd.io/inject") {
+                    Some(n) if n == "enabled" || n == "ingress" => {
+                        Meshing::Meshed(format!("{where_ns} is annotated linkerd.io/inject: {n}; {assumed}"))
+                    }
+                    Some(n) => Meshing::NotMeshed(format!("{where_ns} is annotated linkerd.io/inject: {n}")),
+                    None => Meshing::Unknown(self.missing(values, "its pods' annotations")),
+                },
+                (_, None) => Meshing::Unknown(self.missing(values, "its pods' labels and its namespace")),
+            };
+        }
         match mesh {
             Mesh::None => Meshing::NotMeshed("no mesh".into()),
             // The injector's four webhooks (istio/istio manifests/charts/istio-control/
@@ -207,7 +277,14 @@ impl KongSetup {
             // label sidecar.istio.io/inject=true or istio.io/rev; `sidecar.istio.io/inject:
             // "false"` on the pod opts out of the namespace-wide ones.
             Mesh::Istio => {
-                let opt_out = pod("podLabels", "sidecar.istio.io/inject").as_deref() == Some("false");
+                // The injector also honours the annotation, the label winning when both are set
+                // (istio/istio pkg/kube/inject/inject.go `injectRequired`).
+                let label = pod("podLabels", "sidecar.istio.io/inject");
+                let annotation = pod("podAnnotations", "sidecar.istio.io/inject");
+                let opt_out = label.as_deref().or(annotation.as_deref()) == Some("false");
+                if ns_label("istio.io/dataplane-mode").as_deref() == Some("ambient") {
+                    return Meshing::Meshed(format!("{where_ns} is in Istio's ambient mode"));
+                }
                 let pod_in = pod("podLabels", "sidecar.istio.io/inject").as_deref() == Some("true");
                 let pod_rev = pod("podLabels", "istio.io/rev");
                 match (ns, ns_label("istio-injection"), ns_label("istio.io/rev")) {
@@ -267,12 +344,29 @@ impl KongSetup {
         }
     }
 
-    fn missing(&self, values: Option<&ValuesFile>, namespace: &str) -> String {
+    fn missing(&self, values: Option<&ValuesFile>, what: &str) -> String {
         match values {
-            None => format!("no Kong values (--values kong/kong=FILE or kong/ingress=FILE) and not {namespace}"),
+            None => format!("no Kong values (--values kong/kong=FILE or kong/ingress=FILE), so {what} are unknown"),
             Some(_) => format!(
-                "the values set no injection label or annotation on the pods, and {namespace} is not among the inputs"
+                "the values set no injection label or annotation on the pods, and {what} is not among the inputs"
             ),
         }
+    }
+
+    /// The `linkerd.io/inject` value Kong's pods get: their own annotation, else their
+    /// namespace's. `None` when the inputs do not say.
+    pub fn linkerd_inject(&self, values: Option<&ValuesFile>, objects: &[Manifest]) -> Option<String> {
+        let pod = values.zip(self.chart).and_then(|(v, chart)| {
+            let path: Vec<&str> =
+                chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
+            v.get(&path).and_then(Value::as_str).map(str::to_owned)
+        });
+        pod.or_else(|| {
+            objects
+                .iter()
+                .find(|o| o.kind == "Namespace" && o.name == self.namespace)
+                .and_then(|n| n.annotation("linkerd.io/inject"))
+                .map(str::to_owned)
+        })
     }
 }

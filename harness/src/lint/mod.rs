@@ -150,7 +150,15 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
         );
         return outcome;
     }
-    let mut user_values = Vec::new();
+    let mut user_values: Vec<ValuesFile> = Vec::new();
+    let kong_files = inputs.values.iter().filter(|(chart, _)| kong::KongChart::from_name(chart).is_some()).count();
+    if kong_files > 1 {
+        outcome.add(
+            Diagnostic::error("usage", Path::new("--values"), Position::WHOLE_FILE, "more than one Kong values file")
+                .with_help("lint reads one values file for Kong (as written, with its lines); merge layered files first (`yq ea '. as $i ireduce ({}; . * $i)' a.yaml b.yaml`)"),
+        );
+        return outcome;
+    }
     for (chart, file) in &inputs.values {
         if !index::KNOWN_CHARTS.contains(&chart.as_str()) {
             outcome.add(
@@ -218,19 +226,28 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 return finish(catalog, outcome, &inputs.allow);
             }
         };
+        // The project's own fixtures are templated by the harness; anything else (and the
+        // pitfall cases, written as users write) is the user's and read as written.
+        let fixtures_dir = catalog.project.fixtures_dir().canonicalize().ok();
+        let pitfalls = fixtures_dir.as_ref().map(|d| d.join("pitfalls"));
         let mut objects = Vec::new();
         for file in manifests {
             if let Some(why) = not_a_manifest(&file) {
                 outcome.add(Diagnostic::note("skipped", &file, why));
                 continue;
             }
-            let (found, errors) = fixture::load_all(&file, &vars);
+            let canonical = file.canonicalize().ok();
+            let under =
+                |dir: &Option<PathBuf>| dir.as_ref().zip(canonical.as_ref()).is_some_and(|(d, f)| f.starts_with(d));
+            let ours = under(&fixtures_dir) && !under(&pitfalls);
+            let reading = if ours { fixture::Reading::Fixture(&vars) } else { fixture::Reading::UserManifest };
+            let (found, errors) = fixture::read_all(&file, reading);
             objects.extend(found);
             for e in errors {
                 outcome.add(*e.0);
             }
         }
-        match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs)) {
+        match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs, &user_values)) {
             Ok(index) => {
                 let (found, suppressed) = rules::run_all(&index);
                 outcome.count_suppressed(suppressed);
@@ -474,7 +491,11 @@ fn harness_kong(catalog: &Catalog) -> KongOwner {
     })
 }
 
-fn user_kong(inputs: &Inputs) -> KongOwner {
+fn user_kong(inputs: &Inputs, values: &[ValuesFile]) -> KongOwner {
+    // kong/kong's `namespace` value overrides the release namespace.
+    let from_values =
+        values.iter().find_map(|v| kong::KongChart::from_name(&v.chart).and_then(|c| c.namespace(Some(&v.value))));
+    let inputs = &Inputs { kong_namespace: inputs.kong_namespace.clone().or(from_values), ..inputs.clone() };
     let assumed = match (&inputs.kong_namespace, &inputs.kong_release) {
         (Some(_), Some(_)) => None,
         (ns, release) => Some(format!(
@@ -589,6 +610,9 @@ fn expand(catalog: &Catalog, paths: &[PathBuf]) -> Result<Walk, Box<Diagnostic>>
             return Err(unreadable(path, &std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
     }
+    // A file named twice (or by itself and through its directory) is read once.
+    let mut seen = std::collections::BTreeSet::new();
+    walk.files.retain(|f| seen.insert(f.canonicalize().unwrap_or_else(|_| f.clone())));
     Ok(walk)
 }
 
@@ -603,6 +627,18 @@ fn collect(
     visited: &mut std::collections::BTreeSet<PathBuf>,
     walk: &mut Walk,
 ) -> std::io::Result<()> {
+    // A kustomize directory holds bases and patches, not objects as applied: its files are read
+    // only through `kubectl kustomize`.
+    if let Some(k) =
+        ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    {
+        walk.skipped.push(Diagnostic::note(
+            "skipped",
+            &k,
+            "not read: a kustomize directory (with its patches); lint the output of `kubectl kustomize DIR`",
+        ));
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     let yaml = |p: &Path| p.extension().is_some_and(|x| x == "yaml" || x == "yml");
@@ -665,10 +701,16 @@ mod tests {
         let mut lines = expected.lines();
         let mesh_line = lines.next().unwrap_or_default();
         let mesh: Mesh = mesh_line.strip_prefix("mesh: ").expect("first line `mesh: …`").parse().expect("a mesh");
-        let mut paths = expand(catalog, &[dir.to_owned()]).expect("case files").files;
-        // `kong-values.yaml`: kong/ingress values; `kong-chart-values.yaml`: kong/kong values.
+        // The case's entries as a user would pass them (directories walked by lint itself),
+        // minus expected.txt and the values files: `kong-values.yaml` (kong/ingress values) and
+        // `kong-chart-values.yaml` (kong/kong values) are given with --values.
         let values_files = [("kong-values.yaml", KONG_CHART), ("kong-chart-values.yaml", "kong/kong")];
-        paths.retain(|p| p.file_name().is_some_and(|n| values_files.iter().all(|(f, _)| n != *f)));
+        let mut paths: Vec<PathBuf> =
+            std::fs::read_dir(dir).expect("case dir").filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        paths.retain(|p| {
+            p.file_name().is_some_and(|n| n != "expected.txt" && values_files.iter().all(|(f, _)| n != *f))
+        });
         let values: Vec<(String, PathBuf)> = values_files
             .iter()
             .map(|(file, chart)| ((*chart).to_owned(), dir.join(file)))
@@ -692,7 +734,15 @@ mod tests {
             .iter()
             .map(|d| {
                 let file = d.file.strip_prefix(&case).unwrap_or(&d.file).display().to_string();
-                format!("{} {file}:{}:{}", d.code, d.position.line, d.position.column)
+                // A severity other than the finding's usual one is part of what is expected:
+                // a rule's own default, error for load problems, note for `skipped`.
+                let usual = match rules::rule(&d.code) {
+                    Some(r) => r.severity,
+                    None if d.code == "skipped" => Severity::Note,
+                    None => Severity::Error,
+                };
+                let severity = if d.severity == usual { String::new() } else { format!(" [{}]", d.severity) };
+                format!("{} {file}:{}:{}{severity}", d.code, d.position.line, d.position.column)
             })
             .collect();
         (mesh_line.to_owned(), found)
@@ -806,6 +856,39 @@ mod tests {
         assert_eq!(severity_with(None), Severity::Warning);
     }
 
+    /// A suppressed finding leaves the others as they are; two Kong values files are refused
+    /// (lint cannot merge them and keep their lines); a file named twice is read once.
+    #[test]
+    fn suppression_layered_values_and_repeated_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let deployment = |name: &str, extra: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: shop\n  annotations: {{linkerd.io/inject: enabled{extra}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: c, image: c:1}}]}}\n"
+            )
+        };
+        let file = dir.path().join("objs.yaml");
+        let namespace =
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: {linkerd.io/inject: enabled}\n";
+        let ignore = ", lint.kme2e.dev/ignore: linkerd-inject-on-workload-metadata";
+        std::fs::write(&file, format!("{namespace}---\n{}---\n{}", deployment("a", ""), deployment("b", ignore)))
+            .unwrap();
+        let inputs = Inputs {
+            paths: vec![file.clone(), file.clone(), dir.path().to_owned()],
+            mesh: Some(Mesh::Linkerd),
+            ..Inputs::default()
+        };
+        let outcome = run(&catalog(), &inputs);
+        let found: Vec<_> =
+            outcome.findings.iter().filter(|d| d.code == "linkerd-inject-on-workload-metadata").collect();
+        assert_eq!(found.len(), 1, "{:?}", outcome.findings);
+        assert_eq!(found[0].severity, Severity::Warning, "a's severity is its own");
+        assert_eq!(outcome.suppressed.get("linkerd-inject-on-workload-metadata"), Some(&1), "counted once");
+        let values = vec![("kong/ingress".to_owned(), file.clone()), ("kong/ingress".to_owned(), file.clone())];
+        let layered = run(&catalog(), &Inputs { paths: vec![file], values, ..Inputs::default() });
+        assert_eq!(layered.exit_code(), 2);
+        assert!(layered.findings[0].message.contains("more than one Kong values file"));
+    }
+
     /// With no Kong values and no flags, lint assumes nothing silently: a rule that needs the
     /// Kong install says what it assumed or could not check, once.
     #[test]
@@ -841,16 +924,15 @@ mod tests {
     fn the_readme_lists_every_rule_as_it_is() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-        let table: Vec<&str> =
-            readme.lines().filter(|l| l.starts_with("| `") && l.matches(" | ").count() == 2).collect();
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| rule | severity | what it catches |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
         let expected: Vec<String> =
             rules::RULES.iter().map(|r| format!("| `{}` | {} | {} |", r.id, r.severity, r.summary)).collect();
-        let rule_rows: Vec<&str> = table
-            .iter()
-            .copied()
-            .filter(|l| rules::RULES.iter().any(|r| l.starts_with(&format!("| `{}` |", r.id))))
-            .collect();
-        assert_eq!(rule_rows, expected, "regenerate the README table from `cargo xtask lint --list-rules`");
+        assert_eq!(table, expected, "regenerate the README table from `cargo xtask lint --list-rules`");
     }
 
     #[test]

@@ -16,9 +16,23 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-/// A repository-relative URI with forward slashes (SARIF `artifactLocation.uri`).
+/// SARIF `artifactLocation.uri`: a relative reference for paths relative to the project
+/// (code scanning resolves them against the checkout), `file://` for absolute ones; every
+/// character outside RFC 3986's unreserved set and `/` percent-encoded (a bundle's
+/// `bundle.yaml#fixtures/x.yaml` keeps its `#` as `%23`, not as a fragment).
 fn uri(file: &Path) -> String {
-    file.to_string_lossy().replace('\\', "/")
+    let text = file.to_string_lossy().replace('\\', "/");
+    let encoded: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    if text.starts_with('/') { format!("file://{encoded}") } else { encoded }
 }
 
 /// One SARIF 2.1.0 log with one run: every rule as a reporting descriptor, every finding as a
@@ -91,7 +105,8 @@ pub fn github(findings: &[Diagnostic]) -> String {
                 Severity::Warning => "warning",
                 Severity::Note => "notice",
             };
-            let mut properties = vec![format!("file={}", escape_property(&uri(&d.file)))];
+            let path = d.file.to_string_lossy().replace('\\', "/");
+            let mut properties = vec![format!("file={}", escape_property(&path))];
             if d.position.line > 0 {
                 properties.push(format!("line={}", d.position.line));
                 properties.push(format!("col={}", d.position.column.max(1)));
@@ -139,6 +154,10 @@ mod tests {
         let note = &run["results"][1];
         assert_eq!(note["level"], "note");
         assert!(note["locations"][0]["physicalLocation"].get("region").is_none(), "a whole file has no region");
+        assert_eq!(
+            uri(Path::new("/tmp/my bundle.yaml#fixtures/a.yaml")),
+            "file:///tmp/my%20bundle.yaml%23fixtures/a.yaml"
+        );
     }
 
     /// Message text cannot end the command or start another one.

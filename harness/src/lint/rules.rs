@@ -288,9 +288,20 @@ impl<'r> Findings<'r> {
     /// As [`Findings::on_object`], at another severity than the rule's: when what the inputs say
     /// makes the mistake less (or more) harmful.
     fn on_object_at(&mut self, severity: Severity, object: &Manifest, path: &[&str], message: String, fix: String) {
+        let before = self.out.len();
         self.on_object(object, path, message, fix);
-        if let Some(d) = self.out.last_mut() {
+        // Only a finding this call pushed (a suppressed one pushes nothing).
+        if self.out.len() > before
+            && let Some(d) = self.out.last_mut()
+        {
             d.severity = severity;
+        }
+    }
+
+    /// The note that a rule relied on the assumed Kong namespace and release, once.
+    fn assumed(&mut self, index: &Index, file: &std::path::Path) {
+        if let super::kong::Source::Assumed(what) = &index.kong.source {
+            self.note(file, format!("Kong's install is judged by an assumption: {what}"));
         }
     }
 
@@ -458,7 +469,9 @@ fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
         for section in sections {
             let path: Vec<&str> =
                 section.iter().copied().chain(["podAnnotations", "sidecar.istio.io/inject"]).collect();
-            if values.get(&path).is_some() {
+            // `"false"` is honoured by the injector as an opt-out; only an opt-in by annotation
+            // is the mistake.
+            if values.get(&path).and_then(Value::as_str) == Some("true") {
                 let labels: Vec<&str> = chart.gateway().iter().copied().chain(["podLabels"]).collect();
                 f.on_values(
                     values,
@@ -746,13 +759,21 @@ fn kong_annotation_unknown(index: &Index, f: &mut Findings) {
 
 /// Whether a namespace is under STRICT mTLS: a selector-less PeerAuthentication there, or a
 /// mesh-wide one in istio-system.
+/// Whether a namespace is under STRICT mTLS: its own selector-less PeerAuthentication decides
+/// when there is one, else the mesh-wide one in the root namespace (`istio-system`, Istio's
+/// default `rootNamespace`) — a namespace policy overrides the mesh's
+/// (istio.io/latest/docs/concepts/security/#peer-authentication).
 fn strict_namespace(index: &Index, namespace: &str) -> bool {
-    index.of_kind("PeerAuthentication").any(|pa| {
-        let ns = pa.namespace_or_default();
-        str_at(&pa.object, &["spec", "mtls", "mode"]) == Some("STRICT")
-            && pa.object.pointer("/spec/selector").is_none()
-            && (ns == namespace || ns == "istio-system")
-    })
+    let mode_in = |ns: &str| {
+        index
+            .of_kind("PeerAuthentication")
+            .filter(|pa| pa.namespace_or_default() == ns && pa.object.pointer("/spec/selector").is_none())
+            .find_map(|pa| str_at(&pa.object, &["spec", "mtls", "mode"]))
+    };
+    match mode_in(namespace) {
+        Some(mode) => mode == "STRICT",
+        None => mode_in("istio-system") == Some("STRICT"),
+    }
 }
 
 fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
@@ -769,6 +790,7 @@ fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             let svc = index.find("Service", ns, &service);
             let upstream = svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true");
+            f.assumed(index, &ingress.file);
             if let Meshing::Unknown(missing) = &meshing {
                 f.note(
                     &ingress.file,
@@ -1023,13 +1045,25 @@ const ENTERPRISE_PLUGINS: &[&str] = &[
 ];
 
 fn kong_enterprise_plugin(index: &Index, f: &mut Findings) {
+    // Kong Enterprise runs them: `image.repository: kong/kong-gateway` or `enterprise.enabled`.
+    if let Some((values, chart)) = index.kong_values() {
+        let at = |path: &[&str]| {
+            let full: Vec<&str> = chart.gateway().iter().chain(path).copied().collect();
+            values.get(&full).cloned()
+        };
+        let enterprise_image =
+            at(&["image", "repository"]).and_then(|v| v.as_str().map(|s| s.contains("kong-gateway"))).unwrap_or(false);
+        if enterprise_image || at(&["enterprise", "enabled"]).and_then(|v| v.as_bool()) == Some(true) {
+            return;
+        }
+    }
     for p in plugin_objects(index) {
         let plugin = p.object.get("plugin").and_then(Value::as_str).unwrap_or_default();
         if ENTERPRISE_PLUGINS.contains(&plugin) {
             f.on_object(
                 p,
                 &["plugin"],
-                format!("`{plugin}` is a Kong Enterprise plugin; the OSS image the harness installs has no such plugin and KIC fails to configure it"),
+                format!("`{plugin}` is a Kong Enterprise plugin; the OSS image (the chart's default, and the harness's) has no such plugin and KIC fails to configure it"),
                 if plugin == "mtls-auth" {
                     "mtls-auth authenticates *clients to Kong*, not Kong to the mesh; the mesh's own mTLS covers Kong -> backend".into()
                 } else {
@@ -1278,14 +1312,16 @@ fn attached_plugins(o: &Manifest) -> impl Iterator<Item = &str> {
 /// A guard counts when it is a global KongClusterPlugin (label `global: "true"`), or attached
 /// to the Ingress or to its backend Service (KIC merges plugins of both).
 fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
-    let Some((values, chart)) = index.kong_values() else { return };
-    let path: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
-    if values.get(&path).and_then(Value::as_str) != Some("ingress") {
+    let values = index.kong_values();
+    if index.kong.linkerd_inject(values.map(|(v, _)| v), &index.objects).as_deref() != Some("ingress") {
         return;
     }
-    let global = index
-        .of_kind("KongClusterPlugin")
-        .any(|p| p.labels().any(|(k, v)| k == "global" && v == "true") && strips_dst_override(p));
+    // A global plugin KIC does not pick up (no class) guards nothing.
+    let global = index.of_kind("KongClusterPlugin").any(|p| {
+        p.labels().any(|(k, v)| k == "global" && v == "true")
+            && p.annotation("kubernetes.io/ingress.class").is_some()
+            && strips_dst_override(p)
+    });
     if global {
         return;
     }
@@ -1312,7 +1348,11 @@ fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
             );
         }
     }
-    if ingresses == 0 && !plugin_objects(index).any(strips_dst_override) {
+    if ingresses == 0
+        && !plugin_objects(index).any(strips_dst_override)
+        && let Some((values, chart)) = values
+    {
+        let path: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
         f.on_values(
             values,
             &path,
@@ -1483,6 +1523,17 @@ fn crd_schema(index: &Index, f: &mut Findings) {
                         "fix the field to match the CRD; the API server rejects the object as written".into(),
                     );
                 }
+            }
+            // Gateway API kinds of the experimental channel (TCPRoute, TLSRoute, ...): the
+            // pinned CRDs are the standard channel, so lint has no schema to say anything.
+            None if group == "gateway.networking.k8s.io" && schemas.versions_of(group, &o.kind).is_empty() => {
+                f.note(
+                    &o.file,
+                    format!(
+                        "{} {} not checked: the pinned Gateway API CRDs are the standard channel, which has no {}",
+                        o.kind, o.name, o.kind
+                    ),
+                );
             }
             None if schemas.knows_group(group) => {
                 let versions = schemas.versions_of(group, &o.kind);

@@ -142,14 +142,32 @@ fn is_go_template(text: &str) -> bool {
     })
 }
 
+/// How a file is read: as one of the project's fixtures (templated with the run's variables,
+/// every document an object), or as a user's manifest (taken verbatim: `{{ }}` in it is the
+/// user's own text; a document that is not a Kubernetes object is skipped with a note).
+#[derive(Debug, Clone, Copy)]
+pub enum Reading<'a> {
+    Fixture(&'a Vars),
+    UserManifest,
+}
+
 /// Every object of a file, and every problem, each located: one bad document does not hide the
 /// others. A `kind: List` is expanded into its items.
 pub fn load_all(path: &Path, vars: &Vars) -> (Vec<Manifest>, Vec<LoadError>) {
+    read_all(path, Reading::Fixture(vars))
+}
+
+/// [`load_all`] for a given way of reading.
+pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadError>) {
     let source = match yaml::read_text(path) {
         Ok(s) => s,
         Err(e) => return (Vec::new(), vec![LoadError::from_yaml(path, "", None, e)]),
     };
-    let rendered = match template::render(&source, vars) {
+    let rendered = match reading {
+        Reading::UserManifest => Ok(template::Rendered::verbatim(&source)),
+        Reading::Fixture(vars) => template::render(&source, vars),
+    };
+    let rendered = match rendered {
         Ok(r) => Arc::new(r),
         Err(e) if is_go_template(&source) => {
             let d = Diagnostic::error(
@@ -177,12 +195,39 @@ pub fn load_all(path: &Path, vars: &Vars) -> (Vec<Manifest>, Vec<LoadError>) {
         };
         let object: Value = match yaml::from_str(doc.text) {
             Ok(v) => v,
+            Err(e) if matches!(reading, Reading::UserManifest) && is_go_template(doc.text) => {
+                let d = Diagnostic::error(
+                    "helm-template",
+                    path,
+                    shift(e.position),
+                    "this document is a Helm/Go template (`{{ .Values... }}`), not a manifest",
+                )
+                .with_source(&source)
+                .with_help(
+                    "render it first (`helm template RELEASE CHART -f values.yaml > out.yaml`) and lint the output",
+                );
+                errors.push(LoadError(Box::new(d)));
+                continue;
+            }
             Err(mut e) => {
                 e.position = shift(e.position);
                 errors.push(LoadError::from_yaml(path, &source, None, e));
                 continue;
             }
         };
+        // A user's file may hold YAML that is no Kubernetes object at all (a compose file, a
+        // workflow): said in a note, not an error.
+        let no_identity = object.get("apiVersion").is_none() && object.get("kind").is_none();
+        if matches!(reading, Reading::UserManifest) && no_identity {
+            let mut d = Diagnostic::note(
+                "skipped",
+                path,
+                "not read: this document is no Kubernetes object (no apiVersion, no kind)",
+            );
+            d.position = shift(Position::WHOLE_FILE);
+            errors.push(LoadError(Box::new(d)));
+            continue;
+        }
         let is_list = object.get("kind").and_then(Value::as_str) == Some("List")
             && object.get("apiVersion").and_then(Value::as_str) == Some("v1");
         let items: Vec<(Vec<String>, Value)> = if is_list {

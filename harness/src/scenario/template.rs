@@ -53,6 +53,11 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// Text taken as it is, with no substitution (a user's manifests: `{{ }}` is theirs).
+    pub fn verbatim(text: &str) -> Self {
+        Rendered { text: text.to_owned(), shifts: BTreeMap::new() }
+    }
+
     /// Map a 1-based column on a rendered line back to the source column.
     pub fn source_column(&self, line: u32, column: u32) -> u32 {
         let Some(shifts) = self.shifts.get(&line) else { return column };

@@ -120,11 +120,8 @@ impl ProxyCheck for HttpProxyCheck {
         crate::tls::install_ring_provider();
         // Kong's proxy is on this machine's loopback: a user's HTTP_PROXY must not take the
         // request elsewhere (many corporate proxies do not exempt 127.0.0.1).
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client =
+            reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().map_err(|e| e.to_string())?;
         client.get(url).send().await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
     }
 }

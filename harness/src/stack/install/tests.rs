@@ -319,4 +319,3 @@ async fn applies_are_retried_while_a_webhook_is_not_serving() {
     installer.install(&[action], &CancellationToken::new(), |_| {}).await.unwrap();
     assert_eq!(patches.load(std::sync::atomic::Ordering::SeqCst), 2, "one refused, one accepted");
 }
-
