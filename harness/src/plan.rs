@@ -39,6 +39,31 @@ pub struct ClusterPlan {
     pub ports: [u16; 2],
     /// The kind config, as written to `kind-config.yaml`.
     pub config: String,
+    /// For `existing`: the kubeconfig context used, read only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// For `existing`: where Kong's proxy answers from this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+}
+
+impl ClusterPlan {
+    /// The plan of a run on a k3s container (`image`) instead of kind.
+    pub fn use_k3s(&mut self, image: &str) {
+        self.provider = "k3s".into();
+        self.node_image = image.to_owned();
+        self.config.clear();
+    }
+
+    /// The plan of a run on an existing cluster: nothing is created or deleted.
+    pub fn use_existing(&mut self, context: &str, proxy: &str) {
+        self.provider = "existing".into();
+        self.name.clear();
+        self.node_image.clear();
+        self.config.clear();
+        self.context = Some(context.to_owned());
+        self.proxy = Some(proxy.to_owned());
+    }
 }
 
 /// One command of the environment, as the run executes it.
@@ -145,6 +170,8 @@ pub fn build(
             node_image: kind.node_image.clone(),
             ports: [ports.http, ports.https],
             config: kind.config(),
+            context: None,
+            proxy: None,
         },
         environment,
         steps,
@@ -289,11 +316,25 @@ impl fmt::Display for Plan {
         if let Some(v) = &self.mesh_version {
             writeln!(f, "  mesh version {v}")?;
         }
-        writeln!(
-            f,
-            "cluster: kind {} ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
-            self.cluster.name, self.cluster.node_image, self.cluster.ports[0], self.cluster.ports[1]
-        )?;
+        let c = &self.cluster;
+        match c.provider.as_str() {
+            "existing" => writeln!(
+                f,
+                "cluster: the existing context `{}` (read only: no cluster is created or deleted), Kong proxy at {}",
+                c.context.as_deref().unwrap_or("?"),
+                c.proxy.as_deref().unwrap_or("?")
+            )?,
+            "k3s" => writeln!(
+                f,
+                "cluster: k3s in a container ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
+                c.node_image, c.ports[0], c.ports[1]
+            )?,
+            _ => writeln!(
+                f,
+                "cluster: kind {} ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
+                c.name, c.node_image, c.ports[0], c.ports[1]
+            )?,
+        }
         writeln!(f, "environment:")?;
         for action in &self.environment {
             match action {
@@ -496,6 +537,19 @@ mod tests {
         let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
         let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
         build(&catalog, &profile, "r1", crate::cluster::HostPorts { http: 1, https: 2 }).unwrap()
+    }
+
+    /// A dry run describes the provider it would use, never a kind cluster it will not create.
+    #[test]
+    fn plans_describe_their_provider() {
+        let mut plan = linkerd_plan();
+        assert!(plan.to_string().contains("cluster: kind kme2e-linkerd-r1"));
+        plan.cluster.use_existing("staging", "http://127.0.0.1:8080");
+        let text = plan.to_string();
+        assert!(text.contains("cluster: the existing context `staging` (read only"), "{text}");
+        assert!(!text.contains("kind kme2e"), "{text}");
+        plan.cluster.use_k3s("rancher/k3s:v1.35.1-k3s1@sha256:ab");
+        assert!(plan.to_string().contains("cluster: k3s in a container (rancher/k3s:v1.35.1-k3s1@sha256:ab)"));
     }
 
     /// `--out` replaces an earlier plan as a whole (no stale file survives) and refuses a

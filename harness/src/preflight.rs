@@ -225,7 +225,7 @@ mod tests {
         assert!(report.missing().all(|c| c.fix.is_some()));
         let text = report.to_string();
         assert!(text.contains("no Docker daemon reachable: connection refused"), "{text}");
-        assert!(text.contains("`cargo xtask tools` downloads it from https://github.com/kubernetes-sigs/kind/releases/download/v0.32.0/"), "{text}");
+        assert!(text.contains("`cargo xtask tools` downloads it from https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/"), "{text}");
     }
 
     #[tokio::test]

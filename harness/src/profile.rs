@@ -298,6 +298,19 @@ impl Profile {
     pub fn mesh(&self) -> Mesh {
         self.pins.mesh
     }
+
+    /// The k3s image for this profile's Kubernetes: pinned for the same version, else for the
+    /// same minor (k3s images are released per patch on their own schedule).
+    pub fn k3s_image(&self) -> Option<&str> {
+        let minor = |v: &str| v.trim_start_matches('v').split('.').take(2).collect::<Vec<_>>().join(".");
+        let wanted = &self.pins.kubernetes;
+        self.versions
+            .k3s
+            .images
+            .get(wanted)
+            .or_else(|| self.versions.k3s.images.iter().find(|(v, _)| minor(v) == minor(wanted)).map(|(_, i)| i))
+            .map(String::as_str)
+    }
 }
 
 #[cfg(test)]

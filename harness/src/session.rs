@@ -114,12 +114,10 @@ pub fn check_options(options: &Options, profile: &Profile) -> Result<(), Session
         ProviderChoice::K3s if options.keep != Keep::Never => {
             refuse("k3s clusters live as long as the run; use the kind provider for --keep")
         }
-        ProviderChoice::K3s if !profile.versions.k3s.images.contains_key(&profile.pins.kubernetes) => {
-            Err(SessionError::Options(format!(
-                "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
-                profile.pins.kubernetes
-            )))
-        }
+        ProviderChoice::K3s if profile.k3s_image().is_none() => Err(SessionError::Options(format!(
+            "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
+            profile.pins.kubernetes
+        ))),
         ProviderChoice::K3s | ProviderChoice::Existing if options.reuse => {
             refuse("--reuse works with the kind provider only")
         }
@@ -206,7 +204,7 @@ pub async fn create_cluster(
             },
         },
         ProviderChoice::K3s => {
-            let image = profile.versions.k3s.images.get(&profile.pins.kubernetes).cloned().unwrap_or_default();
+            let image = profile.k3s_image().unwrap_or_default().to_owned();
             Provider::K3s { image, ports, running: Box::default() }
         }
         ProviderChoice::Existing => {
@@ -919,9 +917,12 @@ mod tests {
         assert!(check_options(&Options { reuse: false, ..reusing }, &profile).is_ok());
         let k3s_kept = Options { provider: ProviderChoice::K3s, keep: Keep::Always, ..Options::default() };
         assert!(refused(k3s_kept).contains("use the kind provider for --keep"));
-        let newer = versions.profile("istio-k8s-1-36", Path::new("versions.toml")).unwrap();
+        // k3s images are pinned per minor: 1.35 has one (any patch), 1.36 none.
         let k3s = Options { provider: ProviderChoice::K3s, ..Options::default() };
-        assert!(check_options(&k3s, &newer).unwrap_err().to_string().contains("no k3s image for Kubernetes v1.36.1"));
+        assert!(check_options(&k3s, &profile).is_ok());
+        assert_eq!(profile.k3s_image(), versions.k3s.images.get("v1.35.1").map(String::as_str));
+        let newer = versions.profile("istio-1-31-k8s-1-36", Path::new("versions.toml")).unwrap();
+        assert!(check_options(&k3s, &newer).unwrap_err().to_string().contains("no k3s image for Kubernetes v1.36.4"));
         assert!(check_options(&Options::default(), &profile).is_ok());
     }
 }

@@ -619,7 +619,7 @@ mod tests {
             }
         }
         let helm = versions.tools["helm"].artifact("helm", Platform { os: "linux", arch: "arm64" }).unwrap();
-        assert_eq!(helm.url, "https://get.helm.sh/helm-v3.18.4-linux-arm64.tar.gz");
+        assert_eq!(helm.url, "https://get.helm.sh/helm-v4.3.0-linux-arm64.tar.gz");
         assert_eq!(helm.archive_path.as_deref(), Some("linux-arm64/helm"));
         let err = versions.tools["kind"].artifact("kind", Platform { os: "linux", arch: "s390x" }).unwrap_err();
         assert!(err.to_string().contains("no pinned sha256 for linux/s390x"), "{err}");

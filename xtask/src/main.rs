@@ -217,6 +217,30 @@ enum ProviderArg {
 }
 
 impl LiveArgs {
+    /// Combinations clap cannot express.
+    fn check(&self) -> Result<()> {
+        if self.provider != ProviderArg::Existing && (self.context.is_some() || self.proxy.is_some()) {
+            bail!("--context and --proxy name an existing cluster: they need --provider existing");
+        }
+        if self.provider != ProviderArg::Existing && self.adopt {
+            bail!("--adopt concerns Helm releases on an existing cluster: it needs --provider existing");
+        }
+        Ok(())
+    }
+
+    /// What the plan says about where the run happens.
+    fn describe(&self, plan: &mut plan::Plan, profile: &harness::profile::Profile) {
+        match self.provider {
+            ProviderArg::Kind => {}
+            ProviderArg::K3s => {
+                plan.cluster.use_k3s(profile.k3s_image().unwrap_or("(no k3s image pinned for this Kubernetes)"));
+            }
+            ProviderArg::Existing => plan
+                .cluster
+                .use_existing(self.context.as_deref().unwrap_or_default(), self.proxy.as_deref().unwrap_or_default()),
+        }
+    }
+
     fn options(&self, keep: harness::cluster::Keep) -> harness::session::Options {
         use harness::session::ProviderChoice;
         harness::session::Options {
@@ -818,6 +842,7 @@ async fn require_docker(live: &LiveArgs, progress: &harness::progress::Progress)
 }
 
 async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
+    live.check()?;
     let catalog = catalog()?;
     let profile = profile_for(&catalog, mesh, profile)?;
     let progress = harness::progress::Progress::stderr();
@@ -855,6 +880,7 @@ async fn e2e_in(
     live: &LiveArgs,
 ) -> Result<u8> {
     let progress = harness::progress::Progress::stderr();
+    live.check()?;
     let profile = profile_for(catalog, mesh, profile)?;
     // Scenario errors stop the run before anything slow happens; warnings are shown and counted.
     let phase = progress.phase("lint");
@@ -897,6 +923,8 @@ async fn e2e_in(
         plan.scenarios.retain(|s| only.contains(&s.name));
     }
     if dry_run {
+        // What the run would use; the live path still reads the provider from the options.
+        live.describe(&mut plan, &profile);
         emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
         return Ok(0);
     }

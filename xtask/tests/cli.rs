@@ -30,7 +30,7 @@ fn e2e_without_docker_names_what_is_missing_and_fails() {
     assert!(err.contains("MISSING docker"), "{err}");
     assert!(err.contains("cannot run the live path: missing docker, docker-cli, helm, kind"), "{err}");
     assert!(err.contains("Nothing was created"), "{err}");
-    assert!(err.contains("fix: `cargo xtask tools` downloads it from https://get.helm.sh/helm-v3.18.4-"), "{err}");
+    assert!(err.contains("fix: `cargo xtask tools` downloads it from https://get.helm.sh/helm-v4.3.0-"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -272,4 +272,48 @@ fn lint_controls_for_ci() {
     assert_eq!(xtask(&["lint", "--explain", "no-such-rule"], |_| {}).status.code(), Some(2));
     assert_eq!(run(&["--kubernetes-version", "v1.35.8"]).status.code(), Some(1));
     assert_eq!(run(&["--kubernetes-version", "1.20"]).status.code(), Some(2));
+}
+
+/// A dry run on an existing cluster describes that cluster, never a kind cluster it will not
+/// create; `--context` without `--provider existing` is an error.
+#[test]
+fn dry_runs_describe_the_provider_they_would_use() {
+    let out = xtask(
+        &[
+            "e2e",
+            "none",
+            "--dry-run",
+            "--provider",
+            "existing",
+            "--context",
+            "staging",
+            "--proxy",
+            "http://127.0.0.1:8080",
+        ],
+        bare_machine,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("cluster: the existing context `staging`"), "{plan}");
+    assert!(!plan.contains("cluster: kind"), "{plan}");
+    let out = xtask(&["e2e", "none", "--dry-run", "--context", "staging"], bare_machine);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("need --provider existing"), "{}", stderr(&out));
+}
+
+/// The project is where the command runs (or --project), not where the binary was built.
+#[test]
+fn the_project_comes_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(&["list"], |c| {
+        c.current_dir(dir.path());
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no kme2e project"), "{}", stderr(&out));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = xtask(&["--project", root.to_str().unwrap(), "list"], |c| {
+        c.current_dir(dir.path());
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ingress-basic"));
 }

@@ -465,7 +465,7 @@ mod tests {
         // Another host over https, another sum: refused unless trusted, and the list says what.
         bundle.versions_toml = text
             .replace("https://github.com/kubernetes-sigs/kind/releases/download/", "https://evil.test/")
-            .replace("50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54", &"a".repeat(64));
+            .replace("aee6151561422756b764a4ae28e7f44cda5af5a9eead3cc9985112b1de8d8e0d", &"a".repeat(64));
         let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap_err();
         let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
         let keys: Vec<&str> = differences.iter().map(|d| d.key.as_str()).collect();
@@ -480,27 +480,27 @@ mod tests {
     }
 
     /// A bundle chooses a version among the checkout's profiles: its istio profile on Kubernetes
-    /// v1.36.1 runs as the checkout's `istio-k8s-1-36`, with the checkout's versions file.
+    /// v1.34.11 runs as the checkout's `istio-k8s-1-34`, with the checkout's versions file.
     #[test]
     fn a_bundle_picks_among_the_checkouts_profiles() {
         let text = checkout_versions_toml();
         let dir = tempfile::tempdir().unwrap();
         let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.versions_toml = text.replacen(
-            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.35.1\"",
-            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.36.1\"",
+            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.35.8\"",
+            "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.34.11\"",
             1,
         );
         assert_ne!(bundle.versions_toml, text);
         let file = write_bundle(dir.path(), &bundle);
         let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, dir.path()).unwrap();
-        assert_eq!(admitted.profile, "istio-k8s-1-36");
+        assert_eq!(admitted.profile, "istio-k8s-1-34");
         assert!(admitted.differences.is_empty());
         assert_eq!(std::fs::read_to_string(admitted.project.versions_file()).unwrap(), text);
         // A version the checkout does not pin is a difference.
-        bundle.versions_toml = text.replace("mesh_version = \"1.30.3\"", "mesh_version = \"1.29.0\"");
+        bundle.versions_toml = text.replace("mesh_version = \"1.30.5\"", "mesh_version = \"1.29.0\"");
         let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, dir.path()).unwrap_err();
-        assert!(err.to_string().contains("profiles.istio: bundle `istio on Kubernetes v1.35.1 (1.29.0)`"), "{err}");
+        assert!(err.to_string().contains("profiles.istio: bundle `istio on Kubernetes v1.35.8 (1.29.0)`"), "{err}");
     }
 
     /// The stack's own manifests (applied cluster-wide by the harness) come from the checkout:

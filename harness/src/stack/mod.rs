@@ -66,7 +66,13 @@ impl Release {
         // The label marks the release as the harness's own (stored on Helm's release Secret;
         // `helm upgrade --labels`, Helm >= 3.13), so `existing` clusters can tell ours apart.
         args.extend(["--labels".into(), format!("{}=true", crate::cluster::existing::RELEASE_LABEL)]);
-        args.extend(["--wait".into(), "--timeout".into(), HELM_TIMEOUT.into()]);
+        // Helm 4's `--wait` is a strategy (helm/helm pkg/cmd/flags.go at v4.2.4): bare
+        // `--wait` means the kstatus watcher, which also waits on every custom resource with a
+        // status and needs watch permission (an issue on `--provider existing`); the harness
+        // gates each release's readiness itself. `legacy` is Helm 3's polling of Deployments,
+        // StatefulSets, Services and PVCs, the semantics the charts' install guides assume.
+        // One word with `=`: a separate `legacy` would be read as the chart argument.
+        args.extend(["--wait=legacy".into(), "--timeout".into(), HELM_TIMEOUT.into()]);
         args.extend(["--kubeconfig".into(), dir.join("kubeconfig").display().to_string()]);
         args
     }
@@ -232,6 +238,11 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
 fn istiod_values(profile: &Profile) -> Value {
     let t = &profile.versions.tracing;
     json!({
+        // Released 1.30.x charts point their images at registry.istio.io/release, which is shut
+        // down in December 2026 (istio.io blog 2026/retirement-of-gcp); the same images are on
+        // Docker Hub under `istio` (the chart's own documented default hub, values.yaml
+        // `global.hub`). The tag stays the chart's, i.e. the release's own version.
+        "global": {"hub": "docker.io/istio"},
         "meshConfig": {
             "enableTracing": true,
             "extensionProviders": [{
@@ -308,7 +319,7 @@ mod tests {
                 "gateway.manager.enabled",
             ],
             "base" => &[],
-            "istiod" => &["meshConfig.enableTracing", "meshConfig.extensionProviders"],
+            "istiod" => &["global.hub", "meshConfig.enableTracing", "meshConfig.extensionProviders"],
             "linkerd-crds" => &["installGatewayAPI"],
             "linkerd-control-plane" => {
                 &["identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM"]
