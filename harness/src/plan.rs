@@ -329,6 +329,11 @@ impl fmt::Display for Plan {
                 "cluster: k3s in a container ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
                 c.node_image, c.ports[0], c.ports[1]
             )?,
+            _ if c.ports == [0, 0] => writeln!(
+                f,
+                "cluster: kind {} ({}), Kong proxy on two free 127.0.0.1 ports chosen when the run starts",
+                c.name, c.node_image
+            )?,
             _ => writeln!(
                 f,
                 "cluster: kind {} ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
@@ -537,6 +542,20 @@ mod tests {
         let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
         let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
         build(&catalog, &profile, "r1", crate::cluster::HostPorts { http: 1, https: 2 }).unwrap()
+    }
+
+    /// The same inputs give the same plan: ports are placeholders until a run picks them.
+    #[test]
+    fn plans_are_deterministic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let ports = crate::cluster::HostPorts::AT_RUN_TIME;
+        let a = build(&catalog, &profile, "plan", ports).unwrap();
+        let b = build(&catalog, &profile, "plan", ports).unwrap();
+        assert_eq!(a.to_string(), b.to_string());
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+        assert!(a.to_string().contains("two free 127.0.0.1 ports chosen when the run starts"));
     }
 
     /// A dry run describes the provider it would use, never a kind cluster it will not create.

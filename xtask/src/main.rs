@@ -108,6 +108,9 @@ enum Command {
         /// Only the profiles of this mesh.
         #[arg(long)]
         mesh: Option<Mesh>,
+        /// Only the profiles of the meshes this scenario runs on.
+        #[arg(long)]
+        scenario: Option<String>,
     },
     /// Judge recorded answers again, offline, with the current checks (docs/transcripts.md).
     /// Exit 0: every verdict is the expected one; 1: one differs; 2: unreadable input.
@@ -513,7 +516,8 @@ async fn run(command: Command) -> Result<u8> {
         Command::Doctor { format } => interruptible(doctor(format)).await,
         Command::Plan { mesh, profile, out, format } => {
             let catalog = catalog()?;
-            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", free_ports()?)?;
+            // Deterministic: ports are chosen when a run starts, not in a plan.
+            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", harness::cluster::HostPorts::AT_RUN_TIME)?;
             if let Some(dir) = out {
                 plan::write(&plan, &dir)?;
                 eprintln!("wrote {}", dir.join("plan.json").display());
@@ -620,8 +624,21 @@ async fn run(command: Command) -> Result<u8> {
             }
             outcome
         }
-        Command::CiMatrix { mesh } => {
-            let matrix = harness::report::matrix::matrix(&catalog()?.versions, mesh.map(Mesh::as_str));
+        Command::CiMatrix { mesh, scenario } => {
+            let catalog = catalog()?;
+            let meshes = match scenario.filter(|s| !s.is_empty()) {
+                None => None,
+                Some(name) => {
+                    let known: Vec<String> = catalog.entries()?.into_iter().map(|e| e.name).collect();
+                    if !known.contains(&name) {
+                        bail!("no scenario `{}`; scenarios: {}", harness::names::printable(&name), known.join(", "));
+                    }
+                    let file = catalog.project.scenarios_dir().join(format!("{name}.yaml"));
+                    Some(catalog.meshes_of(&file)?)
+                }
+            };
+            let matrix =
+                harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref());
             emit(&format!("{}\n", serde_json::to_string(&matrix)?));
             Ok(0)
         }
@@ -1024,6 +1041,10 @@ mod tests {
         insta::assert_json_snapshot!("ci_matrix", harness::report::matrix::matrix(versions, None));
         let linkerd = harness::report::matrix::matrix(versions, Some("linkerd"));
         assert!(linkerd.include.iter().all(|e| e.mesh == "linkerd") && !linkerd.include.is_empty());
+        // A scenario that runs on Istio only makes no Linkerd or no-mesh jobs.
+        let istio_only = [Mesh::Istio];
+        let one = harness::report::matrix::matrix_for(versions, None, Some(&istio_only));
+        assert!(one.include.iter().all(|e| e.mesh == "istio") && one.include.len() >= 3);
     }
 
     #[test]

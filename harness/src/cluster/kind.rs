@@ -28,6 +28,10 @@ pub struct HostPorts {
 }
 
 impl HostPorts {
+    /// Ports not chosen yet: what plans show (they are picked when a run starts), so the same
+    /// inputs always give the same plan.
+    pub const AT_RUN_TIME: HostPorts = HostPorts { http: 0, https: 0 };
+
     /// Two ports free right now (the OS picks them; kind binds them moments later).
     pub fn free() -> std::io::Result<HostPorts> {
         let a = std::net::TcpListener::bind("127.0.0.1:0")?;

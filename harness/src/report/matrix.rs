@@ -6,7 +6,7 @@ use crate::profile::Versions;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    /// A readable job name, e.g. `istio 1.30.3 on Kubernetes v1.35.1`.
+    /// A readable job name, e.g. `istio 1.30.5 on Kubernetes v1.35.8 (istio)`.
     pub name: String,
     pub profile: String,
     pub mesh: String,
@@ -19,11 +19,19 @@ pub struct Matrix {
     pub include: Vec<Entry>,
 }
 
+/// One entry per profile of `versions`, only those of `mesh` when given, and only those of
+/// `meshes` (the meshes a chosen scenario runs on) when given: a run of one scenario makes no
+/// job on a mesh it does not run on.
 pub fn matrix(versions: &Versions, mesh: Option<&str>) -> Matrix {
+    matrix_for(versions, mesh, None)
+}
+
+pub fn matrix_for(versions: &Versions, mesh: Option<&str>, meshes: Option<&[crate::scenario::Mesh]>) -> Matrix {
     let include = versions
         .profiles
         .iter()
         .filter(|(_, p)| mesh.is_none_or(|m| p.mesh.as_str() == m))
+        .filter(|(_, p)| meshes.is_none_or(|ms| ms.contains(&p.mesh)))
         .map(|(name, p)| {
             let what = match &p.mesh_version {
                 Some(v) => format!("{} {v}", p.mesh),
