@@ -23,6 +23,8 @@ pub struct Plan {
     pub run: String,
     /// The kind cluster of the run (the default provider; `e2e --provider` may choose another).
     pub cluster: ClusterPlan,
+    /// Images loaded into the kind node before the installs (best effort).
+    pub preload: Vec<String>,
     /// What gets installed, in order.
     pub environment: Vec<crate::stack::Action>,
     /// The environment as commands: tool, arguments, input files (relative to the run directory).
@@ -164,6 +166,7 @@ pub fn build(
         kubernetes: profile.pins.kubernetes.clone(),
         mesh_version: profile.pins.mesh_version.clone(),
         run: run.to_owned(),
+        preload: crate::stack::preload_images(profile),
         cluster: ClusterPlan {
             provider: "kind".into(),
             name: kind.name.clone(),
@@ -339,6 +342,9 @@ impl fmt::Display for Plan {
                 "cluster: kind {} ({}), Kong proxy on 127.0.0.1:{} (http) and :{} (https)",
                 c.name, c.node_image, c.ports[0], c.ports[1]
             )?,
+        }
+        if c.provider == "kind" && !self.preload.is_empty() {
+            writeln!(f, "images loaded into the node first: {}", self.preload.join(", "))?;
         }
         writeln!(f, "environment:")?;
         for action in &self.environment {

@@ -270,7 +270,7 @@ pub async fn install(
     }
     if let Provider::Kind { kind, cluster } = &env.provider {
         let phase = progress.phase("images");
-        let images: Vec<String> = profile.versions.images.values().cloned().collect();
+        let images = plan.preload.clone();
         phase.waiting_for(&format!("{} images pulled on the host and loaded into the node", images.len()));
         match kind.load_images(&cluster.name, &images, &cluster::kind::BollardPuller, &env.run).await {
             Ok(()) => phase.finish(true, "preloaded"),

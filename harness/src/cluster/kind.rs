@@ -150,8 +150,10 @@ impl<R: Runner> Kind<R> {
         Ok(dir)
     }
 
-    /// Preload images pulled on the host into the node, concurrently (pulls from inside the
-    /// node are slower and count against registry rate limits once per cluster).
+    /// Preload images into the node: each is pulled on the host for the node's platform, saved
+    /// to an archive of that platform only, and loaded with `kind load image-archive`.
+    /// `kind load docker-image` fails under Docker's containerd image store, where a saved
+    /// multi-platform image references blobs that were never pulled (kubernetes-sigs/kind#3795).
     pub async fn load_images(
         &self,
         name: &str,
@@ -159,35 +161,90 @@ impl<R: Runner> Kind<R> {
         docker: &impl ImagePuller,
         run: &RunDir,
     ) -> Result<(), ClusterError> {
-        let loads = images.iter().map(|image| async move {
-            docker.pull(image).await.map_err(|reason| ClusterError::Pull { image: image.clone(), reason })?;
-            let args = ["load", "docker-image", image, "--name", name].map(str::to_owned);
-            self.runner.run(&isolated(Invocation::new(&self.binary, args, LOAD_TIMEOUT), run)).await?;
-            Ok::<(), ClusterError>(())
+        let platform = node_platform();
+        let dir = run.path.join("images");
+        std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
+        let loads = images.iter().enumerate().map(|(i, image)| {
+            let (dir, platform) = (&dir, &platform);
+            async move {
+                let failed = |reason: String| ClusterError::Pull { image: image.clone(), reason };
+                docker.pull(image, platform).await.map_err(failed)?;
+                let archive = dir.join(format!("{i:02}.tar"));
+                docker.save(image, platform, &archive).await.map_err(failed)?;
+                let args = [
+                    "load".to_owned(),
+                    "image-archive".to_owned(),
+                    archive.display().to_string(),
+                    "--name".to_owned(),
+                    name.to_owned(),
+                ];
+                let loaded = self.runner.run(&isolated(Invocation::new(&self.binary, args, LOAD_TIMEOUT), run)).await;
+                // The archive was only a vehicle; the node keeps the image.
+                let _ = std::fs::remove_file(&archive);
+                loaded?;
+                Ok::<(), ClusterError>(())
+            }
         });
         futures::future::try_join_all(loads).await?;
         Ok(())
     }
 }
 
-/// The seam to the Docker daemon for image pulls.
-pub trait ImagePuller: Sync {
-    fn pull(&self, image: &str) -> impl std::future::Future<Output = Result<(), String>> + Send;
+/// The platform of kind's node: Linux, on this machine's CPU.
+pub fn node_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    format!("linux/{arch}")
 }
 
-/// Pulls through bollard, the way `docker pull` would.
+/// The seam to the Docker daemon for image pulls and saves.
+pub trait ImagePuller: Sync {
+    fn pull(&self, image: &str, platform: &str) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    /// Write `image` for `platform` only into a tar archive at `archive`.
+    fn save(
+        &self,
+        image: &str,
+        platform: &str,
+        archive: &Path,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Pulls through bollard, the way `docker pull --platform` would; saves with the docker CLI
+/// (`docker image save --platform`, Docker 28+), since bollard's export takes no platform.
 pub struct BollardPuller;
 
 impl ImagePuller for BollardPuller {
-    async fn pull(&self, image: &str) -> Result<(), String> {
+    async fn pull(&self, image: &str, platform: &str) -> Result<(), String> {
         use futures::StreamExt;
         let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        let options =
-            bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() };
+        let options = bollard::query_parameters::CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            platform: platform.to_owned(),
+            ..Default::default()
+        };
         let mut stream = docker.create_image(Some(options), None, None);
         while let Some(step) = stream.next().await {
             step.map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    async fn save(&self, image: &str, platform: &str, archive: &Path) -> Result<(), String> {
+        use crate::command::{Process, Runner};
+        let out = archive.display().to_string();
+        let with_platform = ["image", "save", "--platform", platform, "--output", &out, image];
+        let run = |args: &[&str]| Invocation::new("docker", args.iter().copied(), LOAD_TIMEOUT);
+        match Process.run(&run(&with_platform)).await {
+            Ok(_) => Ok(()),
+            // Docker before 28 has no `--platform` on save, and no containerd store issue either.
+            Err(crate::command::CommandError::Failed { stderr, .. }) if stderr.contains("unknown flag") => Process
+                .run(&run(&["image", "save", "--output", &out, image]))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -307,3 +307,49 @@ async fn down_without_all_leaves_clusters_of_other_checkouts() {
     let log = std::fs::read_to_string(work.path().join("kind.log")).unwrap();
     assert!(!log.contains("my-own"), "a cluster without the prefix is never touched: {log}");
 }
+
+/// Images go in as single-platform archives (`kind load image-archive`), never through
+/// `kind load docker-image`, which fails under Docker's containerd image store.
+#[tokio::test]
+async fn images_are_loaded_as_single_platform_archives() {
+    struct Fake(std::sync::Mutex<Vec<String>>);
+    impl crate::cluster::kind::ImagePuller for Fake {
+        async fn pull(&self, image: &str, platform: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("pull {image} {platform}"));
+            Ok(())
+        }
+        async fn save(&self, image: &str, platform: &str, archive: &Path) -> Result<(), String> {
+            std::fs::write(archive, "tar").map_err(|e| e.to_string())?;
+            self.0.lock().unwrap().push(format!("save {image} {platform}"));
+            Ok(())
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let runner = Recording::answering([Ok(crate::command::Output::default()), Ok(crate::command::Output::default())]);
+    let kind = Kind { binary: "kind".into(), runner };
+    let docker = Fake(Default::default());
+    let images = ["echo:1".to_owned(), "kong:3.9".to_owned()];
+    kind.load_images("kme2e-istio-r1", &images, &docker, &run).await.unwrap();
+    let platform = crate::cluster::kind::node_platform();
+    let mut seen = docker.0.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            format!("pull echo:1 {platform}"),
+            format!("pull kong:3.9 {platform}"),
+            format!("save echo:1 {platform}"),
+            format!("save kong:3.9 {platform}")
+        ]
+    );
+    let argvs = kind.runner.argvs();
+    assert_eq!(argvs.len(), 2);
+    assert!(
+        argvs.iter().all(|a| a.starts_with("kind load image-archive ") && a.ends_with(" --name kme2e-istio-r1")),
+        "{argvs:?}"
+    );
+    assert!(argvs.iter().all(|a| !a.contains("docker-image")));
+    let left: Vec<_> = std::fs::read_dir(run.path.join("images")).unwrap().collect();
+    assert!(left.is_empty(), "archives are removed once loaded");
+}

@@ -24,6 +24,11 @@ pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
     }
 }
 
+/// The images Kong's chart runs by default (charts/kong/values.yaml at kong-3.2.0: `image`
+/// `kong:3.9`, `ingressController.image` `kong/kubernetes-ingress-controller:3.5`); the harness's
+/// values do not override them.
+pub const CHART_IMAGES: [&str; 2] = ["kong:3.9", "kong/kubernetes-ingress-controller:3.5"];
+
 /// The values the harness installs Kong with on `mesh`.
 pub fn values(mesh: Mesh) -> Value {
     let mut gateway = json!({

@@ -233,6 +233,26 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
     actions
 }
 
+/// The images a run loads into the kind node before installing: the pinned ones (echo backend,
+/// client, collector), Kong's chart defaults, and the mesh's big ones at its pinned version
+/// (Istio's pilot and proxyv2 from the hub the harness sets; Linkerd's proxy and controller,
+/// `cr.l5d.io/linkerd/*:<edge>`, charts/linkerd-control-plane values.yaml `proxy.image.name`,
+/// `controllerImage`). Preloading is best effort: the node pulls whatever is missing.
+pub fn preload_images(profile: &Profile) -> Vec<String> {
+    let mut images: Vec<String> = profile.versions.images.values().cloned().collect();
+    images.extend(kong::CHART_IMAGES.iter().map(|i| (*i).to_owned()));
+    match (profile.mesh(), profile.pins.mesh_version.as_deref()) {
+        (Mesh::Istio, Some(v)) => {
+            images.extend(["pilot", "proxyv2"].map(|i| format!("docker.io/istio/{i}:{v}")));
+        }
+        (Mesh::Linkerd, Some(v)) => {
+            images.extend(["proxy", "controller"].map(|i| format!("cr.l5d.io/linkerd/{i}:{v}")));
+        }
+        _ => {}
+    }
+    images
+}
+
 /// istiod: tracing on, with a zipkin provider pointing at our collector (istio.io Zipkin task;
 /// research F7). Sidecars trace nothing until a Telemetry resource selects the provider.
 fn istiod_values(profile: &Profile) -> Value {
