@@ -796,6 +796,30 @@ async fn fetch_tools() -> Result<u8> {
 async fn down(run: Option<&str>, all: bool) -> Result<u8> {
     let root = project().root().to_owned();
     let versions = catalog()?.versions;
+    let runs_dir = root.join("target").join("e2e");
+    // Say what there is before fetching kind: a run that does not exist, or nothing left to
+    // remove, needs no download.
+    let recorded = harness::cluster::state::runs(&runs_dir);
+    let open = |state: &harness::cluster::State| {
+        !matches!(state.phase, harness::cluster::Phase::Removed) && state.provider != "existing"
+    };
+    if let Some(id) = run {
+        if !recorded.iter().any(|(dir, _)| dir.run == id) {
+            let known: Vec<&str> = recorded.iter().map(|(dir, _)| dir.run.as_str()).collect();
+            eprintln!(
+                "no run `{}` under {} (runs: {})",
+                harness::names::printable(id),
+                runs_dir.display(),
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            );
+            return Ok(1);
+        }
+    } else if !all && !recorded.iter().any(|(_, state)| open(state)) {
+        eprintln!(
+            "no kept or leftover harness cluster of this checkout (only clusters the harness created are ever touched)"
+        );
+        return Ok(0);
+    }
     let cache = harness::session::tool_cache(&root);
     let kind = cache.resolve(&harness::tools::tool(&versions, "kind")?, &harness::tools::Http::new()?).await?;
     let kind = harness::cluster::Kind { binary: kind.path, runner: harness::command::Process };

@@ -28,9 +28,10 @@ fn e2e_without_docker_names_what_is_missing_and_fails() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("MISSING docker"), "{err}");
-    assert!(err.contains("cannot run the live path: missing docker, docker-cli, helm, kind"), "{err}");
+    assert!(err.contains("cannot run the live path: missing docker, docker-cli"), "{err}");
     assert!(err.contains("Nothing was created"), "{err}");
-    assert!(err.contains("fix: `cargo xtask tools` downloads it from https://get.helm.sh/helm-v4.3.0-"), "{err}");
+    assert!(err.contains("later   helm"), "helm is fetched by the run: {err}");
+    assert!(err.contains("from https://get.helm.sh/helm-v4.3.0-"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -40,7 +41,10 @@ fn doctor_without_docker_fails_with_fixes() {
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
-    assert!(checks.iter().all(|c| c["ok"] == false && c["fix"].is_string()), "{report}");
+    assert!(checks.iter().all(|c| c["fix"].is_string()), "{report}");
+    let missing: Vec<&str> = checks.iter().filter(|c| c["ok"] == false).filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(missing, ["docker", "docker-cli"], "{report}");
+    assert!(checks.iter().filter(|c| c["will_download"] == true).count() == 2, "{report}");
 }
 
 #[test]
@@ -316,4 +320,13 @@ fn the_project_comes_from_the_working_directory() {
     });
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ingress-basic"));
+}
+
+/// `down` says when there is no such run, and downloads nothing when there is nothing to do.
+#[test]
+fn down_without_anything_to_remove_downloads_nothing() {
+    let out = xtask(&["down", "--run", "rnosuchrun"], bare_machine);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no run `rnosuchrun`"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("cannot download"), "{}", stderr(&out));
 }
