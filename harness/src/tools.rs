@@ -394,42 +394,49 @@ pub fn remove_partial_files() {
     }
 }
 
-fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+/// The sha256 of everything `reader` yields.
+fn sha256_of(reader: &mut (impl std::io::Read + ?Sized)) -> std::io::Result<String> {
     let mut digest = Hashing { inner: std::io::sink(), digest: ring::digest::Context::new(&ring::digest::SHA256) };
-    std::io::copy(&mut std::fs::File::open(path)?, &mut digest)?;
+    std::io::copy(reader, &mut digest)?;
     Ok(hex(digest.digest.finish().as_ref()))
+}
+
+fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    sha256_of(&mut std::fs::File::open(path)?)
+}
+
+/// Run `with` on `member` of the `.tar.gz` at `archive`.
+fn with_member<T>(
+    archive: &Path,
+    member: &str,
+    with: impl FnOnce(&mut dyn std::io::Read) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    let io = |source| ToolError::Io { path: archive.to_owned(), source };
+    let file = std::fs::File::open(archive).map_err(io)?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in tar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.path().map_err(io)?.as_ref() == Path::new(member) {
+            return with(&mut entry);
+        }
+    }
+    Err(ToolError::NotInArchive { archive: archive.display().to_string(), member: member.to_owned() })
 }
 
 /// The sha256 of `member` inside the `.tar.gz` at `archive`.
 fn member_digest(archive: &Path, member: &str) -> Result<String, ToolError> {
-    let io = |source| ToolError::Io { path: archive.to_owned(), source };
-    let file = std::fs::File::open(archive).map_err(io)?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in tar.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        if entry.path().map_err(io)?.as_ref() == Path::new(member) {
-            let mut digest =
-                Hashing { inner: std::io::sink(), digest: ring::digest::Context::new(&ring::digest::SHA256) };
-            std::io::copy(&mut entry, &mut digest).map_err(io)?;
-            return Ok(hex(digest.digest.finish().as_ref()));
-        }
-    }
-    Err(ToolError::NotInArchive { archive: archive.display().to_string(), member: member.to_owned() })
+    with_member(archive, member, |entry| {
+        sha256_of(entry).map_err(|source| ToolError::Io { path: archive.to_owned(), source })
+    })
 }
 
 fn extract(archive: &Path, member: &str, to: &Path) -> Result<(), ToolError> {
-    let io = |source| ToolError::Io { path: archive.to_owned(), source };
-    let file = std::fs::File::open(archive).map_err(io)?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in tar.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        if entry.path().map_err(io)?.as_ref() == Path::new(member) {
-            let mut out = std::fs::File::create(to).map_err(|source| ToolError::Io { path: to.to_owned(), source })?;
-            std::io::copy(&mut entry, &mut out).map_err(|source| ToolError::Io { path: to.to_owned(), source })?;
-            return Ok(());
-        }
-    }
-    Err(ToolError::NotInArchive { archive: archive.display().to_string(), member: member.to_owned() })
+    with_member(archive, member, |entry| {
+        let io = |source| ToolError::Io { path: to.to_owned(), source };
+        let mut out = std::fs::File::create(to).map_err(io)?;
+        std::io::copy(entry, &mut out).map_err(io)?;
+        Ok(())
+    })
 }
 
 fn make_executable(path: &Path) -> std::io::Result<()> {

@@ -365,6 +365,11 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
 }
 
+/// The strings of the array at `pointer` (e.g. `/spec/hosts`).
+fn strings_at<'a>(v: &'a Value, pointer: &str) -> impl Iterator<Item = &'a str> {
+    v.pointer(pointer).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
 fn map_at<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = (&'a String, &'a Value)> {
     path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_object).into_iter().flatten()
 }
@@ -830,12 +835,7 @@ fn istio_host_header_mismatch(index: &Index, f: &mut Findings) {
         .of_kind("VirtualService")
         .flat_map(|vs| {
             let ns = vs.namespace_or_default().to_owned();
-            vs.object
-                .pointer("/spec/hosts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
+            strings_at(&vs.object, "/spec/hosts")
                 .map(move |h| (ns.clone(), service_of_host(h, &ns).to_owned()))
                 .collect::<Vec<_>>()
         })
@@ -1186,14 +1186,7 @@ fn kong_credential_unlabelled(index: &Index, f: &mut Findings) {
         .of_kind("KongConsumer")
         .flat_map(|c| {
             let ns = c.namespace_or_default().to_owned();
-            c.object
-                .get("credentials")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(move |s| (ns.clone(), s.to_owned()))
-                .collect::<Vec<_>>()
+            strings_at(&c.object, "/credentials").map(move |s| (ns.clone(), s.to_owned())).collect::<Vec<_>>()
         })
         .collect();
     for secret in index.of_kind("Secret") {
@@ -1382,9 +1375,7 @@ fn kong_upstream_bypasses_mesh_routing(index: &Index, f: &mut Findings) {
     let mut routed: BTreeMap<(String, String), String> = BTreeMap::new();
     for vs in index.of_kind("VirtualService") {
         let ns = vs.namespace_or_default().to_owned();
-        for host in
-            vs.object.pointer("/spec/hosts").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
-        {
+        for host in strings_at(&vs.object, "/spec/hosts") {
             routed.insert((ns.clone(), service_of_host(host, &ns).to_owned()), format!("VirtualService {}", vs.name));
         }
     }
