@@ -142,12 +142,18 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn cleared_prefixes_do_not_reach_the_command() {
-        let mut inv =
-            Invocation::new("/bin/sh", ["-c", "echo ${HOME:-unset} ${HOMEWORK:-none}"], Duration::from_secs(10));
-        inv.clear_env_prefixes.push("HOME".into());
-        inv.env.push(("HOMEWORK".into(), "set-by-us".into()));
+        // cargo sets CARGO_MANIFEST_DIR for the tests it runs, so clearing it is observable (a
+        // shell would invent a default PATH, so PATH cannot show it).
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let script = "echo ${CARGO_MANIFEST_DIR:-unset} ${CARGO_MANIFEST_X:-none}";
+        let mut inv = Invocation::new("/bin/sh", ["-c", script], Duration::from_secs(10));
+        inv.clear_env_prefixes.push("CARGO_MANIFEST_".into());
+        inv.env.push(("CARGO_MANIFEST_X".into(), "set-by-us".into()));
         let out = Process.run(&inv).await.unwrap();
         assert_eq!(out.stdout.trim(), "unset set-by-us");
+        // Without the prefix, the inherited value arrives.
+        let plain = Invocation::new("/bin/sh", ["-c", "echo ${CARGO_MANIFEST_DIR:-unset}"], Duration::from_secs(10));
+        assert_ne!(Process.run(&plain).await.unwrap().stdout.trim(), "unset");
     }
 
     #[tokio::test]

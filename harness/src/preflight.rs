@@ -26,6 +26,8 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub checks: Vec<Check>,
+    /// The verdict: nothing is missing (tools the run downloads itself do not count).
+    pub ready: bool,
 }
 
 impl Report {
@@ -187,15 +189,17 @@ pub async fn check(
                         cache.dir_of(&artifact).display()
                     ),
                     fix: Some(format!(
-                        "`cargo xtask tools` fetches it ahead of time from {} and verifies its sha256; offline, put the \
-                         file there yourself (or point KME2E_TOOLS_DIR at a cache): it is used only if its sha256 matches",
+                        "`cargo xtask tools` fetches it ahead of time from {} and verifies its sha256; for a machine \
+                         without access, run `cargo xtask tools` elsewhere and copy the tool cache (target/tools, or \
+                         KME2E_TOOLS_DIR) over: its files are used only if their sha256 matches the pins",
                         artifact.url
                     )),
                 }
             }
         });
     }
-    Report { checks }
+    let ready = checks.iter().all(|c| c.ok);
+    Report { checks, ready }
 }
 
 /// A CLI on `search_path`.

@@ -302,13 +302,24 @@ impl Profile {
     /// The k3s image for this profile's Kubernetes: pinned for the same version, else for the
     /// same minor (k3s images are released per patch on their own schedule).
     pub fn k3s_image(&self) -> Option<&str> {
-        let minor = |v: &str| v.trim_start_matches('v').split('.').take(2).collect::<Vec<_>>().join(".");
+        // (major, minor, patch) as numbers: `v1.35.10` is newer than `v1.35.9`.
+        let parts =
+            |v: &str| -> Vec<u64> { v.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect() };
         let wanted = &self.pins.kubernetes;
+        let same_minor = |v: &str| parts(v).get(..2) == parts(wanted).get(..2);
         self.versions
             .k3s
             .images
             .get(wanted)
-            .or_else(|| self.versions.k3s.images.iter().find(|(v, _)| minor(v) == minor(wanted)).map(|(_, i)| i))
+            .or_else(|| {
+                self.versions
+                    .k3s
+                    .images
+                    .iter()
+                    .filter(|(v, _)| same_minor(v))
+                    .max_by_key(|(v, _)| parts(v))
+                    .map(|(_, i)| i)
+            })
             .map(String::as_str)
     }
 }

@@ -272,8 +272,12 @@ pub async fn install(
         let phase = progress.phase("images");
         let images = plan.preload.clone();
         phase.waiting_for(&format!("{} images pulled on the host and loaded into the node", images.len()));
-        match kind.load_images(&cluster.name, &images, &cluster::kind::BollardPuller, &env.run).await {
-            Ok(()) => phase.finish(true, "preloaded"),
+        match kind.load_images(&cluster.name, &images, &cluster::kind::DockerCli, &env.run).await {
+            Ok(failed) if failed.is_empty() => phase.finish(true, "preloaded"),
+            Ok(failed) => {
+                let list: Vec<String> = failed.iter().map(|(image, why)| format!("{image} ({why})")).collect();
+                phase.finish(false, &format!("not preloaded, the node will pull them: {}", list.join("; ")))
+            }
             // Not fatal: the node pulls what is missing itself, only slower.
             Err(e) => phase.finish(false, &format!("not preloaded ({e}); the node will pull them")),
         }

@@ -629,16 +629,25 @@ async fn run(command: Command) -> Result<u8> {
             let meshes = match scenario.filter(|s| !s.is_empty()) {
                 None => None,
                 Some(name) => {
-                    let known: Vec<String> = catalog.entries()?.into_iter().map(|e| e.name).collect();
-                    if !known.contains(&name) {
-                        bail!("no scenario `{}`; scenarios: {}", harness::names::printable(&name), known.join(", "));
+                    let entries = catalog.entries()?;
+                    match entries.iter().find(|e| e.name == name) {
+                        Some(entry) => Some(entry.meshes.clone()),
+                        None => {
+                            let known: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+                            bail!(
+                                "no scenario `{}`; scenarios: {}",
+                                harness::names::printable(&name),
+                                known.join(", ")
+                            );
+                        }
                     }
-                    let file = catalog.project.scenarios_dir().join(format!("{name}.yaml"));
-                    Some(catalog.meshes_of(&file)?)
                 }
             };
             let matrix =
                 harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref());
+            if matrix.include.is_empty() {
+                eprintln!("ci-matrix: no profile matches (the scenario does not run on that mesh): an empty matrix");
+            }
             emit(&format!("{}\n", serde_json::to_string(&matrix)?));
             Ok(0)
         }
@@ -964,7 +973,8 @@ async fn e2e_in(
         plan.scenarios.retain(|s| only.contains(&s.name));
     }
     if dry_run {
-        // What the run would use; the live path still reads the provider from the options.
+        // What the run would use, refused as the run would refuse it.
+        harness::session::check_options(&live.options(live.keep()), &profile)?;
         live.describe(&mut plan, &profile);
         emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
         return Ok(0);

@@ -45,6 +45,7 @@ fn doctor_without_docker_fails_with_fixes() {
     let missing: Vec<&str> = checks.iter().filter(|c| c["ok"] == false).filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(missing, ["docker", "docker-cli"], "{report}");
     assert!(checks.iter().filter(|c| c["will_download"] == true).count() == 2, "{report}");
+    assert_eq!(report["ready"], false, "{report}");
 }
 
 #[test]

@@ -108,6 +108,9 @@ impl KindCluster {
 /// command starts falls back to `~/.kube/config`.
 pub fn isolated(mut inv: Invocation, run: &RunDir) -> Invocation {
     inv.env.push(("KUBECONFIG".into(), run.kubeconfig().display().to_string()));
+    // A user's KIND_EXPERIMENTAL_PROVIDER (podman, nerdctl) would put the node where the
+    // harness's docker commands do not look.
+    inv.clear_env_prefixes.push("KIND_".into());
     inv
 }
 
@@ -150,57 +153,54 @@ impl<R: Runner> Kind<R> {
         Ok(dir)
     }
 
-    /// Preload images into the node: each is pulled on the host for the node's platform, saved
-    /// to an archive of that platform only, and loaded with `kind load image-archive`.
-    /// `kind load docker-image` fails under Docker's containerd image store, where a saved
-    /// multi-platform image references blobs that were never pulled (kubernetes-sigs/kind#3795).
+    /// Preload images into the node: each is pulled on the host for the daemon's platform (the
+    /// node's), saved to an archive of that platform only, and loaded with `kind load
+    /// image-archive`. `kind load docker-image` fails under Docker's containerd image store,
+    /// where a saved multi-platform image references blobs that were never pulled
+    /// (kubernetes-sigs/kind#3795). Best effort, image by image: returns the images that could
+    /// not be preloaded, with why (the node pulls those itself).
     pub async fn load_images(
         &self,
         name: &str,
         images: &[String],
         docker: &impl ImagePuller,
         run: &RunDir,
-    ) -> Result<(), ClusterError> {
-        let platform = node_platform();
+    ) -> Result<Vec<(String, String)>, ClusterError> {
+        let platform =
+            docker.platform().await.map_err(|reason| ClusterError::Pull { image: "(any)".into(), reason })?;
         let dir = run.path.join("images");
         std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
         let loads = images.iter().enumerate().map(|(i, image)| {
             let (dir, platform) = (&dir, &platform);
             async move {
-                let failed = |reason: String| ClusterError::Pull { image: image.clone(), reason };
-                docker.pull(image, platform).await.map_err(failed)?;
                 let archive = dir.join(format!("{i:02}.tar"));
-                docker.save(image, platform, &archive).await.map_err(failed)?;
-                let args = [
-                    "load".to_owned(),
-                    "image-archive".to_owned(),
-                    archive.display().to_string(),
-                    "--name".to_owned(),
-                    name.to_owned(),
-                ];
-                let loaded = self.runner.run(&isolated(Invocation::new(&self.binary, args, LOAD_TIMEOUT), run)).await;
-                // The archive was only a vehicle; the node keeps the image.
+                let loaded = async {
+                    docker.pull(image, platform).await?;
+                    docker.save(image, platform, &archive).await?;
+                    let args = [
+                        "load".to_owned(),
+                        "image-archive".to_owned(),
+                        archive.display().to_string(),
+                        "--name".to_owned(),
+                        name.to_owned(),
+                    ];
+                    let load = isolated(Invocation::new(&self.binary, args, LOAD_TIMEOUT), run);
+                    self.runner.run(&load).await.map(drop).map_err(|e| e.to_string())
+                }
+                .await;
+                // The archive was only a vehicle, whatever happened: the node keeps the image.
                 let _ = std::fs::remove_file(&archive);
-                loaded?;
-                Ok::<(), ClusterError>(())
+                loaded.err().map(|why| (image.clone(), why))
             }
         });
-        futures::future::try_join_all(loads).await?;
-        Ok(())
+        Ok(futures::future::join_all(loads).await.into_iter().flatten().collect())
     }
-}
-
-/// The platform of kind's node: Linux, on this machine's CPU.
-pub fn node_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "aarch64" => "arm64",
-        _ => "amd64",
-    };
-    format!("linux/{arch}")
 }
 
 /// The seam to the Docker daemon for image pulls and saves.
 pub trait ImagePuller: Sync {
+    /// The daemon's own `os/arch`: the platform of the node containers it runs.
+    fn platform(&self) -> impl std::future::Future<Output = Result<String, String>> + Send;
     fn pull(&self, image: &str, platform: &str) -> impl std::future::Future<Output = Result<(), String>> + Send;
     /// Write `image` for `platform` only into a tar archive at `archive`.
     fn save(
@@ -211,40 +211,43 @@ pub trait ImagePuller: Sync {
     ) -> impl std::future::Future<Output = Result<(), String>> + Send;
 }
 
-/// Pulls through bollard, the way `docker pull --platform` would; saves with the docker CLI
-/// (`docker image save --platform`, Docker 28+), since bollard's export takes no platform.
-pub struct BollardPuller;
+/// The docker CLI, through the runner: it follows the user's docker context and credentials,
+/// as kind itself does, so pulls, saves and kind's loads all reach the same daemon.
+pub struct DockerCli;
 
-impl ImagePuller for BollardPuller {
-    async fn pull(&self, image: &str, platform: &str) -> Result<(), String> {
-        use futures::StreamExt;
-        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        let options = bollard::query_parameters::CreateImageOptions {
-            from_image: Some(image.to_owned()),
-            platform: platform.to_owned(),
-            ..Default::default()
-        };
-        let mut stream = docker.create_image(Some(options), None, None);
-        while let Some(step) = stream.next().await {
-            step.map_err(|e| e.to_string())?;
+impl DockerCli {
+    async fn docker(args: &[&str]) -> Result<String, String> {
+        use crate::command::{Process, Runner};
+        let inv = Invocation::new("docker", args.iter().copied(), LOAD_TIMEOUT);
+        Process.run(&inv).await.map(|o| o.stdout).map_err(|e| e.to_string())
+    }
+}
+
+impl ImagePuller for DockerCli {
+    async fn platform(&self) -> Result<String, String> {
+        let out = Self::docker(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]).await?;
+        let platform = out.trim().to_owned();
+        if platform.contains('/') && !platform.contains(' ') {
+            Ok(platform)
+        } else {
+            Err(format!("unexpected `docker version` answer: {platform}"))
         }
-        Ok(())
+    }
+
+    async fn pull(&self, image: &str, platform: &str) -> Result<(), String> {
+        Self::docker(&["pull", "--quiet", "--platform", platform, image]).await.map(drop)
     }
 
     async fn save(&self, image: &str, platform: &str, archive: &Path) -> Result<(), String> {
-        use crate::command::{Process, Runner};
         let out = archive.display().to_string();
-        let with_platform = ["image", "save", "--platform", platform, "--output", &out, image];
-        let run = |args: &[&str]| Invocation::new("docker", args.iter().copied(), LOAD_TIMEOUT);
-        match Process.run(&run(&with_platform)).await {
+        match Self::docker(&["image", "save", "--platform", platform, "--output", &out, image]).await {
             Ok(_) => Ok(()),
-            // Docker before 28 has no `--platform` on save, and no containerd store issue either.
-            Err(crate::command::CommandError::Failed { stderr, .. }) if stderr.contains("unknown flag") => Process
-                .run(&run(&["image", "save", "--output", &out, image]))
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            // An older CLI has no `--platform` on save ("unknown flag"), an older daemon no API
+            // for it ("requires API version 1.48"); such a Docker saves what it has pulled.
+            Err(e) if e.contains("unknown flag") || e.contains("requires API version") => {
+                Self::docker(&["image", "save", "--output", &out, image]).await.map(drop)
+            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -314,7 +314,13 @@ async fn down_without_all_leaves_clusters_of_other_checkouts() {
 async fn images_are_loaded_as_single_platform_archives() {
     struct Fake(std::sync::Mutex<Vec<String>>);
     impl crate::cluster::kind::ImagePuller for Fake {
+        async fn platform(&self) -> Result<String, String> {
+            Ok("linux/arm64".into())
+        }
         async fn pull(&self, image: &str, platform: &str) -> Result<(), String> {
+            if image == "gone:1" {
+                return Err("manifest unknown".into());
+            }
             self.0.lock().unwrap().push(format!("pull {image} {platform}"));
             Ok(())
         }
@@ -329,9 +335,12 @@ async fn images_are_loaded_as_single_platform_archives() {
     let runner = Recording::answering([Ok(crate::command::Output::default()), Ok(crate::command::Output::default())]);
     let kind = Kind { binary: "kind".into(), runner };
     let docker = Fake(Default::default());
-    let images = ["echo:1".to_owned(), "kong:3.9".to_owned()];
-    kind.load_images("kme2e-istio-r1", &images, &docker, &run).await.unwrap();
-    let platform = crate::cluster::kind::node_platform();
+    let images = ["echo:1".to_owned(), "gone:1".to_owned(), "kong:3.9".to_owned()];
+    let failed = kind.load_images("kme2e-istio-r1", &images, &docker, &run).await.unwrap();
+    // One image failing does not stop the others; it is reported with why.
+    assert_eq!(failed, [("gone:1".to_owned(), "manifest unknown".to_owned())]);
+    // The daemon's platform, not the harness binary's.
+    let platform = "linux/arm64";
     let mut seen = docker.0.lock().unwrap().clone();
     seen.sort();
     assert_eq!(

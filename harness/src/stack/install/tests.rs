@@ -290,8 +290,8 @@ async fn linkerd_identity_is_written_privately_for_set_file() {
     let cache = env.iter().find(|(k, _)| k == "HELM_CACHE_HOME").map(|(_, v)| v.clone()).unwrap();
     assert_eq!(Path::new(&cache), work.path().join("helm").join("cache"));
     assert!(env.iter().any(|(k, v)| k == "KUBECONFIG" && Path::new(v) == run.kubeconfig()));
-    // The user's HELM_* variables (HELM_KUBECONTEXT, HELM_NAMESPACE, ...) are dropped first.
-    assert_eq!(runner.calls.lock().unwrap()[0].clear_env_prefixes, ["HELM_"]);
+    // The user's HELM_* (HELM_KUBECONTEXT, HELM_NAMESPACE, ...) and KIND_* variables are dropped first.
+    assert_eq!(runner.calls.lock().unwrap()[0].clear_env_prefixes, ["KIND_", "HELM_"]);
 }
 
 #[tokio::test(start_paused = true)]
