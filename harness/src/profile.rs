@@ -446,6 +446,38 @@ mesh_version = "1.30.3"
         );
     }
 
+    /// renovate.json's regex managers still find every pin they are meant to bump: a pin that
+    /// moved in versions.toml would otherwise silently stop being proposed.
+    #[test]
+    fn renovate_finds_every_pin_it_bumps() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let versions = std::fs::read_to_string(root.join("versions.toml")).unwrap();
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("renovate.json")).unwrap()).unwrap();
+        let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for manager in config["customManagers"].as_array().unwrap() {
+            assert_eq!(manager["managerFilePatterns"][0], "/^versions\\.toml$/");
+            let pattern = manager["matchStrings"][0].as_str().unwrap();
+            let regex = regex::Regex::new(pattern).unwrap();
+            let name = manager["depNameTemplate"].as_str().unwrap_or("images").to_owned();
+            for captures in regex.captures_iter(&versions) {
+                found.entry(name.clone()).or_default().push(captures["currentValue"].to_owned());
+            }
+        }
+        let parsed = Versions::parse(&versions).unwrap();
+        let mut istio: Vec<String> =
+            parsed.profiles.values().filter(|p| p.mesh == Mesh::Istio).filter_map(|p| p.mesh_version.clone()).collect();
+        assert_eq!(found["kubernetes-sigs/kind"], [parsed.tools["kind"].version.clone()]);
+        assert_eq!(found["helm/helm"], [parsed.tools["helm"].version.clone()]);
+        assert_eq!(found["kubernetes-sigs/gateway-api"], [parsed.gateway_api.version.clone()]);
+        assert_eq!(found["ingress"], [parsed.kong.version.clone()]);
+        istio.sort();
+        let mut seen = found["istiod"].clone();
+        seen.sort();
+        assert_eq!(seen, istio, "every Istio profile");
+        assert_eq!(found["images"].len(), parsed.images.len(), "every image: {:?}", found["images"]);
+    }
+
     #[test]
     fn meshes_need_a_version() {
         let text = MINIMAL.replace("mesh_version = \"1.30.3\"\n", "");
