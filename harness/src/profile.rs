@@ -469,8 +469,8 @@ mesh_version = "1.30.3"
             parsed.profiles.values().filter(|p| p.mesh == Mesh::Istio).filter_map(|p| p.mesh_version.clone()).collect();
         assert_eq!(found["kubernetes-sigs/kind"], [parsed.tools["kind"].version.clone()]);
         assert_eq!(found["helm/helm"], [parsed.tools["helm"].version.clone()]);
-        assert_eq!(found["kubernetes-sigs/gateway-api"], [parsed.gateway_api.version.clone()]);
-        assert_eq!(found["ingress"], [parsed.kong.version.clone()]);
+        assert_eq!(found["kubernetes-sigs/gateway-api"], std::slice::from_ref(&parsed.gateway_api.version));
+        assert_eq!(found["ingress"], std::slice::from_ref(&parsed.kong.version));
         istio.sort();
         let mut seen = found["istiod"].clone();
         seen.sort();
