@@ -73,9 +73,34 @@ impl Progress {
             Mode::Lines(_) => None,
         };
         self.line(&format!("{name}: started"));
-        Phase { progress: self.clone(), name: name.to_owned(), started: Instant::now(), bar }
+        let waiting = Arc::new(Mutex::new(String::new()));
+        let heartbeat = self.heartbeat(name, waiting.clone());
+        Phase { progress: self.clone(), name: name.to_owned(), started: Instant::now(), bar, waiting, heartbeat }
+    }
+
+    /// In line mode (CI), a line every [`HEARTBEAT`] while a phase runs, saying what it waits
+    /// for and for how long: a quiet log looks like a hang, and CI kills jobs that print nothing.
+    fn heartbeat(&self, name: &str, waiting: Arc<Mutex<String>>) -> Option<tokio::task::JoinHandle<()>> {
+        if !matches!(self.mode, Mode::Lines(_)) {
+            return None;
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        // tokio's clock: virtual in tests, the same as std's otherwise.
+        let (progress, name, started) = (self.clone(), name.to_owned(), tokio::time::Instant::now());
+        Some(runtime.spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            loop {
+                ticks.tick().await;
+                let what = waiting.lock().map(|w| w.clone()).unwrap_or_default();
+                let what = if what.is_empty() { String::new() } else { format!(", waiting for {what}") };
+                progress.line(&format!("{name}: still running after {}s{what}", started.elapsed().as_secs()));
+            }
+        }))
     }
 }
+
+/// How often a running phase says so in line mode.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// One running phase.
 pub struct Phase {
@@ -83,6 +108,17 @@ pub struct Phase {
     name: String,
     started: Instant,
     bar: Option<ProgressBar>,
+    /// What the phase waits for now, for the heartbeat.
+    waiting: Arc<Mutex<String>>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        if let Some(h) = &self.heartbeat {
+            h.abort();
+        }
+    }
 }
 
 impl Phase {
@@ -90,6 +126,9 @@ impl Phase {
     pub fn waiting_for(&self, what: &str) {
         // Messages may quote what a cluster or input said: never raw control characters.
         let what = crate::diagnostic::escape_controls(what);
+        if let Ok(mut w) = self.waiting.lock() {
+            w.clone_from(&what);
+        }
         match &self.bar {
             Some(bar) => bar.set_message(format!("waiting for {what}")),
             None => self.progress.line(&format!("{}: waiting for {what}", self.name)),
@@ -123,6 +162,23 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// In CI a running phase says so every 30 s, with what it waits for; it stops when the
+    /// phase ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_running_phase_has_a_heartbeat_in_ci() {
+        let out = Shared::default();
+        let progress = Progress::lines(Box::new(out.clone()));
+        let phase = progress.phase("install istio");
+        phase.waiting_for("istiod");
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        phase.finish(true, "ok");
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let beats: Vec<&str> = text.lines().filter(|l| l.contains("still running")).collect();
+        assert_eq!(beats.len(), 2, "{text}");
+        assert!(beats[0].ends_with("install istio: still running after 30s, waiting for istiod"), "{text}");
     }
 
     #[test]

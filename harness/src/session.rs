@@ -367,7 +367,8 @@ pub async fn run_scenarios(
         fixtures_dir.clone(),
     );
     let mut results = Vec::new();
-    for planned in &plan.scenarios {
+    let total = plan.scenarios.len();
+    for (number, planned) in plan.scenarios.iter().enumerate() {
         if cancel.is_cancelled() {
             results.push(ScenarioResult {
                 scenario: planned.name.clone(),
@@ -379,7 +380,7 @@ pub async fn run_scenarios(
             });
             continue;
         }
-        let phase = progress.phase(&format!("scenario {}", planned.name));
+        let phase = progress.phase(&format!("scenario {}/{total} {}", number + 1, planned.name));
         let started = std::time::Instant::now();
         let file = catalog.project.root().join(&planned.file);
         let loaded = match crate::scenario::load(&file, &fixtures_dir, &ctx, profile) {
