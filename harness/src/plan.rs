@@ -49,6 +49,22 @@ pub struct ClusterPlan {
     pub proxy: Option<String>,
 }
 
+impl Plan {
+    /// Merge the user's values into the releases of their charts: the harness's keys win, and
+    /// each key it set over the user's value is recorded on the release for the plan to show.
+    pub fn with_user_values(&mut self, user: &[crate::stack::values::UserValues]) {
+        for action in &mut self.environment {
+            let crate::stack::Action::Helm(release) = action else { continue };
+            if let Some(u) = user.iter().find(|u| u.chart == release.chart) {
+                let (merged, overrides) = crate::stack::values::merge(&release.chart, &u.value, &release.values);
+                release.values = merged;
+                release.overrides = overrides;
+                release.user_values = Some(u.file.clone());
+            }
+        }
+    }
+}
+
 impl ClusterPlan {
     /// The plan of a run on a k3s container (`image`) instead of kind.
     pub fn use_k3s(&mut self, image: &str) {
@@ -349,7 +365,15 @@ impl fmt::Display for Plan {
         writeln!(f, "environment:")?;
         for action in &self.environment {
             match action {
-                crate::stack::Action::Helm(r) => writeln!(f, "  helm {}", r.helm_args(Path::new("")).join(" "))?,
+                crate::stack::Action::Helm(r) => {
+                    writeln!(f, "  helm {}", r.helm_args(Path::new("")).join(" "))?;
+                    if let Some(file) = &r.user_values {
+                        writeln!(f, "    values: {} under the harness's", file.display())?;
+                    }
+                    for o in &r.overrides {
+                        writeln!(f, "    the harness sets {} = {} (yours: {}): {}", o.key, o.harness, o.user, o.why)?;
+                    }
+                }
                 crate::stack::Action::Apply { name, objects } => {
                     let what: Vec<String> = objects
                         .iter()

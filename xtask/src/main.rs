@@ -95,6 +95,10 @@ enum Command {
         /// Also write plan.json and every rendered manifest into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Your Helm values for a chart the harness installs (kong/ingress, istiod,
+        /// linkerd-control-plane), merged under the harness's own (repeatable).
+        #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+        values: Vec<(String, PathBuf)>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -189,6 +193,11 @@ enum Schemas {
 /// Where and how a live run gets its cluster.
 #[derive(Debug, Clone, clap::Args)]
 struct LiveArgs {
+    /// Your Helm values for a chart the harness installs (kong/ingress, istiod,
+    /// linkerd-control-plane), merged under the harness's own: the plan shows every key the
+    /// harness sets over yours and why; values that take Kong out of the mesh are refused.
+    #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+    values: Vec<(String, PathBuf)>,
     /// kind (default), k3s (testcontainers), or existing (needs --context and --proxy).
     #[arg(long, value_enum, default_value_t = ProviderArg::Kind)]
     provider: ProviderArg,
@@ -514,10 +523,11 @@ async fn run(command: Command) -> Result<u8> {
             lint(&inputs, format)
         }
         Command::Doctor { format } => interruptible(doctor(format)).await,
-        Command::Plan { mesh, profile, out, format } => {
+        Command::Plan { mesh, profile, out, values, format } => {
             let catalog = catalog()?;
             // Deterministic: ports are chosen when a run starts, not in a plan.
-            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", harness::cluster::HostPorts::AT_RUN_TIME)?;
+            let ports = harness::cluster::HostPorts::AT_RUN_TIME;
+            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", ports, &values)?;
             if let Some(dir) = out {
                 plan::write(&plan, &dir)?;
                 eprintln!("wrote {}", dir.join("plan.json").display());
@@ -660,9 +670,17 @@ fn make_plan(
     profile: Option<&str>,
     run: &str,
     ports: harness::cluster::HostPorts,
+    values: &[(String, PathBuf)],
 ) -> Result<plan::Plan> {
     let profile = profile_for(catalog, mesh, profile)?;
-    Ok(plan::build(catalog, &profile, run, ports)?)
+    let mut user = Vec::new();
+    for (chart, file) in values {
+        // Diagnostics render themselves, located in the values file.
+        user.push(harness::stack::values::read(chart, file, mesh).map_err(|d| anyhow::anyhow!("{d}"))?);
+    }
+    let mut plan = plan::build(catalog, &profile, run, ports)?;
+    plan.with_user_values(&user);
+    Ok(plan)
 }
 
 fn list(format: Format) -> Result<u8> {
@@ -897,7 +915,8 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     let profile = profile_for(&catalog, mesh, profile)?;
     let progress = harness::progress::Progress::stderr();
     require_docker(live, &progress).await?;
-    let mut plan = make_plan(&catalog, mesh, Some(&profile.name), &harness::names::new_run_id(), free_ports()?)?;
+    let mut plan =
+        make_plan(&catalog, mesh, Some(&profile.name), &harness::names::new_run_id(), free_ports()?, &live.values)?;
     plan.scenarios.clear();
     let cancel = tokio_util::sync::CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
@@ -964,7 +983,7 @@ async fn e2e_in(
     };
     phase.finish(true, &format!("clean, {} warning(s){schema_note}", outcome.warnings()));
     let run_id = harness::names::new_run_id();
-    let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?)?;
+    let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?, &live.values)?;
     if !only.is_empty() {
         let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
         if let Some(missing) = only.iter().find(|n| !known.contains(n)) {
@@ -1064,7 +1083,7 @@ mod tests {
     fn plans_render_for_every_mesh() {
         let catalog = catalog().unwrap();
         for mesh in Mesh::ALL {
-            let plan = make_plan(&catalog, mesh, None, "snap", SNAPSHOT_PORTS).unwrap();
+            let plan = make_plan(&catalog, mesh, None, "snap", SNAPSHOT_PORTS, &[]).unwrap();
             insta::assert_snapshot!(format!("plan_{mesh}"), plan.to_string());
         }
     }
@@ -1083,7 +1102,7 @@ mod tests {
 
     #[test]
     fn kong_resources_of_the_stack_come_after_kongs_crds() {
-        let plan = make_plan(&catalog().unwrap(), Mesh::Linkerd, None, "x", SNAPSHOT_PORTS).unwrap();
+        let plan = make_plan(&catalog().unwrap(), Mesh::Linkerd, None, "x", SNAPSHOT_PORTS, &[]).unwrap();
         let at = |f: &dyn Fn(&harness::stack::Action) -> bool| plan.environment.iter().position(f).unwrap();
         let kong = at(&|a| matches!(a, harness::stack::Action::Helm(r) if r.name == "kong"));
         let guard = at(&|a| matches!(a, harness::stack::Action::Apply { name, .. } if name == "kong-ingress-guard"));
@@ -1092,7 +1111,7 @@ mod tests {
 
     #[test]
     fn a_profile_of_another_mesh_is_refused() {
-        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS).unwrap_err();
+        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS, &[]).unwrap_err();
         assert_eq!(err.to_string(), "profile `linkerd` is for mesh linkerd, not istio");
     }
 }

@@ -331,3 +331,29 @@ fn down_without_anything_to_remove_downloads_nothing() {
     assert!(stderr(&out).contains("no run `rnosuchrun`"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("cannot download"), "{}", stderr(&out));
 }
+
+/// Your values, merged under the harness's: the plan names each key the harness set over yours
+/// and why; values that take Kong out of the mesh are refused at their line, before anything.
+#[test]
+fn user_values_are_merged_and_conflicts_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kong.yaml");
+    std::fs::write(&file, "gateway:\n  replicaCount: 2\n  proxy:\n    type: LoadBalancer\n").unwrap();
+    let values = format!("kong/ingress={}", file.display());
+    let out = xtask(&["plan", "istio", "--values", &values], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("the harness sets gateway.proxy.type = \"NodePort\" (yours: \"LoadBalancer\")"), "{plan}");
+    let json = xtask(&["plan", "istio", "--values", &values, "--format", "json"], |_| {});
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kong = plan["environment"].as_array().unwrap().iter().find(|a| a["name"] == "kong").unwrap();
+    assert_eq!(kong["values"]["gateway"]["replicaCount"], 2, "{kong}");
+    std::fs::write(&file, "gateway:\n  podLabels:\n    sidecar.istio.io/inject: \"false\"\n").unwrap();
+    let out = xtask(&["e2e", "istio", "--dry-run", "--values", &values], bare_machine);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error[values-conflict]") && stderr(&out).contains("kong.yaml:3:5"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -5,6 +5,7 @@ pub mod kong;
 pub mod linkerd;
 
 pub mod install;
+pub mod values;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,11 @@ pub struct Release {
     /// material that must not appear in plans or logs (Linkerd's issuer key).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set_files: Vec<(String, String)>,
+    /// Where the user's values (`--values`) came from, and the keys the harness set over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_values: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<values::Override>,
 }
 
 /// How long helm may wait for a release's resources (`--wait --timeout`).
@@ -171,6 +177,8 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
                 namespace: "istio-system".into(),
                 values,
                 set_files: vec![],
+                user_values: None,
+                overrides: vec![],
             };
             actions.push(Action::Helm(release("istio-base", "base", json!({}))));
             actions.push(Action::Helm(release("istiod", "istiod", istiod_values(profile))));
@@ -189,6 +197,8 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
                 namespace: "linkerd".into(),
                 values,
                 set_files,
+                user_values: None,
+                overrides: vec![],
             };
             actions.push(Action::LinkerdIdentity);
             // The Gateway API CRDs are ours (installed above); the chart must not own them.
@@ -219,6 +229,8 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         namespace: v.kong.namespace.clone(),
         values: kong::values(profile.mesh()),
         set_files: vec![],
+        user_values: None,
+        overrides: vec![],
     }));
     actions.push(Action::Ready(Gate::Deployments { namespace: v.kong.namespace.clone() }));
     actions.push(Action::Ready(Gate::Deployments { namespace: v.tracing.namespace.clone() }));
