@@ -359,6 +359,14 @@ impl fmt::Display for Plan {
                 c.name, c.node_image, c.ports[0], c.ports[1]
             )?,
         }
+        let kong = self.environment.iter().find_map(|a| match a {
+            crate::stack::Action::Helm(r) if r.chart == "ingress" => Some(&r.values),
+            _ => None,
+        });
+        if let Some(values) = kong {
+            let (gateway, kic) = crate::stack::kong::images_in(values);
+            writeln!(f, "Kong Gateway {gateway}, Kong Ingress Controller {kic}")?;
+        }
         if c.provider == "kind" && !self.preload.is_empty() {
             writeln!(f, "images loaded into the node first: {}", self.preload.join(", "))?;
         }

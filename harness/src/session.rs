@@ -538,7 +538,7 @@ fn report_of(plan: &Plan, profile: &Profile, results: Vec<crate::report::Scenari
         run: plan.run.clone(),
         profile: profile.name.clone(),
         mesh: mesh.to_string(),
-        versions: versions_of(profile),
+        versions: versions_of_plan(plan, profile),
         rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
         results,
     }
@@ -632,6 +632,22 @@ async fn bounded(
             ..Default::default()
         }
     })
+}
+
+/// [`versions_of`], with the Kong Gateway and KIC images the plan's Kong release runs (the
+/// chart's defaults, or the user's values).
+pub fn versions_of_plan(plan: &Plan, profile: &Profile) -> std::collections::BTreeMap<String, String> {
+    let mut out = versions_of(profile);
+    let kong = plan.environment.iter().find_map(|a| match a {
+        crate::stack::Action::Helm(r) if r.name == profile.versions.kong.release => Some(&r.values),
+        _ => None,
+    });
+    if let Some(values) = kong {
+        let (gateway, kic) = crate::stack::kong::images_in(values);
+        out.insert("kong-gateway".into(), gateway);
+        out.insert("kong-ingress-controller".into(), kic);
+    }
+    out
 }
 
 /// Everything installed, by component, for reports.

@@ -29,6 +29,27 @@ pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
 /// values do not override them.
 pub const CHART_IMAGES: [&str; 2] = ["kong:3.9", "kong/kubernetes-ingress-controller:3.5"];
 
+/// The Kong Gateway and KIC images a kong/ingress release with `values` runs: the values'
+/// `gateway.image` and `controller.ingressController.image` (repository and tag), else the
+/// chart's defaults ([`CHART_IMAGES`]).
+pub fn images_in(values: &Value) -> (String, String) {
+    let image = |path: &[&str], default: &str| {
+        let at = |key: &str| {
+            path.iter().chain([&key]).try_fold(values, |v, k| v.get(*k)).and_then(Value::as_str).map(str::to_owned)
+        };
+        let (repo, tag) = default.split_once(':').unwrap_or((default, "latest"));
+        format!(
+            "{}:{}",
+            at("repository").unwrap_or_else(|| repo.to_owned()),
+            at("tag").unwrap_or_else(|| tag.to_owned())
+        )
+    };
+    (
+        image(&["gateway", "image"], CHART_IMAGES[0]),
+        image(&["controller", "ingressController", "image"], CHART_IMAGES[1]),
+    )
+}
+
 /// The values the harness installs Kong with on `mesh`.
 pub fn values(mesh: Mesh) -> Value {
     let mut gateway = json!({
@@ -81,6 +102,19 @@ mod tests {
         for port in [PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT] {
             assert!((30000..=30085).contains(&port), "{port} is in the static band");
         }
+    }
+
+    /// The versions a run names are the images that run: the chart's defaults, or the values'.
+    #[test]
+    fn the_kong_images_that_run() {
+        let (gateway, kic) = images_in(&values(Mesh::Istio));
+        assert_eq!((gateway.as_str(), kic.as_str()), ("kong:3.9", "kong/kubernetes-ingress-controller:3.5"));
+        let pinned = json!({"gateway": {"image": {"repository": "kong/kong-gateway", "tag": "3.10"}}, "controller": {"ingressController": {"image": {"tag": "3.5.2"}}}});
+        let (gateway, kic) = images_in(&pinned);
+        assert_eq!(
+            (gateway.as_str(), kic.as_str()),
+            ("kong/kong-gateway:3.10", "kong/kubernetes-ingress-controller:3.5.2")
+        );
     }
 
     #[test]
