@@ -84,10 +84,12 @@ pub fn https_url(url: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("`{}` is not a plain https://host/path URL", printable(url))) }
 }
 
+/// The digits of run ids.
+const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
 /// `n` random characters of `[0-9a-z]` from the operating system's CSPRNG (ring's SystemRandom).
 pub fn random_base36(n: usize) -> String {
     use ring::rand::SecureRandom;
-    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let random = ring::rand::SystemRandom::new();
     let mut out = String::with_capacity(n);
     while out.len() < n {
@@ -106,7 +108,7 @@ pub fn random_base36(n: usize) -> String {
         }
         // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
         for b in bytes.into_iter().filter(|b| *b < 252).take(n - out.len()) {
-            out.push(char::from(ALPHABET[usize::from(b % 36)]));
+            out.push(char::from(BASE36[usize::from(b % 36)]));
         }
     }
     out
@@ -119,7 +121,7 @@ pub fn new_run_id() -> String {
     let mut seconds = now.as_secs() % 36u64.pow(6);
     let mut time = [b'0'; 6];
     for digit in time.iter_mut().rev() {
-        *digit = b"0123456789abcdefghijklmnopqrstuvwxyz"[(seconds % 36) as usize];
+        *digit = BASE36[(seconds % 36) as usize];
         seconds /= 36;
     }
     format!("r{}{}", String::from_utf8_lossy(&time), random_base36(6))

@@ -109,6 +109,15 @@ impl KongChart {
         }
     }
 
+    /// Every section where a user writes pod or proxy settings, including kong/ingress's top
+    /// level (ignored by the umbrella, and checked so the mistake is named).
+    pub fn written_sections(self) -> &'static [&'static [&'static str]] {
+        match self {
+            KongChart::Ingress => &[&[], &["gateway"], &["controller"]],
+            KongChart::Kong => &[&[]],
+        }
+    }
+
     /// Every section holding pod settings: the gateway's, and the controller's own pods for
     /// kong/ingress (kong/kong runs both in one pod).
     pub fn pod_sections(self) -> &'static [&'static [&'static str]] {

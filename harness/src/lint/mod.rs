@@ -532,13 +532,11 @@ fn index_for(
     let mut kong = match owner {
         KongOwner::Harness(setup) | KongOwner::User(setup) => setup.clone(),
     };
+    // The user's setup has no chart until values say which; the harness's is kong/ingress.
     kong.chart = user_kong_values.or(kong.chart);
     if let (KongOwner::Harness(_), Some(mesh), None) = (owner, mesh, user_kong_values) {
         values.push(harness_kong_values(mesh));
         add_stack_objects(catalog, mesh, &mut objects)?;
-    }
-    if matches!(owner, KongOwner::User(_)) && user_kong_values.is_none() {
-        kong.chart = None;
     }
     Ok(Index { objects, values, mesh, kong })
 }
@@ -566,18 +564,7 @@ fn harness_kong_values(mesh: Mesh) -> ValuesFile {
 }
 
 fn read_values(chart: &str, file: &Path) -> Result<ValuesFile, Box<Diagnostic>> {
-    let located = |e: yaml::Error, text: &str| {
-        let mut d = Diagnostic::error(e.code, file, e.position, e.message).with_field(e.field).with_source(text);
-        d.help = e.help;
-        Box::new(d)
-    };
-    let text = yaml::read_text(file).map_err(|e| located(e, ""))?;
-    let value: Value = yaml::from_str(&text).map_err(|e| located(e, &text))?;
-    if !value.is_object() {
-        return Err(Box::new(
-            Diagnostic::error("schema", file, Position::new(1, 1), "Helm values must be a mapping").with_source(&text),
-        ));
-    }
+    let (text, value) = crate::stack::values::read_file(file)?;
     Ok(ValuesFile { chart: chart.to_owned(), file: file.to_owned(), text, value })
 }
 

@@ -411,10 +411,7 @@ fn kong_values_ignored_key(index: &Index, f: &mut Findings) {
 
 fn mesh_annotation_on_service(index: &Index, f: &mut Findings) {
     let Some((values, chart)) = index.kong_values() else { return };
-    let sections: &[&[&str]] = match chart {
-        KongChart::Ingress => &[&[], &["gateway"], &["controller"]],
-        KongChart::Kong => &[&[]],
-    };
+    let sections = chart.written_sections();
     let pods = match chart {
         KongChart::Ingress => {
             "`gateway.podLabels` (Istio: sidecar.istio.io/inject: \"true\") or `gateway.podAnnotations` (Linkerd: linkerd.io/inject: ingress)"
@@ -467,10 +464,7 @@ fn kong_values_label_type(index: &Index, f: &mut Findings) {
 
 fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
     if let Some((values, chart)) = index.kong_values() {
-        let sections: &[&[&str]] = match chart {
-            KongChart::Ingress => &[&[], &["gateway"], &["controller"]],
-            KongChart::Kong => &[&[]],
-        };
+        let sections = chart.written_sections();
         for section in sections {
             let path: Vec<&str> =
                 section.iter().copied().chain(["podAnnotations", "sidecar.istio.io/inject"]).collect();

@@ -98,16 +98,7 @@ pub fn read(chart: &str, file: &Path, mesh: Mesh) -> Result<UserValues, Box<Diag
         });
         return Err(Box::new(d));
     };
-    let located = |e: crate::yaml::Error, text: &str| {
-        let mut d = Diagnostic::error(e.code, file, e.position, e.message).with_field(e.field).with_source(text);
-        d.help = e.help;
-        Box::new(d)
-    };
-    let text = crate::yaml::read_text(file).map_err(|e| located(e, ""))?;
-    let value: Value = crate::yaml::from_str(&text).map_err(|e| located(e, &text))?;
-    if !value.is_object() {
-        return Err(Box::new(Diagnostic::error("schema", file, Position::new(1, 1), "Helm values must be a mapping")));
-    }
+    let (text, value) = read_file(file)?;
     if *installed == "ingress"
         && let Some((path, why)) = opts_kong_out(&value, mesh)
     {
@@ -121,6 +112,20 @@ pub fn read(chart: &str, file: &Path, mesh: Mesh) -> Result<UserValues, Box<Diag
         ));
     }
     Ok(UserValues { chart: (*installed).to_owned(), file: file.to_owned(), value })
+}
+
+/// A Helm values file: bounded YAML, a mapping, errors located in it. Returns the text (to
+/// locate keys later) and the value.
+pub fn read_file(file: &Path) -> Result<(String, Value), Box<Diagnostic>> {
+    let located = |e: crate::yaml::Error, text: &str| crate::scenario::LoadError::from_yaml(file, text, None, e).0;
+    let text = crate::yaml::read_text(file).map_err(|e| located(e, ""))?;
+    let value: Value = crate::yaml::from_str(&text).map_err(|e| located(e, &text))?;
+    if !value.is_object() {
+        return Err(Box::new(
+            Diagnostic::error("schema", file, Position::new(1, 1), "Helm values must be a mapping").with_source(&text),
+        ));
+    }
+    Ok((text, value))
 }
 
 /// A kong/ingress value that takes Kong's gateway out of the mesh: its path (keys may hold
