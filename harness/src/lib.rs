@@ -3,6 +3,7 @@
 //! A run flows one way: profile -> (cluster -> stack) -> scenarios -> probes/checks -> report.
 //! Modules are named after the stage they own.
 
+pub mod budget;
 pub mod check;
 pub mod cluster;
 pub mod command;

@@ -15,6 +15,10 @@ pub struct Check {
     /// Not here yet, and the run downloads and verifies it itself: not a missing prerequisite.
     #[serde(default)]
     pub will_download: bool,
+    /// Present but below what a run is known to need (memory, disk, inotify limits): runs may
+    /// fail or crawl, so it is said, but it does not make the machine "not ready".
+    #[serde(default)]
+    pub low: bool,
     /// What was found (a path, a version) or what went wrong.
     pub detail: String,
     /// How to fix it, when not ok.
@@ -43,46 +47,161 @@ impl Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for c in &self.checks {
-            let state = match (c.ok, c.will_download) {
-                (true, true) => "later  ",
-                (true, false) => "ok     ",
-                (false, _) => "MISSING",
+            let state = match (c.ok, c.will_download, c.low) {
+                (true, true, _) => "later  ",
+                (true, false, true) => "LOW    ",
+                (true, false, false) => "ok     ",
+                (false, _, _) => "MISSING",
             };
             writeln!(f, "{state} {:<10} {}", c.name, c.detail)?;
             if let Some(fix) = &c.fix {
-                writeln!(f, "         {:<10} {}: {fix}", "", if c.ok { "note" } else { "fix" })?;
+                let label = if !c.ok || c.low { "fix" } else { "note" };
+                writeln!(f, "         {:<10} {label}: {fix}", "")?;
             }
         }
         let missing: Vec<&str> = self.missing().map(|c| c.name.as_str()).collect();
-        if missing.is_empty() {
+        let low: Vec<&str> = self.checks.iter().filter(|c| c.low).map(|c| c.name.as_str()).collect();
+        if missing.is_empty() && low.is_empty() {
             writeln!(
                 f,
                 "verdict: ready for `cargo xtask e2e` (tools marked `later` are downloaded and verified by the run)"
             )
+        } else if missing.is_empty() {
+            writeln!(f, "verdict: ready, but low on {}: runs may fail or be slow (see the fixes above)", low.join(", "))
         } else {
             writeln!(f, "verdict: not ready: missing {}", missing.join(", "))
         }
     }
 }
 
+/// What the daemon said about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerInfo {
+    pub version: String,
+    /// The memory its containers can use (`docker info`'s total: the host's on Linux, the VM's
+    /// limit on Docker Desktop), when it says.
+    pub memory: Option<u64>,
+}
+
 /// The seam to the Docker daemon: tests substitute an answer.
 pub trait DockerProbe {
-    /// `Ok(version)` when a daemon answers, `Err(why)` otherwise. Must return within `timeout`.
-    fn ping(&self, timeout: Duration) -> impl std::future::Future<Output = Result<String, String>> + Send;
+    /// `Ok(info)` when a daemon answers, `Err(why)` otherwise. Must return within `timeout`.
+    fn ping(&self, timeout: Duration) -> impl std::future::Future<Output = Result<DockerInfo, String>> + Send;
 }
 
 /// The real daemon, found the way the docker CLI finds it (`DOCKER_HOST` or the local socket).
 pub struct BollardDocker;
 
 impl DockerProbe for BollardDocker {
-    async fn ping(&self, timeout: Duration) -> Result<String, String> {
+    async fn ping(&self, timeout: Duration) -> Result<DockerInfo, String> {
         let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        match tokio::time::timeout(timeout, docker.version()).await {
-            Ok(Ok(v)) => Ok(v.version.unwrap_or_else(|| "unknown version".into())),
+        let asked = async { Ok::<_, bollard::errors::Error>((docker.version().await?, docker.info().await?)) };
+        match tokio::time::timeout(timeout, asked).await {
+            Ok(Ok((v, info))) => Ok(DockerInfo {
+                version: v.version.unwrap_or_else(|| "unknown version".into()),
+                memory: info.mem_total.and_then(|m| u64::try_from(m).ok()),
+            }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {}s", timeout.as_secs())),
         }
     }
+}
+
+/// Facts about this machine the live path depends on: [`HostFacts::read`] reads them, tests
+/// state their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// This machine's memory (`MemTotal`), used when Docker does not say its own.
+    pub memory: Option<u64>,
+    /// Free bytes on the filesystem of the project's `target/` (builds, tools, run directories).
+    pub free_disk: Option<u64>,
+    /// `fs.inotify.max_user_watches` and `max_user_instances` (Linux).
+    pub inotify: Option<(u64, u64)>,
+}
+
+const GIB: u64 = 1 << 30;
+
+/// A kind node with Istio (or Linkerd), Kong and the scenarios' workloads. Istio's local-cluster
+/// guides ask for 8 GB (e.g. 8192 MB and 4 CPUs on
+/// https://istio.io/v1.2/docs/setup/kubernetes/prepare/platform-setup/minikube/); the harness's
+/// own stack is smaller than Istio's demo profile, so this is a comfortable figure, not a floor.
+const MEMORY_NEEDED: u64 = 8 * GIB;
+
+/// target/ grows to 2-5 GB with the build; a run adds the tools, the preloaded image archives
+/// (about 1-2 GB) and its evidence.
+const DISK_NEEDED: u64 = 10 * GIB;
+
+/// kind's known issue "Pod errors due to too many open files": these limits, or more
+/// (https://kind.sigs.k8s.io/docs/user/known-issues/#pod-errors-due-to-too-many-open-files).
+const INOTIFY_NEEDED: (u64, u64) = (524_288, 512);
+
+impl HostFacts {
+    /// Read from `/proc` (Linux) and the filesystem of `target`; what cannot be read stays `None`.
+    pub fn read(target: &Path) -> HostFacts {
+        let number = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+        let existing = target.ancestors().find(|p| p.exists()).unwrap_or(target);
+        let free_disk = rustix::fs::statvfs(existing).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+        let inotify =
+            number("/proc/sys/fs/inotify/max_user_watches").zip(number("/proc/sys/fs/inotify/max_user_instances"));
+        HostFacts { memory, free_disk, inotify }
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / GIB as f64)
+}
+
+/// Memory, disk and inotify limits, each against what a run needs.
+fn host_checks(host: &HostFacts, docker_memory: Option<u64>) -> Vec<Check> {
+    let check = |name: &str, low: bool, detail: String, fix: Option<String>| Check {
+        name: name.into(),
+        ok: true,
+        will_download: false,
+        low,
+        detail,
+        fix: fix.filter(|_| low),
+    };
+    let mut checks = Vec::new();
+    let memory = match (docker_memory, host.memory) {
+        (Some(m), _) => Some((m, "Docker's containers can use")),
+        (None, Some(m)) => Some((m, "this machine has")),
+        (None, None) => None,
+    };
+    if let Some((bytes, whose)) = memory {
+        checks.push(check(
+            "memory",
+            bytes < MEMORY_NEEDED,
+            format!("{} {whose}; a run needs about {}", gib(bytes), gib(MEMORY_NEEDED)),
+            Some("give Docker more memory (Docker Desktop: Settings > Resources), or close what uses it".into()),
+        ));
+    }
+    if let Some(free) = host.free_disk {
+        checks.push(check(
+            "disk",
+            free < DISK_NEEDED,
+            format!("{} free for target/; builds and a run need about {}", gib(free), gib(DISK_NEEDED)),
+            Some("free space (`cargo clean` drops old builds; `docker system prune` old images)".into()),
+        ));
+    }
+    if let Some((watches, instances)) = host.inotify {
+        let (need_watches, need_instances) = INOTIFY_NEEDED;
+        checks.push(check(
+            "inotify",
+            watches < need_watches || instances < need_instances,
+            format!("max_user_watches {watches}, max_user_instances {instances}"),
+            Some(format!(
+                "kind's pods fail with \"too many open files\" below these: `sudo sysctl \
+                 fs.inotify.max_user_watches={need_watches} fs.inotify.max_user_instances={need_instances}` \
+                 (and in /etc/sysctl.conf to keep them)"
+            )),
+        ));
+    }
+    checks
 }
 
 /// How long the daemon may take to answer before it counts as unreachable.
@@ -97,19 +216,24 @@ pub async fn check(
     versions: &crate::profile::Versions,
     cache: &crate::tools::Cache,
     search_path: Option<&std::ffi::OsStr>,
+    host: &HostFacts,
 ) -> Report {
-    let docker_check = match docker.ping(DOCKER_TIMEOUT).await {
-        Ok(version) => Check {
+    let answer = docker.ping(DOCKER_TIMEOUT).await;
+    let docker_memory = answer.as_ref().ok().and_then(|info| info.memory);
+    let docker_check = match answer {
+        Ok(info) => Check {
             name: "docker".into(),
             ok: true,
             will_download: false,
-            detail: format!("daemon answers (Docker {version})"),
+            low: false,
+            detail: format!("daemon answers (Docker {})", info.version),
             fix: None,
         },
         Err(why) => Check {
             name: "docker".into(),
             ok: false,
             will_download: false,
+            low: false,
             detail: format!("no Docker daemon reachable: {why}"),
             fix: Some(
                 "install Docker (https://docs.docker.com/engine/install/) or Docker Desktop, start it, and make sure \
@@ -124,6 +248,7 @@ pub async fn check(
             name: "docker-cli".into(),
             ok: true,
             will_download: false,
+            low: false,
             detail: format!("found at {}", path.display()),
             fix: None,
         },
@@ -131,6 +256,7 @@ pub async fn check(
             name: "docker-cli".into(),
             ok: false,
             will_download: false,
+            low: false,
             detail: "no `docker` on PATH; kind runs it to create the node container".into(),
             fix: Some(
                 "install the Docker CLI (it comes with Docker Engine and Docker Desktop) and put it on PATH".into(),
@@ -138,6 +264,7 @@ pub async fn check(
         },
     };
     let mut checks = vec![docker_check, cli_check];
+    checks.extend(host_checks(host, docker_memory));
     for name in versions.tools.keys() {
         let artifact = match crate::tools::tool(versions, name) {
             Ok(a) => a,
@@ -146,6 +273,7 @@ pub async fn check(
                     name: name.clone(),
                     ok: false,
                     will_download: false,
+                    low: false,
                     detail: e.to_string(),
                     fix: None,
                 });
@@ -165,6 +293,7 @@ pub async fn check(
                 name: name.clone(),
                 ok: true,
                 will_download: false,
+                low: false,
                 detail: format!(
                     "{} at {} (sha256 verified: {})",
                     artifact.version,
@@ -182,6 +311,7 @@ pub async fn check(
                     name: name.clone(),
                     ok: true,
                     will_download: true,
+                    low: false,
                     detail: format!(
                         "pinned {} {} will be downloaded by the run into {}{on_path}",
                         name,
@@ -223,12 +353,21 @@ fn is_executable(path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    struct Answer(Result<String, String>);
+    struct Answer(Result<DockerInfo, String>);
 
     impl DockerProbe for Answer {
-        async fn ping(&self, _: Duration) -> Result<String, String> {
+        async fn ping(&self, _: Duration) -> Result<DockerInfo, String> {
             self.0.clone()
         }
+    }
+
+    fn docker(version: &str, memory: Option<u64>) -> Answer {
+        Answer(Ok(DockerInfo { version: version.into(), memory }))
+    }
+
+    /// A machine with room to spare: host checks all pass.
+    fn roomy() -> HostFacts {
+        HostFacts { memory: Some(32 * GIB), free_disk: Some(100 * GIB), inotify: Some((1_048_576, 8192)) }
     }
 
     fn executable(dir: &Path, name: &str) {
@@ -256,6 +395,7 @@ mod tests {
             &versions(),
             &cache,
             Some(empty.path().as_os_str()),
+            &roomy(),
         )
         .await;
         assert!(runner.argvs().is_empty(), "no tool to ask");
@@ -297,7 +437,9 @@ mod tests {
         let out = |s: &str| Ok(crate::command::Output { status: Some(0), stdout: s.into(), stderr: String::new() });
         let runner =
             crate::command::Recording::answering([out("v3.18.4+gabcdef\n"), out("kind v0.29.0 go1.24 linux/amd64\n")]);
-        let report = check(&Answer(Ok("28.2.2".into())), &runner, &v, &cache, Some(bin.path().as_os_str())).await;
+        let report =
+            check(&docker("28.2.2", None), &runner, &v, &cache, Some(bin.path().as_os_str()), &HostFacts::default())
+                .await;
         assert!(report.checks[1].ok, "{report}");
         assert!(
             report.checks[2].ok && report.checks[2].detail.contains("sha256 verified: v3.18.4+gabcdef"),
@@ -305,5 +447,51 @@ mod tests {
         );
         assert!(report.checks[3].will_download, "kind on PATH is not the pinned one: {report}");
         assert!(report.checks[3].detail.contains("on PATH is not used (kind v0.29.0"), "{report}");
+    }
+
+    /// Memory (Docker's own limit first), free disk and inotify limits: below what a run needs
+    /// each is LOW with its fix, and the verdict says "ready, but"; at or above, each is ok.
+    #[tokio::test]
+    async fn memory_disk_and_inotify_below_what_kind_needs_are_low_with_a_fix() {
+        let empty = tempfile::tempdir().unwrap();
+        let cache = crate::tools::Cache::at(empty.path());
+        let runner = crate::command::Recording::default();
+        let bin = tempfile::tempdir().unwrap();
+        executable(bin.path(), "docker");
+        let path = Some(bin.path().as_os_str());
+        let tight = HostFacts { memory: Some(64 * GIB), free_disk: Some(3 * GIB), inotify: Some((8192, 128)) };
+        // Docker Desktop's VM has 4 GiB although the machine has 64: Docker's figure counts.
+        let report = check(&docker("28.2.2", Some(4 * GIB)), &runner, &versions(), &cache, path, &tight).await;
+        let low: Vec<&str> = report.checks.iter().filter(|c| c.low).map(|c| c.name.as_str()).collect();
+        assert_eq!(low, ["memory", "disk", "inotify"], "{report}");
+        assert!(report.ready, "low resources do not make the machine unready: {report}");
+        let text = report.to_string();
+        assert!(
+            text.contains("LOW     memory     4.0 GiB Docker's containers can use; a run needs about 8.0 GiB"),
+            "{text}"
+        );
+        assert!(text.contains("fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512"), "{text}");
+        assert!(
+            text.ends_with(
+                "verdict: ready, but low on memory, disk, inotify: runs may fail or be slow (see the fixes above)\n"
+            ),
+            "{text}"
+        );
+
+        let report = check(&docker("28.2.2", None), &runner, &versions(), &cache, path, &roomy()).await;
+        assert!(report.checks.iter().all(|c| !c.low), "{report}");
+        let text = report.to_string();
+        assert!(text.contains("ok      memory     32.0 GiB this machine has"), "{text}");
+        assert!(text.contains("ok      inotify    max_user_watches 1048576, max_user_instances 8192"), "{text}");
+        assert!(!text.contains("fix: kind's pods"), "no fix shown for what is fine: {text}");
+    }
+
+    #[test]
+    fn host_facts_are_read_from_this_machine() {
+        let facts = HostFacts::read(Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert!(facts.free_disk.is_some());
+        if cfg!(target_os = "linux") {
+            assert!(facts.memory.is_some_and(|m| m > 0) && facts.inotify.is_some(), "{facts:?}");
+        }
     }
 }

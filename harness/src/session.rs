@@ -341,6 +341,8 @@ pub struct ScenarioOptions {
     pub snapshots: Option<crate::snapshot::SnapshotMode>,
     /// Run each passing scenario's mutants (`e2e --mutants`); one that survives fails it.
     pub mutants: bool,
+    /// The run's time budget, when it has one: scenarios it stopped say so.
+    pub deadline: Option<crate::budget::Deadline>,
 }
 
 /// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
@@ -373,7 +375,7 @@ pub async fn run_scenarios(
             results.push(ScenarioResult {
                 scenario: planned.name.clone(),
                 mesh: mesh.to_string(),
-                outcome: Outcome::Skipped { reason: "interrupted".into() },
+                outcome: Outcome::Skipped { reason: crate::budget::why_stopped(options.deadline.as_ref()) },
                 duration_ms: 0,
                 artifacts: None,
                 notes: Vec::new(),
@@ -433,7 +435,11 @@ pub async fn run_scenarios(
             (Some(step), _) => {
                 phase.finish(false, &format!("failed at: {}", step.step));
                 collect_evidence(catalog, env, profile, planned, &dir).await;
-                Outcome::Failed { verdict: format!("step `{}` failed", step.step), evidence: step.detail.clone() }
+                let verdict = match options.deadline.filter(|d| d.passed() && cancel.is_cancelled()) {
+                    Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
+                    None => format!("step `{}` failed", step.step),
+                };
+                Outcome::Failed { verdict, evidence: step.detail.clone() }
             }
         };
         if options.mutants
@@ -793,7 +799,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
         let progress = Progress::lines(Box::new(std::io::sink()));
-        let options = ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false };
+        let options = ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false, deadline: None };
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         let outcomes: Vec<(String, bool)> = report
@@ -820,6 +826,38 @@ mod tests {
         let values = std::fs::read_to_string(env.run.artifacts().join("helm/kong.values.yaml")).unwrap();
         assert!(values.starts_with("# not available"), "{values}");
         assert!(report.rerun.starts_with("cargo xtask e2e istio --profile istio"));
+    }
+
+    /// A run whose budget ran out starts no further scenario: each is skipped with the budget's
+    /// reason (not "interrupted"), and nothing is applied.
+    #[tokio::test(start_paused = true)]
+    async fn scenarios_after_the_budget_ran_out_are_skipped_as_out_of_time() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| s.name == "ingress-basic" || s.name == "jwt-auth");
+        let (client, requests) = kube_mock(echo_cluster);
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, "http://127.0.0.1:9".into());
+        let cancel = CancellationToken::new();
+        let deadline = crate::budget::Budget::parse("20m").unwrap().arm(&cancel);
+        tokio::time::sleep(std::time::Duration::from_secs(20 * 60)).await;
+        assert!(cancel.is_cancelled());
+        let options =
+            ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false, deadline: Some(deadline) };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report = run_scenarios(&catalog, &env, &plan, &profile, &options, &cancel, &progress).await;
+        let reasons: Vec<String> = report
+            .results
+            .iter()
+            .map(|r| match &r.outcome {
+                crate::report::Outcome::Skipped { reason } => reason.clone(),
+                other => panic!("{}: {other:?}", r.scenario),
+            })
+            .collect();
+        assert_eq!(reasons, ["the run's time budget of 20m ran out (7m kept for evidence and teardown)"; 2]);
+        assert!(requests.lock().unwrap().is_empty(), "nothing is sent to the cluster once the budget ran out");
     }
 
     /// `e2e`'s own snapshot comparison: a passing scenario without a stored snapshot passes and
@@ -859,6 +897,7 @@ mod tests {
             keep_namespaces: true,
             snapshots: Some(crate::snapshot::SnapshotMode::Compare),
             mutants: false,
+            deadline: None,
         };
         let work = tempfile::tempdir().unwrap();
         let progress = Progress::lines(Box::new(std::io::sink()));

@@ -176,12 +176,12 @@ impl Http {
 
 impl Fetch for Http {
     async fn fetch(&self, url: &str, sink: &mut (dyn Write + Send), limit: u64) -> Result<(), String> {
-        let mut response = self.client.get(url).send().await.map_err(|e| e.to_string())?;
+        let mut response = self.client.get(url).send().await.map_err(|e| why_not_fetched(&e))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
         let mut total = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| why_not_fetched(&e))? {
             total += chunk.len() as u64;
             if total > limit {
                 return Err(format!("larger than {limit} bytes"));
@@ -190,6 +190,48 @@ impl Fetch for Http {
         }
         Ok(())
     }
+}
+
+/// Where a download failed, in words that point at the fix: name resolution, the connection,
+/// a proxy, TLS, or a timeout; with how to do without the network.
+fn why_not_fetched(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()).map(|p| format!("{v}={p}")));
+    failure_cause(&chain, e.is_timeout(), e.is_connect(), proxy.as_deref())
+}
+
+/// [`why_not_fetched`] on the error's messages (outermost first), for tests.
+fn failure_cause(chain: &[String], timeout: bool, connect: bool, proxy: Option<&str>) -> String {
+    let all = chain.join(": ").to_lowercase();
+    let innermost = chain.last().map(String::as_str).unwrap_or("unknown error");
+    let cause = if all.contains("dns error") || all.contains("failed to lookup address") {
+        format!("DNS: the host name does not resolve ({innermost})")
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        format!(
+            "TLS: {innermost} (the system's trust store is used: behind a TLS-inspecting proxy, add its CA \
+             there)"
+        )
+    } else if timeout {
+        format!("timed out ({innermost})")
+    } else if connect {
+        match proxy {
+            Some(p) => format!("cannot connect through the proxy {p} ({innermost})"),
+            None => format!("cannot connect ({innermost}); if this network needs a proxy, set HTTPS_PROXY"),
+        }
+    } else {
+        innermost.to_owned()
+    };
+    format!(
+        "{cause}. Without network access: run `cargo xtask tools` on a machine that has it and copy target/tools \
+         (or KME2E_TOOLS_DIR) here; cached files are used only if their sha256 matches the pins"
+    )
 }
 
 /// What `resolve` found.
@@ -456,6 +498,43 @@ fn make_executable(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::testing::{Reply, serve};
+
+    /// Download failures name their cause, from the messages reqwest and hyper give (their
+    /// wording as of reqwest 0.13 / hyper-util 0.1), and say how to work offline.
+    #[test]
+    fn download_failures_name_their_cause() {
+        let chain = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let dns = chain(&[
+            "error sending request for url (https://get.helm.sh/x)",
+            "client error (Connect)",
+            "dns error",
+            "failed to lookup address information: Name or service not known",
+        ]);
+        let said = failure_cause(&dns, false, true, None);
+        assert!(said.starts_with("DNS: the host name does not resolve (failed to lookup address"), "{said}");
+        assert!(said.contains("run `cargo xtask tools` on a machine that has it"), "{said}");
+        let tls =
+            chain(&["error sending request", "client error (Connect)", "invalid peer certificate: UnknownIssuer"]);
+        assert!(failure_cause(&tls, false, true, None).starts_with("TLS: invalid peer certificate: UnknownIssuer"));
+        let refused = chain(&["error sending request", "client error (Connect)", "Connection refused (os error 111)"]);
+        let said = failure_cause(&refused, false, true, Some("HTTPS_PROXY=http://proxy:3128"));
+        assert!(said.starts_with("cannot connect through the proxy HTTPS_PROXY=http://proxy:3128 (Connection refused"));
+        assert!(failure_cause(&refused, false, true, None).contains("set HTTPS_PROXY"));
+        let slow = chain(&["error sending request", "operation timed out"]);
+        assert!(failure_cause(&slow, true, false, None).starts_with("timed out (operation timed out)"));
+    }
+
+    /// A real refused connection, through reqwest itself: classified as a connection failure.
+    #[tokio::test]
+    async fn a_refused_connection_is_said_to_be_one() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let http = Http::plain_for_tests().unwrap();
+        let mut sink = Vec::new();
+        let said = http.fetch(&format!("http://127.0.0.1:{port}/kind"), &mut sink, 10).await.unwrap_err();
+        assert!(said.starts_with("cannot connect"), "{said}");
+    }
 
     fn sha256(bytes: &[u8]) -> String {
         sha256_hex(bytes)

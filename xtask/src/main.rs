@@ -3,6 +3,8 @@
 //! This file only parses arguments and renders results; everything else lives in the `harness`
 //! library so it is tested there.
 
+mod build_cost;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -219,6 +221,11 @@ struct LiveArgs {
     /// Leave the cluster up when something failed.
     #[arg(long)]
     keep_on_failure: bool,
+    /// The whole run's time budget (e.g. `75m`): the run stops early enough to collect evidence
+    /// and tear down within it (7m are kept for that); scenarios not started are reported as
+    /// skipped, and the run fails. Set it below a CI job's timeout.
+    #[arg(long, value_name = "DURATION", value_parser = harness::budget::Budget::parse)]
+    budget: Option<harness::budget::Budget>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -319,6 +326,13 @@ enum Bench {
         trials: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Time a clean compile of what the README's commands build (`cargo xtask`, then `cargo test
+    /// --workspace`), with target/'s size after each; crates must be downloaded (`cargo fetch`).
+    Build {
+        /// An empty or absent directory to build in (default: a fresh temporary one, removed after).
+        #[arg(long, value_name = "DIR")]
+        target_dir: Option<PathBuf>,
     },
 }
 
@@ -540,6 +554,14 @@ async fn run(command: Command) -> Result<u8> {
             Ok(0)
         }
         Command::Replay { paths } => Ok(replay(&paths)),
+        Command::Bench { which: Bench::Build { target_dir } } => {
+            let scratch = tempfile::tempdir().context("cannot create a temporary target directory")?;
+            let dir = target_dir.unwrap_or_else(|| scratch.path().join("target"));
+            let measured = build_cost::measure(project().root(), &dir)?;
+            emit(&build_cost::table(&measured));
+            emit(&format!("{}\n", serde_json::to_string(&measured)?));
+            Ok(0)
+        }
         Command::Bench { which: Bench::Split { trials, seed } } => {
             let results = harness::check::bench::compare(trials, seed);
             emit(&harness::check::bench::table(&results));
@@ -787,7 +809,8 @@ async fn preflight_report() -> Result<preflight::Report> {
     let versions = catalog()?.versions;
     let cache = harness::session::tool_cache(project().root());
     let path = std::env::var_os("PATH");
-    Ok(preflight::check(&BollardDocker, &harness::command::Process, &versions, &cache, path.as_deref()).await)
+    let host = preflight::HostFacts::read(&project().root().join("target"));
+    Ok(preflight::check(&BollardDocker, &harness::command::Process, &versions, &cache, path.as_deref(), &host).await)
 }
 
 fn import_schemas(files: &[PathBuf], source: &str, kinds: &[String]) -> Result<u8> {
@@ -891,8 +914,8 @@ async fn require_docker(live: &LiveArgs, progress: &harness::progress::Progress)
     let phase = progress.phase("preflight");
     phase.waiting_for("the Docker daemon");
     match preflight::DockerProbe::ping(&BollardDocker, preflight::DOCKER_TIMEOUT).await {
-        Ok(version) => {
-            phase.finish(true, &format!("Docker {version}"));
+        Ok(info) => {
+            phase.finish(true, &format!("Docker {}", info.version));
             Ok(())
         }
         Err(_) => {
@@ -920,16 +943,18 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     plan.scenarios.clear();
     let cancel = tokio_util::sync::CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let deadline = live.budget.map(|b| b.arm(&cancel));
     let root = project().root().to_owned();
     let options = live.options(harness::cluster::Keep::Always);
     let env = harness::session::create_cluster(&root, &plan, &profile, &options, &cancel, &progress).await?;
     let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
     // `up` exists to leave a cluster behind; a failed install is kept only when asked to.
     let keep = if installed.is_ok() { harness::cluster::Keep::Always } else { live.keep() };
-    let (_, message) = harness::session::finish(env, keep, installed.is_err(), cancel.is_cancelled()).await;
+    let stopped = Stopped::of(&cancel, deadline.as_ref());
+    let (_, message) = harness::session::finish(env, keep, installed.is_err(), stopped == Stopped::Interrupted).await;
     eprintln!("{message}");
     installed?;
-    Ok(if cancel.is_cancelled() { 130 } else { 0 })
+    Ok(stopped.exit_code(false))
 }
 
 /// What a run checks beyond the steps.
@@ -1002,6 +1027,7 @@ async fn e2e_in(
 
     let cancel = tokio_util::sync::CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let deadline = live.budget.map(|b| b.arm(&cancel));
     let root = project().root().to_owned();
     let keep = live.keep();
     let options = live.options(keep);
@@ -1013,6 +1039,7 @@ async fn e2e_in(
                 keep_namespaces: keep != harness::cluster::Keep::Never,
                 snapshots: checks.snapshots,
                 mutants: checks.mutants,
+                deadline,
             };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
@@ -1021,20 +1048,46 @@ async fn e2e_in(
             harness::session::environment_failed(&env, &plan, &profile, &e.to_string()).await
         }
     };
-    let failed = !report.passed();
+    let stopped = Stopped::of(&cancel, deadline.as_ref());
+    let failed = !report.passed() || stopped == Stopped::OutOfTime;
     write_reports(&env.run, &report)?;
-    let (_, message) = harness::session::finish(env, keep, failed, cancel.is_cancelled()).await;
+    let (_, message) = harness::session::finish(env, keep, failed, stopped == Stopped::Interrupted).await;
     eprintln!("{message}");
     let passed = report.count(|o| matches!(o, harness::report::Outcome::Passed));
     eprintln!("{passed}/{} scenario(s) passed", report.results.len());
-    // Interrupted runs exit 130 (as a shell reports SIGINT), after their teardown.
-    Ok(if cancel.is_cancelled() {
-        130
-    } else if failed {
-        1
-    } else {
-        0
-    })
+    if let (Stopped::OutOfTime, Some(d)) = (stopped, deadline) {
+        eprintln!("{}", d.reason());
+    }
+    Ok(stopped.exit_code(failed))
+}
+
+/// How a live run ended, for its teardown and exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// It ran to its end.
+    No,
+    /// Ctrl-C: exit 130 (as a shell reports SIGINT), after the teardown.
+    Interrupted,
+    /// `--budget` ran out: a failure (exit 1), with the cluster's logs exported as for one.
+    OutOfTime,
+}
+
+impl Stopped {
+    fn of(cancel: &tokio_util::sync::CancellationToken, deadline: Option<&harness::budget::Deadline>) -> Stopped {
+        match (cancel.is_cancelled(), deadline.is_some_and(|d| d.passed())) {
+            (false, _) => Stopped::No,
+            (true, true) => Stopped::OutOfTime,
+            (true, false) => Stopped::Interrupted,
+        }
+    }
+
+    fn exit_code(self, failed: bool) -> u8 {
+        match self {
+            Stopped::Interrupted => 130,
+            Stopped::OutOfTime => 1,
+            Stopped::No => u8::from(failed),
+        }
+    }
 }
 
 /// JUnit, the Markdown summary (also appended to `$GITHUB_STEP_SUMMARY` in Actions) and run.json.
@@ -1107,6 +1160,23 @@ mod tests {
         let kong = at(&|a| matches!(a, harness::stack::Action::Helm(r) if r.name == "kong"));
         let guard = at(&|a| matches!(a, harness::stack::Action::Apply { name, .. } if name == "kong-ingress-guard"));
         assert!(kong < guard, "the KongClusterPlugin needs the CRDs Kong's chart installs");
+    }
+
+    /// Every action a workflow uses is pinned by a full commit SHA with its tag beside it (a tag
+    /// can be moved by whoever controls the action's repository; a commit cannot).
+    #[test]
+    fn workflow_actions_are_pinned_by_commit() {
+        let pinned = regex::Regex::new(r"^\s*(?:- )?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| l.contains("uses:")) {
+                assert!(pinned.is_match(line), "{}: `{line}` is not pinned by commit", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 8, "the workflows use actions ({seen} seen)");
     }
 
     #[test]

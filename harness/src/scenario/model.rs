@@ -1121,18 +1121,7 @@ impl Timeout {
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (number, unit) = s.split_at(split);
-        let n: u64 =
-            number.parse().map_err(|_| format!("`{s}` is not a duration: expected e.g. 500ms, 30s, 2m, 1h"))?;
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            _ => return Err(format!("`{s}` has no known unit: expected ms, s, m or h (e.g. 30s)")),
-        };
+        let d = parse_duration(s)?;
         if d.is_zero() {
             return Err("a timeout of zero can never be met".into());
         }
@@ -1141,6 +1130,22 @@ impl Timeout {
         }
         Ok(Timeout(d))
     }
+}
+
+/// A duration as scenarios and the command line write it: a whole number and one unit (`500ms`,
+/// `30s`, `2m`, `1h`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration: expected e.g. 500ms, 30s, 2m, 1h"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("`{s}` has no known unit: expected ms, s, m or h (e.g. 30s)")),
+    })
 }
 
 impl fmt::Display for Timeout {

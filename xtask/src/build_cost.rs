@@ -1,0 +1,106 @@
+//! `cargo xtask bench build`: what a newcomer waits for before the first answer. It compiles,
+//! in a target directory of its own that starts empty, what the README's two commands compile
+//! (`cargo xtask ...` builds the xtask binary; `cargo test --workspace` then builds the tests)
+//! and reports the wall time of each and the size of the target directory after it.
+//!
+//! Crates must already be downloaded (`cargo fetch`): downloads depend on the network, not on
+//! this project, and are not counted.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// One README command, as the compile it triggers.
+struct Step {
+    command: &'static str,
+    cargo_args: &'static [&'static str],
+}
+
+const STEPS: [Step; 2] = [
+    Step { command: "cargo xtask (first build)", cargo_args: &["build", "--locked", "-p", "xtask"] },
+    Step { command: "cargo test --workspace (after it)", cargo_args: &["test", "--locked", "--workspace", "--no-run"] },
+];
+
+#[derive(Debug, serde::Serialize)]
+pub struct Measured {
+    pub command: &'static str,
+    pub seconds: f64,
+    pub target_bytes: u64,
+}
+
+/// Compile each step in `target_dir` (which must be empty or absent), in order.
+pub fn measure(root: &Path, target_dir: &Path) -> Result<Vec<Measured>> {
+    if target_dir.exists() && std::fs::read_dir(target_dir)?.next().is_some() {
+        bail!("{} is not empty: a clean build needs an empty target directory", target_dir.display());
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut measured = Vec::new();
+    for step in &STEPS {
+        eprintln!("compiling: {} ...", step.command);
+        let started = Instant::now();
+        let status = std::process::Command::new(&cargo)
+            .args(step.cargo_args)
+            .arg("--quiet")
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("cannot run cargo for `{}`", step.command))?;
+        if !status.success() {
+            bail!("`cargo {}` failed ({status})", step.cargo_args.join(" "));
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        measured.push(Measured { command: step.command, seconds, target_bytes: size_of_tree(target_dir) });
+    }
+    Ok(measured)
+}
+
+/// Bytes of the regular files under `dir` (links not followed).
+fn size_of_tree(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending: Vec<PathBuf> = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+pub fn table(measured: &[Measured]) -> String {
+    let mut out = format!("{:<36} {:>9} {:>12}\n", "command", "seconds", "target/ (GB)");
+    for m in measured {
+        out.push_str(&format!("{:<36} {:>9.0} {:>12.2}\n", m.command, m.seconds, m.target_bytes as f64 / 1e9));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_sizes_count_files_below_and_a_non_empty_target_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/one"), [0u8; 10]).unwrap();
+        std::fs::write(dir.path().join("a/b/two"), [0u8; 5]).unwrap();
+        assert_eq!(size_of_tree(dir.path()), 15);
+        let err = measure(dir.path(), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is not empty"), "{err}");
+    }
+
+    #[test]
+    fn the_table_shows_seconds_and_gigabytes() {
+        let rows = [Measured { command: "cargo xtask (first build)", seconds: 141.6, target_bytes: 1_800_000_000 }];
+        insta::assert_snapshot!(table(&rows), @r"
+        command                                seconds target/ (GB)
+        cargo xtask (first build)                  142         1.80
+        ");
+    }
+}
