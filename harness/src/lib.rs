@@ -28,3 +28,16 @@ pub(crate) mod testing;
 pub mod tls;
 pub mod tools;
 pub mod yaml;
+
+static COMMAND: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// How the user runs this tool: `cargo xtask` in the harness's checkout, `kme2e` when installed.
+/// Hints and messages name the command the user would type.
+pub fn command_name() -> &'static str {
+    COMMAND.get().copied().unwrap_or("cargo xtask")
+}
+
+/// Set once by the CLI at start-up.
+pub fn set_command_name(name: &'static str) {
+    let _ = COMMAND.set(name);
+}

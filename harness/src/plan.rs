@@ -30,6 +30,12 @@ pub struct Plan {
     /// The environment as commands: tool, arguments, input files (relative to the run directory).
     pub steps: Vec<PlanStep>,
     pub scenarios: Vec<ScenarioPlan>,
+    /// Selected scenarios that do not load: each fails alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken: Vec<crate::scenario::Broken>,
+    /// `--no-install`: what is discovered instead of installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +68,18 @@ impl Plan {
                 release.user_values = Some(u.file.clone());
             }
         }
+    }
+
+    /// `--no-install`: the cluster's own Kong and mesh are used as they are, discovered when the
+    /// run starts (in `kong_namespace` when given); nothing is installed or preloaded.
+    pub fn install_nothing(&mut self, kong_namespace: Option<&str>) {
+        self.environment.clear();
+        self.steps.clear();
+        self.preload.clear();
+        self.discover = Some(match kong_namespace {
+            Some(ns) => format!("Kong in namespace {ns}"),
+            None => "Kong in any namespace".into(),
+        });
     }
 }
 
@@ -128,39 +146,38 @@ pub fn build(
     run: &str,
     ports: crate::cluster::HostPorts,
 ) -> Result<Plan, CheckError> {
+    build_selected(catalog, profile, run, ports, &[])
+}
+
+/// [`build`] over the scenarios named in `only` (every one when empty). Files of other scenarios
+/// are not read, so a broken one elsewhere is no obstacle; a selected scenario that does not load
+/// is listed in `broken` and the others are planned.
+pub fn build_selected(
+    catalog: &Catalog,
+    profile: &Profile,
+    run: &str,
+    ports: crate::cluster::HostPorts,
+    only: &[String],
+) -> Result<Plan, CheckError> {
     let mesh = profile.mesh();
     let ctx = RunContext::new(run, mesh);
     let fixtures_dir = catalog.project.fixtures_dir();
     let mut scenarios = Vec::new();
+    let mut broken = Vec::new();
     for file in catalog.files()? {
-        if !catalog.meshes_of(&file)?.contains(&mesh) {
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        if !only.is_empty() && !only.contains(&stem) {
             continue;
         }
-        let loaded = load(&file, &fixtures_dir, &ctx, profile)?;
-        let manifests = loaded.render_fixtures(&fixtures_dir)?;
-        crate::scenario::mutant::check(&loaded, mesh, &manifests)?;
-        crate::scenario::scope::check(&loaded, &manifests)?;
-        let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
-        scenarios.push(ScenarioPlan {
-            name: loaded.scenario.name.value.clone(),
-            file: catalog.project.display_path(&file).to_owned(),
-            namespace: var("namespace"),
-            namespace_metadata: loaded.scenario.namespace.metadata(mesh),
-            host: var("host"),
-            objects: manifests
-                .iter()
-                .map(|m| ObjectRef {
-                    fixture: m.file.strip_prefix(&fixtures_dir).unwrap_or(&m.file).to_owned(),
-                    api_version: m.api_version.clone(),
-                    kind: m.kind.clone(),
-                    name: m.name.clone(),
-                    namespace: m.namespace.clone(),
-                })
-                .collect(),
-            steps: loaded.scenario.steps.iter().map(describe).collect(),
-            mutants: loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)).map(|m| m.describe()).collect(),
-            manifests,
-        });
+        match plan_scenario(catalog, profile, &ctx, &file) {
+            Ok(Some(scenario)) => scenarios.push(scenario),
+            Ok(None) => {}
+            Err(e) => broken.push(crate::scenario::Broken {
+                name: stem,
+                file: catalog.project.display_path(&file).to_owned(),
+                error: e.to_string(),
+            }),
+        }
     }
     let kind = crate::cluster::KindCluster {
         name: crate::cluster::KindCluster::name_for(&profile.versions.kind.cluster_prefix, mesh.as_str(), run),
@@ -195,7 +212,48 @@ pub fn build(
         environment,
         steps,
         scenarios,
+        broken,
+        discover: None,
     })
+}
+
+/// One scenario's plan: `None` when it does not run on the profile's mesh.
+fn plan_scenario(
+    catalog: &Catalog,
+    profile: &Profile,
+    ctx: &RunContext,
+    file: &Path,
+) -> Result<Option<ScenarioPlan>, CheckError> {
+    let mesh = profile.mesh();
+    let fixtures_dir = catalog.project.fixtures_dir();
+    if !catalog.meshes_of(file)?.contains(&mesh) {
+        return Ok(None);
+    }
+    let loaded = load(file, &fixtures_dir, ctx, profile)?;
+    let manifests = loaded.render_fixtures(&fixtures_dir)?;
+    crate::scenario::mutant::check(&loaded, mesh, &manifests)?;
+    crate::scenario::scope::check(&loaded, &manifests)?;
+    let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
+    Ok(Some(ScenarioPlan {
+        name: loaded.scenario.name.value.clone(),
+        file: catalog.project.display_path(file).to_owned(),
+        namespace: var("namespace"),
+        namespace_metadata: loaded.scenario.namespace.metadata(mesh),
+        host: var("host"),
+        objects: manifests
+            .iter()
+            .map(|m| ObjectRef {
+                fixture: m.file.strip_prefix(&fixtures_dir).unwrap_or(&m.file).to_owned(),
+                api_version: m.api_version.clone(),
+                kind: m.kind.clone(),
+                name: m.name.clone(),
+                namespace: m.namespace.clone(),
+            })
+            .collect(),
+        steps: loaded.scenario.steps.iter().map(describe).collect(),
+        mutants: loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)).map(|m| m.describe()).collect(),
+        manifests,
+    }))
 }
 
 /// The profile's environment, with the manifests the stack applies from fixtures/ added right
@@ -370,7 +428,15 @@ impl fmt::Display for Plan {
         if c.provider == "kind" && !self.preload.is_empty() {
             writeln!(f, "images loaded into the node first: {}", self.preload.join(", "))?;
         }
-        writeln!(f, "environment:")?;
+        if let Some(what) = &self.discover {
+            writeln!(
+                f,
+                "environment: nothing is installed; {what} and the mesh are discovered when the run starts, and \
+                 the scenarios run in namespaces of their own"
+            )?;
+        } else {
+            writeln!(f, "environment:")?;
+        }
         for action in &self.environment {
             match action {
                 crate::stack::Action::Helm(r) => {
@@ -416,6 +482,12 @@ impl fmt::Display for Plan {
             }
             for mutant in &s.mutants {
                 writeln!(f, "  {mutant} [with --mutants]")?;
+            }
+        }
+        for b in &self.broken {
+            writeln!(f, "scenario {} ({}) DOES NOT LOAD; it fails alone:", b.name, b.file.display())?;
+            for line in b.error.lines() {
+                writeln!(f, "  {line}")?;
             }
         }
         Ok(())

@@ -64,7 +64,8 @@ impl std::fmt::Display for Report {
         if missing.is_empty() && low.is_empty() {
             writeln!(
                 f,
-                "verdict: ready for `cargo xtask e2e` (tools marked `later` are downloaded and verified by the run)"
+                "verdict: ready for `{} e2e` (tools marked `later` are downloaded and verified by the run)",
+                crate::command_name()
             )
         } else if missing.is_empty() {
             writeln!(f, "verdict: ready, but low on {}: runs may fail or be slow (see the fixes above)", low.join(", "))
@@ -319,10 +320,11 @@ pub async fn check(
                         cache.dir_of(&artifact).display()
                     ),
                     fix: Some(format!(
-                        "`cargo xtask tools` fetches it ahead of time from {} and verifies its sha256; for a machine \
-                         without access, run `cargo xtask tools` elsewhere and copy the tool cache (target/tools, or \
+                        "`{tool} tools` fetches it ahead of time from {} and verifies its sha256; for a machine \
+                         without access, run `{tool} tools` elsewhere and copy the tool cache (target/tools, or \
                          KME2E_TOOLS_DIR) over: its files are used only if their sha256 matches the pins",
-                        artifact.url
+                        artifact.url,
+                        tool = crate::command_name()
                     )),
                 }
             }

@@ -32,8 +32,10 @@ pub struct Options {
     pub provider: ProviderChoice,
     /// The kubeconfig context of the `existing` provider.
     pub context: Option<String>,
-    /// Upgrade Helm releases the harness did not create (`existing` only).
-    pub adopt: bool,
+    /// `existing` only: install nothing; use the Kong and mesh the cluster runs (discovered).
+    pub no_install: bool,
+    /// Where to look for Kong with `no_install` (default: every namespace).
+    pub kong_namespace: Option<String>,
     /// Pick up a kept cluster with the same fingerprint instead of creating one.
     pub reuse: bool,
     pub keep: Keep,
@@ -53,6 +55,8 @@ pub enum SessionError {
     Client { path: PathBuf, reason: String },
     #[error("{0}")]
     Options(String),
+    #[error("discovering what the cluster runs: {0}")]
+    Discovery(cluster::discover::DiscoveryError),
     #[error("cannot create the run directory {path}: {source}")]
     RunDir { path: PathBuf, source: std::io::Error },
 }
@@ -81,10 +85,15 @@ pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, SessionError>
     kube::Client::try_from(config).map_err(|e| fail(e.to_string()))
 }
 
-/// Resolve (download and verify if needed) every pinned tool; returns kind's and helm's paths.
-pub async fn tools(profile: &Profile, cache: &Cache) -> Result<(PathBuf, PathBuf), SessionError> {
+/// Resolve (download and verify if needed) the pinned tools a run needs: helm always (installs,
+/// and the values in force as evidence), kind only when it is kind's cluster. Returns kind's
+/// path (or `kind` for a provider that never runs it) and helm's.
+pub async fn tools(profile: &Profile, cache: &Cache, needs_kind: bool) -> Result<(PathBuf, PathBuf), SessionError> {
     let http = Http::new()?;
-    let kind = cache.resolve(&tools::tool(&profile.versions, "kind")?, &http).await?.path;
+    let kind = match needs_kind {
+        true => cache.resolve(&tools::tool(&profile.versions, "kind")?, &http).await?.path,
+        false => PathBuf::from("kind"),
+    };
     let helm = cache.resolve(&tools::tool(&profile.versions, "helm")?, &http).await?.path;
     Ok((kind, helm))
 }
@@ -121,6 +130,12 @@ pub fn check_options(options: &Options, profile: &Profile) -> Result<(), Session
         ProviderChoice::K3s | ProviderChoice::Existing if options.reuse => {
             refuse("--reuse works with the kind provider only")
         }
+        ProviderChoice::Kind | ProviderChoice::K3s if options.no_install || options.kong_namespace.is_some() => {
+            refuse("--no-install and --kong-namespace use what an existing cluster runs: they need --provider existing")
+        }
+        ProviderChoice::Existing if options.kong_namespace.is_some() && !options.no_install => {
+            refuse("--kong-namespace says where to find Kong with --no-install")
+        }
         _ => Ok(()),
     }
 }
@@ -139,9 +154,14 @@ pub async fn create_cluster(
     let cache = tool_cache(root);
     let runs_root = root.join("target").join("e2e");
     let phase = progress.phase("tools");
-    phase.waiting_for("kind and helm (pinned, sha256-verified)");
+    let needs_kind = options.provider == ProviderChoice::Kind;
+    phase.waiting_for(if needs_kind {
+        "kind and helm (pinned, sha256-verified)"
+    } else {
+        "helm (pinned, sha256-verified)"
+    });
     let resolved = tokio::select! {
-        r = tools(profile, &cache) => r,
+        r = tools(profile, &cache, needs_kind) => r,
         () = cancel.cancelled() => Err(cluster::ClusterError::Interrupted.into()),
     };
     let (kind_bin, helm) = match resolved {
@@ -151,7 +171,7 @@ pub async fn create_cluster(
             return Err(e);
         }
     };
-    phase.finish(true, "kind and helm verified");
+    phase.finish(true, if needs_kind { "kind and helm verified" } else { "helm verified" });
     let kind = Kind { binary: kind_bin, runner: Process };
     let provider_name = match options.provider {
         ProviderChoice::Kind => "kind",
@@ -266,7 +286,7 @@ pub async fn install(
                 _ => None,
             })
             .collect();
-        cluster::existing::check_releases(&env.client, &releases, options.adopt).await?;
+        cluster::existing::check_releases(&env.client, &releases).await?;
     }
     if let Provider::Kind { kind, cluster } = &env.provider {
         let phase = progress.phase("images");
@@ -315,6 +335,34 @@ pub async fn install(
     }
 }
 
+/// `--no-install`: find the Kong and mesh the cluster runs, say what was found, refuse what
+/// cannot make a meaningful run (another mesh, Kong outside the mesh), and point `profile`'s Kong
+/// at the one found. Reads only.
+pub async fn discover(
+    env: &Environment,
+    profile: &mut Profile,
+    options: &Options,
+    progress: &Progress,
+) -> Result<cluster::discover::Discovered, SessionError> {
+    let phase = progress.phase("discover");
+    phase.waiting_for("Kong's proxy Service and the mesh's control plane");
+    let found = match cluster::discover::discover(&env.client, options.kong_namespace.as_deref()).await {
+        Ok(found) => found,
+        Err(e) => {
+            phase.finish(false, "not found");
+            return Err(SessionError::Discovery(e));
+        }
+    };
+    eprint!("{}", crate::diagnostic::escape_for_log(&found.to_string()));
+    if let Err(e) = found.check_for(profile.mesh()) {
+        phase.finish(false, "not usable");
+        return Err(SessionError::Discovery(e));
+    }
+    found.apply_to(&mut profile.versions);
+    phase.finish(true, &format!("Kong {} in {}", found.kong.release, found.kong.namespace));
+    Ok(found)
+}
+
 /// Tear down (or keep) the environment; says what happened.
 pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted: bool) -> (Teardown, String) {
     let outcome = cluster::teardown(&env.provider, &env.run, &mut env.state, keep, failed, interrupted).await;
@@ -322,9 +370,10 @@ pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted:
         Teardown::Removed => format!("removed {} cluster {}", env.state.provider, env.state.cluster),
         Teardown::Kept => cluster::keep_message(&env.run, &env.state),
         Teardown::Leftover(what) => format!(
-            "teardown incomplete, recorded in {}: {}; `cargo xtask down --run {}` retries",
+            "teardown incomplete, recorded in {}: {}; `{} down --run {}` retries",
             env.run.state_file().display(),
             what.join("; "),
+            crate::command_name(),
             env.run.run
         ),
     };
@@ -545,7 +594,7 @@ fn report_of(plan: &Plan, profile: &Profile, results: Vec<crate::report::Scenari
         profile: profile.name.clone(),
         mesh: mesh.to_string(),
         versions: versions_of_plan(plan, profile),
-        rerun: format!("cargo xtask e2e {mesh} --profile {}", profile.name),
+        rerun: format!("{} e2e {mesh} --profile {}", crate::command_name(), profile.name),
         results,
     }
 }

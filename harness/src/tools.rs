@@ -229,8 +229,9 @@ fn failure_cause(chain: &[String], timeout: bool, connect: bool, proxy: Option<&
         innermost.to_owned()
     };
     format!(
-        "{cause}. Without network access: run `cargo xtask tools` on a machine that has it and copy target/tools \
-         (or KME2E_TOOLS_DIR) here; cached files are used only if their sha256 matches the pins"
+        "{cause}. Without network access: run `{} tools` on a machine that has it and copy target/tools \
+         (or KME2E_TOOLS_DIR) here; cached files are used only if their sha256 matches the pins",
+        crate::command_name()
     )
 }
 

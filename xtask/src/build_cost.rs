@@ -18,7 +18,7 @@ struct Step {
 }
 
 const STEPS: [Step; 2] = [
-    Step { command: "cargo xtask (first build)", cargo_args: &["build", "--locked", "-p", "xtask"] },
+    Step { command: "cargo xtask (first build)", cargo_args: &["build", "--locked", "-p", "kme2e"] },
     Step { command: "cargo test --workspace (after it)", cargo_args: &["test", "--locked", "--workspace", "--no-run"] },
 ];
 

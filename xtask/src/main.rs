@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use harness::plan;
 use harness::preflight::{self, BollardDocker};
 use harness::project::Project;
@@ -18,8 +18,8 @@ use harness::snapshot::SnapshotMode;
 
 /// End-to-end tests for Kong Ingress Controller in front of a service mesh (Istio or Linkerd).
 ///
-/// Start with `cargo xtask doctor` (what your machine needs), then `cargo xtask list` (the
-/// scenarios) and `cargo xtask e2e istio --dry-run` (what a run would do).
+/// Start with `doctor` (what your machine needs), then `list` (the
+/// scenarios) and `e2e istio --dry-run` (what a run would do).
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 struct Cli {
@@ -206,9 +206,13 @@ struct LiveArgs {
     /// The kubeconfig context of an existing cluster (read only; copied into the run directory).
     #[arg(long, required_if_eq("provider", "existing"))]
     context: Option<String>,
-    /// Let the harness upgrade Helm releases it did not create (existing clusters).
+    /// Install nothing: use the Kong and mesh the existing cluster runs, discovered and reported
+    /// when the run starts (needs --provider existing).
     #[arg(long)]
-    adopt: bool,
+    no_install: bool,
+    /// With --no-install: the namespace Kong runs in (default: looked for in every namespace).
+    #[arg(long, value_name = "NAMESPACE", requires = "no_install")]
+    kong_namespace: Option<String>,
     /// Where Kong's proxy answers from this machine (existing clusters), e.g. http://127.0.0.1:8080.
     #[arg(long, required_if_eq("provider", "existing"))]
     proxy: Option<String>,
@@ -241,8 +245,14 @@ impl LiveArgs {
         if self.provider != ProviderArg::Existing && (self.context.is_some() || self.proxy.is_some()) {
             bail!("--context and --proxy name an existing cluster: they need --provider existing");
         }
-        if self.provider != ProviderArg::Existing && self.adopt {
-            bail!("--adopt concerns Helm releases on an existing cluster: it needs --provider existing");
+        if self.provider != ProviderArg::Existing && self.no_install {
+            bail!("--no-install uses what an existing cluster runs: it needs --provider existing (and --context)");
+        }
+        if !self.values.is_empty() && self.no_install {
+            bail!("--values configure what the harness installs, and --no-install installs nothing");
+        }
+        if let Some(ns) = &self.kong_namespace {
+            harness::names::dns1123_label(ns).map_err(|e| anyhow::anyhow!("--kong-namespace: {e}"))?;
         }
         Ok(())
     }
@@ -258,6 +268,9 @@ impl LiveArgs {
                 .cluster
                 .use_existing(self.context.as_deref().unwrap_or_default(), self.proxy.as_deref().unwrap_or_default()),
         }
+        if self.no_install {
+            plan.install_nothing(self.kong_namespace.as_deref());
+        }
     }
 
     fn options(&self, keep: harness::cluster::Keep) -> harness::session::Options {
@@ -269,7 +282,8 @@ impl LiveArgs {
                 ProviderArg::Existing => ProviderChoice::Existing,
             },
             context: self.context.clone(),
-            adopt: self.adopt,
+            no_install: self.no_install,
+            kong_namespace: self.kong_namespace.clone(),
             reuse: self.reuse,
             keep,
             proxy: self.proxy.clone(),
@@ -431,7 +445,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     harness::tls::install_ring_provider();
-    let cli = Cli::parse();
+    // `cargo xtask` (cargo run) sets CARGO_PKG_NAME for the program it runs; an installed
+    // `kme2e` runs without it. Usage, help and hints then name the command the user typed.
+    let name = if std::env::var_os("CARGO_PKG_NAME").is_some() { "cargo xtask" } else { "kme2e" };
+    harness::set_command_name(name);
+    let cli = match Cli::command().name(name).bin_name(name).try_get_matches() {
+        Ok(matches) => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        },
+        Err(e) => e.exit(),
+    };
     // Commands that read no project (none today) would skip this; every one does.
     match find_project(cli.project.as_deref()) {
         Ok(project) => {
@@ -541,7 +565,7 @@ async fn run(command: Command) -> Result<u8> {
             let catalog = catalog()?;
             // Deterministic: ports are chosen when a run starts, not in a plan.
             let ports = harness::cluster::HostPorts::AT_RUN_TIME;
-            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", ports, &values)?;
+            let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", ports, &values, &[])?;
             if let Some(dir) = out {
                 plan::write(&plan, &dir)?;
                 eprintln!("wrote {}", dir.join("plan.json").display());
@@ -551,7 +575,8 @@ async fn run(command: Command) -> Result<u8> {
                 Format::Text => emit(&harness::diagnostic::escape_for_log(&plan.to_string())),
                 Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&plan)?)),
             }
-            Ok(0)
+            // A scenario that does not load is in the plan, and fails it.
+            Ok(u8::from(!plan.broken.is_empty()))
         }
         Command::Replay { paths } => Ok(replay(&paths)),
         Command::Bench { which: Bench::Build { target_dir } } => {
@@ -661,11 +686,14 @@ async fn run(command: Command) -> Result<u8> {
             let meshes = match scenario.filter(|s| !s.is_empty()) {
                 None => None,
                 Some(name) => {
-                    let entries = catalog.entries()?;
-                    match entries.iter().find(|e| e.name == name) {
+                    let listing = catalog.listing()?;
+                    if let Some(broken) = listing.broken.iter().find(|b| b.name == name) {
+                        bail!("scenario `{name}` does not load:\n{}", broken.error);
+                    }
+                    match listing.scenarios.iter().find(|e| e.name == name) {
                         Some(entry) => Some(entry.meshes.clone()),
                         None => {
-                            let known: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+                            let known: Vec<&str> = listing.scenarios.iter().map(|e| e.name.as_str()).collect();
                             bail!(
                                 "no scenario `{}`; scenarios: {}",
                                 harness::names::printable(&name),
@@ -693,6 +721,7 @@ fn make_plan(
     run: &str,
     ports: harness::cluster::HostPorts,
     values: &[(String, PathBuf)],
+    only: &[String],
 ) -> Result<plan::Plan> {
     let profile = profile_for(catalog, mesh, profile)?;
     let mut user = Vec::new();
@@ -700,25 +729,35 @@ fn make_plan(
         // Diagnostics render themselves, located in the values file.
         user.push(harness::stack::values::read(chart, file, mesh).map_err(|d| anyhow::anyhow!("{d}"))?);
     }
-    let mut plan = plan::build(catalog, &profile, run, ports)?;
+    let mut plan = plan::build_selected(catalog, &profile, run, ports, only)?;
     plan.with_user_values(&user);
     Ok(plan)
 }
 
+/// Every scenario that loads, then each file that does not with its error (exit 1 then).
 fn list(format: Format) -> Result<u8> {
-    let entries = catalog()?.entries()?;
+    let listing = catalog()?.listing()?;
     match format {
-        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&entries)?)),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&listing)?)),
         Format::Text => {
-            let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
-            for e in &entries {
+            let names = listing.scenarios.iter().map(|e| &e.name).chain(listing.broken.iter().map(|b| &b.name));
+            let width = names.map(String::len).max().unwrap_or(0);
+            let mut out = String::new();
+            for e in &listing.scenarios {
                 let meshes: Vec<&str> = e.meshes.iter().map(|m| m.as_str()).collect();
                 let covers: Vec<String> = e.covers.iter().map(ToString::to_string).collect();
-                emit(&format!("{:<width$}  [{}]  covers: {}\n", e.name, meshes.join(", "), covers.join(", ")));
+                out += &format!("{:<width$}  [{}]  covers: {}\n", e.name, meshes.join(", "), covers.join(", "));
             }
+            for b in &listing.broken {
+                out += &format!("{:<width$}  DOES NOT LOAD ({}):\n", b.name, b.file.display());
+                for line in b.error.lines() {
+                    out += &format!("{:<width$}    {line}\n", "");
+                }
+            }
+            emit(&harness::diagnostic::escape_for_log(&out));
         }
     }
-    Ok(0)
+    Ok(u8::from(!listing.broken.is_empty()))
 }
 
 fn parse_values_arg(arg: &str) -> Result<(String, PathBuf), String> {
@@ -934,12 +973,22 @@ async fn require_docker(live: &LiveArgs, progress: &harness::progress::Progress)
 
 async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     live.check()?;
+    if live.no_install {
+        bail!("`up` installs the stack; with --no-install it would do nothing (use `e2e --no-install`)");
+    }
     let catalog = catalog()?;
     let profile = profile_for(&catalog, mesh, profile)?;
     let progress = harness::progress::Progress::stderr();
     require_docker(live, &progress).await?;
-    let mut plan =
-        make_plan(&catalog, mesh, Some(&profile.name), &harness::names::new_run_id(), free_ports()?, &live.values)?;
+    let mut plan = make_plan(
+        &catalog,
+        mesh,
+        Some(&profile.name),
+        &harness::names::new_run_id(),
+        free_ports()?,
+        &live.values,
+        &[],
+    )?;
     plan.scenarios.clear();
     let cancel = tokio_util::sync::CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
@@ -976,52 +1025,35 @@ async fn e2e_in(
     let progress = harness::progress::Progress::stderr();
     live.check()?;
     let profile = profile_for(catalog, mesh, profile)?;
-    // Scenario errors stop the run before anything slow happens; warnings are shown and counted.
-    let phase = progress.phase("lint");
-    let kubernetes = &profile.pins.kubernetes;
-    let carried = harness::lint::KUBERNETES_SCHEMAS
-        .iter()
-        .any(|v| kubernetes.trim_start_matches('v').starts_with(&format!("{v}.")));
-    let inputs = harness::lint::Inputs {
-        mesh: Some(mesh),
-        kubernetes_version: carried.then(|| kubernetes.clone()),
-        ..Default::default()
-    };
-    let outcome = harness::lint::run(catalog, &inputs);
-    if outcome.exit_code() != 0 {
-        phase.finish(false, &format!("{} error(s), {} warning(s)", outcome.errors(), outcome.warnings()));
-        for d in &outcome.findings {
-            eprintln!("{d}\n");
-        }
-        bail!("scenario lint failed; fix the errors above (or run `cargo xtask lint`)");
-    }
-    for d in outcome.findings.iter().filter(|d| d.severity == harness::diagnostic::Severity::Warning) {
-        eprintln!("{d}\n");
-    }
-    let schema_note = if carried {
-        String::new()
-    } else {
-        format!(
-            "; core kinds checked against Kubernetes {}, the profile runs {kubernetes}",
-            harness::lint::KUBERNETES_SCHEMAS.join(", ")
-        )
-    };
-    phase.finish(true, &format!("clean, {} warning(s){schema_note}", outcome.warnings()));
     let run_id = harness::names::new_run_id();
-    let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?, &live.values)?;
-    if !only.is_empty() {
-        let known: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
-        if let Some(missing) = only.iter().find(|n| !known.contains(n)) {
-            bail!("no scenario `{missing}` runs on {mesh}; scenarios on {mesh}: {}", known.join(", "));
-        }
-        plan.scenarios.retain(|s| only.contains(&s.name));
+    // Only the selected scenarios are read; one that does not load or lint fails alone.
+    let mut plan = make_plan(catalog, mesh, Some(&profile.name), &run_id, free_ports()?, &live.values, only)?;
+    if let Some(missing) = only
+        .iter()
+        .find(|n| !plan.scenarios.iter().any(|s| &s.name == *n) && !plan.broken.iter().any(|b| &b.name == *n))
+    {
+        let listing = catalog.listing()?;
+        let on_mesh: Vec<&str> =
+            listing.scenarios.iter().filter(|e| e.meshes.contains(&mesh)).map(|e| e.name.as_str()).collect();
+        bail!(
+            "no scenario `{}` runs on {mesh}; scenarios on {mesh}: {}",
+            harness::names::printable(missing),
+            on_mesh.join(", ")
+        );
     }
+    lint_planned(catalog, &mut plan, &profile, &progress);
+    for b in &plan.broken {
+        eprintln!("scenario {} ({}) fails: it does not load or lint\n{}\n", b.name, b.file.display(), b.error);
+    }
+    if plan.scenarios.is_empty() && !plan.broken.is_empty() {
+        bail!("no selected scenario can run (see above); nothing was created");
+    }
+    // What the run would use, refused as the run would refuse it.
+    harness::session::check_options(&live.options(live.keep()), &profile)?;
+    live.describe(&mut plan, &profile);
     if dry_run {
-        // What the run would use, refused as the run would refuse it.
-        harness::session::check_options(&live.options(live.keep()), &profile)?;
-        live.describe(&mut plan, &profile);
         emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
-        return Ok(0);
+        return Ok(u8::from(!plan.broken.is_empty()));
     }
     require_docker(live, &progress).await?;
 
@@ -1031,8 +1063,13 @@ async fn e2e_in(
     let root = project().root().to_owned();
     let keep = live.keep();
     let options = live.options(keep);
+    let mut profile = profile;
     let env = harness::session::create_cluster(&root, &plan, &profile, &options, &cancel, &progress).await?;
-    let installed = harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await;
+    let installed = if options.no_install {
+        harness::session::discover(&env, &mut profile, &options, &progress).await.map(|_| ())
+    } else {
+        harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await
+    };
     let report = match installed {
         Ok(()) => {
             let options = harness::session::ScenarioOptions {
@@ -1048,6 +1085,20 @@ async fn e2e_in(
             harness::session::environment_failed(&env, &plan, &profile, &e.to_string()).await
         }
     };
+    let mut report = report;
+    for b in &plan.broken {
+        report.results.push(harness::report::ScenarioResult {
+            scenario: b.name.clone(),
+            mesh: mesh.to_string(),
+            outcome: harness::report::Outcome::Failed {
+                verdict: "the scenario does not load or lint".into(),
+                evidence: b.error.clone(),
+            },
+            duration_ms: 0,
+            artifacts: None,
+            notes: Vec::new(),
+        });
+    }
     let stopped = Stopped::of(&cancel, deadline.as_ref());
     let failed = !report.passed() || stopped == Stopped::OutOfTime;
     write_reports(&env.run, &report)?;
@@ -1090,6 +1141,63 @@ impl Stopped {
     }
 }
 
+/// Lint each planned scenario with its fixtures for the run's mesh and Kubernetes: a scenario
+/// with errors moves to `plan.broken` (it fails alone, the others run); warnings are shown.
+fn lint_planned(
+    catalog: &Catalog,
+    plan: &mut plan::Plan,
+    profile: &harness::profile::Profile,
+    progress: &harness::progress::Progress,
+) {
+    use harness::diagnostic::Severity;
+    let phase = progress.phase("lint");
+    let kubernetes = &profile.pins.kubernetes;
+    let carried = harness::lint::KUBERNETES_SCHEMAS
+        .iter()
+        .any(|v| kubernetes.trim_start_matches('v').starts_with(&format!("{v}.")));
+    let mesh = profile.mesh();
+    let mut warnings = 0;
+    let mut failing = Vec::new();
+    for scenario in &plan.scenarios {
+        let inputs = harness::lint::Inputs {
+            paths: vec![catalog.project.root().join(&scenario.file)],
+            mesh: Some(mesh),
+            kubernetes_version: carried.then(|| kubernetes.clone()),
+            ..Default::default()
+        };
+        let outcome = harness::lint::run(catalog, &inputs);
+        warnings += outcome.warnings();
+        for d in outcome.findings.iter().filter(|d| d.severity == Severity::Warning) {
+            eprintln!("{d}\n");
+        }
+        if outcome.exit_code() != 0 {
+            let errors: Vec<String> =
+                outcome.findings.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+            failing.push(harness::scenario::Broken {
+                name: scenario.name.clone(),
+                file: scenario.file.clone(),
+                error: errors.join("\n\n"),
+            });
+        }
+    }
+    plan.scenarios.retain(|s| !failing.iter().any(|b| b.name == s.name));
+    let schema_note = if carried {
+        String::new()
+    } else {
+        format!(
+            "; core kinds checked against Kubernetes {}, the profile runs {kubernetes}",
+            harness::lint::KUBERNETES_SCHEMAS.join(", ")
+        )
+    };
+    let broken = failing.len() + plan.broken.len();
+    plan.broken.extend(failing);
+    if broken == 0 {
+        phase.finish(true, &format!("clean, {warnings} warning(s){schema_note}"));
+    } else {
+        phase.finish(false, &format!("{broken} scenario(s) fail to load or lint, {warnings} warning(s){schema_note}"));
+    }
+}
+
 /// JUnit, the Markdown summary (also appended to `$GITHUB_STEP_SUMMARY` in Actions) and run.json.
 fn write_reports(run: &harness::cluster::RunDir, report: &harness::report::RunReport) -> Result<()> {
     let write = |name: &str, text: String| {
@@ -1117,7 +1225,6 @@ fn free_ports() -> Result<harness::cluster::HostPorts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     const SNAPSHOT_PORTS: harness::cluster::HostPorts = harness::cluster::HostPorts { http: 40080, https: 40443 };
 
@@ -1136,7 +1243,7 @@ mod tests {
     fn plans_render_for_every_mesh() {
         let catalog = catalog().unwrap();
         for mesh in Mesh::ALL {
-            let plan = make_plan(&catalog, mesh, None, "snap", SNAPSHOT_PORTS, &[]).unwrap();
+            let plan = make_plan(&catalog, mesh, None, "snap", SNAPSHOT_PORTS, &[], &[]).unwrap();
             insta::assert_snapshot!(format!("plan_{mesh}"), plan.to_string());
         }
     }
@@ -1155,7 +1262,7 @@ mod tests {
 
     #[test]
     fn kong_resources_of_the_stack_come_after_kongs_crds() {
-        let plan = make_plan(&catalog().unwrap(), Mesh::Linkerd, None, "x", SNAPSHOT_PORTS, &[]).unwrap();
+        let plan = make_plan(&catalog().unwrap(), Mesh::Linkerd, None, "x", SNAPSHOT_PORTS, &[], &[]).unwrap();
         let at = |f: &dyn Fn(&harness::stack::Action) -> bool| plan.environment.iter().position(f).unwrap();
         let kong = at(&|a| matches!(a, harness::stack::Action::Helm(r) if r.name == "kong"));
         let guard = at(&|a| matches!(a, harness::stack::Action::Apply { name, .. } if name == "kong-ingress-guard"));
@@ -1181,7 +1288,8 @@ mod tests {
 
     #[test]
     fn a_profile_of_another_mesh_is_refused() {
-        let err = make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS, &[]).unwrap_err();
+        let err =
+            make_plan(&catalog().unwrap(), Mesh::Istio, Some("linkerd"), "x", SNAPSHOT_PORTS, &[], &[]).unwrap_err();
         assert_eq!(err.to_string(), "profile `linkerd` is for mesh linkerd, not istio");
     }
 }

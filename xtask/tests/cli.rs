@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn xtask(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kme2e"));
     cmd.args(args);
     tweak(&mut cmd);
     cmd.output().expect("the xtask binary runs")
@@ -41,7 +41,11 @@ fn doctor_without_docker_fails_with_fixes() {
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
-    assert!(checks.iter().all(|c| c["fix"].is_string()), "{report}");
+    // What is missing, low or still to download says what to do about it.
+    let needs_word = |c: &&serde_json::Value| c["ok"] == false || c["low"] == true || c["will_download"] == true;
+    assert!(checks.iter().filter(needs_word).all(|c| c["fix"].is_string()), "{report}");
+    let host: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(host.contains(&"memory") && host.contains(&"disk"), "{report}");
     let missing: Vec<&str> = checks.iter().filter(|c| c["ok"] == false).filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(missing, ["docker", "docker-cli"], "{report}");
     assert!(checks.iter().filter(|c| c["will_download"] == true).count() == 2, "{report}");
@@ -92,10 +96,114 @@ fn lint_exit_codes_follow_the_contract() {
 #[test]
 fn list_json_has_every_scenario_with_meshes_and_tags() {
     let out = xtask(&["list", "--format", "json"], |_| {});
-    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = entries.as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = listing["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = entries.iter().filter_map(|e| e["name"].as_str()).collect();
     assert!(names.contains(&"ingress-basic") && names.contains(&"mtls-kong-identity"), "{names:?}");
-    assert!(entries.as_array().unwrap().iter().all(|e| !e["meshes"].as_array().unwrap().is_empty()));
+    assert!(entries.iter().all(|e| !e["meshes"].as_array().unwrap().is_empty()));
+    assert_eq!(listing["broken"], serde_json::json!([]));
+}
+
+/// A team's own repository: a copy of versions.toml, scenarios/ and fixtures/ elsewhere, with a
+/// scenario of its own and a broken file. The binary run there lists and plans the team's
+/// scenarios (not this checkout's), and the broken file fails alone: `list` and `plan` show it
+/// and exit 1, `e2e --scenario` of another scenario is not held up by it.
+#[test]
+fn a_copied_project_with_its_own_and_a_broken_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let team = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        for entry in walk(from) {
+            let target = to.join(entry.strip_prefix(from).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, &target).unwrap();
+        }
+    };
+    std::fs::copy(root.join("versions.toml"), team.path().join("versions.toml")).unwrap();
+    copy(&root.join("fixtures"), &team.path().join("fixtures"));
+    std::fs::create_dir_all(team.path().join("scenarios")).unwrap();
+    let basic = std::fs::read_to_string(root.join("scenarios/ingress-basic.yaml")).unwrap();
+    std::fs::write(
+        team.path().join("scenarios/orders-api.yaml"),
+        basic.replace("name: ingress-basic", "name: orders-api"),
+    )
+    .unwrap();
+    std::fs::write(team.path().join("scenarios/half-written.yaml"), "name: half-written\nsummary: [unclosed\n")
+        .unwrap();
+    let here = |c: &mut Command| {
+        bare_machine(c);
+        c.current_dir(team.path());
+    };
+
+    let out = xtask(&["list"], here);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "a broken file fails the listing: {listed}");
+    assert!(listed.starts_with("orders-api "), "the team's scenario, not this checkout's: {listed}");
+    assert!(!listed.contains("ingress-basic"), "{listed}");
+    assert!(
+        listed.contains("half-written")
+            && listed.contains("DOES NOT LOAD")
+            && listed.contains("half-written.yaml:2:10")
+    );
+
+    let out = xtask(&["plan", "istio"], here);
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{plan}");
+    assert!(plan.contains("scenario orders-api (scenarios/orders-api.yaml)"), "{plan}");
+    assert!(plan.contains("scenario half-written (scenarios/half-written.yaml) DOES NOT LOAD"), "{plan}");
+
+    let out = xtask(&["e2e", "istio", "--scenario", "orders-api", "--dry-run"], here);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(plan.contains("scenario orders-api") && !plan.contains("half-written"), "{plan}");
+    let out = xtask(&["e2e", "istio", "--scenario", "half-written", "--dry-run"], here);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no selected scenario can run"), "{}", stderr(&out));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `--no-install` on an existing cluster: the dry run shows no kind cluster, no Helm install and
+/// no preloading, only what will be discovered.
+#[test]
+fn no_install_dry_runs_install_and_create_nothing() {
+    let args = [
+        "e2e",
+        "istio",
+        "--provider",
+        "existing",
+        "--context",
+        "staging",
+        "--proxy",
+        "http://127.0.0.1:8080",
+        "--no-install",
+        "--kong-namespace",
+        "edge",
+        "--dry-run",
+    ];
+    let out = xtask(&args, bare_machine);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(plan.contains("cluster: the existing context `staging` (read only"), "{plan}");
+    assert!(plan.contains("environment: nothing is installed; Kong in namespace edge and the mesh are discovered"));
+    for absent in ["kind ", "helm ", "images loaded", "CRDs"] {
+        assert!(!plan.contains(absent), "`{absent}` in {plan}");
+    }
+    let out = xtask(&["e2e", "istio", "--no-install", "--dry-run"], bare_machine);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("needs --provider existing"), "{}", stderr(&out));
 }
 
 #[test]
@@ -202,7 +310,7 @@ fn a_bundle_cannot_delete_outside_its_directory() {
 #[test]
 fn a_closed_pipe_is_not_a_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kme2e"))
         .args(["lint", "--format", "json", root.join("fixtures/pitfalls").to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -2,8 +2,8 @@
 //!
 //! The user's kubeconfig is only read: the one context (with its cluster and user) is copied
 //! into the run directory, and every tool the harness starts uses that copy. The cluster is
-//! never deleted, and Helm releases the harness did not create are left alone unless the user
-//! says `--adopt`.
+//! never deleted, and Helm releases the harness did not create are never upgraded: a run either
+//! installs its own stack beside nothing of the user's, or (`--no-install`) uses what is there.
 
 use std::path::{Path, PathBuf};
 
@@ -70,13 +70,10 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
 /// A Helm release as `(namespace, name)`.
 pub type ReleaseRef = (String, String);
 
-/// Refuse when any of `releases` exists without the harness's label, unless `adopt`.
-/// Returns the releases that exist and will be upgraded.
-pub async fn check_releases(
-    client: &kube::Client,
-    releases: &[ReleaseRef],
-    adopt: bool,
-) -> Result<Vec<ReleaseRef>, ClusterError> {
+/// Refuse when any of `releases` exists without the harness's label: a release the harness did
+/// not create is never upgraded (its values would be replaced by the harness's). Returns the
+/// releases that exist and will be upgraded (the harness's own, from an earlier run).
+pub async fn check_releases(client: &kube::Client, releases: &[ReleaseRef]) -> Result<Vec<ReleaseRef>, ClusterError> {
     let mut existing = Vec::new();
     let mut foreign = Vec::new();
     for (namespace, name) in releases {
@@ -98,7 +95,7 @@ pub async fn check_releases(
             foreign.push(format!("{namespace}/{name}"));
         }
     }
-    if !foreign.is_empty() && !adopt {
+    if !foreign.is_empty() {
         return Err(ClusterError::ForeignReleases { releases: foreign });
     }
     Ok(existing)
@@ -169,7 +166,7 @@ users:
     }
 
     #[tokio::test]
-    async fn foreign_releases_are_refused_unless_adopted() {
+    async fn foreign_releases_are_refused_and_never_upgraded() {
         let (client, asked) = kube_mock(|req| {
             if req.path == "/api/v1/namespaces/kong/secrets" {
                 let items = vec![release_secret(json!({"owner": "helm", "name": "kong"}))];
@@ -179,11 +176,9 @@ users:
             }
         });
         let releases = vec![("kong".to_owned(), "kong".to_owned()), ("istio-system".to_owned(), "istiod".to_owned())];
-        let err = check_releases(&client, &releases, false).await.unwrap_err().to_string();
-        assert!(err.contains("kong/kong") && err.contains("--adopt"), "{err}");
+        let err = check_releases(&client, &releases).await.unwrap_err().to_string();
+        assert!(err.contains("kong/kong") && err.contains("never upgrades") && err.contains("--no-install"), "{err}");
         assert!(!err.contains("istiod"), "{err}");
-        let adopted = check_releases(&client, &releases, true).await.unwrap();
-        assert_eq!(adopted, [("kong".to_owned(), "kong".to_owned())]);
         let asked = asked.lock().unwrap();
         assert!(asked[0].query.contains("labelSelector=owner%3Dhelm%2Cname%3Dkong"), "{:?}", asked[0]);
     }
@@ -195,6 +190,6 @@ users:
             (200, json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {}, "items": items}))
         });
         let releases = vec![("kong".to_owned(), "kong".to_owned())];
-        assert_eq!(check_releases(&client, &releases, false).await.unwrap(), releases);
+        assert_eq!(check_releases(&client, &releases).await.unwrap(), releases);
     }
 }

@@ -5,6 +5,7 @@
 //! run directory. Teardown is bounded in time and always leaves the state file saying what is
 //! left, so an interrupted run can be cleaned up by `down` later.
 
+pub mod discover;
 pub mod existing;
 pub mod k3s;
 pub mod kind;
@@ -32,8 +33,9 @@ pub enum ClusterError {
     #[error("the `existing` provider needs `--context NAME`: the harness never guesses which cluster to install into")]
     NoContext,
     #[error(
-        "Helm release(s) {} exist and were not installed by this harness; refusing to upgrade them. \
-         Use another cluster, or pass `--adopt` to let the harness take them over",
+        "Helm release(s) {} exist and were not installed by this harness; the harness never upgrades them \
+         (their values would be replaced). To test what runs there, pass `--no-install`: Kong and the mesh are \
+         then discovered and used as they are",
         releases.join(", ")
     )]
     ForeignReleases { releases: Vec<String> },
@@ -266,7 +268,7 @@ pub fn keep_message(run: &RunDir, state: &State) -> String {
         text += &state.run;
         text += "\n";
     } else {
-        text += &format!("  remove it:  cargo xtask down --run {}\n", state.run);
+        text += &format!("  remove it:  {} down --run {}\n", crate::command_name(), state.run);
     }
     text
 }
@@ -282,7 +284,10 @@ pub fn cancel_on_ctrl_c(token: CancellationToken) {
         );
         token.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("exiting at once; `cargo xtask down` removes what was left (see the run's state.json)");
+            eprintln!(
+                "exiting at once; `{} down` removes what was left (see the run's state.json)",
+                crate::command_name()
+            );
             crate::tools::remove_partial_files();
             std::process::exit(130);
         }

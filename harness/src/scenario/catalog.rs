@@ -36,6 +36,22 @@ pub struct Entry {
     pub covers: Vec<Tag>,
 }
 
+/// A scenario file that does not load or check: it fails on its own; the others go on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    /// The file's stem (the name the scenario must have).
+    pub name: String,
+    pub file: PathBuf,
+    pub error: String,
+}
+
+/// `list`: the scenarios that load, and each file that does not with its error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    pub scenarios: Vec<Entry>,
+    pub broken: Vec<Broken>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error(transparent)]
@@ -95,18 +111,35 @@ impl Catalog {
 
     /// Every scenario as a listing entry; the first file that does not load is an error.
     pub fn entries(&self) -> Result<Vec<Entry>, CheckError> {
-        let mut entries = Vec::new();
-        for file in self.files()? {
-            let s = self.parse_only(&file)?;
-            entries.push(Entry {
-                name: s.scenario.name.value.clone(),
-                file: self.project.display_path(&file).to_owned(),
-                summary: s.scenario.summary.trim().to_owned(),
-                meshes: s.meshes(),
-                covers: s.scenario.covers.clone(),
-            });
+        let listing = self.listing()?;
+        if let Some(broken) = listing.broken.first() {
+            // The typed error, as parsing gives it.
+            self.parse_only(&self.project.root().join(&broken.file))?;
         }
-        Ok(entries)
+        Ok(listing.scenarios)
+    }
+
+    /// Every scenario that parses, and every file that does not with its error: one broken file
+    /// hides no other scenario.
+    pub fn listing(&self) -> Result<Listing, CatalogError> {
+        let mut listing = Listing::default();
+        for file in self.files()? {
+            match self.parse_only(&file) {
+                Ok(s) => listing.scenarios.push(Entry {
+                    name: s.scenario.name.value.clone(),
+                    file: self.project.display_path(&file).to_owned(),
+                    summary: s.scenario.summary.trim().to_owned(),
+                    meshes: s.meshes(),
+                    covers: s.scenario.covers.clone(),
+                }),
+                Err(e) => listing.broken.push(Broken {
+                    name: file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned(),
+                    file: self.project.display_path(&file).to_owned(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(listing)
     }
 }
 

@@ -10,6 +10,6 @@ pub mod run;
 pub mod scope;
 pub mod template;
 
-pub use catalog::{Catalog, CatalogError, CheckError, Checked, Entry};
+pub use catalog::{Broken, Catalog, CatalogError, CheckError, Checked, Entry, Listing};
 pub use load::{LoadError, LoadedScenario, RunContext, load, namespace_for, parse, parse_bytes, vars_for};
 pub use model::*;
