@@ -277,6 +277,16 @@ pub async fn ensure_namespace(
     Ok(())
 }
 
+/// The annotations of CRD `name`, or `None` when the cluster has no such CRD.
+pub async fn crd_annotations(
+    client: &kube::Client,
+    name: &str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, KubeError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = api.get_opt(name).await.map_err(api_error(format!("reading CRD {name}")))?;
+    Ok(crd.map(|c| c.metadata.annotations.unwrap_or_default()))
+}
+
 /// Is the CRD `name` Established?
 pub async fn crd_established(client: &kube::Client, name: &str) -> Result<Attempt<Seen>, KubeError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());

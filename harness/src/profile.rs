@@ -302,9 +302,7 @@ impl Profile {
     /// The k3s image for this profile's Kubernetes: pinned for the same version, else for the
     /// same minor (k3s images are released per patch on their own schedule).
     pub fn k3s_image(&self) -> Option<&str> {
-        // (major, minor, patch) as numbers: `v1.35.10` is newer than `v1.35.9`.
-        let parts =
-            |v: &str| -> Vec<u64> { v.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+        let parts = version_parts;
         let wanted = &self.pins.kubernetes;
         let same_minor = |v: &str| parts(v).get(..2) == parts(wanted).get(..2);
         self.versions
@@ -322,6 +320,12 @@ impl Profile {
             })
             .map(String::as_str)
     }
+}
+
+/// A version's numbers, for ordering: `v1.35.10` is newer than `v1.35.9` (a part that is not a
+/// number counts as 0).
+pub fn version_parts(version: &str) -> Vec<u64> {
+    version.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 #[cfg(test)]

@@ -313,6 +313,7 @@ pub async fn install(
         proxy_check: &HttpProxyCheck,
         proxy: env.access.proxy.clone(),
         gate_deadline: crate::stack::install::GATE_DEADLINE,
+        shared_cluster: options.provider == ProviderChoice::Existing,
     };
     let phase = progress.phase("stack");
     // A reused cluster has this very stack (same fingerprint): check it is ready, install nothing.

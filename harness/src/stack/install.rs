@@ -139,7 +139,14 @@ pub struct Installer<'a, R, F, P> {
     /// Kong's proxy from the host.
     pub proxy: String,
     pub gate_deadline: Duration,
+    /// A cluster the harness did not create (`--provider existing`): cluster-wide CRDs are
+    /// applied only where absent; ones already there (newer, older or the same) are left as
+    /// they are, and said so.
+    pub shared_cluster: bool,
 }
+
+/// The Gateway API's CRDs carry their release here (e.g. `v1.3.0`).
+const GATEWAY_API_BUNDLE_VERSION: &str = "gateway.networking.k8s.io/bundle-version";
 
 impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
     /// Execute `actions` in order, stopping at the first failure or at `cancel`.
@@ -173,6 +180,9 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                         StackError::Manifest { file: file.path.display().to_string(), reason: e.to_string() }
                     })?;
                     for object in objects {
+                        if self.shared_cluster && self.crd_already_there(&object).await? {
+                            continue;
+                        }
                         self.apply(&k8s::labelled(object, &self.run.run)).await?;
                     }
                 }
@@ -188,6 +198,26 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
             }
             Action::Ready(gate) => self.wait(gate).await,
         }
+    }
+
+    /// On a shared cluster: whether this CRD exists already (then it is left alone: the harness
+    /// never force-applies over a CRD it did not create, and never downgrades one).
+    async fn crd_already_there(&self, object: &serde_json::Value) -> Result<bool, KubeError> {
+        let name = object.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let Some(annotations) = k8s::crd_annotations(&self.client, name).await? else { return Ok(false) };
+        let pinned = &self.versions.gateway_api.version;
+        let theirs = annotations.get(GATEWAY_API_BUNDLE_VERSION).map(String::as_str).unwrap_or("unknown");
+        let parts = crate::profile::version_parts;
+        if theirs == "unknown" || parts(theirs) < parts(pinned) {
+            tracing::warn!(
+                "CRD {name} is already installed at Gateway API {theirs}, older than the pinned {pinned} or \
+                 unversioned: left as it is (the harness does not change a cluster's CRDs); scenarios needing newer \
+                 fields may fail"
+            );
+        } else {
+            tracing::info!("CRD {name} is already installed at Gateway API {theirs} (pinned {pinned}): left as it is");
+        }
+        Ok(true)
     }
 
     /// Server-side apply, retrying what passes on its own (a validating webhook not serving

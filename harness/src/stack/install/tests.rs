@@ -172,6 +172,7 @@ fn installer<'a>(
         proxy_check: &Answers,
         proxy: "http://127.0.0.1:40080".into(),
         gate_deadline: Duration::from_secs(30),
+        shared_cluster: false,
     }
 }
 
@@ -224,6 +225,43 @@ async fn the_istio_environment_installs_in_order() {
     for r in asked.iter().filter(|r| r.method == "PATCH") {
         let body: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(body["metadata"]["labels"][crate::k8s::RUN_LABEL], "r1", "{}", r.path);
+    }
+}
+
+/// On a cluster the harness did not create, a CRD that is already there is never applied over
+/// (whatever its version); one that is absent is applied.
+#[tokio::test]
+async fn shared_clusters_get_only_the_crds_they_lack() {
+    let mut versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
+    let sum = crate::tools::sha256_hex(CRD.as_bytes());
+    versions.gateway_api.sha256 = [("gateway.networking.k8s.io_httproutes.yaml".to_owned(), sum)].into();
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::at(work.path().join("tools"));
+    for a in versions.gateway_api.artifacts() {
+        cache.seed(&a, CRD.as_bytes());
+    }
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let crds = [Action::Crds { name: "gateway-api".into(), version: "v1.3.0".into(), files: vec!["x".into()] }];
+    for (there, applied) in [(Some("v1.2.1"), false), (Some("v1.4.0"), false), (None, true)] {
+        let (client, asked) = kube_mock(move |req| match (req.method.as_str(), there) {
+            ("GET", Some(version)) if req.path.ends_with("/httproutes.gateway.networking.k8s.io") => (
+                200,
+                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                       "metadata": {"name": "httproutes.gateway.networking.k8s.io",
+                                    "annotations": {"gateway.networking.k8s.io/bundle-version": version}},
+                       "spec": {"group": "g", "names": {"plural": "p", "kind": "K"}, "scope": "Cluster", "versions": []}}),
+            ),
+            ("GET", None) if req.path.ends_with("/httproutes.gateway.networking.k8s.io") => {
+                kube_status(404, "NotFound")
+            }
+            _ => answer(World { webhook_ready: true, kong_meshed: true }, req),
+        });
+        let runner = Recording::default();
+        let mut installer = installer(&runner, client, &run, &versions, &cache);
+        installer.shared_cluster = true;
+        installer.install(&crds, &CancellationToken::new(), |_| {}).await.unwrap();
+        let patched = asked.lock().unwrap().iter().any(|r| r.method == "PATCH");
+        assert_eq!(patched, applied, "CRD already there: {there:?}");
     }
 }
 
