@@ -41,3 +41,24 @@ pub fn command_name() -> &'static str {
 pub fn set_command_name(name: &'static str) {
     let _ = COMMAND.set(name);
 }
+
+/// Which harness this is: the crate version and the git commit it was built from (`unknown`
+/// when built outside a git checkout). Repro bundles and reports carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub version: String,
+    pub commit: String,
+}
+
+impl Provenance {
+    pub fn this_build() -> Provenance {
+        Provenance { version: env!("CARGO_PKG_VERSION").to_owned(), commit: env!("KME2E_GIT_COMMIT").to_owned() }
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.version, self.commit)
+    }
+}

@@ -382,7 +382,7 @@ pub async fn finish(mut env: Environment, keep: Keep, failed: bool, interrupted:
 }
 
 /// How scenarios run in a live session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScenarioOptions {
     /// Leave scenario namespaces behind (the cluster is kept).
     pub keep_namespaces: bool,
@@ -393,6 +393,9 @@ pub struct ScenarioOptions {
     pub mutants: bool,
     /// The run's time budget, when it has one: scenarios it stopped say so.
     pub deadline: Option<crate::budget::Deadline>,
+    /// `repro run`: the bundle's expected outcome is the verdict (every step passes, or the
+    /// named step fails), not the steps' own.
+    pub expected: Option<crate::scenario::bundle::Expected>,
 }
 
 /// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
@@ -484,7 +487,7 @@ pub async fn run_scenarios(
             }
             (Some(step), _) => {
                 phase.finish(false, &format!("failed at: {}", step.step));
-                collect_evidence(catalog, env, profile, planned, &dir).await;
+                collect_evidence(catalog, env, plan, profile, planned, &dir).await;
                 let verdict = match options.deadline.filter(|d| d.passed() && cancel.is_cancelled()) {
                     Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
                     None => format!("step `{}` failed", step.step),
@@ -492,6 +495,20 @@ pub async fn run_scenarios(
                 Outcome::Failed { verdict, evidence: step.detail.clone() }
             }
         };
+        // A repro bundle's run is judged by what the bundle expects (a bug that reproduces
+        // passes), unless it was stopped before it could show anything.
+        if let Some(expected) = options.expected.as_ref().filter(|_| !cancel.is_cancelled()) {
+            let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, outcome.steps[n].detail.as_str()));
+            result_outcome = match expected.judge(failed) {
+                Ok(seen) => {
+                    notes.push(seen);
+                    Outcome::Passed
+                }
+                Err(differs) => {
+                    Outcome::Failed { verdict: format!("not as the bundle expects ({expected})"), evidence: differs }
+                }
+            };
+        }
         if options.mutants
             && matches!(result_outcome, Outcome::Passed)
             && let Err(weak) = mutants_verdict(&live, &loaded, &plan.run, cancel, progress, &mut notes).await
@@ -616,6 +633,7 @@ fn system_namespaces(profile: &Profile) -> Vec<String> {
 async fn collect_evidence(
     catalog: &crate::scenario::Catalog,
     env: &Environment,
+    plan: &Plan,
     profile: &Profile,
     planned: &crate::plan::ScenarioPlan,
     dir: &Path,
@@ -639,7 +657,8 @@ async fn collect_evidence(
     for e in &collected.errors {
         tracing::warn!("diagnostics of {}: {e}", planned.name);
     }
-    match crate::scenario::bundle::export(catalog, &planned.name, profile.mesh()) {
+    let values = crate::stack::values::in_force(&plan.environment);
+    match crate::scenario::bundle::export(catalog, &planned.name, profile.mesh(), values) {
         Ok(bundle) => {
             let _ = std::fs::write(dir.join("repro.yaml"), bundle.to_yaml());
         }
@@ -849,7 +868,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
         let progress = Progress::lines(Box::new(std::io::sink()));
-        let options = ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false, deadline: None };
+        let options = ScenarioOptions { keep_namespaces: true, ..Default::default() };
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
         let outcomes: Vec<(String, bool)> = report
@@ -878,6 +897,48 @@ mod tests {
         assert!(report.rerun.starts_with("cargo xtask e2e istio --profile istio"));
     }
 
+    /// `repro run`'s verdict is the bundle's `expected`: a scenario whose steps all pass is
+    /// "not reproduced" when the bundle expects step 2 to fail, and passes when it expects that.
+    #[tokio::test]
+    async fn a_repro_run_is_judged_by_what_the_bundle_expects() {
+        use crate::scenario::bundle::{Expected, ExpectedOutcome};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| s.name == "ingress-basic");
+        let kong = serve(|head| {
+            let mut upstream = head.clone();
+            let ns = "ingress-basic-r1test";
+            upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+            upstream.headers.insert("x-kong-request-id".into(), "1".into());
+            Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
+        })
+        .await;
+        let fails_at_2 = Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: None, note: String::new() };
+        for (expected, passed) in [(Expected::passes(), true), (fails_at_2, false)] {
+            let (client, _) = kube_mock(echo_cluster);
+            let work = tempfile::tempdir().unwrap();
+            let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+            let options =
+                ScenarioOptions { keep_namespaces: true, expected: Some(expected.clone()), ..Default::default() };
+            let progress = Progress::lines(Box::new(std::io::sink()));
+            let report =
+                run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+            let result = &report.results[0];
+            match (&result.outcome, passed) {
+                (crate::report::Outcome::Passed, true) => {
+                    assert_eq!(result.notes, ["every step passed, as the bundle expects"]);
+                }
+                (crate::report::Outcome::Failed { verdict, evidence }, false) => {
+                    assert_eq!(verdict, "not as the bundle expects (step 2 fails)");
+                    assert_eq!(evidence, "the bundle expects step 2 to fail; every step passed: not reproduced");
+                }
+                (other, _) => panic!("{expected}: {other:?}"),
+            }
+        }
+    }
+
     /// A run whose budget ran out starts no further scenario: each is skipped with the budget's
     /// reason (not "interrupted"), and nothing is applied.
     #[tokio::test(start_paused = true)]
@@ -894,8 +955,7 @@ mod tests {
         let deadline = crate::budget::Budget::parse("20m").unwrap().arm(&cancel);
         tokio::time::sleep(std::time::Duration::from_secs(20 * 60)).await;
         assert!(cancel.is_cancelled());
-        let options =
-            ScenarioOptions { keep_namespaces: true, snapshots: None, mutants: false, deadline: Some(deadline) };
+        let options = ScenarioOptions { keep_namespaces: true, deadline: Some(deadline), ..Default::default() };
         let progress = Progress::lines(Box::new(std::io::sink()));
         let report = run_scenarios(&catalog, &env, &plan, &profile, &options, &cancel, &progress).await;
         let reasons: Vec<String> = report
@@ -946,8 +1006,7 @@ mod tests {
         let options = ScenarioOptions {
             keep_namespaces: true,
             snapshots: Some(crate::snapshot::SnapshotMode::Compare),
-            mutants: false,
-            deadline: None,
+            ..Default::default()
         };
         let work = tempfile::tempdir().unwrap();
         let progress = Progress::lines(Box::new(std::io::sink()));

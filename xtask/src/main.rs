@@ -310,6 +310,39 @@ enum Repro {
         /// The mesh to reproduce on (default: the scenario's first mesh).
         #[arg(long)]
         mesh: Option<Mesh>,
+        /// Your Helm values (as for `e2e`): the bundle carries the values in force, merged.
+        #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+        values: Vec<(String, PathBuf)>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Scaffold a bundle from your own files: your manifests, your Helm values, one request and
+    /// the answer it should get. The bundle expects that step to fail (the bug reproduces);
+    /// check it with `lint FILE` and `repro run FILE --dry-run`.
+    New {
+        /// The bundle's scenario name (kebab-case).
+        #[arg(long, default_value = "my-bug")]
+        name: String,
+        #[arg(long)]
+        mesh: Mesh,
+        /// A directory of Kubernetes manifests (*.yaml) applied in the scenario's namespace.
+        #[arg(long, value_name = "DIR")]
+        manifests: PathBuf,
+        /// Your Helm values for a chart the harness installs (repeatable).
+        #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+        values: Vec<(String, PathBuf)>,
+        /// The request through Kong, e.g. `GET /orders` (method optional).
+        #[arg(long, value_name = "REQUEST")]
+        request: String,
+        /// The Host header your Ingress routes (default: the scenario's own host).
+        #[arg(long)]
+        host: Option<String>,
+        /// The status code the request should get.
+        #[arg(long, value_name = "STATUS")]
+        expect_status: u16,
+        /// What goes wrong, in your words (kept in the bundle for people).
+        #[arg(long, default_value = "")]
+        note: String,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -607,7 +640,7 @@ async fn run(command: Command) -> Result<u8> {
         }
         Command::E2e { mesh, profile, scenarios, dry_run, update_snapshots, mutants, live } => {
             let mode = if update_snapshots { SnapshotMode::Update } else { SnapshotMode::Compare };
-            let run = RunChecks { snapshots: Some(mode), mutants };
+            let run = RunChecks { snapshots: Some(mode), mutants, expected: None };
             e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, run, &live).await
         }
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
@@ -616,7 +649,19 @@ async fn run(command: Command) -> Result<u8> {
         Command::Schemas { action: Schemas::Import { files, source, kinds } } => {
             import_schemas(&files, &source, &kinds)
         }
-        Command::Repro { action: Repro::Export { scenario, mesh, out } } => {
+        Command::Repro {
+            action: Repro::New { name, mesh, manifests, values, request, host, expect_status, note, out },
+        } => {
+            use harness::scenario::scaffold::{Answer, scaffold};
+            let catalog = catalog()?;
+            let ports = harness::cluster::HostPorts::AT_RUN_TIME;
+            let plan = make_plan(&catalog, mesh, None, "new", ports, &values, &[])?;
+            let in_force = harness::stack::values::in_force(&plan.environment);
+            let answer = Answer { request: &request, host: host.as_deref(), status: expect_status, note: &note };
+            let bundle = scaffold(&catalog, &name, mesh, &manifests, in_force, &answer)?;
+            write_bundle(&bundle, out.as_deref())
+        }
+        Command::Repro { action: Repro::Export { scenario, mesh, values, out } } => {
             let catalog = catalog()?;
             let mesh = match mesh {
                 Some(m) => m,
@@ -626,24 +671,23 @@ async fn run(command: Command) -> Result<u8> {
                     meshes.first().copied().unwrap_or(Mesh::Istio)
                 }
             };
-            let bundle = harness::scenario::bundle::export(&catalog, &scenario, mesh)?;
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, bundle.to_yaml())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!(
-                        "wrote {} ({scenario} on {mesh}); check it with `cargo xtask lint {}`",
-                        path.display(),
-                        path.display()
-                    );
-                }
-                None => emit(&bundle.to_yaml()),
-            }
-            Ok(0)
+            let plan =
+                make_plan(&catalog, mesh, None, "export", harness::cluster::HostPorts::AT_RUN_TIME, &values, &[])?;
+            let in_force = harness::stack::values::in_force(&plan.environment);
+            let bundle = harness::scenario::bundle::export(&catalog, &scenario, mesh, in_force)?;
+            write_bundle(&bundle, out.as_deref())
         }
         Command::Repro { action: Repro::Run { file, dry_run, trust_bundle_pins, live } } => {
             use harness::scenario::bundle::{Bundle, PinTrust};
             let bundle = Bundle::load(&file)?;
+            let this = harness::Provenance::this_build();
+            if bundle.harness != this {
+                eprintln!(
+                    "warning: the bundle was written by harness {}, this is {this}: scenario language or checks may \
+                     differ",
+                    harness::names::printable(&bundle.harness.to_string())
+                );
+            }
             let checkout = catalog()?;
             let trust = if trust_bundle_pins { PinTrust::Bundle } else { PinTrust::Checkout };
             let runs = project().root().join("target").join("e2e");
@@ -671,9 +715,12 @@ async fn run(command: Command) -> Result<u8> {
                 admitted.project.root().display()
             );
             let catalog = Catalog::open(admitted.project.clone())?;
-            // A bundle carries no snapshots: its verdict is the steps'.
-            let run = RunChecks { snapshots: None, mutants: false };
+            eprintln!("expected: {}", bundle.expected);
+            // A bundle carries no snapshots: its verdict is what it expects.
+            let run = RunChecks { snapshots: None, mutants: false, expected: Some(bundle.expected.clone()) };
             let only = std::slice::from_ref(&bundle.scenario);
+            let mut live = live.clone();
+            live.values.extend(admitted.values.iter().cloned());
             let outcome = e2e_in(&catalog, bundle.mesh, Some(&admitted.profile), only, dry_run, run, &live).await;
             if !dry_run {
                 // A live run's reports point into the unpacked project: it stays with them.
@@ -1007,10 +1054,33 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
 }
 
 /// What a run checks beyond the steps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct RunChecks {
     snapshots: Option<SnapshotMode>,
     mutants: bool,
+    /// `repro run`: the bundle's expected outcome is the verdict.
+    expected: Option<harness::scenario::bundle::Expected>,
+}
+
+/// A bundle to FILE (or stdout), with how to check it.
+fn write_bundle(bundle: &harness::scenario::bundle::Bundle, out: Option<&std::path::Path>) -> Result<u8> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bundle.to_yaml()).with_context(|| format!("cannot write {}", path.display()))?;
+            let tool = harness::command_name();
+            eprintln!(
+                "wrote {} ({} on {}, expected: {}); check it with `{tool} lint {}` and `{tool} repro run {} --dry-run`",
+                path.display(),
+                bundle.scenario,
+                bundle.mesh,
+                bundle.expected,
+                path.display(),
+                path.display()
+            );
+        }
+        None => emit(&bundle.to_yaml()),
+    }
+    Ok(0)
 }
 
 async fn e2e_in(
@@ -1077,6 +1147,7 @@ async fn e2e_in(
                 snapshots: checks.snapshots,
                 mutants: checks.mutants,
                 deadline,
+                expected: checks.expected.clone(),
             };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }

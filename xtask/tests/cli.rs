@@ -223,6 +223,68 @@ fn a_repro_bundle_exports_lints_and_plans() {
     let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert!(String::from_utf8_lossy(&run.stdout).contains("scenario jwt-auth"));
+    assert!(stderr(&run).contains("expected: every step passes"), "{}", stderr(&run));
+    // The bundle says which harness wrote it and carries Kong's values in force.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let parsed: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(parsed["harness"]["version"], env!("CARGO_PKG_VERSION"), "{text}");
+    assert!(parsed["harness"]["commit"].as_str().is_some_and(|c| !c.is_empty()), "{text}");
+    assert_eq!(parsed["values"]["kong/ingress"]["gateway"]["proxy"]["http"]["nodePort"], 30080, "{text}");
+    // Another harness wrote it: said before anything else happens.
+    std::fs::write(
+        &bundle,
+        text.replacen(&format!("version: \"{}\"", env!("CARGO_PKG_VERSION")), "version: \"0.0.1\"", 1),
+    )
+    .unwrap();
+    let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
+    assert!(stderr(&run).contains("warning: the bundle was written by harness 0.0.1"), "{}", stderr(&run));
+}
+
+/// `repro new`: a user's manifests, values and one request become a bundle that lints clean,
+/// expects its step to fail (the bug), and dry-runs; the user's values are theirs to trust.
+#[test]
+fn repro_new_round_trips_to_lint_and_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(root.join("fixtures/base/echo.yaml"), manifests.join("shop.yaml")).unwrap();
+    let values = dir.path().join("mine.yaml");
+    std::fs::write(&values, "gateway:\n  env:\n    log_level: debug\n").unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let b = bundle.to_str().unwrap();
+    let args = [
+        "repro",
+        "new",
+        "--name",
+        "shop-503",
+        "--mesh",
+        "istio",
+        "--manifests",
+        manifests.to_str().unwrap(),
+        "--values",
+        &format!("kong/ingress={}", values.display()),
+        "--request",
+        "GET /echo/orders",
+        "--expect-status",
+        "200",
+        "--out",
+        b,
+    ];
+    let out = xtask(&args, bare_machine);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expected: step 1 fails"), "{}", stderr(&out));
+    let lint = xtask(&["lint", b], bare_machine);
+    assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
+    // The user's own values are a difference from the harness's: named, and run once trusted.
+    let run = xtask(&["repro", "run", b, "--dry-run"], bare_machine);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("values.kong/ingress:gateway.env.log_level"), "{}", stderr(&run));
+    let run = xtask(&["repro", "run", b, "--dry-run", "--trust-bundle-pins"], bare_machine);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let plan = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(plan.contains("scenario shop-503") && plan.contains("step 1: http GET /echo/orders"), "{plan}");
+    assert!(plan.contains("values-kong-ingress.yaml under the harness's"), "{plan}");
 }
 
 /// `replay`: 0 when every verdict is the expected one, 1 when one differs, 2 when unreadable.

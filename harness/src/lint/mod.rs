@@ -312,9 +312,20 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
     };
     let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), ..inputs.clone() });
+    let bundle_text = std::fs::read_to_string(file).unwrap_or_default();
     for mut d in inner.findings {
-        let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).display().to_string();
-        d.file = PathBuf::from(format!("{}#{rel}", file.display()));
+        let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).to_owned();
+        // At the bundle's own line where the file is inline as a block; else inside the file.
+        match bundle::locate_inside(&bundle_text, &rel, d.position.line, d.position.column)
+            .filter(|_| d.position.line > 0)
+        {
+            Some(position) => {
+                d.file = file.to_owned();
+                d.position = position;
+                d = d.with_source(&bundle_text);
+            }
+            None => d.file = PathBuf::from(format!("{}#{}", file.display(), rel.display())),
+        }
         outcome.add(d);
     }
     outcome.unreadable |= inner.unreadable;

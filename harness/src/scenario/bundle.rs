@@ -15,18 +15,24 @@ use crate::project::Project;
 use crate::yaml;
 
 /// The format identifier written into every bundle.
-pub const FORMAT: &str = "kong-mesh-e2e/repro/v1";
+pub const FORMAT: &str = "kong-mesh-e2e/repro/v2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Bundle {
     pub bundle: String,
+    /// The harness that wrote it; `repro run` warns when it is another.
+    pub harness: crate::Provenance,
     pub scenario: String,
     pub mesh: Mesh,
-    /// What reproducing means: the steps as written must pass (or, for a bug report, how they fail).
-    pub expected: String,
+    /// What reproducing means, checked by `repro run`: every step passes, or one step fails.
+    pub expected: Expected,
     /// `versions.toml` as the run used it: every pinned version and the profiles.
     pub versions_toml: String,
+    /// The Helm values in force for each release, by chart as `--values` names them
+    /// (`kong/ingress`, `istiod`, `linkerd-control-plane`), secrets redacted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, serde_json::Value>,
     /// The scenario file as written.
     pub scenario_yaml: String,
     /// Every fixture file the scenario (and the mesh's stack) applies, by path under fixtures/.
@@ -48,12 +54,102 @@ pub enum ReproError {
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
     #[error(
-        "the bundle's versions.toml differs from this checkout's pins:\n{}\n\
-         A bundle chooses versions only among this checkout's profiles; its tools, URLs, sums, images and \
-         chart repositories are never used unless you pass --trust-bundle-pins, which downloads and runs them",
+        "the bundle's pins or Helm values differ from this checkout's:\n{}\n\
+         A bundle chooses versions only among this checkout's profiles; its tools, URLs, sums, images, \
+         chart repositories and Helm values are never used unless you pass --trust-bundle-pins, which downloads \
+         and runs them",
         render_differences(.0)
     )]
     ForeignPins(Vec<PinDifference>),
+}
+
+/// What a bundle's run must show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expected {
+    pub outcome: ExpectedOutcome,
+    /// With `fails`: the step that must fail, numbered as `plan` numbers them (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    /// With `fails`: text the failure's detail must contain (e.g. `503`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For people: what the bug is, in the reporter's words. Never checked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectedOutcome {
+    /// Every step passes.
+    Passes,
+    /// Step `step` fails (the bug reproduces); the steps before it pass.
+    Fails,
+}
+
+impl Expected {
+    pub fn passes() -> Expected {
+        Expected { outcome: ExpectedOutcome::Passes, step: None, detail: None, note: String::new() }
+    }
+
+    /// The fields that go together: `fails` names its step, `passes` names none.
+    fn check(&self, steps: usize) -> Result<(), (&'static str, String)> {
+        match (self.outcome, self.step) {
+            (ExpectedOutcome::Passes, Some(_)) => {
+                Err(("expected.step", "`passes` means every step passes: it names no step".into()))
+            }
+            (ExpectedOutcome::Passes, None) if self.detail.is_some() => {
+                Err(("expected.detail", "`passes` has no failure detail to match".into()))
+            }
+            (ExpectedOutcome::Fails, None) => {
+                Err(("expected", "`fails` needs `step`: the step (from 1) that must fail".into()))
+            }
+            (ExpectedOutcome::Fails, Some(n)) if n == 0 || n > steps => {
+                Err(("expected.step", format!("step {n} does not exist: the scenario has {steps} step(s)")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The verdict of a run whose first failed step is `failed` (its number, 0 for the namespace
+    /// and fixtures, and its detail), or `None` when every step passed: `Ok` with what was seen
+    /// when it matches, `Err` with what differs.
+    pub fn judge(&self, failed: Option<(usize, &str)>) -> Result<String, String> {
+        let named = |n: usize| if n == 0 { "the namespace and fixtures".to_owned() } else { format!("step {n}") };
+        match (self.outcome, self.step, failed) {
+            (ExpectedOutcome::Passes, _, None) => Ok("every step passed, as the bundle expects".into()),
+            (ExpectedOutcome::Passes, _, Some((n, detail))) => {
+                Err(format!("the bundle expects every step to pass; {} failed: {detail}", named(n)))
+            }
+            (ExpectedOutcome::Fails, Some(want), None) => {
+                Err(format!("the bundle expects step {want} to fail; every step passed: not reproduced"))
+            }
+            (ExpectedOutcome::Fails, Some(want), Some((n, detail))) if n == want => match &self.detail {
+                Some(text) if !detail.contains(text.as_str()) => {
+                    Err(format!("step {want} failed as the bundle expects, but not with `{text}`: {detail}"))
+                }
+                _ => Ok(format!("step {want} failed, as the bundle expects (reproduced): {detail}")),
+            },
+            (ExpectedOutcome::Fails, Some(want), Some((n, detail))) => {
+                Err(format!("the bundle expects step {want} to fail; {} failed instead: {detail}", named(n)))
+            }
+            (ExpectedOutcome::Fails, None, _) => Err("the bundle's `expected` names no step".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.outcome, self.step) {
+            (ExpectedOutcome::Fails, Some(n)) => write!(f, "step {n} fails")?,
+            _ => write!(f, "every step passes")?,
+        }
+        if let Some(text) = &self.detail {
+            write!(f, " with `{text}`")?;
+        }
+        Ok(())
+    }
 }
 
 /// One pin where a bundle's `versions.toml` and the checkout's disagree.
@@ -95,6 +191,9 @@ pub struct Admitted {
     pub project: Project,
     pub profile: String,
     pub differences: Vec<PinDifference>,
+    /// The bundle's Helm values where they differ from the harness's own (trusted only), as
+    /// `--values CHART=FILE` pairs written into `dir`.
+    pub values: Vec<(String, PathBuf)>,
 }
 
 fn read(path: &Path) -> Result<String, ReproError> {
@@ -112,8 +211,14 @@ fn scenario_name(name: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("scenario name `{}` is not kebab-case", names::printable(name))) }
 }
 
-/// Bundle scenario `name` for `mesh` from the catalog's project.
-pub fn export(catalog: &Catalog, name: &str, mesh: Mesh) -> Result<Bundle, ReproError> {
+/// Bundle scenario `name` for `mesh` from the catalog's project, with the Helm values in force
+/// (`values`: by chart, as [`crate::stack::values::in_force`] gives them).
+pub fn export(
+    catalog: &Catalog,
+    name: &str,
+    mesh: Mesh,
+    values: BTreeMap<String, serde_json::Value>,
+) -> Result<Bundle, ReproError> {
     if scenario_name(name).is_err() {
         return Err(ReproError::UnknownScenario { name: names::printable(name), dir: catalog.project.scenarios_dir() });
     }
@@ -137,10 +242,12 @@ pub fn export(catalog: &Catalog, name: &str, mesh: Mesh) -> Result<Bundle, Repro
     }
     Ok(Bundle {
         bundle: FORMAT.to_owned(),
+        harness: crate::Provenance::this_build(),
         scenario: name.to_owned(),
         mesh,
-        expected: "every step of the scenario passes".to_owned(),
+        expected: Expected::passes(),
         versions_toml: read(&catalog.project.versions_file())?,
+        values,
         scenario_yaml: read(&file)?,
         fixtures,
     })
@@ -159,30 +266,48 @@ impl Bundle {
             ReproError::Invalid(Box::new(d))
         };
         let text = yaml::read_text(path).map_err(|e| invalid(e, ""))?;
-        let bundle: Bundle = yaml::from_str(&text).map_err(|e| invalid(e, &text))?;
         let at = |field: &str, message: String| {
             let position = yaml::locate(&text, &field.split('.').collect::<Vec<_>>());
             ReproError::Invalid(Box::new(
                 Diagnostic::error("schema", path, position, message).with_field(field).with_source(&text),
             ))
         };
+        // The format first: an older bundle gets a word about its format, not a missing field.
+        let head: serde_json::Value = yaml::from_str(&text).map_err(|e| invalid(e, &text))?;
+        match head.get("bundle").and_then(serde_json::Value::as_str) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(at(
+                    "bundle",
+                    format!(
+                        "unknown bundle format `{}`: this harness reads `{FORMAT}` (re-export the bundle with it)",
+                        names::printable(other)
+                    ),
+                ));
+            }
+            None => return Err(at("bundle", format!("no `bundle: {FORMAT}` line: is this a repro bundle?"))),
+        }
+        let bundle: Bundle = yaml::from_str(&text).map_err(|e| invalid(e, &text))?;
+        // Steps counted on the YAML as written (templates are rendered later, per run).
+        let steps = yaml::from_str::<serde_json::Value>(&bundle.scenario_yaml)
+            .ok()
+            .and_then(|v| v.get("steps").and_then(|s| s.as_array()).map(Vec::len))
+            .unwrap_or(usize::MAX);
+        bundle.expected.check(steps).map_err(|(field, message)| at(field, message))?;
+        for chart in bundle.values.keys() {
+            if !crate::stack::values::CHARTS.iter().any(|(name, _)| name == chart) {
+                return Err(at(
+                    "values",
+                    format!("values for `{}`, a chart the harness does not install", names::printable(chart)),
+                ));
+            }
+        }
         scenario_name(&bundle.scenario).map_err(|e| at("scenario", e))?;
         // A bundle is input from elsewhere: its fixture paths must stay inside fixtures/.
         for rel in bundle.fixtures.keys() {
             if let Err(e) = names::join_under(Path::new("fixtures"), rel) {
                 return Err(at("fixtures", format!("fixture {e}")));
             }
-        }
-        if bundle.bundle != FORMAT {
-            let d = Diagnostic::error(
-                "schema",
-                path,
-                Position::new(1, 1),
-                format!("unknown bundle format `{}`", bundle.bundle),
-            )
-            .with_field("bundle")
-            .with_help(format!("this harness reads `{FORMAT}`"));
-            return Err(ReproError::Invalid(Box::new(d)));
         }
         Ok(bundle)
     }
@@ -314,6 +439,18 @@ impl Bundle {
         let bundle_versions = self.versions(bundle_file)?;
         let (profile, mut differences) = self.pins_against(&bundle_versions, &checkout.versions);
         differences.extend(self.stack_differences(&checkout.project.fixtures_dir()));
+        // Values decide images, containers and commands as much as pins do: the same rule.
+        let ours = profile
+            .as_deref()
+            .and_then(|p| checkout.versions.profile(p, &versions_file).ok())
+            .map(|p| crate::stack::values::in_force(&crate::stack::environment(&p)))
+            .unwrap_or_default();
+        let value_differences = self.values_differences(&ours);
+        let charts: std::collections::BTreeSet<String> = value_differences
+            .iter()
+            .filter_map(|d| d.key.strip_prefix("values.").and_then(|k| k.split(':').next()).map(str::to_owned))
+            .collect();
+        differences.extend(value_differences);
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
@@ -330,8 +467,69 @@ impl Bundle {
             checkout_versions_toml.clone_into(&mut unpacked.versions_toml);
         }
         let project = unpacked.unpack(&dir.path().join("project"))?;
-        Ok(Admitted { dir, project, profile, differences })
+        let mut values = Vec::new();
+        for chart in charts {
+            let Some(value) = self.values.get(&chart) else { continue };
+            let file = dir.path().join(format!("values-{}.yaml", chart.replace('/', "-")));
+            std::fs::write(&file, serde_saphyr::to_string(value).unwrap_or_default())
+                .map_err(|source| ReproError::Write { path: file.clone(), source })?;
+            values.push((chart, file));
+        }
+        Ok(Admitted { dir, project, profile, differences, values })
     }
+
+    /// Where the bundle's values differ from `ours` (the harness's own for the profile), key by
+    /// key as `values.<chart>:<dotted.key>`.
+    pub fn values_differences(&self, ours: &BTreeMap<String, serde_json::Value>) -> Vec<PinDifference> {
+        let charts: std::collections::BTreeSet<&String> = self.values.keys().collect();
+        let mut differences = Vec::new();
+        for chart in charts {
+            let (mut theirs_flat, mut ours_flat) = (BTreeMap::new(), BTreeMap::new());
+            flatten("", &self.values[chart], &mut theirs_flat);
+            if let Some(v) = ours.get(chart) {
+                flatten("", v, &mut ours_flat);
+            }
+            let keys: std::collections::BTreeSet<&String> = theirs_flat.keys().chain(ours_flat.keys()).collect();
+            for key in keys {
+                if theirs_flat.get(key) != ours_flat.get(key) {
+                    differences.push(PinDifference {
+                        key: format!("values.{chart}:{key}"),
+                        bundle: theirs_flat.get(key).cloned(),
+                        checkout: ours_flat.get(key).cloned(),
+                    });
+                }
+            }
+        }
+        differences
+    }
+}
+
+/// Where line `line`, column `column` of a file inside a bundle (`versions.toml`,
+/// `scenarios/<name>.yaml` or `fixtures/<path>`) is in the bundle's own text, when that file is
+/// written as a literal block (`key: |`), as bundles are. `None` when it is not (a bundle
+/// written by hand with quoted strings): the finding then stays inside the unpacked file.
+pub fn locate_inside(bundle_text: &str, inner: &Path, line: u32, column: u32) -> Option<Position> {
+    let inner = inner.to_str()?;
+    let lines: Vec<&str> = bundle_text.lines().collect();
+    let is_block = |l: &str, key: &str| {
+        l.strip_prefix(key).and_then(|rest| rest.strip_prefix(": ")).is_some_and(|r| r.trim_start().starts_with('|'))
+    };
+    let header = if inner == "versions.toml" {
+        lines.iter().position(|l| is_block(l, "versions-toml"))?
+    } else if inner.starts_with("scenarios/") {
+        lines.iter().position(|l| is_block(l, "scenario-yaml"))?
+    } else {
+        let rel = inner.strip_prefix("fixtures/")?;
+        let start = lines.iter().position(|l| *l == "fixtures:")?;
+        start + 1 + lines[start + 1..].iter().position(|l| is_block(l, &format!("  {rel}")))?
+    };
+    let first = lines.get(header + 1)?;
+    let indent = first.len() - first.trim_start().len();
+    let at = header + line as usize;
+    // The line must be there, inside the block (indented at least as its first line).
+    let text = lines.get(at)?;
+    let inside = text.trim().is_empty() || text.len() - text.trim_start().len() >= indent;
+    inside.then(|| Position::new(at as u32 + 1, column + indent as u32))
 }
 
 fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
@@ -362,13 +560,19 @@ mod tests {
         Catalog::open(Project::at(root)).expect("the project loads")
     }
 
+    /// [`export`] with the values the harness installs for the mesh's default profile.
+    fn export_with_own_values(catalog: &Catalog, name: &str, mesh: Mesh) -> Result<Bundle, ReproError> {
+        let profile = catalog.default_profile(mesh).unwrap();
+        export(catalog, name, mesh, crate::stack::values::in_force(&crate::stack::environment(&profile)))
+    }
+
     #[test]
     fn export_lint_and_plan_round_trip() {
         let original = catalog();
         for (name, mesh) in
             [("split-canary", Mesh::Linkerd), ("seed-istio-as-written", Mesh::Istio), ("ingress-basic", Mesh::None)]
         {
-            let bundle = export(&original, name, mesh).unwrap();
+            let bundle = export_with_own_values(&original, name, mesh).unwrap();
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("bundle.yaml");
             std::fs::write(&file, bundle.to_yaml()).unwrap();
@@ -400,17 +604,53 @@ mod tests {
     fn bundles_are_checked_like_any_input() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("b.yaml");
-        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.fixtures.insert("../../etc/evil.yaml".into(), "x".into());
         let err = bundle.unpack(&dir.path().join("p")).unwrap_err().to_string();
         assert!(err.contains("fixture path `../../etc/evil.yaml` leaves its directory"), "{err}");
         assert!(!dir.path().join("p").exists(), "nothing is written before every path is checked");
-        std::fs::write(&file, "bundle: kong-mesh-e2e/repro/v1\nscenario: x\nmesh: istio\nexpected: e\nversions-toml: ''\nscenario-yaml: ''\nfixtures: {}\nextra: 1\n").unwrap();
+        let v2 = "bundle: kong-mesh-e2e/repro/v2\nharness: {version: 0.1.0, commit: abc}\nscenario: x\nmesh: istio\n\
+                  expected: {outcome: passes}\nversions-toml: ''\nscenario-yaml: ''\nfixtures: {}\n";
+        std::fs::write(&file, format!("{v2}extra: 1\n")).unwrap();
         let err = Bundle::load(&file).unwrap_err().to_string();
-        assert!(err.contains("unknown field `extra`") && err.contains("b.yaml:8:1"), "{err}");
-        assert!(matches!(export(&catalog(), "header-routing", Mesh::None), Err(ReproError::WrongMesh { .. })));
+        assert!(err.contains("unknown field `extra`") && err.contains("b.yaml:9:1"), "{err}");
+        // An older format is named as such, not as a missing field.
+        std::fs::write(&file, v2.replace("repro/v2", "repro/v1")).unwrap();
+        let err = Bundle::load(&file).unwrap_err().to_string();
+        assert!(err.contains("unknown bundle format `kong-mesh-e2e/repro/v1`") && err.contains("b.yaml:1:"), "{err}");
+        // `expected` is checked: `fails` names an existing step; values only for installed charts.
+        let steps = "steps:\n  - http: {request: {path: /}, expect: {status: 200}}\n";
+        let with = |expected: &str, extra: &str| {
+            v2.replace("expected: {outcome: passes}", expected)
+                .replace("scenario-yaml: ''", &format!("scenario-yaml: {steps:?}"))
+                + extra
+        };
+        for (expected, extra, message) in [
+            ("expected: {outcome: fails}", "", "`fails` needs `step`"),
+            ("expected: {outcome: fails, step: 2}", "", "step 2 does not exist: the scenario has 1 step(s)"),
+            ("expected: {outcome: passes, step: 1}", "", "`passes` means every step passes"),
+            ("expected: {outcome: flaky}", "", "unknown variant `flaky`"),
+            (
+                "expected: {outcome: passes}",
+                "values: {kong/kong: {}}\n",
+                "values for `kong/kong`, a chart the harness does not install",
+            ),
+        ] {
+            std::fs::write(&file, with(expected, extra)).unwrap();
+            let err = Bundle::load(&file).unwrap_err().to_string();
+            assert!(err.contains(message), "{expected}: {err}");
+        }
+        std::fs::write(&file, with("expected: {outcome: fails, step: 1, detail: '503'}", "")).unwrap();
+        Bundle::load(&file).unwrap();
+        assert!(matches!(
+            export_with_own_values(&catalog(), "header-routing", Mesh::None),
+            Err(ReproError::WrongMesh { .. })
+        ));
         // `repro export ../../x` names no scenario: no path outside scenarios/ is read.
-        assert!(matches!(export(&catalog(), "../../Cargo", Mesh::None), Err(ReproError::UnknownScenario { .. })));
+        assert!(matches!(
+            export_with_own_values(&catalog(), "../../Cargo", Mesh::None),
+            Err(ReproError::UnknownScenario { .. })
+        ));
     }
 
     fn write_bundle(dir: &Path, bundle: &Bundle) -> PathBuf {
@@ -428,7 +668,7 @@ mod tests {
     #[test]
     fn scenario_names_cannot_climb_out() {
         let dir = tempfile::tempdir().unwrap();
-        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.scenario = "ingress-basic/../../../../tmp/victim".into();
         let file = write_bundle(dir.path(), &Bundle { scenario: "x".into(), ..bundle.clone() });
         let text =
@@ -448,7 +688,7 @@ mod tests {
         let text = checkout_versions_toml();
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs");
-        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         // Plain HTTP is refused outright, trusted or not.
         bundle.versions_toml = text.replace(
             "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}",
@@ -485,7 +725,7 @@ mod tests {
     fn a_bundle_picks_among_the_checkouts_profiles() {
         let text = checkout_versions_toml();
         let dir = tempfile::tempdir().unwrap();
-        let mut bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         bundle.versions_toml = text.replacen(
             "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.35.8\"",
             "[profiles.istio]\nmesh = \"istio\"\nkubernetes = \"v1.34.11\"",
@@ -508,7 +748,7 @@ mod tests {
     #[test]
     fn a_bundle_cannot_change_what_the_stack_applies() {
         let dir = tempfile::tempdir().unwrap();
-        let mut bundle = export(&catalog(), "split-canary", Mesh::Linkerd).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "split-canary", Mesh::Linkerd).unwrap();
         let guard = "linkerd/kong-ingress-guard.yaml";
         assert!(bundle.fixtures.contains_key(guard));
         bundle.fixtures.insert(
@@ -522,11 +762,84 @@ mod tests {
         assert_eq!(differences[0].key, "fixtures/linkerd/kong-ingress-guard.yaml");
     }
 
+    /// `expected` is a verdict, not a comment: each mismatch fails, with what was seen.
+    #[test]
+    fn expected_outcomes_are_judged_both_ways() {
+        let passes = Expected::passes();
+        assert!(passes.judge(None).is_ok());
+        assert_eq!(
+            passes.judge(Some((2, "HTTP 503"))).unwrap_err(),
+            "the bundle expects every step to pass; step 2 failed: HTTP 503"
+        );
+        let fails =
+            Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: Some("503".into()), note: "".into() };
+        assert_eq!(
+            fails.judge(Some((2, "expected status 200, got 503"))).unwrap(),
+            "step 2 failed, as the bundle expects (reproduced): expected status 200, got 503"
+        );
+        assert_eq!(
+            fails.judge(None).unwrap_err(),
+            "the bundle expects step 2 to fail; every step passed: not reproduced"
+        );
+        assert!(fails.judge(Some((1, "timeout"))).unwrap_err().contains("step 1 failed instead: timeout"));
+        assert!(fails.judge(Some((0, "forbidden"))).unwrap_err().contains("the namespace and fixtures failed instead"));
+        assert!(fails.judge(Some((2, "got 404"))).unwrap_err().contains("not with `503`: got 404"));
+        assert_eq!(fails.to_string(), "step 2 fails with `503`");
+    }
+
+    /// Helm values decide images and commands: a bundle's values that differ from the harness's
+    /// own are differences like foreign pins, refused unless trusted; trusted, they are handed
+    /// to the run as `--values` files. Values equal to the harness's own change nothing.
+    #[test]
+    fn bundle_values_are_pins_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        assert!(bundle.values.contains_key("kong/ingress") && bundle.values.contains_key("istiod"));
+        let file = write_bundle(dir.path(), &bundle);
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
+        assert!(admitted.differences.is_empty() && admitted.values.is_empty(), "{:?}", admitted.differences);
+        bundle.values.get_mut("kong/ingress").unwrap()["gateway"]["image"] =
+            serde_json::json!({"repository": "evil/kong", "tag": "latest"});
+        let file = write_bundle(dir.path(), &bundle);
+        let err = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap_err();
+        let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
+        let keys: Vec<&str> = differences.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["values.kong/ingress:gateway.image.repository", "values.kong/ingress:gateway.image.tag"]);
+        assert!(err.to_string().contains("Helm values"), "{err}");
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Bundle, &runs).unwrap();
+        assert_eq!(admitted.values.len(), 1);
+        let (chart, path) = &admitted.values[0];
+        assert_eq!(chart, "kong/ingress");
+        assert!(std::fs::read_to_string(path).unwrap().contains("evil/kong"));
+    }
+
+    /// Every line of every file inside a bundle maps to the bundle's own line holding it, so
+    /// findings point where a reader of the bundle looks.
+    #[test]
+    fn lines_inside_a_bundle_map_to_the_bundles_own_lines() {
+        let bundle = export_with_own_values(&catalog(), "jwt-auth", Mesh::Istio).unwrap();
+        let text = bundle.to_yaml();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut files: Vec<(String, &str)> =
+            bundle.fixtures.iter().map(|(k, v)| (format!("fixtures/{k}"), v.as_str())).collect();
+        files.push(("scenarios/jwt-auth.yaml".into(), &bundle.scenario_yaml));
+        files.push(("versions.toml".into(), &bundle.versions_toml));
+        for (inner, content) in files {
+            for (n, line) in content.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let at = locate_inside(&text, Path::new(&inner), n as u32 + 1, 1).unwrap();
+                let shown = lines[at.line as usize - 1];
+                assert_eq!(&shown[at.column as usize - 1..], line, "{inner}:{}", n + 1);
+            }
+        }
+        assert_eq!(locate_inside(&text, Path::new("fixtures/none.yaml"), 1, 1), None);
+    }
+
     /// Two runs of one bundle at once get directories of their own; dropping one leaves the other.
     #[test]
     fn parallel_runs_of_one_bundle_do_not_share_a_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = export(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
         let file = write_bundle(dir.path(), &bundle);
         let runs = dir.path().join("runs");
         let a = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();

@@ -7,6 +7,7 @@ pub mod load;
 pub mod model;
 pub mod mutant;
 pub mod run;
+pub mod scaffold;
 pub mod scope;
 pub mod template;
 

@@ -48,6 +48,23 @@ fn reason(chart: &str, key: &str) -> &'static str {
     reasons.iter().find(|(c, p, _)| *c == chart && key.starts_with(p)).map_or("the harness needs it", |(_, _, why)| why)
 }
 
+/// The values of each Helm release in `environment`, by chart as `--values` names them, with
+/// credentials redacted: what a repro bundle carries as "the values in force".
+pub fn in_force(environment: &[super::Action]) -> std::collections::BTreeMap<String, Value> {
+    environment
+        .iter()
+        .filter_map(|action| match action {
+            super::Action::Helm(release) => {
+                let (name, _) = CHARTS.iter().find(|(_, installed)| *installed == release.chart)?;
+                let mut values = release.values.clone();
+                crate::report::diagnostics::redact_values(&mut values);
+                Some(((*name).to_owned(), values))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins.
 pub fn merge(chart: &str, user: &Value, harness: &Value) -> (Value, Vec<Override>) {
     let mut overrides = Vec::new();
