@@ -513,27 +513,32 @@ pub enum WriteError {
 const PLAN_MARKER: &str = ".kme2e-plan";
 
 /// What `write` puts at the top of its directory.
-const PLAN_ENTRIES: [&str; 6] = [PLAN_MARKER, "plan.json", "kind-config.yaml", "helm", "manifests", "scenarios"];
+const PLAN_ENTRIES: [&str; 8] =
+    [PLAN_MARKER, "plan.json", "kind-config.yaml", "replay.sh", "helm", "manifests", "scenarios", "linkerd"];
 
-/// The first entry under `dir` that an earlier `write` cannot have made (symlinks included).
-fn foreign_entry(dir: &Path, top: bool) -> Result<Option<PathBuf>, std::io::Error> {
+/// Directories of a plan, and the placeholder files `linkerd/` holds.
+const PLAN_DIRS: [&str; 4] = ["helm", "manifests", "scenarios", "linkerd"];
+const LINKERD_FILES: [&str; 4] = ["README.txt", "ca.crt", "issuer.crt", "issuer.key"];
+
+/// The first entry under `dir` that an earlier `write` cannot have made (symlinks included);
+/// `under` is the plan's top-level directory `dir` is in (`None`: the plan's own directory).
+fn foreign_entry(dir: &Path, under: Option<&str>) -> Result<Option<PathBuf>, std::io::Error> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = if top {
-            PLAN_ENTRIES.contains(&name.as_ref())
-                && (kind.is_dir() || !matches!(name.as_ref(), "helm" | "manifests" | "scenarios"))
-        } else {
-            kind.is_dir() || (kind.is_file() && name.ends_with(".yaml"))
+        let ours = match under {
+            None => PLAN_ENTRIES.contains(&name.as_ref()) && (kind.is_dir() == PLAN_DIRS.contains(&name.as_ref())),
+            Some("linkerd") => kind.is_file() && LINKERD_FILES.contains(&name.as_ref()),
+            Some(_) => kind.is_dir() || (kind.is_file() && name.ends_with(".yaml")),
         };
         if !ours || kind.is_symlink() {
             return Ok(Some(path));
         }
         if kind.is_dir()
-            && let Some(found) = foreign_entry(&path, false)?
+            && let Some(found) = foreign_entry(&path, Some(under.unwrap_or(&name)))?
         {
             return Ok(Some(found));
         }
@@ -550,7 +555,7 @@ fn safe_file_name(name: &str) -> String {
 /// applied) into `dir`, which must be new, empty or an earlier plan: the plan is written beside
 /// it first and then takes its place, so no file of an earlier plan stays behind and nothing
 /// else is ever deleted.
-pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
+pub fn write(plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| WriteError::Io { path, source }
@@ -567,7 +572,7 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
         if !empty && !marked {
             return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry: dir.join("(no plan marker)") });
         }
-        if let Some(entry) = foreign_entry(dir, true).map_err(io(dir))? {
+        if let Some(entry) = foreign_entry(dir, None).map_err(io(dir))? {
             return Err(WriteError::NotAPlan { dir: dir.to_owned(), entry });
         }
     }
@@ -577,7 +582,7 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
     let staging = tempfile::Builder::new().prefix(".plan-").tempdir_in(&parent).map_err(io(&parent))?;
-    write_into(plan, staging.path())?;
+    let written = write_into(plan, staging.path())?;
     std::fs::write(staging.path().join(PLAN_MARKER), "written by `cargo xtask plan --out`; replaced as a whole\n")
         .map_err(io(staging.path()))?;
     // The earlier plan is moved aside (not deleted in place) and removed only once the new one
@@ -602,16 +607,74 @@ pub fn write(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
     if let Some(aside) = aside {
         std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
     }
-    Ok(())
+    Ok(written)
 }
 
-fn write_into(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
+/// The commands of `plan`'s environment as a shell script to run by hand from the plan's
+/// directory (with `kubeconfig` beside it): every Helm and apply command as the run issues it,
+/// each wait as a comment, and where the run generates or downloads a file, what to put there.
+fn replay_script(plan: &Plan) -> String {
+    let quote = |arg: &str| {
+        if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@".contains(&b)) {
+            arg.to_owned()
+        } else {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        }
+    };
+    let mut out = String::from(
+        "#!/bin/sh\n# The environment of this plan, as the run installs it: run from this directory with the\n\
+         # cluster's kubeconfig copied to ./kubeconfig. Generated; `plan --out` replaces it.\nset -eu\n",
+    );
+    for action in &plan.environment {
+        use crate::stack::Action;
+        match action {
+            Action::Helm(r) => {
+                let args: Vec<String> = r.helm_args(Path::new("")).iter().map(|a| quote(a)).collect();
+                out += &format!("helm {}\n", args.join(" "));
+            }
+            Action::Apply { name, .. } => {
+                out += &format!(
+                    "kubectl apply --server-side --field-validation=Strict -f manifests/{} --kubeconfig kubeconfig\n",
+                    quote(&format!("{name}.yaml"))
+                );
+            }
+            Action::Crds { name, version, files } => {
+                out += &format!(
+                    "# {name} {version} CRDs: the files pinned in versions.toml [gateway_api] (check their sha256), each \
+                     applied with:\n#   kubectl apply --server-side -f FILE --kubeconfig kubeconfig   ({})\n",
+                    files.join(", ")
+                );
+            }
+            Action::LinkerdIdentity => {
+                out += "# Linkerd's trust anchor and issuer: the run generates them; linkerd/ holds placeholders \
+                        to replace (see linkerd/README.txt)\n";
+            }
+            Action::Ready(gate) => out += &format!("# then wait: {gate}\n"),
+        }
+    }
+    out
+}
+
+/// What to put in place of the identity files a run generates, for replaying by hand.
+const LINKERD_PLACEHOLDER: &str = "Placeholder: a run generates Linkerd's trust anchor (ca.crt) and issuer \
+(issuer.crt, issuer.key), ECDSA P-256, fresh per run, into its run directory. To replay the Helm \
+commands by hand, make your own as Linkerd's docs show (https://linkerd.io/2/tasks/generate-certificates/),\n\
+e.g. with step:\n  step certificate create root.linkerd.cluster.local ca.crt ca.key --profile root-ca \
+--no-password --insecure\n  step certificate create identity.linkerd.cluster.local issuer.crt issuer.key \
+--profile intermediate-ca --not-after 8760h --no-password --insecure --ca ca.crt --ca-key ca.key\n";
+
+fn write_into(plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
+    let written = std::cell::RefCell::new(Vec::new());
     let put = |path: PathBuf, text: String| -> Result<(), WriteError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| WriteError::Io { path: parent.to_owned(), source })?;
         }
+        written.borrow_mut().push(path.strip_prefix(dir).unwrap_or(&path).to_owned());
         std::fs::write(&path, text).map_err(|source| WriteError::Io { path, source })
     };
+    if !plan.environment.is_empty() {
+        put(dir.join("replay.sh"), replay_script(plan))?;
+    }
     let json = serde_json::to_string_pretty(plan).map_err(|e| WriteError::Serialise(e.to_string()))?;
     put(dir.join("plan.json"), json + "\n")?;
     put(dir.join("kind-config.yaml"), plan.cluster.config.clone())?;
@@ -626,9 +689,17 @@ fn write_into(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
                 let docs = docs.map_err(|e| WriteError::Serialise(e.to_string()))?;
                 put(dir.join("manifests").join(format!("{name}.yaml")), docs.join("---\n"))?;
             }
-            crate::stack::Action::Crds { .. }
-            | crate::stack::Action::LinkerdIdentity
-            | crate::stack::Action::Ready(_) => {}
+            crate::stack::Action::LinkerdIdentity => {
+                put(dir.join("linkerd").join("README.txt"), LINKERD_PLACEHOLDER.to_owned())?;
+                for file in [
+                    crate::stack::LINKERD_TRUST_ANCHOR,
+                    crate::stack::LINKERD_ISSUER_CERT,
+                    crate::stack::LINKERD_ISSUER_KEY,
+                ] {
+                    put(dir.join(file), format!("placeholder for {file}: see linkerd/README.txt\n"))?;
+                }
+            }
+            crate::stack::Action::Crds { .. } | crate::stack::Action::Ready(_) => {}
         }
     }
     for s in &plan.scenarios {
@@ -640,7 +711,9 @@ fn write_into(plan: &Plan, dir: &Path) -> Result<(), WriteError> {
             put(dir.join("scenarios").join(&s.name).join(file), yaml)?;
         }
     }
-    Ok(())
+    let mut written = written.into_inner();
+    written.sort();
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -679,6 +752,44 @@ mod tests {
         assert!(!text.contains("kind kme2e"), "{text}");
         plan.cluster.use_k3s("rancher/k3s:v1.35.1-k3s1@sha256:ab");
         assert!(plan.to_string().contains("cluster: k3s in a container (rancher/k3s:v1.35.1-k3s1@sha256:ab)"));
+    }
+
+    /// `--out` lists every file it wrote, and its replay script holds every Helm command of the
+    /// plan as the run issues it, with placeholders (and how to make the real ones) for the
+    /// identity a run generates.
+    #[test]
+    fn written_plans_list_their_files_and_replay_by_hand() {
+        let plan = linkerd_plan();
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let written = write(&plan, &out).unwrap();
+        for file in &written {
+            assert!(out.join(file).is_file(), "{}", file.display());
+        }
+        for expected in ["replay.sh", "plan.json", "helm/kong.values.yaml", "linkerd/ca.crt", "linkerd/README.txt"] {
+            assert!(written.contains(&PathBuf::from(expected)), "{expected} in {written:?}");
+        }
+        let script = std::fs::read_to_string(out.join("replay.sh")).unwrap();
+        for step in &plan.steps {
+            if step.tool == "helm" {
+                assert!(script.contains(&format!("helm {}\n", step.args.join(" "))), "{script}");
+            }
+        }
+        assert!(script.contains("-f manifests/kong-ingress-guard.yaml --kubeconfig kubeconfig"), "{script}");
+        let readme = std::fs::read_to_string(out.join("linkerd/README.txt")).unwrap();
+        assert!(readme.contains("step certificate create root.linkerd.cluster.local"), "{readme}");
+    }
+
+    #[test]
+    fn replay_arguments_are_quoted_for_the_shell() {
+        let mut plan = linkerd_plan();
+        for action in &mut plan.environment {
+            if let crate::stack::Action::Helm(r) = action {
+                r.namespace = "it's; rm -rf /".into();
+            }
+        }
+        let script = replay_script(&plan);
+        assert!(script.contains("--namespace 'it'\\''s; rm -rf /'"), "{script}");
     }
 
     /// `--out` replaces an earlier plan as a whole (no stale file survives) and refuses a

@@ -600,8 +600,11 @@ async fn run(command: Command) -> Result<u8> {
             let ports = harness::cluster::HostPorts::AT_RUN_TIME;
             let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", ports, &values, &[])?;
             if let Some(dir) = out {
-                plan::write(&plan, &dir)?;
-                eprintln!("wrote {}", dir.join("plan.json").display());
+                let written = plan::write(&plan, &dir)?;
+                eprintln!("wrote {} file(s) into {}:", written.len(), dir.display());
+                for file in &written {
+                    eprintln!("  {}", file.display());
+                }
             }
             match format {
                 // A plan quotes its inputs (names, paths, mutants' reasons): escaped for terminals and CI.
