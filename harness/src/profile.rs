@@ -119,6 +119,15 @@ pub struct ProfilePins {
     /// The mesh's release (absent for `none`).
     #[serde(default)]
     pub mesh_version: Option<String>,
+    /// The kong/ingress chart version of this profile (default: `[kong] version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kong_chart_version: Option<String>,
+    /// The Kong Gateway image (`repository:tag`) over the chart's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kong_gateway_image: Option<String>,
+    /// The Kong Ingress Controller image (`repository:tag`) over the chart's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kic_image: Option<String>,
 }
 
 /// A named profile resolved against the rest of the versions file.
@@ -261,6 +270,18 @@ impl Versions {
             at(format!("profiles.{name}.kubernetes"), file_segment(&p.kubernetes))?;
             if let Some(version) = &p.mesh_version {
                 at(format!("profiles.{name}.mesh_version"), file_segment(version))?;
+            }
+            if let Some(version) = &p.kong_chart_version {
+                at(format!("profiles.{name}.kong_chart_version"), file_segment(version))?;
+            }
+            for (key, image) in [("kong_gateway_image", &p.kong_gateway_image), ("kic_image", &p.kic_image)] {
+                if let Some(image) = image {
+                    let tagged = match image.rsplit_once(':') {
+                        Some((_, tag)) if !tag.contains('/') => Ok(()),
+                        _ => Err(format!("`{image}` names no tag: write repository:tag")),
+                    };
+                    at(format!("profiles.{name}.{key}"), image_reference(image).and(tagged))?;
+                }
             }
         }
         Ok(())

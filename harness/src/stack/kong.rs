@@ -50,6 +50,25 @@ pub fn images_in(values: &Value) -> (String, String) {
     )
 }
 
+/// The values the harness installs Kong with for `profile`: [`values`] for its mesh, with the
+/// profile's Kong Gateway and KIC images where it pins them.
+pub fn values_for(profile: &crate::profile::Profile) -> Value {
+    let mut values = values(profile.mesh());
+    let pinned = [
+        (&profile.pins.kong_gateway_image, &["gateway", "image"][..]),
+        (&profile.pins.kic_image, &["controller", "ingressController", "image"][..]),
+    ];
+    for (image, path) in pinned {
+        let Some((repository, tag)) = image.as_deref().and_then(|i| i.rsplit_once(':')) else { continue };
+        let mut at = &mut values;
+        for key in path {
+            at = &mut at[*key];
+        }
+        *at = json!({"repository": repository, "tag": tag});
+    }
+    values
+}
+
 /// The values the harness installs Kong with on `mesh`.
 pub fn values(mesh: Mesh) -> Value {
     let mut gateway = json!({

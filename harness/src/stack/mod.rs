@@ -225,9 +225,9 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         name: v.kong.release.clone(),
         chart: v.kong.chart.clone(),
         repo: v.kong.repo.clone(),
-        version: v.kong.version.clone(),
+        version: profile.pins.kong_chart_version.clone().unwrap_or_else(|| v.kong.version.clone()),
         namespace: v.kong.namespace.clone(),
-        values: kong::values(profile.mesh()),
+        values: kong::values_for(profile),
         set_files: vec![],
         user_values: None,
         overrides: vec![],
@@ -252,7 +252,8 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
 /// `controllerImage`). Preloading is best effort: the node pulls whatever is missing.
 pub fn preload_images(profile: &Profile) -> Vec<String> {
     let mut images: Vec<String> = profile.versions.images.values().cloned().collect();
-    images.extend(kong::CHART_IMAGES.iter().map(|i| (*i).to_owned()));
+    let (gateway, kic) = kong::images_in(&kong::values_for(profile));
+    images.extend([gateway, kic]);
     match (profile.mesh(), profile.pins.mesh_version.as_deref()) {
         (Mesh::Istio, Some(v)) => {
             images.extend(["pilot", "proxyv2"].map(|i| format!("docker.io/istio/{i}:{v}")));
@@ -349,6 +350,12 @@ mod tests {
                 "gateway.podAnnotations",
                 // charts/kong/values.yaml (kong-3.2.0) `manager.enabled`.
                 "gateway.manager.enabled",
+                // charts/kong/values.yaml `image.repository`/`image.tag` (Kong Gateway) and
+                // `ingressController.image.*` (KIC), under the subcharts' aliases: profile pins.
+                "gateway.image.repository",
+                "gateway.image.tag",
+                "controller.ingressController.image.repository",
+                "controller.ingressController.image.tag",
             ],
             "base" => &[],
             "istiod" => &["global.hub", "meshConfig.enableTracing", "meshConfig.extensionProviders"],
@@ -396,6 +403,42 @@ mod tests {
             }
         }
         assert!(releases >= 9, "kong on three profiles plus the meshes' charts: {releases}");
+    }
+
+    /// A profile may pin Kong's chart version and the Kong Gateway and KIC images: the release,
+    /// the values (at the chart's own keys, checked above) and the preload list follow it, and
+    /// an image without a tag is refused where it is written.
+    #[test]
+    fn profiles_pin_kongs_chart_and_images() {
+        let text = include_str!("../../../versions.toml").replacen(
+            "[profiles.istio]\nmesh = \"istio\"\n",
+            "[profiles.istio]\nmesh = \"istio\"\nkong_chart_version = \"0.23.1\"\n\
+             kong_gateway_image = \"kong:3.9.1\"\nkic_image = \"kong/kubernetes-ingress-controller:3.5.13\"\n",
+            1,
+        );
+        let versions = crate::profile::Versions::parse(&text).unwrap();
+        let profile = versions.profile("istio", std::path::Path::new("versions.toml")).unwrap();
+        let kong = environment(&profile)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Helm(r) if r.chart == "ingress" => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(kong.version, "0.23.1");
+        let mut paths = Vec::new();
+        leaf_paths("", &kong.values, &mut paths);
+        assert!(paths.iter().all(|p| chart_keys("ingress").contains(&p.as_str())), "{paths:?}");
+        assert_eq!(
+            kong::images_in(&kong.values),
+            ("kong:3.9.1".to_owned(), "kong/kubernetes-ingress-controller:3.5.13".to_owned())
+        );
+        let preload = preload_images(&profile);
+        assert!(preload.contains(&"kong:3.9.1".to_owned()) && !preload.contains(&"kong:3.9".to_owned()), "{preload:?}");
+        let untagged =
+            text.replace("kic_image = \"kong/kubernetes-ingress-controller:3.5.13\"", "kic_image = \"kong/kic\"");
+        let err = crate::profile::Versions::parse(&untagged).unwrap_err().1;
+        assert!(err.contains("profiles.istio.kic_image") && err.contains("names no tag"), "{err}");
     }
 
     #[test]
