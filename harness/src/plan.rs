@@ -233,6 +233,7 @@ fn plan_scenario(
     let manifests = loaded.render_fixtures(&fixtures_dir)?;
     crate::scenario::mutant::check(&loaded, mesh, &manifests)?;
     crate::scenario::scope::check(&loaded, &manifests)?;
+    crate::scenario::feasible::check(&loaded, &manifests)?;
     let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
     Ok(Some(ScenarioPlan {
         name: loaded.scenario.name.value.clone(),

@@ -87,6 +87,7 @@ impl Catalog {
         let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
         super::mutant::check(&scenario, mesh, &manifests)?;
         super::scope::check(&scenario, &manifests)?;
+        super::feasible::check(&scenario, &manifests)?;
         Ok(Checked { mesh, scenario, manifests })
     }
 

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod catalog;
+pub mod feasible;
 pub mod fixture;
 pub mod load;
 pub mod model;

@@ -1,0 +1,284 @@
+//! Scenarios that cannot pass, whatever the cluster does, found offline:
+//!
+//! - a step that reads the echo backend's report (`expect.backend`, `expect.mtls`, `split`'s
+//!   attribution by version) while no workload of the scenario runs the echo image: the answer of
+//!   any other service has no report to read;
+//! - a request through Kong to a host no Ingress or HTTPRoute of the scenario routes, in a step
+//!   that needs the request to reach a backend (a negative control expecting 404 is fine);
+//! - a `jwt: valid` request with no consumer credential for the run's key: Kong answers 401.
+//!
+//! Each is a located error at the step, like every other scenario check (`Catalog::check_mesh`
+//! and `plan` call it).
+
+use serde_json::Value;
+
+use super::fixture::Manifest;
+use super::load::{LoadError, LoadedScenario};
+use super::model::{Expect, JwtToken, Request, Step};
+use crate::diagnostic::Diagnostic;
+
+/// What a step asks of the request through Kong.
+struct Through<'a> {
+    request: &'a Request,
+    /// The step reads the echo backend's report.
+    needs_echo: bool,
+    /// The request must reach a backend for the step to pass.
+    must_reach: bool,
+}
+
+fn through_kong(step: &Step) -> Option<Through<'_>> {
+    let reads_echo = |e: &Expect| e.backend.is_some() || e.mtls.is_some();
+    let reaching = |e: &Expect| {
+        reads_echo(e)
+            || (!e.refused
+                && e.status.as_ref().is_some_and(|s| s.as_slice().iter().all(|code| (200..300).contains(code))))
+    };
+    match step {
+        Step::Http(s) => {
+            Some(Through { request: &s.request, needs_echo: reads_echo(&s.expect), must_reach: reaching(&s.expect) })
+        }
+        Step::Split(s) => Some(Through { request: &s.request, needs_echo: true, must_reach: true }),
+        Step::Trace(s) => Some(Through { request: &s.request, needs_echo: false, must_reach: true }),
+        Step::RateLimit(s) => Some(Through { request: &s.request, needs_echo: false, must_reach: true }),
+        _ => None,
+    }
+}
+
+/// The first reason `loaded` cannot pass with `manifests` (its rendered fixtures and the files
+/// its steps apply), as a located error.
+pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), LoadError> {
+    let echo = loaded.vars.get("images.echo").unwrap_or_default();
+    let runs_echo = manifests.iter().any(|m| images_of(&m.object).any(|i| i == echo));
+    let default_host = loaded.vars.get("host").unwrap_or_default();
+    let routes: Vec<Vec<&str>> = manifests.iter().filter_map(route_hosts).collect();
+    let jwt_key = loaded.vars.get("jwt.key").unwrap_or_default();
+    for (i, step) in loaded.scenario.steps.iter().enumerate() {
+        let Some(through) = through_kong(step) else { continue };
+        let kind = step.kind();
+        let at = |path: &[&str], message: String, help: &str| {
+            let index = i.to_string();
+            let mut field = vec!["steps", index.as_str(), kind];
+            field.extend_from_slice(path);
+            let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &field));
+            Err(LoadError(Box::new(
+                Diagnostic::error("unreachable", &loaded.path, position, message)
+                    .with_field(format!("steps[{i}].{kind}.{}", path.join(".")))
+                    .with_source(&loaded.source)
+                    .with_help(help.to_owned()),
+            )))
+        };
+        if through.needs_echo && !runs_echo {
+            let what = if matches!(step, Step::Split(_)) {
+                "attributes answers by the echo backend's pod"
+            } else {
+                "reads the echo backend's report"
+            };
+            return at(
+                &["expect"],
+                format!("step {} {what}, and no workload of this scenario runs the echo image ({echo})", i + 1),
+                "apply fixtures/base/echo.yaml (or `image: \"{{ images.echo }}\"`), or check your own service with \
+                 `status`, `headers` and `refused` only",
+            );
+        }
+        let host = through.request.host.as_deref().unwrap_or(default_host);
+        if through.must_reach && !routes.is_empty() && !routes.iter().any(|hosts| serves(hosts, host)) {
+            let known: Vec<&str> = routes.iter().flatten().copied().collect();
+            return at(
+                &["request"],
+                format!(
+                    "step {} requests host `{host}`, which no Ingress or HTTPRoute of this scenario routes (routed: {})",
+                    i + 1,
+                    known.join(", ")
+                ),
+                "route the host (`host: \"{{ host }}\"` in the Ingress rule), or request one that is routed",
+            );
+        }
+        if through.request.jwt == Some(JwtToken::Valid) && !has_jwt_credential(manifests, jwt_key) {
+            return at(
+                &["request", "jwt"],
+                format!(
+                    "step {} sends a valid JWT, and no KongConsumer of this scenario holds a jwt credential with the run's key",
+                    i + 1
+                ),
+                "add a Secret labelled `konghq.com/credential: jwt` with `key: \"{{ jwt.key }}\"` and \
+                 `secret: \"{{ jwt.secret }}\"`, listed in a KongConsumer's `credentials` (fixtures/kong/jwt.yaml)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Container images of a workload (Deployment, StatefulSet, DaemonSet, Pod).
+fn images_of(object: &Value) -> impl Iterator<Item = &str> {
+    let spec = object.pointer("/spec/template/spec").or_else(|| object.get("spec"));
+    ["containers", "initContainers"]
+        .into_iter()
+        .filter_map(move |list| spec.and_then(|s| s.get(list)).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+}
+
+/// The hosts an Ingress or HTTPRoute serves; an empty list serves every host.
+fn route_hosts(m: &Manifest) -> Option<Vec<&str>> {
+    match m.kind.as_str() {
+        "Ingress" => {
+            let rules = m.object.pointer("/spec/rules").and_then(Value::as_array);
+            let hosts: Option<Vec<&str>> =
+                rules.map(|rules| rules.iter().map(|r| r.get("host").and_then(Value::as_str).unwrap_or("")).collect());
+            // No rules (a default backend) or a rule without host: every host.
+            Some(match hosts {
+                Some(h) if !h.is_empty() && h.iter().all(|h| !h.is_empty()) => h,
+                _ => Vec::new(),
+            })
+        }
+        "HTTPRoute" => Some(
+            m.object
+                .pointer("/spec/hostnames")
+                .and_then(Value::as_array)
+                .map(|h| h.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether a route with `hosts` serves `host` (`*.example.com` serves one more label).
+fn serves(hosts: &[&str], host: &str) -> bool {
+    hosts.is_empty()
+        || hosts.iter().any(|h| match h.strip_prefix("*.") {
+            Some(suffix) => host.split_once('.').is_some_and(|(_, rest)| rest == suffix),
+            None => *h == host,
+        })
+}
+
+/// A KongConsumer lists a Secret labelled as a jwt credential whose `key` is `key`.
+fn has_jwt_credential(manifests: &[Manifest], key: &str) -> bool {
+    let credentials: Vec<&str> = manifests
+        .iter()
+        .filter(|m| m.kind == "Secret")
+        .filter(|m| m.object.pointer("/metadata/labels/konghq.com~1credential").and_then(Value::as_str) == Some("jwt"))
+        .filter(|m| secret_value(&m.object, "key").as_deref() == Some(key))
+        .map(|m| m.name.as_str())
+        .collect();
+    manifests.iter().filter(|m| m.kind == "KongConsumer").any(|c| {
+        c.object
+            .get("credentials")
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().filter_map(Value::as_str).any(|s| credentials.contains(&s)))
+    })
+}
+
+/// A Secret's value at `key`, from `stringData` or base64 `data`.
+fn secret_value(secret: &Value, key: &str) -> Option<String> {
+    if let Some(v) = secret.pointer(&format!("/stringData/{key}")).and_then(Value::as_str) {
+        return Some(v.to_owned());
+    }
+    use base64::Engine;
+    let encoded = secret.pointer(&format!("/data/{key}")).and_then(Value::as_str)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::project::Project;
+    use crate::scenario::{Catalog, Mesh};
+
+    /// A project with this checkout's versions and fixtures (and `extra` fixture files), and one
+    /// scenario `text`: the message of its offline check on Istio.
+    fn checked(text: &str, extra: &[(&str, &str)]) -> Result<(), String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
+        for sub in ["base", "kong"] {
+            let to = dir.path().join("fixtures").join(sub);
+            std::fs::create_dir_all(&to).unwrap();
+            for entry in std::fs::read_dir(root.join("fixtures").join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        for (name, content) in extra {
+            std::fs::write(dir.path().join("fixtures").join(name), content).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+        let file = dir.path().join("scenarios/case.yaml");
+        std::fs::write(&file, text).unwrap();
+        let catalog = Catalog::open(Project::at(dir.path())).unwrap();
+        catalog.check_mesh(&file, Mesh::Istio, "offline").map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    const HEAD: &str = "name: case\nsummary: s\nmeshes: [istio]\ncovers: [ingress]\n";
+
+    #[test]
+    fn echo_expectations_without_the_echo_backend_cannot_pass() {
+        let shop = concat!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop, namespace: \"{{ namespace }}\"}\n",
+            "spec:\n  selector: {matchLabels: {app: shop}}\n  template:\n    metadata: {labels: {app: shop}}\n",
+            "    spec:\n      containers: [{name: shop, image: \"{{ images.client }}\"}]\n",
+        );
+        let steps =
+            "steps:\n  - http:\n      request: {path: /echo/x}\n      expect: {status: 200, backend: {version: v1}}\n";
+        let err =
+            checked(&format!("{HEAD}fixtures: [shop.yaml, kong/ingress-echo.yaml]\n{steps}"), &[("shop.yaml", shop)])
+                .unwrap_err();
+        assert!(
+            err.contains(
+                "step 1 reads the echo backend's report, and no workload of this scenario runs the echo image"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("case.yaml:9:7"), "located at the step: {err}");
+        // The same step with the echo backend: fine; and status-only checks need no echo.
+        checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{steps}"), &[]).unwrap();
+        let status_only = steps.replace(", backend: {version: v1}", "");
+        checked(&format!("{HEAD}fixtures: [shop.yaml, kong/ingress-echo.yaml]\n{status_only}"), &[("shop.yaml", shop)])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_host_no_route_serves_cannot_pass_unless_it_expects_not_to() {
+        let fixtures = "fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n";
+        let step = |host: &str, status: u16| {
+            format!(
+                "steps:\n  - http:\n      request: {{path: /echo/x, host: {host}}}\n      expect: {{status: {status}}}\n"
+            )
+        };
+        let err = checked(&format!("{HEAD}{fixtures}{}", step("shop.example.com", 200)), &[]).unwrap_err();
+        assert!(
+            err.contains("requests host `shop.example.com`, which no Ingress or HTTPRoute of this scenario routes"),
+            "{err}"
+        );
+        // A negative control: an unrouted host must get 404.
+        checked(&format!("{HEAD}{fixtures}{}", step("shop.example.com", 404)), &[]).unwrap();
+        // The scenario's own host is routed by the fixture.
+        checked(&format!("{HEAD}{fixtures}{}", step("\"{{ host }}\"", 200)), &[]).unwrap();
+    }
+
+    #[test]
+    fn a_valid_jwt_without_a_consumer_credential_cannot_pass() {
+        let steps = "steps:\n  - http:\n      request: {path: /secured/x, jwt: valid}\n      expect: {status: 200}\n";
+        checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/jwt.yaml]\n{steps}"), &[]).unwrap();
+        // The credential's key is not the run's: Kong would answer 401.
+        let jwt = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/kong/jwt.yaml"))
+            .unwrap()
+            .replace("key: \"{{ jwt.key }}\"", "key: \"someone-else\"");
+        let err =
+            checked(&format!("{HEAD}fixtures: [base/echo.yaml, other-jwt.yaml]\n{steps}"), &[("other-jwt.yaml", &jwt)])
+                .unwrap_err();
+        assert!(
+            err.contains("sends a valid JWT, and no KongConsumer of this scenario holds a jwt credential"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wildcard_hosts_serve_one_label() {
+        assert!(super::serves(&["*.example.com"], "shop.example.com"));
+        assert!(!super::serves(&["*.example.com"], "a.shop.example.com"));
+        assert!(!super::serves(&["*.example.com"], "example.com"));
+        assert!(super::serves(&[], "anything"));
+    }
+}
