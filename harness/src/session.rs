@@ -730,7 +730,9 @@ pub fn versions_of(profile: &Profile) -> std::collections::BTreeMap<String, Stri
     let v = &profile.versions;
     let mut out = std::collections::BTreeMap::new();
     out.insert("kubernetes".into(), profile.pins.kubernetes.clone());
-    out.insert(format!("{}/{}", "kong", v.kong.chart), v.kong.version.clone());
+    let chart_version = profile.pins.kong_chart_version.as_ref().unwrap_or(&v.kong.version);
+    out.insert(format!("{}/{}", "kong", v.kong.chart), chart_version.clone());
+    out.insert("harness".into(), crate::Provenance::this_build().to_string());
     out.insert("gateway-api".into(), v.gateway_api.version.clone());
     if let Some(mesh) = &profile.pins.mesh_version {
         out.insert(profile.mesh().to_string(), mesh.clone());

@@ -1138,8 +1138,11 @@ async fn e2e_in(
     let options = live.options(keep);
     let mut profile = profile;
     let env = harness::session::create_cluster(&root, &plan, &profile, &options, &cancel, &progress).await?;
+    let mut discovered = None;
     let installed = if options.no_install {
-        harness::session::discover(&env, &mut profile, &options, &progress).await.map(|_| ())
+        harness::session::discover(&env, &mut profile, &options, &progress).await.map(|found| {
+            discovered = Some(found);
+        })
     } else {
         harness::session::install(&root, &env, &plan, &profile, &options, &cancel, &progress).await
     };
@@ -1160,6 +1163,9 @@ async fn e2e_in(
         }
     };
     let mut report = report;
+    if let Some(found) = &discovered {
+        found.report_versions(&mut report.versions);
+    }
     for b in &plan.broken {
         report.results.push(harness::report::ScenarioResult {
             scenario: b.name.clone(),

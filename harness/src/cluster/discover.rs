@@ -259,6 +259,19 @@ impl Discovered {
         }
     }
 
+    /// Put what runs in the cluster into a report's versions, in place of the pins the harness
+    /// would have installed.
+    pub fn report_versions(&self, versions: &mut BTreeMap<String, String>) {
+        versions.retain(|k, _| !k.starts_with("kong/") && !matches!(k.as_str(), "istio" | "linkerd"));
+        versions.insert("kong chart (found)".into(), self.kong.chart.clone());
+        let unknown = || "unknown".to_owned();
+        versions.insert("kong-gateway".into(), self.kong.gateway_image.clone().unwrap_or_else(unknown));
+        versions.insert("kong-ingress-controller".into(), self.kong.controller_image.clone().unwrap_or_else(unknown));
+        if let Some(m) = &self.mesh {
+            versions.insert(m.mesh.to_string(), format!("{} (found)", m.version));
+        }
+    }
+
     /// A run on `mesh` needs that mesh's control plane and Kong's gateway carrying its proxy;
     /// a run without a mesh needs neither.
     pub fn check_for(&self, mesh: Mesh) -> Result<(), DiscoveryError> {
@@ -387,6 +400,15 @@ mod tests {
             Some(FoundMesh { mesh: Mesh::Istio, namespace: "istio-system".into(), version: "1.30.5".into() })
         );
         found.check_for(Mesh::Istio).unwrap();
+        // Reports name what runs, not what the harness would have installed.
+        let mut versions: BTreeMap<String, String> =
+            [("kong/ingress", "0.24.0"), ("istio", "1.30.3"), ("kubernetes", "v1.35.8")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+        found.report_versions(&mut versions);
+        assert_eq!(versions.get("istio").map(String::as_str), Some("1.30.5 (found)"));
+        assert_eq!(versions.get("kong-gateway").map(String::as_str), Some("kong:3.9.1"));
+        assert!(!versions.contains_key("kong/ingress") && versions.contains_key("kubernetes"), "{versions:?}");
         let err = found.check_for(Mesh::Linkerd).unwrap_err().to_string();
         assert_eq!(err, "a linkerd run needs linkerd's control plane, and the cluster runs istio");
         assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "discovery only reads");
