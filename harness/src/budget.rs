@@ -7,6 +7,8 @@
 //! difference is only in what the run reports ([`Deadline::passed`]): scenarios not started are
 //! skipped "out of time", the run fails (exit 1, not 130) and the cluster's logs are exported.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,7 +19,7 @@ use crate::scenario::model::Timeout;
 
 /// `helm get values` of each release after a failure: each call is bounded by a minute, and they
 /// usually take a second; two minutes covers the stack's releases on a slow API server.
-const HELM_VALUES_RESERVE: Duration = Duration::from_secs(120);
+pub const HELM_VALUES_RESERVE: Duration = Duration::from_secs(120);
 
 /// What must still fit after the run stops: the evidence of the scenario that was running, the
 /// Helm values in force, the nodes' logs and the cluster's deletion, each at its own bound.
@@ -67,14 +69,23 @@ impl Budget {
     /// Start counting now: `cancel` is cancelled when the working time is over (unless the run
     /// was cancelled before). The timer task ends with either.
     pub fn arm(self, cancel: &CancellationToken) -> Deadline {
-        let deadline = Deadline { stop_at: Instant::now() + self.working_time(), budget: self };
-        let cancel = cancel.clone();
+        let deadline = Deadline {
+            stop_at: Instant::now() + self.working_time(),
+            budget: self,
+            fired: Arc::new(AtomicBool::new(false)),
+        };
+        let (cancel, timer) = (cancel.clone(), deadline.clone());
         tokio::spawn(async move {
             tokio::select! {
-                () = tokio::time::sleep_until(deadline.stop_at) => {
-                    tracing::warn!("{}: stopping, collecting evidence and tearing down", deadline.reason());
-                    eprintln!("\n{}: stopping, collecting evidence and tearing down", deadline.reason());
-                    cancel.cancel();
+                () = tokio::time::sleep_until(timer.stop_at) => {
+                    // Only a run not cancelled before counts as stopped by the budget: Ctrl-C
+                    // shortly before the deadline stays an interruption.
+                    if !cancel.is_cancelled() {
+                        timer.fired.store(true, Ordering::SeqCst);
+                        tracing::warn!("{}: stopping, collecting evidence and tearing down", timer.reason());
+                        eprintln!("\n{}: stopping, collecting evidence and tearing down", timer.reason());
+                        cancel.cancel();
+                    }
                 }
                 () = cancel.cancelled() => {}
             }
@@ -90,16 +101,27 @@ impl std::fmt::Display for Budget {
 }
 
 /// When an armed budget stops the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Deadline {
     stop_at: Instant,
     budget: Budget,
+    /// Set by the timer when it, and not an interruption before it, cancelled the run.
+    fired: Arc<AtomicBool>,
 }
 
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.stop_at == other.stop_at && self.budget == other.budget
+    }
+}
+
+impl Eq for Deadline {}
+
 impl Deadline {
-    /// Whether the working time is over (the run, if cancelled, was stopped by the budget).
+    /// Whether the budget stopped the run (its timer cancelled it; an interruption that came
+    /// first, however close to the deadline, is not the budget's).
     pub fn passed(&self) -> bool {
-        Instant::now() >= self.stop_at
+        self.fired.load(Ordering::SeqCst)
     }
 
     pub fn reason(&self) -> String {
@@ -159,13 +181,16 @@ mod tests {
         );
     }
 
+    /// An interruption is an interruption even when the verdict is read after the deadline
+    /// (evidence and teardown take minutes after Ctrl-C).
     #[tokio::test(start_paused = true)]
     async fn an_interrupt_before_the_deadline_is_an_interrupt() {
         let cancel = CancellationToken::new();
         let deadline = Budget::parse("20m").unwrap().arm(&cancel);
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(13 * 60 - 30)).await;
         cancel.cancel();
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+        assert!(!deadline.passed());
         assert_eq!(why_stopped(Some(&deadline)), "interrupted");
         assert_eq!(why_stopped(None), "interrupted");
     }

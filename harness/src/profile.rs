@@ -136,6 +136,9 @@ pub struct Profile {
     pub name: String,
     pub pins: ProfilePins,
     pub versions: Versions,
+    /// Kong's gateway pods as a label selector, when they are not the harness's own install's
+    /// (`--no-install` sets the selector of the proxy Service it found).
+    pub kong_selector: Option<String>,
 }
 
 /// `versions.toml` could not be used.
@@ -294,7 +297,7 @@ impl Versions {
             file: file.to_owned(),
             known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
         })?;
-        Ok(Profile { name: name.to_owned(), pins: pins.clone(), versions: self.clone() })
+        Ok(Profile { name: name.to_owned(), pins: pins.clone(), versions: self.clone(), kong_selector: None })
     }
 }
 

@@ -88,14 +88,24 @@ pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, SessionError>
 /// Resolve (download and verify if needed) the pinned tools a run needs: helm always (installs,
 /// and the values in force as evidence), kind only when it is kind's cluster. Returns kind's
 /// path (or `kind` for a provider that never runs it) and helm's.
-pub async fn tools(profile: &Profile, cache: &Cache, needs_kind: bool) -> Result<(PathBuf, PathBuf), SessionError> {
+pub async fn tools(
+    profile: &Profile,
+    cache: &Cache,
+    needs_kind: bool,
+    needs_helm: bool,
+) -> Result<(PathBuf, PathBuf), SessionError> {
     let http = Http::new()?;
-    let kind = match needs_kind {
-        true => cache.resolve(&tools::tool(&profile.versions, "kind")?, &http).await?.path,
-        false => PathBuf::from("kind"),
+    let resolve = |name: &'static str, needed: bool| {
+        let http = &http;
+        async move {
+            Ok::<_, SessionError>(match needed {
+                true => cache.resolve(&tools::tool(&profile.versions, name)?, http).await?.path,
+                // Never run: a provider without kind, or a run that installs nothing.
+                false => PathBuf::from(name),
+            })
+        }
     };
-    let helm = cache.resolve(&tools::tool(&profile.versions, "helm")?, &http).await?.path;
-    Ok((kind, helm))
+    Ok((resolve("kind", needs_kind).await?, resolve("helm", needs_helm).await?))
 }
 
 /// The fingerprint of what `plan` installs with `provider`.
@@ -155,13 +165,15 @@ pub async fn create_cluster(
     let runs_root = root.join("target").join("e2e");
     let phase = progress.phase("tools");
     let needs_kind = options.provider == ProviderChoice::Kind;
-    phase.waiting_for(if needs_kind {
-        "kind and helm (pinned, sha256-verified)"
-    } else {
-        "helm (pinned, sha256-verified)"
-    });
+    let needs_helm = !options.no_install;
+    let needed = match (needs_kind, needs_helm) {
+        (true, _) => "kind and helm",
+        (false, true) => "helm",
+        (false, false) => "no tool (--no-install)",
+    };
+    phase.waiting_for(&format!("{needed} (pinned, sha256-verified)"));
     let resolved = tokio::select! {
-        r = tools(profile, &cache, needs_kind) => r,
+        r = tools(profile, &cache, needs_kind, needs_helm) => r,
         () = cancel.cancelled() => Err(cluster::ClusterError::Interrupted.into()),
     };
     let (kind_bin, helm) = match resolved {
@@ -171,7 +183,7 @@ pub async fn create_cluster(
             return Err(e);
         }
     };
-    phase.finish(true, if needs_kind { "kind and helm verified" } else { "helm verified" });
+    phase.finish(true, &format!("{needed} verified"));
     let kind = Kind { binary: kind_bin, runner: Process };
     let provider_name = match options.provider {
         ProviderChoice::Kind => "kind",
@@ -359,7 +371,7 @@ pub async fn discover(
         phase.finish(false, "not usable");
         return Err(SessionError::Discovery(e));
     }
-    found.apply_to(&mut profile.versions);
+    found.apply_to(profile);
     phase.finish(true, &format!("Kong {} in {}", found.kong.release, found.kong.namespace));
     Ok(found)
 }
@@ -487,8 +499,9 @@ pub async fn run_scenarios(
             }
             (Some(step), _) => {
                 phase.finish(false, &format!("failed at: {}", step.step));
-                collect_evidence(catalog, env, plan, profile, planned, &dir).await;
-                let verdict = match options.deadline.filter(|d| d.passed() && cancel.is_cancelled()) {
+                let failed_at = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, step.detail.as_str()));
+                collect_evidence(catalog, env, plan, profile, planned, failed_at, &dir).await;
+                let verdict = match options.deadline.as_ref().filter(|d| d.passed()) {
                     Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
                     None => format!("step `{}` failed", step.step),
                 };
@@ -636,6 +649,7 @@ async fn collect_evidence(
     plan: &Plan,
     profile: &Profile,
     planned: &crate::plan::ScenarioPlan,
+    failed_at: Option<(usize, &str)>,
     dir: &Path,
 ) {
     use crate::report::diagnostics::{Limits, ObjectRef, Target, collect};
@@ -658,8 +672,17 @@ async fn collect_evidence(
         tracing::warn!("diagnostics of {}: {e}", planned.name);
     }
     let values = crate::stack::values::in_force(&plan.environment);
-    match crate::scenario::bundle::export(catalog, &planned.name, profile.mesh(), values) {
-        Ok(bundle) => {
+    match crate::scenario::bundle::export(catalog, &planned.name, profile, values) {
+        Ok(mut bundle) => {
+            // The bundle reproduces what was seen: the step that failed, failing again.
+            if let Some((step, detail)) = failed_at.filter(|(n, _)| *n > 0) {
+                bundle.expected = crate::scenario::bundle::Expected {
+                    outcome: crate::scenario::bundle::ExpectedOutcome::Fails,
+                    step: Some(step),
+                    detail: None,
+                    note: format!("failed in run {}: {}", plan.run, crate::diagnostic::escape_controls(detail)),
+                };
+            }
             let _ = std::fs::write(dir.join("repro.yaml"), bundle.to_yaml());
         }
         Err(e) => tracing::warn!("no repro bundle for {}: {e}", planned.name),
@@ -669,6 +692,14 @@ async fn collect_evidence(
 /// `helm get values` of every release of the plan (what was in force, credentials redacted)
 /// into `dir/<release>.values.yaml`; best effort.
 async fn helm_values_in_force(env: &Environment, plan: &Plan, dir: &Path) {
+    // All releases together within the budget's reserve for them, not each within its own.
+    let bound = crate::budget::HELM_VALUES_RESERVE;
+    if tokio::time::timeout(bound, helm_values_unbounded(env, plan, dir)).await.is_err() {
+        tracing::warn!("helm get values did not finish within {}s; what is missing is not collected", bound.as_secs());
+    }
+}
+
+async fn helm_values_unbounded(env: &Environment, plan: &Plan, dir: &Path) {
     let _ = std::fs::create_dir_all(dir);
     for action in &plan.environment {
         let crate::stack::Action::Helm(release) = action else { continue };
@@ -754,6 +785,7 @@ pub async fn environment_failed(
     plan: &Plan,
     profile: &Profile,
     error: &str,
+    deadline: Option<&crate::budget::Deadline>,
 ) -> crate::report::RunReport {
     use crate::report::diagnostics::{Limits, Target, collect};
     use crate::report::{Outcome, ScenarioResult};
@@ -767,10 +799,14 @@ pub async fn environment_failed(
     }
     helm_values_in_force(env, plan, &dir.join("helm")).await;
     let mesh = profile.mesh().to_string();
+    let (verdict, skipped) = match deadline.filter(|d| d.passed()) {
+        Some(d) => (format!("the environment was not ready when {}", d.reason()), d.reason()),
+        None => ("the environment did not become ready".to_owned(), "the environment failed first".to_owned()),
+    };
     let mut results = vec![ScenarioResult {
         scenario: "environment".into(),
         mesh: mesh.clone(),
-        outcome: Outcome::Failed { verdict: "the environment did not become ready".into(), evidence: error.to_owned() },
+        outcome: Outcome::Failed { verdict, evidence: error.to_owned() },
         duration_ms: 0,
         artifacts: Some(dir),
         notes: Vec::new(),
@@ -778,7 +814,7 @@ pub async fn environment_failed(
     results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
         scenario: s.name.clone(),
         mesh: mesh.clone(),
-        outcome: Outcome::Skipped { reason: "the environment failed first".into() },
+        outcome: Outcome::Skipped { reason: skipped.clone() },
         duration_ms: 0,
         artifacts: None,
         notes: Vec::new(),
@@ -918,6 +954,31 @@ mod tests {
         })
         .await;
         let fails_at_2 = Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: None, note: String::new() };
+        // The namespace refused: "step 0" in the run's records, which no bundle step names.
+        let refused = |req: &crate::testing::KubeRequest| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.ends_with("/namespaces/ingress-basic-r1test") => kube_status(403, "Forbidden"),
+            _ => echo_cluster(req),
+        };
+        {
+            let (client, _) = kube_mock(refused);
+            let work = tempfile::tempdir().unwrap();
+            let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+            let options =
+                ScenarioOptions { keep_namespaces: true, expected: Some(fails_at_2.clone()), ..Default::default() };
+            let progress = Progress::lines(Box::new(std::io::sink()));
+            let report =
+                run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+            let crate::report::Outcome::Failed { evidence, .. } = &report.results[0].outcome else {
+                panic!("{:?}", report.results[0].outcome)
+            };
+            assert!(
+                evidence.starts_with("the bundle expects step 2 to fail; the namespace and fixtures failed instead"),
+                "{evidence}"
+            );
+            // The bundle written for the failure cannot name step 0: it keeps `passes`.
+            let bundle = std::fs::read_to_string(env.run.artifacts().join("ingress-basic/repro.yaml")).unwrap();
+            assert!(bundle.contains("outcome: passes"), "{bundle}");
+        }
         for (expected, passed) in [(Expected::passes(), true), (fails_at_2, false)] {
             let (client, _) = kube_mock(echo_cluster);
             let work = tempfile::tempdir().unwrap();
@@ -1057,6 +1118,7 @@ mod tests {
             &plan,
             &profile,
             "webhook linkerd-proxy-injector-webhook-config serving: not reached",
+            None,
         )
         .await;
         assert!(!report.passed());

@@ -201,9 +201,12 @@ fn why_not_fetched(e: &reqwest::Error) -> String {
         chain.push(s.to_string());
         source = s.source();
     }
-    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()).map(|p| format!("{v}={p}")));
+    // The proxy's host only: its URL may carry a user and password, never printed.
+    let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"].iter().find_map(|v| {
+        let url = std::env::var(v).ok().filter(|p| !p.is_empty())?;
+        let host = url.split("://").last().unwrap_or(&url).rsplit('@').next().unwrap_or_default();
+        Some(format!("{v} ({})", host.trim_end_matches('/')))
+    });
     failure_cause(&chain, e.is_timeout(), e.is_connect(), proxy.as_deref())
 }
 
@@ -518,8 +521,8 @@ mod tests {
             chain(&["error sending request", "client error (Connect)", "invalid peer certificate: UnknownIssuer"]);
         assert!(failure_cause(&tls, false, true, None).starts_with("TLS: invalid peer certificate: UnknownIssuer"));
         let refused = chain(&["error sending request", "client error (Connect)", "Connection refused (os error 111)"]);
-        let said = failure_cause(&refused, false, true, Some("HTTPS_PROXY=http://proxy:3128"));
-        assert!(said.starts_with("cannot connect through the proxy HTTPS_PROXY=http://proxy:3128 (Connection refused"));
+        let said = failure_cause(&refused, false, true, Some("HTTPS_PROXY (proxy:3128)"));
+        assert!(said.starts_with("cannot connect through the proxy HTTPS_PROXY (proxy:3128) (Connection refused"));
         assert!(failure_cause(&refused, false, true, None).contains("set HTTPS_PROXY"));
         let slow = chain(&["error sending request", "operation timed out"]);
         assert!(failure_cause(&slow, true, false, None).starts_with("timed out (operation timed out)"));

@@ -29,26 +29,32 @@ pub struct Measured {
     pub target_bytes: u64,
 }
 
+/// A clean compile on a slow machine takes minutes; an hour means something hangs.
+const BUILD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Compile each step in `target_dir` (which must be empty or absent), in order.
-pub fn measure(root: &Path, target_dir: &Path) -> Result<Vec<Measured>> {
+pub async fn measure(root: &Path, target_dir: &Path) -> Result<Vec<Measured>> {
+    use harness::command::{Invocation, Runner};
     if target_dir.exists() && std::fs::read_dir(target_dir)?.next().is_some() {
         bail!("{} is not empty: a clean build needs an empty target directory", target_dir.display());
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+    let manifest = root.join("Cargo.toml").display().to_string();
     let mut measured = Vec::new();
     for step in &STEPS {
         eprintln!("compiling: {} ...", step.command);
+        let args = step.cargo_args.iter().map(|a| (*a).to_owned()).chain([
+            "--quiet".into(),
+            "--manifest-path".into(),
+            manifest.clone(),
+        ]);
+        let mut build = Invocation::new(&cargo, args, BUILD_DEADLINE);
+        build.env.push(("CARGO_TARGET_DIR".into(), target_dir.display().to_string()));
         let started = Instant::now();
-        let status = std::process::Command::new(&cargo)
-            .args(step.cargo_args)
-            .arg("--quiet")
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(root)
-            .status()
-            .with_context(|| format!("cannot run cargo for `{}`", step.command))?;
-        if !status.success() {
-            bail!("`cargo {}` failed ({status})", step.cargo_args.join(" "));
-        }
+        harness::command::Process
+            .run(&build)
+            .await
+            .with_context(|| format!("the compile behind `{}` failed", step.command))?;
         let seconds = started.elapsed().as_secs_f64();
         measured.push(Measured { command: step.command, seconds, target_bytes: size_of_tree(target_dir) });
     }
@@ -91,7 +97,8 @@ mod tests {
         std::fs::write(dir.path().join("a/one"), [0u8; 10]).unwrap();
         std::fs::write(dir.path().join("a/b/two"), [0u8; 5]).unwrap();
         assert_eq!(size_of_tree(dir.path()), 15);
-        let err = measure(dir.path(), dir.path()).unwrap_err();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = runtime.block_on(measure(dir.path(), dir.path())).unwrap_err();
         assert!(err.to_string().contains("is not empty"), "{err}");
     }
 

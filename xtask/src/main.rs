@@ -480,7 +480,8 @@ fn main() -> ExitCode {
     harness::tls::install_ring_provider();
     // `cargo xtask` (cargo run) sets CARGO_PKG_NAME for the program it runs; an installed
     // `kme2e` runs without it. Usage, help and hints then name the command the user typed.
-    let name = if std::env::var_os("CARGO_PKG_NAME").is_some() { "cargo xtask" } else { "kme2e" };
+    let via_cargo = std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == env!("CARGO_PKG_NAME"));
+    let name = if via_cargo { "cargo xtask" } else { "kme2e" };
     harness::set_command_name(name);
     let cli = match Cli::command().name(name).bin_name(name).try_get_matches() {
         Ok(matches) => match Cli::from_arg_matches(&matches) {
@@ -618,7 +619,7 @@ async fn run(command: Command) -> Result<u8> {
         Command::Bench { which: Bench::Build { target_dir } } => {
             let scratch = tempfile::tempdir().context("cannot create a temporary target directory")?;
             let dir = target_dir.unwrap_or_else(|| scratch.path().join("target"));
-            let measured = build_cost::measure(project().root(), &dir)?;
+            let measured = build_cost::measure(project().root(), &dir).await?;
             emit(&build_cost::table(&measured));
             emit(&format!("{}\n", serde_json::to_string(&measured)?));
             Ok(0)
@@ -674,10 +675,11 @@ async fn run(command: Command) -> Result<u8> {
                     meshes.first().copied().unwrap_or(Mesh::Istio)
                 }
             };
-            let plan =
-                make_plan(&catalog, mesh, None, "export", harness::cluster::HostPorts::AT_RUN_TIME, &values, &[])?;
+            let profile = catalog.default_profile(mesh)?;
+            let ports = harness::cluster::HostPorts::AT_RUN_TIME;
+            let plan = make_plan(&catalog, mesh, Some(&profile.name), "export", ports, &values, &[])?;
             let in_force = harness::stack::values::in_force(&plan.environment);
-            let bundle = harness::scenario::bundle::export(&catalog, &scenario, mesh, in_force)?;
+            let bundle = harness::scenario::bundle::export(&catalog, &scenario, &profile, in_force)?;
             write_bundle(&bundle, out.as_deref())
         }
         Command::Repro { action: Repro::Run { file, dry_run, trust_bundle_pins, live } } => {
@@ -1152,14 +1154,14 @@ async fn e2e_in(
                 keep_namespaces: keep != harness::cluster::Keep::Never,
                 snapshots: checks.snapshots,
                 mutants: checks.mutants,
-                deadline,
+                deadline: deadline.clone(),
                 expected: checks.expected.clone(),
             };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
         Err(e) => {
             eprintln!("error: {e}");
-            harness::session::environment_failed(&env, &plan, &profile, &e.to_string()).await
+            harness::session::environment_failed(&env, &plan, &profile, &e.to_string(), deadline.as_ref()).await
         }
     };
     let mut report = report;

@@ -34,6 +34,8 @@ pub struct FoundKong {
     /// The Helm release (`app.kubernetes.io/instance`).
     pub release: String,
     pub proxy_service: String,
+    /// The proxy Service's selector (`k=v,...`): Kong's gateway pods.
+    pub selector: String,
     /// The kong chart's `helm.sh/chart` label, e.g. `kong-2.52.0`.
     pub chart: String,
     /// The image of the gateway pods' `proxy` container.
@@ -126,6 +128,13 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
         .and_then(|s| s.selector.as_ref())
         .map(|s| s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
         .unwrap_or_default();
+    // An empty selector would list every pod of the namespace, and judge Kong by any of them.
+    if selector.is_empty() {
+        return Err(DiscoveryError::Mismatch(format!(
+            "Kong's proxy Service {namespace}/{} has no selector: its pods cannot be told apart",
+            service.metadata.name.as_deref().unwrap_or_default()
+        )));
+    }
     let gateway_pods = pods
         .list(&ListParams::default().labels(&selector))
         .await
@@ -148,6 +157,7 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
     };
     Ok(FoundKong {
         proxy_service: service.metadata.name.clone().unwrap_or_default(),
+        selector,
         chart: label(&service.metadata.labels, "helm.sh/chart").unwrap_or_default().to_owned(),
         gateway_image: spec.and_then(|s| image_of(s, "proxy")),
         controller_image,
@@ -249,14 +259,16 @@ fn how_meshed(mesh: Mesh, namespace: &Namespace, pod: &Pod) -> String {
 }
 
 impl Discovered {
-    /// Point `versions`' Kong at the one found: scenario templates (`kong.namespace`), evidence
+    /// Point `profile`'s Kong at the one found: scenario templates (`kong.namespace`), evidence
     /// and metrics then follow it.
-    pub fn apply_to(&self, versions: &mut crate::profile::Versions) {
-        versions.kong.namespace = self.kong.namespace.clone();
-        versions.kong.release = self.kong.release.clone();
+    pub fn apply_to(&self, profile: &mut crate::profile::Profile) {
+        let kong = &mut profile.versions.kong;
+        kong.namespace = self.kong.namespace.clone();
+        kong.release = self.kong.release.clone();
         if let Some(account) = &self.kong.service_account {
-            versions.kong.gateway_service_account = account.clone();
+            kong.gateway_service_account = account.clone();
         }
+        profile.kong_selector = Some(self.kong.selector.clone());
     }
 
     /// Put what runs in the cluster into a report's versions, in place of the pins the harness
@@ -335,7 +347,7 @@ mod tests {
     fn istio_cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
         let query = req.query.replace("%2F", "/").replace("%3D", "=").replace("%2C", ",");
         match req.path.as_str() {
-            "/api/v1/services" => list(
+            "/api/v1/services" | "/api/v1/namespaces/edge/services" => list(
                 "ServiceList",
                 json!([
                     {"metadata": {"name": "other-proxy", "namespace": "web",
@@ -387,6 +399,7 @@ mod tests {
                 namespace: "edge".into(),
                 release: "edge-kong".into(),
                 proxy_service: "edge-kong-gateway-proxy".into(),
+                selector: "app.kubernetes.io/instance=edge-kong,app.kubernetes.io/name=gateway".into(),
                 chart: "kong-2.52.0".into(),
                 gateway_image: Some("kong:3.9.1".into()),
                 controller_image: Some("kong/kubernetes-ingress-controller:3.5.13".into()),
@@ -433,9 +446,11 @@ mod tests {
             }
             istio_cluster(req)
         });
-        let found = discover(&client, Some("edge")).await;
-        // Namespaced listing goes to /api/v1/namespaces/edge/services, which this cluster does not answer.
-        assert!(matches!(found, Err(DiscoveryError::Api { .. })), "{found:?}");
+        // --kong-namespace: Services are listed in that namespace only.
+        let found = discover(&client, Some("edge")).await.unwrap();
+        assert_eq!(found.kong.namespace, "edge");
+        let err = discover(&client, Some("web")).await.unwrap_err().to_string();
+        assert!(err.contains("cannot list Helm-managed Services") || err.contains("in namespace web"), "{err}");
         let found = discover(&client, None).await.unwrap();
         assert_eq!(found.kong.sidecar, None);
         let err = found.check_for(Mesh::Istio).unwrap_err().to_string();
@@ -459,6 +474,22 @@ mod tests {
             err,
             "more than one Kong proxy Service: a/a-kong-proxy, b/b-gateway-proxy; say which with --kong-namespace"
         );
+    }
+
+    /// A proxy Service without a selector names no pods: refused, not judged by any pod.
+    #[tokio::test]
+    async fn a_proxy_service_without_a_selector_is_refused() {
+        let (client, asked) = kube_mock(|req| match req.path.as_str() {
+            "/api/v1/services" => list(
+                "ServiceList",
+                json!([{"metadata": {"name": "k-kong-proxy", "namespace": "k",
+                                     "labels": {"helm.sh/chart": "kong-2.52.0", "app.kubernetes.io/instance": "k"}}}]),
+            ),
+            _ => list("List", json!([])),
+        });
+        let err = discover(&client, None).await.unwrap_err().to_string();
+        assert_eq!(err, "Kong's proxy Service k/k-kong-proxy has no selector: its pods cannot be told apart");
+        assert!(!asked.lock().unwrap().iter().any(|r| r.path.ends_with("/pods")), "no pod was listed");
     }
 
     #[test]

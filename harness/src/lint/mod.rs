@@ -276,9 +276,40 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Err(e) => return outcome.add(Diagnostic::error("read", file, Position::WHOLE_FILE, e.to_string())),
     };
     let versions_file = PathBuf::from(format!("{}#versions.toml", file.display()));
-    let mut differences = b.pins_against(&versions, &checkout.versions).1;
+    let (profile, mut differences) = b.pins_against(&versions, &checkout.versions);
     differences.extend(b.stack_differences(&checkout.project.fixtures_dir()));
+    // Values are held to the rule of pins (`repro run` refuses them untrusted alike).
+    if let Some(p) = profile.and_then(|p| checkout.versions.profile(&p, &checkout.project.versions_file()).ok()) {
+        differences.extend(b.values_differences(&crate::stack::values::in_force(&crate::stack::environment(&p))));
+    }
+    let bundle_text = std::fs::read_to_string(file).unwrap_or_default();
     for d in differences {
+        if let Some(key) = d.key.strip_prefix("values.") {
+            let (chart, path) = key.split_once(':').unwrap_or((key, ""));
+            let mut field = vec!["values", chart];
+            field.extend(path.split('.'));
+            let position = crate::yaml::locate(&bundle_text, &field);
+            let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+            outcome.add(
+                Diagnostic::error(
+                    "bundle-pins",
+                    file,
+                    position,
+                    format!(
+                        "the bundle's {chart} values set `{path}` = `{}`; the harness's own: `{}`",
+                        shown(&d.bundle),
+                        shown(&d.checkout)
+                    ),
+                )
+                .with_field(d.key.clone())
+                .with_source(&bundle_text)
+                .with_help(
+                    "Helm values choose images, containers and commands: `repro run` uses a bundle's values only \
+                     with --trust-bundle-pins (for bundles you made yourself, or from people you trust)",
+                ),
+            );
+            continue;
+        }
         let last = d.key.rsplit('.').next().unwrap_or(&d.key);
         let position = b
             .versions_toml
@@ -312,7 +343,6 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
     };
     let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), ..inputs.clone() });
-    let bundle_text = std::fs::read_to_string(file).unwrap_or_default();
     for mut d in inner.findings {
         let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).to_owned();
         // At the bundle's own line where the file is inline as a block; else inside the file.

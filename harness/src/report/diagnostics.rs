@@ -248,25 +248,7 @@ pub fn redact_object(value: &mut Value) {
     }
 }
 
-/// Helm values with credentials replaced: values under keys that name a key, a password, a
-/// token or a secret (Linkerd's `identity.issuer.tls.keyPEM` among them).
-pub fn redact_values(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                let k = k.to_ascii_lowercase();
-                let sensitive = ["keypem", "password", "token", "secret", "privatekey"].iter().any(|s| k.contains(s));
-                if sensitive && !v.is_object() && !v.is_array() {
-                    *v = Value::from("[redacted]");
-                } else {
-                    redact_values(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact_values),
-        _ => {}
-    }
-}
+pub use crate::stack::values::redact as redact_values;
 
 /// Values after credential-looking keys (`authorization: Bearer …`, `token=…`, `password: …`)
 /// become `[redacted]`, to the end of the value.

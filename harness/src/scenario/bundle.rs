@@ -25,6 +25,10 @@ pub struct Bundle {
     pub harness: crate::Provenance,
     pub scenario: String,
     pub mesh: Mesh,
+    /// The profile of the bundle's `versions.toml` the run used (default: the one named after
+    /// the mesh).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
     /// What reproducing means, checked by `repro run`: every step passes, or one step fails.
     pub expected: Expected,
     /// `versions.toml` as the run used it: every pinned version and the profiles.
@@ -216,9 +220,10 @@ fn scenario_name(name: &str) -> Result<(), String> {
 pub fn export(
     catalog: &Catalog,
     name: &str,
-    mesh: Mesh,
+    profile: &crate::profile::Profile,
     values: BTreeMap<String, serde_json::Value>,
 ) -> Result<Bundle, ReproError> {
+    let mesh = profile.mesh();
     if scenario_name(name).is_err() {
         return Err(ReproError::UnknownScenario { name: names::printable(name), dir: catalog.project.scenarios_dir() });
     }
@@ -245,6 +250,7 @@ pub fn export(
         harness: crate::Provenance::this_build(),
         scenario: name.to_owned(),
         mesh,
+        profile: profile.name.clone(),
         expected: Expected::passes(),
         versions_toml: read(&catalog.project.versions_file())?,
         values,
@@ -303,6 +309,9 @@ impl Bundle {
             }
         }
         scenario_name(&bundle.scenario).map_err(|e| at("scenario", e))?;
+        if !bundle.profile.is_empty() {
+            names::dns1123_label(&bundle.profile).map_err(|e| at("profile", format!("profile: {e}")))?;
+        }
         // A bundle is input from elsewhere: its fixture paths must stay inside fixtures/.
         for rel in bundle.fixtures.keys() {
             if let Err(e) = names::join_under(Path::new("fixtures"), rel) {
@@ -379,13 +388,14 @@ impl Bundle {
             .filter(|k| ours.get(*k) != theirs.get(*k))
             .map(|k| PinDifference { key: k.clone(), bundle: theirs.get(k).cloned(), checkout: ours.get(k).cloned() })
             .collect();
-        let key = format!("profiles.{}", self.mesh);
+        let own = if self.profile.is_empty() { self.mesh.as_str() } else { self.profile.as_str() };
+        let key = format!("profiles.{own}");
         let describe = |p: &crate::profile::ProfilePins| {
             format!("{} on Kubernetes {} ({})", p.mesh, p.kubernetes, p.mesh_version.as_deref().unwrap_or("no mesh"))
         };
-        let wanted = bundle.profiles.get(self.mesh.as_str());
+        let wanted = bundle.profiles.get(own).filter(|p| p.mesh == self.mesh);
         let profile = wanted.and_then(|w| {
-            let same_name = checkout.profiles.get(self.mesh.as_str()).filter(|p| *p == w).map(|_| self.mesh.as_str());
+            let same_name = checkout.profiles.get(own).filter(|p| *p == w).map(|_| own);
             same_name.or_else(|| checkout.profiles.iter().find(|(_, p)| *p == w).map(|(n, _)| n.as_str()))
         });
         if profile.is_none() {
@@ -454,6 +464,7 @@ impl Bundle {
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
+            (PinTrust::Bundle, _) if !self.profile.is_empty() => self.profile.clone(),
             (PinTrust::Bundle, _) => self.mesh.as_str().to_owned(),
         };
         std::fs::create_dir_all(parent).map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
@@ -540,7 +551,10 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, S
                 flatten(&key, v, out);
             }
         }
-        serde_json::Value::Null => {}
+        // A null in values removes a chart default: a difference like any other.
+        serde_json::Value::Null => {
+            out.insert(prefix.to_owned(), "null".to_owned());
+        }
         serde_json::Value::String(s) => {
             out.insert(prefix.to_owned(), s.clone());
         }
@@ -563,7 +577,7 @@ mod tests {
     /// [`export`] with the values the harness installs for the mesh's default profile.
     fn export_with_own_values(catalog: &Catalog, name: &str, mesh: Mesh) -> Result<Bundle, ReproError> {
         let profile = catalog.default_profile(mesh).unwrap();
-        export(catalog, name, mesh, crate::stack::values::in_force(&crate::stack::environment(&profile)))
+        export(catalog, name, &profile, crate::stack::values::in_force(&crate::stack::environment(&profile)))
     }
 
     #[test]

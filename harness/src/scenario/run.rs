@@ -126,7 +126,10 @@ impl Live {
             client_image: v.images.get("client").cloned().unwrap_or_default(),
             tracing: v.tracing.clone(),
             kong_namespace: v.kong.namespace.clone(),
-            kong_selector: crate::stack::kong_gateway_selector(&v.kong.release),
+            kong_selector: profile
+                .kong_selector
+                .clone()
+                .unwrap_or_else(|| crate::stack::kong_gateway_selector(&v.kong.release)),
             interval: INTERVAL,
             mutant_settle_cap: MUTANT_SETTLE_CAP,
         }

@@ -63,6 +63,9 @@ pub fn scaffold(
     if let Some(host) = answer.host {
         names::dns1123_subdomain(host).map_err(|e| usage(Path::new("--host"), format!("--host: {e}")))?;
     }
+    if answer.note.contains("{{") {
+        return Err(usage(Path::new("--note"), "a note cannot hold `{{`: scenario text is templated".into()));
+    }
     if !(100..=599).contains(&answer.status) {
         return Err(usage(Path::new("--expect-status"), format!("{} is not an HTTP status", answer.status)));
     }
@@ -117,10 +120,12 @@ pub fn scaffold(
         harness: crate::Provenance::this_build(),
         scenario: name.to_owned(),
         mesh,
+        profile: String::new(),
+        // The wrong answer, not any failure: a connection error or a timeout is not the bug.
         expected: Expected {
             outcome: ExpectedOutcome::Fails,
             step: Some(1),
-            detail: None,
+            detail: Some(format!("is not {}", answer.status)),
             note: answer.note.trim().to_owned(),
         },
         versions_toml: std::fs::read_to_string(catalog.project.versions_file())
@@ -165,7 +170,10 @@ mod tests {
                 .unwrap();
         assert_eq!(bundle.fixtures.get("user/shop.yaml").map(String::as_str), Some(SHOP));
         assert!(!bundle.fixtures.keys().any(|k| k.contains("README")));
-        assert_eq!(bundle.expected.to_string(), "step 1 fails");
+        assert_eq!(bundle.expected.to_string(), "step 1 fails with `is not 200`");
+        // Only the wrong status reproduces it; a connection failure does not.
+        assert!(bundle.expected.judge(Some((1, "status 503 is not 200"))).is_ok());
+        assert!(bundle.expected.judge(Some((1, "no response (connection refused)"))).is_err());
         assert!(
             bundle.scenario_yaml.contains("request: {method: POST, path: \"/orders\", host: \"shop.example.com\"}"),
             "{}",
@@ -194,6 +202,7 @@ mod tests {
         assert!(try_with("shop", answer("GET /{{ namespace }}")).contains("is not a request path"));
         assert!(try_with("shop", Answer { host: Some("a/b"), ..answer("/") }).contains("--host"));
         assert!(try_with("shop", Answer { status: 42, ..answer("/") }).contains("42 is not an HTTP status"));
+        assert!(try_with("shop", Answer { note: "{{ run }}", ..answer("/") }).contains("cannot hold `{{`"));
         assert!(try_with("shop", answer("/")).contains("no *.yaml or *.yml manifest"));
     }
 

@@ -57,12 +57,32 @@ pub fn in_force(environment: &[super::Action]) -> std::collections::BTreeMap<Str
             super::Action::Helm(release) => {
                 let (name, _) = CHARTS.iter().find(|(_, installed)| *installed == release.chart)?;
                 let mut values = release.values.clone();
-                crate::report::diagnostics::redact_values(&mut values);
+                redact(&mut values);
                 Some(((*name).to_owned(), values))
             }
             _ => None,
         })
         .collect()
+}
+
+/// Helm values with credentials replaced: values under keys that name a key, a password, a
+/// token or a secret (Linkerd's `identity.issuer.tls.keyPEM` among them).
+pub fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let k = k.to_ascii_lowercase();
+                let sensitive = ["keypem", "password", "token", "secret", "privatekey"].iter().any(|s| k.contains(s));
+                if sensitive && !v.is_object() && !v.is_array() {
+                    *v = Value::from("[redacted]");
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
 }
 
 /// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins.
