@@ -114,6 +114,9 @@ pub struct PlanStep {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioPlan {
     pub name: String,
+    /// Runs alone (`exclusive: true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
     pub file: PathBuf,
     pub namespace: String,
     /// What the namespace carries on this mesh: the injection setting and the scenario's own.
@@ -237,6 +240,7 @@ fn plan_scenario(
     let var = |name: &str| loaded.vars.get(name).unwrap_or_default().to_owned();
     Ok(Some(ScenarioPlan {
         name: loaded.scenario.name.value.clone(),
+        exclusive: loaded.scenario.exclusive,
         file: catalog.project.display_path(file).to_owned(),
         namespace: var("namespace"),
         namespace_metadata: loaded.scenario.namespace.metadata(mesh),

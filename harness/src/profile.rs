@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 /// The parsed `versions.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

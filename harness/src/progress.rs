@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -18,7 +18,8 @@ pub struct Progress {
 
 #[derive(Clone)]
 enum Mode {
-    Terminal,
+    /// One spinner per running phase, stacked: scenarios run side by side.
+    Terminal(MultiProgress),
     Lines(Sink),
 }
 
@@ -27,7 +28,7 @@ impl Progress {
     pub fn stderr() -> Self {
         let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         if interactive {
-            Progress { mode: Mode::Terminal, clock: time::OffsetDateTime::now_utc }
+            Progress { mode: Mode::Terminal(MultiProgress::new()), clock: time::OffsetDateTime::now_utc }
         } else {
             Progress::lines(Box::new(std::io::stderr()))
         }
@@ -59,9 +60,9 @@ impl Progress {
 
     /// Start a phase.
     pub fn phase(&self, name: &str) -> Phase {
-        let bar = match self.mode {
-            Mode::Terminal => {
-                let bar = ProgressBar::new_spinner();
+        let bar = match &self.mode {
+            Mode::Terminal(multi) => {
+                let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),

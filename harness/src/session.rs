@@ -408,11 +408,17 @@ pub struct ScenarioOptions {
     /// `repro run`: the bundle's expected outcome is the verdict (every step passes, or the
     /// named step fails), not the steps' own.
     pub expected: Option<crate::scenario::bundle::Expected>,
+    /// How many scenarios run at once (`--jobs`; 0 counts as 1).
+    pub jobs: usize,
+    /// How many times a failed scenario is run again, each time in a fresh namespace.
+    pub retries: u32,
 }
 
-/// Run every scenario of `plan` in `env`, one after another; failed scenarios get diagnostics,
-/// their observations and a repro bundle under `artifacts/<scenario>/`. Scenario namespaces are
-/// deleted afterwards unless the cluster is kept.
+/// Run the scenarios of `plan` in `env`, up to `options.jobs` at once (exclusive ones alone),
+/// each failed one again in a fresh namespace up to `options.retries` times; failed attempts
+/// get diagnostics, their observations and a repro bundle under `artifacts/<scenario>/`
+/// (later attempts under `artifacts/<scenario>-attempt-<n>/`). Results are in plan order.
+/// Scenario namespaces are deleted afterwards unless the cluster is kept.
 pub async fn run_scenarios(
     catalog: &crate::scenario::Catalog,
     env: &Environment,
@@ -422,136 +428,235 @@ pub async fn run_scenarios(
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> crate::report::RunReport {
-    let keep_namespaces = options.keep_namespaces;
-    use crate::report::{Outcome, ScenarioResult};
-    let mesh = profile.mesh();
-    let ctx = crate::scenario::RunContext::new(&plan.run, mesh);
-    let fixtures_dir = catalog.project.fixtures_dir();
-    let live = crate::scenario::run::Live::for_profile(
+    use crate::report::Outcome;
+    let live = crate::runner::execute::Live::for_profile(
         env.client.clone(),
         profile,
         env.access.proxy.clone(),
-        fixtures_dir.clone(),
+        catalog.project.fixtures_dir(),
     );
-    let mut results = Vec::new();
-    let total = plan.scenarios.len();
-    for (number, planned) in plan.scenarios.iter().enumerate() {
-        if cancel.is_cancelled() {
-            results.push(ScenarioResult {
-                scenario: planned.name.clone(),
-                mesh: mesh.to_string(),
-                outcome: Outcome::Skipped { reason: crate::budget::why_stopped(options.deadline.as_ref()) },
-                duration_ms: 0,
-                artifacts: None,
-                notes: Vec::new(),
-            });
-            continue;
-        }
-        let phase = progress.phase(&format!("scenario {}/{total} {}", number + 1, planned.name));
-        let started = std::time::Instant::now();
-        let file = catalog.project.root().join(&planned.file);
-        let loaded = match crate::scenario::load(&file, &fixtures_dir, &ctx, profile) {
-            Ok(l) => l,
-            Err(e) => {
-                phase.finish(false, "does not load");
-                results.push(ScenarioResult {
-                    scenario: planned.name.clone(),
-                    mesh: mesh.to_string(),
-                    outcome: Outcome::Failed { verdict: "the scenario does not load".into(), evidence: e.to_string() },
-                    duration_ms: 0,
-                    artifacts: None,
-                    notes: Vec::new(),
-                });
-                continue;
-            }
-        };
-        phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
-        let outcome = live.run(&loaded, &plan.run, cancel).await;
-        let dir = env.run.artifacts().join(&planned.name);
-        let _ = std::fs::create_dir_all(&dir);
-        let _ =
-            std::fs::write(dir.join("steps.json"), serde_json::to_string_pretty(&outcome.steps).unwrap_or_default());
-        let _ = std::fs::write(
-            dir.join("observations.yaml"),
-            serde_saphyr::to_string(&outcome.observations).unwrap_or_default(),
-        );
-        // Every traffic step's raw answers, replayable offline: `cargo xtask replay <dir>`.
-        if !outcome.transcripts.is_empty() {
-            let transcripts = dir.join("transcripts");
-            let _ = std::fs::create_dir_all(&transcripts);
-            for (name, text) in &outcome.transcripts {
-                let _ = std::fs::write(transcripts.join(name), text);
-            }
-        }
-        let mut notes = Vec::new();
-        let snapshot = match (outcome.failure(), options.snapshots, loaded.scenario.snapshot.enabled) {
-            (None, Some(mode), true) => snapshot_verdict(catalog, &outcome, mesh, mode, &mut notes),
-            _ => Ok(()),
-        };
-        let mut result_outcome = match (outcome.failure(), snapshot) {
-            (None, Ok(())) => {
-                phase.finish(true, "passed");
-                Outcome::Passed
-            }
-            (None, Err(difference)) => {
-                phase.finish(false, "snapshot differs");
-                Outcome::Failed { verdict: "the observations differ from the snapshot".into(), evidence: difference }
-            }
-            (Some(step), _) => {
-                phase.finish(false, &format!("failed at: {}", step.step));
-                let failed_at = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, step.detail.as_str()));
-                collect_evidence(catalog, env, plan, profile, planned, failed_at, &dir).await;
-                let verdict = match options.deadline.as_ref().filter(|d| d.passed()) {
-                    Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
-                    None => format!("step `{}` failed", step.step),
-                };
-                Outcome::Failed { verdict, evidence: step.detail.clone() }
-            }
-        };
-        // A repro bundle's run is judged by what the bundle expects (a bug that reproduces
-        // passes), unless it was stopped before it could show anything.
-        if let Some(expected) = options.expected.as_ref().filter(|_| !cancel.is_cancelled()) {
-            let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, outcome.steps[n].detail.as_str()));
-            result_outcome = match expected.judge(failed) {
-                Ok(seen) => {
-                    notes.push(seen);
-                    Outcome::Passed
-                }
-                Err(differs) => {
-                    Outcome::Failed { verdict: format!("not as the bundle expects ({expected})"), evidence: differs }
-                }
-            };
-        }
-        if options.mutants
-            && matches!(result_outcome, Outcome::Passed)
-            && let Err(weak) = mutants_verdict(&live, &loaded, &plan.run, cancel, progress, &mut notes).await
-        {
-            result_outcome = Outcome::Failed { verdict: "a mutant was not killed as declared".into(), evidence: weak };
-        }
-        let failed = matches!(result_outcome, Outcome::Failed { .. });
-        if !keep_namespaces && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await {
-            tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
-        }
-        results.push(ScenarioResult {
-            scenario: planned.name.clone(),
-            mesh: mesh.to_string(),
-            outcome: result_outcome,
-            duration_ms: started.elapsed().as_millis() as u64,
-            artifacts: failed.then_some(dir),
-            notes,
-        });
-    }
-    if results.iter().any(|r| matches!(r.outcome, Outcome::Failed { .. })) {
+    let run = Shared { catalog, env, plan, profile, options, cancel, progress, live: &live };
+    let exclusive: Vec<bool> = plan.scenarios.iter().map(|s| s.exclusive).collect();
+    let results =
+        crate::runner::run_all(plan.scenarios.len(), options.jobs, |i| exclusive[i], |i| run_scenario(&run, i)).await;
+    if results.iter().any(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Flaky { .. })) {
         helm_values_in_force(env, plan, &env.run.artifacts().join("helm")).await;
     }
     report_of(plan, profile, results)
+}
+
+/// What every scenario of a run shares.
+struct Shared<'a> {
+    catalog: &'a crate::scenario::Catalog,
+    env: &'a Environment,
+    plan: &'a Plan,
+    profile: &'a Profile,
+    options: &'a ScenarioOptions,
+    cancel: &'a CancellationToken,
+    progress: &'a Progress,
+    live: &'a crate::runner::execute::Live,
+}
+
+/// Scenario `number` of the plan, with its retries: a pass after a failure is flaky (the first
+/// failure kept as its evidence), never a clean pass.
+async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::ScenarioResult {
+    use crate::report::{Outcome, ScenarioResult};
+    let planned = &run.plan.scenarios[number];
+    let started = std::time::Instant::now();
+    let attempts = run.options.retries + 1;
+    let mut first_failure: Option<ScenarioResult> = None;
+    let mut last = None;
+    for attempt in 0..attempts {
+        if run.cancel.is_cancelled() {
+            last = Some(ScenarioResult {
+                scenario: planned.name.clone(),
+                mesh: run.profile.mesh().to_string(),
+                outcome: Outcome::Skipped { reason: crate::budget::why_stopped(run.options.deadline.as_ref()) },
+                duration_ms: 0,
+                artifacts: None,
+                notes: Vec::new(),
+                phases: Vec::new(),
+            });
+            break;
+        }
+        let result = attempt_scenario(run, number, attempt).await;
+        let failed = matches!(result.outcome, Outcome::Failed { .. });
+        if !failed {
+            last = Some(match (&result.outcome, first_failure.take()) {
+                (Outcome::Passed, Some(first)) => {
+                    let Outcome::Failed { verdict, evidence } = first.outcome else {
+                        unreachable!("kept only failures")
+                    };
+                    let mut notes = result.notes;
+                    notes.insert(0, format!("passed on attempt {} of {attempts} after failing", attempt + 1));
+                    ScenarioResult {
+                        outcome: Outcome::Flaky { verdict, evidence },
+                        artifacts: first.artifacts,
+                        notes,
+                        ..result
+                    }
+                }
+                _ => result,
+            });
+            break;
+        }
+        if first_failure.is_none() {
+            first_failure = Some(result.clone());
+        }
+        last = Some(result);
+    }
+    let mut result = match (last, first_failure) {
+        // Every attempt failed: the first failure is the one to read; later ones are noted.
+        (Some(last), Some(first)) if matches!(last.outcome, Outcome::Failed { .. }) && attempts > 1 => {
+            let mut first = first;
+            first.notes.push(format!("failed all {attempts} attempts; the last: {}", verdict_of(&last.outcome)));
+            first
+        }
+        (Some(last), _) => last,
+        (None, _) => unreachable!("at least one attempt"),
+    };
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+fn verdict_of(outcome: &crate::report::Outcome) -> &str {
+    match outcome {
+        crate::report::Outcome::Failed { verdict, .. } | crate::report::Outcome::Flaky { verdict, .. } => verdict,
+        _ => "",
+    }
+}
+
+/// One attempt of scenario `number`: attempt 0 in the plan's namespace, later ones in
+/// namespaces of their own (`<scenario>-<run>-<attempt>`).
+async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> crate::report::ScenarioResult {
+    use crate::report::{Outcome, ScenarioResult};
+    let (catalog, env, plan, profile, options, cancel, live) =
+        (run.catalog, run.env, run.plan, run.profile, run.options, run.cancel, run.live);
+    let planned = &plan.scenarios[number];
+    let mesh = profile.mesh();
+    let total = plan.scenarios.len();
+    let run_id = if attempt == 0 { plan.run.clone() } else { format!("{}-{attempt}", plan.run) };
+    let ctx = crate::scenario::RunContext::new(&run_id, mesh);
+    let fixtures_dir = catalog.project.fixtures_dir();
+    let retry = if attempt == 0 { String::new() } else { format!(" (attempt {})", attempt + 1) };
+    let phase = run.progress.phase(&format!("scenario {}/{total} {}{retry}", number + 1, planned.name));
+    let failed_result = |verdict: &str, evidence: String| ScenarioResult {
+        scenario: planned.name.clone(),
+        mesh: mesh.to_string(),
+        outcome: Outcome::Failed { verdict: verdict.to_owned(), evidence },
+        duration_ms: 0,
+        artifacts: None,
+        notes: Vec::new(),
+        phases: Vec::new(),
+    };
+    let file = catalog.project.root().join(&planned.file);
+    let loaded = match crate::scenario::load(&file, &fixtures_dir, &ctx, profile) {
+        Ok(l) => l,
+        Err(e) => {
+            phase.finish(false, "does not load");
+            return failed_result("the scenario does not load", e.to_string());
+        }
+    };
+    phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
+    let outcome = live.run(&loaded, &plan.run, cancel).await;
+    let dir_name =
+        if attempt == 0 { planned.name.clone() } else { format!("{}-attempt-{}", planned.name, attempt + 1) };
+    let dir = env.run.artifacts().join(dir_name);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("steps.json"), serde_json::to_string_pretty(&outcome.steps).unwrap_or_default());
+    let _ = std::fs::write(
+        dir.join("observations.yaml"),
+        serde_saphyr::to_string(&outcome.observations).unwrap_or_default(),
+    );
+    // Every traffic step's raw answers, replayable offline: `cargo xtask replay <dir>`.
+    if !outcome.transcripts.is_empty() {
+        let transcripts = dir.join("transcripts");
+        let _ = std::fs::create_dir_all(&transcripts);
+        for (name, text) in &outcome.transcripts {
+            let _ = std::fs::write(transcripts.join(name), text);
+        }
+    }
+    let mut notes = Vec::new();
+    let snapshot = match (outcome.failure(), options.snapshots, loaded.scenario.snapshot.enabled) {
+        (None, Some(mode), true) => snapshot_verdict(catalog, &outcome, mesh, mode, &mut notes),
+        _ => Ok(()),
+    };
+    let mut result_outcome = match (outcome.failure(), snapshot) {
+        (None, Ok(())) => {
+            phase.finish(true, "passed");
+            Outcome::Passed
+        }
+        (None, Err(difference)) => {
+            phase.finish(false, "snapshot differs");
+            Outcome::Failed { verdict: "the observations differ from the snapshot".into(), evidence: difference }
+        }
+        (Some(step), _) => {
+            phase.finish(false, &format!("failed at: {}", step.step));
+            let failed_at = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, step.detail.as_str()));
+            // Evidence from this attempt's namespace.
+            let mut here = planned.clone();
+            if attempt > 0 {
+                for o in &mut here.objects {
+                    if o.namespace.as_deref() == Some(planned.namespace.as_str()) {
+                        o.namespace = Some(outcome.namespace.clone());
+                    }
+                }
+                here.namespace = outcome.namespace.clone();
+            }
+            collect_evidence(catalog, env, plan, profile, &here, failed_at, &dir).await;
+            let verdict = match options.deadline.as_ref().filter(|d| d.passed()) {
+                Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
+                None => format!("step `{}` failed", step.step),
+            };
+            Outcome::Failed { verdict, evidence: step.detail.clone() }
+        }
+    };
+    // A repro bundle's run is judged by what the bundle expects (a bug that reproduces
+    // passes), unless it was stopped before it could show anything.
+    if let Some(expected) = options.expected.as_ref().filter(|_| !cancel.is_cancelled()) {
+        let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, outcome.steps[n].detail.as_str()));
+        result_outcome = match expected.judge(failed) {
+            Ok(seen) => {
+                notes.push(seen);
+                Outcome::Passed
+            }
+            Err(differs) => {
+                Outcome::Failed { verdict: format!("not as the bundle expects ({expected})"), evidence: differs }
+            }
+        };
+    }
+    if options.mutants
+        && matches!(result_outcome, Outcome::Passed)
+        && let Err(weak) = mutants_verdict(live, &loaded, &plan.run, cancel, run.progress, &mut notes).await
+    {
+        result_outcome = Outcome::Failed { verdict: "a mutant was not killed as declared".into(), evidence: weak };
+    }
+    let failed = matches!(result_outcome, Outcome::Failed { .. });
+    if !options.keep_namespaces
+        && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await
+    {
+        tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
+    }
+    ScenarioResult {
+        scenario: planned.name.clone(),
+        mesh: mesh.to_string(),
+        outcome: result_outcome,
+        duration_ms: 0,
+        artifacts: failed.then_some(dir),
+        notes,
+        phases: outcome
+            .steps
+            .iter()
+            .map(|s| crate::report::PhaseTime { phase: s.step.clone(), ms: s.duration_ms })
+            .collect(),
+    }
 }
 
 /// Compare a passing scenario's observations with its stored snapshot: a difference is the
 /// scenario's failure; a new or updated snapshot is a note.
 fn snapshot_verdict(
     catalog: &crate::scenario::Catalog,
-    outcome: &crate::scenario::run::ScenarioRun,
+    outcome: &crate::runner::execute::ScenarioRun,
     mesh: crate::scenario::Mesh,
     mode: crate::snapshot::SnapshotMode,
     notes: &mut Vec<String>,
@@ -580,14 +685,14 @@ fn snapshot_verdict(
 /// Run a passing scenario's mutants on its mesh: each must be killed at its declared step.
 /// Kills are notes; anything else is returned, one line per mutant.
 async fn mutants_verdict(
-    live: &crate::scenario::run::Live,
+    live: &crate::runner::execute::Live,
     loaded: &crate::scenario::LoadedScenario,
     run: &str,
     cancel: &CancellationToken,
     progress: &Progress,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    use crate::scenario::run::MutantOutcome;
+    use crate::runner::execute::MutantOutcome;
     let mesh = live.mesh;
     let scenario = &loaded.scenario.name.value;
     let mut weak = Vec::new();
@@ -810,6 +915,7 @@ pub async fn environment_failed(
         duration_ms: 0,
         artifacts: Some(dir),
         notes: Vec::new(),
+        phases: Vec::new(),
     }];
     results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
         scenario: s.name.clone(),
@@ -818,6 +924,7 @@ pub async fn environment_failed(
         duration_ms: 0,
         artifacts: None,
         notes: Vec::new(),
+        phases: Vec::new(),
     }));
     report_of(plan, profile, results)
 }
@@ -999,6 +1106,71 @@ mod tests {
                 }
                 (other, _) => panic!("{expected}: {other:?}"),
             }
+        }
+    }
+
+    /// A Kong stand-in answering for whichever run a request's host names
+    /// (`<scenario>.<run>.test`), as the echo backend behind it would.
+    async fn kong_for_any_run() -> std::net::SocketAddr {
+        serve(|head| {
+            let host = head.headers.get("host").cloned().unwrap_or_default();
+            let mut parts = host.split('.');
+            let (scenario, run) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let ns = format!("{scenario}-{run}");
+            let mut upstream = head.clone();
+            upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+            upstream.headers.insert("x-kong-request-id".into(), "1".into());
+            Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", &ns))
+        })
+        .await
+    }
+
+    /// `--retries`: a scenario that fails once (its first namespace refused) and passes in a
+    /// fresh namespace is flaky, with the first failure's evidence and artifacts kept; without
+    /// retries it fails. (Concurrency and order are the scheduler's, tested in `runner`.)
+    #[tokio::test]
+    async fn retried_scenarios_pass_as_flaky_in_a_fresh_namespace_and_keep_the_first_failure() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| s.name == "ingress-basic");
+        let kong = kong_for_any_run().await;
+        for retries in [0, 1] {
+            let (client, asked) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
+                ("PATCH", p) if p.ends_with("/namespaces/ingress-basic-r1test") => kube_status(403, "Forbidden"),
+                _ => echo_cluster(req),
+            });
+            let work = tempfile::tempdir().unwrap();
+            let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+            let options = ScenarioOptions { keep_namespaces: true, jobs: 2, retries, ..Default::default() };
+            let progress = Progress::lines(Box::new(std::io::sink()));
+            let report =
+                run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+            let first = &report.results[0];
+            match (retries, &first.outcome) {
+                (0, crate::report::Outcome::Failed { evidence, .. }) => {
+                    assert!(evidence.contains("creating namespace ingress-basic-r1test"), "{evidence}");
+                }
+                (1, crate::report::Outcome::Flaky { evidence, .. }) => {
+                    assert!(
+                        evidence.contains("creating namespace ingress-basic-r1test"),
+                        "the first failure: {evidence}"
+                    );
+                    assert_eq!(first.notes[0], "passed on attempt 2 of 2 after failing");
+                    let dir = first.artifacts.clone().expect("the first failure's artifacts");
+                    assert!(dir.ends_with("artifacts/ingress-basic") && dir.join("steps.json").is_file());
+                    let created = asked
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r.method == "PATCH" && r.path.ends_with("/namespaces/ingress-basic-r1test-1"));
+                    assert!(created, "the retry ran in a namespace of its own");
+                    assert!(report.passed(), "flaky is not a failure of the run");
+                }
+                (r, other) => panic!("retries {r}: {other:?}"),
+            }
+            assert!(!first.phases.is_empty(), "phases are recorded");
         }
     }
 

@@ -173,7 +173,7 @@ pub enum SnapshotError {
 }
 
 /// The snapshot file of `scenario` on `mesh` under `dir`, named as insta names them.
-pub fn snapshot_path(dir: &Path, scenario: &str, mesh: crate::scenario::Mesh) -> PathBuf {
+pub fn snapshot_path(dir: &Path, scenario: &str, mesh: crate::model::Mesh) -> PathBuf {
     dir.join(format!("{scenario}__{mesh}.snap"))
 }
 
@@ -184,7 +184,7 @@ pub fn snapshot_path(dir: &Path, scenario: &str, mesh: crate::scenario::Mesh) ->
 pub fn check_scenario_snapshot(
     dir: &Path,
     scenario: &str,
-    mesh: crate::scenario::Mesh,
+    mesh: crate::model::Mesh,
     observations: &Value,
     mode: SnapshotMode,
 ) -> Result<SnapshotOutcome, SnapshotError> {
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn scenario_snapshots_are_new_matched_changed_or_updated() {
-        use crate::scenario::Mesh;
+        use crate::model::Mesh;
         let dir = tempfile::tempdir().unwrap();
         let observed = serde_json::json!([{"status": 200, "version": "v1"}]);
         let check =

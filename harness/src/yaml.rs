@@ -32,6 +32,15 @@ impl Error {
     fn whole_file(code: &'static str, message: String, help: Option<String>) -> Self {
         Error { code, position: Position::WHOLE_FILE, message, field: String::new(), help }
     }
+
+    /// This error as a diagnostic located in `file`, whose text is `source`.
+    pub fn into_diagnostic(self, file: &std::path::Path, source: &str) -> crate::diagnostic::Diagnostic {
+        let mut d = crate::diagnostic::Diagnostic::error(self.code, file, self.position, self.message)
+            .with_field(self.field)
+            .with_source(source);
+        d.help = self.help;
+        d
+    }
 }
 
 /// Read a text file: refuses oversized, non-UTF-8, binary and empty files.

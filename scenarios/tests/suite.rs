@@ -224,7 +224,7 @@ fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, 
     let outcome = runtime.block_on(async {
         let client = harness::session::client_for(&dir.kubeconfig()).await.map_err(|e| Failed::from(e.to_string()))?;
         let proxy = state.proxy.clone().unwrap_or_default();
-        let live = harness::scenario::run::Live::for_profile(client, &profile, proxy, fixtures_dir.clone());
+        let live = harness::runner::execute::Live::for_profile(client, &profile, proxy, fixtures_dir.clone());
         let outcome = live.run(&loaded, &suite_run, &tokio_util::sync::CancellationToken::new()).await;
         if let Err(e) = live.clean_up(&outcome.namespace, &suite_run).await {
             eprintln!("namespace {} not deleted: {e}", outcome.namespace);

@@ -148,6 +148,20 @@ enum Command {
         /// step must fail. A mutant that survives fails the scenario.
         #[arg(long)]
         mutants: bool,
+        /// Scenarios run at once (each in its own namespace); `exclusive: true` ones run alone.
+        #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Run a failed scenario again, in a fresh namespace, up to N times; a pass after a
+        /// failure is reported as flaky, never as a clean pass.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=5))]
+        retries: u32,
+        /// Run only this share of the scenarios (K/N): shards are disjoint and together cover
+        /// every scenario (for CI jobs side by side).
+        #[arg(long, value_name = "K/N", value_parser = harness::runner::shard::Shard::parse)]
+        shard: Option<harness::runner::shard::Shard>,
+        /// A run.json of an earlier run: shards are balanced by its durations.
+        #[arg(long, value_name = "RUN_JSON", requires = "shard")]
+        durations: Option<PathBuf>,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -642,10 +656,32 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::Value::Object(last_line)));
             Ok(0)
         }
-        Command::E2e { mesh, profile, scenarios, dry_run, update_snapshots, mutants, live } => {
+        Command::E2e {
+            mesh,
+            profile,
+            scenarios,
+            dry_run,
+            update_snapshots,
+            mutants,
+            jobs,
+            retries,
+            shard,
+            durations,
+            live,
+        } => {
+            let catalog = catalog()?;
             let mode = if update_snapshots { SnapshotMode::Update } else { SnapshotMode::Compare };
-            let run = RunChecks { snapshots: Some(mode), mutants, expected: None };
-            e2e_in(&catalog()?, mesh, profile.as_deref(), &scenarios, dry_run, run, &live).await
+            let run = RunChecks { snapshots: Some(mode), mutants, expected: None, jobs: jobs.into(), retries };
+            let mut only = scenarios;
+            if let Some(shard) = shard {
+                only = shard_of(&catalog, mesh, &only, shard, durations.as_deref())?;
+                if only.is_empty() {
+                    eprintln!("shard {shard}: no scenario of {mesh} falls in it; nothing to run");
+                    return Ok(0);
+                }
+                eprintln!("shard {shard}: {}", only.join(", "));
+            }
+            e2e_in(&catalog, mesh, profile.as_deref(), &only, dry_run, run, &live).await
         }
         Command::Up { mesh, profile, live } => up(mesh, profile.as_deref(), &live).await,
         Command::Down { run, all } => interruptible(down(run.as_deref(), all)).await,
@@ -722,7 +758,13 @@ async fn run(command: Command) -> Result<u8> {
             let catalog = Catalog::open(admitted.project.clone())?;
             eprintln!("expected: {}", bundle.expected);
             // A bundle carries no snapshots: its verdict is what it expects.
-            let run = RunChecks { snapshots: None, mutants: false, expected: Some(bundle.expected.clone()) };
+            let run = RunChecks {
+                snapshots: None,
+                mutants: false,
+                expected: Some(bundle.expected.clone()),
+                jobs: 1,
+                retries: 0,
+            };
             let only = std::slice::from_ref(&bundle.scenario);
             let mut live = live.clone();
             live.values.extend(admitted.values.iter().cloned());
@@ -1058,13 +1100,47 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     Ok(stopped.exit_code(false))
 }
 
-/// What a run checks beyond the steps.
+/// What a run checks beyond the steps, and how its scenarios share the cluster.
 #[derive(Debug, Clone)]
 struct RunChecks {
     snapshots: Option<SnapshotMode>,
     mutants: bool,
     /// `repro run`: the bundle's expected outcome is the verdict.
     expected: Option<harness::scenario::bundle::Expected>,
+    jobs: usize,
+    retries: u32,
+}
+
+/// The scenarios of `mesh` in `shard` (among `only` when given, else all that run on it),
+/// balanced by the durations of an earlier run when given.
+fn shard_of(
+    catalog: &Catalog,
+    mesh: Mesh,
+    only: &[String],
+    shard: harness::runner::shard::Shard,
+    durations: Option<&std::path::Path>,
+) -> Result<Vec<String>> {
+    let listing = catalog.listing()?;
+    // Broken files take part (by file name): they fail in the shard that owns them.
+    let mut names: Vec<String> = listing
+        .scenarios
+        .iter()
+        .filter(|e| e.meshes.contains(&mesh))
+        .map(|e| e.name.clone())
+        .chain(listing.broken.iter().map(|b| b.name.clone()))
+        .filter(|n| only.is_empty() || only.contains(n))
+        .collect();
+    names.sort();
+    let durations = match durations {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            harness::runner::shard::durations_from_report(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
+        None => Default::default(),
+    };
+    let assigned = harness::runner::shard::assign(&names, &durations, shard.count);
+    Ok(names.into_iter().filter(|n| assigned.get(n) == Some(&(shard.index - 1))).collect())
 }
 
 /// A bundle to FILE (or stdout), with how to check it.
@@ -1156,6 +1232,8 @@ async fn e2e_in(
                 mutants: checks.mutants,
                 deadline: deadline.clone(),
                 expected: checks.expected.clone(),
+                jobs: checks.jobs,
+                retries: checks.retries,
             };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
@@ -1179,6 +1257,7 @@ async fn e2e_in(
             duration_ms: 0,
             artifacts: None,
             notes: Vec::new(),
+            phases: Vec::new(),
         });
     }
     let stopped = Stopped::of(&cancel, deadline.as_ref());

@@ -30,8 +30,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::model::Mesh;
 use crate::probe::{Outcome, Response, TransportKind};
-use crate::scenario::Mesh;
 
 /// Which way a request went: from the host through Kong, or from a client pod straight to a Service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::denial::{self, Denial, Path};
 use super::xfcc::{self, Identity};
+use crate::model::{Expect, HeaderMatch, Mesh, Rejection, TraceExpect};
 use crate::probe::zipkin::SpanTree;
 use crate::probe::{Observation, Outcome};
-use crate::scenario::{Expect, HeaderMatch, Mesh, Rejection, TraceExpect};
 
 /// Pass or fail, with every unmet expectation spelled out, and the mesh denial that a
 /// `refused` expectation recognised.
@@ -243,8 +243,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::model::{BackendExpect, MtlsExpect, OneOrMany, TraceEdge};
     use crate::probe::{Echo, Response, TransportKind};
-    use crate::scenario::{BackendExpect, MtlsExpect, OneOrMany, TraceEdge};
 
     fn echo_response(status: u16, headers: &[(&str, &str)]) -> Observation {
         let echo = Echo {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::check::converge::Attempt;
 use crate::k8s::Seen;
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 /// What the checks need to know about one pod.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::expect::Verdict;
-use crate::scenario::SeriesExpect;
+use crate::model::SeriesExpect;
 
 /// One sample: `name{labels} value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +102,7 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::LabelMatch;
+    use crate::model::LabelMatch;
 
     // Shapes of Kong's prometheus plugin and Istio's standard metrics (values made up).
     const TEXT: &str = r#"# HELP kong_http_requests_total HTTP status codes per consumer/service/route in Kong

@@ -10,8 +10,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::model::RateWindow;
 use crate::probe::{Observation, Outcome};
-use crate::scenario::RateWindow;
 
 /// How a burst went.
 #[derive(Debug, Clone, PartialEq, Eq)]

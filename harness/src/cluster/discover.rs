@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Service};
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 /// What the cluster runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::command::{Process, Recording};
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 fn versions() -> crate::profile::Versions {
     crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::observation::{BODY_LIMIT, Observation, Outcome, PodVersions, Response, TransportKind};
-use crate::scenario::{Method, Request};
+use crate::model::{Method, Request};
 
 /// Probe settings.
 #[derive(Debug, Clone)]
@@ -187,7 +187,7 @@ mod tests {
     use super::*;
     use crate::check::converge::{Attempt, converge};
     use crate::check::expect::evaluate;
-    use crate::scenario::{BackendExpect, Expect, Mesh, OneOrMany};
+    use crate::model::{BackendExpect, Expect, Mesh, OneOrMany};
     use crate::testing::{Reply, echo_body, serve};
 
     use crate::testing::{get, http_probe as probe};

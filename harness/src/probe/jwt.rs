@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::scenario::JwtToken;
+use crate::model::JwtToken;
 
 /// How far `exp` lies from `now` (seconds since the epoch) either way.
 pub const EXP_OFFSET: u64 = 3600;

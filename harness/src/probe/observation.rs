@@ -145,7 +145,7 @@ pub struct Answer {
     pub status: Option<u16>,
     /// Response header names (lowercased on reading) and their value(s).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, crate::scenario::OneOrMany<String>>,
+    pub headers: BTreeMap<String, crate::model::OneOrMany<String>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,8 +181,8 @@ impl Answer {
                     .iter()
                     .map(|(k, v)| {
                         let values = match v.as_slice() {
-                            [one] => crate::scenario::OneOrMany::One(one.clone()),
-                            many => crate::scenario::OneOrMany::Many(many.to_vec()),
+                            [one] => crate::model::OneOrMany::One(one.clone()),
+                            many => crate::model::OneOrMany::Many(many.to_vec()),
                         };
                         (k.clone(), values)
                     })

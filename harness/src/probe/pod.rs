@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::observation::{Observation, Outcome, PodVersions, Response, TransportKind};
-use crate::scenario::{Mesh, Method};
+use crate::model::{Mesh, Method};
 
 /// The container name of client pods.
 pub const CONTAINER: &str = "curl";
@@ -284,14 +284,14 @@ mod tests {
         assert_eq!(r.echo.as_ref().map(|e| e.namespace.as_str()), Some("shop"));
         assert_eq!(r.body, None);
         // A positive from-pod expectation on that answer passes: status 200, backend v1.
-        let expect: crate::scenario::Expect =
+        let expect: crate::model::Expect =
             crate::yaml::from_str("{status: 200, backend: {version: v1, namespace: shop}}").unwrap();
         let observation = Observation { outcome: Outcome::Response(r), elapsed_ms: 1 };
         assert!(
             crate::check::expect::evaluate(
                 &expect,
                 &observation,
-                crate::scenario::Mesh::Istio,
+                crate::model::Mesh::Istio,
                 crate::check::denial::Path::FromPod
             )
             .passed()

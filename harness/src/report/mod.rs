@@ -26,6 +26,16 @@ pub struct ScenarioResult {
     /// mutant's result).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Where the time went: the setup and each step of the (last) attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseTime>,
+}
+
+/// One phase of a scenario and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhaseTime {
+    pub phase: String,
+    pub ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +50,12 @@ pub enum Outcome {
     /// Not run, and why (e.g. the environment failed first).
     Skipped {
         reason: String,
+    },
+    /// Passed on a retry after failing: not a clean pass. The first failure's verdict and
+    /// evidence (its artifacts are the result's).
+    Flaky {
+        verdict: String,
+        evidence: String,
     },
 }
 
@@ -96,6 +112,15 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
                 s.set_message(reason.as_str());
                 s
             }
+            // Surefire's form, which reporters show as flaky: a success with `flakyFailure`.
+            Outcome::Flaky { verdict, evidence } => {
+                let mut s = TestCaseStatus::success();
+                let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Failure);
+                rerun.set_message(verdict.as_str());
+                rerun.stack_trace = Some(evidence.as_str().into());
+                s.add_rerun(rerun);
+                s
+            }
         };
         let mut case = TestCase::new(format!("{}::{}", r.scenario, r.mesh), status);
         case.set_classname(format!("{}.{}", report.profile, r.mesh));
@@ -111,12 +136,14 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
 pub fn markdown(report: &RunReport) -> String {
     let failed = report.count(|o| matches!(o, Outcome::Failed { .. }));
     let skipped = report.count(|o| matches!(o, Outcome::Skipped { .. }));
-    let passed = report.results.len() - failed - skipped;
+    let flaky = report.count(|o| matches!(o, Outcome::Flaky { .. }));
+    let passed = report.results.len() - failed - skipped - flaky;
     let mut out = format!(
-        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed, {failed} failed, {skipped} skipped · run `{}`\n\n",
+        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed{}, {failed} failed, {skipped} skipped · run `{}`\n\n",
         report.profile,
         report.mesh,
         if failed == 0 { "pass" } else { "FAIL" },
+        if flaky == 0 { String::new() } else { format!(" ({flaky} more flaky: passed on a retry)") },
         report.run
     );
     out.push_str("| component | version |\n|---|---|\n");
@@ -129,6 +156,9 @@ pub fn markdown(report: &RunReport) -> String {
             Outcome::Passed => "pass".to_owned(),
             Outcome::Failed { verdict, .. } => format!("**FAIL**: {}", one_line(verdict)),
             Outcome::Skipped { reason } => format!("skipped: {}", one_line(reason)),
+            Outcome::Flaky { verdict, .. } => {
+                format!("**flaky** (passed on a retry; first failure: {})", one_line(verdict))
+            }
         };
         out.push_str(&format!(
             "| `{}` | {} | {result} | {:.1}s |\n",
@@ -187,6 +217,7 @@ mod tests {
                     duration_ms: 4200,
                     artifacts: None,
                     notes: Vec::new(),
+                    phases: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "split-canary".into(),
@@ -198,6 +229,7 @@ mod tests {
                     duration_ms: 31000,
                     artifacts: Some("target/e2e/r1k2/artifacts/split-canary".into()),
                     notes: Vec::new(),
+                    phases: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "tracing-istio".into(),
@@ -206,6 +238,7 @@ mod tests {
                     duration_ms: 0,
                     artifacts: None,
                     notes: Vec::new(),
+                    phases: Vec::new(),
                 },
             ],
         }
@@ -241,6 +274,32 @@ mod tests {
         let props: Vec<_> =
             suite.descendants().filter(|n| n.has_tag_name("property")).filter_map(|n| n.attribute("name")).collect();
         assert!(props.contains(&"rerun") && props.contains(&"version.istio"), "{props:?}");
+    }
+
+    /// A pass after a failure is flaky everywhere, never a clean pass: JUnit's `flakyFailure`
+    /// (no `failure`), run.json's `flaky` with the first failure, the summary's count and row.
+    #[test]
+    fn flaky_scenarios_are_reported_as_flaky() {
+        let mut report = sample();
+        report.results[0].outcome =
+            Outcome::Flaky { verdict: "step `http GET /echo` failed".into(), evidence: "status 503 is not 200".into() };
+        report.results[0].phases = vec![PhaseTime { phase: "namespace and fixtures".into(), ms: 900 }];
+        assert!(!report.passed(), "the split failure still fails it");
+        report.results.truncate(1);
+        assert!(report.passed(), "flaky alone does not fail the run");
+        let xml = junit(&report).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let case = doc.descendants().find(|n| n.has_tag_name("testcase")).unwrap();
+        let flaky = case.children().find(|n| n.has_tag_name("flakyFailure")).expect("flakyFailure");
+        assert_eq!(flaky.attribute("message"), Some("step `http GET /echo` failed"));
+        assert!(!case.children().any(|n| n.has_tag_name("failure")), "{xml}");
+        let json: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        assert_eq!(json["results"][0]["outcome"], "flaky");
+        assert_eq!(json["results"][0]["evidence"], "status 503 is not 200");
+        assert_eq!(json["results"][0]["phases"][0]["ms"], 900);
+        let summary = markdown(&report);
+        assert!(summary.contains("0 passed (1 more flaky: passed on a retry), 0 failed"), "{summary}");
+        assert!(summary.contains("**flaky** (passed on a retry; first failure: step `http GET /echo` failed)"));
     }
 
     #[test]

@@ -28,9 +28,7 @@ impl LoadError {
 
     pub(crate) fn from_yaml(file: &Path, source: &str, rendered: Option<&Rendered>, e: yaml::Error) -> Self {
         let position = rendered.map_or(e.position, |r| r.source_position(e.position));
-        let mut d = Diagnostic::error(e.code, file, position, e.message).with_field(e.field).with_source(source);
-        d.help = e.help;
-        LoadError(Box::new(d))
+        LoadError(Box::new(yaml::Error { position, ..e }.into_diagnostic(file, source)))
     }
 
     pub(crate) fn from_template(file: &Path, source: &str, e: TemplateError) -> Self {

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 /// NodePorts of Kong's proxy Service; the kind config maps host ports to them. Both sit in the
 /// static band of the default range (30000-30085: band = min(max(16, 2768/32), 128) ports,

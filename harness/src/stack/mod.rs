@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::model::Mesh;
 use crate::profile::Profile;
-use crate::scenario::Mesh;
 
 /// A Helm release as the harness installs it (`helm upgrade --install`).
 #[derive(Debug, Clone, PartialEq, Serialize)]

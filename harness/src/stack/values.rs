@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::scenario::Mesh;
+use crate::model::Mesh;
 
 /// Charts whose values a user may give, as `--values` names them, and the chart the harness
 /// installs for each.
@@ -154,7 +154,7 @@ pub fn read(chart: &str, file: &Path, mesh: Mesh) -> Result<UserValues, Box<Diag
 /// A Helm values file: bounded YAML, a mapping, errors located in it. Returns the text (to
 /// locate keys later) and the value.
 pub fn read_file(file: &Path) -> Result<(String, Value), Box<Diagnostic>> {
-    let located = |e: crate::yaml::Error, text: &str| crate::scenario::LoadError::from_yaml(file, text, None, e).0;
+    let located = |e: crate::yaml::Error, text: &str| Box::new(e.into_diagnostic(file, text));
     let text = crate::yaml::read_text(file).map_err(|e| located(e, ""))?;
     let value: Value = crate::yaml::from_str(&text).map_err(|e| located(e, &text))?;
     if !value.is_object() {

@@ -15,11 +15,6 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
-    MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
-    TraceStep, WaitCondition, WaitStep,
-};
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
 use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_trace, judge_rejection};
@@ -32,6 +27,11 @@ use crate::probe::zipkin::{Span, SpanTree, TraceContext};
 use crate::probe::{Observation, PodVersions, jwt, pod, pod_proxy};
 use crate::profile::TracingPins;
 use crate::replay::{Recorded, RecordedStep, Verdict as ReplayVerdict};
+use crate::scenario::{
+    ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
+    MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
+    TraceStep, WaitCondition, WaitStep,
+};
 
 /// How often waiting steps ask again, by default.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -77,6 +77,9 @@ pub struct StepRecord {
     pub passed: bool,
     /// The verdict: what was seen, and on failure what was expected.
     pub detail: String,
+    /// How long the step took (its waits included).
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 /// One scenario's outcome on one mesh.
@@ -155,24 +158,26 @@ impl Live {
         let setup = async {
             self.namespace(&namespace, run, &loaded.scenario.namespace).await?;
             let files: Vec<String> = loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
-            let applied = context.apply(&files, None, super::Timeout::apply().0).await?;
+            let applied = context.apply(&files, None, crate::scenario::Timeout::apply().0).await?;
             let injection = context.verify_injection(&files, INJECTION_DEADLINE).await?;
             Ok(format!("{applied}; {injection}"))
         };
+        let started = tokio::time::Instant::now();
         let setup = tokio::select! {
             r = setup => r,
             () = cancel.cancelled() => Err("interrupted".into()),
         };
-        out.steps.push(record("namespace and fixtures", setup));
+        out.steps.push(record("namespace and fixtures", setup, started));
         if out.steps[0].passed {
             for (number, step) in loaded.scenario.steps.iter().enumerate() {
                 context.step_number = number + 1;
                 let description = crate::plan::describe(step);
+                let started = tokio::time::Instant::now();
                 let result = tokio::select! {
                     r = context.step(step) => r,
                     () = cancel.cancelled() => Err("interrupted".into()),
                 };
-                let rec = record(&description, result);
+                let rec = record(&description, result, started);
                 let passed = rec.passed;
                 out.steps.push(rec);
                 if !passed {
@@ -216,7 +221,7 @@ impl Live {
             Ok(o) => o,
             Err(e) => return MutantOutcome::NotApplied(e),
         };
-        let mutation = match super::mutant::mutate(&objects, mutant) {
+        let mutation = match crate::scenario::mutant::mutate(&objects, mutant) {
             Ok(m) => m,
             Err(e) => return MutantOutcome::NotApplied(e),
         };
@@ -284,7 +289,7 @@ impl Live {
     pub async fn clean_up(&self, namespace: &str, run: &str) -> Result<bool, String> {
         // Every part is attempted; the first failure is reported.
         let mut failed = None;
-        for (api_version, kind) in super::scope::CLUSTER_SCOPED_ALLOWED {
+        for (api_version, kind) in crate::scenario::scope::CLUSTER_SCOPED_ALLOWED {
             if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run).await {
                 failed.get_or_insert(e.to_string());
             }
@@ -296,13 +301,14 @@ impl Live {
 
 /// The guard of every write a scenario makes: its namespace, or an allowed cluster-scoped kind.
 fn in_scope(namespace: &str) -> impl Fn(&Value, bool) -> Result<(), String> + Sync + '_ {
-    move |object, cluster_scoped| super::scope::guard(object, cluster_scoped, namespace)
+    move |object, cluster_scoped| crate::scenario::scope::guard(object, cluster_scoped, namespace)
 }
 
-fn record(step: &str, result: StepResult) -> StepRecord {
+fn record(step: &str, result: StepResult, started: tokio::time::Instant) -> StepRecord {
+    let duration_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok(detail) => StepRecord { step: step.to_owned(), passed: true, detail },
-        Err(detail) => StepRecord { step: step.to_owned(), passed: false, detail },
+        Ok(detail) => StepRecord { step: step.to_owned(), passed: true, detail, duration_ms },
+        Err(detail) => StepRecord { step: step.to_owned(), passed: false, detail, duration_ms },
     }
 }
 
@@ -453,7 +459,7 @@ impl<'a> Context<'a> {
         let mut objects = Vec::new();
         for file in files {
             let path = self.live.fixtures_dir.join(file);
-            let manifests = super::fixture::load(&path, &self.loaded.vars).map_err(|e| e.to_string())?;
+            let manifests = crate::scenario::fixture::load(&path, &self.loaded.vars).map_err(|e| e.to_string())?;
             objects.extend(manifests.into_iter().map(|m| k8s::labelled(m.object, self.run)));
         }
         Ok(objects)
@@ -878,7 +884,7 @@ impl<'a> Context<'a> {
 }
 
 /// An expectation as the scenario file would write it.
-fn expectation(expect: &super::Expect) -> String {
+fn expectation(expect: &crate::scenario::Expect) -> String {
     serde_json::to_string(expect).unwrap_or_else(|_| format!("{expect:?}"))
 }
 

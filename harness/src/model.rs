@@ -33,6 +33,11 @@ pub struct Scenario {
     /// Which meshes this scenario runs on. `any` means every mesh.
     #[serde(deserialize_with = "non_empty")]
     pub meshes: Vec<MeshSelector>,
+    /// The scenario changes or reads state other scenarios share (a global Kong plugin, Kong's
+    /// global metrics): it runs alone, never beside another. Lint refuses the obvious cases
+    /// undeclared.
+    #[serde(default)]
+    pub exclusive: bool,
     /// What capability this scenario covers.
     #[serde(deserialize_with = "non_empty")]
     pub covers: Vec<Tag>,

@@ -1,0 +1,161 @@
+//! `cargo xtask bench run`: the wall time of a profile's scenarios with `--jobs 1` and with more,
+//! simulated in virtual time through the scheduler a live run uses ([`super::run_all`]). Each
+//! scenario's time comes from its own steps under the latency model below; what is measured is
+//! how well the scheduler overlaps them (exclusive scenarios alone), not the cluster.
+//!
+//! The model, per scenario (each figure drawn uniformly within +/-50% with a seeded generator,
+//! so a seed gives one answer):
+//!
+//! | phase | seconds | why |
+//! |---|---|---|
+//! | namespace and fixtures applied | 1 | a few server-side applies |
+//! | workloads ready | 5 (+3 with a mesh) | Kubernetes' pod start-up SLO: 99% of pods within 5 s, images pulled ([sig-scalability SLOs](https://github.com/kubernetes/community/blob/master/sig-scalability/slos/pod_startup_latency.md)); the sidecar's start and the injection check: 3 s, assumed |
+//! | http, from-pod (converge) | 3 + 3 | KIC pushes configuration every 3 s by default (`--proxy-sync-seconds`, KIC CLI arguments); then three passes one second apart (`runner::execute::INTERVAL`) |
+//! | split | 3 + 20 | sync, then a sequential test of a few hundred requests |
+//! | trace | 3 + 10 | sync, then the collector's flush (assumed) |
+//! | rate-limit | 3 + 30 | sync, then on average half a minute until a fresh minute window (the harness waits for one) |
+//! | metrics, mesh-membership, expect-resource, wait, apply, delete | 2 | one or two API or proxy reads |
+//!
+//! Cleanup (namespace deletion) overlaps the next scenario and is not counted.
+
+use std::time::Duration;
+
+use crate::scenario::Step;
+
+/// One scenario as the simulation sees it.
+#[derive(Debug, Clone)]
+pub struct Modelled {
+    pub name: String,
+    pub exclusive: bool,
+    /// Seconds of each phase, drawn.
+    pub phases: Vec<f64>,
+}
+
+impl Modelled {
+    pub fn seconds(&self) -> f64 {
+        self.phases.iter().sum()
+    }
+}
+
+/// xorshift64*: a seed gives the same draws everywhere.
+struct Draws(u64);
+
+impl Draws {
+    fn around(&mut self, seconds: f64) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let unit = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        seconds * (0.5 + unit)
+    }
+}
+
+/// The model's mean seconds for one step.
+fn step_seconds(step: &Step) -> f64 {
+    const SYNC: f64 = 3.0;
+    match step {
+        Step::Http(_) | Step::FromPod(_) => SYNC + 3.0,
+        Step::Split(_) => SYNC + 20.0,
+        Step::Trace(_) => SYNC + 10.0,
+        Step::RateLimit(_) => SYNC + 30.0,
+        Step::Metrics(_)
+        | Step::MeshMembership(_)
+        | Step::ExpectResource(_)
+        | Step::Wait(_)
+        | Step::Apply(_)
+        | Step::Delete(_) => 2.0,
+    }
+}
+
+/// Each scenario's phases under the model, drawn with `seed`.
+pub fn model(scenarios: &[(String, bool, Vec<Step>)], meshed: bool, seed: u64) -> Vec<Modelled> {
+    let mut draws = Draws(seed.max(1));
+    scenarios
+        .iter()
+        .map(|(name, exclusive, steps)| {
+            let mut phases = vec![draws.around(1.0), draws.around(if meshed { 8.0 } else { 5.0 })];
+            phases.extend(steps.iter().map(|s| draws.around(step_seconds(s))));
+            Modelled { name: name.clone(), exclusive: *exclusive, phases }
+        })
+        .collect()
+}
+
+/// The simulated wall time of `scenarios` at `jobs`, in virtual time (a runtime of its own with
+/// a paused clock: it returns at once).
+pub fn wall_time(scenarios: &[Modelled], jobs: usize) -> Duration {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build() {
+        Ok(rt) => rt,
+        Err(_) => return Duration::ZERO,
+    };
+    runtime.block_on(async {
+        let started = tokio::time::Instant::now();
+        super::run_all(
+            scenarios.len(),
+            jobs,
+            |i| scenarios[i].exclusive,
+            |i| tokio::time::sleep(Duration::from_secs_f64(scenarios[i].seconds())),
+        )
+        .await;
+        started.elapsed()
+    })
+}
+
+/// The bench's result, as its last line prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub profile: String,
+    pub scenarios: usize,
+    pub jobs: usize,
+    pub sequential_s: f64,
+    pub parallel_s: f64,
+    pub ratio: f64,
+}
+
+pub fn compare(profile: &str, scenarios: &[Modelled], jobs: usize) -> Comparison {
+    let sequential = wall_time(scenarios, 1).as_secs_f64();
+    let parallel = wall_time(scenarios, jobs).as_secs_f64();
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    Comparison {
+        profile: profile.to_owned(),
+        scenarios: scenarios.len(),
+        jobs,
+        sequential_s: round(sequential),
+        parallel_s: round(parallel),
+        ratio: if sequential > 0.0 { (parallel / sequential * 1000.0).round() / 1000.0 } else { 0.0 },
+    }
+}
+
+/// The per-scenario table.
+pub fn table(scenarios: &[Modelled]) -> String {
+    let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("{:<width$}  {:>9}  {:>9}\n", "scenario", "seconds", "exclusive");
+    for s in scenarios {
+        out += &format!("{:<width$}  {:>9.1}  {:>9}\n", s.name, s.seconds(), if s.exclusive { "yes" } else { "" });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> Step {
+        crate::yaml::from_str::<Step>("http: {request: {path: /}, expect: {status: 200}}").unwrap()
+    }
+
+    #[test]
+    fn draws_are_seeded_and_within_half_either_way() {
+        let a = model(&[("a".into(), false, vec![http(), http()])], true, 7);
+        let b = model(&[("a".into(), false, vec![http(), http()])], true, 7);
+        assert_eq!(a[0].phases, b[0].phases);
+        assert!(a[0].phases[2] >= 3.0 && a[0].phases[2] <= 9.0, "{:?}", a[0].phases);
+    }
+
+    /// Exclusive scenarios serialise: two exclusive 10 s scenarios take 20 s at any jobs.
+    #[test]
+    fn exclusive_scenarios_cannot_overlap() {
+        let s = |exclusive| Modelled { name: "x".into(), exclusive, phases: vec![10.0] };
+        assert_eq!(wall_time(&[s(true), s(true)], 4), Duration::from_secs(20));
+        assert_eq!(wall_time(&[s(false), s(false)], 4), Duration::from_secs(10));
+    }
+}
