@@ -188,3 +188,27 @@ pub fn kube_status(code: u16, reason: &str) -> (u16, serde_json::Value) {
         serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason}),
     )
 }
+
+/// A project with this checkout's versions and its `base` and `kong` fixtures (plus `extra`
+/// fixture files), holding one scenario `text`: its offline check on Istio, as a message.
+pub fn check_in_a_copy(text: &str, extra: &[(&str, &str)]) -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
+    for sub in ["base", "kong"] {
+        let to = dir.path().join("fixtures").join(sub);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(root.join("fixtures").join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for (name, content) in extra {
+        std::fs::write(dir.path().join("fixtures").join(name), content).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+    let file = dir.path().join("scenarios/case.yaml");
+    std::fs::write(&file, text).unwrap();
+    let catalog = crate::scenario::Catalog::open(crate::project::Project::at(dir.path())).unwrap();
+    catalog.check_mesh(&file, crate::scenario::Mesh::Istio, "offline").map(|_| ()).map_err(|e| e.to_string())
+}

@@ -117,6 +117,9 @@ enum Command {
         /// Only the profiles of the meshes this scenario runs on.
         #[arg(long)]
         scenario: Option<String>,
+        /// Split each profile's scenarios across N jobs (`e2e --shard K/N` in each).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        shards: u16,
     },
     /// Judge recorded answers again, offline, with the current checks (docs/transcripts.md).
     /// Exit 0: every verdict is the expected one; 1: one differs; 2: unreadable input.
@@ -388,6 +391,17 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A run of a profile's scenarios simulated in virtual time through the real scheduler:
+    /// wall time at --jobs 1 and at --jobs N under a stated latency model (runner/bench.rs).
+    Run {
+        /// The profile (default: istio).
+        #[arg(long, default_value = "istio")]
+        profile: String,
+        #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS.into())]
+        jobs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Time a clean compile of what the README's commands build (`cargo xtask`, then `cargo test
     /// --workspace`), with target/'s size after each; crates must be downloaded (`cargo fetch`).
     Build {
@@ -638,6 +652,20 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::to_string(&measured)?));
             Ok(0)
         }
+        Command::Bench { which: Bench::Run { profile, jobs, seed } } => {
+            let catalog = catalog()?;
+            let profile = catalog.versions.profile(&profile, &catalog.project.versions_file())?;
+            let scenarios = harness::runner::bench::scenarios_of(&catalog, &profile)?;
+            let modelled = harness::runner::bench::model(&scenarios, profile.mesh() != Mesh::None, seed);
+            let result = harness::runner::bench::compare(&profile.name, &modelled, jobs);
+            emit(&harness::runner::bench::table(&modelled));
+            emit(&format!(
+                "\n{} scenarios of {}: {:.0}s at --jobs 1, {:.0}s at --jobs {jobs} (ratio {:.2})\n",
+                result.scenarios, result.profile, result.sequential_s, result.parallel_s, result.ratio
+            ));
+            emit(&format!("{}\n", serde_json::to_string(&result)?));
+            Ok(0)
+        }
         Command::Bench { which: Bench::Split { trials, seed } } => {
             let results = harness::check::bench::compare(trials, seed);
             emit(&harness::check::bench::table(&results));
@@ -775,7 +803,7 @@ async fn run(command: Command) -> Result<u8> {
             }
             outcome
         }
-        Command::CiMatrix { mesh, scenario } => {
+        Command::CiMatrix { mesh, scenario, shards } => {
             let catalog = catalog()?;
             let meshes = match scenario.filter(|s| !s.is_empty()) {
                 None => None,
@@ -797,8 +825,11 @@ async fn run(command: Command) -> Result<u8> {
                     }
                 }
             };
+            // One scenario is never split: it runs whole in its profile's job.
+            let shards = if meshes.is_some() { 1 } else { usize::from(shards) };
             let matrix =
-                harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref());
+                harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref())
+                    .sharded(shards);
             if matrix.include.is_empty() {
                 eprintln!("ci-matrix: no profile matches (the scenario does not run on that mesh): an empty matrix");
             }
@@ -1419,6 +1450,25 @@ mod tests {
         let istio_only = [Mesh::Istio];
         let one = harness::report::matrix::matrix_for(versions, None, Some(&istio_only));
         assert!(one.include.iter().all(|e| e.mesh == "istio") && one.include.len() >= 3);
+        // --shards 2 doubles the jobs, each profile once per shard.
+        let whole = harness::report::matrix::matrix(versions, None);
+        let halves = whole.clone().sharded(2);
+        assert_eq!(halves.include.len(), 2 * whole.include.len());
+        assert_eq!(halves.include[0].shard.as_deref(), Some("1/2"));
+        assert_eq!(halves.include[1].shard.as_deref(), Some("2/2"));
+        assert_eq!(halves.include[0].profile, halves.include[1].profile);
+    }
+
+    /// The bench's goal, in virtual time under its stated model: four jobs take at most 0.4 of
+    /// the sequential wall time on the Istio profile.
+    #[test]
+    fn four_jobs_meet_the_benchs_goal_on_istio() {
+        let catalog = catalog().unwrap();
+        let profile = catalog.default_profile(Mesh::Istio).unwrap();
+        let scenarios = harness::runner::bench::scenarios_of(&catalog, &profile).unwrap();
+        let modelled = harness::runner::bench::model(&scenarios, true, 1);
+        let result = harness::runner::bench::compare("istio", &modelled, 4);
+        assert!(result.ratio <= 0.4 && result.ratio > 0.0, "{result:?}");
     }
 
     #[test]

@@ -536,3 +536,32 @@ fn user_values_are_merged_and_conflicts_refused() {
         stderr(&out)
     );
 }
+
+/// `--shard 1/2` and `2/2` plan disjoint sets that together are every scenario of the mesh.
+#[test]
+fn shards_plan_disjoint_sets_that_cover_every_scenario() {
+    let planned = |shard: Option<&str>| -> Vec<String> {
+        let mut args = vec!["e2e", "istio", "--dry-run"];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let out = xtask(&args, bare_machine);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("scenario "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    let (all, first, second) = (planned(None), planned(Some("1/2")), planned(Some("2/2")));
+    assert!(!first.is_empty() && !second.is_empty(), "{first:?} {second:?}");
+    assert!(first.iter().all(|n| !second.contains(n)), "disjoint: {first:?} {second:?}");
+    let mut both = [first.clone(), second].concat();
+    both.sort();
+    assert_eq!(both, all, "together, every scenario");
+    assert_eq!(planned(Some("1/2")), first, "stable");
+    let out = xtask(&["e2e", "istio", "--dry-run", "--shard", "3/2"], bare_machine);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -11,6 +11,9 @@ pub struct Entry {
     pub profile: String,
     pub mesh: String,
     pub kubernetes: String,
+    /// `K/N` when the profile's scenarios are split across N jobs (`ci-matrix --shards N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 /// GitHub Actions' `strategy.matrix` shape: `{"include": [...]}`.
@@ -42,8 +45,30 @@ pub fn matrix_for(versions: &Versions, mesh: Option<&str>, meshes: Option<&[crat
                 profile: name.clone(),
                 mesh: p.mesh.to_string(),
                 kubernetes: p.kubernetes.clone(),
+                shard: None,
             }
         })
         .collect();
     Matrix { include }
+}
+
+impl Matrix {
+    /// Each entry split into `shards` jobs, `1/N` to `N/N` (one job per entry when 1).
+    pub fn sharded(self, shards: usize) -> Matrix {
+        if shards <= 1 {
+            return self;
+        }
+        let include = self
+            .include
+            .into_iter()
+            .flat_map(|e| {
+                (1..=shards).map(move |k| Entry {
+                    name: format!("{} [{k}/{shards}]", e.name),
+                    shard: Some(format!("{k}/{shards}")),
+                    ..e.clone()
+                })
+            })
+            .collect();
+        Matrix { include }
+    }
 }

@@ -67,6 +67,21 @@ fn step_seconds(step: &Step) -> f64 {
     }
 }
 
+/// The scenarios a run of `profile` would run, with whether each is exclusive and its steps.
+pub fn scenarios_of(
+    catalog: &crate::scenario::Catalog,
+    profile: &crate::profile::Profile,
+) -> Result<Vec<(String, bool, Vec<Step>)>, crate::scenario::CheckError> {
+    let plan = crate::plan::build(catalog, profile, "bench", crate::cluster::HostPorts::AT_RUN_TIME)?;
+    plan.scenarios
+        .iter()
+        .map(|s| {
+            let checked = catalog.check_mesh(&catalog.project.root().join(&s.file), profile.mesh(), "bench")?;
+            Ok((s.name.clone(), s.exclusive, checked.scenario.scenario.steps))
+        })
+        .collect()
+}
+
 /// Each scenario's phases under the model, drawn with `seed`.
 pub fn model(scenarios: &[(String, bool, Vec<Step>)], meshed: bool, seed: u64) -> Vec<Modelled> {
     let mut draws = Draws(seed.max(1));
@@ -80,9 +95,13 @@ pub fn model(scenarios: &[(String, bool, Vec<Step>)], meshed: bool, seed: u64) -
         .collect()
 }
 
-/// The simulated wall time of `scenarios` at `jobs`, in virtual time (a runtime of its own with
-/// a paused clock: it returns at once).
+/// The simulated wall time of `scenarios` at `jobs`, in virtual time: a runtime of its own with
+/// a paused clock, on a thread of its own (callable from async code too); it returns at once.
 pub fn wall_time(scenarios: &[Modelled], jobs: usize) -> Duration {
+    std::thread::scope(|scope| scope.spawn(|| simulate(scenarios, jobs)).join().unwrap_or(Duration::ZERO))
+}
+
+fn simulate(scenarios: &[Modelled], jobs: usize) -> Duration {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build() {
         Ok(rt) => rt,
         Err(_) => return Duration::ZERO,

@@ -183,32 +183,7 @@ fn secret_value(secret: &Value, key: &str) -> Option<String> {
 mod tests {
     use std::path::Path;
 
-    use crate::project::Project;
-    use crate::scenario::{Catalog, Mesh};
-
-    /// A project with this checkout's versions and fixtures (and `extra` fixture files), and one
-    /// scenario `text`: the message of its offline check on Istio.
-    fn checked(text: &str, extra: &[(&str, &str)]) -> Result<(), String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
-        for sub in ["base", "kong"] {
-            let to = dir.path().join("fixtures").join(sub);
-            std::fs::create_dir_all(&to).unwrap();
-            for entry in std::fs::read_dir(root.join("fixtures").join(sub)).unwrap() {
-                let path = entry.unwrap().path();
-                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        for (name, content) in extra {
-            std::fs::write(dir.path().join("fixtures").join(name), content).unwrap();
-        }
-        std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
-        let file = dir.path().join("scenarios/case.yaml");
-        std::fs::write(&file, text).unwrap();
-        let catalog = Catalog::open(Project::at(dir.path())).unwrap();
-        catalog.check_mesh(&file, Mesh::Istio, "offline").map(|_| ()).map_err(|e| e.to_string())
-    }
+    use crate::testing::check_in_a_copy as checked;
 
     const HEAD: &str = "name: case\nsummary: s\nmeshes: [istio]\ncovers: [ingress]\n";
 

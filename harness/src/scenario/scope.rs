@@ -97,6 +97,35 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// What makes a scenario touch state other scenarios share, when it does: a Kong plugin made
+/// global (KIC applies a `KongClusterPlugin` or `KongPlugin` labelled `global: "true"` to every
+/// route), or Kong's metrics read without a label naming the scenario's namespace (counters of
+/// every scenario running at the same time).
+pub fn shared_state(loaded: &LoadedScenario, manifests: &[Manifest], namespace: &str) -> Option<String> {
+    let global = manifests.iter().find(|m| {
+        matches!(m.kind.as_str(), "KongClusterPlugin" | "KongPlugin")
+            && m.object.pointer("/metadata/labels/global").and_then(Value::as_str) == Some("true")
+    });
+    if let Some(m) = global {
+        return Some(format!("{} {} is labelled `global: \"true\"`: Kong applies it to every route", m.kind, m.name));
+    }
+    loaded.scenario.steps.iter().enumerate().find_map(|(i, step)| {
+        let crate::model::Step::Metrics(metrics) = step else { return None };
+        if metrics.target != crate::model::MetricsTarget::Kong {
+            return None;
+        }
+        let scoped = |e: &crate::model::SeriesExpect| {
+            e.labels.values().any(|m| match m {
+                crate::model::LabelMatch::Equals(v) => v.contains(namespace),
+                crate::model::LabelMatch::Prefix { prefix } => prefix.contains(namespace),
+            })
+        };
+        metrics.expect.iter().find(|e| !scoped(e)).map(|e| {
+            format!("step {} reads Kong's `{}` series without a label naming the scenario's namespace", i + 1, e.name)
+        })
+    })
+}
+
 /// What a scenario's pods may not do: reach the node (kind nodes are privileged containers on
 /// the user's Docker host) or run an image the checkout does not pin.
 fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
@@ -172,6 +201,14 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
             Diagnostic::error("scope", &loaded.path, position, message).with_field(field).with_source(&loaded.source),
         ))
     };
+    if !loaded.scenario.exclusive
+        && let Some(why) = shared_state(loaded, manifests, namespace)
+    {
+        let mut e = at(&["name"], "exclusive".into(), format!("{why}: other scenarios running beside it would see it"));
+        e.0.help =
+            Some("declare `exclusive: true` (the scenario then runs alone), or scope it to its namespace".into());
+        return Err(e);
+    }
     for key in loaded.scenario.namespace.labels.keys() {
         if key.starts_with("pod-security.kubernetes.io/") {
             return Err(at(
@@ -489,5 +526,30 @@ mod tests {
         assert!(guard(&plugin("existing-global-plugin"), true, "t").unwrap_err().contains("named after"));
         // The same kind name in another group is not allowed.
         assert!(guard(&object("KongClusterPlugin", None), true, "t").is_err());
+    }
+    /// A global Kong plugin or Kong-wide metrics touch every scenario running beside: refused
+    /// unless the scenario says `exclusive: true` (then it runs alone).
+    #[test]
+    fn shared_state_needs_exclusive() {
+        use crate::testing::check_in_a_copy as checked;
+        let head = "name: case\nsummary: s\nmeshes: [istio]\ncovers: [ingress]\n";
+        let global = "apiVersion: configuration.konghq.com/v1\nkind: KongClusterPlugin\n\
+                      metadata:\n  name: \"{{ namespace }}\"\n  labels: {global: \"true\"}\nplugin: correlation-id\n";
+        let steps = "steps:\n  - http:\n      request: {path: /echo/x}\n      expect: {status: 200}\n";
+        let text = format!("{head}fixtures: [base/echo.yaml, kong/ingress-echo.yaml, global.yaml]\n{steps}");
+        let err = checked(&text, &[("global.yaml", global)]).unwrap_err();
+        assert!(err.contains("KongClusterPlugin") && err.contains("is labelled `global: \"true\"`"), "{err}");
+        assert!(err.contains("declare `exclusive: true`"), "{err}");
+        checked(&text.replacen("covers:", "exclusive: true\ncovers:", 1), &[("global.yaml", global)]).unwrap();
+
+        let metrics = |labels: &str| {
+            format!(
+                "{head}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\nsteps:\n  - metrics:\n      target: kong\n      \
+                 expect: [{{name: kong_http_requests_total, labels: {labels}, at-least: 1}}]\n"
+            )
+        };
+        let err = checked(&metrics("{code: \"200\"}"), &[]).unwrap_err();
+        assert!(err.contains("step 1 reads Kong's `kong_http_requests_total` series without a label"), "{err}");
+        checked(&metrics("{service: {prefix: \"{{ namespace }}.\"}}"), &[]).unwrap();
     }
 }
