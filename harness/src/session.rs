@@ -1174,6 +1174,40 @@ mod tests {
         }
     }
 
+    /// Ctrl-C during a run of scenarios side by side stops every running one at its current
+    /// step (reported as failed there, with what it was doing) and starts no other (skipped).
+    #[tokio::test]
+    async fn an_interrupt_stops_every_running_scenario_and_starts_no_other() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| ["ingress-basic", "jwt-auth", "rate-limit"].contains(&s.name.as_str()));
+        let kong = kong_for_any_run().await;
+        let (client, _) = kube_mock(echo_cluster);
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let options = ScenarioOptions { keep_namespaces: true, jobs: 2, ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            stop.cancel();
+        });
+        let started = std::time::Instant::now();
+        let report = run_scenarios(&catalog, &env, &plan, &profile, &options, &cancel, &progress).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped promptly: {:?}", started.elapsed());
+        let outcomes: Vec<(&str, &crate::report::Outcome)> =
+            report.results.iter().map(|r| (r.scenario.as_str(), &r.outcome)).collect();
+        assert_eq!(outcomes.len(), 3, "in plan order: {outcomes:?}");
+        for (name, outcome) in &outcomes[..2] {
+            let crate::report::Outcome::Failed { evidence, .. } = outcome else { panic!("{name}: {outcome:?}") };
+            assert!(evidence.contains("interrupted"), "{name}: {evidence}");
+        }
+        assert_eq!(*outcomes[2].1, crate::report::Outcome::Skipped { reason: "interrupted".into() });
+    }
+
     /// A run whose budget ran out starts no further scenario: each is skipped with the budget's
     /// reason (not "interrupted"), and nothing is applied.
     #[tokio::test(start_paused = true)]
