@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{DIAGNOSTICS_BOUND, TEARDOWN_BOUND};
-use crate::scenario::model::Timeout;
+use crate::model::Timeout;
 
 /// `helm get values` of each release after a failure: each call is bounded by a minute, and they
 /// usually take a second; two minutes covers the stack's releases on a slow API server.
@@ -44,7 +44,7 @@ pub struct Budget {
 impl Budget {
     /// `75m`, `2h`, `5400s`: at least the reserve plus five minutes of work, at most a day.
     pub fn parse(s: &str) -> Result<Budget, String> {
-        let total = crate::scenario::model::parse_duration(s)?;
+        let total = crate::model::parse_duration(s)?;
         let least = RESERVE + LEAST_WORK;
         if total < least {
             return Err(format!(

@@ -170,6 +170,7 @@ pub async fn delete_labelled(
     api_version: &str,
     kind: &str,
     run: &str,
+    named: Option<&str>,
 ) -> Result<usize, KubeError> {
     let api = match dynamic_api(client, api_version, kind, None).await {
         Ok(api) => api,
@@ -182,6 +183,10 @@ pub async fn delete_labelled(
     let mut deleted = 0;
     for object in found.items {
         let Some(name) = object.metadata.name.as_deref() else { continue };
+        // One scenario's objects only, when scenarios of the run share the cluster.
+        if named.is_some_and(|n| n != name) {
+            continue;
+        }
         match api.delete(name, &Default::default()).await {
             Ok(_) => deleted += 1,
             Err(kube::Error::Api(e)) if e.code == 404 => {}

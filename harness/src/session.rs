@@ -415,9 +415,10 @@ pub struct ScenarioOptions {
 }
 
 /// Run the scenarios of `plan` in `env`, up to `options.jobs` at once (exclusive ones alone),
-/// each failed one again in a fresh namespace up to `options.retries` times; failed attempts
-/// get diagnostics, their observations and a repro bundle under `artifacts/<scenario>/`
-/// (later attempts under `artifacts/<scenario>-attempt-<n>/`). Results are in plan order.
+/// each one whose step failed again in a fresh namespace up to `options.retries` times; failed
+/// attempts get diagnostics, their observations and a repro bundle under
+/// `artifacts/<scenario>/` (later attempts under `artifacts/<scenario>/attempt-<n>/`). Results
+/// are in plan order.
 /// Scenario namespaces are deleted afterwards unless the cluster is kept.
 pub async fn run_scenarios(
     catalog: &crate::scenario::Catalog,
@@ -467,6 +468,11 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
     let mut first_failure: Option<ScenarioResult> = None;
     let mut last = None;
     for attempt in 0..attempts {
+        // Stopped (Ctrl-C, budget): a scenario not begun is skipped; one that failed keeps its
+        // failure and is not tried again.
+        if run.cancel.is_cancelled() && attempt > 0 {
+            break;
+        }
         if run.cancel.is_cancelled() {
             last = Some(ScenarioResult {
                 scenario: planned.name.clone(),
@@ -479,7 +485,7 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
             });
             break;
         }
-        let result = attempt_scenario(run, number, attempt).await;
+        let (result, retryable) = attempt_scenario(run, number, attempt).await;
         let failed = matches!(result.outcome, Outcome::Failed { .. });
         if !failed {
             last = Some(match (&result.outcome, first_failure.take()) {
@@ -504,6 +510,11 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
             first_failure = Some(result.clone());
         }
         last = Some(result);
+        // Only a step that failed may pass next time; a scenario that does not load, a snapshot
+        // that differs or a mutant that survives would fail the same way again.
+        if !retryable {
+            break;
+        }
     }
     let mut result = match (last, first_failure) {
         // Every attempt failed: the first failure is the one to read; later ones are noted.
@@ -526,16 +537,18 @@ fn verdict_of(outcome: &crate::report::Outcome) -> &str {
     }
 }
 
-/// One attempt of scenario `number`: attempt 0 in the plan's namespace, later ones in
-/// namespaces of their own (`<scenario>-<run>-<attempt>`).
-async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> crate::report::ScenarioResult {
+/// One attempt of scenario `number`: the first in the plan's namespace, attempt n > 1 in a
+/// namespace of its own (`<scenario>-<run>-<n>`), its artifacts under
+/// `artifacts/<scenario>/attempt-<n>/`. Also says whether a failure may pass on a retry (a
+/// step failed, rather than the scenario not loading, its snapshot or a mutant).
+async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (crate::report::ScenarioResult, bool) {
     use crate::report::{Outcome, ScenarioResult};
     let (catalog, env, plan, profile, options, cancel, live) =
         (run.catalog, run.env, run.plan, run.profile, run.options, run.cancel, run.live);
     let planned = &plan.scenarios[number];
     let mesh = profile.mesh();
     let total = plan.scenarios.len();
-    let run_id = if attempt == 0 { plan.run.clone() } else { format!("{}-{attempt}", plan.run) };
+    let run_id = if attempt == 0 { plan.run.clone() } else { format!("{}-{}", plan.run, attempt + 1) };
     let ctx = crate::scenario::RunContext::new(&run_id, mesh);
     let fixtures_dir = catalog.project.fixtures_dir();
     let retry = if attempt == 0 { String::new() } else { format!(" (attempt {})", attempt + 1) };
@@ -554,14 +567,13 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> crat
         Ok(l) => l,
         Err(e) => {
             phase.finish(false, "does not load");
-            return failed_result("the scenario does not load", e.to_string());
+            return (failed_result("the scenario does not load", e.to_string()), false);
         }
     };
     phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
     let outcome = live.run(&loaded, &plan.run, cancel).await;
-    let dir_name =
-        if attempt == 0 { planned.name.clone() } else { format!("{}-attempt-{}", planned.name, attempt + 1) };
-    let dir = env.run.artifacts().join(dir_name);
+    let first = env.run.artifacts().join(&planned.name);
+    let dir = if attempt == 0 { first } else { first.join(format!("attempt-{}", attempt + 1)) };
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("steps.json"), serde_json::to_string_pretty(&outcome.steps).unwrap_or_default());
     let _ = std::fs::write(
@@ -632,12 +644,13 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> crat
         result_outcome = Outcome::Failed { verdict: "a mutant was not killed as declared".into(), evidence: weak };
     }
     let failed = matches!(result_outcome, Outcome::Failed { .. });
+    let retryable = failed && outcome.failure().is_some() && options.expected.is_none();
     if !options.keep_namespaces
         && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await
     {
         tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
     }
-    ScenarioResult {
+    let result = ScenarioResult {
         scenario: planned.name.clone(),
         mesh: mesh.to_string(),
         outcome: result_outcome,
@@ -649,7 +662,8 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> crat
             .iter()
             .map(|s| crate::report::PhaseTime { phase: s.step.clone(), ms: s.duration_ms })
             .collect(),
-    }
+    };
+    (result, retryable)
 }
 
 /// Compare a passing scenario's observations with its stored snapshot: a difference is the
@@ -1164,7 +1178,7 @@ mod tests {
                         .lock()
                         .unwrap()
                         .iter()
-                        .any(|r| r.method == "PATCH" && r.path.ends_with("/namespaces/ingress-basic-r1test-1"));
+                        .any(|r| r.method == "PATCH" && r.path.ends_with("/namespaces/ingress-basic-r1test-2"));
                     assert!(created, "the retry ran in a namespace of its own");
                     assert!(report.passed(), "flaky is not a failure of the run");
                 }
@@ -1172,6 +1186,25 @@ mod tests {
             }
             assert!(!first.phases.is_empty(), "phases are recorded");
         }
+        // Stopped right after the first failure: no retry, and the failure stays a failure
+        // (never turned into "skipped").
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let (client, asked) = kube_mock(move |req| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.ends_with("/namespaces/ingress-basic-r1test") => {
+                stop.cancel();
+                kube_status(403, "Forbidden")
+            }
+            _ => echo_cluster(req),
+        });
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let options = ScenarioOptions { keep_namespaces: true, retries: 2, ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report = run_scenarios(&catalog, &env, &plan, &profile, &options, &cancel, &progress).await;
+        assert!(matches!(report.results[0].outcome, crate::report::Outcome::Failed { .. }), "{:?}", report.results[0]);
+        let retried = asked.lock().unwrap().iter().any(|r| r.path.contains("ingress-basic-r1test-2"));
+        assert!(!retried, "no attempt after the stop");
     }
 
     /// Ctrl-C during a run of scenarios side by side stops every running one at its current
@@ -1300,6 +1333,23 @@ mod tests {
         };
         assert_eq!(verdict, "the observations differ from the snapshot");
         assert!(evidence.contains("-  status: 201") && evidence.contains("+  status: 200"), "{evidence}");
+
+        // A retry runs in its own namespace (`...-r3-2`) and still matches the accepted snapshot:
+        // observations are normalised with the run id the attempt was rendered with.
+        std::fs::write(&snap, &text).unwrap();
+        let _ = std::fs::remove_file(&pending);
+        let kong = kong_for_any_run().await;
+        let refuse_first = |req: &crate::testing::KubeRequest| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.ends_with("/namespaces/ingress-basic-r3") => kube_status(403, "Forbidden"),
+            _ => echo_cluster(req),
+        };
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r3", "istio", kube_mock(refuse_first).0, format!("http://{kong}"));
+        let options = ScenarioOptions { retries: 1, ..options };
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        assert!(matches!(report.results[0].outcome, crate::report::Outcome::Flaky { .. }), "{:?}", report.results[0]);
+        assert!(!pending.exists(), "the retry matched the snapshot: nothing new to review");
     }
 
     #[tokio::test]

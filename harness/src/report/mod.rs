@@ -26,7 +26,8 @@ pub struct ScenarioResult {
     /// mutant's result).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// Where the time went: the setup and each step of the (last) attempt.
+    /// Where the time went: the setup and each step of the reported attempt (the passing one,
+    /// or the first failure).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<PhaseTime>,
 }

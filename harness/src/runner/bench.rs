@@ -1,7 +1,9 @@
 //! `cargo xtask bench run`: the wall time of a profile's scenarios with `--jobs 1` and with more,
 //! simulated in virtual time through the scheduler a live run uses ([`super::run_all`]). Each
 //! scenario's time comes from its own steps under the latency model below; what is measured is
-//! how well the scheduler overlaps them (exclusive scenarios alone), not the cluster.
+//! how well the scheduler overlaps them (exclusive scenarios alone), not the cluster. The model
+//! has no contention (one API server, KIC's full-configuration syncs, one node's CPU), so the
+//! ratio it gives is an idealised lower bound of what a cluster shows.
 //!
 //! The model, per scenario (each figure drawn uniformly within +/-50% with a seeded generator,
 //! so a seed gives one answer):

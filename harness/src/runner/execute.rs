@@ -187,7 +187,10 @@ impl Live {
         }
         out.passed = out.steps.iter().all(|s| s.passed);
         out.transcripts = std::mem::take(&mut context.transcripts);
-        out.observations = context.observations.iter().map(|o| crate::snapshot::normalise(o, run, &redact)).collect();
+        // Normalised with the run id the scenario was rendered with (a retry's is its own).
+        let rendered_run = loaded.vars.get("run").unwrap_or(run);
+        out.observations =
+            context.observations.iter().map(|o| crate::snapshot::normalise(o, rendered_run, &redact)).collect();
         out
     }
 
@@ -289,8 +292,10 @@ impl Live {
     pub async fn clean_up(&self, namespace: &str, run: &str) -> Result<bool, String> {
         // Every part is attempted; the first failure is reported.
         let mut failed = None;
+        // The cluster-scoped objects a scenario may make are named after its namespace: only
+        // its own go, not those of scenarios running beside it.
         for (api_version, kind) in crate::scenario::scope::CLUSTER_SCOPED_ALLOWED {
-            if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run).await {
+            if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run, Some(namespace)).await {
                 failed.get_or_insert(e.to_string());
             }
         }

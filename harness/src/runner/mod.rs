@@ -68,18 +68,30 @@ mod tests {
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let beside_exclusive = Arc::new(AtomicUsize::new(0));
+        let exclusive_running = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let exclusive = |i: usize| i == 3;
         let started = tokio::time::Instant::now();
         let results = run_all(8, 3, exclusive, |i| {
-            let (running, peak, beside) = (running.clone(), peak.clone(), beside_exclusive.clone());
+            let (running, peak, beside, alone) =
+                (running.clone(), peak.clone(), beside_exclusive.clone(), exclusive_running.clone());
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                if exclusive(i) && now != 1 {
+                // Nothing starts beside the exclusive item, and it starts beside nothing.
+                if (exclusive(i) && now != 1) || (!exclusive(i) && alone.load(Ordering::SeqCst)) {
                     beside.fetch_add(1, Ordering::SeqCst);
+                }
+                if exclusive(i) {
+                    alone.store(true, Ordering::SeqCst);
                 }
                 // Later items are shorter: they finish before earlier ones.
                 tokio::time::sleep(Duration::from_secs(10 - i as u64)).await;
+                if !exclusive(i) && alone.load(Ordering::SeqCst) {
+                    beside.fetch_add(1, Ordering::SeqCst);
+                }
+                if exclusive(i) {
+                    alone.store(false, Ordering::SeqCst);
+                }
                 running.fetch_sub(1, Ordering::SeqCst);
                 i * 10
             }

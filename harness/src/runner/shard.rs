@@ -1,8 +1,8 @@
 //! `e2e --shard K/N`: which scenarios a CI job runs. Every scenario lands in exactly one shard,
 //! and the same inputs give the same split. With durations of an earlier run (its `run.json`),
 //! shards are balanced by time (longest first, each to the least loaded shard); without, each
-//! scenario counts the same and the order comes from a hash of its name, so adding a scenario
-//! moves few others.
+//! scenario counts the same, dealt round in the order of a hash of its name (stable across
+//! machines; a new scenario may move others to another shard).
 
 use std::collections::BTreeMap;
 
