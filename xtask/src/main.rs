@@ -136,6 +136,8 @@ enum Command {
     /// Run the scenarios of a mesh end to end: cluster, installs, scenarios, report, teardown.
     E2e {
         mesh: Mesh,
+        /// A profile of versions.toml (default: the one named after the mesh; `list` shows
+        /// the scenarios, `ci-matrix` every profile).
         #[arg(long)]
         profile: Option<String>,
         /// Run only these scenarios (repeatable).
@@ -154,8 +156,8 @@ enum Command {
         /// Scenarios run at once (each in its own namespace); `exclusive: true` ones run alone.
         #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
-        /// Run a failed scenario again, in a fresh namespace, up to N times; a pass after a
-        /// failure is reported as flaky, never as a clean pass.
+        /// Run a scenario whose step failed again, in a fresh namespace, up to N times; a pass
+        /// after a failure is reported as flaky, never as a clean pass.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=5))]
         retries: u32,
         /// Run only this share of the scenarios (K/N): shards are disjoint and together cover
@@ -1235,6 +1237,13 @@ async fn e2e_in(
     live.describe(&mut plan, &profile);
     if dry_run {
         emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
+        let exclusive = plan.scenarios.iter().filter(|s| s.exclusive).count();
+        eprintln!(
+            "{} scenario(s), up to {} at once ({exclusive} alone), a failed step retried {} time(s)",
+            plan.scenarios.len(),
+            checks.jobs.max(1),
+            checks.retries
+        );
         return Ok(u8::from(!plan.broken.is_empty()));
     }
     require_docker(live, &progress).await?;
