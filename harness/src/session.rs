@@ -1007,11 +1007,7 @@ mod tests {
     /// refuses jwt-auth's namespace: ingress-basic passes, jwt-auth fails with its evidence.
     #[tokio::test]
     async fn a_failed_scenario_leaves_its_evidence_and_the_report_says_where() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
-        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
-        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
-        plan.scenarios.retain(|s| s.name == "ingress-basic" || s.name == "jwt-auth");
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic", "jwt-auth"]);
         let kong = serve(|head| {
             let mut upstream = head.clone();
             let ns = "ingress-basic-r1test";
@@ -1061,19 +1057,8 @@ mod tests {
     #[tokio::test]
     async fn a_repro_run_is_judged_by_what_the_bundle_expects() {
         use crate::scenario::bundle::{Expected, ExpectedOutcome};
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
-        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
-        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
-        plan.scenarios.retain(|s| s.name == "ingress-basic");
-        let kong = serve(|head| {
-            let mut upstream = head.clone();
-            let ns = "ingress-basic-r1test";
-            upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
-            upstream.headers.insert("x-kong-request-id".into(), "1".into());
-            Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
-        })
-        .await;
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic"]);
+        let kong = kong_for_any_run().await;
         let fails_at_2 = Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: None, note: String::new() };
         // The namespace refused: "step 0" in the run's records, which no bundle step names.
         let refused = |req: &crate::testing::KubeRequest| match (req.method.as_str(), req.path.as_str()) {
@@ -1123,6 +1108,16 @@ mod tests {
         }
     }
 
+    /// This checkout's catalog, its istio profile and a plan of run `r1test` holding `names`.
+    fn istio_plan_of(names: &[&str]) -> (crate::scenario::Catalog, Profile, Plan) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
+        plan.scenarios.retain(|s| names.contains(&s.name.as_str()));
+        (catalog, profile, plan)
+    }
+
     /// A Kong stand-in answering for whichever run a request's host names
     /// (`<scenario>.<run>.test`), as the echo backend behind it would.
     async fn kong_for_any_run() -> std::net::SocketAddr {
@@ -1144,11 +1139,7 @@ mod tests {
     /// retries it fails. (Concurrency and order are the scheduler's, tested in `runner`.)
     #[tokio::test]
     async fn retried_scenarios_pass_as_flaky_in_a_fresh_namespace_and_keep_the_first_failure() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
-        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
-        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
-        plan.scenarios.retain(|s| s.name == "ingress-basic");
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic"]);
         let kong = kong_for_any_run().await;
         for retries in [0, 1] {
             let (client, asked) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
@@ -1211,11 +1202,7 @@ mod tests {
     /// step (reported as failed there, with what it was doing) and starts no other (skipped).
     #[tokio::test]
     async fn an_interrupt_stops_every_running_scenario_and_starts_no_other() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
-        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
-        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
-        plan.scenarios.retain(|s| ["ingress-basic", "jwt-auth", "rate-limit"].contains(&s.name.as_str()));
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic", "jwt-auth", "rate-limit"]);
         let kong = kong_for_any_run().await;
         let (client, _) = kube_mock(echo_cluster);
         let work = tempfile::tempdir().unwrap();
@@ -1245,11 +1232,7 @@ mod tests {
     /// reason (not "interrupted"), and nothing is applied.
     #[tokio::test(start_paused = true)]
     async fn scenarios_after_the_budget_ran_out_are_skipped_as_out_of_time() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(&root)).unwrap();
-        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
-        let mut plan = crate::plan::build(&catalog, &profile, "r1test", HostPorts { http: 1, https: 2 }).unwrap();
-        plan.scenarios.retain(|s| s.name == "ingress-basic" || s.name == "jwt-auth");
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic", "jwt-auth"]);
         let (client, requests) = kube_mock(echo_cluster);
         let work = tempfile::tempdir().unwrap();
         let env = environment(work.path(), "r1test", "istio", client, "http://127.0.0.1:9".into());
