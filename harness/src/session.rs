@@ -467,6 +467,7 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
     let attempts = run.options.retries + 1;
     let mut first_failure: Option<ScenarioResult> = None;
     let mut last = None;
+    let mut tried = 0;
     for attempt in 0..attempts {
         // Stopped (Ctrl-C, budget): a scenario not begun is skipped; one that failed keeps its
         // failure and is not tried again.
@@ -486,21 +487,14 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
             break;
         }
         let (result, retryable) = attempt_scenario(run, number, attempt).await;
+        tried += 1;
         let failed = matches!(result.outcome, Outcome::Failed { .. });
         if !failed {
-            last = Some(match (&result.outcome, first_failure.take()) {
-                (Outcome::Passed, Some(first)) => {
-                    let Outcome::Failed { verdict, evidence } = first.outcome else {
-                        unreachable!("kept only failures")
-                    };
+            last = Some(match (&result.outcome, first_failure.take().map(|f| (f.outcome, f.artifacts))) {
+                (Outcome::Passed, Some((Outcome::Failed { verdict, evidence }, artifacts))) => {
                     let mut notes = result.notes;
                     notes.insert(0, format!("passed on attempt {} of {attempts} after failing", attempt + 1));
-                    ScenarioResult {
-                        outcome: Outcome::Flaky { verdict, evidence },
-                        artifacts: first.artifacts,
-                        notes,
-                        ..result
-                    }
+                    ScenarioResult { outcome: Outcome::Flaky { verdict, evidence }, artifacts, notes, ..result }
                 }
                 _ => result,
             });
@@ -517,14 +511,22 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
         }
     }
     let mut result = match (last, first_failure) {
-        // Every attempt failed: the first failure is the one to read; later ones are noted.
-        (Some(last), Some(first)) if matches!(last.outcome, Outcome::Failed { .. }) && attempts > 1 => {
-            let mut first = first;
-            first.notes.push(format!("failed all {attempts} attempts; the last: {}", verdict_of(&last.outcome)));
+        // Every attempt made failed: the first failure is the one to read; the last is noted.
+        (Some(last), Some(mut first)) if matches!(last.outcome, Outcome::Failed { .. }) && tried > 1 => {
+            first.notes.push(format!("failed all {tried} attempts; the last: {}", verdict_of(&last.outcome)));
             first
         }
         (Some(last), _) => last,
-        (None, _) => unreachable!("at least one attempt"),
+        // No attempt ran: every path above sets `last`; said, not assumed.
+        (None, _) => ScenarioResult {
+            scenario: planned.name.clone(),
+            mesh: run.profile.mesh().to_string(),
+            outcome: Outcome::Skipped { reason: "no attempt ran".into() },
+            duration_ms: 0,
+            artifacts: None,
+            notes: Vec::new(),
+            phases: Vec::new(),
+        },
     };
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
@@ -1177,6 +1179,22 @@ mod tests {
             }
             assert!(!first.phases.is_empty(), "phases are recorded");
         }
+        // Failing every time: the first failure is reported, the count and the last noted.
+        let (client, _) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.contains("/namespaces/ingress-basic-r1test") => kube_status(403, "Forbidden"),
+            _ => echo_cluster(req),
+        });
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let options = ScenarioOptions { keep_namespaces: true, retries: 1, ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        let r = &report.results[0];
+        let crate::report::Outcome::Failed { evidence, .. } = &r.outcome else { panic!("{r:?}") };
+        assert!(evidence.contains("creating namespace ingress-basic-r1test:"), "the first: {evidence}");
+        assert!(r.notes.iter().any(|n| n.starts_with("failed all 2 attempts; the last: ")), "{:?}", r.notes);
+
         // Stopped right after the first failure: no retry, and the failure stays a failure
         // (never turned into "skipped").
         let cancel = CancellationToken::new();
