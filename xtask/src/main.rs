@@ -1227,7 +1227,8 @@ async fn e2e_in(
     }
     lint_planned(catalog, &mut plan, &profile, &progress);
     for b in &plan.broken {
-        eprintln!("scenario {} ({}) fails: it does not load or lint\n{}\n", b.name, b.file.display(), b.error);
+        let said = format!("scenario {} ({}) fails: it does not load or lint\n{}\n", b.name, b.file.display(), b.error);
+        eprintln!("{}", harness::diagnostic::escape_for_log(&said));
     }
     if plan.scenarios.is_empty() && !plan.broken.is_empty() {
         bail!("no selected scenario can run (see above); nothing was created");
