@@ -963,6 +963,27 @@ mod tests {
         assert_eq!(table, expected, "regenerate the README table from `cargo xtask lint --list-rules`");
     }
 
+    /// The opentelemetry rule's other side: with Kong's instrumentation on in its values, the
+    /// pitfall's plugin draws no finding (the case itself shows it off).
+    #[test]
+    fn opentelemetry_with_instrumentation_on_is_fine() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let case = root.join("fixtures/pitfalls/otel-without-instrumentation");
+        let dir = tempfile::tempdir().unwrap();
+        let values = dir.path().join("kong-values.yaml");
+        std::fs::write(&values, "gateway:\n  env:\n    tracing_instrumentations: all\n    tracing_sampling_rate: 1\n")
+            .unwrap();
+        let catalog = Catalog::open(crate::project::Project::at(root)).unwrap();
+        let inputs = Inputs {
+            paths: vec![case.join("otel.yaml")],
+            mesh: Some(Mesh::None),
+            values: vec![("kong/ingress".into(), values)],
+            ..Default::default()
+        };
+        let outcome = run(&catalog, &inputs);
+        assert!(!outcome.findings.iter().any(|d| d.code == "kong-otel-not-instrumented"), "{:?}", outcome.findings);
+    }
+
     #[test]
     fn pitfall_cases_yield_exactly_their_expected_findings() {
         let catalog = catalog();

@@ -47,6 +47,9 @@ const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-a
 const K8S_CRD_VALIDATION: &str =
     "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation";
 const KONG_CONSTANTS: &str = "https://github.com/Kong/kong/blob/3.9.1/kong/constants.lua";
+/// With `tracing_instrumentations = off` (kong/templates/kong_defaults.lua) the plugin only
+/// propagates: it samples nothing and exports no span.
+const KONG_OTEL_TRACES: &str = "https://github.com/Kong/kong/blob/3.9.3/kong/plugins/opentelemetry/traces.lua";
 const KIC_CREDENTIAL: &str =
     "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/internal/util/credential.go";
 const KIC_CHANGELOG: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/CHANGELOG.md";
@@ -171,6 +174,20 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         evidence: KONG_CONSTANTS,
         check: kong_plugin_unknown,
+    },
+    Rule {
+        id: "kong-zipkin-sampled-rarely",
+        summary: "Kong's zipkin plugin without `sample_ratio`: it samples 1 request in 1000, so most traces are missing",
+        severity: Severity::Warning,
+        evidence: KONG_ZIPKIN_SCHEMA,
+        check: kong_zipkin_sampled_rarely,
+    },
+    Rule {
+        id: "kong-otel-not-instrumented",
+        summary: "Kong's opentelemetry plugin while Kong's tracing instrumentation is off (its default): no span is exported",
+        severity: Severity::Warning,
+        evidence: KONG_OTEL_TRACES,
+        check: kong_otel_not_instrumented,
     },
     Rule {
         id: "ingress-no-class",
@@ -1139,6 +1156,63 @@ fn kong_plugin_unknown(index: &Index, f: &mut Findings) {
             ),
             fix,
         );
+    }
+}
+
+/// A zipkin plugin that does not set `sample_ratio` keeps its default, 0.001: tests and
+/// debugging see almost no trace.
+fn kong_zipkin_sampled_rarely(index: &Index, f: &mut Findings) {
+    for p in plugin_objects(index) {
+        if p.object.get("plugin").and_then(Value::as_str) == Some("zipkin")
+            && p.object.pointer("/config/sample_ratio").is_none()
+        {
+            f.on_object(
+                p,
+                &["plugin"],
+                "the zipkin plugin samples 0.001 of requests unless `config.sample_ratio` says otherwise".into(),
+                "set `config.sample_ratio: 1` where every request should be traced (tests, debugging)".into(),
+            );
+        }
+    }
+}
+
+/// An opentelemetry plugin exports spans only when Kong's tracing instrumentation is on
+/// (`tracing_instrumentations`, `KONG_TRACING_INSTRUMENTATIONS`, default `off`). Known from
+/// Kong's values (`env.tracing_instrumentations`, under `gateway.` for kong/ingress); without
+/// them, a note says it was not checked.
+fn kong_otel_not_instrumented(index: &Index, f: &mut Findings) {
+    let instrumented = index.kong_values().map(|(values, chart)| {
+        let mut path: Vec<&str> = chart.gateway().to_vec();
+        path.extend(["env", "tracing_instrumentations"]);
+        let setting = path.iter().try_fold(&values.value, |v, k| v.get(*k)).and_then(Value::as_str);
+        setting.is_some_and(|s| !s.trim().eq_ignore_ascii_case("off"))
+    });
+    for p in plugin_objects(index) {
+        if p.object.get("plugin").and_then(Value::as_str) != Some("opentelemetry") {
+            continue;
+        }
+        match instrumented {
+            Some(true) => {}
+            Some(false) => f.on_object(
+                p,
+                &["plugin"],
+                "Kong's tracing instrumentation is off (`tracing_instrumentations` unset or `off`): the opentelemetry \
+                 plugin only propagates headers and exports no span"
+                    .into(),
+                "set `env.tracing_instrumentations: all` (kong/ingress: `gateway.env`) and a sampling rate \
+                 (`env.tracing_sampling_rate: 1` or the plugin's `config.sampling_rate: 1`)"
+                    .into(),
+            ),
+            None => f.on_object_at(
+                Severity::Note,
+                p,
+                &["plugin"],
+                "not checked whether Kong's tracing instrumentation is on (the opentelemetry plugin exports nothing \
+                 without it): no Kong values given"
+                    .into(),
+                "pass Kong's values (--values kong/ingress=FILE) to check".into(),
+            ),
+        }
     }
 }
 
