@@ -266,11 +266,7 @@ impl Bundle {
 
     /// Read a bundle file, with located errors.
     pub fn load(path: &Path) -> Result<Bundle, ReproError> {
-        let invalid = |e: yaml::Error, text: &str| {
-            let mut d = Diagnostic::error(e.code, path, e.position, e.message).with_field(e.field).with_source(text);
-            d.help = e.help;
-            ReproError::Invalid(Box::new(d))
-        };
+        let invalid = |e: yaml::Error, text: &str| ReproError::Invalid(Box::new(e.into_diagnostic(path, text)));
         let text = yaml::read_text(path).map_err(|e| invalid(e, ""))?;
         let at = |field: &str, message: String| {
             let position = yaml::locate(&text, &field.split('.').collect::<Vec<_>>());
