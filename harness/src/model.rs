@@ -859,24 +859,109 @@ impl SplitStep {
 }
 
 /// One request carrying the harness's trace id; then poll the collector for that trace.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TraceStep {
     pub request: Request,
+    /// The header format(s) the harness's trace context travels in.
+    #[serde(default)]
+    pub context: TraceContextFormat,
     pub expect: TraceExpect,
     #[serde(default = "Timeout::trace")]
     pub timeout: Timeout,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// How the client's trace context is written on the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceContextFormat {
+    /// W3C `traceparent` (sampled) and B3 multi-header (`x-b3-sampled: 1`) with one id.
+    #[default]
+    #[serde(rename = "w3c+b3")]
+    W3cAndB3,
+    /// W3C Trace Context `traceparent: 00-<trace>-<span>-01`.
+    W3c,
+    /// B3 multi-header: `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled: 1`.
+    B3,
+    /// The single `b3: <trace>-<span>-1` header.
+    B3Single,
+}
+
+impl TraceContextFormat {
+    /// The formats a backend's received headers are inspected for.
+    pub const CARRIERS: [TraceContextFormat; 3] =
+        [TraceContextFormat::W3c, TraceContextFormat::B3, TraceContextFormat::B3Single];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceContextFormat::W3cAndB3 => "w3c+b3",
+            TraceContextFormat::W3c => "w3c",
+            TraceContextFormat::B3 => "b3",
+            TraceContextFormat::B3Single => "b3-single",
+        }
+    }
+}
+
+impl fmt::Display for TraceContextFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TraceExpect {
     /// Service names (as reported to the collector) that must have spans in the trace.
     #[serde(default)]
     pub services: Vec<String>,
     /// Parent -> child service edges that must appear in the span tree.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edges: Vec<TraceEdge>,
+    /// Service names that must have no span in the trace. Absence cannot be seen at one
+    /// instant: once everything else holds, the collector is asked again after `quiet`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// How long spans may still arrive after the trace looked complete (with `absent`).
+    #[serde(default = "Timeout::trace_quiet", skip_serializing_if = "Timeout::is_trace_quiet")]
+    pub quiet: Timeout,
+    /// What the backend received, per header format: the client's trace id, another trace's,
+    /// or nothing (judged on the echo backend's report of the traced request).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend: BTreeMap<TraceContextFormat, CarriedTrace>,
+}
+
+impl Default for TraceExpect {
+    fn default() -> Self {
+        TraceExpect {
+            services: Vec::new(),
+            edges: Vec::new(),
+            absent: Vec::new(),
+            quiet: Timeout::trace_quiet(),
+            backend: BTreeMap::new(),
+        }
+    }
+}
+
+/// What one trace header format carried to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CarriedTrace {
+    /// The header is there with the client's trace id.
+    ClientTrace,
+    /// The header is there with a trace id that is not the client's (a new trace began).
+    OtherTrace,
+    /// The header is not there.
+    Absent,
+}
+
+impl fmt::Display for CarriedTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CarriedTrace::ClientTrace => "client-trace",
+            CarriedTrace::OtherTrace => "other-trace",
+            CarriedTrace::Absent => "absent",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -1119,6 +1204,14 @@ impl Timeout {
     }
     fn trace() -> Self {
         Timeout::secs(90)
+    }
+    fn trace_quiet() -> Self {
+        // Linkerd's and Envoy's exporters batch spans for a few seconds; Kong's queue flushes
+        // within 1 s by default (Kong/kong kong/tools/queue_schema.lua `max_coalescing_delay`).
+        Timeout::secs(15)
+    }
+    fn is_trace_quiet(&self) -> bool {
+        *self == Timeout::trace_quiet()
     }
     fn rate_limit() -> Self {
         // A fresh minute window can be up to 60 s away, plus the burst itself.

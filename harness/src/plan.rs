@@ -337,7 +337,18 @@ pub fn describe(step: &Step) -> String {
             "split {} over {:?} ±{} (sequential, ≤{} requests, {})",
             s.request.path, s.weights, s.tolerance, s.max_requests, s.timeout
         ),
-        Step::Trace(s) => format!("trace {} expecting {:?} ({})", s.request.path, s.expect.services, s.timeout),
+        Step::Trace(s) => {
+            let e = &s.expect;
+            let mut out = format!("trace {} with {} context expecting {:?}", s.request.path, s.context, e.services);
+            if !e.absent.is_empty() {
+                out += &format!(", none from {:?} (asked again after {})", e.absent, e.quiet);
+            }
+            if !e.backend.is_empty() {
+                let carried: Vec<String> = e.backend.iter().map(|(f, c)| format!("{f}: {c}")).collect();
+                out += &format!(", backend receives {}", carried.join(", "));
+            }
+            out + &format!(" ({})", s.timeout)
+        }
         Step::RateLimit(s) => {
             format!("rate-limit {} at {} per {} (fresh window, {})", s.request.path, s.limit, s.window, s.timeout)
         }

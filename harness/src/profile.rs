@@ -94,19 +94,44 @@ pub struct K3sPins {
     pub images: BTreeMap<String, String>,
 }
 
-/// Where the trace collector runs.
+/// Where the trace collector (Jaeger v2 all-in-one) runs, under which identity, on which ports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracingPins {
     pub namespace: String,
+    /// The collector's Service and Deployment.
     pub service: String,
-    pub port: u16,
+    /// Its ServiceAccount: on Linkerd, the identity the proxies' exporter verifies.
+    pub service_account: String,
+    /// OTLP over gRPC: Linkerd's proxies and Istio's opentelemetry provider.
+    pub otlp_grpc_port: u16,
+    /// OTLP over HTTP (`/v1/traces`): Kong's opentelemetry plugin.
+    pub otlp_http_port: u16,
+    /// Zipkin v2 (`/api/v2/spans`): Kong's zipkin plugin.
+    pub zipkin_port: u16,
+    /// Jaeger's query API (`/api/traces/{id}`), reached through the API server's service proxy.
+    pub query_port: u16,
 }
 
 impl TracingPins {
-    /// The collector's span intake, as Kong's zipkin plugin and Istio's provider address it.
+    /// The collector's in-cluster host name.
+    pub fn host(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.service, self.namespace)
+    }
+
+    /// The Zipkin v2 span intake, as Kong's zipkin plugin addresses it.
     pub fn spans_url(&self) -> String {
-        format!("http://{}.{}.svc.cluster.local:{}/api/v2/spans", self.service, self.namespace, self.port)
+        format!("http://{}:{}/api/v2/spans", self.host(), self.zipkin_port)
+    }
+
+    /// The OTLP/HTTP trace intake, as Kong's opentelemetry plugin's `traces_endpoint`.
+    pub fn otlp_traces_url(&self) -> String {
+        format!("http://{}:{}/v1/traces", self.host(), self.otlp_http_port)
+    }
+
+    /// The OTLP/gRPC endpoint as `host:port`, as Linkerd's `proxy.tracing.collector.endpoint`.
+    pub fn otlp_grpc_endpoint(&self) -> String {
+        format!("{}:{}", self.host(), self.otlp_grpc_port)
     }
 }
 
@@ -238,6 +263,18 @@ impl Versions {
         at("kong.gateway_service_account".into(), dns1123_subdomain(&k.gateway_service_account))?;
         at("tracing.namespace".into(), dns1123_label(&self.tracing.namespace))?;
         at("tracing.service".into(), dns1123_label(&self.tracing.service))?;
+        at("tracing.service_account".into(), dns1123_label(&self.tracing.service_account))?;
+        let t = &self.tracing;
+        for (name, port) in [
+            ("otlp_grpc_port", t.otlp_grpc_port),
+            ("otlp_http_port", t.otlp_http_port),
+            ("zipkin_port", t.zipkin_port),
+            ("query_port", t.query_port),
+        ] {
+            if port == 0 {
+                return Err(format!("tracing.{name}: 0 is not a port"));
+            }
+        }
         at("kind.cluster_prefix".into(), dns1123_label(&self.kind.cluster_prefix))?;
         if self.kind.cluster_prefix.len() > 20 {
             return Err(format!(
@@ -367,8 +404,12 @@ namespace = "kong"
 gateway_service_account = "kong-gateway"
 [tracing]
 namespace = "tracing"
-service = "zipkin"
-port = 9411
+service = "jaeger"
+service_account = "jaeger"
+otlp_grpc_port = 4317
+otlp_http_port = 4318
+zipkin_port = 9411
+query_port = 16686
 [istio]
 repo = "https://istio-release.storage.googleapis.com/charts"
 [linkerd]
@@ -411,7 +452,7 @@ mesh_version = "1.30.3"
     fn unknown_keys_are_located() {
         let text = MINIMAL.replace("kubernetes = ", "kubernets = ");
         let (position, message) = Versions::parse(&text).unwrap_err();
-        assert_eq!(position.line, 38);
+        assert_eq!(position.line, 42);
         assert!(message.contains("unknown field `kubernets`"), "{message}");
     }
 
@@ -420,7 +461,7 @@ mesh_version = "1.30.3"
         let bad_sum = MINIMAL.replace("\"50030de2", "\"50030DE2");
         let (position, message) = Versions::parse(&bad_sum).unwrap_err();
         assert!(message.starts_with("`linux/amd64` is not a sha256"), "{message}");
-        assert_eq!(position.line, 28);
+        assert_eq!(position.line, 32);
         let no_image = MINIMAL.replace("kubernetes = \"v1.35.1\"", "kubernetes = \"v1.99.0\"");
         assert!(
             Versions::parse(&no_image).unwrap_err().1.contains("`v1.99.0`, which has no entry in [kind.node_images]")

@@ -17,12 +17,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::check::denial::Path as Via;
-use crate::check::expect::{evaluate, evaluate_trace};
+use crate::check::expect::{evaluate, evaluate_carried, evaluate_trace};
 use crate::check::split::{Decision, SplitAnswer, SplitRun, SplitTest, TRANSPORT_RETRIES};
 use crate::probe::observation::Answer;
-use crate::probe::zipkin::{Span, SpanTree};
 use crate::scenario::template::{self, Vars};
-use crate::scenario::{Expect, FromPodStep, HttpStep, Mesh, SplitStep, Step};
+use crate::scenario::{Expect, FromPodStep, HttpStep, Mesh, SplitStep, Step, TraceStep};
 
 /// The verdict a step reached, or must reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +49,10 @@ pub struct Transcript {
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
     pub step: Step,
+    /// The trace id the harness sent (trace steps): what the backend's headers are judged by.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The step's raw answers. A trace step's first is its request's, the rest the collector's.
     pub answers: Vec<Answer>,
     pub verdict: Verdict,
 }
@@ -58,6 +61,8 @@ pub struct Transcript {
 #[derive(Debug, Clone, Serialize)]
 pub struct Recorded<'a> {
     pub mesh: Mesh,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<&'a str>,
     pub step: RecordedStep<'a>,
     pub answers: Vec<Answer>,
     pub verdict: Verdict,
@@ -70,6 +75,7 @@ pub enum RecordedStep<'a> {
     Http(&'a HttpStep),
     FromPod(&'a FromPodStep),
     Split(&'a SplitStep),
+    Trace(&'a TraceStep),
 }
 
 /// What replaying a transcript concluded.
@@ -175,23 +181,51 @@ pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayErr
             Ok(undecided_after(transcript.answers.len(), &last))
         }
         Step::Trace(s) => {
-            let mut last = String::from("no answers");
-            for observation in observations() {
-                let body = body_of(&observation?);
-                let spans: Vec<Span> = match serde_json::from_str(&body) {
-                    Ok(spans) => spans,
-                    Err(e) => {
-                        last = format!("the collector answered what is not a trace: {e}");
-                        continue;
-                    }
+            // The traced request's answer first: what the backend received is judged on it.
+            let Some((request, polls)) = transcript.answers.split_first() else {
+                return Ok(undecided_after(0, "no answers"));
+            };
+            if !s.expect.backend.is_empty() {
+                let Some(trace_id) = transcript.trace_id.as_deref() else {
+                    return Err(ReplayError::Invalid {
+                        file: file.to_owned(),
+                        message: "a trace step with `backend` expectations needs the `trace_id` it sent".into(),
+                    });
                 };
-                let verdict = evaluate_trace(&s.expect, &SpanTree::build(&spans));
-                if verdict.passed() {
-                    return Ok(Replayed { verdict: Verdict::Pass, detail: verdict.to_string() });
+                let observation = request.observation().map_err(|message| ReplayError::Answer {
+                    file: file.to_owned(),
+                    index: 0,
+                    message,
+                })?;
+                let received = match &observation.outcome {
+                    crate::probe::Outcome::Response(r) => r.echo.as_ref().map(|e| &e.headers),
+                    crate::probe::Outcome::Transport { .. } => None,
+                };
+                let verdict = evaluate_carried(&s.expect, trace_id, received);
+                if !verdict.passed() {
+                    return Ok(Replayed { verdict: Verdict::Fail, detail: verdict.to_string() });
                 }
-                last = verdict.to_string();
             }
-            Ok(undecided_after(transcript.answers.len(), &last))
+            // `eventually` over the collector's answers; with `absent`, the last answer (the
+            // one asked for after `quiet`) must hold too.
+            let judged = |answer: &Answer| match crate::probe::trace::tree_of(answer) {
+                Ok(tree) => evaluate_trace(&s.expect, &tree),
+                Err(e) => crate::check::expect::Verdict::of(vec![e]),
+            };
+            let Some(first_pass) = polls.iter().position(|a| judged(a).passed()) else {
+                let last = polls.last().map(|a| judged(a).to_string()).unwrap_or_else(|| "no collector answers".into());
+                return Ok(undecided_after(polls.len(), &last));
+            };
+            let deciding = judged(&polls[first_pass]);
+            if !s.expect.absent.is_empty() {
+                let last = polls.last().map(judged).filter(|_| polls.len() > first_pass + 1);
+                return Ok(match last {
+                    Some(v) if v.passed() => Replayed { verdict: Verdict::Pass, detail: v.to_string() },
+                    Some(v) => Replayed { verdict: Verdict::Fail, detail: format!("after {}: {v}", s.expect.quiet) },
+                    None => undecided_after(polls.len(), "no answer after the quiet period, so absence is unproven"),
+                });
+            }
+            Ok(Replayed { verdict: Verdict::Pass, detail: deciding.to_string() })
         }
         other => Err(ReplayError::Unsupported { file: file.to_owned(), kind: other.kind() }),
     }

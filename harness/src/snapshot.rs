@@ -264,7 +264,7 @@ fn is_ipv4(s: &str) -> bool {
     parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok())
 }
 
-fn replace_run(value: &mut Value, run: &str) {
+pub(crate) fn replace_run(value: &mut Value, run: &str) {
     if run.is_empty() {
         return;
     }

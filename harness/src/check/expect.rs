@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::denial::{self, Denial, Path};
 use super::xfcc::{self, Identity};
-use crate::model::{Expect, HeaderMatch, Mesh, Rejection, TraceExpect};
-use crate::probe::zipkin::SpanTree;
+use crate::model::{CarriedTrace, Expect, HeaderMatch, Mesh, Rejection, TraceContextFormat, TraceExpect};
+use crate::probe::trace::{SpanTree, carried};
 use crate::probe::{Observation, Outcome};
 
 /// Pass or fail, with every unmet expectation spelled out, and the mesh denial that a
@@ -220,11 +220,15 @@ pub fn judge_rejection(expected: &Rejection, outcome: &ApplyOutcome) -> Result<S
     }
 }
 
-/// A trace must hold every expected service and edge.
+/// A trace must hold every expected service and edge, and no span of an `absent` service. An
+/// empty trace never passes: a step that expects nothing of the collector still expects a trace.
 pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
     let services = tree.services();
     let edges = tree.edges();
     let mut failures = Vec::new();
+    if tree.roots.is_empty() {
+        failures.push("the collector holds no span of this trace".to_owned());
+    }
     for s in &expect.services {
         if !services.contains(s) {
             failures.push(format!("no span from service {s:?} (seen: {services:?})"));
@@ -235,7 +239,62 @@ pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
             failures.push(format!("no {} -> {} edge (seen: {edges:?})", e.from, e.to));
         }
     }
+    for s in &expect.absent {
+        if services.contains(s) {
+            failures.push(format!("a span from service {s:?}, which must report nothing for this trace"));
+        }
+    }
     Verdict::of(failures)
+}
+
+/// What the backend received of the client's trace (`trace_id`), per header format, against
+/// `expect.backend`. `received` is the echo backend's report of the request's headers; without
+/// one (no echo body) every expectation fails.
+pub fn evaluate_carried(
+    expect: &TraceExpect,
+    trace_id: &str,
+    received: Option<&std::collections::BTreeMap<String, Vec<String>>>,
+) -> Verdict {
+    let mut failures = Vec::new();
+    for (format, wanted) in &expect.backend {
+        let Some(headers) = received else {
+            failures.push(format!("{format}: the backend's report of the request is missing (not the echo backend?)"));
+            continue;
+        };
+        let seen = match carried(*format, headers) {
+            Some(id) if id == crate::probe::trace::widen(trace_id) => CarriedTrace::ClientTrace,
+            Some(_) => CarriedTrace::OtherTrace,
+            // `w3c+b3` is absent only when neither is there.
+            None if *format == TraceContextFormat::W3cAndB3
+                && (carried(TraceContextFormat::W3c, headers).is_some()
+                    || carried(TraceContextFormat::B3, headers).is_some()) =>
+            {
+                CarriedTrace::OtherTrace
+            }
+            None => CarriedTrace::Absent,
+        };
+        if seen != *wanted {
+            let shown: Vec<String> = ["traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "b3"]
+                .iter()
+                .filter_map(|h| headers.get(*h).map(|v| format!("{h}: {}", v.join(","))))
+                .collect();
+            failures.push(format!(
+                "{format}: the backend received {} (expected {}); its trace headers: {}",
+                describe_carried(seen),
+                describe_carried(*wanted),
+                if shown.is_empty() { "none".to_owned() } else { shown.join("; ") }
+            ));
+        }
+    }
+    Verdict::of(failures)
+}
+
+fn describe_carried(c: CarriedTrace) -> &'static str {
+    match c {
+        CarriedTrace::ClientTrace => "the client's trace id",
+        CarriedTrace::OtherTrace => "another trace's id",
+        CarriedTrace::Absent => "no such header",
+    }
 }
 
 #[cfg(test)]
@@ -443,19 +502,85 @@ mod tests {
         assert!(judge_rejection(&by_message, &ApplyOutcome::Accepted).is_err());
     }
 
+    fn trace(expect: TraceExpect) -> Verdict {
+        let spans = crate::probe::trace::decode(crate::probe::trace::tests::JAEGER_LINKERD).unwrap();
+        evaluate_trace(&expect, &SpanTree::build(&spans))
+    }
+
     #[test]
     fn traces_need_their_services_and_edges() {
-        let spans: Vec<crate::probe::zipkin::Span> = serde_json::from_str(crate::probe::zipkin::tests::TRACE).unwrap();
-        let tree = SpanTree::build(&spans);
         let expect = TraceExpect {
-            services: vec!["kong".into(), "echo.shop".into()],
-            edges: vec![TraceEdge { from: "kong-gateway.kong".into(), to: "echo.shop".into() }],
+            services: vec!["kong".into(), "kong-gateway.kong".into(), "echo.shop".into()],
+            edges: vec![
+                TraceEdge { from: "kong".into(), to: "kong-gateway.kong".into() },
+                TraceEdge { from: "kong-gateway.kong".into(), to: "echo.shop".into() },
+            ],
+            ..TraceExpect::default()
         };
-        assert!(evaluate_trace(&expect, &tree).passed());
+        assert!(trace(expect).passed());
         let missing = TraceExpect {
-            services: vec!["zipkin".into()],
+            services: vec!["jaeger".into()],
+            // Both services report, but not as parent and child.
             edges: vec![TraceEdge { from: "kong".into(), to: "echo.shop".into() }],
+            ..TraceExpect::default()
         };
-        assert_eq!(evaluate_trace(&missing, &tree).failures.len(), 2);
+        assert_eq!(trace(missing).failures.len(), 2);
+        // An empty trace fails even an expectation that names nothing.
+        let nothing = evaluate_trace(&TraceExpect::default(), &SpanTree::build(&[]));
+        assert_eq!(nothing.failures, ["the collector holds no span of this trace"]);
+    }
+
+    #[test]
+    fn absent_services_fail_the_trace_when_they_report() {
+        let kong_only = TraceExpect {
+            services: vec!["kong".into()],
+            absent: vec!["kong-gateway.kong".into(), "echo.shop".into()],
+            ..TraceExpect::default()
+        };
+        let v = trace(kong_only.clone());
+        assert_eq!(v.failures.len(), 2, "{v}");
+        // Kong's span alone (what Linkerd's proxies leave for a single `b3` header) passes.
+        let spans = crate::probe::trace::decode(crate::probe::trace::tests::JAEGER_LINKERD).unwrap();
+        let kong: Vec<_> = spans.into_iter().filter(|s| s.service == "kong").collect();
+        assert!(evaluate_trace(&kong_only, &SpanTree::build(&kong)).passed());
+    }
+
+    fn carried_to(expect: &[(TraceContextFormat, CarriedTrace)], headers: &[(&str, &str)]) -> Verdict {
+        let expect = TraceExpect { backend: expect.iter().copied().collect(), ..TraceExpect::default() };
+        let received: BTreeMap<String, Vec<String>> =
+            headers.iter().map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()])).collect();
+        evaluate_carried(&expect, crate::probe::trace::tests::TRACE_ID, Some(&received))
+    }
+
+    /// Header shapes as the echo backend reports them behind each component: Linkerd rewrites the
+    /// span id in the format that came in and drops nothing else (linkerd2-proxy
+    /// linkerd/trace-context propagation.rs); Kong's `preserve` re-injects the extracted format.
+    #[test]
+    fn backend_headers_are_judged_per_format_both_ways() {
+        use CarriedTrace::*;
+        use TraceContextFormat::*;
+        let id = crate::probe::trace::tests::TRACE_ID;
+        let w3c = format!("00-{id}-9a9a9a9a9a9a9a9a-01");
+        let single = format!("{id}-9a9a9a9a9a9a9a9a-1");
+        // W3C in, W3C out, no B3 made up on the way.
+        assert!(carried_to(&[(W3c, ClientTrace), (B3, Absent), (B3Single, Absent)], &[("traceparent", &w3c)]).passed());
+        // Single b3 kept by Kong, no W3C: what Linkerd passes on untouched.
+        assert!(carried_to(&[(B3Single, ClientTrace), (W3c, Absent)], &[("b3", &single)]).passed());
+
+        // The failing answers: a new trace began, the header vanished, a header appeared.
+        let fresh = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let v = carried_to(&[(W3c, ClientTrace)], &[("traceparent", fresh)]);
+        assert_eq!(v.failures.len(), 1);
+        assert!(v.failures[0].contains("another trace's id"), "{v}");
+        assert!(!carried_to(&[(W3c, ClientTrace)], &[("b3", &single)]).passed());
+        assert!(!carried_to(&[(W3c, Absent)], &[("traceparent", &w3c)]).passed());
+        assert!(!carried_to(&[(B3, OtherTrace)], &[("x-b3-traceid", id)]).passed());
+        // `w3c+b3` with only one of the two is not the client's trace in both.
+        assert!(!carried_to(&[(W3cAndB3, ClientTrace)], &[("traceparent", &w3c)]).passed());
+        assert!(!carried_to(&[(W3cAndB3, Absent)], &[("traceparent", &w3c)]).passed());
+
+        // Without the echo backend's report nothing can be judged, so nothing passes.
+        let expect = TraceExpect { backend: [(W3c, Absent)].into_iter().collect(), ..TraceExpect::default() };
+        assert!(!evaluate_carried(&expect, id, None).passed());
     }
 }

@@ -97,6 +97,7 @@ fn recorded_answers_round_trip() {
     .unwrap();
     let recorded = Recorded {
         mesh: Mesh::Istio,
+        trace_id: None,
         step: RecordedStep::Http(&step),
         answers: vec![Answer::record(&observation, &[])],
         verdict: Verdict::Pass,

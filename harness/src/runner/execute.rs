@@ -12,25 +12,25 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
-use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_trace, judge_rejection};
+use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_carried, evaluate_trace, judge_rejection};
 use crate::check::injection::PodFacts;
 use crate::check::split::{Decision, SplitAnswer, SplitTest, TRANSPORT_RETRIES, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
 use crate::probe::observation::Answer;
-use crate::probe::zipkin::{Span, SpanTree, TraceContext};
-use crate::probe::{Observation, PodVersions, jwt, pod, pod_proxy};
+use crate::probe::trace::{self, SpanTree, TraceContext};
+use crate::probe::{Observation, Outcome, PodVersions, jwt, pod, pod_proxy};
 use crate::profile::TracingPins;
 use crate::replay::{Recorded, RecordedStep, Verdict as ReplayVerdict};
 use crate::scenario::{
     ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
     MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
-    TraceStep, WaitCondition, WaitStep,
+    TraceExpect, TraceStep, WaitCondition, WaitStep,
 };
 
 /// How often waiting steps ask again, by default.
@@ -106,6 +106,32 @@ impl ScenarioRun {
 }
 
 type StepResult = Result<String, String>;
+
+/// What a scenario observed, in order, for its snapshot: traffic answers and trace shapes.
+enum Observed {
+    Traffic(Observation),
+    /// Already normalised ([`SpanTree::shape`]); the run id is replaced with the rest.
+    Trace(Value),
+}
+
+/// A collector answer's tree and its verdict against `expect`.
+fn judge_collector(expect: &TraceExpect, answer: &Answer) -> Result<(SpanTree, crate::check::expect::Verdict), String> {
+    let tree = trace::tree_of(answer)?;
+    let verdict = evaluate_trace(expect, &tree);
+    Ok((tree, verdict))
+}
+
+fn tree_summary(tree: &SpanTree) -> String {
+    format!("services {:?}, edges {:?}", tree.services(), tree.edges())
+}
+
+/// Poll answers that repeat the previous one are kept once: a transcript of a long wait stays
+/// small, and replay (which needs one passing answer) judges the same.
+fn keep_distinct(answers: &mut Vec<Answer>, answer: Answer) {
+    if answers.last() != Some(&answer) {
+        answers.push(answer);
+    }
+}
 
 /// The longest a mutant's change may be given to propagate.
 pub const MUTANT_SETTLE_CAP: Duration = Duration::from_secs(600);
@@ -189,8 +215,18 @@ impl Live {
         out.transcripts = std::mem::take(&mut context.transcripts);
         // Normalised with the run id the scenario was rendered with (a retry's is its own).
         let rendered_run = loaded.vars.get("run").unwrap_or(run);
-        out.observations =
-            context.observations.iter().map(|o| crate::snapshot::normalise(o, rendered_run, &redact)).collect();
+        out.observations = context
+            .observations
+            .iter()
+            .map(|o| match o {
+                Observed::Traffic(o) => crate::snapshot::normalise(o, rendered_run, &redact),
+                Observed::Trace(shape) => {
+                    let mut shape = shape.clone();
+                    crate::snapshot::replace_run(&mut shape, rendered_run);
+                    shape
+                }
+            })
+            .collect();
         out
     }
 
@@ -322,15 +358,26 @@ struct Context<'a> {
     loaded: &'a LoadedScenario,
     namespace: &'a str,
     run: &'a str,
-    observations: Vec<Observation>,
+    observations: Vec<Observed>,
     transcripts: Vec<(String, String)>,
     /// 1-based number of the step running, for transcript names.
     step_number: usize,
+    /// The trace id a trace step's transcript names, while it is recorded.
+    trace_id: Option<String>,
 }
 
 impl<'a> Context<'a> {
     fn new(live: &'a Live, loaded: &'a LoadedScenario, namespace: &'a str, run: &'a str) -> Self {
-        Context { live, loaded, namespace, run, observations: Vec::new(), transcripts: Vec::new(), step_number: 0 }
+        Context {
+            live,
+            loaded,
+            namespace,
+            run,
+            observations: Vec::new(),
+            transcripts: Vec::new(),
+            step_number: 0,
+            trace_id: None,
+        }
     }
 
     fn var(&self, name: &str) -> String {
@@ -613,9 +660,10 @@ impl<'a> Context<'a> {
             RecordedStep::Http(_) => "http",
             RecordedStep::FromPod(_) => "from-pod",
             RecordedStep::Split(_) => "split",
+            RecordedStep::Trace(_) => "trace",
         };
         let verdict = if passed { ReplayVerdict::Pass } else { ReplayVerdict::Fail };
-        let recorded = Recorded { mesh: self.live.mesh, step, answers, verdict };
+        let recorded = Recorded { mesh: self.live.mesh, trace_id: self.trace_id.as_deref(), step, answers, verdict };
         match serde_saphyr::to_string(&recorded) {
             Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
             Err(e) => tracing::warn!("step {} answers not recorded: {e}", self.step_number),
@@ -626,7 +674,7 @@ impl<'a> Context<'a> {
         match outcome {
             Ok(judged) => {
                 let summary = judged.summary();
-                self.observations.push(judged.observation);
+                self.observations.push(Observed::Traffic(judged.observation));
                 Ok(summary)
             }
             Err(e) => Err(e.to_string()),
@@ -687,46 +735,98 @@ impl<'a> Context<'a> {
         }
     }
 
-    async fn spans(&self, trace_id: &str) -> Result<Vec<Span>, String> {
-        // Through the API server's service proxy: the collector needs no port on the host.
+    /// The collector's answer for `trace_id`, as a transcript records it.
+    async fn collector_answer(&self, trace_id: &str) -> Answer {
         let t = &self.live.tracing;
-        let uri = format!(
-            "/api/v1/namespaces/{}/services/{}:{}/proxy/api/v2/trace/{trace_id}",
-            t.namespace, t.service, t.port
-        );
-        let request = http::Request::get(uri).body(Vec::new()).map_err(|e| e.to_string())?;
+        let uri = trace::query_path(&t.namespace, &t.service, t.query_port, trace_id);
+        let failed = |message: String| Answer { message: Some(message), ..Answer::default() };
+        let request = match http::Request::get(uri).body(Vec::new()) {
+            Ok(r) => r,
+            Err(e) => return failed(e.to_string()),
+        };
         match self.live.client.request_text(request).await {
-            Ok(body) => serde_json::from_str(&body).map_err(|e| format!("Zipkin answered what is not a trace: {e}")),
-            // Not collected yet.
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(Vec::new()),
-            Err(e) => Err(e.to_string()),
+            Ok(body) => Answer { status: Some(200), body, ..Answer::default() },
+            // The API server relays the collector's status; Jaeger's 404 is "not collected yet".
+            Err(kube::Error::Api(e)) => Answer { status: Some(e.code), body: e.message, ..Answer::default() },
+            Err(e) => failed(e.to_string()),
         }
     }
 
+    /// One request with the harness's own trace context in the step's format; what the backend
+    /// received of it is judged at once, then the collector is polled for that trace. With
+    /// `absent` services the collector is asked once more after `quiet`, since spans that must
+    /// not exist may merely not have arrived. Every answer is kept as the step's transcript (the
+    /// request's first), and the trace's shape goes to the snapshot.
     async fn trace(&mut self, s: &TraceStep) -> StepResult {
         let probe = self.probe(false)?;
         let host = self.var("host");
         let context = TraceContext::fresh();
-        let mut headers = context.headers();
+        let mut headers = context.headers(s.context);
         headers.extend(self.extra_headers(&s.request));
         let versions = self.pod_versions().await;
         let observation = probe.send(&s.request, &host, &headers, &versions).await;
-        self.observations.push(observation);
+        let redact = self.loaded.scenario.snapshot.redact_headers.clone();
+        let mut answers = vec![Answer::record(&observation, &redact)];
+        let received = match &observation.outcome {
+            Outcome::Response(r) if (200..300).contains(&r.status) => Ok(r.echo.as_ref().map(|e| &e.headers)),
+            Outcome::Response(r) => Err(format!("the traced request got {} (a route not ready?)", r.status)),
+            Outcome::Transport { kind, message } => {
+                Err(format!("the traced request got no answer ({kind:?}): {message}"))
+            }
+        };
+        let carried = received.map(|headers| evaluate_carried(&s.expect, &context.trace_id, headers));
+        self.observations.push(Observed::Traffic(observation));
+        match carried {
+            Ok(v) if v.passed() => {}
+            Ok(v) => {
+                self.record_trace(s, &context, answers, false);
+                return Err(format!("trace {}: {v}", context.trace_id));
+            }
+            Err(e) => {
+                self.record_trace(s, &context, answers, false);
+                return Err(e);
+            }
+        }
+
         let trace_id = context.trace_id.clone();
         let expected = format!("trace {trace_id} with services {:?}", s.expect.services);
+        let polled = std::cell::RefCell::new(Vec::<Answer>::new());
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
-            match self.spans(&trace_id).await {
-                Ok(spans) => {
-                    let tree = SpanTree::build(&spans);
-                    let verdict = evaluate_trace(&s.expect, &tree);
-                    let seen = format!("services {:?} ({} spans): {verdict}", tree.services(), spans.len());
-                    if verdict.passed() { Attempt::Pass(Seen(seen)) } else { Attempt::Fail(Seen(seen)) }
-                }
+            let answer = self.collector_answer(&trace_id).await;
+            let judged = judge_collector(&s.expect, &answer);
+            keep_distinct(&mut polled.borrow_mut(), answer);
+            match judged {
+                Ok((tree, verdict)) if verdict.passed() => Attempt::Pass(tree),
+                Ok((tree, verdict)) => Attempt::Fail(Seen(format!("services {:?}: {verdict}", tree.services()))),
                 Err(e) => Attempt::Fail(Seen(e)),
             }
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        answers.extend(polled.into_inner());
+        let mut result = outcome.map_err(|e| e.to_string());
+        if let Ok(tree) = &result
+            && !s.expect.absent.is_empty()
+        {
+            tokio::time::sleep(s.expect.quiet.0).await;
+            let answer = self.collector_answer(&trace_id).await;
+            let judged = judge_collector(&s.expect, &answer);
+            answers.push(answer);
+            result = match judged {
+                Ok((later, verdict)) if verdict.passed() => Ok(later),
+                Ok((_, verdict)) => Err(format!("{} after {}: {verdict}", tree_summary(tree), s.expect.quiet)),
+                Err(e) => Err(format!("asked again after {}: {e}", s.expect.quiet)),
+            };
+        }
+        self.record_trace(s, &context, answers, result.is_ok());
+        let tree = result?;
+        self.observations.push(Observed::Trace(json!({"trace": {"context": s.context, "tree": tree.shape()}})));
+        Ok(format!("trace {trace_id} ({}): {}", s.context, tree_summary(&tree)))
+    }
+
+    fn record_trace(&mut self, s: &TraceStep, context: &TraceContext, answers: Vec<Answer>, passed: bool) {
+        self.trace_id = Some(context.trace_id.clone());
+        self.record(RecordedStep::Trace(s), answers, passed);
+        self.trace_id = None;
     }
 
     async fn rate_limit(&mut self, s: &RateLimitStep) -> StepResult {

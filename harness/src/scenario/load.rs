@@ -78,6 +78,7 @@ pub fn vars_for(name: &str, ctx: &RunContext, profile: &Profile) -> Vars {
         .set("kong.namespace", &kong.namespace)
         .set("kong.service_account", &kong.gateway_service_account)
         .set("zipkin.spans_url", profile.versions.tracing.spans_url())
+        .set("tracing.otlp_traces_url", profile.versions.tracing.otlp_traces_url())
         .set("jwt.key", format!("e2e-{}", ctx.run))
         .set("jwt.secret", &ctx.secret)
         .set("profile.name", &profile.name)

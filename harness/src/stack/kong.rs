@@ -54,6 +54,16 @@ pub fn images_in(values: &Value) -> (String, String) {
 /// profile's Kong Gateway and KIC images where it pins them.
 pub fn values_for(profile: &crate::profile::Profile) -> Value {
     let mut values = values(profile.mesh());
+    if profile.mesh() == Mesh::Linkerd {
+        // Linkerd's proxies name their spans after the pod's `app.kubernetes.io/instance` label,
+        // the release name (`kong`), which is also the name Kong's own spans carry. The
+        // annotation names them as Istio names a sidecar's, `<app label>.<namespace>`, the
+        // gateway pods' `app` label being `<release>-gateway` (linkerd2 edge-26.8.3
+        // pkg/inject/inject.go: `resource.opentelemetry.io/` annotations override the labels).
+        let kong = &profile.versions.kong;
+        values["gateway"]["podAnnotations"]["resource.opentelemetry.io/service.name"] =
+            json!(format!("{}-gateway.{}", kong.release, kong.namespace));
+    }
     let pinned = [
         (&profile.pins.kong_gateway_image, &["gateway", "image"][..]),
         (&profile.pins.kic_image, &["controller", "ingressController", "image"][..]),
@@ -80,6 +90,11 @@ pub fn values(mesh: Mesh) -> Value {
         // The chart's Kong Manager Service is a NodePort Service with random ports (charts/kong
         // values.yaml `manager.enabled: true`, `type: NodePort`); the harness does not use it.
         "manager": {"enabled": false},
+        // Kong's opentelemetry plugin exports nothing while `tracing_instrumentations` is `off`,
+        // the default (Kong/kong 3.9.3 kong/plugins/opentelemetry/traces.lua,
+        // kong/templates/kong_defaults.lua); `request` gives the request's root span, the one
+        // the mesh's spans hang under. The sampling rate defaults to 0.01.
+        "env": {"tracing_instrumentations": "request", "tracing_sampling_rate": "1.0"},
     });
     match mesh {
         // The injector selects pods by this *label* when the namespace carries no injection

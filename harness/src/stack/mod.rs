@@ -208,7 +208,11 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
                 ("identity.issuer.tls.crtPEM".to_owned(), LINKERD_ISSUER_CERT.to_owned()),
                 ("identity.issuer.tls.keyPEM".to_owned(), LINKERD_ISSUER_KEY.to_owned()),
             ];
-            actions.push(Action::Helm(release("linkerd-control-plane", json!({}), identity)));
+            actions.push(Action::Helm(release(
+                "linkerd-control-plane",
+                linkerd_control_plane_values(profile),
+                identity,
+            )));
             actions.push(Action::Ready(Gate::Deployments { namespace: "linkerd".into() }));
             // templates/proxy-injector-rbac.yaml of linkerd-control-plane.
             actions
@@ -266,8 +270,17 @@ pub fn preload_images(profile: &Profile) -> Vec<String> {
     images
 }
 
-/// istiod: tracing on, with a zipkin provider pointing at our collector (istio.io Zipkin task;
-/// research F7). Sidecars trace nothing until a Telemetry resource selects the provider.
+/// The name istiod's extension provider for the collector goes by.
+const ISTIO_TRACE_PROVIDER: &str = "otel";
+
+/// istiod: tracing on, with an opentelemetry provider pointing at our collector. Without an
+/// `http` block the sidecars export OTLP over gRPC to `service:port` (istio/api v1.30.3
+/// mesh/v1alpha1/config.proto; istio/istio pilot/pkg/networking/core/tracing.go). OpenTelemetry
+/// rather than the guide's zipkin provider: Envoy's OpenTelemetry tracer reads and writes W3C
+/// `traceparent` (envoy source/extensions/tracers/opentelemetry/span_context_extractor.cc), the
+/// format Kong's opentelemetry plugin and Linkerd's proxies use, so one trace context and one
+/// wire protocol cover Kong and both meshes. Sidecars trace nothing until a Telemetry resource
+/// selects the provider.
 fn istiod_values(profile: &Profile) -> Value {
     let t = &profile.versions.tracing;
     json!({
@@ -279,30 +292,69 @@ fn istiod_values(profile: &Profile) -> Value {
         "meshConfig": {
             "enableTracing": true,
             "extensionProviders": [{
-                "name": "zipkin",
-                "zipkin": {"service": format!("{}.{}.svc.cluster.local", t.service, t.namespace), "port": t.port},
+                "name": ISTIO_TRACE_PROVIDER,
+                "opentelemetry": {"service": t.host(), "port": t.otlp_grpc_port},
             }],
         },
     })
 }
 
-/// Mesh-wide tracing at 100% with the zipkin provider (telemetry.istio.io/v1 `spec.tracing`).
+/// linkerd-control-plane: the proxies export their spans (OTLP over gRPC, the only exporter of
+/// linkerd2-proxy at edge-26.8) to the collector, verified as the collector's mesh identity. The
+/// chart refuses to render tracing without the endpoint and both identity fields
+/// (charts/partials/templates/_proxy.tpl at edge-26.8.3, `fail`).
+fn linkerd_control_plane_values(profile: &Profile) -> Value {
+    let t = &profile.versions.tracing;
+    json!({
+        "proxy": {"tracing": {
+            "enabled": true,
+            "collector": {
+                "endpoint": t.otlp_grpc_endpoint(),
+                "meshIdentity": {"serviceAccountName": t.service_account, "namespace": t.namespace},
+            },
+        }},
+    })
+}
+
+/// Mesh-wide tracing at 100% with the collector's provider (telemetry.istio.io/v1 `spec.tracing`;
+/// one provider per rule, istio/api telemetry/v1alpha1/telemetry.proto).
 fn telemetry() -> Value {
     json!({
         "apiVersion": "telemetry.istio.io/v1",
         "kind": "Telemetry",
         "metadata": {"name": "mesh-default", "namespace": "istio-system"},
-        "spec": {"tracing": [{"providers": [{"name": "zipkin"}], "randomSamplingPercentage": 100}]},
+        "spec": {"tracing": [{"providers": [{"name": ISTIO_TRACE_PROVIDER}], "randomSamplingPercentage": 100}]},
     })
 }
 
-/// The Zipkin collector: a namespace, a Deployment and the Service Kong and the meshes report to.
+/// The trace collector: Jaeger v2 all-in-one with in-memory storage, its ServiceAccount (the
+/// identity Linkerd's proxies export to) and the Service Kong and the meshes report to. On
+/// Linkerd it is meshed: proxies export only to a collector inside the mesh (linkerd/website
+/// 2-edge tasks/distributed-tracing.md). On Istio it stays outside the mesh: the sidecars
+/// export over plaintext gRPC, and nothing in the tracing namespace is injected.
 fn collector(profile: &Profile) -> Vec<Value> {
     let t = &profile.versions.tracing;
-    let image = profile.versions.images.get("zipkin").cloned().unwrap_or_default();
+    let image = profile.versions.images.get("jaeger").cloned().unwrap_or_default();
     let labels = json!({"app": t.service});
+    let annotations = match profile.mesh() {
+        Mesh::Linkerd => json!({"linkerd.io/inject": "enabled"}),
+        Mesh::Istio | Mesh::None => json!({}),
+    };
+    // Port names carry the protocol, which Istio's sidecars (Kong's, sending OTLP/HTTP and
+    // Zipkin JSON) use to choose HTTP handling.
+    let ports = [
+        ("grpc-otlp", t.otlp_grpc_port),
+        ("http-otlp", t.otlp_http_port),
+        ("http-zipkin", t.zipkin_port),
+        ("http-query", t.query_port),
+    ];
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": t.namespace}}),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": t.service_account, "namespace": t.namespace, "labels": labels},
+        }),
         json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -311,14 +363,22 @@ fn collector(profile: &Profile) -> Vec<Value> {
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{
-                        "name": "zipkin",
-                        "image": image,
-                        "env": [{"name": "STORAGE_TYPE", "value": "mem"}],
-                        "ports": [{"name": "http-query", "containerPort": t.port}],
-                        "readinessProbe": {"httpGet": {"path": "/health", "port": t.port}},
-                    }]},
+                    "metadata": {"labels": labels, "annotations": annotations},
+                    "spec": {
+                        "serviceAccountName": t.service_account,
+                        // No --config: the image's embedded all-in-one configuration (receivers
+                        // otlp, jaeger, zipkin; memory storage; query on 16686), listening on
+                        // 0.0.0.0 as the image's JAEGER_LISTEN_HOST sets (jaegertracing/jaeger
+                        // cmd/jaeger/internal/all-in-one.yaml, cmd/jaeger/Dockerfile).
+                        "containers": [{
+                            "name": "jaeger",
+                            "image": image,
+                            "ports": ports.iter().map(|(name, port)| json!({"name": name, "containerPort": port})).collect::<Vec<_>>(),
+                            // The query API answers once storage and query are up (http_handler.go `/api/services`).
+                            "readinessProbe": {"httpGet": {"path": "/api/services", "port": t.query_port}},
+                            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+                        }],
+                    },
                 },
             },
         }),
@@ -326,7 +386,10 @@ fn collector(profile: &Profile) -> Vec<Value> {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": t.service, "namespace": t.namespace, "labels": labels},
-            "spec": {"selector": labels, "ports": [{"name": "http-query", "port": t.port, "targetPort": t.port}]},
+            "spec": {
+                "selector": labels,
+                "ports": ports.iter().map(|(name, port)| json!({"name": name, "port": port, "targetPort": port})).collect::<Vec<_>>(),
+            },
         }),
     ]
 }
@@ -356,13 +419,23 @@ mod tests {
                 "gateway.image.tag",
                 "controller.ingressController.image.repository",
                 "controller.ingressController.image.tag",
+                // charts/kong/values.yaml `env` (each key becomes KONG_<KEY>): Kong's tracing.
+                "gateway.env.tracing_instrumentations",
+                "gateway.env.tracing_sampling_rate",
             ],
             "base" => &[],
             "istiod" => &["global.hub", "meshConfig.enableTracing", "meshConfig.extensionProviders"],
             "linkerd-crds" => &["installGatewayAPI"],
-            "linkerd-control-plane" => {
-                &["identityTrustAnchorsPEM", "identity.issuer.tls.crtPEM", "identity.issuer.tls.keyPEM"]
-            }
+            "linkerd-control-plane" => &[
+                "identityTrustAnchorsPEM",
+                "identity.issuer.tls.crtPEM",
+                "identity.issuer.tls.keyPEM",
+                // values.yaml `proxy.tracing` at edge-26.8.3.
+                "proxy.tracing.enabled",
+                "proxy.tracing.collector.endpoint",
+                "proxy.tracing.collector.meshIdentity.serviceAccountName",
+                "proxy.tracing.collector.meshIdentity.namespace",
+            ],
             _ => &[],
         }
     }
@@ -464,15 +537,55 @@ mod tests {
 
     #[test]
     fn the_collector_fits_the_kubernetes_schema() {
-        use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
+        use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, core::v1::ServiceAccount};
         let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
-        let profile = versions.profile("istio", std::path::Path::new("versions.toml")).unwrap();
-        let objects = collector(&profile);
-        let _: Deployment = serde_json::from_value(objects[1].clone()).unwrap();
-        let _: Service = serde_json::from_value(objects[2].clone()).unwrap();
+        for mesh in ["istio", "linkerd"] {
+            let profile = versions.profile(mesh, std::path::Path::new("versions.toml")).unwrap();
+            let objects = collector(&profile);
+            let account: ServiceAccount = serde_json::from_value(objects[1].clone()).unwrap();
+            let deployment: Deployment = serde_json::from_value(objects[2].clone()).unwrap();
+            let service: Service = serde_json::from_value(objects[3].clone()).unwrap();
+            let pod = deployment.spec.unwrap().template;
+            // The pod runs as the account Linkerd's proxies are told is the collector.
+            assert_eq!(pod.spec.as_ref().unwrap().service_account_name, account.metadata.name);
+            let meshed = pod.metadata.unwrap().annotations.unwrap_or_default().get("linkerd.io/inject").cloned();
+            assert_eq!(meshed.as_deref(), (mesh == "linkerd").then_some("enabled"), "{mesh}");
+            let ports: Vec<i32> = service.spec.unwrap().ports.unwrap().iter().map(|p| p.port).collect();
+            assert_eq!(ports, [4317, 4318, 9411, 16686]);
+        }
+        let istio = versions.profile("istio", std::path::Path::new("versions.toml")).unwrap();
         assert_eq!(
-            istiod_values(&profile)["meshConfig"]["extensionProviders"][0]["zipkin"]["service"],
-            "zipkin.tracing.svc.cluster.local"
+            istiod_values(&istio)["meshConfig"]["extensionProviders"][0],
+            json!({"name": "otel", "opentelemetry": {"service": "jaeger.tracing.svc.cluster.local", "port": 4317}})
         );
+        assert_eq!(telemetry()["spec"]["tracing"][0]["providers"][0]["name"], "otel");
+    }
+
+    /// Linkerd's proxies are pointed at the collector's OTLP port and its ServiceAccount's
+    /// identity; the three values the chart fails without are all set.
+    #[test]
+    fn linkerd_proxies_export_to_the_meshed_collector() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let profile = versions.profile("linkerd", std::path::Path::new("versions.toml")).unwrap();
+        let control_plane = environment(&profile)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Helm(r) if r.chart == "linkerd-control-plane" => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            control_plane.values["proxy"]["tracing"],
+            json!({"enabled": true, "collector": {
+                "endpoint": "jaeger.tracing.svc.cluster.local:4317",
+                "meshIdentity": {"serviceAccountName": "jaeger", "namespace": "tracing"},
+            }})
+        );
+        // The collector is applied after the injector's webhook is ready, or it would not be meshed.
+        let actions = environment(&profile);
+        let webhook = actions.iter().position(|a| matches!(a, Action::Ready(Gate::Webhook { .. }))).unwrap();
+        let tracing =
+            actions.iter().position(|a| matches!(a, Action::Apply { name, .. } if name == "tracing")).unwrap();
+        assert!(webhook < tracing);
     }
 }

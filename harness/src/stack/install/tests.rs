@@ -89,7 +89,17 @@ fn answer(world: World, req: &KubeRequest) -> (u16, Value) {
                "status": {"readyReplicas": 1, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}})
     };
     match req.path.as_str() {
-        "/api/v1" => (200, resources("v1", &[("namespaces", "Namespace", false), ("services", "Service", true)])),
+        "/api/v1" => (
+            200,
+            resources(
+                "v1",
+                &[
+                    ("namespaces", "Namespace", false),
+                    ("services", "Service", true),
+                    ("serviceaccounts", "ServiceAccount", true),
+                ],
+            ),
+        ),
         "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
         "/apis/apiextensions.k8s.io/v1" => (
             200,

@@ -1,0 +1,442 @@
+//! Traces: the harness's own trace context on a request, the collector's answer for that trace,
+//! and its spans arranged as a tree.
+//!
+//! The collector is Jaeger v2, asked `GET /api/traces/{id}` on its query port through the API
+//! server's service proxy; it answers Jaeger's JSON (`{"data": [{"traceID", "spans",
+//! "processes"}]}`, jaegertracing/jaeger cmd/jaeger/internal/extension/jaegerquery http_handler.go
+//! and model/json). Zipkin v2 JSON (a bare array of spans, zipkin-api zipkin2-api.yaml) is read as
+//! well: transcripts recorded against a Zipkin collector carry it. Both become one [`Span`] model.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::TraceContextFormat;
+
+/// A trace id and root span id the harness makes up, with the headers that carry them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+}
+
+impl TraceContext {
+    /// From 24 random-enough bytes (the caller chooses the source; tests pass fixed ones).
+    pub fn from_bytes(bytes: [u8; 24]) -> Self {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let mut trace = hex(&bytes[..16]);
+        let mut span = hex(&bytes[16..]);
+        // All-zero ids are invalid in both B3 and W3C.
+        if trace.bytes().all(|c| c == b'0') {
+            trace.replace_range(31.., "1");
+        }
+        if span.bytes().all(|c| c == b'0') {
+            span.replace_range(15.., "1");
+        }
+        TraceContext { trace_id: trace, span_id: span }
+    }
+
+    /// A fresh context from the clock, the process id and a counter: unique per run, and with
+    /// both halves of the trace id in use (a 64-bit id would be shown shortened by Jaeger and
+    /// widened by others).
+    pub fn fresh() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let low = now as u64;
+        let high = low.rotate_left(29) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&high.to_be_bytes());
+        bytes[8..16].copy_from_slice(&low.to_be_bytes());
+        bytes[16..].copy_from_slice(&(n ^ low.rotate_left(17)).to_be_bytes());
+        TraceContext::from_bytes(bytes)
+    }
+
+    /// The request headers that carry this context, sampled, in `format`.
+    pub fn headers(&self, format: TraceContextFormat) -> BTreeMap<String, String> {
+        let (trace, span) = (&self.trace_id, &self.span_id);
+        let w3c = [("traceparent".to_owned(), format!("00-{trace}-{span}-01"))];
+        let b3 = [
+            ("x-b3-traceid".to_owned(), trace.clone()),
+            ("x-b3-spanid".to_owned(), span.clone()),
+            ("x-b3-sampled".to_owned(), "1".to_owned()),
+        ];
+        match format {
+            TraceContextFormat::W3c => w3c.into_iter().collect(),
+            TraceContextFormat::B3 => b3.into_iter().collect(),
+            // openzipkin/b3-propagation: `b3: {TraceId}-{SpanId}-{SamplingState}`.
+            TraceContextFormat::B3Single => BTreeMap::from([("b3".to_owned(), format!("{trace}-{span}-1"))]),
+            TraceContextFormat::W3cAndB3 => w3c.into_iter().chain(b3).collect(),
+        }
+    }
+}
+
+/// The trace id `headers` (names lowercased) carry in `format`, widened to 32 hex digits, or
+/// `None` when that format's header is absent or holds no id. For `w3c+b3` both must agree.
+pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    let first = |name: &str| headers.get(name).and_then(|v| v.first()).map(|v| v.trim().to_ascii_lowercase());
+    let id = |s: &str| (matches!(s.len(), 16 | 32) && s.bytes().all(|c| c.is_ascii_hexdigit())).then(|| widen(s));
+    match format {
+        // `version-traceid-parentid-flags` (W3C Trace Context §3.2).
+        TraceContextFormat::W3c => first("traceparent").and_then(|v| v.split('-').nth(1).and_then(id)),
+        TraceContextFormat::B3 => first("x-b3-traceid").and_then(|v| id(&v)),
+        // A lone sampling state (`b3: 0`) carries no id.
+        TraceContextFormat::B3Single => first("b3").and_then(|v| v.split('-').next().and_then(id)),
+        TraceContextFormat::W3cAndB3 => {
+            let (w3c, b3) = (carried(TraceContextFormat::W3c, headers), carried(TraceContextFormat::B3, headers));
+            if w3c == b3 { w3c } else { None }
+        }
+    }
+}
+
+/// A trace id as 32 lowercase hex digits: 64-bit ids (B3 allows them, Jaeger prints them) are
+/// the low half of a 128-bit one.
+pub fn widen(id: &str) -> String {
+    format!("{:0>32}", id.to_ascii_lowercase())
+}
+
+/// One span, from either collector format: as much of it as the checks use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub trace_id: String,
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: Option<String>,
+    /// `SERVER`, `CLIENT`, `INTERNAL`, `PRODUCER` or `CONSUMER`; absent for Zipkin's local spans.
+    pub kind: Option<String>,
+    /// The reporting service's name (`<unknown>` when the collector has none).
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the collector's answer is neither Jaeger's JSON nor Zipkin v2 JSON: {0}")]
+    Shape(String),
+    #[error("the collector reported errors: {0}")]
+    Collector(String),
+}
+
+/// The spans of a collector's answer for one trace. An answer with no trace (Jaeger's empty
+/// `data`, Zipkin's `[]`) is an empty list: not collected yet.
+pub fn decode(body: &str) -> Result<Vec<Span>, DecodeError> {
+    match body.trim_start().as_bytes().first() {
+        Some(b'[') => {
+            let spans: Vec<zipkin::Span> =
+                serde_json::from_str(body).map_err(|e| DecodeError::Shape(format!("as Zipkin v2: {e}")))?;
+            Ok(spans.into_iter().map(zipkin::Span::into_span).collect())
+        }
+        Some(b'{') => {
+            let answer: jaeger::Answer =
+                serde_json::from_str(body).map_err(|e| DecodeError::Shape(format!("as Jaeger: {e}")))?;
+            answer.into_spans()
+        }
+        _ => Err(DecodeError::Shape(format!("it starts with {:?}", body.chars().take(20).collect::<String>()))),
+    }
+}
+
+/// The span tree in one collector answer (as a transcript records it): a 404 is a trace not
+/// collected yet, a 200 holds spans, anything else (or no answer) is the collector failing.
+pub fn tree_of(answer: &crate::probe::observation::Answer) -> Result<SpanTree, String> {
+    match answer.status {
+        Some(404) => Ok(SpanTree::build(&[])),
+        Some(200) => decode(&answer.body).map(|spans| SpanTree::build(&spans)).map_err(|e| e.to_string()),
+        Some(status) => {
+            Err(format!("the collector answered {status}: {}", answer.body.chars().take(200).collect::<String>()))
+        }
+        None => Err(format!(
+            "the collector did not answer: {}",
+            answer.message.as_deref().unwrap_or("no status and no message")
+        )),
+    }
+}
+
+/// The collector's query for `trace_id` through the API server's service proxy: the collector
+/// needs no port on the host.
+pub fn query_path(namespace: &str, service: &str, port: u16, trace_id: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/api/traces/{trace_id}")
+}
+
+/// Jaeger's query JSON (jaegertracing/jaeger model/json/model.go and the query service's
+/// `structuredResponse`), as much as a span tree needs.
+mod jaeger {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Answer {
+        #[serde(default)]
+        data: Option<Vec<Trace>>,
+        #[serde(default)]
+        errors: Option<Vec<ErrorEntry>>,
+    }
+
+    #[derive(Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: Option<i64>,
+        #[serde(default)]
+        msg: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Trace {
+        #[serde(rename = "traceID")]
+        trace_id: String,
+        #[serde(default)]
+        spans: Vec<Span>,
+        #[serde(default)]
+        processes: BTreeMap<String, Process>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Span {
+        #[serde(rename = "traceID", default)]
+        trace_id: Option<String>,
+        #[serde(rename = "spanID")]
+        span_id: String,
+        /// Deprecated in Jaeger's model in favour of `references`, still read.
+        #[serde(rename = "parentSpanID", default)]
+        parent_span_id: Option<String>,
+        #[serde(default)]
+        operation_name: Option<String>,
+        #[serde(default)]
+        references: Vec<Reference>,
+        #[serde(default)]
+        tags: Vec<KeyValue>,
+        #[serde(rename = "processID", default)]
+        process_id: Option<String>,
+        #[serde(default)]
+        process: Option<Process>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Reference {
+        ref_type: String,
+        #[serde(rename = "spanID")]
+        span_id: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Process {
+        service_name: String,
+    }
+
+    #[derive(Deserialize)]
+    struct KeyValue {
+        key: String,
+        #[serde(default)]
+        value: Value,
+    }
+
+    impl Answer {
+        pub(super) fn into_spans(self) -> Result<Vec<super::Span>, DecodeError> {
+            let traces = self.data.unwrap_or_default();
+            let errors: Vec<String> = self
+                .errors
+                .unwrap_or_default()
+                .into_iter()
+                // A 404 entry is "not collected yet", like an empty answer.
+                .filter(|e| e.code != Some(404))
+                .map(|e| match e.code {
+                    Some(code) => format!("{code} {}", e.msg),
+                    None => e.msg,
+                })
+                .collect();
+            if traces.is_empty() && !errors.is_empty() {
+                return Err(DecodeError::Collector(errors.join("; ")));
+            }
+            let mut out = Vec::new();
+            for trace in traces {
+                for span in trace.spans {
+                    let process = span
+                        .process
+                        .as_ref()
+                        .or_else(|| span.process_id.as_ref().and_then(|id| trace.processes.get(id)));
+                    let service = process.map(|p| p.service_name.clone()).unwrap_or_else(|| "<unknown>".into());
+                    // The OTLP -> Jaeger translation keeps the kind as the `span.kind` tag, lowercased.
+                    let kind = span
+                        .tags
+                        .iter()
+                        .find(|t| t.key == "span.kind")
+                        .and_then(|t| t.value.as_str())
+                        .filter(|k| !k.is_empty() && *k != "unspecified")
+                        .map(str::to_ascii_uppercase);
+                    let reference =
+                        |wanted: &str| span.references.iter().find(|r| r.ref_type == wanted).map(|r| r.span_id.clone());
+                    let parent = reference("CHILD_OF")
+                        .or_else(|| reference("FOLLOWS_FROM"))
+                        .or(span.parent_span_id.clone())
+                        .filter(|p| !p.is_empty() && p.bytes().any(|c| c != b'0'));
+                    out.push(super::Span {
+                        trace_id: widen(span.trace_id.as_deref().unwrap_or(&trace.trace_id)),
+                        id: span.span_id,
+                        parent_id: parent,
+                        name: span.operation_name,
+                        kind,
+                        service,
+                    });
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Zipkin v2 span JSON (zipkin-api zipkin2-api.yaml).
+mod zipkin {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Span {
+        trace_id: String,
+        id: String,
+        #[serde(default)]
+        parent_id: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        local_endpoint: Option<Endpoint>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Endpoint {
+        #[serde(default)]
+        service_name: Option<String>,
+    }
+
+    impl Span {
+        pub(super) fn into_span(self) -> super::Span {
+            super::Span {
+                trace_id: widen(&self.trace_id),
+                id: self.id,
+                parent_id: self.parent_id,
+                name: self.name,
+                kind: self.kind,
+                service: self.local_endpoint.and_then(|e| e.service_name).unwrap_or_else(|| "<unknown>".into()),
+            }
+        }
+    }
+}
+
+/// A trace's spans arranged by parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpanTree {
+    pub roots: Vec<SpanNode>,
+}
+
+/// One node: ids and timings dropped, children sorted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SpanNode {
+    pub service: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<SpanNode>,
+}
+
+impl SpanTree {
+    /// Arrange spans; a span whose parent is absent (e.g. the harness's own root id) is a root.
+    /// Zipkin may return a shared span twice (client and server halves with one id): both are kept.
+    pub fn build(spans: &[Span]) -> Self {
+        let ids: BTreeSet<&str> = spans.iter().map(|s| s.id.as_str()).collect();
+        let mut children: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for span in spans {
+            match span.parent_id.as_deref() {
+                Some(parent) if ids.contains(parent) && parent != span.id => {
+                    children.entry(parent).or_default().push(span)
+                }
+                _ => roots.push(span),
+            }
+        }
+        fn node(span: &Span, children: &BTreeMap<&str, Vec<&Span>>, depth: usize) -> SpanNode {
+            let mut kids: Vec<SpanNode> = if depth > 64 {
+                Vec::new()
+            } else {
+                children.get(span.id.as_str()).into_iter().flatten().map(|c| node(c, children, depth + 1)).collect()
+            };
+            kids.sort();
+            SpanNode { service: span.service.clone(), kind: span.kind.clone(), name: span.name.clone(), children: kids }
+        }
+        let mut roots: Vec<SpanNode> = roots.into_iter().map(|r| node(r, &children, 0)).collect();
+        roots.sort();
+        SpanTree { roots }
+    }
+
+    pub fn services(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.walk(&mut |_, n| {
+            out.insert(n.service.clone());
+        });
+        out
+    }
+
+    /// Parent -> child service pairs where the services differ.
+    pub fn edges(&self) -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        self.walk(&mut |parent, n| {
+            if let Some(p) = parent
+                && p.service != n.service
+            {
+                out.insert((p.service.clone(), n.service.clone()));
+            }
+        });
+        out
+    }
+
+    /// The tree as a snapshot holds it: services, span kinds and shape only. Span names are
+    /// left out (Envoy's carry the upstream host, Kong's vary with its instrumentation), and a
+    /// service named after a pod has the pod's hash replaced, so only a change in who reports
+    /// what under whom shows as a diff.
+    pub fn shape(&self) -> Value {
+        fn node(n: &SpanNode) -> Value {
+            let mut m = serde_json::Map::new();
+            m.insert("service".into(), crate::snapshot::pod_name(&n.service).into());
+            if let Some(kind) = &n.kind {
+                m.insert("kind".into(), kind.clone().into());
+            }
+            let mut children: Vec<Value> = n.children.iter().map(node).collect();
+            // Sorted after normalising, so pods' hashes do not order siblings.
+            children.sort_by_key(|c| c.to_string());
+            if !children.is_empty() {
+                m.insert("children".into(), Value::Array(children));
+            }
+            Value::Object(m)
+        }
+        let mut roots: Vec<Value> = self.roots.iter().map(node).collect();
+        roots.sort_by_key(|c| c.to_string());
+        Value::Array(roots)
+    }
+
+    fn walk<'a>(&'a self, f: &mut impl FnMut(Option<&'a SpanNode>, &'a SpanNode)) {
+        fn go<'a>(
+            parent: Option<&'a SpanNode>,
+            n: &'a SpanNode,
+            f: &mut impl FnMut(Option<&'a SpanNode>, &'a SpanNode),
+        ) {
+            f(parent, n);
+            for c in &n.children {
+                go(Some(n), c, f);
+            }
+        }
+        for r in &self.roots {
+            go(None, r, f);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
