@@ -1,6 +1,7 @@
 //! HTTP to a pod's port through the API server's pod proxy
 //! (`/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}`): metrics and status endpoints of
-//! Kong and of mesh proxies, without a port-forward. It reaches ports bound on the pod IP, not
+//! Kong and of mesh proxies, without a port-forward; and any proxied GET whose status matters
+//! ([`get_relayed`], the trace collector's query through the service proxy). It reaches ports bound on the pod IP, not
 //! those bound to localhost (Envoy's admin port is; its Prometheus port 15020 is not).
 
 use http::Request;
@@ -25,6 +26,26 @@ impl PodEndpoint<'_> {
             self.path.trim_start_matches('/')
         )
     }
+}
+
+/// The most of an answer relayed through the API server that is read.
+const PROXIED_BODY_LIMIT: usize = 8 << 20;
+
+/// GET `uri` (an API server proxy path) and return the proxied service's status and body,
+/// whatever the status: the API server relays it as is, and its body is the service's, not a
+/// Kubernetes `Status` (which kube's error handling would read it as, losing the status code
+/// when the body is some other JSON). At most [`PROXIED_BODY_LIMIT`] bytes are read.
+pub async fn get_relayed(client: &kube::Client, uri: &str) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let request = Request::get(uri).body(kube::client::Body::empty()).map_err(|e| e.to_string())?;
+    let response = client.send(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = http_body_util::Limited::new(response.into_body(), PROXIED_BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer (status {status}): {e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// GET the endpoint's text.

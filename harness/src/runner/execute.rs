@@ -735,20 +735,14 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The collector's answer for `trace_id`, as a transcript records it.
+    /// The collector's answer for `trace_id`, as a transcript records it. The API server
+    /// relays the collector's status and body; Jaeger's 404 is "not collected yet".
     async fn collector_answer(&self, trace_id: &str) -> Answer {
         let t = &self.live.tracing;
         let uri = trace::query_path(&t.namespace, &t.service, t.query_port, trace_id);
-        let failed = |message: String| Answer { message: Some(message), ..Answer::default() };
-        let request = match http::Request::get(uri).body(Vec::new()) {
-            Ok(r) => r,
-            Err(e) => return failed(e.to_string()),
-        };
-        match self.live.client.request_text(request).await {
-            Ok(body) => Answer { status: Some(200), body, ..Answer::default() },
-            // The API server relays the collector's status; Jaeger's 404 is "not collected yet".
-            Err(kube::Error::Api(e)) => Answer { status: Some(e.code), body: e.message, ..Answer::default() },
-            Err(e) => failed(e.to_string()),
+        match pod_proxy::get_relayed(&self.live.client, &uri).await {
+            Ok((status, body)) => Answer { status: Some(status), body, ..Answer::default() },
+            Err(message) => Answer { message: Some(message), ..Answer::default() },
         }
     }
 

@@ -1,8 +1,8 @@
 //! Scenarios that cannot pass, whatever the cluster does, found offline:
 //!
-//! - a step that reads the echo backend's report (`expect.backend`, `expect.mtls`, `split`'s
-//!   attribution by version) while no workload of the scenario runs the echo image: the answer of
-//!   any other service has no report to read;
+//! - a step that reads the echo backend's report (`expect.backend`, `expect.mtls`, a trace's
+//!   `expect.backend`, `split`'s attribution by version) while no workload of the scenario runs
+//!   the echo image: the answer of any other service has no report to read;
 //! - a request through Kong to a host no Ingress or HTTPRoute of the scenario routes, in a step
 //!   that needs the request to reach a backend (a negative control expecting 404 is fine);
 //! - a `jwt: valid` request with no consumer credential for the run's key: Kong answers 401.
@@ -38,7 +38,9 @@ fn through_kong(step: &Step) -> Option<Through<'_>> {
             Some(Through { request: &s.request, needs_echo: reads_echo(&s.expect), must_reach: reaching(&s.expect) })
         }
         Step::Split(s) => Some(Through { request: &s.request, needs_echo: true, must_reach: true }),
-        Step::Trace(s) => Some(Through { request: &s.request, needs_echo: false, must_reach: true }),
+        Step::Trace(s) => {
+            Some(Through { request: &s.request, needs_echo: !s.expect.backend.is_empty(), must_reach: true })
+        }
         Step::RateLimit(s) => Some(Through { request: &s.request, needs_echo: false, must_reach: true }),
         _ => None,
     }
@@ -206,6 +208,14 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("case.yaml:9:7"), "located at the step: {err}");
+        // What a traced request's backend received is read from the same report.
+        let trace = "steps:\n  - trace:\n      request: {path: /echo/t}\n      expect: {services: [kong], backend: {w3c: client-trace}}\n";
+        let err =
+            checked(&format!("{HEAD}fixtures: [shop.yaml, kong/ingress-echo.yaml]\n{trace}"), &[("shop.yaml", shop)])
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("step 1 reads the echo backend's report"), "{err}");
+        checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{trace}"), &[]).unwrap();
         // The same step with the echo backend: fine; and status-only checks need no echo.
         checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{steps}"), &[]).unwrap();
         let status_only = steps.replace(", backend: {version: v1}", "");

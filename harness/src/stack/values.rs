@@ -40,10 +40,25 @@ fn reason(chart: &str, key: &str) -> &'static str {
     let reasons: &[(&str, &str, &str)] = &[
         ("ingress", "gateway.proxy", "Kong's proxy must be reachable from the host through the kind port mappings"),
         ("ingress", "gateway.manager", "no Service of Kong's may take random NodePorts"),
+        (
+            "ingress",
+            "gateway.podAnnotations.resource.opentelemetry.io",
+            "Linkerd's proxy in Kong's pod must not report under Kong's own span name",
+        ),
         ("ingress", "gateway.pod", "Kong must be in the mesh for the scenarios to mean anything"),
+        (
+            "ingress",
+            "gateway.env.tracing",
+            "Kong's opentelemetry plugin exports no span while tracing instrumentation is off",
+        ),
         ("istiod", "global.hub", "registry.istio.io, the released charts' default hub, is shut down"),
         ("istiod", "meshConfig", "the tracing scenarios need the harness's collector"),
         ("linkerd-control-plane", "identity", "the harness makes the run's own trust anchor and issuer"),
+        (
+            "linkerd-control-plane",
+            "proxy.tracing",
+            "the tracing scenarios need the proxies' spans in the harness's collector",
+        ),
     ];
     reasons.iter().find(|(c, p, _)| *c == chart && key.starts_with(p)).map_or("the harness needs it", |(_, _, why)| why)
 }

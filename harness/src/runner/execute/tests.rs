@@ -365,3 +365,150 @@ async fn an_existing_namespace_is_not_adopted() {
     assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "nothing written");
     assert!(!k8s::delete_run_namespace(&client, "prod", "r1").await.unwrap(), "and never deleted");
 }
+
+/// A cluster whose collector (Jaeger through the API server's service proxy) answers "not
+/// found" once (with `not_found_first`), then the trace for the asked id with spans from
+/// `services`, each the child of the one before; the first span is the child of an id the
+/// collector never saw (the client's).
+fn tracing_cluster(
+    services: Vec<String>,
+    not_found_first: bool,
+) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    move |req| {
+        let prefix = "/api/v1/namespaces/tracing/services/jaeger:16686/proxy/api/traces/";
+        let Some(trace_id) = req.path.strip_prefix(prefix) else { return cluster(req) };
+        if asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 && not_found_first {
+            return (404, serde_json::from_str(crate::probe::trace::tests::JAEGER_NOT_FOUND).unwrap());
+        }
+        let mut parent = "0020000000000001".to_owned();
+        let mut spans = Vec::new();
+        let mut processes = serde_json::Map::new();
+        for (i, service) in services.iter().enumerate() {
+            let id = format!("{:016x}", 0xa000 + i);
+            spans.push(json!({"traceID": trace_id, "spanID": id, "operationName": "GET",
+                              "references": [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent}],
+                              "tags": [{"key": "span.kind", "type": "string", "value": if i % 2 == 0 { "server" } else { "client" }}],
+                              "processID": format!("p{i}")}));
+            processes.insert(format!("p{i}"), json!({"serviceName": service, "tags": []}));
+            parent = id;
+        }
+        (200, json!({"data": [{"traceID": trace_id, "spans": spans, "processes": processes}], "errors": null}))
+    }
+}
+
+async fn run_traced(services: &[&str], timeout: Duration) -> ScenarioRun {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/tracing-istio.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+    let services = services.iter().map(|s| s.replace("{namespace}", &namespace)).collect();
+    if let Step::Trace(s) = &mut loaded.scenario.steps[1] {
+        s.timeout = crate::scenario::Timeout(timeout);
+    }
+    let secret = ctx.secret.clone();
+    let addr = serve(move |head| kong(head, &namespace, &secret)).await;
+    let mut live = live(&versions, &root, addr);
+    live.client = kube_mock(tracing_cluster(services, true)).0;
+    live.run(&loaded, "r1test", &CancellationToken::new()).await
+}
+
+/// The trace step end to end offline: the traced request's backend headers, the collector
+/// polled through the service proxy (its 404 read as "not yet", not as an error), the trace's
+/// shape in the snapshot, and a transcript that replays to the verdict the run reached.
+#[tokio::test]
+async fn a_trace_through_kong_and_both_sidecars_passes_and_is_recorded() {
+    let run = run_traced(&["kong", "kong-gateway.kong", "echo.{namespace}"], Duration::from_secs(5)).await;
+    assert!(run.passed, "{run:#?}");
+    assert!(run.steps[2].detail.contains("(w3c): services"), "{}", run.steps[2].detail);
+    let shape = run.observations.last().unwrap();
+    insta::assert_yaml_snapshot!("traced_observation", shape);
+
+    let (name, text) = run.transcripts.iter().find(|(n, _)| n.ends_with("-trace.yaml")).unwrap();
+    assert_eq!(name, "02-trace.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let transcript = crate::replay::load(&path).unwrap();
+    assert_eq!(transcript.answers[1].status, Some(404), "the collector's first answer, as it was");
+    let replayed = crate::replay::judge(&transcript, &path).unwrap();
+    assert_eq!(replayed.verdict, crate::replay::Verdict::Pass, "{replayed:?}");
+}
+
+#[tokio::test]
+async fn a_trace_without_the_sidecars_spans_fails_with_what_the_collector_held() {
+    let run = run_traced(&["kong"], Duration::from_millis(300)).await;
+    assert!(!run.passed);
+    let failure = run.failure().unwrap();
+    assert!(failure.detail.contains("no span from service \"kong-gateway.kong\""), "{}", failure.detail);
+    assert!(failure.detail.contains("{\"kong\"}"), "says what it saw: {}", failure.detail);
+    // The evidence: the collector's answers, kept as a transcript that replays to the failure.
+    let (name, text) = run.transcripts.iter().find(|(n, _)| n.ends_with("-trace.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let transcript = crate::replay::load(&path).unwrap();
+    assert!(transcript.answers.len() >= 3, "request, 404, at least one trace: {}", transcript.answers.len());
+    let replayed = crate::replay::judge(&transcript, &path).unwrap();
+    assert_eq!(replayed.verdict, crate::replay::Verdict::Fail, "{replayed:?}");
+}
+
+/// `absent` in the executor: the trace looks complete (Kong's span alone), then the collector is
+/// asked again after `quiet`; spans arriving late fail the step, none arriving passes it. The
+/// stand-in sidecars start their own trace for a B3 request, as Envoy's OpenTelemetry tracer does.
+#[tokio::test]
+async fn absence_is_judged_after_the_quiet_period_both_ways() {
+    async fn run(late: bool) -> ScenarioRun {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+        let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let ctx = RunContext::new("r1test", Mesh::Istio);
+        let mut loaded =
+            load(&root.join("scenarios/trace-propagation-istio.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+        // The warm-up and the B3 step only.
+        loaded.scenario.steps.remove(1);
+        loaded.scenario.steps.truncate(2);
+        if let Step::Trace(s) = &mut loaded.scenario.steps[1] {
+            assert_eq!(s.context, crate::model::TraceContextFormat::B3);
+            s.expect.quiet = crate::scenario::Timeout(Duration::from_millis(50));
+        }
+        let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+        let ns = namespace.clone();
+        let secret = ctx.secret.clone();
+        let addr = serve(move |head| {
+            let mut h = head.clone();
+            if !h.headers.contains_key("traceparent") {
+                h.headers
+                    .insert("traceparent".into(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+            }
+            kong(&h, &ns, &secret)
+        })
+        .await;
+        let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let kong_only = tracing_cluster(vec!["kong".into()], false);
+        let with_sidecars = tracing_cluster(vec!["kong".into(), "kong-gateway.kong".into()], false);
+        let mut live = live(&versions, &root, addr);
+        live.client = kube_mock(move |req| {
+            if req.path.contains("/proxy/api/traces/") {
+                // Kong's span alone at first; with `late`, the sidecars' spans when asked again.
+                let n = polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if late && n >= 1 { with_sidecars(req) } else { kong_only(req) }
+            } else {
+                cluster(req)
+            }
+        })
+        .0;
+        live.run(&loaded, "r1test", &CancellationToken::new()).await
+    }
+    let quiet = run(false).await;
+    assert!(quiet.passed, "{quiet:#?}");
+    let late = run(true).await;
+    assert!(!late.passed);
+    let detail = &late.failure().unwrap().detail;
+    assert!(
+        detail.contains("after 50ms") && detail.contains("\"kong-gateway.kong\", which must report nothing"),
+        "{detail}"
+    );
+}
