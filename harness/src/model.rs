@@ -918,10 +918,11 @@ pub struct TraceExpect {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edges: Vec<TraceEdge>,
     /// Service names that must have no span in the trace. Absence cannot be seen at one
-    /// instant: once everything else holds, the collector is asked again after `quiet`.
+    /// instant: once everything else holds, the collector is asked again after `quiet` (as it
+    /// is for every trace step, so that late spans also reach the snapshot).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<String>,
-    /// How long spans may still arrive after the trace looked complete (with `absent`).
+    /// How long spans may still arrive after the trace looked complete.
     #[serde(default = "Timeout::trace_quiet", skip_serializing_if = "Timeout::is_trace_quiet")]
     pub quiet: Timeout,
     /// What the backend received, per header format: the client's trace id, another trace's,
@@ -1206,9 +1207,10 @@ impl Timeout {
         Timeout::secs(90)
     }
     fn trace_quiet() -> Self {
-        // Linkerd's and Envoy's exporters batch spans for a few seconds; Kong's queue flushes
-        // within 1 s by default (Kong/kong kong/tools/queue_schema.lua `max_coalescing_delay`).
-        Timeout::secs(15)
+        // Linkerd's proxies export in batches every 10 s (linkerd2-proxy
+        // linkerd/opentelemetry/src/lib.rs); Envoy's and Kong's exporters flush within seconds.
+        // 20 s leaves a whole batch interval of margin after the trace first looked complete.
+        Timeout::secs(20)
     }
     fn is_trace_quiet(&self) -> bool {
         *self == Timeout::trace_quiet()

@@ -341,13 +341,13 @@ pub fn describe(step: &Step) -> String {
             let e = &s.expect;
             let mut out = format!("trace {} with {} context expecting {:?}", s.request.path, s.context, e.services);
             if !e.absent.is_empty() {
-                out += &format!(", none from {:?} (asked again after {})", e.absent, e.quiet);
+                out += &format!(", none from {:?}", e.absent);
             }
             if !e.backend.is_empty() {
                 let carried: Vec<String> = e.backend.iter().map(|(f, c)| format!("{f}: {c}")).collect();
                 out += &format!(", backend receives {}", carried.join(", "));
             }
-            out + &format!(" ({})", s.timeout)
+            out + &format!(" ({}, then asked again after {})", s.timeout, e.quiet)
         }
         Step::RateLimit(s) => {
             format!("rate-limit {} at {} per {} (fresh window, {})", s.request.path, s.limit, s.window, s.timeout)

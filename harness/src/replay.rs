@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::check::denial::Path as Via;
-use crate::check::expect::{evaluate, evaluate_carried, evaluate_trace};
+use crate::check::expect::{evaluate, judge_collector_answer, judge_traced_request};
 use crate::check::split::{Decision, SplitAnswer, SplitRun, SplitTest, TRANSPORT_RETRIES};
 use crate::probe::observation::Answer;
 use crate::scenario::template::{self, Vars};
@@ -181,51 +181,39 @@ pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayErr
             Ok(undecided_after(transcript.answers.len(), &last))
         }
         Step::Trace(s) => {
-            // The traced request's answer first: what the backend received is judged on it.
+            // As the live step: the traced request first, then the collector's answers until one
+            // passes, then the answer asked for after `quiet`, which must pass and decides.
+            let Some(trace_id) = transcript.trace_id.as_deref() else {
+                return Err(ReplayError::Invalid {
+                    file: file.to_owned(),
+                    message: "a trace transcript needs the `trace_id` the harness sent".into(),
+                });
+            };
             let Some((request, polls)) = transcript.answers.split_first() else {
                 return Ok(undecided_after(0, "no answers"));
             };
-            if !s.expect.backend.is_empty() {
-                let Some(trace_id) = transcript.trace_id.as_deref() else {
-                    return Err(ReplayError::Invalid {
-                        file: file.to_owned(),
-                        message: "a trace step with `backend` expectations needs the `trace_id` it sent".into(),
-                    });
-                };
-                let observation = request.observation().map_err(|message| ReplayError::Answer {
-                    file: file.to_owned(),
-                    index: 0,
-                    message,
-                })?;
-                let received = match &observation.outcome {
-                    crate::probe::Outcome::Response(r) => r.echo.as_ref().map(|e| &e.headers),
-                    crate::probe::Outcome::Transport { .. } => None,
-                };
-                let verdict = evaluate_carried(&s.expect, trace_id, received);
-                if !verdict.passed() {
-                    return Ok(Replayed { verdict: Verdict::Fail, detail: verdict.to_string() });
-                }
+            let observation = request.observation().map_err(|message| ReplayError::Answer {
+                file: file.to_owned(),
+                index: 0,
+                message,
+            })?;
+            if let Err(e) = judge_traced_request(&s.expect, trace_id, &observation) {
+                return Ok(Replayed { verdict: Verdict::Fail, detail: e });
             }
-            // `eventually` over the collector's answers; with `absent`, the last answer (the
-            // one asked for after `quiet`) must hold too.
-            let judged = |answer: &Answer| match crate::probe::trace::tree_of(answer) {
-                Ok(tree) => evaluate_trace(&s.expect, &tree),
-                Err(e) => crate::check::expect::Verdict::of(vec![e]),
-            };
+            let judged = |answer: &Answer| judge_collector_answer(&s.expect, trace_id, answer).1;
             let Some(first_pass) = polls.iter().position(|a| judged(a).passed()) else {
                 let last = polls.last().map(|a| judged(a).to_string()).unwrap_or_else(|| "no collector answers".into());
                 return Ok(undecided_after(polls.len(), &last));
             };
-            let deciding = judged(&polls[first_pass]);
-            if !s.expect.absent.is_empty() {
-                let last = polls.last().map(judged).filter(|_| polls.len() > first_pass + 1);
-                return Ok(match last {
-                    Some(v) if v.passed() => Replayed { verdict: Verdict::Pass, detail: v.to_string() },
-                    Some(v) => Replayed { verdict: Verdict::Fail, detail: format!("after {}: {v}", s.expect.quiet) },
-                    None => undecided_after(polls.len(), "no answer after the quiet period, so absence is unproven"),
-                });
-            }
-            Ok(Replayed { verdict: Verdict::Pass, detail: deciding.to_string() })
+            let Some(last) = polls.get(first_pass + 1..).and_then(<[Answer]>::last) else {
+                return Ok(undecided_after(polls.len(), "no answer after the quiet period"));
+            };
+            let verdict = judged(last);
+            let passed = verdict.passed();
+            Ok(Replayed {
+                verdict: if passed { Verdict::Pass } else { Verdict::Fail },
+                detail: if passed { verdict.to_string() } else { format!("after {}: {verdict}", s.expect.quiet) },
+            })
         }
         other => Err(ReplayError::Unsupported { file: file.to_owned(), kind: other.kind() }),
     }

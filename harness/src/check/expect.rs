@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::denial::{self, Denial, Path};
 use super::xfcc::{self, Identity};
 use crate::model::{CarriedTrace, Expect, HeaderMatch, Mesh, Rejection, TraceContextFormat, TraceExpect};
-use crate::probe::trace::{SpanTree, carried};
+use crate::probe::trace::{Carried, SpanTree, carried};
 use crate::probe::{Observation, Outcome};
 
 /// Pass or fail, with every unmet expectation spelled out, and the mesh denial that a
@@ -247,44 +247,84 @@ pub fn evaluate_trace(expect: &TraceExpect, tree: &SpanTree) -> Verdict {
     Verdict::of(failures)
 }
 
+/// The traced request's own answer: it must have reached a backend (2xx), and what the
+/// backend received of the client's trace must be as `expect.backend` says. The live step and
+/// replay both judge it first, before any collector answer.
+pub fn judge_traced_request(expect: &TraceExpect, trace_id: &str, observation: &Observation) -> Result<(), String> {
+    let received = match &observation.outcome {
+        Outcome::Response(r) if (200..300).contains(&r.status) => r.echo.as_ref().map(|e| &e.headers),
+        Outcome::Response(r) => return Err(format!("the traced request got {} (a route not ready?)", r.status)),
+        Outcome::Transport { kind, message } => {
+            return Err(format!("the traced request got no answer ({kind:?}): {message}"));
+        }
+    };
+    let verdict = evaluate_carried(expect, trace_id, received);
+    if verdict.passed() { Ok(()) } else { Err(format!("trace {trace_id}: {verdict}")) }
+}
+
+/// One collector answer for `trace_id` against `expect`: the tree it holds (when it is a
+/// readable answer for that trace) and the verdict.
+pub fn judge_collector_answer(
+    expect: &TraceExpect,
+    trace_id: &str,
+    answer: &crate::probe::observation::Answer,
+) -> (Option<SpanTree>, Verdict) {
+    match crate::probe::trace::tree_of(answer, trace_id) {
+        Ok(tree) => {
+            let verdict = evaluate_trace(expect, &tree);
+            (Some(tree), verdict)
+        }
+        Err(e) => (None, Verdict::of(vec![e])),
+    }
+}
+
 /// What the backend received of the client's trace (`trace_id`), per header format, against
 /// `expect.backend`. `received` is the echo backend's report of the request's headers; without
-/// one (no echo body) every expectation fails.
+/// one (no echo body) every expectation fails. A format whose headers are there but hold no
+/// valid trace id fails every expectation, `absent` included; `w3c+b3` is one state only when
+/// both parts are in it.
 pub fn evaluate_carried(
     expect: &TraceExpect,
     trace_id: &str,
     received: Option<&std::collections::BTreeMap<String, Vec<String>>>,
 ) -> Verdict {
+    let client = crate::probe::trace::widen(trace_id);
+    let state = |format: TraceContextFormat, headers| match carried(format, headers) {
+        Carried::Absent => Ok(CarriedTrace::Absent),
+        Carried::Trace(id) if id == client => Ok(CarriedTrace::ClientTrace),
+        Carried::Trace(_) => Ok(CarriedTrace::OtherTrace),
+        Carried::Malformed(what) => Err(format!("a malformed {what}")),
+    };
     let mut failures = Vec::new();
     for (format, wanted) in &expect.backend {
         let Some(headers) = received else {
             failures.push(format!("{format}: the backend's report of the request is missing (not the echo backend?)"));
             continue;
         };
-        let seen = match carried(*format, headers) {
-            Some(id) if id == crate::probe::trace::widen(trace_id) => CarriedTrace::ClientTrace,
-            Some(_) => CarriedTrace::OtherTrace,
-            // `w3c+b3` is absent only when neither is there.
-            None if *format == TraceContextFormat::W3cAndB3
-                && (carried(TraceContextFormat::W3c, headers).is_some()
-                    || carried(TraceContextFormat::B3, headers).is_some()) =>
-            {
-                CarriedTrace::OtherTrace
+        let seen = match format {
+            TraceContextFormat::W3cAndB3 => {
+                match (state(TraceContextFormat::W3c, headers), state(TraceContextFormat::B3, headers)) {
+                    (Ok(w3c), Ok(b3)) if w3c == b3 => Ok(w3c),
+                    (Ok(w3c), Ok(b3)) => Err(format!("w3c: {}, b3: {}", describe_carried(w3c), describe_carried(b3))),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
             }
-            None => CarriedTrace::Absent,
+            single => state(*single, headers),
         };
-        if seen != *wanted {
-            let shown: Vec<String> = ["traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "b3"]
-                .iter()
-                .filter_map(|h| headers.get(*h).map(|v| format!("{h}: {}", v.join(","))))
-                .collect();
-            failures.push(format!(
-                "{format}: the backend received {} (expected {}); its trace headers: {}",
-                describe_carried(seen),
-                describe_carried(*wanted),
-                if shown.is_empty() { "none".to_owned() } else { shown.join("; ") }
-            ));
-        }
+        let described = match seen {
+            Ok(seen) if seen == *wanted => continue,
+            Ok(seen) => describe_carried(seen).to_owned(),
+            Err(why) => why,
+        };
+        let shown: Vec<String> = ["traceparent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "b3"]
+            .iter()
+            .filter_map(|h| headers.get(*h).map(|v| format!("{h}: {}", v.join(","))))
+            .collect();
+        failures.push(format!(
+            "{format}: the backend received {described} (expected {}); its trace headers: {}",
+            describe_carried(*wanted),
+            if shown.is_empty() { "none".to_owned() } else { shown.join("; ") }
+        ));
     }
     Verdict::of(failures)
 }
@@ -575,9 +615,35 @@ mod tests {
         assert!(!carried_to(&[(W3c, ClientTrace)], &[("b3", &single)]).passed());
         assert!(!carried_to(&[(W3c, Absent)], &[("traceparent", &w3c)]).passed());
         assert!(!carried_to(&[(B3, OtherTrace)], &[("x-b3-traceid", id)]).passed());
-        // `w3c+b3` with only one of the two is not the client's trace in both.
-        assert!(!carried_to(&[(W3cAndB3, ClientTrace)], &[("traceparent", &w3c)]).passed());
-        assert!(!carried_to(&[(W3cAndB3, Absent)], &[("traceparent", &w3c)]).passed());
+        // `w3c+b3` is one state only when both parts are: one of the two, or the client's id in
+        // one and another in the other, is none of client-trace, other-trace or absent.
+        let b3_client = [("traceparent", w3c.as_str()), ("x-b3-traceid", id)];
+        assert!(carried_to(&[(W3cAndB3, ClientTrace)], &b3_client).passed());
+        for wanted in [ClientTrace, OtherTrace, Absent] {
+            assert!(!carried_to(&[(W3cAndB3, wanted)], &[("traceparent", &w3c)]).passed(), "{wanted}");
+            let mixed = [("traceparent", w3c.as_str()), ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c")];
+            assert!(!carried_to(&[(W3cAndB3, wanted)], &mixed).passed(), "{wanted}");
+        }
+        assert!(carried_to(&[(W3cAndB3, Absent)], &[]).passed());
+        // Headers that are there but carry no valid trace are not absent, and not any trace: a
+        // lone sampling decision, a traceparent of another version or shape, an all-zero id.
+        let zero = "00-00000000000000000000000000000000-9a9a9a9a9a9a9a9a-01";
+        let ff = format!("ff-{id}-9a9a9a9a9a9a9a9a-01");
+        let cases: [(TraceContextFormat, &str, &str); 6] = [
+            (B3Single, "b3", "1"),
+            (B3Single, "b3", "0"),
+            (W3c, "traceparent", zero),
+            (W3c, "traceparent", &ff),
+            (W3c, "traceparent", "garbage"),
+            (B3, "x-b3-sampled", "1"),
+        ];
+        for (format, name, value) in cases {
+            for wanted in [ClientTrace, OtherTrace, Absent] {
+                let v = carried_to(&[(format, wanted)], &[(name, value)]);
+                assert!(!v.passed(), "{format} {wanted} on {name}: {value}");
+                assert!(v.failures[0].contains("malformed"), "{v}");
+            }
+        }
 
         // Without the echo backend's report nothing can be judged, so nothing passes.
         let expect = TraceExpect { backend: [(W3c, Absent)].into_iter().collect(), ..TraceExpect::default() };

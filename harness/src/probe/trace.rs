@@ -75,22 +75,71 @@ impl TraceContext {
     }
 }
 
-/// The trace id `headers` (names lowercased) carry in `format`, widened to 32 hex digits, or
-/// `None` when that format's header is absent or holds no id. For `w3c+b3` both must agree.
-pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Option<String> {
+/// What a backend's received headers hold in one trace header format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried {
+    /// None of the format's headers is there.
+    Absent,
+    /// A trace id, widened to 32 hex digits.
+    Trace(String),
+    /// The format's headers are there but hold no valid trace id (`b3: 1`, a `traceparent` of
+    /// another shape, an all-zero id): neither absent nor any trace.
+    Malformed(String),
+}
+
+/// What `headers` (names lowercased) carry in `format` (one of [`TraceContextFormat::CARRIERS`];
+/// `w3c+b3` is judged as its two parts by the caller).
+pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Carried {
     let first = |name: &str| headers.get(name).and_then(|v| v.first()).map(|v| v.trim().to_ascii_lowercase());
-    let id = |s: &str| (matches!(s.len(), 16 | 32) && s.bytes().all(|c| c.is_ascii_hexdigit())).then(|| widen(s));
+    let malformed = |name: &str, value: &str| Carried::Malformed(format!("{name}: {value:?}"));
     match format {
-        // `version-traceid-parentid-flags` (W3C Trace Context §3.2).
-        TraceContextFormat::W3c => first("traceparent").and_then(|v| v.split('-').nth(1).and_then(id)),
-        TraceContextFormat::B3 => first("x-b3-traceid").and_then(|v| id(&v)),
-        // A lone sampling state (`b3: 0`) carries no id.
-        TraceContextFormat::B3Single => first("b3").and_then(|v| v.split('-').next().and_then(id)),
-        TraceContextFormat::W3cAndB3 => {
-            let (w3c, b3) = (carried(TraceContextFormat::W3c, headers), carried(TraceContextFormat::B3, headers));
-            if w3c == b3 { w3c } else { None }
+        // W3C Trace Context §3.2: `00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`.
+        TraceContextFormat::W3c => match first("traceparent") {
+            None => Carried::Absent,
+            Some(v) => match v.split('-').collect::<Vec<_>>().as_slice() {
+                ["00", trace, parent, flags]
+                    if is_hex_id(trace, &[32]) && is_hex_id(parent, &[16]) && is_hex(flags, 2) =>
+                {
+                    Carried::Trace((*trace).to_owned())
+                }
+                _ => malformed("traceparent", &v),
+            },
+        },
+        // openzipkin/b3-propagation: the ids are 16 or 32 hex digits; any of the headers
+        // without a trace id is malformed, not absent.
+        TraceContextFormat::B3 => {
+            let names = ["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"];
+            match first("x-b3-traceid") {
+                Some(v) if is_hex_id(&v, &[16, 32]) => Carried::Trace(widen(&v)),
+                Some(v) => malformed("x-b3-traceid", &v),
+                None => match names.iter().find(|n| headers.contains_key(**n)) {
+                    Some(n) => Carried::Malformed(format!("{n} without x-b3-traceid")),
+                    None => Carried::Absent,
+                },
+            }
         }
+        // `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`; a lone sampling state
+        // (`b3: 0`) carries no trace.
+        TraceContextFormat::B3Single => match first("b3") {
+            None => Carried::Absent,
+            Some(v) => match v.split('-').collect::<Vec<_>>().as_slice() {
+                [trace, span, ..] if is_hex_id(trace, &[16, 32]) && is_hex_id(span, &[16]) => {
+                    Carried::Trace(widen(trace))
+                }
+                _ => malformed("b3", &v),
+            },
+        },
+        TraceContextFormat::W3cAndB3 => Carried::Malformed("`w3c+b3` is judged as `w3c` and `b3` separately".into()),
     }
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Hex of one of `lens` digits and not all zeros (an all-zero id is invalid in B3 and W3C).
+fn is_hex_id(s: &str, lens: &[usize]) -> bool {
+    lens.iter().any(|l| is_hex(s, *l)) && s.bytes().any(|c| c != b'0')
 }
 
 /// A trace id as 32 lowercase hex digits: 64-bit ids (B3 allows them, Jaeger prints them) are
@@ -138,12 +187,24 @@ pub fn decode(body: &str) -> Result<Vec<Span>, DecodeError> {
     }
 }
 
-/// The span tree in one collector answer (as a transcript records it): a 404 is a trace not
-/// collected yet, a 200 holds spans, anything else (or no answer) is the collector failing.
-pub fn tree_of(answer: &crate::probe::observation::Answer) -> Result<SpanTree, String> {
+/// The span tree in one collector answer for `trace_id` (as a transcript records it): a 404 is
+/// a trace not collected yet, a 200 holds spans, anything else (or no answer) is the collector
+/// failing.
+/// Spans of a trace other than `trace_id` make the answer wrong, not part of the trace.
+pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Result<SpanTree, String> {
     match answer.status {
         Some(404) => Ok(SpanTree::build(&[])),
-        Some(200) => decode(&answer.body).map(|spans| SpanTree::build(&spans)).map_err(|e| e.to_string()),
+        Some(200) => {
+            let spans = decode(&answer.body).map_err(|e| e.to_string())?;
+            let wanted = widen(trace_id);
+            if let Some(other) = spans.iter().find(|s| s.trace_id != wanted) {
+                return Err(format!(
+                    "the collector answered for trace {wanted} with a span of trace {} (service {})",
+                    other.trace_id, other.service
+                ));
+            }
+            Ok(SpanTree::build(&spans))
+        }
         Some(status) => {
             Err(format!("the collector answered {status}: {}", answer.body.chars().take(200).collect::<String>()))
         }
@@ -348,30 +409,73 @@ pub struct SpanNode {
 }
 
 impl SpanTree {
-    /// Arrange spans; a span whose parent is absent (e.g. the harness's own root id) is a root.
-    /// Zipkin may return a shared span twice (client and server halves with one id): both are kept.
+    /// Arrange spans, each exactly once: a span whose parent is not in the answer (e.g. the
+    /// harness's own root id) is a root; of spans sharing an id (Zipkin's client and server
+    /// halves), the first is the parent of that id's children; spans in a parent cycle, which
+    /// no root reaches, become roots where the cycle is cut; a chain deeper than
+    /// [`MAX_DEPTH`] continues as a root of its own. So every span of the answer is in the tree
+    /// (none dropped, none duplicated) in time linear in the answer.
     pub fn build(spans: &[Span]) -> Self {
-        let ids: BTreeSet<&str> = spans.iter().map(|s| s.id.as_str()).collect();
-        let mut children: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
-        let mut roots = Vec::new();
-        for span in spans {
-            match span.parent_id.as_deref() {
-                Some(parent) if ids.contains(parent) && parent != span.id => {
-                    children.entry(parent).or_default().push(span)
-                }
-                _ => roots.push(span),
+        const MAX_DEPTH: usize = 64;
+        let mut first_with_id: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, span) in spans.iter().enumerate() {
+            first_with_id.entry(span.id.as_str()).or_insert(i);
+        }
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+        let mut pending: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        for (i, span) in spans.iter().enumerate() {
+            match span.parent_id.as_deref().and_then(|p| first_with_id.get(p)) {
+                Some(&parent) if parent != i => children[parent].push(i),
+                _ => pending.push_back(i),
             }
         }
-        fn node(span: &Span, children: &BTreeMap<&str, Vec<&Span>>, depth: usize) -> SpanNode {
-            let mut kids: Vec<SpanNode> = if depth > 64 {
-                Vec::new()
-            } else {
-                children.get(span.id.as_str()).into_iter().flatten().map(|c| node(c, children, depth + 1)).collect()
-            };
-            kids.sort();
-            SpanNode { service: span.service.clone(), kind: span.kind.clone(), name: span.name.clone(), children: kids }
+        struct Builder<'a> {
+            spans: &'a [Span],
+            children: Vec<Vec<usize>>,
+            placed: Vec<bool>,
         }
-        let mut roots: Vec<SpanNode> = roots.into_iter().map(|r| node(r, &children, 0)).collect();
+        impl Builder<'_> {
+            fn node(&mut self, i: usize, depth: usize, overflow: &mut std::collections::VecDeque<usize>) -> SpanNode {
+                self.placed[i] = true;
+                let mut kids = Vec::new();
+                for c in std::mem::take(&mut self.children[i]) {
+                    if self.placed[c] {
+                        continue;
+                    }
+                    if depth + 1 >= MAX_DEPTH {
+                        overflow.push_back(c);
+                    } else {
+                        kids.push(self.node(c, depth + 1, overflow));
+                    }
+                }
+                kids.sort();
+                let span = &self.spans[i];
+                SpanNode {
+                    service: span.service.clone(),
+                    kind: span.kind.clone(),
+                    name: span.name.clone(),
+                    children: kids,
+                }
+            }
+        }
+        let mut builder = Builder { spans, children, placed: vec![false; spans.len()] };
+        let mut roots = Vec::new();
+        let mut cursor = 0;
+        loop {
+            while let Some(r) = pending.pop_front() {
+                if !builder.placed[r] {
+                    roots.push(builder.node(r, 0, &mut pending));
+                }
+            }
+            // What no root reached sits in a cycle: cut it at its first span.
+            while cursor < spans.len() && builder.placed[cursor] {
+                cursor += 1;
+            }
+            if cursor == spans.len() {
+                break;
+            }
+            pending.push_back(cursor);
+        }
         roots.sort();
         SpanTree { roots }
     }

@@ -110,3 +110,18 @@ fn recorded_answers_round_trip() {
         replay_file(&path)
     );
 }
+
+/// A trace transcript without the id the harness sent cannot be judged: its backend headers and
+/// the collector's spans are compared with that id. Unreadable, not failed.
+#[test]
+fn a_trace_transcript_needs_its_trace_id() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/transcripts/linkerd");
+    let text = std::fs::read_to_string(root.join("trace-w3c-kong-and-proxies.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "t.yaml", &text);
+    assert!(matches!(replay_file(&path), FileOutcome::Matches { expected: Verdict::Pass, .. }));
+    let without = text.lines().filter(|l| !l.starts_with("trace_id:")).collect::<Vec<_>>().join("\n");
+    let path = write(dir.path(), "t.yaml", &without);
+    let err = judge(&load(&path).unwrap(), &path).unwrap_err().to_string();
+    assert!(err.ends_with("a trace transcript needs the `trace_id` the harness sent"), "{err}");
+}

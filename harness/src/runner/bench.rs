@@ -14,7 +14,7 @@
 //! | workloads ready | 5 (+3 with a mesh) | Kubernetes' pod start-up SLO: 99% of pods within 5 s, images pulled ([sig-scalability SLOs](https://github.com/kubernetes/community/blob/master/sig-scalability/slos/pod_startup_latency.md)); the sidecar's start and the injection check: 3 s, assumed |
 //! | http, from-pod (converge) | 3 + 3 | KIC pushes configuration every 3 s by default (`--proxy-sync-seconds`, KIC CLI arguments); then three passes one second apart (`runner::execute::INTERVAL`) |
 //! | split | 3 + 20 | sync, then a sequential test of a few hundred requests |
-//! | trace | 3 + 10 | sync, then the collector's flush (assumed) |
+//! | trace | 3 + 10 + quiet | sync, the collector's flush (assumed), then the step's own `quiet` wait before it asks again (20 s by default) |
 //! | rate-limit | 3 + 30 | sync, then on average half a minute until a fresh minute window (the harness waits for one) |
 //! | metrics, mesh-membership, expect-resource, wait, apply, delete | 2 | one or two API or proxy reads |
 //!
@@ -58,7 +58,7 @@ fn step_seconds(step: &Step) -> f64 {
     match step {
         Step::Http(_) | Step::FromPod(_) => SYNC + 3.0,
         Step::Split(_) => SYNC + 20.0,
-        Step::Trace(_) => SYNC + 10.0,
+        Step::Trace(s) => SYNC + 10.0 + s.expect.quiet.0.as_secs_f64(),
         Step::RateLimit(_) => SYNC + 30.0,
         Step::Metrics(_)
         | Step::MeshMembership(_)

@@ -17,20 +17,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
-use crate::check::expect::{ApplyOutcome, Verdict, evaluate, evaluate_carried, evaluate_trace, judge_rejection};
+use crate::check::expect::{
+    ApplyOutcome, Verdict, evaluate, judge_collector_answer, judge_rejection, judge_traced_request,
+};
 use crate::check::injection::PodFacts;
 use crate::check::split::{Decision, SplitAnswer, SplitTest, TRANSPORT_RETRIES, drive};
 use crate::k8s::{self, Seen};
 use crate::probe::http::{HttpProbe, HttpProbeConfig};
 use crate::probe::observation::Answer;
 use crate::probe::trace::{self, SpanTree, TraceContext};
-use crate::probe::{Observation, Outcome, PodVersions, jwt, pod, pod_proxy};
+use crate::probe::{Observation, PodVersions, jwt, pod, pod_proxy};
 use crate::profile::TracingPins;
 use crate::replay::{Recorded, RecordedStep, Verdict as ReplayVerdict};
 use crate::scenario::{
     ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
     MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
-    TraceExpect, TraceStep, WaitCondition, WaitStep,
+    TraceStep, WaitCondition, WaitStep,
 };
 
 /// How often waiting steps ask again, by default.
@@ -112,13 +114,6 @@ enum Observed {
     Traffic(Observation),
     /// Already normalised ([`SpanTree::shape`]); the run id is replaced with the rest.
     Trace(Value),
-}
-
-/// A collector answer's tree and its verdict against `expect`.
-fn judge_collector(expect: &TraceExpect, answer: &Answer) -> Result<(SpanTree, crate::check::expect::Verdict), String> {
-    let tree = trace::tree_of(answer)?;
-    let verdict = evaluate_trace(expect, &tree);
-    Ok((tree, verdict))
 }
 
 fn tree_summary(tree: &SpanTree) -> String {
@@ -747,78 +742,65 @@ impl<'a> Context<'a> {
     }
 
     /// One request with the harness's own trace context in the step's format; what the backend
-    /// received of it is judged at once, then the collector is polled for that trace. With
-    /// `absent` services the collector is asked once more after `quiet`, since spans that must
-    /// not exist may merely not have arrived. Every answer is kept as the step's transcript (the
-    /// request's first), and the trace's shape goes to the snapshot.
+    /// received of it is judged at once, then the collector is polled for that trace until it
+    /// passes, and asked once more after `quiet`: spans still on their way (Linkerd's proxies
+    /// export every 10 s) would fail an `absent` too early and make the snapshot's shape depend
+    /// on timing. That last answer decides, and its tree is the snapshot's. Every answer is kept
+    /// as the step's transcript (the request's first).
     async fn trace(&mut self, s: &TraceStep) -> StepResult {
         let probe = self.probe(false)?;
         let host = self.var("host");
         let context = TraceContext::fresh();
+        let trace_id = context.trace_id.clone();
         let mut headers = context.headers(s.context);
         headers.extend(self.extra_headers(&s.request));
         let versions = self.pod_versions().await;
         let observation = probe.send(&s.request, &host, &headers, &versions).await;
         let redact = self.loaded.scenario.snapshot.redact_headers.clone();
         let mut answers = vec![Answer::record(&observation, &redact)];
-        let received = match &observation.outcome {
-            Outcome::Response(r) if (200..300).contains(&r.status) => Ok(r.echo.as_ref().map(|e| &e.headers)),
-            Outcome::Response(r) => Err(format!("the traced request got {} (a route not ready?)", r.status)),
-            Outcome::Transport { kind, message } => {
-                Err(format!("the traced request got no answer ({kind:?}): {message}"))
-            }
-        };
-        let carried = received.map(|headers| evaluate_carried(&s.expect, &context.trace_id, headers));
+        let request = judge_traced_request(&s.expect, &trace_id, &observation);
         self.observations.push(Observed::Traffic(observation));
-        match carried {
-            Ok(v) if v.passed() => {}
-            Ok(v) => {
-                self.record_trace(s, &context, answers, false);
-                return Err(format!("trace {}: {v}", context.trace_id));
-            }
-            Err(e) => {
-                self.record_trace(s, &context, answers, false);
-                return Err(e);
-            }
+        if let Err(e) = request {
+            self.record_trace(s, &trace_id, answers, false);
+            return Err(e);
         }
 
-        let trace_id = context.trace_id.clone();
         let expected = format!("trace {trace_id} with services {:?}", s.expect.services);
         let polled = std::cell::RefCell::new(Vec::<Answer>::new());
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
             let answer = self.collector_answer(&trace_id).await;
-            let judged = judge_collector(&s.expect, &answer);
+            let (tree, verdict) = judge_collector_answer(&s.expect, &trace_id, &answer);
             keep_distinct(&mut polled.borrow_mut(), answer);
-            match judged {
-                Ok((tree, verdict)) if verdict.passed() => Attempt::Pass(tree),
-                Ok((tree, verdict)) => Attempt::Fail(Seen(format!("services {:?}: {verdict}", tree.services()))),
-                Err(e) => Attempt::Fail(Seen(e)),
+            match tree {
+                Some(_) if verdict.passed() => Attempt::Pass(()),
+                Some(tree) => Attempt::Fail(Seen(format!("services {:?}: {verdict}", tree.services()))),
+                None => Attempt::Fail(Seen(verdict.to_string())),
             }
         })
         .await;
         answers.extend(polled.into_inner());
-        let mut result = outcome.map_err(|e| e.to_string());
-        if let Ok(tree) = &result
-            && !s.expect.absent.is_empty()
-        {
-            tokio::time::sleep(s.expect.quiet.0).await;
-            let answer = self.collector_answer(&trace_id).await;
-            let judged = judge_collector(&s.expect, &answer);
-            answers.push(answer);
-            result = match judged {
-                Ok((later, verdict)) if verdict.passed() => Ok(later),
-                Ok((_, verdict)) => Err(format!("{} after {}: {verdict}", tree_summary(tree), s.expect.quiet)),
-                Err(e) => Err(format!("asked again after {}: {e}", s.expect.quiet)),
-            };
+        if let Err(e) = outcome {
+            self.record_trace(s, &trace_id, answers, false);
+            return Err(e.to_string());
         }
-        self.record_trace(s, &context, answers, result.is_ok());
-        let tree = result?;
-        self.observations.push(Observed::Trace(json!({"trace": {"context": s.context, "tree": tree.shape()}})));
-        Ok(format!("trace {trace_id} ({}): {}", s.context, tree_summary(&tree)))
+        tokio::time::sleep(s.expect.quiet.0).await;
+        let last = self.collector_answer(&trace_id).await;
+        let (tree, verdict) = judge_collector_answer(&s.expect, &trace_id, &last);
+        answers.push(last);
+        let passed = verdict.passed();
+        self.record_trace(s, &trace_id, answers, passed);
+        match tree {
+            Some(tree) if passed => {
+                let shape = json!({"trace": {"context": s.context, "tree": tree.shape()}});
+                self.observations.push(Observed::Trace(shape));
+                Ok(format!("trace {trace_id} ({}): {}", s.context, tree_summary(&tree)))
+            }
+            _ => Err(format!("trace {trace_id} asked again after {}: {verdict}", s.expect.quiet)),
+        }
     }
 
-    fn record_trace(&mut self, s: &TraceStep, context: &TraceContext, answers: Vec<Answer>, passed: bool) {
-        self.trace_id = Some(context.trace_id.clone());
+    fn record_trace(&mut self, s: &TraceStep, trace_id: &str, answers: Vec<Answer>, passed: bool) {
+        self.trace_id = Some(trace_id.to_owned());
         self.record(RecordedStep::Trace(s), answers, passed);
         self.trace_id = None;
     }

@@ -6,12 +6,15 @@ pub(crate) const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
 /// Jaeger's answer for a trace through Kong and two Linkerd proxies, in the shape of Jaeger v2's
 /// `GET /api/traces/{id}` (model/json: `spans[].references`, `processID` into `processes`, OTLP
 /// span kinds as the lowercase `span.kind` tag). Constructed, not recorded: the span layout
-/// follows linkerd's distributed-tracing docs (each meshed pod's proxy reports a server span for
-/// what it accepts and a client span for what it forwards), the service names follow the
+/// follows linkerd's distributed-tracing docs (each proxy reports a server span for what it
+/// accepts and a client span for what it forwards; Kong's proxy, in `ingress` mode, proxies the
+/// request coming in as well as the one going out), the service names follow the
 /// `resource.opentelemetry.io/service.name` pod annotation the harness sets, Kong's is its
 /// opentelemetry plugin's default `service.name` (kong).
 pub(crate) const JAEGER_LINKERD: &str = r#"{"data":[{"traceID":"463ac35c9f6413ad48485a3953bb6124","spans":[
-  {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"a2fb4a1d1a96d312","operationName":"kong","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"0020000000000001"}],"startTime":1700000000000000,"duration":5123,"tags":[{"key":"span.kind","type":"string","value":"server"},{"key":"http.method","type":"string","value":"GET"}],"logs":[],"processID":"p1","warnings":null},
+  {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"1111000000000001","operationName":"GET","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"0020000000000001"}],"startTime":1699999999999000,"duration":7000,"tags":[{"key":"span.kind","type":"string","value":"server"}],"logs":[],"processID":"p2","warnings":null},
+  {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"1111000000000002","operationName":"GET","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"1111000000000001"}],"startTime":1699999999999500,"duration":6000,"tags":[{"key":"span.kind","type":"string","value":"client"}],"logs":[],"processID":"p2","warnings":null},
+  {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"a2fb4a1d1a96d312","operationName":"kong","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"1111000000000002"}],"startTime":1700000000000000,"duration":5123,"tags":[{"key":"span.kind","type":"string","value":"server"},{"key":"http.method","type":"string","value":"GET"}],"logs":[],"processID":"p1","warnings":null},
   {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"b7ad6b7169203331","operationName":"GET","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"a2fb4a1d1a96d312"}],"startTime":1700000000001000,"duration":3000,"tags":[{"key":"span.kind","type":"string","value":"server"}],"logs":[],"processID":"p2","warnings":null},
   {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"b7ad6b7169203332","operationName":"GET","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"b7ad6b7169203331"}],"startTime":1700000000001100,"duration":2800,"tags":[{"key":"span.kind","type":"string","value":"client"}],"logs":[],"processID":"p2","warnings":null},
   {"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"c1d2e3f4a5b6c7d8","operationName":"GET","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"b7ad6b7169203332"}],"startTime":1700000000001500,"duration":2000,"tags":[{"key":"span.kind","type":"string","value":"server"}],"logs":[],"processID":"p3","warnings":null},
@@ -43,21 +46,26 @@ fn linkerd() -> Vec<Span> {
 #[test]
 fn jaeger_answers_become_spans_with_services_kinds_and_parents() {
     let spans = linkerd();
-    assert_eq!(spans.len(), 5);
+    assert_eq!(spans.len(), 7);
     assert!(spans.iter().all(|s| s.trace_id == TRACE_ID));
-    assert_eq!(spans[0].service, "kong");
-    assert_eq!(spans[0].kind.as_deref(), Some("SERVER"));
+    assert_eq!(spans[0].service, "kong-gateway.kong");
     assert_eq!(spans[0].parent_id.as_deref(), Some("0020000000000001"));
-    assert_eq!(spans[2].service, "kong-gateway.kong");
-    assert_eq!(spans[2].kind.as_deref(), Some("CLIENT"));
-    assert_eq!(spans[3].parent_id.as_deref(), Some("b7ad6b7169203332"));
+    assert_eq!(spans[2].service, "kong");
+    assert_eq!(spans[2].kind.as_deref(), Some("SERVER"));
+    assert_eq!(spans[4].service, "kong-gateway.kong");
+    assert_eq!(spans[4].kind.as_deref(), Some("CLIENT"));
+    assert_eq!(spans[5].parent_id.as_deref(), Some("b7ad6b7169203332"));
 
     let tree = SpanTree::build(&spans);
-    assert_eq!(tree.roots.len(), 1, "one trace, rooted at Kong: {tree:?}");
+    assert_eq!(tree.roots.len(), 1, "one trace, rooted at Kong's proxy: {tree:?}");
     let edges: Vec<(String, String)> = tree.edges().into_iter().collect();
     assert_eq!(
         edges,
-        [("kong".to_owned(), "kong-gateway.kong".to_owned()), ("kong-gateway.kong".to_owned(), "echo.shop".to_owned())]
+        [
+            ("kong".to_owned(), "kong-gateway.kong".to_owned()),
+            ("kong-gateway.kong".to_owned(), "echo.shop".to_owned()),
+            ("kong-gateway.kong".to_owned(), "kong".to_owned()),
+        ]
     );
 }
 
@@ -100,14 +108,75 @@ fn a_span_without_a_process_or_kind_is_still_placed() {
     assert_eq!(edges, [("kong".to_owned(), "<unknown>".to_owned())]);
 }
 
+fn span(id: &str, parent: Option<&str>, service: &str) -> Span {
+    Span {
+        trace_id: TRACE_ID.into(),
+        id: id.into(),
+        parent_id: parent.map(str::to_owned),
+        name: None,
+        kind: None,
+        service: service.into(),
+    }
+}
+
+fn count(tree: &SpanTree) -> usize {
+    fn go(n: &SpanNode) -> usize {
+        1 + n.children.iter().map(go).sum::<usize>()
+    }
+    tree.roots.iter().map(go).sum()
+}
+
+/// Every span is in the tree exactly once, whatever the parents say: cycles, self-parents,
+/// shared ids and chains deeper than the depth bound neither drop spans (a service that must
+/// stay silent would go unseen) nor multiply them (a shared id would grow the tree
+/// exponentially and hang replay on a hostile transcript).
 #[test]
-fn cycles_and_self_parents_do_not_hang() {
-    let mut s = linkerd();
-    s[0].parent_id = Some(s[4].id.clone());
-    s[1].parent_id = Some(s[1].id.clone());
-    let tree = SpanTree::build(&s);
-    // The self-parented span becomes a root; the cycle through the others is cut at depth 64.
-    assert!(!tree.roots.is_empty());
+fn every_span_is_placed_once_whatever_the_parents_say() {
+    // A two-span cycle under no root, and a self-parent.
+    let cycle = [span("01", Some("02"), "kong"), span("02", Some("01"), "echo.shop"), span("03", Some("03"), "jaeger")];
+    let tree = SpanTree::build(&cycle);
+    assert_eq!(count(&tree), 3);
+    let services: Vec<String> = tree.services().into_iter().collect();
+    assert_eq!(services, ["echo.shop", "jaeger", "kong"]);
+
+    // Shared ids at every level: children are filed under the first span with their parent's id.
+    let mut shared = vec![span("r", None, "kong")];
+    for level in 0..40 {
+        let (id, parent) = (format!("l{level}"), if level == 0 { "r".to_owned() } else { format!("l{}", level - 1) });
+        shared.push(span(&id, Some(&parent), "a"));
+        shared.push(span(&id, Some(&parent), "b"));
+    }
+    let started = std::time::Instant::now();
+    let tree = SpanTree::build(&shared);
+    assert_eq!(count(&tree), shared.len());
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "linear, not exponential");
+
+    // A chain of 200: deeper than the bound, continued as further roots, none lost.
+    let chain: Vec<Span> = (0..200)
+        .map(|i| {
+            let parent = (i > 0).then(|| format!("{:04}", i - 1));
+            span(&format!("{i:04}"), parent.as_deref(), if i == 199 { "deep" } else { "kong" })
+        })
+        .collect();
+    let tree = SpanTree::build(&chain);
+    assert_eq!(count(&tree), 200);
+    assert!(tree.services().contains("deep"));
+    assert!(tree.roots.len() > 1);
+}
+
+#[test]
+fn answers_for_another_trace_are_wrong_not_empty() {
+    use crate::probe::observation::Answer;
+    let answer = Answer { status: Some(200), body: JAEGER_LINKERD.into(), ..Answer::default() };
+    assert_eq!(count(&tree_of(&answer, TRACE_ID).unwrap()), 7);
+    let err = tree_of(&answer, "0af7651916cd43dd8448eb211c80319c").unwrap_err();
+    assert!(err.contains("with a span of trace 463ac35c9f6413ad48485a3953bb6124"), "{err}");
+    let not_found = Answer { status: Some(404), body: JAEGER_NOT_FOUND.into(), ..Answer::default() };
+    assert!(tree_of(&not_found, TRACE_ID).unwrap().roots.is_empty());
+    let unavailable = Answer { status: Some(503), body: "no endpoints available".into(), ..Answer::default() };
+    assert_eq!(tree_of(&unavailable, TRACE_ID).unwrap_err(), "the collector answered 503: no endpoints available");
+    let silent = Answer { message: Some("connection refused".into()), ..Answer::default() };
+    assert!(tree_of(&silent, TRACE_ID).unwrap_err().contains("connection refused"));
 }
 
 #[test]
@@ -139,25 +208,35 @@ fn received(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
 fn carried_ids_are_read_per_format_and_nothing_else() {
     use TraceContextFormat::*;
     let id = TRACE_ID;
+    let trace = |s: &str| Carried::Trace(s.to_owned());
     // What a backend behind Linkerd receives for a W3C request: the same trace, another parent.
     let h = received(&[("traceparent", &format!("00-{id}-1111111111111111-01"))]);
-    assert_eq!(carried(W3c, &h).as_deref(), Some(id));
-    assert_eq!(carried(B3, &h), None);
-    assert_eq!(carried(B3Single, &h), None);
+    assert_eq!(carried(W3c, &h), trace(id));
+    assert_eq!(carried(B3, &h), Carried::Absent);
+    assert_eq!(carried(B3Single, &h), Carried::Absent);
     // A 64-bit B3 id is the low half of the 128-bit one.
     let h = received(&[("x-b3-traceid", "48485A3953BB6124"), ("x-b3-spanid", "1111111111111111")]);
-    assert_eq!(carried(B3, &h).as_deref(), Some("000000000000000048485a3953bb6124"));
+    assert_eq!(carried(B3, &h), trace("000000000000000048485a3953bb6124"));
     let h = received(&[("b3", &format!("{id}-1111111111111111-1-2222222222222222"))]);
-    assert_eq!(carried(B3Single, &h).as_deref(), Some(id));
-    // A sampling decision alone, or a malformed value, carries no id.
-    assert_eq!(carried(B3Single, &received(&[("b3", "0")])), None);
-    assert_eq!(carried(W3c, &received(&[("traceparent", "garbage")])), None);
-    assert_eq!(carried(B3, &received(&[("x-b3-traceid", "xyz")])), None);
-    // Both formats must agree for `w3c+b3`.
-    let both = received(&[("traceparent", &format!("00-{id}-1111111111111111-01")), ("x-b3-traceid", id)]);
-    assert_eq!(carried(W3cAndB3, &both).as_deref(), Some(id));
-    let split = received(&[("traceparent", &format!("00-{id}-1111111111111111-01")), ("x-b3-traceid", "ab")]);
-    assert_eq!(carried(W3cAndB3, &split), None);
+    assert_eq!(carried(B3Single, &h), trace(id));
+    assert_eq!(carried(B3Single, &received(&[("b3", &format!("{id}-1111111111111111"))])), trace(id));
+    // Present but no valid trace: malformed, never absent.
+    let malformed = |format, name: &str, value: &str| {
+        let c = carried(format, &received(&[(name, value)]));
+        assert!(matches!(c, Carried::Malformed(_)), "{name}: {value} -> {c:?}");
+    };
+    malformed(B3Single, "b3", "0");
+    malformed(B3Single, "b3", "d");
+    malformed(B3Single, "b3", &format!("{id}-xyz-1"));
+    malformed(W3c, "traceparent", "garbage");
+    malformed(W3c, "traceparent", &format!("01-{id}-1111111111111111-01"));
+    malformed(W3c, "traceparent", &format!("00-{id}-0000000000000000-01"));
+    malformed(W3c, "traceparent", "00-00000000000000000000000000000000-1111111111111111-01");
+    malformed(W3c, "traceparent", &format!("00-{id}-1111111111111111-01-extra"));
+    malformed(B3, "x-b3-traceid", "xyz");
+    malformed(B3, "x-b3-traceid", "0000000000000000");
+    malformed(B3, "x-b3-spanid", "1111111111111111");
+    assert!(matches!(carried(W3cAndB3, &received(&[])), Carried::Malformed(_)), "judged by its parts");
 }
 
 /// The snapshot form keeps who reports what under whom: two collections of one path that differ

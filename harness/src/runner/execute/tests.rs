@@ -407,6 +407,7 @@ async fn run_traced(services: &[&str], timeout: Duration) -> ScenarioRun {
     let services = services.iter().map(|s| s.replace("{namespace}", &namespace)).collect();
     if let Step::Trace(s) = &mut loaded.scenario.steps[1] {
         s.timeout = crate::scenario::Timeout(timeout);
+        s.expect.quiet = crate::scenario::Timeout(Duration::from_millis(20));
     }
     let secret = ctx.secret.clone();
     let addr = serve(move |head| kong(head, &namespace, &secret)).await;
