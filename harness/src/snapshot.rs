@@ -16,6 +16,8 @@ const VOLATILE_HEADERS: &[(&str, &str)] = &[
     ("x-b3-traceid", "[id]"),
     ("x-b3-spanid", "[id]"),
     ("x-b3-parentspanid", "[id]"),
+    // The single-header B3 form (`b3: <trace>-<span>-<sampled>`), as trace steps send it.
+    ("b3", "[id]"),
     ("traceparent", "[id]"),
     ("tracestate", "[id]"),
     ("x-kong-upstream-latency", "[ms]"),

@@ -5,7 +5,8 @@
 //!   the echo image: the answer of any other service has no report to read;
 //! - a request through Kong to a host no Ingress or HTTPRoute of the scenario routes, in a step
 //!   that needs the request to reach a backend (a negative control expecting 404 is fine);
-//! - a `jwt: valid` request with no consumer credential for the run's key: Kong answers 401.
+//! - a `jwt: valid` request with no consumer credential for the run's key: Kong answers 401;
+//! - a trace step that needs spans from a service (`services`, `edges`) it also lists as `absent`.
 //!
 //! Each is a located error at the step, like every other scenario check (`Catalog::check_mesh`
 //! and `plan` call it).
@@ -94,6 +95,17 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
                 ),
                 "route the host (`host: \"{{ host }}\"` in the Ingress rule), or request one that is routed",
             );
+        }
+        if let Step::Trace(t) = step {
+            let e = &t.expect;
+            let required = e.services.iter().chain(e.edges.iter().flat_map(|edge| [&edge.from, &edge.to]));
+            if let Some(both) = required.clone().find(|s| e.absent.contains(s)) {
+                return at(
+                    &["expect", "absent"],
+                    format!("step {} needs spans from `{both}` and none from it at once", i + 1),
+                    "a service is either in `services`/`edges` or in `absent`",
+                );
+            }
         }
         if through.request.jwt == Some(JwtToken::Valid) && !has_jwt_credential(manifests, jwt_key) {
             return at(
@@ -216,6 +228,16 @@ mod tests {
                 .to_string();
         assert!(err.contains("step 1 reads the echo backend's report"), "{err}");
         checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{trace}"), &[]).unwrap();
+        // A service required and absent at once.
+        for required in ["services: [kong]", "edges: [{from: kong, to: echo}]"] {
+            let both = format!(
+                "steps:\n  - trace:\n      request: {{path: /echo/t}}\n      expect: {{{required}, absent: [echo, kong]}}\n"
+            );
+            let err = checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{both}"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("needs spans from `") && err.contains("and none from it at once"), "{err}");
+        }
         // The same step with the echo backend: fine; and status-only checks need no echo.
         checked(&format!("{HEAD}fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n{steps}"), &[]).unwrap();
         let status_only = steps.replace(", backend: {version: v1}", "");
