@@ -614,14 +614,20 @@ mod tests {
         assert!(v.failures[0].contains("another trace's id"), "{v}");
         assert!(!carried_to(&[(W3c, ClientTrace)], &[("b3", &single)]).passed());
         assert!(!carried_to(&[(W3c, Absent)], &[("traceparent", &w3c)]).passed());
-        assert!(!carried_to(&[(B3, OtherTrace)], &[("x-b3-traceid", id)]).passed());
+        assert!(
+            !carried_to(&[(B3, OtherTrace)], &[("x-b3-traceid", id), ("x-b3-spanid", "9a9a9a9a9a9a9a9a")]).passed()
+        );
         // `w3c+b3` is one state only when both parts are: one of the two, or the client's id in
         // one and another in the other, is none of client-trace, other-trace or absent.
-        let b3_client = [("traceparent", w3c.as_str()), ("x-b3-traceid", id)];
+        let b3_client = [("traceparent", w3c.as_str()), ("x-b3-traceid", id), ("x-b3-spanid", "9a9a9a9a9a9a9a9a")];
         assert!(carried_to(&[(W3cAndB3, ClientTrace)], &b3_client).passed());
         for wanted in [ClientTrace, OtherTrace, Absent] {
             assert!(!carried_to(&[(W3cAndB3, wanted)], &[("traceparent", &w3c)]).passed(), "{wanted}");
-            let mixed = [("traceparent", w3c.as_str()), ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c")];
+            let mixed = [
+                ("traceparent", w3c.as_str()),
+                ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"),
+                ("x-b3-spanid", "9a9a9a9a9a9a9a9a"),
+            ];
             assert!(!carried_to(&[(W3cAndB3, wanted)], &mixed).passed(), "{wanted}");
         }
         assert!(carried_to(&[(W3cAndB3, Absent)], &[]).passed());

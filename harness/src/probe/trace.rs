@@ -87,32 +87,57 @@ pub enum Carried {
     Malformed(String),
 }
 
+/// Header names each format is written in: never redacted in a trace step's recorded answer
+/// (they are not secrets, and replay judges them).
+pub const TRACE_HEADERS: &[&str] = &[
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+];
+
 /// What `headers` (names lowercased) carry in `format` (one of [`TraceContextFormat::CARRIERS`];
-/// `w3c+b3` is judged as its two parts by the caller).
+/// `w3c+b3` is judged as its two parts by the caller). A header given several times must give
+/// one trace id every time; an empty or disagreeing one is malformed.
 pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Carried {
-    let first = |name: &str| headers.get(name).and_then(|v| v.first()).map(|v| v.trim().to_ascii_lowercase());
-    let malformed = |name: &str, value: &str| Carried::Malformed(format!("{name}: {value:?}"));
+    // Every value of `name`, read by `parse` into a trace id; `None` when the header is not there.
+    let read = |name: &str, parse: &dyn Fn(&str) -> Option<String>| -> Option<Result<String, String>> {
+        let values = headers.get(name)?;
+        let ids: Vec<Option<String>> = values.iter().map(|v| parse(&v.trim().to_ascii_lowercase())).collect();
+        Some(match ids.as_slice() {
+            [] => Err(format!("{name} without a value")),
+            [Some(first), rest @ ..] if rest.iter().all(|id| id.as_ref() == Some(first)) => Ok(first.clone()),
+            _ => Err(format!("{name}: {values:?}")),
+        })
+    };
+    let state = |found: Option<Result<String, String>>| match found {
+        None => Carried::Absent,
+        Some(Ok(id)) => Carried::Trace(id),
+        Some(Err(what)) => Carried::Malformed(what),
+    };
     match format {
         // W3C Trace Context §3.2: `00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`.
-        TraceContextFormat::W3c => match first("traceparent") {
-            None => Carried::Absent,
-            Some(v) => match v.split('-').collect::<Vec<_>>().as_slice() {
-                ["00", trace, parent, flags]
-                    if is_hex_id(trace, &[32]) && is_hex_id(parent, &[16]) && is_hex(flags, 2) =>
-                {
-                    Carried::Trace((*trace).to_owned())
-                }
-                _ => malformed("traceparent", &v),
-            },
-        },
-        // openzipkin/b3-propagation: the ids are 16 or 32 hex digits; any of the headers
-        // without a trace id is malformed, not absent.
+        TraceContextFormat::W3c => state(read("traceparent", &|v| match v.split('-').collect::<Vec<_>>().as_slice() {
+            ["00", trace, parent, flags] if is_hex_id(trace, &[32]) && is_hex_id(parent, &[16]) && is_hex(flags, 2) => {
+                Some((*trace).to_owned())
+            }
+            _ => None,
+        })),
+        // openzipkin/b3-propagation: `x-b3-traceid` (16 or 32 hex digits) and `x-b3-spanid` (16)
+        // both; any B3 header without them is malformed, not absent.
         TraceContextFormat::B3 => {
+            let trace = read("x-b3-traceid", &|v| is_hex_id(v, &[16, 32]).then(|| widen(v)));
+            let span = read("x-b3-spanid", &|v| is_hex_id(v, &[16]).then(|| v.to_owned()));
             let names = ["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"];
-            match first("x-b3-traceid") {
-                Some(v) if is_hex_id(&v, &[16, 32]) => Carried::Trace(widen(&v)),
-                Some(v) => malformed("x-b3-traceid", &v),
-                None => match names.iter().find(|n| headers.contains_key(**n)) {
+            match (trace, span) {
+                (Some(Ok(trace)), Some(Ok(_))) => Carried::Trace(trace),
+                (Some(Err(what)), _) | (_, Some(Err(what))) => Carried::Malformed(what),
+                (Some(Ok(_)), None) => Carried::Malformed("x-b3-traceid without x-b3-spanid".into()),
+                (None, _) => match names.iter().find(|n| headers.contains_key(**n)) {
                     Some(n) => Carried::Malformed(format!("{n} without x-b3-traceid")),
                     None => Carried::Absent,
                 },
@@ -120,15 +145,18 @@ pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String
         }
         // `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`; a lone sampling state
         // (`b3: 0`) carries no trace.
-        TraceContextFormat::B3Single => match first("b3") {
-            None => Carried::Absent,
-            Some(v) => match v.split('-').collect::<Vec<_>>().as_slice() {
-                [trace, span, ..] if is_hex_id(trace, &[16, 32]) && is_hex_id(span, &[16]) => {
-                    Carried::Trace(widen(trace))
-                }
-                _ => malformed("b3", &v),
-            },
-        },
+        TraceContextFormat::B3Single => state(read("b3", &|v| {
+            let parts: Vec<&str> = v.split('-').collect();
+            let sampling = |s: &str| matches!(s, "0" | "1" | "d");
+            let ids = |trace: &str, span: &str| is_hex_id(trace, &[16, 32]) && is_hex_id(span, &[16]);
+            let valid = match parts.as_slice() {
+                [trace, span] => ids(trace, span),
+                [trace, span, sampled] => ids(trace, span) && sampling(sampled),
+                [trace, span, sampled, parent] => ids(trace, span) && sampling(sampled) && is_hex_id(parent, &[16]),
+                _ => false,
+            };
+            valid.then(|| widen(parts[0]))
+        })),
         TraceContextFormat::W3cAndB3 => Carried::Malformed("`w3c+b3` is judged as `w3c` and `b3` separately".into()),
     }
 }
@@ -193,6 +221,11 @@ pub fn decode(body: &str) -> Result<Vec<Span>, DecodeError> {
 /// Spans of a trace other than `trace_id` make the answer wrong, not part of the trace.
 pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Result<SpanTree, String> {
     match answer.status {
+        // The API server's own 404 (no such Service) is a Kubernetes `Status`; Jaeger's is not.
+        Some(404) if is_kubernetes_status(&answer.body) => Err(format!(
+            "the API server found no collector to ask: {}",
+            answer.body.chars().take(200).collect::<String>()
+        )),
         Some(404) => Ok(SpanTree::build(&[])),
         Some(200) => {
             let spans = decode(&answer.body).map_err(|e| e.to_string())?;
@@ -213,6 +246,10 @@ pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Re
             answer.message.as_deref().unwrap_or("no status and no message")
         )),
     }
+}
+
+fn is_kubernetes_status(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| v.get("kind").and_then(Value::as_str) == Some("Status"))
 }
 
 /// The collector's query for `trace_id` through the API server's service proxy: the collector
@@ -316,11 +353,27 @@ mod jaeger {
             let mut out = Vec::new();
             for trace in traces {
                 for span in trace.spans {
+                    // A span no process names could be any service's, including one that must
+                    // stay silent: the answer is unreadable, not a span of `<unknown>`.
                     let process = span
                         .process
                         .as_ref()
-                        .or_else(|| span.process_id.as_ref().and_then(|id| trace.processes.get(id)));
-                    let service = process.map(|p| p.service_name.clone()).unwrap_or_else(|| "<unknown>".into());
+                        .or_else(|| span.process_id.as_ref().and_then(|id| trace.processes.get(id)))
+                        .ok_or_else(|| {
+                            DecodeError::Shape(format!(
+                                "span {} names no process the answer holds ({:?})",
+                                span.span_id, span.process_id
+                            ))
+                        })?;
+                    let service = process.service_name.clone();
+                    if let Some(own) = &span.trace_id
+                        && widen(own) != widen(&trace.trace_id)
+                    {
+                        return Err(DecodeError::Shape(format!(
+                            "span {} of trace {own} inside the entry for trace {}",
+                            span.span_id, trace.trace_id
+                        )));
+                    }
                     // The OTLP -> Jaeger translation keeps the kind as the `span.kind` tag, lowercased.
                     let kind = span
                         .tags
@@ -336,7 +389,7 @@ mod jaeger {
                         .or(span.parent_span_id.clone())
                         .filter(|p| !p.is_empty() && p.bytes().any(|c| c != b'0'));
                     out.push(super::Span {
-                        trace_id: widen(span.trace_id.as_deref().unwrap_or(&trace.trace_id)),
+                        trace_id: widen(&trace.trace_id),
                         id: span.span_id,
                         parent_id: parent,
                         name: span.operation_name,
@@ -514,14 +567,15 @@ impl SpanTree {
             }
             let mut children: Vec<Value> = n.children.iter().map(node).collect();
             // Sorted after normalising, so pods' hashes do not order siblings.
-            children.sort_by_key(|c| c.to_string());
+            // Each key serialised once: a comparison-time key would cost a subtree per comparison.
+            children.sort_by_cached_key(|c| c.to_string());
             if !children.is_empty() {
                 m.insert("children".into(), Value::Array(children));
             }
             Value::Object(m)
         }
         let mut roots: Vec<Value> = self.roots.iter().map(node).collect();
-        roots.sort_by_key(|c| c.to_string());
+        roots.sort_by_cached_key(|c| c.to_string());
         Value::Array(roots)
     }
 

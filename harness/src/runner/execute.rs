@@ -756,7 +756,11 @@ impl<'a> Context<'a> {
         headers.extend(self.extra_headers(&s.request));
         let versions = self.pod_versions().await;
         let observation = probe.send(&s.request, &host, &headers, &versions).await;
-        let redact = self.loaded.scenario.snapshot.redact_headers.clone();
+        // The trace headers stay as they were, whatever the scenario redacts: replay judges them.
+        let redact: Vec<String> = (self.loaded.scenario.snapshot.redact_headers.iter())
+            .filter(|h| !trace::TRACE_HEADERS.contains(&h.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect();
         let mut answers = vec![Answer::record(&observation, &redact)];
         let request = judge_traced_request(&s.expect, &trace_id, &observation);
         self.observations.push(Observed::Traffic(observation));

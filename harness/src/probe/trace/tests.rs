@@ -93,19 +93,18 @@ fn an_unknown_trace_is_empty_and_collector_errors_are_errors() {
 }
 
 #[test]
-fn a_span_without_a_process_or_kind_is_still_placed() {
+fn older_jaeger_shapes_and_unspecified_kinds_are_read() {
     // Jaeger's older shape: the process inline, the parent in `parentSpanID`.
     let body = r#"{"data":[{"traceID":"abc","spans":[
       {"spanID":"01","operationName":"root","references":[],"tags":[],"process":{"serviceName":"kong"}},
-      {"spanID":"02","parentSpanID":"01","operationName":"hop","tags":[{"key":"span.kind","value":"unspecified"}]}
+      {"spanID":"02","parentSpanID":"01","operationName":"hop","tags":[{"key":"span.kind","value":"unspecified"}],"process":{"serviceName":"echo.shop"}}
     ]}]}"#;
     let spans = decode(body).unwrap();
     assert_eq!(spans[0].trace_id, "00000000000000000000000000000abc");
     assert_eq!(spans[0].service, "kong");
-    assert_eq!(spans[1].service, "<unknown>");
     assert_eq!(spans[1].kind, None);
     let edges: Vec<_> = SpanTree::build(&spans).edges().into_iter().collect();
-    assert_eq!(edges, [("kong".to_owned(), "<unknown>".to_owned())]);
+    assert_eq!(edges, [("kong".to_owned(), "echo.shop".to_owned())]);
 }
 
 fn span(id: &str, parent: Option<&str>, service: &str) -> Span {
@@ -164,6 +163,36 @@ fn every_span_is_placed_once_whatever_the_parents_say() {
     assert!(tree.roots.len() > 1);
 }
 
+/// A span whose process the answer does not hold could be anyone's, a service that must stay
+/// silent included; a span claiming another trace inside this trace's entry is not this trace's.
+#[test]
+fn jaeger_answers_that_hide_who_reported_are_unreadable() {
+    let orphan = JAEGER_LINKERD.replace(r#""processID":"p3""#, r#""processID":"p9""#);
+    let err = decode(&orphan).unwrap_err().to_string();
+    assert!(err.contains("names no process the answer holds"), "{err}");
+    let no_process = JAEGER_LINKERD.replace(r#","processID":"p3""#, "");
+    assert!(matches!(decode(&no_process), Err(DecodeError::Shape(_))));
+    let smuggled = JAEGER_LINKERD.replacen(
+        r#"{"data":[{"traceID":"463ac35c9f6413ad48485a3953bb6124""#,
+        r#"{"data":[{"traceID":"0af7651916cd43dd8448eb211c80319c""#,
+        1,
+    );
+    let err = decode(&smuggled).unwrap_err().to_string();
+    assert!(err.contains("inside the entry for trace 0af7651916cd43dd8448eb211c80319c"), "{err}");
+}
+
+/// The shape of a wide answer is built in time near-linear in its spans (a key serialised per
+/// comparison would make a few thousand siblings take seconds).
+#[test]
+fn wide_trees_shape_quickly() {
+    let mut spans = vec![span("root", None, "kong")];
+    spans.extend((0..20_000).map(|i| span(&format!("{i:016x}"), Some("root"), &format!("svc-{}", i % 7))));
+    let started = std::time::Instant::now();
+    let shape = SpanTree::build(&spans).shape();
+    assert_eq!(shape[0]["children"].as_array().unwrap().len(), 20_000);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
 #[test]
 fn answers_for_another_trace_are_wrong_not_empty() {
     use crate::probe::observation::Answer;
@@ -173,6 +202,13 @@ fn answers_for_another_trace_are_wrong_not_empty() {
     assert!(err.contains("with a span of trace 463ac35c9f6413ad48485a3953bb6124"), "{err}");
     let not_found = Answer { status: Some(404), body: JAEGER_NOT_FOUND.into(), ..Answer::default() };
     assert!(tree_of(&not_found, TRACE_ID).unwrap().roots.is_empty());
+    // The API server's own 404 (the collector's Service is missing) is not "not collected yet".
+    let no_service = Answer {
+        status: Some(404),
+        body: r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"services \"jaeger\" not found","reason":"NotFound","code":404}"#.into(),
+        ..Answer::default()
+    };
+    assert!(tree_of(&no_service, TRACE_ID).unwrap_err().contains("no collector to ask"));
     let unavailable = Answer { status: Some(503), body: "no endpoints available".into(), ..Answer::default() };
     assert_eq!(tree_of(&unavailable, TRACE_ID).unwrap_err(), "the collector answered 503: no endpoints available");
     let silent = Answer { message: Some("connection refused".into()), ..Answer::default() };
@@ -236,6 +272,22 @@ fn carried_ids_are_read_per_format_and_nothing_else() {
     malformed(B3, "x-b3-traceid", "xyz");
     malformed(B3, "x-b3-traceid", "0000000000000000");
     malformed(B3, "x-b3-spanid", "1111111111111111");
+    malformed(B3, "x-b3-traceid", id);
+    malformed(B3Single, "b3", &format!("{id}-1111111111111111-1-2222222222222222-junk"));
+    malformed(B3Single, "b3", &format!("{id}-1111111111111111-x"));
+    // A header given several times must give one id every time; an empty one is no header.
+    let several = |name: &str, values: &[&str]| -> BTreeMap<String, Vec<String>> {
+        BTreeMap::from([(name.to_owned(), values.iter().map(|v| (*v).to_owned()).collect())])
+    };
+    let ours = format!("00-{id}-1111111111111111-01");
+    let theirs = "00-0af7651916cd43dd8448eb211c80319c-1111111111111111-01";
+    assert_eq!(carried(W3c, &several("traceparent", &[&ours, &ours])), trace(id));
+    assert!(matches!(carried(W3c, &several("traceparent", &[&ours, theirs])), Carried::Malformed(_)));
+    assert!(matches!(carried(W3c, &several("traceparent", &[])), Carried::Malformed(_)));
+    assert!(matches!(carried(B3Single, &several("b3", &[])), Carried::Malformed(_)));
+    let mut b3 = several("x-b3-traceid", &[id, "0af7651916cd43dd8448eb211c80319c"]);
+    b3.insert("x-b3-spanid".into(), vec!["1111111111111111".into()]);
+    assert!(matches!(carried(B3, &b3), Carried::Malformed(_)));
     assert!(matches!(carried(W3cAndB3, &received(&[])), Carried::Malformed(_)), "judged by its parts");
 }
 
