@@ -185,7 +185,7 @@ pub struct Span {
     pub name: Option<String>,
     /// `SERVER`, `CLIENT`, `INTERNAL`, `PRODUCER` or `CONSUMER`; absent for Zipkin's local spans.
     pub kind: Option<String>,
-    /// The reporting service's name (`<unknown>` when the collector has none).
+    /// The reporting service's name (an answer with a span of no service is unreadable).
     pub service: String,
 }
 
@@ -204,7 +204,7 @@ pub fn decode(body: &str) -> Result<Vec<Span>, DecodeError> {
         Some(b'[') => {
             let spans: Vec<zipkin::Span> =
                 serde_json::from_str(body).map_err(|e| DecodeError::Shape(format!("as Zipkin v2: {e}")))?;
-            Ok(spans.into_iter().map(zipkin::Span::into_span).collect())
+            spans.into_iter().map(zipkin::Span::into_span).collect()
         }
         Some(b'{') => {
             let answer: jaeger::Answer =
@@ -430,15 +430,22 @@ mod zipkin {
     }
 
     impl Span {
-        pub(super) fn into_span(self) -> super::Span {
-            super::Span {
+        /// A span that names no service could be anyone's: an error, as for Jaeger's answers.
+        pub(super) fn into_span(self) -> Result<super::Span, DecodeError> {
+            let Some(service) = self.local_endpoint.and_then(|e| e.service_name).filter(|s| !s.is_empty()) else {
+                return Err(DecodeError::Shape(format!(
+                    "span {} names no service (localEndpoint.serviceName)",
+                    self.id
+                )));
+            };
+            Ok(super::Span {
                 trace_id: widen(&self.trace_id),
                 id: self.id,
                 parent_id: self.parent_id,
                 name: self.name,
                 kind: self.kind,
-                service: self.local_endpoint.and_then(|e| e.service_name).unwrap_or_else(|| "<unknown>".into()),
-            }
+                service,
+            })
         }
     }
 }

@@ -88,8 +88,10 @@ fn an_unknown_trace_is_empty_and_collector_errors_are_errors() {
     );
     assert!(matches!(decode("{not json"), Err(DecodeError::Shape(_))));
     assert!(matches!(decode("<html>502 Bad Gateway</html>"), Err(DecodeError::Shape(_))));
-    // Zipkin's span without an id is not a span.
+    // Zipkin's span without an id is not a span; one without a service could be anyone's.
     assert!(matches!(decode(r#"[{"traceId":"ab"}]"#), Err(DecodeError::Shape(_))));
+    assert!(matches!(decode(r#"[{"traceId":"ab","id":"01"}]"#), Err(DecodeError::Shape(_))));
+    assert!(matches!(decode(r#"[{"traceId":"ab","id":"01","localEndpoint":{}}]"#), Err(DecodeError::Shape(_))));
 }
 
 #[test]
