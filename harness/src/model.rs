@@ -888,10 +888,6 @@ pub enum TraceContextFormat {
 }
 
 impl TraceContextFormat {
-    /// The formats a backend's received headers are inspected for.
-    pub const CARRIERS: [TraceContextFormat; 3] =
-        [TraceContextFormat::W3c, TraceContextFormat::B3, TraceContextFormat::B3Single];
-
     pub fn as_str(self) -> &'static str {
         match self {
             TraceContextFormat::W3cAndB3 => "w3c+b3",

@@ -100,8 +100,8 @@ pub const TRACE_HEADERS: &[&str] = &[
     "x-b3-flags",
 ];
 
-/// What `headers` (names lowercased) carry in `format` (one of [`TraceContextFormat::CARRIERS`];
-/// `w3c+b3` is judged as its two parts by the caller). A header given several times must give
+/// What `headers` (names lowercased) carry in `format` (`w3c`, `b3` or `b3-single`; `w3c+b3`
+/// is judged as its two parts by the caller). A header given several times must give
 /// one trace id every time; an empty or disagreeing one is malformed.
 pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Carried {
     // Every value of `name`, read by `parse` into a trace id; `None` when the header is not there.
@@ -217,8 +217,7 @@ pub fn decode(body: &str) -> Result<Vec<Span>, DecodeError> {
 
 /// The span tree in one collector answer for `trace_id` (as a transcript records it): a 404 is
 /// a trace not collected yet, a 200 holds spans, anything else (or no answer) is the collector
-/// failing.
-/// Spans of a trace other than `trace_id` make the answer wrong, not part of the trace.
+/// failing. Spans of a trace other than `trace_id` make the answer wrong, not part of the trace.
 pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Result<SpanTree, String> {
     match answer.status {
         // The API server's own 404 (no such Service) is a Kubernetes `Status`; Jaeger's is not.
