@@ -357,22 +357,11 @@ struct Context<'a> {
     transcripts: Vec<(String, String)>,
     /// 1-based number of the step running, for transcript names.
     step_number: usize,
-    /// The trace id a trace step's transcript names, while it is recorded.
-    trace_id: Option<String>,
 }
 
 impl<'a> Context<'a> {
     fn new(live: &'a Live, loaded: &'a LoadedScenario, namespace: &'a str, run: &'a str) -> Self {
-        Context {
-            live,
-            loaded,
-            namespace,
-            run,
-            observations: Vec::new(),
-            transcripts: Vec::new(),
-            step_number: 0,
-            trace_id: None,
-        }
+        Context { live, loaded, namespace, run, observations: Vec::new(), transcripts: Vec::new(), step_number: 0 }
     }
 
     fn var(&self, name: &str) -> String {
@@ -651,6 +640,11 @@ impl<'a> Context<'a> {
 
     /// Keep a step's raw answers as a transcript that replays to the verdict it reached.
     fn record(&mut self, step: RecordedStep<'_>, answers: Vec<Answer>, passed: bool) {
+        self.record_traced(step, None, answers, passed);
+    }
+
+    /// [`Self::record`], naming the trace id a trace step sent.
+    fn record_traced(&mut self, step: RecordedStep<'_>, trace_id: Option<&str>, answers: Vec<Answer>, passed: bool) {
         let kind = match step {
             RecordedStep::Http(_) => "http",
             RecordedStep::FromPod(_) => "from-pod",
@@ -658,7 +652,7 @@ impl<'a> Context<'a> {
             RecordedStep::Trace(_) => "trace",
         };
         let verdict = if passed { ReplayVerdict::Pass } else { ReplayVerdict::Fail };
-        let recorded = Recorded { mesh: self.live.mesh, trace_id: self.trace_id.as_deref(), step, answers, verdict };
+        let recorded = Recorded { mesh: self.live.mesh, trace_id, step, answers, verdict };
         match serde_saphyr::to_string(&recorded) {
             Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
             Err(e) => tracing::warn!("step {} answers not recorded: {e}", self.step_number),
@@ -804,9 +798,7 @@ impl<'a> Context<'a> {
     }
 
     fn record_trace(&mut self, s: &TraceStep, trace_id: &str, answers: Vec<Answer>, passed: bool) {
-        self.trace_id = Some(trace_id.to_owned());
-        self.record(RecordedStep::Trace(s), answers, passed);
-        self.trace_id = None;
+        self.record_traced(RecordedStep::Trace(s), Some(trace_id), answers, passed);
     }
 
     async fn rate_limit(&mut self, s: &RateLimitStep) -> StepResult {
