@@ -46,6 +46,32 @@ pub fn dns1123_subdomain(name: &str) -> Result<(), String> {
     }
 }
 
+/// A label key as Kubernetes accepts it: an optional DNS-1123 subdomain prefix and `/`, then a
+/// name of at most 63 characters of `[A-Za-z0-9._-]` starting and ending alphanumeric
+/// (k8s.io/apimachinery `validation.IsQualifiedName`). Keys and values taken from the API become
+/// label selectors: a `,` or `=` in them would change what the selector selects.
+pub fn label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if prefix.is_some_and(|p| dns1123_subdomain(p).is_err()) || label_value(name).is_err() || name.is_empty() {
+        return Err(format!("`{}` is not a Kubernetes label key", printable(key)));
+    }
+    Ok(())
+}
+
+/// A label value: empty, or at most 63 characters of `[A-Za-z0-9._-]` starting and ending with an
+/// alphanumeric (k8s.io/apimachinery `validation.IsValidLabelValue`).
+pub fn label_value(value: &str) -> Result<(), String> {
+    let ok = value.is_empty()
+        || (value.len() <= 63
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && value.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+            && value.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric));
+    if ok { Ok(()) } else { Err(format!("`{}` is not a Kubernetes label value", printable(value))) }
+}
+
 /// One path segment made of `[A-Za-z0-9._+-]`, not starting with `.` (so neither `.`, `..` nor a
 /// hidden file), at most [`MAX_SEGMENT`] bytes: versions (`v0.32.0`, `edge-26.8.3`), file names.
 pub fn file_segment(name: &str) -> Result<(), String> {

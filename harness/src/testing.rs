@@ -212,3 +212,97 @@ pub fn check_in_a_copy(text: &str, extra: &[(&str, &str)]) -> Result<(), String>
     let catalog = crate::scenario::Catalog::open(crate::project::Project::at(dir.path())).unwrap();
     catalog.check_mesh(&file, crate::scenario::Mesh::Istio, "offline").map(|_| ()).map_err(|e| e.to_string())
 }
+
+/// A read-only API server holding `objects` (any kinds, as JSON): lists by kind, all namespaces
+/// or one, filtered by an equality label selector (`k=v,k2=v2`, as kube-rs sends it); gets by
+/// name; everything else is a 404 `Status`. It knows nothing of what a caller looks for, so a
+/// test fed the objects a real chart renders proves what the code finds in them.
+pub fn object_server(objects: Vec<serde_json::Value>) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) {
+    move |req| {
+        if req.method != "GET" {
+            return kube_status(405, "MethodNotAllowed");
+        }
+        // /api/v1[/namespaces/NS]/PLURAL[/NAME] or /apis/GROUP/VERSION[/namespaces/NS]/PLURAL[/NAME];
+        // a namespace itself is /api/v1/namespaces/NAME.
+        let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+        let rest = match parts.as_slice() {
+            ["api", "v1", rest @ ..] => rest,
+            ["apis", _, _, rest @ ..] => rest,
+            _ => return kube_status(404, "NotFound"),
+        };
+        let (namespace, plural, name) = match rest {
+            ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+            ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+            ["namespaces", name] => (None, "namespaces", Some(*name)),
+            [plural] => (None, *plural, None),
+            [plural, name] => (None, *plural, Some(*name)),
+            _ => return kube_status(404, "NotFound"),
+        };
+        let query = percent_decode(&req.query);
+        let selector: Vec<(&str, &str)> = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("labelSelector="))
+            .map(|s| s.split(',').filter_map(|kv| kv.split_once('=')).collect())
+            .unwrap_or_default();
+        let kind_plural = |o: &serde_json::Value| {
+            o["kind"].as_str().map(|k| format!("{}s", k.to_ascii_lowercase())).unwrap_or_default()
+        };
+        let matches = |o: &&serde_json::Value| {
+            kind_plural(o) == plural
+                && namespace.is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns))
+                && selector.iter().all(|(k, v)| o["metadata"]["labels"][*k].as_str() == Some(*v))
+        };
+        match name {
+            Some(name) => objects
+                .iter()
+                .filter(matches)
+                .find(|o| o["metadata"]["name"].as_str() == Some(name))
+                .map(|o| (200, o.clone()))
+                .unwrap_or_else(|| kube_status(404, "NotFound")),
+            None => {
+                let items: Vec<serde_json::Value> = objects.iter().filter(matches).cloned().collect();
+                (200, serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}))
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => match std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The objects of a golden render (`harness/testdata/renders/<dir>/<release>.yaml`, made by a
+/// real helm from the vendored charts; `harness/tests/charts.rs` keeps them current).
+pub fn rendered(dir: &str, release: &str) -> Vec<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/renders")
+        .join(dir)
+        .join(format!("{release}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    crate::yaml::documents(&text).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+}

@@ -1,15 +1,16 @@
 //! `--no-install`: what an existing cluster already runs, read through the API and never
-//! changed. Kong is found by its proxy Service (the kong chart labels it `helm.sh/chart:
-//! kong-<version>` and names it `<fullname>-proxy`, in kong/ingress and kong/kong alike); its
-//! gateway pods (the Service's selector) say which images run and whether a mesh proxy runs
-//! beside Kong; the pods' namespace and labels say how that proxy got there. The mesh is found
-//! by its control plane: istiod's Deployment (`app: istiod`) or Linkerd's destination
+//! changed. Kong is found by its proxy Service, the one Service with a port named `kong-proxy`
+//! (the kong chart's port name in kong/ingress and kong/kong alike; chart labels differ between
+//! the two, since kong/ingress renames its kong subchart to the alias `gateway`); its gateway
+//! pods (the Service's selector) say which images run and whether a mesh proxy runs beside
+//! Kong; the pods' namespace and labels say how that proxy got there. The mesh is found by its
+//! control plane: istiod's Deployment (`app: istiod`) or Linkerd's destination
 //! (`linkerd.io/control-plane-component: destination`).
 //!
-//! The label and container names are the charts' own, read in kong/ingress 0.24.0 (kong chart
-//! `_helpers.tpl` `kong.metaLabels`, `service-kong-proxy.yaml`), istiod 1.30.3
-//! (`templates/deployment.yaml`) and linkerd-control-plane edge-26.8.3
-//! (`templates/destination.yaml`).
+//! The names are the charts' own, and the tests check them against the objects the vendored
+//! charts render with a real helm (`harness/testdata/renders/`): kong/ingress 0.24.0 with kong
+//! 3.2.0, istiod 1.30.3, linkerd-control-plane edge-26.8.3. Every name the API answers is
+//! validated before it becomes a selector, a Kubernetes name or part of a file name.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use crate::model::Mesh;
+use crate::names;
 
 /// What the cluster runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,10 +64,10 @@ pub enum DiscoveryError {
     #[error("cannot {doing}: {reason}")]
     Api { doing: String, reason: String },
     #[error(
-        "no Kong proxy Service found{where_}: looked for Services labelled `helm.sh/chart: kong-*` named `*-proxy` \
-         (the kong chart's, in kong/ingress and kong/kong)"
+        "no Kong proxy Service found{where_}: looked for a Service with a port named `kong-proxy`, as the kong/ingress \
+         and kong/kong charts render it{unsupported}"
     )]
-    NoKong { where_: String },
+    NoKong { where_: String, unsupported: String },
     #[error("more than one Kong proxy Service: {found}; say which with --kong-namespace")]
     ManyKongs { found: String },
     #[error("{0}")]
@@ -89,50 +91,64 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let listed = services
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=Helm"))
-        .await
-        .map_err(api_error("list Helm-managed Services"))?;
-    let proxies: Vec<&Service> = listed
-        .items
-        .iter()
-        .filter(|s| label(&s.metadata.labels, "helm.sh/chart").is_some_and(|c| c.starts_with("kong-")))
-        .filter(|s| s.metadata.name.as_deref().is_some_and(|n| n.ends_with("-proxy")))
-        .collect();
+    // Every Service: the chart's labels differ between layouts (kong/ingress renames its kong
+    // subchart to the alias `gateway`, so its proxy Service carries `helm.sh/chart:
+    // gateway-<version>`, a label Istio's own gateway chart writes too), while the port name is
+    // the kong chart's in every layout.
+    let listed = services.list(&ListParams::default()).await.map_err(api_error("list Services"))?;
+    let proxies: Vec<&Service> = listed.items.iter().filter(|s| has_port(s, KONG_PROXY_PORT)).collect();
     let service = match proxies.as_slice() {
         [one] => *one,
         [] => {
             let where_ = kong_namespace.map(|ns| format!(" in namespace {ns}")).unwrap_or_default();
-            return Err(DiscoveryError::NoKong { where_ });
+            let unsupported = listed.items.iter().find_map(unsupported_layout);
+            return Err(DiscoveryError::NoKong { where_, unsupported: unsupported.unwrap_or_default() });
         }
         many => {
-            let found: Vec<String> = many
+            let mut found: Vec<String> = many
                 .iter()
                 .map(|s| {
                     format!(
                         "{}/{}",
-                        s.metadata.namespace.as_deref().unwrap_or_default(),
-                        s.metadata.name.as_deref().unwrap_or_default()
+                        names::printable(s.metadata.namespace.as_deref().unwrap_or_default()),
+                        names::printable(s.metadata.name.as_deref().unwrap_or_default())
                     )
                 })
                 .collect();
+            found.sort();
             return Err(DiscoveryError::ManyKongs { found: found.join(", ") });
         }
     };
-    let namespace = service.metadata.namespace.clone().unwrap_or_default();
-    let release = label(&service.metadata.labels, "app.kubernetes.io/instance").unwrap_or_default().to_owned();
+    // Names from the API become Kubernetes names, label selectors and file names of evidence:
+    // a hostile or impersonated API server could answer anything, so each is checked as the
+    // API server itself would have.
+    let namespace =
+        api_name("the proxy Service's namespace", service.metadata.namespace.as_deref(), names::dns1123_label)?;
+    let proxy_service = api_name("the proxy Service's name", service.metadata.name.as_deref(), names::dns1123_label)?;
+    let release = match label(&service.metadata.labels, "app.kubernetes.io/instance") {
+        Some(r) => api_name("the Helm release (app.kubernetes.io/instance)", Some(r), names::dns1123_subdomain)?,
+        None => {
+            return Err(DiscoveryError::Mismatch(format!(
+                "Kong's proxy Service {namespace}/{proxy_service} has no `app.kubernetes.io/instance` label: \
+                 it was not installed by the kong/ingress or kong/kong Helm chart, the layouts --no-install supports"
+            )));
+        }
+    };
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let selector = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.as_ref())
-        .map(|s| s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
+    let mut selector = Vec::new();
+    for (k, v) in service.spec.as_ref().and_then(|s| s.selector.as_ref()).into_iter().flatten() {
+        names::label_key(k).and_then(|()| names::label_value(v)).map_err(|why| {
+            DiscoveryError::Mismatch(format!(
+                "Kong's proxy Service {namespace}/{proxy_service} has a selector the API server would refuse: {why}"
+            ))
+        })?;
+        selector.push(format!("{k}={v}"));
+    }
+    let selector = selector.join(",");
     // An empty selector would list every pod of the namespace, and judge Kong by any of them.
     if selector.is_empty() {
         return Err(DiscoveryError::Mismatch(format!(
-            "Kong's proxy Service {namespace}/{} has no selector: its pods cannot be told apart",
-            service.metadata.name.as_deref().unwrap_or_default()
+            "Kong's proxy Service {namespace}/{proxy_service} has no selector: its pods cannot be told apart"
         )));
     }
     let gateway_pods = pods
@@ -155,13 +171,17 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
         }
         _ => None,
     };
+    let service_account = match spec.and_then(|s| s.service_account_name.as_deref()) {
+        Some(sa) => Some(api_name("the gateway pods' service account", Some(sa), names::dns1123_subdomain)?),
+        None => None,
+    };
     Ok(FoundKong {
-        proxy_service: service.metadata.name.clone().unwrap_or_default(),
+        proxy_service,
         selector,
-        chart: label(&service.metadata.labels, "helm.sh/chart").unwrap_or_default().to_owned(),
-        gateway_image: spec.and_then(|s| image_of(s, "proxy")),
-        controller_image,
-        service_account: spec.and_then(|s| s.service_account_name.clone()),
+        chart: label(&service.metadata.labels, "helm.sh/chart").map(names::printable).unwrap_or_default(),
+        gateway_image: spec.and_then(|s| image_of(s, "proxy")).map(|i| names::printable(&i)),
+        controller_image: controller_image.map(|i| names::printable(&i)),
+        service_account,
         sidecar,
         meshed_by,
         namespace,
@@ -177,19 +197,67 @@ async fn find_mesh(client: &kube::Client) -> Result<Option<FoundMesh>, Discovery
         let image = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| image_of(s, "discovery"));
         return Ok(Some(FoundMesh {
             mesh: Mesh::Istio,
-            namespace: d.metadata.namespace.clone().unwrap_or_default(),
-            version: image.as_deref().and_then(tag_of).unwrap_or("unknown").to_owned(),
+            namespace: api_name("istiod's namespace", d.metadata.namespace.as_deref(), names::dns1123_label)?,
+            version: image.as_deref().and_then(tag_of).map(names::printable).unwrap_or("unknown".into()),
         }));
     }
     let destination = deployments
         .list(&ListParams::default().labels("linkerd.io/control-plane-component=destination"))
         .await
         .map_err(api_error("list Linkerd's destination"))?;
-    Ok(destination.items.first().map(|d| FoundMesh {
+    let Some(d) = destination.items.first() else { return Ok(None) };
+    Ok(Some(FoundMesh {
         mesh: Mesh::Linkerd,
-        namespace: d.metadata.namespace.clone().unwrap_or_default(),
-        version: label(&d.metadata.labels, "app.kubernetes.io/version").unwrap_or("unknown").to_owned(),
+        namespace: api_name("Linkerd's namespace", d.metadata.namespace.as_deref(), names::dns1123_label)?,
+        version: label(&d.metadata.labels, "app.kubernetes.io/version")
+            .map(names::printable)
+            .unwrap_or("unknown".into()),
     }))
+}
+
+/// The kong chart's name for the proxy Service's HTTP port, in every layout it renders (Kong/charts
+/// charts/kong `templates/_helpers.tpl` at kong-3.2.0: `kong-{{ .serviceName }}` with
+/// serviceName `proxy`; `kong-proxy-tls` is the TLS port).
+pub const KONG_PROXY_PORT: &str = "kong-proxy";
+
+fn has_port(service: &Service, name: &str) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .is_some_and(|ports| ports.iter().any(|p| p.name.as_deref() == Some(name)))
+}
+
+/// A Kong that `--no-install` does not support, recognised so the error can say so: KIC's
+/// all-in-one manifests (a Service `kong-proxy` with ports `proxy`/`proxy-ssl`, Kong/kubernetes-
+/// ingress-controller `config/` manifests) and Kong Gateway Operator data planes (labelled
+/// `gateway-operator.konghq.com/...`).
+fn unsupported_layout(service: &Service) -> Option<String> {
+    let name = service.metadata.name.as_deref().unwrap_or_default();
+    let ns = service.metadata.namespace.as_deref().unwrap_or_default();
+    let operator = service.metadata.labels.iter().flatten().any(|(k, _)| k.starts_with("gateway-operator.konghq.com/"));
+    if operator {
+        Some(format!(
+            " ({}/{} is a Kong Gateway Operator data plane, which --no-install does not support)",
+            names::printable(ns),
+            names::printable(name)
+        ))
+    } else if name == "kong-proxy" {
+        Some(format!(
+            " ({}/kong-proxy looks like KIC's all-in-one manifests, which --no-install does not support: install Kong with the kong/ingress or kong/kong chart)",
+            names::printable(ns)
+        ))
+    } else {
+        None
+    }
+}
+
+/// A name the API answered, checked with `check` before it is used; `what` says which.
+fn api_name(what: &str, name: Option<&str>, check: fn(&str) -> Result<(), String>) -> Result<String, DiscoveryError> {
+    let name = name.unwrap_or_default();
+    check(name)
+        .map_err(|why| DiscoveryError::Mismatch(format!("{what} as the API server answered it is unusable: {why}")))?;
+    Ok(name.to_owned())
 }
 
 fn label<'a>(labels: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
@@ -336,160 +404,258 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{KubeRequest, kube_mock, kube_status};
+    use crate::testing::{kube_mock, object_server, rendered};
 
-    fn list(kind: &str, items: serde_json::Value) -> (u16, serde_json::Value) {
-        (200, json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}))
+    fn namespace(name: &str, labels: serde_json::Value) -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
     }
 
-    /// Kong in namespace `edge` (release `edge-kong`, kong/ingress layout), meshed by the
-    /// namespace's `istio-injection` label; istiod 1.30.5 in istio-system.
-    fn istio_cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
-        let query = req.query.replace("%2F", "/").replace("%3D", "=").replace("%2C", ",");
-        match req.path.as_str() {
-            "/api/v1/services" | "/api/v1/namespaces/edge/services" => list(
-                "ServiceList",
-                json!([
-                    {"metadata": {"name": "other-proxy", "namespace": "web",
-                                  "labels": {"helm.sh/chart": "nginx-1.0.0", "app.kubernetes.io/managed-by": "Helm"}}},
-                    {"metadata": {"name": "edge-kong-gateway-proxy", "namespace": "edge",
-                                  "labels": {"helm.sh/chart": "kong-2.52.0", "app.kubernetes.io/instance": "edge-kong",
-                                             "app.kubernetes.io/managed-by": "Helm"}},
-                     "spec": {"selector": {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "edge-kong"}}}
-                ]),
-            ),
-            "/api/v1/namespaces/edge/pods" if query.contains("app.kubernetes.io/name=gateway") => list(
-                "PodList",
-                json!([{"metadata": {"name": "edge-kong-gateway-7c9d-x2x4q"},
-                        "spec": {"serviceAccountName": "edge-kong-gateway",
-                                 "containers": [{"name": "proxy", "image": "kong:3.9.1"}],
-                                 "initContainers": [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.5"},
-                                                    {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.5",
-                                                     "restartPolicy": "Always"}]}}]),
-            ),
-            "/api/v1/namespaces/edge/pods" => list(
-                "PodList",
-                json!([{"metadata": {"name": "edge-kong-controller-5d8f-abcde"},
-                        "spec": {"containers": [{"name": "ingress-controller",
-                                                 "image": "kong/kubernetes-ingress-controller:3.5.13"}]}}]),
-            ),
-            "/api/v1/namespaces/edge" => (
-                200,
-                json!({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": "edge", "labels": {"istio-injection": "enabled"}}}),
-            ),
-            "/apis/apps/v1/deployments" if query.contains("app=istiod") => list(
-                "DeploymentList",
-                json!([{"metadata": {"name": "istiod", "namespace": "istio-system"},
-                        "spec": {"selector": {}, "template": {"spec": {"containers": [
-                            {"name": "discovery", "image": "docker.io/istio/pilot:1.30.5"}]}}}}]),
-            ),
-            "/apis/apps/v1/deployments" => list("DeploymentList", json!([])),
-            _ => kube_status(404, "NotFound"),
+    /// A cluster running `objects` (real renders of the pinned charts): each Deployment's pod as
+    /// its template makes it, with the mesh's proxy added where that mesh's injector would add it
+    /// (Istio: the pod label `sidecar.istio.io/inject`, else the namespace label
+    /// `istio-injection`; Linkerd: the `linkerd.io/inject` annotation of pod or namespace). The
+    /// proxy containers' names are the injectors' own: both templates are in the renders, and
+    /// the test checks they name them.
+    fn cluster(mut objects: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+        let namespaces: Vec<serde_json::Value> = objects.iter().filter(|o| o["kind"] == "Namespace").cloned().collect();
+        let ns_meta = |ns: &str, field: &str, key: &str| {
+            namespaces
+                .iter()
+                .find(|n| n["metadata"]["name"] == ns)
+                .and_then(|n| n["metadata"][field][key].as_str().map(str::to_owned))
+        };
+        let mut pods = Vec::new();
+        for d in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
+            let name = d["metadata"]["name"].as_str().unwrap_or_default();
+            let template = &d["spec"]["template"];
+            let mut spec = template["spec"].clone();
+            let pod_label = template["metadata"]["labels"]["sidecar.istio.io/inject"].as_str().map(str::to_owned);
+            let istio = match pod_label {
+                Some(v) => v == "true",
+                None => ns_meta(ns, "labels", "istio-injection").as_deref() == Some("enabled"),
+            };
+            let linkerd = template["metadata"]["annotations"]["linkerd.io/inject"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| ns_meta(ns, "annotations", "linkerd.io/inject"))
+                .is_some_and(|v| v == "enabled" || v == "ingress");
+            if istio {
+                // Istio 1.30 injects a native sidecar by default (an init container that keeps
+                // running); discovery reads both placements.
+                spec["initContainers"] = json!([{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3", "restartPolicy": "Always"}]);
+            }
+            if linkerd {
+                spec["containers"]
+                    .as_array_mut()
+                    .unwrap()
+                    .insert(0, json!({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge-26.8.3"}));
+            }
+            pods.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{name}-7c9d5b6f4-x2x4q"), "namespace": ns,
+                             "labels": template["metadata"]["labels"], "annotations": template["metadata"]["annotations"]},
+                "spec": spec}));
         }
+        objects.extend(pods);
+        objects
     }
 
+    /// Istio's own ingress gateway, as istio/istio manifests/charts/gateway (1.30.3) renders its
+    /// Service: `helm.sh/chart: gateway-<version>` like kong/ingress's gateway, but Istio's ports.
+    fn istio_gateway_service() -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "istio-ingressgateway", "namespace": "istio-ingress",
+                            "labels": {"helm.sh/chart": "gateway-1.30.3", "app.kubernetes.io/instance": "istio-ingressgateway",
+                                       "app.kubernetes.io/managed-by": "Helm", "app": "istio-ingressgateway"}},
+               "spec": {"type": "LoadBalancer", "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+                        "ports": [{"name": "status-port", "port": 15021}, {"name": "http2", "port": 80}, {"name": "https", "port": 443}]}})
+    }
+
+    fn rendered_cluster(parts: &[(&str, &str)], extra: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+        let mut objects: Vec<serde_json::Value> =
+            parts.iter().flat_map(|(dir, release)| rendered(dir, release)).collect();
+        objects.extend(extra);
+        cluster(objects)
+    }
+
+    /// The Kong the harness itself installs (kong/ingress, rendered with the plan's values) in
+    /// front of istiod, both rendered by the real charts: found, meshed, and nothing written.
     #[tokio::test]
-    async fn kong_in_another_namespace_meshed_by_a_namespace_label_is_found() {
-        let (client, asked) = kube_mock(istio_cluster);
+    async fn the_harness_own_kong_is_found_on_istio() {
+        let injector = rendered("istio", "istiod");
+        let template = serde_json::to_string(&injector).unwrap();
+        assert!(template.contains("- name: istio-proxy"), "Istio's injector names its proxy istio-proxy");
+        let objects = rendered_cluster(
+            &[("istio", "kong"), ("istio", "istiod")],
+            vec![namespace("kong", json!({})), namespace("istio-system", json!({})), istio_gateway_service()],
+        );
+        let (client, asked) = kube_mock(object_server(objects));
         let found = discover(&client, None).await.unwrap();
         assert_eq!(
             found.kong,
             FoundKong {
-                namespace: "edge".into(),
-                release: "edge-kong".into(),
-                proxy_service: "edge-kong-gateway-proxy".into(),
-                selector: "app.kubernetes.io/instance=edge-kong,app.kubernetes.io/name=gateway".into(),
-                chart: "kong-2.52.0".into(),
-                gateway_image: Some("kong:3.9.1".into()),
-                controller_image: Some("kong/kubernetes-ingress-controller:3.5.13".into()),
-                service_account: Some("edge-kong-gateway".into()),
+                namespace: "kong".into(),
+                release: "kong".into(),
+                proxy_service: "kong-gateway-proxy".into(),
+                selector:
+                    "app.kubernetes.io/component=app,app.kubernetes.io/instance=kong,app.kubernetes.io/name=gateway"
+                        .into(),
+                chart: "gateway-3.2.0".into(),
+                gateway_image: Some("kong:3.9".into()),
+                controller_image: Some("kong/kubernetes-ingress-controller:3.5".into()),
+                service_account: Some("kong-gateway".into()),
                 sidecar: Some(Mesh::Istio),
-                meshed_by: Some("namespace edge label istio-injection=enabled".into()),
+                meshed_by: Some("pod label sidecar.istio.io/inject=true".into()),
             }
         );
         assert_eq!(
             found.mesh,
-            Some(FoundMesh { mesh: Mesh::Istio, namespace: "istio-system".into(), version: "1.30.5".into() })
+            Some(FoundMesh { mesh: Mesh::Istio, namespace: "istio-system".into(), version: "1.30.3".into() })
         );
+        found.check_for(Mesh::Istio).unwrap();
+        assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "discovery only reads");
+    }
+
+    #[tokio::test]
+    async fn the_harness_own_kong_is_found_on_linkerd() {
+        let template = serde_json::to_string(&rendered("linkerd", "linkerd-control-plane")).unwrap();
+        assert!(template.contains("name: linkerd-proxy"), "Linkerd's injector names its proxy linkerd-proxy");
+        let objects = rendered_cluster(
+            &[("linkerd", "kong"), ("linkerd", "linkerd-control-plane")],
+            vec![namespace("kong", json!({})), namespace("linkerd", json!({}))],
+        );
+        let (client, _) = kube_mock(object_server(objects));
+        let found = discover(&client, Some("kong")).await.unwrap();
+        assert_eq!(found.kong.proxy_service, "kong-gateway-proxy");
+        assert_eq!(found.kong.service_account.as_deref(), Some("kong-gateway"));
+        assert_eq!(found.kong.sidecar, Some(Mesh::Linkerd));
+        assert_eq!(found.kong.meshed_by.as_deref(), Some("pod annotation linkerd.io/inject=ingress"));
+        assert_eq!(
+            found.mesh,
+            Some(FoundMesh { mesh: Mesh::Linkerd, namespace: "linkerd".into(), version: "edge-26.8.3".into() })
+        );
+        found.check_for(Mesh::Linkerd).unwrap();
+    }
+
+    /// A user's Kong from the single kong/kong chart (release `edge`), meshed by its pod label,
+    /// beside Istio's own gateway: found, and the report names what runs.
+    #[tokio::test]
+    async fn a_kong_chart_kong_is_found_and_reported_as_it_runs() {
+        let objects = rendered_cluster(
+            &[("kong-chart", "edge"), ("istio", "istiod")],
+            vec![namespace("edge", json!({"istio-injection": "enabled"})), istio_gateway_service()],
+        );
+        let (client, asked) = kube_mock(object_server(objects));
+        let found = discover(&client, None).await.unwrap();
+        assert_eq!(found.kong.namespace, "edge");
+        assert_eq!(found.kong.release, "edge");
+        assert_eq!(found.kong.proxy_service, "edge-kong-proxy");
+        assert_eq!(found.kong.chart, "kong-3.2.0");
+        assert_eq!(found.kong.service_account.as_deref(), Some("edge-kong"));
+        // kong/kong runs KIC in the gateway's own pod.
+        assert_eq!(found.kong.controller_image.as_deref(), Some("kong/kubernetes-ingress-controller:3.5"));
+        assert_eq!(found.kong.sidecar, Some(Mesh::Istio));
         found.check_for(Mesh::Istio).unwrap();
         // Reports name what runs, not what the harness would have installed.
         let mut versions: BTreeMap<String, String> =
-            [("kong/ingress", "0.24.0"), ("istio", "1.30.3"), ("kubernetes", "v1.35.8")]
+            [("kong/ingress", "0.24.0"), ("istio", "1.30.5"), ("kubernetes", "v1.35.8")]
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .into();
         found.report_versions(&mut versions);
-        assert_eq!(versions.get("istio").map(String::as_str), Some("1.30.5 (found)"));
-        assert_eq!(versions.get("kong-gateway").map(String::as_str), Some("kong:3.9.1"));
+        assert_eq!(versions.get("istio").map(String::as_str), Some("1.30.3 (found)"));
+        assert_eq!(versions.get("kong-gateway").map(String::as_str), Some("kong:3.9"));
         assert!(!versions.contains_key("kong/ingress") && versions.contains_key("kubernetes"), "{versions:?}");
         let err = found.check_for(Mesh::Linkerd).unwrap_err().to_string();
         assert_eq!(err, "a linkerd run needs linkerd's control plane, and the cluster runs istio");
         assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "discovery only reads");
         insta::assert_snapshot!(found.to_string(), @r"
-        Kong: release edge-kong in namespace edge (kong-2.52.0), proxy Service edge-kong-gateway-proxy
-          gateway image kong:3.9.1, controller image kong/kubernetes-ingress-controller:3.5.13
-          meshed: istio's proxy runs beside Kong, asked for by namespace edge label istio-injection=enabled
-        mesh: istio 1.30.5 in namespace istio-system
+        Kong: release edge in namespace edge (kong-3.2.0), proxy Service edge-kong-proxy
+          gateway image kong:3.9, controller image kong/kubernetes-ingress-controller:3.5
+          meshed: istio's proxy runs beside Kong, asked for by pod label sidecar.istio.io/inject=true
+        mesh: istio 1.30.3 in namespace istio-system
         ");
     }
 
-    /// Kong without a sidecar on a cluster with Istio: refused for an Istio run, the reason named.
+    /// Kong without a sidecar (the harness's own values for no mesh) on a cluster with Istio:
+    /// refused for an Istio run, the reason named.
     #[tokio::test]
     async fn kong_outside_the_mesh_is_refused_for_a_mesh_run() {
-        let (client, _) = kube_mock(|req| {
-            let query = req.query.replace("%2F", "/").replace("%3D", "=");
-            if req.path == "/api/v1/namespaces/edge/pods" && query.contains("app.kubernetes.io/name=gateway") {
-                return list(
-                    "PodList",
-                    json!([{"metadata": {"name": "g"}, "spec": {"containers": [{"name": "proxy", "image": "kong:3.9.1"}]}}]),
-                );
-            }
-            istio_cluster(req)
-        });
+        let objects = rendered_cluster(&[("none", "kong"), ("istio", "istiod")], vec![namespace("kong", json!({}))]);
+        let (client, _) = kube_mock(object_server(objects));
         // --kong-namespace: Services are listed in that namespace only.
-        let found = discover(&client, Some("edge")).await.unwrap();
-        assert_eq!(found.kong.namespace, "edge");
+        let found = discover(&client, Some("kong")).await.unwrap();
+        assert_eq!(found.kong.namespace, "kong");
         let err = discover(&client, Some("web")).await.unwrap_err().to_string();
-        assert!(err.contains("cannot list Helm-managed Services") || err.contains("in namespace web"), "{err}");
-        let found = discover(&client, None).await.unwrap();
+        assert!(err.starts_with("no Kong proxy Service found in namespace web"), "{err}");
         assert_eq!(found.kong.sidecar, None);
         let err = found.check_for(Mesh::Istio).unwrap_err().to_string();
-        assert!(err.starts_with("Kong's gateway pods in edge carry no istio proxy"), "{err}");
+        assert!(err.starts_with("Kong's gateway pods in kong carry no istio proxy"), "{err}");
         found.check_for(Mesh::None).unwrap();
     }
 
     #[tokio::test]
-    async fn no_kong_or_two_kongs_are_said_so() {
-        let (client, _) = kube_mock(|req| match req.path.as_str() {
-            "/api/v1/services" => list("ServiceList", json!([])),
-            _ => list("List", json!([])),
-        });
-        let err = discover(&client, None).await.unwrap_err().to_string();
-        assert!(err.starts_with("no Kong proxy Service found: looked for"), "{err}");
-        let two = |name: &str, ns: &str| json!({"metadata": {"name": name, "namespace": ns, "labels": {"helm.sh/chart": "kong-2.52.0"}}});
-        let services = json!([two("a-kong-proxy", "a"), two("b-gateway-proxy", "b")]);
-        let (client, _) = kube_mock(move |_| list("ServiceList", services.clone()));
+    async fn no_kong_two_kongs_and_unsupported_layouts_are_said_so() {
+        let (client, _) = kube_mock(object_server(vec![istio_gateway_service()]));
         let err = discover(&client, None).await.unwrap_err().to_string();
         assert_eq!(
             err,
-            "more than one Kong proxy Service: a/a-kong-proxy, b/b-gateway-proxy; say which with --kong-namespace"
+            "no Kong proxy Service found: looked for a Service with a port named `kong-proxy`, as the kong/ingress and \
+             kong/kong charts render it"
         );
+        // Both layouts at once: two proxies, named.
+        let objects = rendered_cluster(&[("istio", "kong"), ("kong-chart", "edge")], vec![]);
+        let (client, _) = kube_mock(object_server(objects));
+        let err = discover(&client, None).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "more than one Kong proxy Service: edge/edge-kong-proxy, kong/kong-gateway-proxy; say which with --kong-namespace"
+        );
+        // KIC's all-in-one manifests (Kong/kubernetes-ingress-controller config/variants: Service
+        // `kong-proxy` with ports `proxy` and `proxy-ssl`): refused, and said why.
+        let all_in_one = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kong-proxy", "namespace": "kong"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": "proxy-kong"},
+                     "ports": [{"name": "proxy", "port": 80}, {"name": "proxy-ssl", "port": 443}]}});
+        let (client, _) = kube_mock(object_server(vec![all_in_one]));
+        let err = discover(&client, None).await.unwrap_err().to_string();
+        assert!(err.contains("kong/kong-proxy looks like KIC's all-in-one manifests"), "{err}");
     }
 
     /// A proxy Service without a selector names no pods: refused, not judged by any pod.
     #[tokio::test]
     async fn a_proxy_service_without_a_selector_is_refused() {
-        let (client, asked) = kube_mock(|req| match req.path.as_str() {
-            "/api/v1/services" => list(
-                "ServiceList",
-                json!([{"metadata": {"name": "k-kong-proxy", "namespace": "k",
-                                     "labels": {"helm.sh/chart": "kong-2.52.0", "app.kubernetes.io/instance": "k"}}}]),
-            ),
-            _ => list("List", json!([])),
-        });
+        let mut objects = rendered("none", "kong");
+        for o in objects.iter_mut().filter(|o| o["metadata"]["name"] == "kong-gateway-proxy") {
+            o["spec"].as_object_mut().unwrap().remove("selector");
+        }
+        let (client, asked) = kube_mock(object_server(cluster(objects)));
         let err = discover(&client, None).await.unwrap_err().to_string();
-        assert_eq!(err, "Kong's proxy Service k/k-kong-proxy has no selector: its pods cannot be told apart");
+        assert_eq!(err, "Kong's proxy Service kong/kong-gateway-proxy has no selector: its pods cannot be told apart");
         assert!(!asked.lock().unwrap().iter().any(|r| r.path.ends_with("/pods")), "no pod was listed");
+    }
+
+    /// Names from an API server become selectors, Kubernetes names and file names: a hostile
+    /// answer (a namespace, release or selector no real API server would accept) is refused
+    /// before any of them is used.
+    #[tokio::test]
+    async fn names_a_real_api_server_would_refuse_are_refused() {
+        let cases: [(&str, fn(&mut serde_json::Value)); 4] = [
+            ("namespace", |s| s["metadata"]["namespace"] = json!("../../tmp/x")),
+            ("release", |s| s["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("kong/../x")),
+            ("selector", |s| s["spec"]["selector"]["app.kubernetes.io/name"] = json!("gateway,app!=x")),
+            ("name", |s| s["metadata"]["name"] = json!("proxy\u{1b}[2J")),
+        ];
+        for (what, corrupt) in cases {
+            let mut objects = rendered("none", "kong");
+            for o in objects.iter_mut().filter(|o| o["metadata"]["name"] == "kong-gateway-proxy") {
+                corrupt(o);
+            }
+            let (client, asked) = kube_mock(object_server(cluster(objects)));
+            let err = discover(&client, None).await.unwrap_err().to_string();
+            assert!(err.contains("unusable") || err.contains("would refuse"), "{what}: {err}");
+            assert!(!err.contains('\u{1b}'), "{what}: escaped: {err}");
+            assert!(!asked.lock().unwrap().iter().any(|r| r.path.ends_with("/pods")), "{what}: nothing used it");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! over a websocket. What curl prints is turned into the same [`Observation`] as host probes.
 //!
 //! The exec transport itself needs an API server; it is exercised only by live runs. The
-//! command line, the client pod manifest and the parsing of curl's output are tested here.
+//! command line, the client pod manifest and the parsing of curl's output are tested here, the
+//! last two also with a real curl against a loopback server (`curl_tests`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -82,13 +83,15 @@ pub fn command(method: Method, url: &str, headers: &BTreeMap<String, String>, ti
         marker = FRAME_MARKER
     );
     let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script, "sh".into()];
-    argv.extend([
-        "-sS".into(),
-        "--max-time".into(),
-        timeout.as_secs().max(1).to_string(),
-        "-X".into(),
-        method.to_string(),
-    ]);
+    argv.extend(["-sS".into(), "--max-time".into(), timeout.as_secs().max(1).to_string()]);
+    match method {
+        // `-X HEAD` only renames the request: curl still waits for the body the answer's
+        // `content-length` announces, which never comes, and fails with exit 28 or 18 (curl(1),
+        // `-X`: "use -I"). `--head` is a real HEAD; `--no-include` undoes the `--include` that
+        // `--head` implies, so the heads still go only to `-D`'s file and the body file stays empty.
+        Method::Head => argv.extend(["--head".into(), "--no-include".into()]),
+        method => argv.extend(["-X".into(), method.to_string()]),
+    }
     for (name, value) in headers {
         argv.push("-H".into());
         argv.push(format!("{name}: {value}"));
@@ -140,25 +143,27 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
     let Some(frame) = std::str::from_utf8(&stdout[..newline]).ok().and_then(frame) else {
         return other(format!("the client pod printed no frame: {}", stderr.trim()));
     };
+    let rest = &stdout[newline + 1..];
     if frame.rc != 0 {
-        // A connection that died after a response had begun is no refusal of the request: only
-        // a reset before any answer counts as one.
-        let answered = frame.status != 0 || frame.head > 0;
+        // A connection that died after a response's head had arrived is no refusal of the
+        // request: only a reset before a complete final head counts as one. curl reports the
+        // status (`%{http_code}`) and writes `-D` line by line as soon as the status line is in,
+        // so neither the status nor a non-empty head file says that an answer arrived: a reset in
+        // the middle of the head shows `status=200 head=17`.
+        let answered = final_head_complete(&rest[..frame.head.min(rest.len())]);
         let kind = match transport_kind(frame.rc) {
             TransportKind::Reset if answered => TransportKind::Other,
             kind => kind,
         };
-        return Outcome::Transport {
-            kind,
-            message: format!(
-                "curl exit {}{}: {}",
-                frame.rc,
-                if answered { format!(" after HTTP {} had begun", frame.status) } else { String::new() },
-                stderr.trim()
-            ),
+        let when = if answered {
+            format!(" after HTTP {} had begun", frame.status)
+        } else if frame.status != 0 {
+            format!(" in the middle of the head of HTTP {}", frame.status)
+        } else {
+            String::new()
         };
+        return Outcome::Transport { kind, message: format!("curl exit {}{when}: {}", frame.rc, stderr.trim()) };
     }
-    let rest = &stdout[newline + 1..];
     // The lengths come from outside: they must add up without overflow, to exactly what followed.
     let announced = frame.head.checked_add(frame.body);
     if frame.status == 0 || announced != Some(rest.len()) {
@@ -179,6 +184,15 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
         versions,
         super::observation::BODY_LIMIT,
     )))
+}
+
+/// Whether `-D` output ends with a complete final (non-1xx) head: its empty line was read.
+fn final_head_complete(heads: &[u8]) -> bool {
+    let normalised = String::from_utf8_lossy(heads).replace("\r\n", "\n");
+    let Some(complete) = normalised.strip_suffix("\n\n") else { return false };
+    let last = complete.rsplit("\n\n").next().unwrap_or("");
+    let status = last.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse::<u16>().ok());
+    matches!(status, Some(200..))
 }
 
 /// The header fields of the last response head in `-D` output: every interim (1xx) head comes
@@ -244,6 +258,9 @@ pub async fn send(
     };
     Ok(Observation { outcome, elapsed_ms: started.elapsed().as_millis() as u64 })
 }
+
+#[cfg(test)]
+mod curl_tests;
 
 #[cfg(test)]
 mod tests {
@@ -353,6 +370,12 @@ mod tests {
         assert_eq!(kind(28), TransportKind::Timeout);
         assert_eq!(kind(35), TransportKind::Tls);
         assert_eq!(kind(6), TransportKind::Dns);
+        // A reset after the status line, before the head ends, is one although curl reports 200.
+        let mid_head = framed(56, "200", "HTTP/1.1 200 OK\r\nContent-Ty", "");
+        assert!(matches!(
+            parse_output(&mid_head, "", &versions()),
+            Outcome::Transport { kind: TransportKind::Reset, .. }
+        ));
         // A reset in the middle of the echo backend's body is not a refusal.
         let midway = framed(56, "200", "HTTP/1.1 200 OK\r\n\r\n", "");
         assert!(matches!(

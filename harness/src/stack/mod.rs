@@ -7,6 +7,9 @@ pub mod linkerd;
 pub mod install;
 pub mod values;
 
+#[cfg(test)]
+mod chart_beliefs;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
