@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::check::denial::Path as Via;
-use crate::check::expect::{evaluate, judge_collector_answer, judge_traced_request};
+use crate::check::expect::{evaluate, judge_collector_answer, judge_traced_request, resolve_ambiguity};
 use crate::check::split::{Decision, SplitAnswer, SplitRun, SplitTest, TRANSPORT_RETRIES};
 use crate::probe::observation::Answer;
 use crate::scenario::template::{self, Vars};
@@ -52,6 +52,10 @@ pub struct Transcript {
     /// The trace id the harness sent (trace steps): what the backend's headers are judged by.
     #[serde(default)]
     pub trace_id: Option<String>,
+    /// An earlier step of the scenario had the echo backend answer a meshed client, which
+    /// `refused` needs before it accepts an ambiguous denial through Kong.
+    #[serde(default)]
+    pub backend_proven: bool,
     /// The step's raw answers. A trace step's first is its request's, the rest the collector's.
     pub answers: Vec<Answer>,
     pub verdict: Verdict,
@@ -63,6 +67,8 @@ pub struct Recorded<'a> {
     pub mesh: Mesh,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backend_proven: bool,
     pub step: RecordedStep<'a>,
     pub answers: Vec<Answer>,
     pub verdict: Verdict,
@@ -145,8 +151,12 @@ pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayErr
     };
     let mesh = transcript.mesh;
     match &transcript.step {
-        Step::Http(s) => converge(&s.expect, s.converge.passes, mesh, Via::ThroughKong, observations()),
-        Step::FromPod(s) => converge(&s.expect, s.converge.passes, mesh, Via::FromPod, observations()),
+        Step::Http(s) => {
+            converge(&s.expect, s.converge.passes, mesh, Via::ThroughKong, transcript.backend_proven, observations())
+        }
+        Step::FromPod(s) => {
+            converge(&s.expect, s.converge.passes, mesh, Via::FromPod, transcript.backend_proven, observations())
+        }
         Step::Split(s) => {
             let mut run = SplitRun::new(
                 &SplitTest::from_weights(&s.weights, s.tolerance, u64::from(s.max_requests)),
@@ -225,11 +235,12 @@ fn converge(
     passes: u32,
     mesh: Mesh,
     via: Via,
+    backend_proven: bool,
     observations: impl Iterator<Item = Result<crate::probe::Observation, ReplayError>>,
 ) -> Result<Replayed, ReplayError> {
     let (mut streak, mut last, mut count) = (0, String::from("no answers"), 0);
     for observation in observations {
-        let verdict = evaluate(expect, &observation?, mesh, via);
+        let verdict = resolve_ambiguity(evaluate(expect, &observation?, mesh, via), backend_proven);
         count += 1;
         last = verdict.to_string();
         if verdict.passed() {

@@ -23,8 +23,14 @@
 //! the header on a denial; it does see it on its own proxy's failures (502/503/504), which are
 //! no denial. A 403 with a body (Kong's JSON, another server's page) is not Linkerd's.
 //!
-//! Kong's 502 is the one ambiguous form: Kong writes the same body when nothing listens behind
-//! the Service. Scenarios that rely on it wait for the backend to be available first.
+//! The relayed resets through Kong are ambiguous: Kong writes the same 502 body when nothing
+//! listens behind the Service, and Envoy writes its 503 `connection termination` / `remote
+//! reset` bodies for resets no policy caused too (istio/istio#55138, #45910). They are
+//! [`Denial::is_ambiguous`]: `refused` accepts them only once the scenario has proven that the
+//! backend answers meshed clients ([`super::expect::resolve_ambiguity`]); without that proof
+//! only the unambiguous forms pass (Istio: `403 RBAC: access denied`, and from a pod the
+//! server sidecar's reset; Linkerd: the server proxy's empty 403, or an opaque server's reset
+//! from a pod).
 
 use std::fmt;
 
@@ -52,6 +58,14 @@ pub enum Denial {
     LinkerdPolicy,
     /// The backend's sidecar reset Kong's hop, relayed by Kong's sidecar (503) or Kong (502).
     UpstreamReset,
+}
+
+impl Denial {
+    /// A form that other failures produce too, so it proves a denial only together with proof
+    /// that the backend itself answers meshed clients.
+    pub fn is_ambiguous(self) -> bool {
+        matches!(self, Denial::UpstreamReset)
+    }
 }
 
 impl fmt::Display for Denial {

@@ -112,6 +112,24 @@ pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh, path: Pa
     Verdict { failures, denial }
 }
 
+/// An ambiguous denial ([`Denial::is_ambiguous`]: Kong's 502, Envoy's relayed peer reset)
+/// passes `refused` only when `backend_proven`: an earlier step of the scenario had the echo
+/// backend answer a meshed client (a passing `from-pod` step with `client: {meshed: true}`), so
+/// something does listen behind the Service and answers over the mesh. Otherwise the same answer
+/// would also come from a backend that is down, and the verdict would name a cause it cannot know.
+pub fn resolve_ambiguity(mut verdict: Verdict, backend_proven: bool) -> Verdict {
+    if let Some(denial) = verdict.denial.filter(|d| d.is_ambiguous() && !backend_proven) {
+        verdict.denial = None;
+        verdict.failures.push(format!(
+            "the answer looks like {denial}, but Kong and Envoy answer the same when nothing listens behind the \
+             Service or a connection dies for another reason; it counts as the mesh's refusal only after the \
+             scenario proved the backend answers meshed clients (a passing from-pod step with `client: {{meshed: \
+             true}}` answered by the backend, before this step)"
+        ));
+    }
+    verdict
+}
+
 fn one_of<T: fmt::Display>(items: &[T]) -> String {
     match items {
         [one] => one.to_string(),
@@ -434,6 +452,37 @@ mod tests {
 
     fn refused(observation: &Observation, mesh: Mesh, path: Path) -> Verdict {
         evaluate(&Expect { refused: true, ..Expect::default() }, observation, mesh, path)
+    }
+
+    /// Kong's 502 and Envoy's relayed reset are what a backend that is down gives too: they pass
+    /// `refused` only with proof that the backend answers meshed clients; RBAC's 403 never needs it.
+    #[test]
+    fn ambiguous_denials_need_a_proven_backend() {
+        let kong_502 = answer(
+            502,
+            &[("server", "kong/3.9.1")],
+            "{\n  \"message\":\"An invalid response was received from the upstream server\",\n  \"request_id\":\"4f3a\"\n}",
+        );
+        let relayed = answer(
+            503,
+            &[("server", "envoy")],
+            "upstream connect error or disconnect/reset before headers. reset reason: remote reset",
+        );
+        for ambiguous in [&kong_502, &relayed] {
+            let v = refused(ambiguous, Mesh::Istio, Path::ThroughKong);
+            assert!(v.passed(), "{v}");
+            let unproven = resolve_ambiguity(v.clone(), false);
+            assert!(!unproven.passed() && unproven.denial.is_none(), "{unproven}");
+            assert!(unproven.to_string().contains("proved the backend answers meshed clients"), "{unproven}");
+            assert_eq!(resolve_ambiguity(v.clone(), true), v);
+        }
+        let rbac = refused(&answer(403, &[], "RBAC: access denied"), Mesh::Istio, Path::ThroughKong);
+        assert_eq!(resolve_ambiguity(rbac.clone(), false), rbac);
+        let l5d = refused(&answer(403, &[("content-length", "0")], ""), Mesh::Linkerd, Path::ThroughKong);
+        assert_eq!(resolve_ambiguity(l5d.clone(), false), l5d);
+        // A failing verdict stays failing, proof or not.
+        let echo = refused(&echo_response(200, &[]), Mesh::Istio, Path::ThroughKong);
+        assert!(!resolve_ambiguity(echo, true).passed());
     }
 
     #[test]

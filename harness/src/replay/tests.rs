@@ -98,6 +98,7 @@ fn recorded_answers_round_trip() {
     let recorded = Recorded {
         mesh: Mesh::Istio,
         trace_id: None,
+        backend_proven: false,
         step: RecordedStep::Http(&step),
         answers: vec![Answer::record(&observation, &[])],
         verdict: Verdict::Pass,

@@ -170,4 +170,45 @@ mod tests {
             err("{name: x, why: y, fails-at: 1, remove: [{kind: A, name: b}], extra: 1}").contains("unknown field")
         );
     }
+
+    /// The seed scenario's `service-upstream` mutant stands for "the guide's backend fixed the way
+    /// the project's working fixtures are": it must apply every Kong-side annotation they use to
+    /// reach a meshed Service (service-upstream and host-header on the Service, preserve-host off
+    /// on the Ingress). With service-upstream alone KIC keeps the client's Host, Istio's sidecar
+    /// sends it through PassthroughCluster in plaintext, the STRICT backend resets, and the
+    /// mutant would survive on a correct cluster.
+    #[test]
+    fn the_seed_mutant_applies_the_working_fixtures_whole_remedy() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(root)).unwrap();
+        let annotations = |file: &str, kind: &str| -> Vec<String> {
+            let checked =
+                catalog.check_mesh(&root.join("scenarios").join(file), Mesh::Istio, "r1").unwrap_or_else(|e| panic!("{e}"));
+            let manifests = checked.manifests;
+            let object = manifests.iter().find(|m| m.kind == kind).unwrap_or_else(|| panic!("{file}: no {kind}"));
+            object.object["metadata"]["annotations"].as_object().map(|a| a.keys().cloned().collect()).unwrap_or_default()
+        };
+        // The working fixtures' remedy, read from them (ingress-basic uses base/echo.yaml and
+        // kong/ingress-echo.yaml).
+        let remedy = ["ingress.kubernetes.io/service-upstream", "konghq.com/host-header", "konghq.com/preserve-host"];
+        let working: Vec<String> =
+            [annotations("ingress-basic.yaml", "Service"), annotations("ingress-basic.yaml", "Ingress")].concat();
+        for key in remedy {
+            assert!(working.contains(&key.to_owned()), "the working fixtures use {key}: {working:?}");
+        }
+        let file = root.join("scenarios/seed-istio-as-written.yaml");
+        let checked = catalog.check_mesh(&file, Mesh::Istio, "r1").unwrap();
+        let objects: Vec<Value> = checked.manifests.iter().map(|m| m.object.clone()).collect();
+        let m = checked.scenario.scenario.mutants.iter().find(|m| m.name == "service-upstream").unwrap();
+        let mutated = mutate(&objects, m).unwrap().apply;
+        let applied: Vec<String> = mutated
+            .iter()
+            .flat_map(|o| o["metadata"]["annotations"].as_object().map(|a| a.keys().cloned().collect::<Vec<_>>()).unwrap_or_default())
+            .collect();
+        for key in remedy {
+            assert!(applied.contains(&key.to_owned()), "the mutant applies {key}: {applied:?}");
+        }
+        let ingress = mutated.iter().find(|o| o["kind"] == "Ingress").unwrap();
+        assert_eq!(ingress["metadata"]["annotations"]["konghq.com/preserve-host"], "false");
+    }
 }
