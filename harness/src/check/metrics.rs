@@ -70,7 +70,12 @@ fn parse_labels(body: &str) -> Option<(BTreeMap<String, String>, &str)> {
     }
 }
 
-/// Every expectation must be met by the sum over matching series.
+/// Every expectation must be met by the sum over matching series. A matching sample that is
+/// not a finite number (`NaN`, `+Inf`, `-Inf`, all valid sample values in the text format)
+/// fails its expectation: it counts no request, and a NaN compares false with every threshold,
+/// so a plain `total < at_least` would let it pass any. prometheus-client's own OpenMetrics
+/// parser refuses NaN in counter samples outright ("Counter-like samples cannot be NaN",
+/// prometheus_client/openmetrics/parser.py).
 pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
     let mut failures = Vec::new();
     for e in expect {
@@ -78,8 +83,27 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
             .iter()
             .filter(|s| e.labels.iter().all(|(k, m)| s.labels.get(k).is_some_and(|v| m.matches(v))) && s.name == e.name)
             .collect();
+        let selector = || {
+            format!("{}{{{}}}", e.name, e.labels.iter().map(|(k, m)| format!("{k}={m}")).collect::<Vec<_>>().join(","))
+        };
+        let non_finite: Vec<String> = matching
+            .iter()
+            .filter(|s| !s.value.is_finite())
+            .take(5)
+            .map(|s| format!("{:?} = {}", s.labels, s.value))
+            .collect();
+        if !non_finite.is_empty() {
+            failures.push(format!(
+                "{}: a matching sample is not a finite number, so no count can be judged against at least {}: [{}]",
+                selector(),
+                e.at_least,
+                non_finite.join("; ")
+            ));
+            continue;
+        }
         let total: f64 = matching.iter().map(|s| s.value).sum::<f64>() + 0.0;
-        if total < e.at_least {
+        // Written so that anything not comparable (a sum grown past f64) fails too.
+        if !(total.is_finite() && total >= e.at_least) {
             let seen: Vec<String> = samples
                 .iter()
                 .filter(|s| s.name == e.name)
@@ -87,9 +111,8 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
                 .map(|s| format!("{:?} = {}", s.labels, s.value))
                 .collect();
             failures.push(format!(
-                "{}{{{}}}: {total} (over {} series), expected at least {}; series of that name: [{}]",
-                e.name,
-                e.labels.iter().map(|(k, m)| format!("{k}={m}")).collect::<Vec<_>>().join(","),
+                "{}: {total} (over {} series), expected at least {}; series of that name: [{}]",
+                selector(),
                 matching.len(),
                 e.at_least,
                 seen.join("; ")
@@ -98,6 +121,9 @@ pub fn evaluate(expect: &[SeriesExpect], samples: &[Sample]) -> Verdict {
     }
     Verdict::of(failures)
 }
+
+#[cfg(test)]
+mod goldens;
 
 #[cfg(test)]
 mod tests {
@@ -146,6 +172,37 @@ escaped{path="a\"b\\c"} 1
         let v = evaluate(&[ok("istio_requests_total", &[("connection_security_policy", "none")], 1.0)], &samples);
         assert!(v.failures[0].contains("expected at least 1"), "{v}");
         assert!(!evaluate(&[ok("missing_total", &[], 1.0)], &samples).passed());
+    }
+
+    /// Kong's prometheus plugin text with the counter's sample NaN, +Inf or -Inf: each fails
+    /// every threshold, 0 included, and says why; the same series with a number passes.
+    #[test]
+    fn non_finite_samples_fail_every_threshold() {
+        let expect = |at_least: f64| {
+            let labels = BTreeMap::from([("code".to_owned(), LabelMatch::Equals("200".into()))]);
+            [SeriesExpect { name: "kong_http_requests_total".into(), labels, at_least }]
+        };
+        let line = |value: &str| {
+            format!(
+                "# TYPE kong_http_requests_total counter\nkong_http_requests_total{{service=\"t-1.echo.80\",route=\"t-1.echo.echo..80\",code=\"200\",source=\"service\",workspace=\"default\",consumer=\"\"}} {value}\n"
+            )
+        };
+        for value in ["NaN", "+Inf", "-Inf", "Nan", "+inf"] {
+            let samples = parse(&line(value));
+            assert_eq!(samples.len(), 1, "{value} is a sample value the text format allows");
+            for at_least in [0.0, 1.0, 5.0] {
+                let v = evaluate(&expect(at_least), &samples);
+                assert!(!v.passed(), "{value} passed at-least {at_least}");
+                assert!(v.failures[0].contains("not a finite number"), "{v}");
+            }
+        }
+        // Beside a finite series, a non-finite one still poisons the sum.
+        let both = parse(&format!("{}{}", line("7"), line("NaN").replace("t-1.echo.80", "t-1.other.80")));
+        assert!(!evaluate(&expect(1.0), &both).passed());
+        assert!(evaluate(&expect(5.0), &parse(&line("7"))).passed());
+        // Finite samples whose sum leaves f64 are not a count either.
+        let huge = parse(&format!("{}{}", line("1.7e308"), line("1.7e308").replace("t-1.echo.80", "t-1.b.80")));
+        assert!(!evaluate(&expect(1.0), &huge).passed());
     }
 
     /// Kong's counter on a kept cluster: an earlier run's series (another namespace) must not

@@ -102,12 +102,16 @@ pub const TRACE_HEADERS: &[&str] = &[
 
 /// What `headers` (names lowercased) carry in `format` (`w3c`, `b3` or `b3-single`; `w3c+b3`
 /// is judged as its two parts by the caller). A header given several times must give
-/// one trace id every time; an empty or disagreeing one is malformed.
+/// one trace id every time; an empty or disagreeing one is malformed. Values are read as sent:
+/// both formats write their ids in lowercase hex, so an uppercase id is malformed, never
+/// folded into a match.
 pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String>>) -> Carried {
     // Every value of `name`, read by `parse` into a trace id; `None` when the header is not there.
     let read = |name: &str, parse: &dyn Fn(&str) -> Option<String>| -> Option<Result<String, String>> {
         let values = headers.get(name)?;
-        let ids: Vec<Option<String>> = values.iter().map(|v| parse(&v.trim().to_ascii_lowercase())).collect();
+        // Only optional whitespace (SP / HTAB, RFC 9110 §5.6.3) is trimmed: the W3C test suite
+        // (w3c/trace-context level-1 test/test.py `test_traceparent_ows_handling`) sends both.
+        let ids: Vec<Option<String>> = values.iter().map(|v| parse(v.trim_matches([' ', '\t']))).collect();
         Some(match ids.as_slice() {
             [] => Err(format!("{name} without a value")),
             [Some(first), rest @ ..] if rest.iter().all(|id| id.as_ref() == Some(first)) => Ok(first.clone()),
@@ -120,31 +124,30 @@ pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String
         Some(Err(what)) => Carried::Malformed(what),
     };
     match format {
-        // W3C Trace Context §3.2: `00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`.
-        TraceContextFormat::W3c => state(read("traceparent", &|v| match v.split('-').collect::<Vec<_>>().as_slice() {
-            ["00", trace, parent, flags] if is_hex_id(trace, &[32]) && is_hex_id(parent, &[16]) && is_hex(flags, 2) => {
-                Some((*trace).to_owned())
-            }
-            _ => None,
-        })),
-        // openzipkin/b3-propagation: `x-b3-traceid` (16 or 32 hex digits) and `x-b3-spanid` (16)
-        // both; any B3 header without them is malformed, not absent.
+        TraceContextFormat::W3c => state(read("traceparent", &w3c_trace_id)),
+        // openzipkin/b3-propagation README.md "Multiple Headers": `X-B3-TraceId` is "32 or 16
+        // lower-hex characters", `X-B3-SpanId` and `X-B3-ParentSpanId` "16 lower-hex
+        // characters"; trace and span id are required unless only a sampling state is sent, so
+        // any B3 header without them is malformed, not absent; "an arbitrary nonsense value (ex
+        // `X-B3-ParentSpanId: -`)" is malformed data.
         TraceContextFormat::B3 => {
             let trace = read("x-b3-traceid", &|v| is_hex_id(v, &[16, 32]).then(|| widen(v)));
             let span = read("x-b3-spanid", &|v| is_hex_id(v, &[16]).then(|| v.to_owned()));
+            let parent = read("x-b3-parentspanid", &|v| is_hex_id(v, &[16]).then(|| v.to_owned()));
             let names = ["x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"];
-            match (trace, span) {
-                (Some(Ok(trace)), Some(Ok(_))) => Carried::Trace(trace),
-                (Some(Err(what)), _) | (_, Some(Err(what))) => Carried::Malformed(what),
-                (Some(Ok(_)), None) => Carried::Malformed("x-b3-traceid without x-b3-spanid".into()),
-                (None, _) => match names.iter().find(|n| headers.contains_key(**n)) {
+            match (trace, span, parent) {
+                (Some(Err(what)), _, _) | (_, Some(Err(what)), _) | (_, _, Some(Err(what))) => Carried::Malformed(what),
+                (Some(Ok(trace)), Some(Ok(_)), _) => Carried::Trace(trace),
+                (Some(Ok(_)), None, _) => Carried::Malformed("x-b3-traceid without x-b3-spanid".into()),
+                (None, _, _) => match names.iter().find(|n| headers.contains_key(**n)) {
                     Some(n) => Carried::Malformed(format!("{n} without x-b3-traceid")),
                     None => Carried::Absent,
                 },
             }
         }
-        // `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`; a lone sampling state
-        // (`b3: 0`) carries no trace.
+        // b3-propagation README.md "Single Header": `b3: {TraceId}-{SpanId}[-{SamplingState}
+        // [-{ParentSpanId}]]`, ids in lower-hex as above, sampling state `0`, `1` or `d`; a lone
+        // sampling state (`b3: 0`) carries no trace.
         TraceContextFormat::B3Single => state(read("b3", &|v| {
             let parts: Vec<&str> = v.split('-').collect();
             let sampling = |s: &str| matches!(s, "0" | "1" | "d");
@@ -161,13 +164,46 @@ pub fn carried(format: TraceContextFormat, headers: &BTreeMap<String, Vec<String
     }
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|c| c.is_ascii_hexdigit())
+/// The trace id of a `traceparent` value, or `None` when a receiver must ignore the header.
+///
+/// W3C Trace Context Level 1 (REC; w3c/trace-context branch `level-1`,
+/// spec/20-http_header_format.md): §3.2.2 `value = version "-" version-format`, every field
+/// `HEXDIGLC` (lowercase hex); §3.2.2.1 version `ff` is invalid; §3.2.2.2 version `00` is
+/// exactly `trace-id "-" parent-id "-" trace-flags`; §3.2.2.3/§3.2.2.4 all-zero or
+/// non-lowercase ids make the receiver ignore the header. §3.2.4 "Versioning of traceparent": a
+/// higher version is parsed, not rejected: trace-id (32 hex, then `-`), parent-id (16 hex, then
+/// `-`), flags (2 characters at the end or followed by `-`), anything after is that version's
+/// and is not looked at. The w3c test suite's `test_traceparent_version_0xcc` /
+/// `_0x00` / `_0xff` (level-1 test/test.py) are exactly these cases.
+fn w3c_trace_id(value: &str) -> Option<String> {
+    let (version, rest) = value.split_once('-')?;
+    if !is_lower_hex(version, 2) || version == "ff" {
+        return None;
+    }
+    // At most four pieces: the three known fields and, for a higher version, its own data.
+    let (trace, parent, flags, extra) = match rest.splitn(4, '-').collect::<Vec<_>>().as_slice() {
+        [trace, parent, flags] => (*trace, *parent, *flags, None),
+        [trace, parent, flags, extra] => (*trace, *parent, *flags, Some(*extra)),
+        _ => return None,
+    };
+    // Version 00 has nothing after the flags (§3.2.2.2); only a later version may.
+    if version == "00" && extra.is_some() {
+        return None;
+    }
+    (is_hex_id(trace, &[32]) && is_hex_id(parent, &[16]) && is_lower_hex(flags, 2)).then(|| trace.to_owned())
 }
 
-/// Hex of one of `lens` digits and not all zeros (an all-zero id is invalid in B3 and W3C).
+/// Exactly `len` lowercase hex digits (W3C's `HEXDIGLC`, B3's "lower-hex").
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Lowercase hex of one of `lens` digits and not all zeros: W3C §3.2.2.3/§3.2.2.4 forbid
+/// all-zero ids; the B3 README says nothing of them, but an all-zero id names no trace, and
+/// OpenTelemetry's B3 propagator extracts no valid context from one (opentelemetry-propagator-b3
+/// 1.45.1 `B3MultiFormat.extract`; golden `b3-multi-zero-trace-id`).
 fn is_hex_id(s: &str, lens: &[usize]) -> bool {
-    lens.iter().any(|l| is_hex(s, *l)) && s.bytes().any(|c| c != b'0')
+    lens.iter().any(|l| is_lower_hex(s, *l)) && s.bytes().any(|c| c != b'0')
 }
 
 /// A trace id as 32 lowercase hex digits: 64-bit ids (B3 allows them, Jaeger prints them) are
@@ -315,6 +351,10 @@ mod jaeger {
     #[serde(rename_all = "camelCase")]
     struct Reference {
         ref_type: String,
+        /// Always written by Jaeger's UI model (internal/uimodel `Reference.TraceID`); a
+        /// reference without it cannot be shown to point into this trace.
+        #[serde(rename = "traceID", default)]
+        trace_id: Option<String>,
         #[serde(rename = "spanID")]
         span_id: String,
     }
@@ -330,6 +370,33 @@ mod jaeger {
         key: String,
         #[serde(default)]
         value: Value,
+    }
+
+    /// The span's parent in this trace: its first `CHILD_OF` reference whose `traceID` is this
+    /// trace's. jaegertracing/jaeger v1.40.0 model/span.go `ParentSpanID` reads "the first
+    /// child-of reference pointing to the same trace ID"; its ui fixture
+    /// internal/uimodel/converter/v1/json/fixtures/ui_01.json (v2.20.0) has a span whose first
+    /// `CHILD_OF` points into another trace, before its parent in this one. `FOLLOWS_FROM` is
+    /// not a parent: Jaeger v2 answers from OTLP through opentelemetry-collector-contrib
+    /// pkg/translator/jaeger `makeJaegerProtoReferences`, which writes the OTLP parent as the
+    /// `CHILD_OF` of the span's own trace and each OTLP link as `FOLLOWS_FROM` (later versions
+    /// write a link carrying `opentracing.ref_type=child_of` as `CHILD_OF`, and a link may name
+    /// another trace: hence the trace check) (jaeger v1.55+
+    /// `ParentSpanID` falls back to `FOLLOWS_FROM`; that would file a linked span under the
+    /// span it merely links to, inventing an edge). A span whose only `CHILD_OF` is another
+    /// trace's is a root of this one. The deprecated `parentSpanID` is read only from answers
+    /// that have no references at all (the older shape).
+    fn parent_of(span: &Span, trace_id: &str) -> Option<String> {
+        let this_trace = widen(trace_id);
+        let parent = if span.references.is_empty() {
+            span.parent_span_id.clone()
+        } else {
+            span.references
+                .iter()
+                .find(|r| r.ref_type == "CHILD_OF" && r.trace_id.as_deref().is_some_and(|t| widen(t) == this_trace))
+                .map(|r| r.span_id.clone())
+        };
+        parent.filter(|p| !p.is_empty() && p.bytes().any(|c| c != b'0'))
     }
 
     impl Answer {
@@ -381,12 +448,7 @@ mod jaeger {
                         .and_then(|t| t.value.as_str())
                         .filter(|k| !k.is_empty() && *k != "unspecified")
                         .map(str::to_ascii_uppercase);
-                    let reference =
-                        |wanted: &str| span.references.iter().find(|r| r.ref_type == wanted).map(|r| r.span_id.clone());
-                    let parent = reference("CHILD_OF")
-                        .or_else(|| reference("FOLLOWS_FROM"))
-                        .or(span.parent_span_id.clone())
-                        .filter(|p| !p.is_empty() && p.bytes().any(|c| c != b'0'));
+                    let parent = parent_of(&span, &trace.trace_id);
                     out.push(super::Span {
                         trace_id: widen(&trace.trace_id),
                         id: span.span_id,

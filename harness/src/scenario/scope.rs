@@ -76,9 +76,16 @@ pub fn cluster_scoped_allowed(api_version: &str, kind: &str) -> bool {
 /// the run id): it can never be an object that existed before the run, so applying it takes
 /// nothing over and deleting it by the run's label removes only what the run made.
 fn cluster_scoped_name_problem(kind: &str, name: &str, namespace: &str) -> Option<String> {
-    (!name.starts_with(namespace)).then(|| {
+    (!owned_by_namespace(name, namespace)).then(|| {
         format!("cluster-scoped {kind}/{name} must be named after the scenario's namespace (`{{{{ namespace }}}}-...`), so it cannot be an object that exists already")
     })
+}
+
+/// Whether a cluster-scoped object named `name` belongs to the scenario of `namespace`: named
+/// `<namespace>` or `<namespace>-...`. The one rule the scope check and cleanup share, so
+/// whatever a scenario may create, cleanup deletes; and `t-1` never owns `t-10-...`.
+pub fn owned_by_namespace(name: &str, namespace: &str) -> bool {
+    name.strip_prefix(namespace).is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 fn allowed_list() -> String {
@@ -394,6 +401,16 @@ mod tests {
 
     const OK_STEP: &str = "  - wait: {resource: {apiVersion: v1, kind: Service, name: echo}, condition: exists}\n";
     const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  ports: [{port: 80}]\n";
+
+    #[test]
+    fn a_namespace_owns_its_name_and_dash_suffixes_only() {
+        assert!(owned_by_namespace("t-1", "t-1"));
+        assert!(owned_by_namespace("t-1-global", "t-1"));
+        assert!(!owned_by_namespace("t-10-global", "t-1"), "another scenario's namespace");
+        assert!(!owned_by_namespace("t-1x", "t-1"));
+        assert!(!owned_by_namespace("x-t-1", "t-1"));
+        assert!(guard(&serde_json::json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin", "metadata": {"name": "t-10-a"}}), true, "t-1").is_err());
+    }
 
     #[test]
     fn the_scenarios_own_namespace_is_fine() {

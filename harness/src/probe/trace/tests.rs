@@ -253,7 +253,7 @@ fn carried_ids_are_read_per_format_and_nothing_else() {
     assert_eq!(carried(B3, &h), Carried::Absent);
     assert_eq!(carried(B3Single, &h), Carried::Absent);
     // A 64-bit B3 id is the low half of the 128-bit one.
-    let h = received(&[("x-b3-traceid", "48485A3953BB6124"), ("x-b3-spanid", "1111111111111111")]);
+    let h = received(&[("x-b3-traceid", "48485a3953bb6124"), ("x-b3-spanid", "1111111111111111")]);
     assert_eq!(carried(B3, &h), trace("000000000000000048485a3953bb6124"));
     let h = received(&[("b3", &format!("{id}-1111111111111111-1-2222222222222222"))]);
     assert_eq!(carried(B3Single, &h), trace(id));
@@ -267,7 +267,7 @@ fn carried_ids_are_read_per_format_and_nothing_else() {
     malformed(B3Single, "b3", "d");
     malformed(B3Single, "b3", &format!("{id}-xyz-1"));
     malformed(W3c, "traceparent", "garbage");
-    malformed(W3c, "traceparent", &format!("01-{id}-1111111111111111-01"));
+    malformed(W3c, "traceparent", &format!("ff-{id}-1111111111111111-01"));
     malformed(W3c, "traceparent", &format!("00-{id}-0000000000000000-01"));
     malformed(W3c, "traceparent", "00-00000000000000000000000000000000-1111111111111111-01");
     malformed(W3c, "traceparent", &format!("00-{id}-1111111111111111-01-extra"));
@@ -321,4 +321,234 @@ fn tree_shapes_ignore_ids_timings_names_and_pod_hashes() {
     let mut missing = linkerd();
     missing.retain(|s| s.service != "echo.shop");
     assert_ne!(SpanTree::build(&missing).shape(), shape);
+}
+
+/// W3C Trace Context Level 1 as written (w3c/trace-context branch `level-1`,
+/// spec/20-http_header_format.md), with the values of its own test suite (level-1
+/// test/test.py, ids `12345678901234567890123456789012` / `1234567890123456`): §3.2.2 lowercase
+/// hex only; §3.2.2.1 version `ff` invalid; §3.2.2.2 version 00 is exactly four fields; §3.2.4 a
+/// higher version's known fields are read and its extra data left alone.
+#[test]
+fn traceparent_is_read_as_the_w3c_spec_and_test_suite_say() {
+    use TraceContextFormat::W3c;
+    let id = "12345678901234567890123456789012";
+    let judge = |value: &str| carried(W3c, &received(&[("traceparent", value)]));
+    let carries = |value: &str| assert_eq!(judge(value), Carried::Trace(id.to_owned()), "{value:?}");
+    let ignored =
+        |value: &str| assert!(matches!(judge(value), Carried::Malformed(_)), "{value:?} -> {:?}", judge(value));
+    // test_traceparent_version_0xcc: a future version, with and without its own extra data.
+    carries("cc-12345678901234567890123456789012-1234567890123456-01");
+    carries("cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like");
+    carries("01-12345678901234567890123456789012-1234567890123456-01");
+    ignored("cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like");
+    // test_traceparent_version_0x00: version 00 has nothing after its flags.
+    ignored("00-12345678901234567890123456789012-1234567890123456-01.");
+    ignored("00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like");
+    // test_traceparent_version_0xff, _illegal_characters, _too_long, _too_short.
+    ignored("ff-12345678901234567890123456789012-1234567890123456-01");
+    ignored(".0-12345678901234567890123456789012-1234567890123456-01");
+    ignored("0.-12345678901234567890123456789012-1234567890123456-01");
+    ignored("000-12345678901234567890123456789012-1234567890123456-01");
+    ignored("0-12345678901234567890123456789012-1234567890123456-01");
+    // trace-id / parent-id / flags: all zero, illegal characters, too long, too short.
+    ignored("00-00000000000000000000000000000000-1234567890123456-01");
+    ignored("00-12345678901234567890123456789012-0000000000000000-01");
+    ignored("00-.2345678901234567890123456789012-1234567890123456-01");
+    ignored("00-123456789012345678901234567890123-1234567890123456-01");
+    ignored("00-1234567890123456789012345678901-1234567890123456-01");
+    ignored("00-12345678901234567890123456789012-12345678901234567-01");
+    ignored("00-12345678901234567890123456789012-1234567890123456-.0");
+    ignored("00-12345678901234567890123456789012-1234567890123456-001");
+    ignored("00-12345678901234567890123456789012-1234567890123456-1");
+    // §3.2.2 HEXDIGLC: upper case in any field is not the value, even if it spells the same id.
+    ignored("00-ABCDEF78901234567890123456789012-1234567890123456-01");
+    ignored("00-12345678901234567890123456789012-ABCDEF7890123456-01");
+    ignored("00-12345678901234567890123456789012-1234567890123456-0A");
+    ignored("0A-12345678901234567890123456789012-1234567890123456-01");
+    ignored("CC-12345678901234567890123456789012-1234567890123456-01");
+    // A higher version still needs its known fields in lowercase.
+    ignored("cc-ABCDEF78901234567890123456789012-1234567890123456-01-x");
+    // test_traceparent_ows_handling: SP and HTAB around the value are not part of it.
+    carries(" 00-12345678901234567890123456789012-1234567890123456-01");
+    carries("\t 00-12345678901234567890123456789012-1234567890123456-01 \t");
+}
+
+/// openzipkin/b3-propagation README.md: trace ids are "32 or 16 lower-hex characters", span and
+/// parent span ids "16 lower-hex characters"; `X-B3-ParentSpanId: -` is malformed data.
+#[test]
+fn b3_ids_are_lower_hex_as_the_b3_readme_says() {
+    use TraceContextFormat::{B3, B3Single};
+    // The README's own examples.
+    let readme = received(&[
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("x-b3-parentspanid", "05e3ac9a4f6e3b90"),
+        ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ("x-b3-sampled", "1"),
+    ]);
+    assert_eq!(carried(B3, &readme), Carried::Trace("80f198ee56343ba864fe8b2a57d3eff7".into()));
+    let single = received(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90")]);
+    assert_eq!(carried(B3Single, &single), Carried::Trace("80f198ee56343ba864fe8b2a57d3eff7".into()));
+    let with = |name: &str, value: &str| {
+        let mut h = readme.clone();
+        h.insert(name.to_owned(), vec![value.to_owned()]);
+        carried(B3, &h)
+    };
+    for (name, value) in [
+        ("x-b3-traceid", "80F198EE56343BA864FE8B2A57D3EFF7"),
+        ("x-b3-traceid", "64FE8B2A57D3EFF7"),
+        ("x-b3-spanid", "E457B5A2E4D86BD1"),
+        ("x-b3-parentspanid", "05E3AC9A4F6E3B90"),
+        ("x-b3-parentspanid", "-"),
+        ("x-b3-parentspanid", ""),
+    ] {
+        assert!(matches!(with(name, value), Carried::Malformed(_)), "{name}: {value}");
+    }
+    for value in
+        ["80F198EE56343BA864FE8B2A57D3EFF7-e457b5a2e4d86bd1-1", "80f198ee56343ba864fe8b2a57d3eff7-E457B5A2E4D86BD1"]
+    {
+        assert!(matches!(carried(B3Single, &received(&[("b3", value)])), Carried::Malformed(_)), "{value}");
+    }
+    // A header name is case-insensitive; the caller lowercases names, never values.
+    assert_eq!(with("x-b3-traceid", "64fe8b2a57d3eff7"), Carried::Trace("000000000000000064fe8b2a57d3eff7".into()));
+}
+
+/// Headers written by the OpenTelemetry Python SDK's own propagators (and variants derived from
+/// them by hand, marked so in the file) carry exactly what the generator says: the SDK span's
+/// trace id, or nothing the harness may count as a trace (harness/testdata/goldens/generate.py).
+#[test]
+fn opentelemetry_goldens_carry_the_generators_trace_id() {
+    let golden: Value = serde_json::from_str(include_str!("../../../testdata/goldens/trace-context.json")).unwrap();
+    assert_eq!(golden["generator"], "harness/testdata/goldens/generate.py");
+    assert!(golden["packages"]["opentelemetry-propagator-b3"].is_string(), "versions recorded");
+    let cases = golden["cases"].as_array().unwrap();
+    let (mut generated, mut derived, mut refused) = (0, 0, 0);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let format = match case["format"].as_str().unwrap() {
+            "w3c" => TraceContextFormat::W3c,
+            "b3" => TraceContextFormat::B3,
+            "b3-single" => TraceContextFormat::B3Single,
+            other => panic!("{name}: unknown format {other}"),
+        };
+        let headers: BTreeMap<String, Vec<String>> = case["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), vec![v.as_str().unwrap().to_owned()]))
+            .collect();
+        let got = carried(format, &headers);
+        match case["expect"]["carried"].as_str().unwrap() {
+            "trace" => {
+                let id = case["expect"]["trace_id"].as_str().unwrap();
+                assert_eq!(got, Carried::Trace(id.to_owned()), "{name}: {headers:?}");
+            }
+            "malformed" => {
+                assert!(matches!(got, Carried::Malformed(_)), "{name}: {headers:?} -> {got:?}");
+                refused += 1;
+            }
+            other => panic!("{name}: unknown expectation {other}"),
+        }
+        // Every generated case is one the SDK itself reads back to the same id.
+        if case["derived"].is_null() {
+            generated += 1;
+            assert_eq!(case["otel_extract"], case["expect"]["trace_id"], "{name}");
+        } else {
+            derived += 1;
+        }
+    }
+    assert!(
+        generated >= 9 && derived >= 10 && refused >= 10,
+        "{generated} generated, {derived} derived, {refused} refused"
+    );
+}
+
+/// Jaeger's own UI fixture (jaegertracing/jaeger v2.20.0
+/// internal/uimodel/converter/v1/json/fixtures/ui_01.json, as the element of the query API's
+/// `data`): span 0000000000000004 names a `CHILD_OF` into trace 00000000000000ff first, then its
+/// parent 0000000000000002 in this trace, then a `FOLLOWS_FROM` to it.
+const JAEGER_UI_01: &str = include_str!("../../../testdata/goldens/upstream/jaeger-ui_01.json");
+
+fn ui_01() -> String {
+    format!(r#"{{"data":[{JAEGER_UI_01}],"errors":null}}"#)
+}
+
+fn parent(spans: &[Span], id: &str) -> Option<String> {
+    spans.iter().find(|s| s.id == id).unwrap().parent_id.clone()
+}
+
+#[test]
+fn jaeger_parents_are_child_of_references_within_the_trace() {
+    let spans = decode(&ui_01()).unwrap();
+    assert_eq!(spans.len(), 5);
+    assert!(spans.iter().all(|s| s.trace_id == "00000000000000000000000000000001"));
+    // Not the other trace's span listed first: this trace's CHILD_OF.
+    assert_eq!(parent(&spans, "0000000000000004").as_deref(), Some("0000000000000002"));
+    assert_eq!(parent(&spans, "0000000000000005").as_deref(), Some("0000000000000004"));
+    assert_eq!(parent(&spans, "0000000000000003").as_deref(), Some("0000000000000002"));
+    let tree = SpanTree::build(&spans);
+    // The two spans 0000000000000002 (no references) are the roots; every other span is under
+    // the first of them.
+    assert_eq!(tree.roots.len(), 2, "{tree:?}");
+    assert_eq!(count(&tree), 5);
+    let edges: Vec<_> = tree.edges().into_iter().collect();
+    assert_eq!(edges, [("service-x".to_owned(), "service-y".to_owned())]);
+}
+
+/// ui_01.json with its spans edited by `edit` (the derivations below say what they change).
+fn ui_01_with(edit: impl FnOnce(&mut Vec<Value>)) -> Vec<Span> {
+    let mut trace: Value = serde_json::from_str(JAEGER_UI_01).unwrap();
+    edit(trace["spans"].as_array_mut().unwrap());
+    decode(&serde_json::json!({"data": [trace], "errors": null}).to_string()).unwrap()
+}
+
+fn references_of<'a>(spans: &'a mut [Value], id: &str) -> &'a mut Vec<Value> {
+    let span = spans.iter_mut().find(|s| s["spanID"] == id).unwrap();
+    span["references"].as_array_mut().unwrap()
+}
+
+/// Derived from ui_01.json: a `FOLLOWS_FROM` (an OTLP link, as opentelemetry-collector-contrib
+/// pkg/translator/jaeger `makeJaegerProtoReferences` writes links) is never a parent, and a
+/// `CHILD_OF` is a parent only within its own trace, even when the other trace's span id is
+/// also one of this trace's.
+#[test]
+fn links_and_other_traces_are_not_parents() {
+    let this_trace = |r: &Value| r["refType"] == "CHILD_OF" && r["traceID"] == "0000000000000001";
+    // Span 3 (service-y under service-x) removed; span 4 keeps only its FOLLOWS_FROM.
+    let link_only = ui_01_with(|spans| {
+        spans.retain(|s| s["spanID"] != "0000000000000003");
+        references_of(spans, "0000000000000004").retain(|r| r["refType"] == "FOLLOWS_FROM");
+    });
+    assert_eq!(parent(&link_only, "0000000000000004"), None);
+    let tree = SpanTree::build(&link_only);
+    assert_eq!(count(&tree), 4);
+    assert!(tree.edges().is_empty(), "a link made an edge: {:?}", tree.edges());
+
+    // Span 4's CHILD_OF into trace 00000000000000ff names span id 0000000000000002, which this
+    // trace also has; its CHILD_OF in this trace removed.
+    let other_trace = ui_01_with(|spans| {
+        spans.retain(|s| s["spanID"] != "0000000000000003");
+        let refs = references_of(spans, "0000000000000004");
+        refs.retain(|r| !this_trace(r));
+        refs[0]["spanID"] = "0000000000000002".into();
+    });
+    assert_eq!(parent(&other_trace, "0000000000000004"), None);
+    assert!(SpanTree::build(&other_trace).edges().is_empty());
+
+    // A CHILD_OF without a traceID cannot be shown to be this trace's.
+    let unnamed = ui_01_with(|spans| {
+        for r in references_of(spans, "0000000000000003") {
+            r.as_object_mut().unwrap().remove("traceID");
+        }
+    });
+    assert_eq!(parent(&unnamed, "0000000000000003"), None);
+
+    // The same trace id written with 128 bits in the references still matches (ids are widened).
+    let widened = ui_01_with(|spans| {
+        for r in references_of(spans, "0000000000000004") {
+            if this_trace(r) {
+                r["traceID"] = "00000000000000000000000000000001".into();
+            }
+        }
+    });
+    assert_eq!(parent(&widened, "0000000000000004").as_deref(), Some("0000000000000002"));
 }
