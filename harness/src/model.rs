@@ -616,9 +616,10 @@ pub enum JwtToken {
     Expired,
 }
 
-/// What a response (or its absence) must look like. Fields left out are not checked.
+/// What a response (or its absence) must look like. Fields left out are not checked; at least
+/// one must be given (an empty `expect` passes on any answer, a check that cannot fail).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", try_from = "ExpectFields")]
 pub struct Expect {
     /// The status code, or a list of acceptable codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -636,6 +637,36 @@ pub struct Expect {
     /// The mesh identity the backend saw for its caller, mesh-neutral.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsExpect>,
+}
+
+/// [`Expect`] as written, before the check that it can fail.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ExpectFields {
+    #[serde(default)]
+    status: Option<OneOrMany<u16>>,
+    #[serde(default)]
+    refused: bool,
+    #[serde(default)]
+    headers: BTreeMap<String, HeaderMatch>,
+    #[serde(default)]
+    backend: Option<BackendExpect>,
+    #[serde(default)]
+    mtls: Option<MtlsExpect>,
+}
+
+impl TryFrom<ExpectFields> for Expect {
+    type Error = String;
+
+    fn try_from(f: ExpectFields) -> Result<Self, String> {
+        let expect = Expect { status: f.status, refused: f.refused, headers: f.headers, backend: f.backend, mtls: f.mtls };
+        if expect == Expect::default() {
+            return Err("an empty `expect` passes on any answer, so it proves nothing: say what the answer must be \
+                 (status, refused, headers, backend or mtls)"
+                .into());
+        }
+        Ok(expect)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -905,7 +936,7 @@ impl fmt::Display for TraceContextFormat {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "TraceExpectFields")]
 pub struct TraceExpect {
     /// Service names (as reported to the collector) that must have spans in the trace.
     #[serde(default)]
@@ -925,6 +956,35 @@ pub struct TraceExpect {
     /// or nothing (judged on the echo backend's report of the traced request).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend: BTreeMap<TraceContextFormat, CarriedTrace>,
+}
+
+/// [`TraceExpect`] as written, before the check that it can fail.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceExpectFields {
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    edges: Vec<TraceEdge>,
+    #[serde(default)]
+    absent: Vec<String>,
+    #[serde(default = "Timeout::trace_quiet")]
+    quiet: Timeout,
+    #[serde(default)]
+    backend: BTreeMap<TraceContextFormat, CarriedTrace>,
+}
+
+impl TryFrom<TraceExpectFields> for TraceExpect {
+    type Error = String;
+
+    fn try_from(f: TraceExpectFields) -> Result<Self, String> {
+        if f.services.is_empty() && f.edges.is_empty() && f.absent.is_empty() && f.backend.is_empty() {
+            return Err("a trace expectation without services, edges, absent or backend passes on any trace, so it \
+                 proves nothing"
+                .into());
+        }
+        Ok(TraceExpect { services: f.services, edges: f.edges, absent: f.absent, quiet: f.quiet, backend: f.backend })
+    }
 }
 
 impl Default for TraceExpect {
@@ -1052,10 +1112,23 @@ pub struct ClientPod {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExpectResourceStep {
     pub resource: ResourceRef,
-    #[serde(rename = "match")]
+    #[serde(rename = "match", deserialize_with = "resource_match")]
     pub matches: serde_json::Value,
     #[serde(default = "Timeout::wait")]
     pub timeout: Timeout,
+}
+
+/// An `expect-resource` match: a non-empty map (an empty one matches any object; `wait:
+/// {condition: exists}` says that).
+fn resource_match<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    match v.as_object() {
+        Some(m) if !m.is_empty() => Ok(v),
+        _ => Err(serde::de::Error::custom(
+            "`match` must be a non-empty map of fields the object must have: an empty one matches any object and \
+             proves nothing (to wait for the object to exist, use `wait` with `condition: exists`)",
+        )),
+    }
 }
 
 /// The pods of the scenario namespace selected by `selector` all carry the mesh's proxy
@@ -1103,11 +1176,14 @@ pub struct SeriesExpect {
     pub at_least: f64,
 }
 
-/// A series threshold: a finite, non-negative number.
+/// A series threshold: a finite, positive number. `0` would pass with no matching series at
+/// all (their sum is 0), a check that cannot fail.
 fn at_least<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(serde::de::Error::custom(format!("at-least {v} is not a finite number >= 0")));
+    if !(v.is_finite() && v > 0.0) {
+        return Err(serde::de::Error::custom(format!(
+            "at-least {v} is not a finite number > 0 (at-least 0 passes with no series at all: it proves nothing)"
+        )));
     }
     Ok(v)
 }
@@ -1333,11 +1409,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("max-requests 4000000000 is outside 10..=100000"), "{e}");
-        for bad in [".nan", ".inf", "-1"] {
+        for bad in [".nan", ".inf", "-1", "0", "0.0"] {
             let e = crate::yaml::from_str::<SeriesExpect>(&format!("{{name: x, at-least: {bad}}}")).unwrap_err();
-            assert!(e.message.contains("not a finite number >= 0"), "{bad}: {e}");
+            assert!(e.message.contains("not a finite number > 0"), "{bad}: {e}");
         }
         assert_eq!(Timeout::parse("2h"), Ok(Timeout::MAX));
+    }
+
+    /// Every verdict can fail: the forms that pass on anything are refused where they are
+    /// written (the list in docs/scenario-format.md, "Checks that cannot fail").
+    #[test]
+    fn expectations_that_prove_nothing_are_refused() {
+        let refused = |yaml: &str| crate::yaml::from_str::<Step>(yaml).unwrap_err();
+        for step in [
+            "http: {request: {path: /}, expect: {}}",
+            "from-pod: {client: {meshed: true}, url: 'http://echo/', expect: {}}",
+            "metrics: {target: kong, expect: [{name: kong_http_requests_total, at-least: 0}]}",
+            "trace: {request: {path: /}, context: w3c, expect: {}}",
+            "trace: {request: {path: /}, context: w3c, expect: {quiet: 5s}}",
+            "expect-resource: {resource: {apiVersion: v1, kind: Service, name: echo}, match: {}}",
+        ] {
+            let e = refused(step);
+            assert!(e.message.contains("proves nothing"), "{step}: {e}");
+            assert_ne!(e.position, crate::diagnostic::Position::WHOLE_FILE, "{step}: located");
+        }
+        // The smallest forms that can fail still load.
+        for step in [
+            "http: {request: {path: /}, expect: {status: 200}}",
+            "http: {request: {path: /}, expect: {backend: {}}}",
+            "from-pod: {client: {meshed: false}, url: 'http://echo/', expect: {refused: true}}",
+            "metrics: {target: kong, expect: [{name: kong_http_requests_total, at-least: 0.5}]}",
+            "trace: {request: {path: /}, context: w3c, expect: {absent: [x]}}",
+            "expect-resource: {resource: {apiVersion: v1, kind: Service, name: echo}, match: {spec: {type: ClusterIP}}}",
+        ] {
+            crate::yaml::from_str::<Step>(step).unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
     }
 
     #[test]

@@ -291,6 +291,27 @@ mod tests {
         }
     }
 
+    /// A route that sends everything one way (header routing), judged as a split with a 0 % side:
+    /// the route in effect passes; the route missing (the Service's 50/50) passes no more often
+    /// than the test's error bound, so a surviving mutant is a measurement, not luck (ten v2
+    /// answers in a row under 50/50, the converge check this replaces, come up by chance).
+    #[test]
+    fn an_all_one_way_route_is_measured_not_sampled() {
+        let weights = BTreeMap::from([("v1".to_owned(), 0), ("v2".to_owned(), 100)]);
+        let test = SplitTest::from_weights(&weights, 0.05, 6000);
+        let mut rng = Rng::seeded(7);
+        let (decision, requests) = run(&test, 0.0, &mut rng);
+        assert_eq!(decision, Decision::Pass, "all v2 passes");
+        assert!(requests < 400, "decided in {requests} requests");
+        let trials = 2000;
+        let passed = (0..trials).filter(|_| run(&test, 0.5, &mut rng).0 == Decision::Pass).count();
+        assert_eq!(passed, 0, "50/50 passed {passed} of {trials}");
+        // A 0 % side is exact: one answer from it is impossible under the route, so it decides
+        // at once (settle's pre-windows absorb the time before the route is in effect).
+        let mut s = test.start();
+        assert!(matches!(s.observe("v1"), Decision::Fail { .. }));
+    }
+
     #[test]
     fn a_correct_split_passes_in_a_seeded_simulation() {
         let mut rng = Rng::seeded(1);
