@@ -58,6 +58,13 @@ pub enum Outcome {
         verdict: String,
         evidence: String,
     },
+    /// A repro bundle's bug showed again: the step it expects to fail failed, as expected. The
+    /// run did what was asked (exit 0), but the system under test is broken: reported as a
+    /// failure of type `reproduced`, never as a clean pass.
+    Reproduced {
+        verdict: String,
+        evidence: String,
+    },
 }
 
 /// A whole run.
@@ -108,6 +115,15 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
                 s.set_description(format!("{evidence}{artifacts}\nrerun: {}", report.rerun));
                 s
             }
+            Outcome::Reproduced { verdict, evidence } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(verdict.as_str());
+                s.set_type("reproduced");
+                let artifacts =
+                    r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
+                s.set_description(format!("{evidence}{artifacts}\nrerun: {}", report.rerun));
+                s
+            }
             Outcome::Skipped { reason } => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message(reason.as_str());
@@ -138,13 +154,19 @@ pub fn markdown(report: &RunReport) -> String {
     let failed = report.count(|o| matches!(o, Outcome::Failed { .. }));
     let skipped = report.count(|o| matches!(o, Outcome::Skipped { .. }));
     let flaky = report.count(|o| matches!(o, Outcome::Flaky { .. }));
-    let passed = report.results.len() - failed - skipped - flaky;
+    let reproduced = report.count(|o| matches!(o, Outcome::Reproduced { .. }));
+    let passed = report.results.len() - failed - skipped - flaky - reproduced;
     let mut out = format!(
-        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed{}, {failed} failed, {skipped} skipped · run `{}`\n\n",
+        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed{}, {failed} failed, {skipped} skipped{} · run `{}`\n\n",
         report.profile,
         report.mesh,
-        if failed == 0 { "pass" } else { "FAIL" },
+        match (failed, reproduced) {
+            (0, 0) => "pass",
+            (0, _) => "bug reproduced",
+            _ => "FAIL",
+        },
         if flaky == 0 { String::new() } else { format!(" ({flaky} more flaky: passed on a retry)") },
+        if reproduced == 0 { String::new() } else { format!(", {reproduced} reproduced (failed as the bundle expects)") },
         report.run
     );
     out.push_str("| component | version |\n|---|---|\n");
@@ -160,6 +182,7 @@ pub fn markdown(report: &RunReport) -> String {
             Outcome::Flaky { verdict, .. } => {
                 format!("**flaky** (passed on a retry; first failure: {})", one_line(verdict))
             }
+            Outcome::Reproduced { verdict, .. } => format!("**reproduced**: {}", one_line(verdict)),
         };
         out.push_str(&format!(
             "| `{}` | {} | {result} | {:.1}s |\n",
@@ -169,7 +192,7 @@ pub fn markdown(report: &RunReport) -> String {
         ));
     }
     let first_failure = report.results.iter().find_map(|r| match &r.outcome {
-        Outcome::Failed { verdict, evidence } => Some((r, verdict, evidence)),
+        Outcome::Failed { verdict, evidence } | Outcome::Reproduced { verdict, evidence } => Some((r, verdict, evidence)),
         _ => None,
     });
     if let Some((first, verdict, evidence)) = first_failure {

@@ -143,6 +143,47 @@ impl Expected {
     }
 }
 
+/// What a failure's detail says went wrong, stable from run to run, for `expected.detail` of a
+/// bundle written after that failure: the first unmet expectation of the last observation
+/// (`fail: <first>; ...`), else the detail's first line, cut before the first run-specific
+/// part (a quoted body, a parenthesis, a token mixing letters and digits longer than `v1`:
+/// pod names, namespaces with the run id, request ids), at most 120 characters. `None` when
+/// nothing stable is left.
+pub fn failure_signature(detail: &str) -> Option<String> {
+    let last_seen = detail.lines().find_map(|l| l.trim_start().strip_prefix("last seen:")).unwrap_or(detail);
+    let phrase = match last_seen.find("fail: ") {
+        Some(i) => &last_seen[i + "fail: ".len()..],
+        None => detail.lines().next().unwrap_or_default(),
+    };
+    let phrase = phrase.split("; ").next().unwrap_or_default();
+    let mut kept = Vec::new();
+    for word in phrase.split_whitespace() {
+        let volatile = word.len() > 3
+            && word.bytes().any(|b| b.is_ascii_digit())
+            && word.bytes().any(|b| b.is_ascii_alphabetic());
+        if volatile {
+            break;
+        }
+        let (clean, cut) = match word.find(['"', '(', '{', '[', '`']) {
+            Some(i) => (&word[..i], true),
+            None => (word, false),
+        };
+        if !clean.is_empty() {
+            kept.push(clean);
+        }
+        if cut {
+            break;
+        }
+    }
+    let mut signature = kept.join(" ");
+    if signature.len() > 120 {
+        let cut = (0..=120).rev().find(|&i| signature.is_char_boundary(i)).unwrap_or(0);
+        signature.truncate(cut);
+    }
+    let signature = signature.trim_end_matches([',', ':', ' ']).to_owned();
+    (signature.split_whitespace().count() >= 2).then_some(signature)
+}
+
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.outcome, self.step) {
@@ -770,6 +811,36 @@ mod tests {
         let ReproError::ForeignPins(differences) = &err else { panic!("{err}") };
         assert_eq!(differences.len(), 1, "{err}");
         assert_eq!(differences[0].key, "fixtures/linkerd/kong-ingress-guard.yaml");
+    }
+
+    /// A bundle written after a failure names what failed, stable across runs, so a later
+    /// failure of another kind at the same step does not count as the bug reproducing.
+    #[test]
+    fn failure_signatures_are_stable_and_specific() {
+        let converge = "did not converge within 90s: needed 5 consecutive passes, best run was 0 (31 attempts)\n  \
+                        expected:  GET /echo -> status 200\n  \
+                        last seen: status 503 from pod echo-v1-6d8f9-abcde (fail: status 503 is not 200; the answer \
+                        (status 503) is not from the echo backend)";
+        assert_eq!(failure_signature(converge).as_deref(), Some("status 503 is not 200"));
+        let other_run = converge.replace("echo-v1-6d8f9-abcde", "echo-v1-77aa1-zzzzz").replace("31", "29");
+        assert_eq!(failure_signature(&other_run), failure_signature(converge));
+        let version = "last seen: x (fail: answered by version v1 (pod echo-v1-6d8f9-abcde), expected v2)";
+        assert_eq!(failure_signature(version).as_deref(), Some("answered by version v1"));
+        let refused = "last seen: y (fail: expected istio to refuse the request, but HTTP 200 \"{}\" is not an Istio denial)";
+        assert_eq!(failure_signature(refused).as_deref(), Some("expected istio to refuse the request, but HTTP 200"));
+        let api = "cannot apply Deployment/echo in t-r1abc23-1: the API server answered 403";
+        assert_eq!(failure_signature(api).as_deref(), Some("cannot apply Deployment/echo in"));
+        assert_eq!(failure_signature("(nothing)"), None);
+        // Judged as the bundle will be: the same failure reproduces, another does not.
+        let expected = Expected {
+            outcome: ExpectedOutcome::Fails,
+            step: Some(2),
+            detail: failure_signature(converge),
+            note: String::new(),
+        };
+        assert!(expected.judge(Some((2, &other_run))).is_ok());
+        let another = converge.replace("status 503 is not 200", "status 404 is not 200");
+        assert!(expected.judge(Some((2, &another))).is_err());
     }
 
     /// `expected` is a verdict, not a comment: each mismatch fails, with what was seen.
