@@ -143,8 +143,24 @@ pub fn pod_name(pod: &str) -> String {
 pub enum SnapshotMode {
     /// Compare; a missing or different snapshot leaves `<name>.snap.new` for `cargo insta review`.
     Compare,
+    /// Compare as in CI (insta's semantics there): a missing snapshot is a failure, not a new
+    /// one to accept later; its `.snap.new` is still written, for review.
+    Require,
     /// Accept what was observed (`--update-snapshots`): write `<name>.snap`.
     Update,
+}
+
+impl SnapshotMode {
+    /// The mode of a run: `--update-snapshots` accepts; in CI (`CI` set, as insta reads it) a
+    /// missing snapshot fails; elsewhere it is written as new for review.
+    pub fn for_run(update: bool) -> SnapshotMode {
+        let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+        match (update, ci) {
+            (true, _) => SnapshotMode::Update,
+            (false, true) => SnapshotMode::Require,
+            (false, false) => SnapshotMode::Compare,
+        }
+    }
 }
 
 /// How a scenario's observations compared with its stored snapshot.

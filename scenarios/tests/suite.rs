@@ -239,7 +239,7 @@ fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, 
         // The same comparison `cargo xtask e2e` makes: a new snapshot is written for review, a
         // different one fails with its diff.
         let dir = catalog.project.snapshots_dir();
-        let mode = harness::snapshot::SnapshotMode::Compare;
+        let mode = harness::snapshot::SnapshotMode::for_run(false);
         match harness::snapshot::check_scenario_snapshot(&dir, &outcome.scenario, mesh, &observations, mode) {
             Ok(harness::snapshot::SnapshotOutcome::Changed { diff, pending }) => {
                 return Err(Failed::from(format!(
@@ -248,6 +248,12 @@ fn live_trial(catalog: &Catalog, file: &Path, mesh: Mesh) -> Result<Completion, 
                 )));
             }
             Ok(harness::snapshot::SnapshotOutcome::New { pending }) => {
+                if mode == harness::snapshot::SnapshotMode::Require {
+                    return Err(Failed::from(format!(
+                        "no stored snapshot; in CI a missing snapshot fails: review {} and commit it",
+                        pending.display()
+                    )));
+                }
                 eprintln!("new snapshot for review: {}", pending.display());
             }
             Ok(_) => {}

@@ -700,7 +700,7 @@ async fn run(command: Command) -> Result<u8> {
             live,
         } => {
             let catalog = catalog()?;
-            let mode = if update_snapshots { SnapshotMode::Update } else { SnapshotMode::Compare };
+            let mode = SnapshotMode::for_run(update_snapshots);
             let run = RunChecks { snapshots: Some(mode), mutants, expected: None, jobs: jobs.into(), retries };
             let mut only = scenarios;
             if let Some(shard) = shard {
@@ -1284,9 +1284,8 @@ async fn e2e_in(
         }
     };
     let mut report = report;
-    if let Some(found) = &discovered {
-        found.report_versions(&mut report.versions);
-    }
+    // Every path: the versions that ran and a rerun line with this run's provider flags.
+    harness::session::as_run(&mut report, &options, discovered.as_ref());
     for b in &plan.broken {
         report.results.push(harness::report::ScenarioResult {
             scenario: b.name.clone(),
