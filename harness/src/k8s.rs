@@ -170,7 +170,7 @@ pub async fn delete_labelled(
     api_version: &str,
     kind: &str,
     run: &str,
-    named: Option<&str>,
+    owned: impl Fn(&str) -> bool,
 ) -> Result<usize, KubeError> {
     let api = match dynamic_api(client, api_version, kind, None).await {
         Ok(api) => api,
@@ -184,7 +184,7 @@ pub async fn delete_labelled(
     for object in found.items {
         let Some(name) = object.metadata.name.as_deref() else { continue };
         // One scenario's objects only, when scenarios of the run share the cluster.
-        if named.is_some_and(|n| n != name) {
+        if !owned(name) {
             continue;
         }
         match api.delete(name, &Default::default()).await {
@@ -311,7 +311,47 @@ pub async fn crd_established(client: &kube::Client, name: &str) -> Result<Attemp
     })
 }
 
-/// Are all Deployments of `namespace` Available with every replica updated?
+/// Whether a Deployment, as the API server answers for it (JSON), is available: the one meaning
+/// of "available" for the `wait` step and the stack's `Gate::Deployments`.
+///
+/// The controller has seen the current spec (`status.observedGeneration >= metadata.generation`),
+/// every desired replica runs the current template and no old one is left (`updatedReplicas`
+/// and `replicas` equal `spec.replicas`), every one is available (`availableReplicas`), and the
+/// `Available` condition is True. This is `kubectl rollout status`'s judgement
+/// (kubernetes/kubectl pkg/polymorphichelpers/rollout_status.go, `DeploymentStatusViewer.Status`)
+/// plus the condition. The condition alone is not enough: it is True mid-rollout (it only says
+/// `maxUnavailable` is respected, old pods included) and stays as it was until the controller has
+/// observed a new generation.
+pub fn deployment_available(deployment: &Value) -> Attempt<Seen> {
+    let number = |pointer: &str| deployment.pointer(pointer).and_then(Value::as_i64);
+    let generation = number("/metadata/generation").unwrap_or(0);
+    let observed = number("/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Attempt::Fail(Seen(format!(
+            "generation {generation} not observed by the controller yet (its status is of generation {observed})"
+        )));
+    }
+    // The API server defaults `spec.replicas` to 1 (k8s.io/api apps/v1 `DeploymentSpec.Replicas`).
+    let want = number("/spec/replicas").unwrap_or(1);
+    let total = number("/status/replicas").unwrap_or(0);
+    let updated = number("/status/updatedReplicas").unwrap_or(0);
+    let available = number("/status/availableReplicas").unwrap_or(0);
+    let conditions = deployment.pointer("/status/conditions").and_then(Value::as_array);
+    let condition = conditions
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("missing");
+    let old = (total - updated).max(0);
+    let seen =
+        Seen(format!("{want} desired: {updated} updated, {available} available, {old} old, Available={condition}"));
+    if updated == want && total == want && available == want && condition == "True" {
+        Attempt::Pass(seen)
+    } else {
+        Attempt::Fail(seen)
+    }
+}
+
+/// Is every Deployment of `namespace` available ([`deployment_available`])?
 pub async fn deployments_available(client: &kube::Client, namespace: &str) -> Result<Attempt<Seen>, KubeError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let list =
@@ -324,14 +364,12 @@ pub async fn deployments_available(client: &kube::Client, namespace: &str) -> Re
         .iter()
         .filter_map(|d| {
             let name = d.metadata.name.clone().unwrap_or_default();
-            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let status = d.status.clone().unwrap_or_default();
-            let available =
-                status.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Available" && c.status == "True");
-            let ready = status.ready_replicas.unwrap_or(0);
-            let updated = status.updated_replicas.unwrap_or(0);
-            (!available || ready < want || updated < want)
-                .then(|| format!("{name} ({ready}/{want} ready, {updated} updated, available={available})"))
+            // The typed object as JSON, the shape the `wait` step judges.
+            let json = serde_json::to_value(d).unwrap_or_default();
+            match deployment_available(&json) {
+                Attempt::Pass(_) => None,
+                Attempt::Fail(seen) => Some(format!("{name} ({})", seen.0)),
+            }
         })
         .collect();
     Ok(if waiting.is_empty() {
@@ -502,14 +540,45 @@ mod tests {
         assert_eq!(err, "an object (X) has no apiVersion");
     }
 
+    /// A Deployment is available only once rolled out: not while an old pod still runs (though
+    /// its `Available` condition is True and every desired replica is updated), not before the
+    /// controller observed the latest generation. The gate over a namespace says the same.
+    #[tokio::test]
+    async fn a_deployment_is_available_only_when_rolled_out() {
+        use crate::testing::{Rollout, deployment, object_server};
+        let cases = [
+            (Rollout::Done, "pass: 2 desired: 2 updated, 2 available, 0 old, Available=True"),
+            (Rollout::OldPodLeft, "fail: 2 desired: 2 updated, 3 available, 1 old, Available=True"),
+            (
+                Rollout::NotObserved,
+                "fail: generation 4 not observed by the controller yet (its status is of generation 3)",
+            ),
+        ];
+        let seen = |a: Attempt<Seen>| match a {
+            Attempt::Pass(s) => format!("pass: {}", s.0),
+            Attempt::Fail(s) => format!("fail: {}", s.0),
+        };
+        for (rollout, expected) in cases {
+            let object = deployment("echo-v1", "shop", rollout);
+            assert_eq!(seen(deployment_available(&object)), expected, "{rollout:?}");
+            let (client, _) = kube_mock(object_server(vec![object]));
+            let gate = seen(deployments_available(&client, "shop").await.unwrap());
+            match rollout {
+                Rollout::Done => assert_eq!(gate, "pass: 1 Deployment(s) in shop available"),
+                _ => assert_eq!(gate, format!("fail: waiting for echo-v1 ({})", &expected["fail: ".len()..])),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn readiness_questions_say_what_they_wait_for() {
         let (client, _) = kube_mock(|req| match req.path.as_str() {
             "/apis/apps/v1/namespaces/istio-system/deployments" => (
                 200,
                 json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": [
-                {"metadata": {"name": "istiod"}, "spec": {"replicas": 1, "selector": {}, "template": {}},
-                 "status": {"readyReplicas": 0, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "False"}]}}]}),
+                {"metadata": {"name": "istiod", "generation": 1}, "spec": {"replicas": 1, "selector": {}, "template": {}},
+                 "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1,
+                            "conditions": [{"type": "Available", "status": "False"}]}}]}),
             ),
             "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector" => (
                 200,
@@ -541,7 +610,7 @@ mod tests {
         };
         assert_eq!(
             seen(deployments_available(&client, "istio-system").await.unwrap()),
-            "fail: waiting for istiod (0/1 ready, 1 updated, available=false)"
+            "fail: waiting for istiod (1 desired: 1 updated, 0 available, 0 old, Available=False)"
         );
         assert_eq!(
             seen(webhook_serving(&client, "istio-sidecar-injector").await.unwrap()),

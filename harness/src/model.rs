@@ -659,7 +659,8 @@ impl TryFrom<ExpectFields> for Expect {
     type Error = String;
 
     fn try_from(f: ExpectFields) -> Result<Self, String> {
-        let expect = Expect { status: f.status, refused: f.refused, headers: f.headers, backend: f.backend, mtls: f.mtls };
+        let expect =
+            Expect { status: f.status, refused: f.refused, headers: f.headers, backend: f.backend, mtls: f.mtls };
         if expect == Expect::default() {
             return Err("an empty `expect` passes on any answer, so it proves nothing: say what the answer must be \
                  (status, refused, headers, backend or mtls)"

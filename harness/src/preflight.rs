@@ -82,6 +82,9 @@ pub struct DockerInfo {
     /// The memory its containers can use (`docker info`'s total: the host's on Linux, the VM's
     /// limit on Docker Desktop), when it says.
     pub memory: Option<u64>,
+    /// The cgroup version the daemon's containers (kind's node among them) get, as `docker
+    /// info` reports it (`CgroupVersion`: "1" or "2"), when it says.
+    pub cgroup_version: Option<String>,
 }
 
 /// The seam to the Docker daemon: tests substitute an answer.
@@ -96,16 +99,23 @@ pub struct BollardDocker;
 impl DockerProbe for BollardDocker {
     async fn ping(&self, timeout: Duration) -> Result<DockerInfo, String> {
         let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        // The version says the daemon answers; its memory figure is a bonus, never a failure.
+        // The version says the daemon answers; its memory figure and cgroup version are a
+        // bonus, never a failure.
         let asked = async {
             let version = docker.version().await?;
-            let memory = docker.info().await.ok().and_then(|i| i.mem_total).and_then(|m| u64::try_from(m).ok());
-            Ok::<_, bollard::errors::Error>((version, memory))
+            let info = docker.info().await.ok();
+            let memory = info.as_ref().and_then(|i| i.mem_total).and_then(|m| u64::try_from(m).ok());
+            // `SystemInfo.CgroupVersion` of the Engine API ("" when the daemon does not know).
+            let cgroup_version =
+                info.and_then(|i| i.cgroup_version).map(|v| v.as_ref().to_owned()).filter(|v| !v.is_empty());
+            Ok::<_, bollard::errors::Error>((version, memory, cgroup_version))
         };
         match tokio::time::timeout(timeout, asked).await {
-            Ok(Ok((v, memory))) => {
-                Ok(DockerInfo { version: v.version.unwrap_or_else(|| "unknown version".into()), memory })
-            }
+            Ok(Ok((v, memory, cgroup_version))) => Ok(DockerInfo {
+                version: v.version.unwrap_or_else(|| "unknown version".into()),
+                memory,
+                cgroup_version,
+            }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {}s", timeout.as_secs())),
         }
@@ -209,6 +219,39 @@ fn host_checks(host: &HostFacts, docker_memory: Option<u64>) -> Vec<Check> {
     checks
 }
 
+/// The cgroup version Docker gives its containers, as `docker info` reports it. kind's node is
+/// one of them, and kubelet 1.35 refuses to start on cgroup v1 unless told otherwise
+/// (kubernetes/kubernetes#134298: `failCgroupV1` defaults to true), so on "1" the node of a
+/// 1.35 profile never becomes ready. `None` for a value Docker does not document.
+fn cgroup_check(version: &str) -> Option<Check> {
+    let check = |ok: bool, detail: String, fix: Option<String>| Check {
+        name: "cgroup-v2".into(),
+        ok,
+        will_download: false,
+        low: false,
+        detail,
+        fix,
+    };
+    match version {
+        "2" => Some(check(true, "Docker's containers run on cgroup v2".into(), None)),
+        "1" => Some(check(
+            false,
+            "Docker's containers run on cgroup v1 (`docker info` CgroupVersion 1): kubelet 1.35 and later refuse \
+             to start on it (kubernetes/kubernetes#134298), so the kind node of a profile on Kubernetes 1.35+ \
+             never becomes ready"
+                .into(),
+            Some(
+                "run Docker on a host booted with the unified cgroup hierarchy (cgroup v2; the default of current \
+                 distributions, Docker Desktop and WSL 2 with systemd): on a systemd host add \
+                 `systemd.unified_cgroup_hierarchy=1` to the kernel command line and reboot, then check that \
+                 `docker info --format '{{.CgroupVersion}}'` prints 2"
+                    .into(),
+            ),
+        )),
+        _ => None,
+    }
+}
+
 /// How long the daemon may take to answer before it counts as unreachable.
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -225,6 +268,7 @@ pub async fn check(
 ) -> Report {
     let answer = docker.ping(DOCKER_TIMEOUT).await;
     let docker_memory = answer.as_ref().ok().and_then(|info| info.memory);
+    let cgroup = answer.as_ref().ok().and_then(|info| cgroup_check(info.cgroup_version.as_deref()?));
     let docker_check = match answer {
         Ok(info) => Check {
             name: "docker".into(),
@@ -269,6 +313,7 @@ pub async fn check(
         },
     };
     let mut checks = vec![docker_check, cli_check];
+    checks.extend(cgroup);
     checks.extend(host_checks(host, docker_memory));
     for name in versions.tools.keys() {
         let artifact = match crate::tools::tool(versions, name) {
@@ -368,7 +413,7 @@ mod tests {
     }
 
     fn docker(version: &str, memory: Option<u64>) -> Answer {
-        Answer(Ok(DockerInfo { version: version.into(), memory }))
+        Answer(Ok(DockerInfo { version: version.into(), memory, cgroup_version: None }))
     }
 
     /// A machine with room to spare: host checks all pass.
@@ -490,6 +535,37 @@ mod tests {
         assert!(text.contains("ok      memory     32.0 GiB this machine has"), "{text}");
         assert!(text.contains("ok      inotify    max_user_watches 1048576, max_user_instances 8192"), "{text}");
         assert!(!text.contains("fix: kind's pods"), "no fix shown for what is fine: {text}");
+    }
+
+    /// Docker's `CgroupVersion` "1": a problem (kubelet 1.35 will not start in the node) with
+    /// the fix; "2": fine; not reported: no check, rather than a guess.
+    #[tokio::test]
+    async fn cgroup_v1_is_a_problem_with_a_fix_and_v2_is_fine() {
+        let empty = tempfile::tempdir().unwrap();
+        let cache = crate::tools::Cache::at(empty.path());
+        let runner = crate::command::Recording::default();
+        let bin = tempfile::tempdir().unwrap();
+        executable(bin.path(), "docker");
+        let path = Some(bin.path().as_os_str());
+        let with = |cgroup: Option<&str>| {
+            Answer(Ok(DockerInfo { version: "28.2.2".into(), memory: None, cgroup_version: cgroup.map(Into::into) }))
+        };
+        let report = check(&with(Some("1")), &runner, &versions(), &cache, path, &roomy()).await;
+        let cgroup = report.checks.iter().find(|c| c.name == "cgroup-v2").expect("a cgroup check");
+        assert!(!cgroup.ok && !report.ready, "{report}");
+        assert!(cgroup.detail.contains("kubelet 1.35 and later refuse") && cgroup.detail.contains("#134298"));
+        let text = report.to_string();
+        assert!(text.contains("MISSING cgroup-v2  Docker's containers run on cgroup v1"), "{text}");
+        assert!(text.contains("fix: run Docker on a host booted with the unified cgroup hierarchy"), "{text}");
+        assert!(text.contains("systemd.unified_cgroup_hierarchy=1"), "{text}");
+        assert!(text.ends_with("verdict: not ready: missing cgroup-v2\n"), "{text}");
+
+        let report = check(&with(Some("2")), &runner, &versions(), &cache, path, &roomy()).await;
+        assert!(report.ready, "{report}");
+        assert!(report.to_string().contains("ok      cgroup-v2  Docker's containers run on cgroup v2"), "{report}");
+
+        let report = check(&with(None), &runner, &versions(), &cache, path, &roomy()).await;
+        assert!(report.checks.iter().all(|c| c.name != "cgroup-v2"), "{report}");
     }
 
     #[test]

@@ -304,11 +304,16 @@ pub async fn install(
         let phase = progress.phase("images");
         let images = plan.preload.clone();
         phase.waiting_for(&format!("{} images pulled on the host and loaded into the node", images.len()));
-        match kind.load_images(&cluster.name, &images, &cluster::kind::DockerCli, &env.run).await {
+        match kind.load_images(&cluster.name, &images, &cluster::kind::DockerCli, &env.run, cancel).await {
             Ok(failed) if failed.is_empty() => phase.finish(true, "preloaded"),
             Ok(failed) => {
                 let list: Vec<String> = failed.iter().map(|(image, why)| format!("{image} ({why})")).collect();
                 phase.finish(false, &format!("not preloaded, the node will pull them: {}", list.join("; ")))
+            }
+            // Ctrl-C or the budget: the run stops here, saying what the preload was doing.
+            Err(e @ cluster::ClusterError::Stopped { .. }) => {
+                phase.finish(false, &e.to_string());
+                return Err(e.into());
             }
             // Not fatal: the node pulls what is missing itself, only slower.
             Err(e) => phase.finish(false, &format!("not preloaded ({e}); the node will pull them")),
@@ -572,6 +577,21 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
             return (failed_result("the scenario does not load", e.to_string()), false);
         }
     };
+    // `--no-install` runs on what the cluster has; a scenario needing what only the harness's
+    // stack brings is skipped with why, never run to a failure that is not Kong's or the mesh's.
+    if let Some(reason) = plan.discover.as_ref().and_then(|_| missing_without_install(&loaded.scenario)) {
+        phase.finish(true, &format!("skipped: {reason}"));
+        let skipped = ScenarioResult {
+            scenario: planned.name.clone(),
+            mesh: mesh.to_string(),
+            outcome: Outcome::Skipped { reason },
+            duration_ms: 0,
+            artifacts: None,
+            notes: Vec::new(),
+            phases: Vec::new(),
+        };
+        return (skipped, false);
+    }
     phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
     let outcome = live.run(&loaded, &plan.run, cancel).await;
     let first = env.run.artifacts().join(&planned.name);
@@ -601,8 +621,13 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
             Outcome::Passed
         }
         (None, Err(difference)) => {
-            phase.finish(false, "snapshot differs");
-            Outcome::Failed { verdict: "the observations differ from the snapshot".into(), evidence: difference }
+            let verdict = if difference.starts_with("no stored snapshot") {
+                "no stored snapshot (required in CI)"
+            } else {
+                "the observations differ from the snapshot"
+            };
+            phase.finish(false, verdict);
+            Outcome::Failed { verdict: verdict.into(), evidence: difference }
         }
         (Some(step), _) => {
             phase.finish(false, &format!("failed at: {}", step.step));
@@ -629,12 +654,16 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
     // passes), unless it was stopped before it could show anything.
     if let Some(expected) = options.expected.as_ref().filter(|_| !cancel.is_cancelled()) {
         let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, outcome.steps[n].detail.as_str()));
-        result_outcome = match expected.judge(failed) {
-            Ok(seen) => {
+        result_outcome = match (expected.judge(failed), failed) {
+            // The bug showed again: what the bundle asked for, and not a clean pass.
+            (Ok(seen), Some((step, _))) if expected.outcome == crate::scenario::bundle::ExpectedOutcome::Fails => {
+                Outcome::Reproduced { verdict: format!("reproduced: step {step} failed as expected"), evidence: seen }
+            }
+            (Ok(seen), _) => {
                 notes.push(seen);
                 Outcome::Passed
             }
-            Err(differs) => {
+            (Err(differs), _) => {
                 Outcome::Failed { verdict: format!("not as the bundle expects ({expected})"), evidence: differs }
             }
         };
@@ -668,6 +697,16 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
     (result, retryable)
 }
 
+/// What `scenario` needs that a `--no-install` run does not have, as the reason to skip it.
+/// Discovery finds Kong and the mesh only; the trace collector is the harness's own (a Jaeger
+/// it installs, and the tracing configuration of the mesh and Kong that points at it), so a
+/// scenario covering `tracing` or with a `trace` step cannot be judged on such a cluster.
+pub fn missing_without_install(scenario: &crate::scenario::Scenario) -> Option<String> {
+    let traces = scenario.covers.contains(&crate::scenario::Tag::Tracing)
+        || scenario.steps.iter().any(|s| matches!(s, crate::scenario::Step::Trace(_)));
+    traces.then(|| "needs the harness's trace collector, which --no-install does not install".to_owned())
+}
+
 /// Compare a passing scenario's observations with its stored snapshot: a difference is the
 /// scenario's failure; a new or updated snapshot is a note.
 fn snapshot_verdict(
@@ -684,6 +723,12 @@ fn snapshot_verdict(
         Ok(SnapshotOutcome::Changed { pending, diff }) => Err(format!(
             "the observations differ from the stored snapshot (review with `cargo insta review`, or rerun with --update-snapshots; new version in {}):\n{diff}",
             pending.display()
+        )),
+        Ok(SnapshotOutcome::New { pending }) if mode == crate::snapshot::SnapshotMode::Require => Err(format!(
+            "no stored snapshot, and in CI a missing snapshot fails (insta's semantics): review {} \
+             (the nightly uploads it as an artifact) and commit it as `{}`",
+            pending.display(),
+            pending.with_extension("").with_extension("snap").display()
         )),
         Ok(SnapshotOutcome::New { pending }) => {
             notes.push(format!("new snapshot written for review: {} (`cargo insta review`)", pending.display()));
@@ -751,6 +796,90 @@ fn report_of(plan: &Plan, profile: &Profile, results: Vec<crate::report::Scenari
     }
 }
 
+/// The report as the run really happened, for every way a run ends (scenarios run, or the
+/// environment or discovery failed): the versions that ran, and a rerun command with the
+/// provider flags the run was given. [`report_of`] starts from the plan's pins; a provider that
+/// never ran kind, or `--no-install` (no tool, chart or collector of the harness's; the cluster's
+/// own Kubernetes), did not run them, so they are not listed, and what discovery found is.
+pub fn as_run(
+    report: &mut crate::report::RunReport,
+    options: &Options,
+    discovered: Option<&cluster::discover::Discovered>,
+) {
+    let versions = &mut report.versions;
+    if options.provider != ProviderChoice::Kind {
+        versions.remove("kind");
+    }
+    if options.provider == ProviderChoice::Existing {
+        // The cluster's own Kubernetes, not the profile's pin (not read from the cluster).
+        versions.remove("kubernetes");
+    }
+    if options.no_install {
+        // Only the harness itself and the scenarios' own images (echo, client) run; the
+        // collector's image is the stack's (stack::collector).
+        let installed_only = |k: &str| {
+            matches!(k, "helm" | "gateway-api" | "kong-gateway" | "kong-ingress-controller" | "image/jaeger")
+                || k.starts_with("kong/")
+                || [crate::model::Mesh::Istio, crate::model::Mesh::Linkerd].iter().any(|m| m.as_str() == k)
+        };
+        versions.retain(|k, _| !installed_only(k));
+    }
+    if let Some(found) = discovered {
+        found.report_versions(versions);
+    }
+    report.rerun.push_str(&provider_flags(options));
+}
+
+/// The command-line flags that choose `options`' cluster, for a rerun line: values quoted for a
+/// POSIX shell, and a password in the proxy URL replaced (reports are shared).
+fn provider_flags(options: &Options) -> String {
+    let mut flags = String::new();
+    match options.provider {
+        ProviderChoice::Kind => return flags,
+        ProviderChoice::K3s => return " --provider k3s".into(),
+        ProviderChoice::Existing => flags.push_str(" --provider existing"),
+    }
+    if let Some(context) = &options.context {
+        flags.push_str(&format!(" --context {}", shell_word(context)));
+    }
+    if let Some(proxy) = &options.proxy {
+        flags.push_str(&format!(" --proxy {}", shell_word(&without_password(proxy))));
+    }
+    if options.no_install {
+        flags.push_str(" --no-install");
+    }
+    if let Some(namespace) = &options.kong_namespace {
+        flags.push_str(&format!(" --kong-namespace {}", shell_word(namespace)));
+    }
+    flags
+}
+
+/// `word` as one POSIX shell word: as is when it holds only characters no shell treats
+/// specially, else single-quoted (a `'` inside as `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A URL with the password of its user info (`scheme://user:password@host`) replaced.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            let hidden = if user_info.contains(':') { format!("{user}:[redacted]") } else { user.to_owned() };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Kong's, the collector's and the mesh's namespaces: where environment evidence lives.
 fn system_namespaces(profile: &Profile) -> Vec<String> {
     let mut namespaces = vec![profile.versions.kong.namespace.clone(), profile.versions.tracing.namespace.clone()];
@@ -775,7 +904,16 @@ async fn collect_evidence(
 ) {
     use crate::report::diagnostics::{Limits, ObjectRef, Target, collect};
     let mut namespaces = vec![planned.namespace.clone()];
-    namespaces.extend(system_namespaces(profile));
+    // `--no-install`: the cluster is the user's. Besides the scenario's own namespace, only
+    // Kong's, which discovery found, is looked at, and only read.
+    let read_only = match plan.discover {
+        Some(_) => vec![profile.versions.kong.namespace.clone()],
+        None => vec![],
+    };
+    match plan.discover {
+        Some(_) => namespaces.extend(read_only.iter().cloned()),
+        None => namespaces.extend(system_namespaces(profile)),
+    }
     let objects = planned
         .objects
         .iter()
@@ -787,7 +925,7 @@ async fn collect_evidence(
         })
         .collect();
     let exec = crate::report::diagnostics::KubeExec(env.client.clone());
-    let target = Target { namespaces, objects };
+    let target = Target { namespaces, objects, read_only };
     let collected = bounded(collect(env.client.clone(), &exec, &target, dir, Limits::default())).await;
     for e in &collected.errors {
         tracing::warn!("diagnostics of {}: {e}", planned.name);
@@ -800,7 +938,9 @@ async fn collect_evidence(
                 bundle.expected = crate::scenario::bundle::Expected {
                     outcome: crate::scenario::bundle::ExpectedOutcome::Fails,
                     step: Some(step),
-                    detail: None,
+                    // What failed, not only where: a later failure of another kind at the same
+                    // step is not this bug reproducing.
+                    detail: crate::scenario::bundle::failure_signature(detail),
                     note: format!("failed in run {}: {}", plan.run, crate::diagnostic::escape_controls(detail)),
                 };
             }
@@ -911,14 +1051,26 @@ pub async fn environment_failed(
     use crate::report::diagnostics::{Limits, Target, collect};
     use crate::report::{Outcome, ScenarioResult};
     let dir = env.run.artifacts().join("environment");
-    let namespaces = system_namespaces(profile);
-    let exec = crate::report::diagnostics::KubeExec(env.client.clone());
-    let target = Target { namespaces, objects: vec![] };
-    let collected = bounded(collect(env.client.clone(), &exec, &target, &dir, Limits::default())).await;
-    for e in &collected.errors {
-        tracing::warn!("environment diagnostics: {e}");
+    let mut notes = Vec::new();
+    if plan.discover.is_some() {
+        // `--no-install` on the user's cluster: discovery (or its verdict) failed, so the
+        // namespaces the harness would look in are assumptions, not what the cluster runs. An
+        // existing cluster is never exec'd into or read on a guess; the error is the evidence.
+        notes.push(
+            "no diagnostics collected: with --no-install the cluster is only read where discovery found Kong, \
+             and discovery did not succeed"
+                .to_owned(),
+        );
+    } else {
+        let namespaces = system_namespaces(profile);
+        let exec = crate::report::diagnostics::KubeExec(env.client.clone());
+        let target = Target { namespaces, ..Target::default() };
+        let collected = bounded(collect(env.client.clone(), &exec, &target, &dir, Limits::default())).await;
+        for e in &collected.errors {
+            tracing::warn!("environment diagnostics: {e}");
+        }
+        helm_values_in_force(env, plan, &dir.join("helm")).await;
     }
-    helm_values_in_force(env, plan, &dir.join("helm")).await;
     let mesh = profile.mesh().to_string();
     let (verdict, skipped) = match deadline.filter(|d| d.passed()) {
         Some(d) => (format!("the environment was not ready when {}", d.reason()), d.reason()),
@@ -929,8 +1081,8 @@ pub async fn environment_failed(
         mesh: mesh.clone(),
         outcome: Outcome::Failed { verdict, evidence: error.to_owned() },
         duration_ms: 0,
-        artifacts: Some(dir),
-        notes: Vec::new(),
+        artifacts: plan.discover.is_none().then_some(dir),
+        notes,
         phases: Vec::new(),
     }];
     results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
@@ -987,11 +1139,10 @@ mod tests {
             (_, "/api/v1") => (200, resources("v1", "services", "Service")),
             (_, "/apis/apps/v1") => (200, resources("apps/v1", "deployments", "Deployment")),
             (_, "/apis/networking.k8s.io/v1") => (200, resources("networking.k8s.io/v1", "ingresses", "Ingress")),
-            (_, p) if p.ends_with("/deployments/echo-v1") => (
-                200,
-                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-v1"},
-                                   "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
-            ),
+            (_, p) if p.ends_with("/deployments/echo-v1") => {
+                let namespace = p.split('/').nth(5).unwrap_or_default();
+                (200, crate::testing::deployment("echo-v1", namespace, crate::testing::Rollout::Done))
+            }
             (_, p) if p.ends_with("/pods") => (
                 200,
                 serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
@@ -1108,6 +1259,45 @@ mod tests {
                 (other, _) => panic!("{expected}: {other:?}"),
             }
         }
+    }
+
+    /// A bundle whose bug shows again (step 2 fails as it expects, with its detail) is the
+    /// run's success, and still never a clean pass: `reproduced` in the result, a JUnit failure
+    /// of type `reproduced`, and the summary says so.
+    #[tokio::test(start_paused = true)]
+    async fn a_reproduced_bug_is_reported_as_reproduced_not_as_a_pass() {
+        use crate::scenario::bundle::{Expected, ExpectedOutcome};
+        let (catalog, profile, plan) = istio_plan_of(&["ingress-basic"]);
+        let kong = serve(|_| Reply::Respond {
+            status: 503,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: "no healthy upstream".into(),
+        })
+        .await;
+        let (client, _) = kube_mock(echo_cluster);
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let expected = Expected {
+            outcome: ExpectedOutcome::Fails,
+            step: Some(2),
+            detail: Some("status 503 is not 200".into()),
+            note: String::new(),
+        };
+        let options = ScenarioOptions { keep_namespaces: true, expected: Some(expected), ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        let crate::report::Outcome::Reproduced { verdict, evidence } = &report.results[0].outcome else {
+            panic!("{:?}", report.results[0].outcome)
+        };
+        assert_eq!(verdict, "reproduced: step 2 failed as expected");
+        assert!(evidence.contains("status 503 is not 200"), "{evidence}");
+        assert!(report.passed(), "the run showed what the bundle expects");
+        let junit = crate::report::junit(&report).unwrap();
+        assert!(junit.contains("failures=\"1\"") && junit.contains("type=\"reproduced\""), "{junit}");
+        let summary = crate::report::markdown(&report);
+        assert!(summary.contains("(bug reproduced)") && summary.contains("**reproduced**"), "{summary}");
+        assert!(!summary.contains("1 passed"), "{summary}");
     }
 
     /// This checkout's catalog, its istio profile and a plan of run `r1test` holding `names`.
@@ -1322,6 +1512,18 @@ mod tests {
         assert!(report.results[0].notes[0].starts_with("new snapshot written for review"), "{:?}", report.results[0]);
         let pending = snap.with_extension("snap.new");
         let text = std::fs::read_to_string(&pending).unwrap();
+        // In CI (insta's semantics) the same missing snapshot fails, and is still left for review.
+        let _ = std::fs::remove_file(&pending);
+        let strict = ScenarioOptions { snapshots: Some(crate::snapshot::SnapshotMode::Require), ..options.clone() };
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r3", "istio", kube_mock(echo_cluster).0, format!("http://{kong}"));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &strict, &CancellationToken::new(), &progress).await;
+        let crate::report::Outcome::Failed { evidence, .. } = &report.results[0].outcome else {
+            panic!("{:?}", report.results[0])
+        };
+        assert!(evidence.starts_with("no stored snapshot, and in CI a missing snapshot fails"), "{evidence}");
+        assert_eq!(std::fs::read_to_string(&pending).unwrap(), text);
         // Accept it with a changed status, as if an earlier run had seen another answer.
         std::fs::write(&snap, text.replace("status: 200", "status: 201")).unwrap();
 
@@ -1391,6 +1593,162 @@ mod tests {
             .collect();
         assert_eq!(namespaces, ["kong", "linkerd", "tracing"].map(str::to_owned).into());
         assert!(env.run.artifacts().join("environment/helm/linkerd-control-plane.values.yaml").is_file());
+    }
+
+    /// `--no-install` on a cluster discovery could not use: nothing is asked of the cluster for
+    /// "evidence" (no pod list, no log, no exec in namespaces the harness only assumed), the
+    /// failure says why, and every scenario is skipped.
+    #[tokio::test]
+    async fn a_failed_discovery_collects_nothing_from_the_cluster() {
+        let (_, profile, mut plan) = istio_plan_of(&["ingress-basic"]);
+        plan.install_nothing(None);
+        let (client, asked) = kube_mock(echo_cluster);
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, "http://127.0.0.1:9".into());
+        let error = "discovering what the cluster runs: no Service with a kong-proxy port";
+        let report = environment_failed(&env, &plan, &profile, error, None).await;
+        assert!(asked.lock().unwrap().is_empty(), "{:?}", asked.lock().unwrap());
+        let failed = &report.results[0];
+        assert!(matches!(&failed.outcome, crate::report::Outcome::Failed { evidence, .. } if evidence == error));
+        assert_eq!(failed.artifacts, None);
+        assert!(failed.notes[0].starts_with("no diagnostics collected"), "{:?}", failed.notes);
+        assert!(matches!(report.results[1].outcome, crate::report::Outcome::Skipped { .. }));
+    }
+
+    /// A scenario failing on a `--no-install` cluster: its evidence comes from its own
+    /// namespace and from Kong's (found by discovery, only read); nothing is exec'd outside the
+    /// scenario's namespace, and namespaces the harness would install into are not looked at.
+    #[tokio::test]
+    async fn no_install_evidence_reads_kongs_namespace_and_execs_only_in_the_scenarios() {
+        let (catalog, profile, mut plan) = istio_plan_of(&["jwt-auth"]);
+        plan.install_nothing(Some("edge"));
+        let mut profile = profile;
+        profile.versions.kong.namespace = "edge".into();
+        let kong = kong_for_any_run().await;
+        let (client, asked) = kube_mock(|req| match (req.method.as_str(), req.path.as_str()) {
+            ("PATCH", p) if p.ends_with("/namespaces/jwt-auth-r1test") => kube_status(403, "Forbidden"),
+            _ => echo_cluster(req),
+        });
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let options = ScenarioOptions { keep_namespaces: true, ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        assert!(matches!(report.results[0].outcome, crate::report::Outcome::Failed { .. }));
+        let asked = asked.lock().unwrap().clone();
+        let namespaces: std::collections::BTreeSet<&str> =
+            asked.iter().filter_map(|r| r.path.split("/namespaces/").nth(1)?.split('/').next()).collect();
+        assert_eq!(namespaces, ["edge", "jwt-auth-r1test"].into(), "{asked:?}");
+        let execs: Vec<&str> = asked.iter().filter(|r| r.path.ends_with("/exec")).map(|r| r.path.as_str()).collect();
+        assert!(execs.iter().all(|p| p.contains("/namespaces/jwt-auth-r1test/")), "{execs:?}");
+        assert!(asked.iter().any(|r| r.path == "/api/v1/namespaces/edge/pods"), "Kong's pods are read");
+    }
+
+    /// `--no-install` runs without the harness's trace collector: a tracing scenario is
+    /// skipped with why (not run, not passed), the others run.
+    #[tokio::test]
+    async fn no_install_skips_scenarios_that_need_the_harness_collector() {
+        let (catalog, profile, mut plan) = istio_plan_of(&["ingress-basic", "tracing-istio"]);
+        assert_eq!(plan.scenarios.len(), 2);
+        plan.install_nothing(None);
+        let kong = kong_for_any_run().await;
+        let (client, asked) = kube_mock(echo_cluster);
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r1test", "istio", client, format!("http://{kong}"));
+        let options = ScenarioOptions { keep_namespaces: true, ..Default::default() };
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        let outcomes: Vec<(&str, &crate::report::Outcome)> =
+            report.results.iter().map(|r| (r.scenario.as_str(), &r.outcome)).collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("ingress-basic", &crate::report::Outcome::Passed),
+                (
+                    "tracing-istio",
+                    &crate::report::Outcome::Skipped {
+                        reason: "needs the harness's trace collector, which --no-install does not install".into()
+                    }
+                ),
+            ]
+        );
+        assert!(!asked.lock().unwrap().iter().any(|r| r.path.contains("tracing-istio")), "nothing of it is applied");
+    }
+
+    /// The report lists what ran, and its rerun line repeats the provider flags: under
+    /// `--provider existing --no-install` no kind, helm, chart, Gateway API, collector or
+    /// Kubernetes pin is listed, with or without what discovery found; the proxy URL's password
+    /// is not repeated.
+    #[test]
+    fn the_report_says_what_ran_and_how_to_rerun_it() {
+        use crate::cluster::discover::{Discovered, FoundKong, FoundMesh};
+        let (_, profile, plan) = istio_plan_of(&[]);
+        let pins = report_of(&plan, &profile, vec![]);
+        for key in ["kind", "helm", "kong/ingress", "gateway-api", "kubernetes", "istio", "image/jaeger"] {
+            assert!(pins.versions.contains_key(key), "the plan's pins hold {key}");
+        }
+        let existing = Options {
+            provider: ProviderChoice::Existing,
+            context: Some("staging east".into()),
+            proxy: Some("http://ops:s3cret@127.0.0.1:8080/".into()),
+            no_install: true,
+            kong_namespace: Some("edge".into()),
+            ..Options::default()
+        };
+        let found = Discovered {
+            kong: FoundKong {
+                namespace: "edge".into(),
+                release: "edge".into(),
+                proxy_service: "edge-gateway-proxy".into(),
+                selector: "app=edge-gateway".into(),
+                chart: "gateway-3.2.0".into(),
+                gateway_image: Some("kong:3.9.1".into()),
+                controller_image: Some("kong/kubernetes-ingress-controller:3.5.13".into()),
+                service_account: None,
+                sidecar: Some(crate::model::Mesh::Istio),
+                meshed_by: None,
+            },
+            mesh: Some(FoundMesh {
+                mesh: crate::model::Mesh::Istio,
+                namespace: "istio-system".into(),
+                version: "1.29.2".into(),
+            }),
+        };
+        for discovered in [None, Some(&found)] {
+            let mut report = pins.clone();
+            as_run(&mut report, &existing, discovered);
+            let keys: Vec<&str> = report.versions.keys().map(String::as_str).collect();
+            let expected: &[&str] = match discovered {
+                None => &["harness", "image/client", "image/echo"],
+                Some(_) => &[
+                    "harness",
+                    "image/client",
+                    "image/echo",
+                    "istio",
+                    "kong chart (found)",
+                    "kong-gateway",
+                    "kong-ingress-controller",
+                ],
+            };
+            assert_eq!(keys, expected);
+            assert_eq!(
+                report.rerun,
+                "cargo xtask e2e istio --profile istio --provider existing --context 'staging east' \
+                 --proxy 'http://ops:[redacted]@127.0.0.1:8080/' --no-install --kong-namespace edge"
+            );
+        }
+        assert_eq!(as_run_of(&pins, &Options::default()).rerun, "cargo xtask e2e istio --profile istio");
+        let k3s = as_run_of(&pins, &Options { provider: ProviderChoice::K3s, ..Options::default() });
+        assert_eq!(k3s.rerun, "cargo xtask e2e istio --profile istio --provider k3s");
+        assert!(!k3s.versions.contains_key("kind") && k3s.versions.contains_key("helm"));
+    }
+
+    fn as_run_of(report: &crate::report::RunReport, options: &Options) -> crate::report::RunReport {
+        let mut report = report.clone();
+        as_run(&mut report, options, None);
+        report
     }
 
     #[test]

@@ -181,6 +181,61 @@ pub fn kube_mock(
     (kube::Client::new(service, "default"), asked)
 }
 
+/// Where a Deployment's rollout stands, for [`deployment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollout {
+    /// Generation 2 rolled out: every replica updated and available, no old pod left.
+    Done,
+    /// Generation 3 mid-rollout (maxSurge 1): both new pods up, one old pod still running. The
+    /// `Available` condition is True and `updatedReplicas` equals `spec.replicas`.
+    OldPodLeft,
+    /// Generation 4 just written: the status is still generation 3's, fully rolled out.
+    NotObserved,
+}
+
+/// A two-replica Deployment as a real API server answers a GET for it: apps/v1 with the
+/// defaults filled in and the status the deployment controller writes
+/// (kubernetes/kubernetes pkg/controller/deployment/sync.go `calculateStatus`; the condition
+/// reasons of pkg/controller/deployment/util/deployment_util.go).
+pub fn deployment(name: &str, namespace: &str, rollout: Rollout) -> serde_json::Value {
+    let (generation, observed, replicas, updated, available) = match rollout {
+        Rollout::Done => (2, 2, 2, 2, 2),
+        Rollout::OldPodLeft => (3, 3, 3, 2, 3),
+        Rollout::NotObserved => (4, 3, 2, 2, 2),
+    };
+    let progressing = match rollout {
+        Rollout::OldPodLeft => ("ReplicaSetUpdated", format!("ReplicaSet \"{name}-7c4b8\" is progressing.")),
+        _ => ("NewReplicaSetAvailable", format!("ReplicaSet \"{name}-6d8f9\" has successfully progressed.")),
+    };
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "generation": generation, "uid": "8f0c3d2e-1",
+                     "resourceVersion": "4711", "creationTimestamp": "2026-12-01T10:00:00Z",
+                     "annotations": {"deployment.kubernetes.io/revision": (generation - 1).to_string()}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": available,
+            "availableReplicas": available,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                 "message": "Deployment has minimum availability."},
+                {"type": "Progressing", "status": "True", "reason": progressing.0, "message": progressing.1},
+            ],
+        },
+    })
+}
+
 /// A Kubernetes `Status` for error answers of the mock.
 pub fn kube_status(code: u16, reason: &str) -> (u16, serde_json::Value) {
     (

@@ -401,8 +401,12 @@ enum Bench {
         profile: String,
         #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS.into())]
         jobs: usize,
+        /// The first seed of the latency draws.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How many seeds (seed, seed+1, ...): the figure is given over all of them.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        seeds: u64,
     },
     /// Time a clean compile of what the README's commands build (`cargo xtask`, then `cargo test
     /// --workspace`), with target/'s size after each; crates must be downloaded (`cargo fetch`).
@@ -654,18 +658,33 @@ async fn run(command: Command) -> Result<u8> {
             emit(&format!("{}\n", serde_json::to_string(&measured)?));
             Ok(0)
         }
-        Command::Bench { which: Bench::Run { profile, jobs, seed } } => {
+        Command::Bench { which: Bench::Run { profile, jobs, seed, seeds } } => {
             let catalog = catalog()?;
             let profile = catalog.versions.profile(&profile, &catalog.project.versions_file())?;
             let scenarios = harness::runner::bench::scenarios_of(&catalog, &profile)?;
-            let modelled = harness::runner::bench::model(&scenarios, profile.mesh() != Mesh::None, seed);
-            let result = harness::runner::bench::compare(&profile.name, &modelled, jobs);
-            emit(&harness::runner::bench::table(&modelled));
+            let mut runs = Vec::new();
+            for seed in seed..seed.saturating_add(seeds) {
+                let modelled = harness::runner::bench::model(&scenarios, profile.mesh() != Mesh::None, seed);
+                if runs.is_empty() {
+                    emit(&harness::runner::bench::table(&modelled));
+                }
+                let result = harness::runner::bench::compare(&profile.name, seed, &modelled, jobs)
+                    .with_context(|| format!("the simulation of seed {seed} gave no figure"))?;
+                emit(&format!(
+                    "seed {seed}: {} scenarios of {}: {:.0}s at --jobs 1, {:.0}s at --jobs {jobs} (ratio {:.3})\n",
+                    result.scenarios, result.profile, result.sequential_s, result.parallel_s, result.ratio
+                ));
+                runs.push(result);
+            }
+            let spread = harness::runner::bench::spread(&runs).context("no seed was simulated")?;
             emit(&format!(
-                "\n{} scenarios of {}: {:.0}s at --jobs 1, {:.0}s at --jobs {jobs} (ratio {:.2})\n",
-                result.scenarios, result.profile, result.sequential_s, result.parallel_s, result.ratio
+                "\nratio over {} seed(s): mean {:.3}, range {:.3}..{:.3}\n",
+                spread.seeds.len(),
+                spread.ratio_mean,
+                spread.ratio_min,
+                spread.ratio_max
             ));
-            emit(&format!("{}\n", serde_json::to_string(&result)?));
+            emit(&format!("{}\n", serde_json::to_string(&spread)?));
             Ok(0)
         }
         Command::Bench { which: Bench::Split { trials, seed } } => {
@@ -1475,9 +1494,11 @@ mod tests {
         let catalog = catalog().unwrap();
         let profile = catalog.default_profile(Mesh::Istio).unwrap();
         let scenarios = harness::runner::bench::scenarios_of(&catalog, &profile).unwrap();
-        let modelled = harness::runner::bench::model(&scenarios, true, 1);
-        let result = harness::runner::bench::compare("istio", &modelled, 4);
-        assert!(result.ratio <= 0.4 && result.ratio > 0.0, "{result:?}");
+        for seed in 1..=5 {
+            let modelled = harness::runner::bench::model(&scenarios, true, seed);
+            let result = harness::runner::bench::compare("istio", seed, &modelled, 4).unwrap();
+            assert!(result.ratio <= 0.4 && result.ratio > 0.0, "{result:?}");
+        }
     }
 
     #[test]

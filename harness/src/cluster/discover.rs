@@ -639,7 +639,8 @@ mod tests {
     /// before any of them is used.
     #[tokio::test]
     async fn names_a_real_api_server_would_refuse_are_refused() {
-        let cases: [(&str, fn(&mut serde_json::Value)); 4] = [
+        type Corrupt = fn(&mut serde_json::Value);
+        let cases: [(&str, Corrupt); 4] = [
             ("namespace", |s| s["metadata"]["namespace"] = json!("../../tmp/x")),
             ("release", |s| s["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("kong/../x")),
             ("selector", |s| s["spec"]["selector"]["app.kubernetes.io/name"] = json!("gateway,app!=x")),

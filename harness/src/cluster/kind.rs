@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{ClusterError, RunDir};
 use crate::command::{Invocation, Runner};
@@ -159,24 +160,52 @@ impl<R: Runner> Kind<R> {
     /// where a saved multi-platform image references blobs that were never pulled
     /// (kubernetes-sigs/kind#3795). Best effort, image by image: returns the images that could
     /// not be preloaded, with why (the node pulls those itself).
+    ///
+    /// `cancel` (Ctrl-C, `--budget`) stops it between the steps of each image and during any
+    /// of them (a dropped docker or kind command is killed): the error says what was under way,
+    /// and no archive is left behind.
     pub async fn load_images(
         &self,
         name: &str,
         images: &[String],
         docker: &impl ImagePuller,
         run: &RunDir,
+        cancel: &CancellationToken,
     ) -> Result<Vec<(String, String)>, ClusterError> {
-        let platform =
-            docker.platform().await.map_err(|reason| ClusterError::Pull { image: "(any)".into(), reason })?;
+        const STOPPED: &str = "stopped";
+        let stopped = |doing: &str| ClusterError::Stopped { doing: format!("preloading images: {doing}") };
+        let platform = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(stopped("nothing pulled yet")),
+            platform = docker.platform() => {
+                platform.map_err(|reason| ClusterError::Pull { image: "(any)".into(), reason })?
+            }
+        };
         let dir = run.path.join("images");
         std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
+        let archive_of = |i: usize| dir.join(format!("{i:02}.tar"));
+        // What each image's preload is doing (empty once done), said when the run stops.
+        let doing = std::sync::Mutex::new(vec![String::new(); images.len()]);
+        let now = |i: usize, what: String| {
+            if let Some(slot) = doing.lock().unwrap_or_else(|e| e.into_inner()).get_mut(i) {
+                *slot = what;
+            }
+        };
         let loads = images.iter().enumerate().map(|(i, image)| {
-            let (dir, platform) = (&dir, &platform);
+            let (platform, archive) = (&platform, archive_of(i));
+            let now = &now;
             async move {
-                let archive = dir.join(format!("{i:02}.tar"));
+                // Each step starts only if the run goes on; a stop is said by the caller.
+                let step = |what: String| {
+                    now(i, what);
+                    if cancel.is_cancelled() { Err(STOPPED.to_owned()) } else { Ok(()) }
+                };
                 let loaded = async {
+                    step(format!("pulling {image}"))?;
                     docker.pull(image, platform).await?;
+                    step(format!("saving {image}"))?;
                     docker.save(image, platform, &archive).await?;
+                    step(format!("loading {image} into the node"))?;
                     let args = [
                         "load".to_owned(),
                         "image-archive".to_owned(),
@@ -190,10 +219,33 @@ impl<R: Runner> Kind<R> {
                 .await;
                 // The archive was only a vehicle, whatever happened: the node keeps the image.
                 let _ = std::fs::remove_file(&archive);
+                // Done, or failed on its own (reported with why): nothing under way any more.
+                if !matches!(&loaded, Err(why) if why == STOPPED) {
+                    now(i, String::new());
+                }
                 loaded.err().map(|why| (image.clone(), why))
             }
         });
-        Ok(futures::future::join_all(loads).await.into_iter().flatten().collect())
+        let finished = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            failed = futures::future::join_all(loads) => Some(failed),
+        };
+        let busy = || -> Vec<String> {
+            let doing = doing.lock().unwrap_or_else(|e| e.into_inner());
+            doing.iter().filter(|d| !d.is_empty()).cloned().collect()
+        };
+        match finished {
+            // Every image done: a stop that came after is the next phase's to notice.
+            Some(failed) if !cancel.is_cancelled() || busy().is_empty() => Ok(failed.into_iter().flatten().collect()),
+            _ => {
+                // Loads dropped mid-way leave their archives.
+                for i in 0..images.len() {
+                    let _ = std::fs::remove_file(archive_of(i));
+                }
+                Err(stopped(&busy().join(", ")))
+            }
+        }
     }
 }
 

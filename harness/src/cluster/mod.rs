@@ -47,6 +47,9 @@ pub enum ClusterError {
     Provider { provider: &'static str, reason: String },
     #[error("interrupted")]
     Interrupted,
+    /// Cancelled (Ctrl-C or the budget) in the middle of something worth naming.
+    #[error("stopped while {doing}")]
+    Stopped { doing: String },
 }
 
 /// How long teardown may take in all (diagnostics, then deletion) before the harness gives up

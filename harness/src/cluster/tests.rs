@@ -336,7 +336,7 @@ async fn images_are_loaded_as_single_platform_archives() {
     let kind = Kind { binary: "kind".into(), runner };
     let docker = Fake(Default::default());
     let images = ["echo:1".to_owned(), "gone:1".to_owned(), "kong:3.9".to_owned()];
-    let failed = kind.load_images("kme2e-istio-r1", &images, &docker, &run).await.unwrap();
+    let failed = kind.load_images("kme2e-istio-r1", &images, &docker, &run, &Default::default()).await.unwrap();
     // One image failing does not stop the others; it is reported with why.
     assert_eq!(failed, [("gone:1".to_owned(), "manifest unknown".to_owned())]);
     // The daemon's platform, not the harness binary's.
@@ -361,4 +361,55 @@ async fn images_are_loaded_as_single_platform_archives() {
     assert!(argvs.iter().all(|a| !a.contains("docker-image")));
     let left: Vec<_> = std::fs::read_dir(run.path.join("images")).unwrap().collect();
     assert!(left.is_empty(), "archives are removed once loaded");
+}
+
+/// Ctrl-C or the budget during the preload: a pull that hangs is dropped at once, the error
+/// says what was under way (images already loaded are not named), no archive is left, and a
+/// run stopped before the preload pulls nothing.
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_image_preload_during_a_pull_and_says_what_it_was_doing() {
+    struct Hangs(std::sync::Mutex<Vec<String>>);
+    impl crate::cluster::kind::ImagePuller for Hangs {
+        async fn platform(&self) -> Result<String, String> {
+            Ok("linux/amd64".into())
+        }
+        async fn pull(&self, image: &str, _: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("pull {image}"));
+            if image.starts_with("hang") {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn save(&self, image: &str, _: &str, archive: &Path) -> Result<(), String> {
+            std::fs::write(archive, "tar").map_err(|e| e.to_string())?;
+            self.0.lock().unwrap().push(format!("save {image}"));
+            Ok(())
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let kind = Kind { binary: "kind".into(), runner: Recording::answering([Ok(crate::command::Output::default())]) };
+    let docker = Hangs(Default::default());
+    let images = ["echo:1".to_owned(), "hang:1".to_owned()];
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        stop.cancel();
+    });
+    let started = tokio::time::Instant::now();
+    let preload = kind.load_images("kme2e-istio-r1", &images, &docker, &run, &cancel);
+    let err = tokio::time::timeout(Duration::from_secs(600), preload).await.expect("stops, not hangs").unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+    assert!(matches!(err, ClusterError::Stopped { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "stopped while preloading images: pulling hang:1");
+    assert_eq!(kind.runner.argvs().len(), 1, "echo:1 was loaded before the stop");
+    let left: Vec<_> = std::fs::read_dir(run.path.join("images")).unwrap().collect();
+    assert!(left.is_empty(), "no archive left behind: {left:?}");
+
+    // Stopped before it began: nothing is pulled.
+    let docker = Hangs(Default::default());
+    let err = kind.load_images("kme2e-istio-r1", &images, &docker, &run, &cancel).await.unwrap_err();
+    assert_eq!(err.to_string(), "stopped while preloading images: nothing pulled yet");
+    assert!(docker.0.lock().unwrap().is_empty());
 }

@@ -31,21 +31,39 @@ impl PodEndpoint<'_> {
 /// The most of an answer relayed through the API server that is read.
 const PROXIED_BODY_LIMIT: usize = 8 << 20;
 
+/// How long one relayed GET may take, answer and body together. Nothing else bounds it: the
+/// kube client sets no read timeout (kube-client 5), and the API server treats `proxy`
+/// subresource requests as long-running (no server-side request timeout), so a stalled
+/// service or proxy would hold the caller until it gives up. A Jaeger query of an in-memory
+/// trace answers in milliseconds; this is a stall, not a slow answer.
+pub const RELAYED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// GET `uri` (an API server proxy path) and return the proxied service's status and body,
 /// whatever the status: the API server relays it as is, and its body is the service's, not a
 /// Kubernetes `Status` (which kube's error handling would read it as, losing the status code
-/// when the body is some other JSON). At most [`PROXIED_BODY_LIMIT`] bytes are read.
+/// when the body is some other JSON). At most [`PROXIED_BODY_LIMIT`] bytes are read, within
+/// [`RELAYED_TIMEOUT`]; an error names the request.
 pub async fn get_relayed(client: &kube::Client, uri: &str) -> Result<(u16, String), String> {
     use http_body_util::BodyExt;
-    let request = Request::get(uri).body(kube::client::Body::empty()).map_err(|e| e.to_string())?;
-    let response = client.send(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = http_body_util::Limited::new(response.into_body(), PROXIED_BODY_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer (status {status}): {e}"))?
-        .to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    let exchange = async {
+        let request = Request::get(uri).body(kube::client::Body::empty()).map_err(|e| e.to_string())?;
+        let response = client.send(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = http_body_util::Limited::new(response.into_body(), PROXIED_BODY_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer (status {status}): {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    match tokio::time::timeout(RELAYED_TIMEOUT, exchange).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(format!("GET {uri}: {e}")),
+        Err(_) => Err(format!(
+            "GET {uri}: no complete answer within {}s (the API server holds proxied requests open)",
+            RELAYED_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// GET the endpoint's text.
@@ -77,6 +95,33 @@ pub fn evidence_endpoints(containers: &[String]) -> Vec<(u16, &'static str, &'st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An API server that takes the proxied request and never answers (a stalled collector or
+    /// proxy): the GET gives up at its deadline, saying which request it was.
+    #[tokio::test(start_paused = true)]
+    async fn a_relayed_get_that_never_answers_ends_at_its_deadline() {
+        let (service, mut handle) =
+            tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+        // Take each request and keep it unanswered for as long as the test runs.
+        let held = tokio::spawn(async move {
+            let mut pending = Vec::new();
+            while let Some(request) = handle.next_request().await {
+                pending.push(request);
+            }
+        });
+        let client = kube::Client::new(service, "default");
+        let uri = "/api/v1/namespaces/tracing/services/jaeger:16686/proxy/api/traces/abc";
+        let started = tokio::time::Instant::now();
+        // Bounded here too, so a GET without its own deadline fails this test instead of hanging it.
+        let asked = tokio::time::timeout(RELAYED_TIMEOUT * 3, get_relayed(&client, uri)).await;
+        let err = asked.expect("the GET ends on its own").unwrap_err();
+        assert_eq!(started.elapsed(), RELAYED_TIMEOUT);
+        assert_eq!(
+            err,
+            format!("GET {uri}: no complete answer within 20s (the API server holds proxied requests open)")
+        );
+        held.abort();
+    }
 
     #[test]
     fn endpoints_follow_the_pod_proxy_path() {

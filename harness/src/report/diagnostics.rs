@@ -20,6 +20,10 @@ pub struct Target {
     pub namespaces: Vec<String>,
     /// Objects to save as they are now (what the scenario applied).
     pub objects: Vec<ObjectRef>,
+    /// Namespaces only read (logs, events, GETs through the API server's proxy), never exec'd
+    /// into: those of a cluster the harness did not install (`--no-install`), where only the
+    /// scenarios' own namespaces are the harness's to act in.
+    pub read_only: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +174,8 @@ pub async fn collect(client: kube::Client, exec: &impl Exec, target: &Target, di
                             Err(e) => w.out.errors.push(format!("{}: {e}", endpoint.uri())),
                         }
                     }
-                    for (container, argv, file) in exec_evidence(&names) {
+                    let execs = if target.read_only.contains(ns) { Vec::new() } else { exec_evidence(&names) };
+                    for (container, argv, file) in execs {
                         match exec.exec(ns, &name, container, argv).await {
                             Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
                             Err(e) => w.out.errors.push(format!("exec {} in {ns}/{name}: {e}", argv.join(" "))),
@@ -370,6 +375,7 @@ mod tests {
                     namespace: Some("shop".into()),
                 },
             ],
+            read_only: vec![],
         };
         let exec = Recorded::default();
         let got = collect(client, &exec, &target, dir.path(), Limits { per_file: 1024, total: 1 << 20 }).await;
@@ -422,11 +428,26 @@ mod tests {
         assert!(got.errors[0].starts_with("ConfigMap/gone"), "{:?}", got.errors);
     }
 
+    /// A read-only namespace is read (logs, events, the proxy's metrics through the API server)
+    /// and never exec'd into.
+    #[tokio::test]
+    async fn read_only_namespaces_are_never_execd_into() {
+        let (client, _) = mock_cluster();
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target { namespaces: vec!["shop".into()], objects: vec![], read_only: vec!["shop".into()] };
+        let exec = Recorded::default();
+        let got = collect(client, &exec, &target, dir.path(), Limits::default()).await;
+        assert!(exec.0.lock().unwrap().is_empty(), "{:?}", exec.0.lock().unwrap());
+        let files: Vec<String> = got.files.iter().map(|p| p.display().to_string()).collect();
+        assert!(files.contains(&"pods/shop/echo-v1-abc/istio-proxy.log".to_owned()), "{files:?}");
+        assert!(files.contains(&"proxies/shop/echo-v1-abc/istio-proxy-metrics.txt".to_owned()), "{files:?}");
+    }
+
     #[tokio::test]
     async fn the_total_cap_skips_what_does_not_fit() {
         let (client, _) = mock_cluster();
         let dir = tempfile::tempdir().unwrap();
-        let target = Target { namespaces: vec!["shop".into()], objects: vec![] };
+        let target = Target { namespaces: vec!["shop".into()], ..Target::default() };
         let got =
             collect(client, &Recorded::default(), &target, dir.path(), Limits { per_file: 1024, total: 1100 }).await;
         let skipped = [

@@ -166,7 +166,11 @@ pub fn markdown(report: &RunReport) -> String {
             _ => "FAIL",
         },
         if flaky == 0 { String::new() } else { format!(" ({flaky} more flaky: passed on a retry)") },
-        if reproduced == 0 { String::new() } else { format!(", {reproduced} reproduced (failed as the bundle expects)") },
+        if reproduced == 0 {
+            String::new()
+        } else {
+            format!(", {reproduced} reproduced (failed as the bundle expects)")
+        },
         report.run
     );
     out.push_str("| component | version |\n|---|---|\n");
@@ -192,7 +196,9 @@ pub fn markdown(report: &RunReport) -> String {
         ));
     }
     let first_failure = report.results.iter().find_map(|r| match &r.outcome {
-        Outcome::Failed { verdict, evidence } | Outcome::Reproduced { verdict, evidence } => Some((r, verdict, evidence)),
+        Outcome::Failed { verdict, evidence } | Outcome::Reproduced { verdict, evidence } => {
+            Some((r, verdict, evidence))
+        }
         _ => None,
     });
     if let Some((first, verdict, evidence)) = first_failure {

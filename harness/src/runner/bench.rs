@@ -97,18 +97,32 @@ pub fn model(scenarios: &[(String, bool, Vec<Step>)], meshed: bool, seed: u64) -
         .collect()
 }
 
-/// The simulated wall time of `scenarios` at `jobs`, in virtual time: a runtime of its own with
-/// a paused clock, on a thread of its own (callable from async code too); it returns at once.
-pub fn wall_time(scenarios: &[Modelled], jobs: usize) -> Duration {
-    std::thread::scope(|scope| scope.spawn(|| simulate(scenarios, jobs)).join().unwrap_or(Duration::ZERO))
+/// The simulation could not give a figure: an error, never a ratio of 0.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimulationError {
+    #[error("the simulation's runtime could not start: {0}")]
+    Runtime(String),
+    #[error("the simulation's thread panicked")]
+    Panicked,
+    #[error("the simulation took no time at --jobs 1 (no scenario, or every phase 0 s): there is no ratio to give")]
+    NoTime,
 }
 
-fn simulate(scenarios: &[Modelled], jobs: usize) -> Duration {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build() {
-        Ok(rt) => rt,
-        Err(_) => return Duration::ZERO,
-    };
-    runtime.block_on(async {
+/// The simulated wall time of `scenarios` at `jobs`, in virtual time: a runtime of its own with
+/// a paused clock, on a thread of its own (callable from async code too); it returns at once.
+pub fn wall_time(scenarios: &[Modelled], jobs: usize) -> Result<Duration, SimulationError> {
+    std::thread::scope(|scope| {
+        scope.spawn(|| simulate(scenarios, jobs)).join().unwrap_or(Err(SimulationError::Panicked))
+    })
+}
+
+fn simulate(scenarios: &[Modelled], jobs: usize) -> Result<Duration, SimulationError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| SimulationError::Runtime(e.to_string()))?;
+    Ok(runtime.block_on(async {
         let started = tokio::time::Instant::now();
         super::run_all(
             scenarios.len(),
@@ -118,13 +132,14 @@ fn simulate(scenarios: &[Modelled], jobs: usize) -> Duration {
         )
         .await;
         started.elapsed()
-    })
+    }))
 }
 
-/// The bench's result, as its last line prints it.
+/// The bench's result for one seed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Comparison {
     pub profile: String,
+    pub seed: u64,
     pub scenarios: usize,
     pub jobs: usize,
     pub sequential_s: f64,
@@ -132,18 +147,47 @@ pub struct Comparison {
     pub ratio: f64,
 }
 
-pub fn compare(profile: &str, scenarios: &[Modelled], jobs: usize) -> Comparison {
-    let sequential = wall_time(scenarios, 1).as_secs_f64();
-    let parallel = wall_time(scenarios, jobs).as_secs_f64();
+pub fn compare(profile: &str, seed: u64, scenarios: &[Modelled], jobs: usize) -> Result<Comparison, SimulationError> {
+    let sequential = wall_time(scenarios, 1)?.as_secs_f64();
+    let parallel = wall_time(scenarios, jobs)?.as_secs_f64();
+    if sequential <= 0.0 {
+        return Err(SimulationError::NoTime);
+    }
     let round = |x: f64| (x * 10.0).round() / 10.0;
-    Comparison {
+    Ok(Comparison {
         profile: profile.to_owned(),
+        seed,
         scenarios: scenarios.len(),
         jobs,
         sequential_s: round(sequential),
         parallel_s: round(parallel),
-        ratio: if sequential > 0.0 { (parallel / sequential * 1000.0).round() / 1000.0 } else { 0.0 },
-    }
+        ratio: (parallel / sequential * 1000.0).round() / 1000.0,
+    })
+}
+
+/// The figure over several seeds (the latency draws differ per seed): the ratio's mean and range.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Spread {
+    pub profile: String,
+    pub jobs: usize,
+    pub seeds: Vec<u64>,
+    pub ratio_mean: f64,
+    pub ratio_min: f64,
+    pub ratio_max: f64,
+}
+
+pub fn spread(runs: &[Comparison]) -> Option<Spread> {
+    let first = runs.first()?;
+    let ratios: Vec<f64> = runs.iter().map(|r| r.ratio).collect();
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    Some(Spread {
+        profile: first.profile.clone(),
+        jobs: first.jobs,
+        seeds: runs.iter().map(|r| r.seed).collect(),
+        ratio_mean: round(ratios.iter().sum::<f64>() / ratios.len() as f64),
+        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
 }
 
 /// The per-scenario table.
@@ -176,7 +220,19 @@ mod tests {
     #[test]
     fn exclusive_scenarios_cannot_overlap() {
         let s = |exclusive| Modelled { name: "x".into(), exclusive, phases: vec![10.0] };
-        assert_eq!(wall_time(&[s(true), s(true)], 4), Duration::from_secs(20));
-        assert_eq!(wall_time(&[s(false), s(false)], 4), Duration::from_secs(10));
+        assert_eq!(wall_time(&[s(true), s(true)], 4), Ok(Duration::from_secs(20)));
+        assert_eq!(wall_time(&[s(false), s(false)], 4), Ok(Duration::from_secs(10)));
+    }
+
+    /// Nothing to simulate is an error, not "ratio 0.00".
+    #[test]
+    fn an_empty_simulation_is_an_error() {
+        assert_eq!(compare("istio", 1, &[], 4).unwrap_err(), SimulationError::NoTime);
+        let s = Modelled { name: "x".into(), exclusive: false, phases: vec![10.0] };
+        let runs: Vec<Comparison> =
+            (1..=3).map(|seed| compare("istio", seed, &[s.clone(), s.clone()], 4).unwrap()).collect();
+        let spread = spread(&runs).unwrap();
+        assert_eq!((spread.ratio_min, spread.ratio_mean, spread.ratio_max), (0.5, 0.5, 0.5));
+        assert_eq!(spread.seeds, [1, 2, 3]);
     }
 }

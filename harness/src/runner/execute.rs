@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
 use crate::check::expect::{
-    ApplyOutcome, Verdict, evaluate, judge_collector_answer, judge_rejection, judge_traced_request,
+    ApplyOutcome, Verdict, evaluate, judge_collector_answer, judge_rejection, judge_traced_request, resolve_ambiguity,
 };
 use crate::check::injection::PodFacts;
 use crate::check::split::{Decision, SplitAnswer, SplitTest, TRANSPORT_RETRIES, drive};
@@ -326,7 +326,8 @@ impl Live {
         // The cluster-scoped objects a scenario may make are named after its namespace: only
         // its own go, not those of scenarios running beside it.
         for (api_version, kind) in crate::scenario::scope::CLUSTER_SCOPED_ALLOWED {
-            if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run, Some(namespace)).await {
+            let owned = |name: &str| crate::scenario::scope::owned_by_namespace(name, namespace);
+            if let Err(e) = k8s::delete_labelled(&self.client, api_version, kind, run, owned).await {
                 failed.get_or_insert(e.to_string());
             }
         }
@@ -357,11 +358,23 @@ struct Context<'a> {
     transcripts: Vec<(String, String)>,
     /// 1-based number of the step running, for transcript names.
     step_number: usize,
+    /// An earlier step had the echo backend answer a meshed client: an ambiguous denial through
+    /// Kong may then count as the mesh's ([`crate::check::expect::resolve_ambiguity`]).
+    backend_proven: bool,
 }
 
 impl<'a> Context<'a> {
     fn new(live: &'a Live, loaded: &'a LoadedScenario, namespace: &'a str, run: &'a str) -> Self {
-        Context { live, loaded, namespace, run, observations: Vec::new(), transcripts: Vec::new(), step_number: 0 }
+        Context {
+            live,
+            loaded,
+            namespace,
+            run,
+            observations: Vec::new(),
+            transcripts: Vec::new(),
+            step_number: 0,
+            backend_proven: false,
+        }
     }
 
     fn var(&self, name: &str) -> String {
@@ -561,16 +574,37 @@ impl<'a> Context<'a> {
             }
         };
         let client = &self.live.client;
-        let outcome = eventually(s.timeout.0, self.live.interval * 2, "deleted", || async {
-            for (api_version, kind, name, ns) in &targets {
+        // A DELETE only starts a deletion: finalizers and graceful shutdown keep the object
+        // (with its `deletionTimestamp`) until they are done. The step passes when every object
+        // is gone, as the scenario format documents; each is deleted once, then looked at.
+        let requested = std::cell::RefCell::new(vec![false; targets.len()]);
+        let expected = format!("{} object(s) deleted and gone", targets.len());
+        let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
+            let mut still = Vec::new();
+            for (i, (api_version, kind, name, ns)) in targets.iter().enumerate() {
                 let ns = ns.as_deref().or(Some(self.namespace));
-                if let Err(e) =
-                    k8s::delete_guarded(client, api_version, kind, name, ns, &in_scope(self.namespace)).await
-                {
-                    return Attempt::Fail(Seen(e.to_string()));
+                let asked = requested.borrow().get(i).copied().unwrap_or(false);
+                if !asked {
+                    if let Err(e) =
+                        k8s::delete_guarded(client, api_version, kind, name, ns, &in_scope(self.namespace)).await
+                    {
+                        return Attempt::Fail(Seen(e.to_string()));
+                    }
+                    if let Some(done) = requested.borrow_mut().get_mut(i) {
+                        *done = true;
+                    }
+                }
+                match k8s::get(client, api_version, kind, name, ns).await {
+                    Ok(None) => {}
+                    Ok(Some(object)) => still.push(format!("{kind}/{name} {}", deletion_state(&object))),
+                    Err(e) => return Attempt::Fail(Seen(e.to_string())),
                 }
             }
-            Attempt::Pass(Seen(format!("{} object(s) deleted", targets.len())))
+            if still.is_empty() {
+                Attempt::Pass(Seen(expected.clone()))
+            } else {
+                Attempt::Fail(Seen(format!("still there: {}", still.join(", "))))
+            }
         })
         .await;
         outcome.map(|s| s.0).map_err(|e| e.to_string())
@@ -627,11 +661,13 @@ impl<'a> Context<'a> {
         let mesh = self.live.mesh;
         let expected = format!("{} {} -> {}", s.request.method, s.request.path, expectation(&s.expect));
         let answers = std::cell::RefCell::new(Vec::new());
+        let backend_proven = self.backend_proven;
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let observation = probe.send(&s.request, &host, &extra, &versions).await;
             answers.borrow_mut().push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
-            judged(evaluate(&s.expect, &observation, mesh, Path::ThroughKong), observation)
+            let verdict = evaluate(&s.expect, &observation, mesh, Path::ThroughKong);
+            judged(resolve_ambiguity(verdict, backend_proven), observation)
         })
         .await;
         self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
@@ -652,7 +688,8 @@ impl<'a> Context<'a> {
             RecordedStep::Trace(_) => "trace",
         };
         let verdict = if passed { ReplayVerdict::Pass } else { ReplayVerdict::Fail };
-        let recorded = Recorded { mesh: self.live.mesh, trace_id, step, answers, verdict };
+        let recorded =
+            Recorded { mesh: self.live.mesh, trace_id, backend_proven: self.backend_proven, step, answers, verdict };
         match serde_saphyr::to_string(&recorded) {
             Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
             Err(e) => tracing::warn!("step {} answers not recorded: {e}", self.step_number),
@@ -893,6 +930,12 @@ impl<'a> Context<'a> {
         })
         .await;
         self.record(RecordedStep::FromPod(s), answers.into_inner(), outcome.is_ok());
+        if let Ok(judged) = &outcome
+            && s.client.meshed
+            && matches!(&judged.observation.outcome, crate::probe::Outcome::Response(r) if r.echo.is_some())
+        {
+            self.backend_proven = true;
+        }
         self.keep(outcome)
     }
 
@@ -1021,6 +1064,22 @@ fn judged(verdict: Verdict, observation: Observation) -> Attempt<Judged, Failed>
     if j.verdict.passed() { Attempt::Pass(j) } else { Attempt::Fail(Failed::Judged(j)) }
 }
 
+/// Why an object asked to be deleted is still there: being deleted since its
+/// `deletionTimestamp`, held by the finalizers it still lists (metav1 `ObjectMeta`), or not
+/// being deleted at all (recreated, or the DELETE did not take).
+fn deletion_state(object: &Value) -> String {
+    let finalizers: Vec<&str> = object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let held = if finalizers.is_empty() { String::new() } else { format!("; finalizers: {}", finalizers.join(", ")) };
+    match object.pointer("/metadata/deletionTimestamp").and_then(Value::as_str) {
+        Some(since) => format!("(being deleted since {since}{held})"),
+        None => format!("(not being deleted{held})"),
+    }
+}
+
 /// Whether `object` (as the API server has it; `None` when absent) meets `condition`.
 pub fn condition_met(condition: WaitCondition, object: Option<&Value>) -> Attempt<Seen> {
     let Some(object) = object else {
@@ -1033,6 +1092,9 @@ pub fn condition_met(condition: WaitCondition, object: Option<&Value>) -> Attemp
     let wanted = match condition {
         WaitCondition::Exists => return Attempt::Pass(Seen("exists".into())),
         WaitCondition::Deleted => return Attempt::Fail(Seen("still exists".into())),
+        // A Deployment is available when rolled out, as the stack's gates judge it: its
+        // `Available` condition alone is True mid-rollout and before a new generation is seen.
+        WaitCondition::Available if object["kind"] == "Deployment" => return k8s::deployment_available(object),
         WaitCondition::Available => "Available",
         WaitCondition::Ready => "Ready",
         WaitCondition::Established => "Established",

@@ -158,9 +158,8 @@ pub fn failure_signature(detail: &str) -> Option<String> {
     let phrase = phrase.split("; ").next().unwrap_or_default();
     let mut kept = Vec::new();
     for word in phrase.split_whitespace() {
-        let volatile = word.len() > 3
-            && word.bytes().any(|b| b.is_ascii_digit())
-            && word.bytes().any(|b| b.is_ascii_alphabetic());
+        let volatile =
+            word.len() > 3 && word.bytes().any(|b| b.is_ascii_digit()) && word.bytes().any(|b| b.is_ascii_alphabetic());
         if volatile {
             break;
         }
@@ -826,7 +825,8 @@ mod tests {
         assert_eq!(failure_signature(&other_run), failure_signature(converge));
         let version = "last seen: x (fail: answered by version v1 (pod echo-v1-6d8f9-abcde), expected v2)";
         assert_eq!(failure_signature(version).as_deref(), Some("answered by version v1"));
-        let refused = "last seen: y (fail: expected istio to refuse the request, but HTTP 200 \"{}\" is not an Istio denial)";
+        let refused =
+            "last seen: y (fail: expected istio to refuse the request, but HTTP 200 \"{}\" is not an Istio denial)";
         assert_eq!(failure_signature(refused).as_deref(), Some("expected istio to refuse the request, but HTTP 200"));
         let api = "cannot apply Deployment/echo in t-r1abc23-1: the API server answered 403";
         assert_eq!(failure_signature(api).as_deref(), Some("cannot apply Deployment/echo in"));

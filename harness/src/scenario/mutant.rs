@@ -182,11 +182,15 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let catalog = crate::scenario::Catalog::open(crate::project::Project::at(root)).unwrap();
         let annotations = |file: &str, kind: &str| -> Vec<String> {
-            let checked =
-                catalog.check_mesh(&root.join("scenarios").join(file), Mesh::Istio, "r1").unwrap_or_else(|e| panic!("{e}"));
+            let checked = catalog
+                .check_mesh(&root.join("scenarios").join(file), Mesh::Istio, "r1")
+                .unwrap_or_else(|e| panic!("{e}"));
             let manifests = checked.manifests;
             let object = manifests.iter().find(|m| m.kind == kind).unwrap_or_else(|| panic!("{file}: no {kind}"));
-            object.object["metadata"]["annotations"].as_object().map(|a| a.keys().cloned().collect()).unwrap_or_default()
+            object.object["metadata"]["annotations"]
+                .as_object()
+                .map(|a| a.keys().cloned().collect())
+                .unwrap_or_default()
         };
         // The working fixtures' remedy, read from them (ingress-basic uses base/echo.yaml and
         // kong/ingress-echo.yaml).
@@ -203,7 +207,12 @@ mod tests {
         let mutated = mutate(&objects, m).unwrap().apply;
         let applied: Vec<String> = mutated
             .iter()
-            .flat_map(|o| o["metadata"]["annotations"].as_object().map(|a| a.keys().cloned().collect::<Vec<_>>()).unwrap_or_default())
+            .flat_map(|o| {
+                o["metadata"]["annotations"]
+                    .as_object()
+                    .map(|a| a.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
             .collect();
         for key in remedy {
             assert!(applied.contains(&key.to_owned()), "the mutant applies {key}: {applied:?}");

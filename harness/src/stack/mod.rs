@@ -248,6 +248,19 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
             container: container.into(),
         }));
     }
+    if profile.mesh() == Mesh::Linkerd {
+        // Linkerd's proxies export spans only over mTLS to the collector's identity, so a
+        // collector pod without its own proxy receives nothing. Its pod can lack one although it
+        // was applied after the injector's gate: the injector's `failurePolicy` is `Ignore`
+        // (linkerd/linkerd2 edge-26.8.3 charts/linkerd-control-plane
+        // templates/proxy-injector-rbac.yaml), so a pod admitted while it does not answer starts
+        // bare. Checked here, before any trace scenario runs.
+        actions.push(Action::Ready(Gate::Meshed {
+            namespace: v.tracing.namespace.clone(),
+            selector: collector_selector(&v.tracing),
+            container: "linkerd-proxy".into(),
+        }));
+    }
     actions.push(Action::Ready(Gate::ProxyReachable));
     actions
 }
@@ -330,6 +343,14 @@ fn telemetry() -> Value {
     })
 }
 
+/// What the collector's readiness probe asks on the query port.
+pub const COLLECTOR_READINESS_PATH: &str = "/api/v3/services";
+
+/// The collector's pods: the `app` label its Deployment and Service select on.
+pub fn collector_selector(tracing: &crate::profile::TracingPins) -> String {
+    format!("app={}", tracing.service)
+}
+
 /// The trace collector: Jaeger v2 all-in-one with in-memory storage, its ServiceAccount (the
 /// identity Linkerd's proxies export to) and the Service Kong and the meshes report to. On
 /// Linkerd it is meshed: proxies export only to a collector inside the mesh (linkerd/website
@@ -377,8 +398,12 @@ fn collector(profile: &Profile) -> Vec<Value> {
                             "name": "jaeger",
                             "image": image,
                             "ports": ports.iter().map(|(name, port)| json!({"name": name, "containerPort": port})).collect::<Vec<_>>(),
-                            // The query API answers once storage and query are up (http_handler.go `/api/services`).
-                            "readinessProbe": {"httpGet": {"path": "/api/services", "port": t.query_port}},
+                            // Ready once storage and query answer: the api_v3 `GetServices` route
+                            // (jaegertracing/jaeger v2.20.0 cmd/jaeger/internal/extension/jaegerquery
+                            // /internal/apiv3/http_gateway.go, `/api/v3/services`). Not the v1
+                            // `/api/services`, which Jaeger removes after v2.20.0
+                            // (jaegertracing/jaeger#9260); `/api/traces/{id}` stays.
+                            "readinessProbe": {"httpGet": {"path": COLLECTOR_READINESS_PATH, "port": t.query_port}},
                             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
                         }],
                     },
@@ -562,6 +587,63 @@ mod tests {
             json!({"name": "otel", "opentelemetry": {"service": "jaeger.tracing.svc.cluster.local", "port": 4317}})
         );
         assert_eq!(telemetry()["spec"]["tracing"][0]["providers"][0]["name"], "otel");
+    }
+
+    /// A Jaeger bump must keep the query API the harness uses: after v2.20.0
+    /// (jaegertracing/jaeger#9260) the v1 `/api/services`, `/api/operations` and `/api/traces`
+    /// search are removed and `/api/traces/{id}` stays. The readiness probe asks the api_v3
+    /// services route (there at v2.20.0), the trace probe the v1 trace by id.
+    #[test]
+    fn the_collector_is_probed_on_the_query_api_jaeger_keeps() {
+        const REMOVED_AFTER_2_20: [&str; 3] = ["/api/services", "/api/operations", "/api/traces"];
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        assert!(versions.images["jaeger"].starts_with("jaegertracing/jaeger:2.20.0@"), "re-check the paths below");
+        for mesh in ["istio", "linkerd", "none"] {
+            let profile = versions.profile(mesh, std::path::Path::new("versions.toml")).unwrap();
+            let objects = collector(&profile);
+            let probe = &objects[2]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"];
+            assert_eq!(probe["path"], "/api/v3/services", "{mesh}");
+            assert_eq!(probe["port"], profile.versions.tracing.query_port, "{mesh}");
+            assert!(!REMOVED_AFTER_2_20.contains(&probe["path"].as_str().unwrap_or_default()));
+        }
+        let query = crate::probe::trace::query_path("tracing", "jaeger", 16686, "abc");
+        assert!(query.ends_with("/proxy/api/traces/abc"), "{query}");
+    }
+
+    /// On Linkerd the collector's pods must carry the proxy (the proxies export only to a meshed
+    /// collector, and the injector lets pods through bare when it does not answer): a gate after
+    /// the collector is applied and before Kong's proxy is checked, i.e. before any scenario.
+    /// Istio's collector stays outside the mesh and gets no such gate.
+    #[test]
+    fn on_linkerd_the_collector_must_carry_its_proxy_before_scenarios() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let collector_gate = |actions: &[Action]| {
+            actions
+                .iter()
+                .position(|a| matches!(a, Action::Ready(Gate::Meshed { namespace, .. }) if namespace == "tracing"))
+        };
+        let profile = versions.profile("linkerd", std::path::Path::new("versions.toml")).unwrap();
+        let actions = environment(&profile);
+        let gate = collector_gate(&actions).expect("a gate on the collector's proxy");
+        assert_eq!(
+            actions[gate],
+            Action::Ready(Gate::Meshed {
+                namespace: "tracing".into(),
+                selector: "app=jaeger".into(),
+                container: "linkerd-proxy".into(),
+            })
+        );
+        let applied =
+            actions.iter().position(|a| matches!(a, Action::Apply { name, .. } if name == "tracing")).unwrap();
+        assert!(applied < gate && gate < actions.len() - 1, "after the collector, before the last gate");
+        assert_eq!(actions.last(), Some(&Action::Ready(Gate::ProxyReachable)));
+        // The selector finds the collector's own pods.
+        let labels = &collector(&profile)[2]["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(labels["app"], "jaeger");
+        for mesh in ["istio", "none"] {
+            let profile = versions.profile(mesh, std::path::Path::new("versions.toml")).unwrap();
+            assert_eq!(collector_gate(&environment(&profile)), None, "{mesh}");
+        }
     }
 
     /// Linkerd's proxies are pointed at the collector's OTLP port and its ServiceAccount's

@@ -23,6 +23,92 @@ fn conditions_read_status_and_existence() {
     assert_eq!(seen(condition_met(WaitCondition::Ready, Some(&ready))), "pass Ready=True");
 }
 
+/// `wait: available` on a Deployment is the stack's `Gate::Deployments` question
+/// (`k8s::deployment_available`): rolled out passes; an old pod left or a generation not yet
+/// observed fails, though the `Available` condition is True in both.
+#[test]
+fn wait_available_means_rolled_out_as_the_gates_do() {
+    use crate::testing::{Rollout, deployment};
+    for (rollout, passes) in [(Rollout::Done, true), (Rollout::OldPodLeft, false), (Rollout::NotObserved, false)] {
+        let object = deployment("echo-v1", "shop", rollout);
+        let waited = condition_met(WaitCondition::Available, Some(&object));
+        assert_eq!(waited, k8s::deployment_available(&object), "{rollout:?}");
+        assert_eq!(matches!(waited, Attempt::Pass(_)), passes, "{rollout:?}: {waited:?}");
+    }
+}
+
+/// A `delete` step whose object lingers (a finalizer, a graceful shutdown) passes only once the
+/// object is gone, and fails at its deadline naming what is still there and why.
+#[tokio::test(start_paused = true)]
+async fn a_delete_step_waits_until_the_object_is_gone() {
+    async fn delete_with(gets_before_gone: Option<usize>) -> (ScenarioRun, Vec<KubeRequest>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+        let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let ctx = RunContext::new("r1test", Mesh::Istio);
+        let mut loaded =
+            load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+        loaded.scenario.steps = vec![Step::Delete(crate::scenario::DeleteStep {
+            fixtures: vec![],
+            resource: Some(crate::scenario::ResourceRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "echo-v1".into(),
+                namespace: None,
+            }),
+            timeout: crate::scenario::Timeout(Duration::from_secs(5)),
+        })];
+        let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+        let terminating = {
+            let mut d = crate::testing::deployment("echo-v1", &namespace, crate::testing::Rollout::Done);
+            d["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:05:00Z");
+            d["metadata"]["finalizers"] = json!(["example.com/drain"]);
+            d
+        };
+        let gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (client, asked) = kube_mock(move |req| {
+            if !req.path.ends_with("/deployments/echo-v1") {
+                return cluster(req);
+            }
+            match req.method.as_str() {
+                "DELETE" => (200, terminating.clone()),
+                "GET"
+                    if gets_before_gone
+                        .is_some_and(|n| gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= n) =>
+                {
+                    kube_status(404, "NotFound")
+                }
+                "GET" => (200, terminating.clone()),
+                // The scenario's fixtures, applied first.
+                _ => cluster(req),
+            }
+        });
+        let addr = serve(|_| Reply::Hang).await;
+        let mut live = live(&versions, &root, addr);
+        live.client = client;
+        let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
+        let asked = asked.lock().unwrap().clone();
+        (run, asked)
+    }
+    let (run, asked) = delete_with(Some(3)).await;
+    assert!(run.passed, "{run:#?}");
+    let on_it: Vec<&str> =
+        asked.iter().filter(|r| r.path.ends_with("/deployments/echo-v1")).map(|r| r.method.as_str()).collect();
+    assert_eq!(on_it, ["PATCH", "DELETE", "GET", "GET", "GET", "GET"], "deleted once, then looked at until gone");
+    assert_eq!(run.steps.last().unwrap().detail, "1 object(s) deleted and gone");
+
+    let (run, _) = delete_with(None).await;
+    assert!(!run.passed);
+    let detail = &run.failure().unwrap().detail;
+    assert!(detail.contains("not reached within 5s"), "{detail}");
+    assert!(
+        detail.contains(
+            "still there: Deployment/echo-v1 (being deleted since 2026-12-01T10:05:00Z; finalizers: example.com/drain)"
+        ),
+        "{detail}"
+    );
+}
+
 #[test]
 fn partial_matches_name_the_first_difference() {
     let actual = json!({"status": {"conditions": [{"type": "Programmed", "status": "True"}], "addresses": []}, "spec": {"x": 1}});
@@ -83,11 +169,10 @@ fn cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
                 &[("kongplugins", "KongPlugin", true), ("kongconsumers", "KongConsumer", true)],
             ),
         ),
-        p if p.ends_with("/deployments/echo-v1") => (
-            200,
-            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo-v1"},
-                   "status": {"conditions": [{"type": "Available", "status": "True"}]}}),
-        ),
+        p if p.ends_with("/deployments/echo-v1") => {
+            let namespace = p.split('/').nth(5).unwrap_or_default();
+            (200, crate::testing::deployment("echo-v1", namespace, crate::testing::Rollout::Done))
+        }
         p if p.ends_with("/pods") => (
             200,
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
@@ -515,4 +600,43 @@ async fn absence_is_judged_after_the_quiet_period_both_ways() {
         detail.contains("after 50ms") && detail.contains("\"kong-gateway.kong\", which must report nothing"),
         "{detail}"
     );
+}
+
+/// Cleanup deletes every cluster-scoped object the scope check let the scenario create (named
+/// `<namespace>` or `<namespace>-...`, carrying the run's label), and no other scenario's: a
+/// leaked `global: "true"` KongClusterPlugin would apply to every later scenario.
+#[tokio::test]
+async fn clean_up_deletes_the_scenarios_own_cluster_plugins_and_no_others() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let plugin = |name: &str| {
+        json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPlugin",
+               "metadata": {"name": name, "labels": {"kme2e.dev/run": "r1"}}, "plugin": "cors"})
+    };
+    let (client, asked) = kube_mock(move |req| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/apis/configuration.konghq.com/v1") => (
+            200,
+            json!({"kind": "APIResourceList", "groupVersion": "configuration.konghq.com/v1", "resources": [
+                {"name": "kongclusterplugins", "singularName": "kongclusterplugin", "namespaced": false,
+                 "kind": "KongClusterPlugin", "verbs": ["get", "list", "delete"]}]}),
+        ),
+        ("GET", "/apis/configuration.konghq.com/v1/kongclusterplugins") => (
+            200,
+            json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongClusterPluginList", "metadata": {},
+                   "items": [plugin("t-1"), plugin("t-1-global"), plugin("t-10-global"), plugin("t-2-x")]}),
+        ),
+        ("DELETE", _) => (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+        _ => kube_status(404, "NotFound"),
+    });
+    let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
+    live.client = client;
+    live.clean_up("t-1", "r1").await.unwrap();
+    let deleted: Vec<String> = asked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("kongclusterplugins"))
+        .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(deleted, ["t-1", "t-1-global"]);
 }

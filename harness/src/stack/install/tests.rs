@@ -84,10 +84,7 @@ fn answer(world: World, req: &KubeRequest) -> (u16, Value) {
     if req.method == "PATCH" {
         return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
     }
-    let available = |name: &str| {
-        json!({"metadata": {"name": name}, "spec": {"replicas": 1, "selector": {}, "template": {}},
-               "status": {"readyReplicas": 1, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}})
-    };
+    let available = |name: &str| crate::testing::deployment(name, "", crate::testing::Rollout::Done);
     match req.path.as_str() {
         "/api/v1" => (
             200,
