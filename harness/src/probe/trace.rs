@@ -261,7 +261,13 @@ pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Re
             "the API server found no collector to ask: {}",
             answer.body.chars().take(200).collect::<String>()
         )),
-        Some(404) => Ok(SpanTree::build(&[])),
+        Some(404) if is_jaeger_not_found(&answer.body) => Ok(SpanTree::build(&[])),
+        // Any other 404 (a proxy's page, another service behind the name) is not Jaeger saying
+        // "not collected yet": waiting on it would turn a misconfiguration into a late timeout.
+        Some(404) => Err(format!(
+            "the collector's 404 is not Jaeger's not-found answer: {}",
+            answer.body.chars().take(200).collect::<String>()
+        )),
         Some(200) => {
             let spans = decode(&answer.body).map_err(|e| e.to_string())?;
             let wanted = widen(trace_id);
@@ -281,6 +287,19 @@ pub fn tree_of(answer: &crate::probe::observation::Answer, trace_id: &str) -> Re
             answer.message.as_deref().unwrap_or("no status and no message")
         )),
     }
+}
+
+/// Jaeger's own answer for a trace it does not hold (jaegertracing/jaeger v2.20.0
+/// cmd/jaeger/internal/extension/jaegerquery/internal/http_handler.go): `{"data": null, ...,
+/// "errors": [{"code": 404, "msg": "trace not found"}]}`: no data and a 404 among its errors.
+fn is_jaeger_not_found(body: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(body) else { return false };
+    let no_data = v.get("data").is_none_or(|d| d.is_null() || d.as_array().is_some_and(Vec::is_empty));
+    let says_404 = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .is_some_and(|errors| errors.iter().any(|e| e.get("code").and_then(Value::as_u64) == Some(404)));
+    no_data && says_404
 }
 
 fn is_kubernetes_status(body: &str) -> bool {

@@ -211,6 +211,13 @@ fn answers_for_another_trace_are_wrong_not_empty() {
         ..Answer::default()
     };
     assert!(tree_of(&no_service, TRACE_ID).unwrap_err().contains("no collector to ask"));
+    // Nor is any other 404: a plain page (Go's net/http NotFound, what a wrong port or another
+    // service behind the name answers), or a Jaeger answer that holds data.
+    for body in ["404 page not found\n", "", r#"{"data":[],"errors":[]}"#, r#"{"errors":[{"code":500,"msg":"x"}]}"#] {
+        let other = Answer { status: Some(404), body: body.into(), ..Answer::default() };
+        let err = tree_of(&other, TRACE_ID).unwrap_err();
+        assert!(err.contains("not Jaeger's not-found answer"), "{body:?}: {err}");
+    }
     let unavailable = Answer { status: Some(503), body: "no endpoints available".into(), ..Answer::default() };
     assert_eq!(tree_of(&unavailable, TRACE_ID).unwrap_err(), "the collector answered 503: no endpoints available");
     let silent = Answer { message: Some("connection refused".into()), ..Answer::default() };
