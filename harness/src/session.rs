@@ -5,6 +5,7 @@
 //! token (Ctrl-C). Needs Docker and network: nothing here runs in the hermetic tests except
 //! through the seams of the modules it calls.
 
+use crate::runner::outcome::FailureKind;
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
@@ -496,7 +497,7 @@ async fn run_scenario(run: &Shared<'_>, number: usize) -> crate::report::Scenari
         let failed = matches!(result.outcome, Outcome::Failed { .. });
         if !failed {
             last = Some(match (&result.outcome, first_failure.take().map(|f| (f.outcome, f.artifacts))) {
-                (Outcome::Passed, Some((Outcome::Failed { verdict, evidence }, artifacts))) => {
+                (Outcome::Passed, Some((Outcome::Failed { verdict, evidence, .. }, artifacts))) => {
                     let mut notes = result.notes;
                     notes.insert(0, format!("passed on attempt {} of {attempts} after failing", attempt + 1));
                     ScenarioResult { outcome: Outcome::Flaky { verdict, evidence }, artifacts, notes, ..result }
@@ -563,7 +564,7 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
     let failed_result = |verdict: &str, evidence: String| ScenarioResult {
         scenario: planned.name.clone(),
         mesh: mesh.to_string(),
-        outcome: Outcome::Failed { verdict: verdict.to_owned(), evidence },
+        outcome: Outcome::Failed { verdict: verdict.to_owned(), evidence, kind: FailureKind::Error },
         duration_ms: 0,
         artifacts: None,
         notes: Vec::new(),
@@ -627,7 +628,7 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
                 "the observations differ from the snapshot"
             };
             phase.finish(false, verdict);
-            Outcome::Failed { verdict: verdict.into(), evidence: difference }
+            Outcome::Failed { verdict: verdict.into(), evidence: difference, kind: FailureKind::Verdict }
         }
         (Some(step), _) => {
             phase.finish(false, &format!("failed at: {}", step.step));
@@ -647,7 +648,11 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
                 Some(d) => format!("step `{}` was stopped: {}", step.step, d.reason()),
                 None => format!("step `{}` failed", step.step),
             };
-            Outcome::Failed { verdict, evidence: step.detail.clone() }
+            Outcome::Failed {
+                verdict,
+                evidence: step.detail.clone(),
+                kind: step.failure.unwrap_or(FailureKind::Verdict),
+            }
         }
     };
     // A repro bundle's run is judged by what the bundle expects (a bug that reproduces
@@ -663,16 +668,22 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
                 notes.push(seen);
                 Outcome::Passed
             }
-            (Err(differs), _) => {
-                Outcome::Failed { verdict: format!("not as the bundle expects ({expected})"), evidence: differs }
-            }
+            (Err(differs), _) => Outcome::Failed {
+                verdict: format!("not as the bundle expects ({expected})"),
+                evidence: differs,
+                kind: FailureKind::Verdict,
+            },
         };
     }
     if options.mutants
         && matches!(result_outcome, Outcome::Passed)
         && let Err(weak) = mutants_verdict(live, &loaded, &plan.run, cancel, run.progress, &mut notes).await
     {
-        result_outcome = Outcome::Failed { verdict: "a mutant was not killed as declared".into(), evidence: weak };
+        result_outcome = Outcome::Failed {
+            verdict: "a mutant was not killed as declared".into(),
+            evidence: weak,
+            kind: FailureKind::Verdict,
+        };
     }
     let failed = matches!(result_outcome, Outcome::Failed { .. });
     let retryable = failed && outcome.failure().is_some() && options.expected.is_none();
@@ -768,6 +779,11 @@ async fn mutants_verdict(
             MutantOutcome::Killed { at, expected, detail } => {
                 format!("mutant {} was killed at step {at}, not at step {expected} as declared: {detail}", mutant.name)
             }
+            MutantOutcome::Unjudged { at, detail } => format!(
+                "mutant {}: step {at} could not be judged (the harness failed, not the check), so the mutant is \
+                 neither killed nor survived: {detail}",
+                mutant.name
+            ),
             MutantOutcome::Survived => format!(
                 "mutant {} survived: steps 1..={} passed with the change ({}), so that check cannot fail this way",
                 mutant.name, mutant.fails_at, mutant.why
@@ -1079,7 +1095,7 @@ pub async fn environment_failed(
     let mut results = vec![ScenarioResult {
         scenario: "environment".into(),
         mesh: mesh.clone(),
-        outcome: Outcome::Failed { verdict, evidence: error.to_owned() },
+        outcome: Outcome::Failed { verdict, evidence: error.to_owned(), kind: FailureKind::Error },
         duration_ms: 0,
         artifacts: plan.discover.is_none().then_some(dir),
         notes,
@@ -1252,7 +1268,7 @@ mod tests {
                 (crate::report::Outcome::Passed, true) => {
                     assert_eq!(result.notes, ["every step passed, as the bundle expects"]);
                 }
-                (crate::report::Outcome::Failed { verdict, evidence }, false) => {
+                (crate::report::Outcome::Failed { verdict, evidence, .. }, false) => {
                     assert_eq!(verdict, "not as the bundle expects (step 2 fails)");
                     assert_eq!(evidence, "the bundle expects step 2 to fail; every step passed: not reproduced");
                 }
@@ -1531,7 +1547,7 @@ mod tests {
         let env = environment(work.path(), "r3", "istio", kube_mock(echo_cluster).0, format!("http://{kong}"));
         let report =
             run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
-        let crate::report::Outcome::Failed { verdict, evidence } = &report.results[0].outcome else {
+        let crate::report::Outcome::Failed { verdict, evidence, .. } = &report.results[0].outcome else {
             panic!("{:?}", report.results[0])
         };
         assert_eq!(verdict, "the observations differ from the snapshot");

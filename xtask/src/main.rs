@@ -1309,9 +1309,11 @@ async fn e2e_in(
         report.results.push(harness::report::ScenarioResult {
             scenario: b.name.clone(),
             mesh: mesh.to_string(),
+            // An input that cannot be judged: JUnit's `error`, not a check that failed.
             outcome: harness::report::Outcome::Failed {
                 verdict: "the scenario does not load or lint".into(),
                 evidence: b.error.clone(),
+                kind: harness::runner::outcome::FailureKind::Error,
             },
             duration_ms: 0,
             artifacts: None,

@@ -5,6 +5,7 @@
 pub mod diagnostics;
 pub mod matrix;
 
+use crate::runner::outcome::FailureKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,9 +45,12 @@ pub struct PhaseTime {
 pub enum Outcome {
     Passed,
     /// The verdict that failed, and the key evidence (the last observation, the counts, ...).
+    /// `kind` tells a check that said no (JUnit `failure`) from the harness unable to judge or a
+    /// stop from outside (JUnit `error`).
     Failed {
         verdict: String,
         evidence: String,
+        kind: FailureKind,
     },
     /// Not run, and why (e.g. the environment failed first).
     Skipped {
@@ -107,8 +111,11 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
     for r in &report.results {
         let status = match &r.outcome {
             Outcome::Passed => TestCaseStatus::success(),
-            Outcome::Failed { verdict, evidence } => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            Outcome::Failed { verdict, evidence, kind } => {
+                let mut s = TestCaseStatus::non_success(match kind {
+                    FailureKind::Verdict => NonSuccessKind::Failure,
+                    FailureKind::Error | FailureKind::Interrupted => NonSuccessKind::Error,
+                });
                 s.set_message(verdict.as_str());
                 let artifacts =
                     r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
@@ -181,7 +188,8 @@ pub fn markdown(report: &RunReport) -> String {
     for r in &report.results {
         let result = match &r.outcome {
             Outcome::Passed => "pass".to_owned(),
-            Outcome::Failed { verdict, .. } => format!("**FAIL**: {}", one_line(verdict)),
+            Outcome::Failed { verdict, kind: FailureKind::Verdict, .. } => format!("**FAIL**: {}", one_line(verdict)),
+            Outcome::Failed { verdict, .. } => format!("**ERROR**: {}", one_line(verdict)),
             Outcome::Skipped { reason } => format!("skipped: {}", one_line(reason)),
             Outcome::Flaky { verdict, .. } => {
                 format!("**flaky** (passed on a retry; first failure: {})", one_line(verdict))
@@ -196,7 +204,7 @@ pub fn markdown(report: &RunReport) -> String {
         ));
     }
     let first_failure = report.results.iter().find_map(|r| match &r.outcome {
-        Outcome::Failed { verdict, evidence } | Outcome::Reproduced { verdict, evidence } => {
+        Outcome::Failed { verdict, evidence, .. } | Outcome::Reproduced { verdict, evidence } => {
             Some((r, verdict, evidence))
         }
         _ => None,
@@ -255,6 +263,7 @@ mod tests {
                     outcome: Outcome::Failed {
                         verdict: "split judged wrong: v2 above its share".into(),
                         evidence: "requests 212; v1 150 (0.708, interval [0.60, 0.80]); v2 62 (0.292)".into(),
+                        kind: FailureKind::Verdict,
                     },
                     duration_ms: 31000,
                     artifacts: Some("target/e2e/r1k2/artifacts/split-canary".into()),
@@ -272,6 +281,26 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// The harness failing to judge (an API error, an input that does not load, a stop) is
+    /// JUnit's `error`; a check that said no is its `failure`, as nextest tells `ExecFail` from
+    /// `Fail`. The summary says ERROR for the first.
+    #[test]
+    fn errors_and_failures_are_told_apart() {
+        let mut report = sample();
+        report.results[1].outcome = Outcome::Failed {
+            verdict: "step `wait apps/v1 Deployment echo-v1 available` failed".into(),
+            evidence: "the API server answered 500".into(),
+            kind: FailureKind::Error,
+        };
+        let xml = junit(&report).unwrap();
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+        assert_eq!((suite.attribute("failures"), suite.attribute("errors")), (Some("0"), Some("1")));
+        assert!(doc.descendants().any(|n| n.has_tag_name("error")));
+        assert!(markdown(&report).contains("**ERROR**: step `wait"), "{}", markdown(&report));
+        assert!(!report.passed());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::outcome::{FailureKind, LastFailure, StepFailure};
 use crate::check::converge::{Attempt, converge, eventually};
 use crate::check::denial::Path;
 use crate::check::expect::{
@@ -62,8 +63,12 @@ pub struct Live {
 /// What became of a mutant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MutantOutcome {
-    /// A step failed: at the declared one (`at == expected`) or earlier.
+    /// A step's check judged the mutated cluster and failed: at the declared one
+    /// (`at == expected`) or earlier. Only a verdict kills.
     Killed { at: usize, expected: usize, detail: String },
+    /// The harness could not judge step `at` (an API error, a probe that could not run): the
+    /// mutant is neither killed nor shown to survive.
+    Unjudged { at: usize, detail: String },
     /// Every step up to the declared one passed: that check cannot fail this way.
     Survived,
     /// The change could not be made, or the run was interrupted.
@@ -79,6 +84,9 @@ pub struct StepRecord {
     pub passed: bool,
     /// The verdict: what was seen, and on failure what was expected.
     pub detail: String,
+    /// Why it did not pass (`None` when it passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
     /// How long the step took (its waits included).
     #[serde(default)]
     pub duration_ms: u64,
@@ -107,7 +115,7 @@ impl ScenarioRun {
     }
 }
 
-type StepResult = Result<String, String>;
+type StepResult = Result<String, StepFailure>;
 
 /// What a scenario observed, in order, for its snapshot: traffic answers and trace shapes.
 enum Observed {
@@ -186,7 +194,7 @@ impl Live {
         let started = tokio::time::Instant::now();
         let setup = tokio::select! {
             r = setup => r,
-            () = cancel.cancelled() => Err("interrupted".into()),
+            () = cancel.cancelled() => Err(StepFailure::interrupted()),
         };
         out.steps.push(record("namespace and fixtures", setup, started));
         if out.steps[0].passed {
@@ -196,7 +204,7 @@ impl Live {
                 let started = tokio::time::Instant::now();
                 let result = tokio::select! {
                     r = context.step(step) => r,
-                    () = cancel.cancelled() => Err("interrupted".into()),
+                    () = cancel.cancelled() => Err(StepFailure::interrupted()),
                 };
                 let rec = record(&description, result, started);
                 let passed = rec.passed;
@@ -285,15 +293,24 @@ impl Live {
                         context.step_number = number + 1;
                         let result = tokio::select! {
                             r = context.step(step) => r,
-                            () = cancel.cancelled() => Err("interrupted".into()),
+                            () = cancel.cancelled() => Err(StepFailure::interrupted()),
                         };
                         if cancel.is_cancelled() {
                             // An interrupted step killed nothing.
                             outcome = MutantOutcome::NotApplied("interrupted".into());
                             break;
                         }
-                        if let Err(detail) = result {
-                            outcome = MutantOutcome::Killed { at: number + 1, expected: mutant.fails_at as usize, detail };
+                        if let Err(failure) = result {
+                            let at = number + 1;
+                            outcome = match failure.kind {
+                                FailureKind::Verdict => MutantOutcome::Killed {
+                                    at,
+                                    expected: mutant.fails_at as usize,
+                                    detail: failure.detail,
+                                },
+                                FailureKind::Error => MutantOutcome::Unjudged { at, detail: failure.detail },
+                                FailureKind::Interrupted => MutantOutcome::NotApplied("interrupted".into()),
+                            };
                             break;
                         }
                     }
@@ -344,8 +361,10 @@ fn in_scope(namespace: &str) -> impl Fn(&Value, bool) -> Result<(), String> + Sy
 fn record(step: &str, result: StepResult, started: tokio::time::Instant) -> StepRecord {
     let duration_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok(detail) => StepRecord { step: step.to_owned(), passed: true, detail, duration_ms },
-        Err(detail) => StepRecord { step: step.to_owned(), passed: false, detail, duration_ms },
+        Ok(detail) => StepRecord { step: step.to_owned(), passed: true, detail, failure: None, duration_ms },
+        Err(f) => {
+            StepRecord { step: step.to_owned(), passed: false, detail: f.detail, failure: Some(f.kind), duration_ms }
+        }
     }
 }
 
@@ -464,7 +483,7 @@ impl<'a> Context<'a> {
                 return Ok(format!("{} pod(s) checked for {container}{restarts}", pods.len()));
             } else if !restarted.is_empty() || missing.iter().any(|p| !p.owned) {
                 let names: Vec<&str> = missing.iter().map(|p| p.name.as_str()).collect();
-                return Err(format!(
+                return Err(StepFailure::error(format!(
                     "pod(s) {} lack {container} although their namespace asks for it{}; the mesh's injector did not inject them",
                     names.join(", "),
                     if restarted.is_empty() {
@@ -472,7 +491,7 @@ impl<'a> Context<'a> {
                     } else {
                         format!(", even after restarting {}", restarted.join(", "))
                     }
-                ));
+                )));
             } else {
                 for pod in &missing {
                     k8s::delete(&self.live.client, "v1", "Pod", &pod.name, Some(self.namespace))
@@ -483,7 +502,9 @@ impl<'a> Context<'a> {
                 format!("restarted {} (started without {container})", restarted.join(", "))
             };
             if tokio::time::Instant::now() + self.live.interval > deadline {
-                return Err(format!("pods not ready for the mesh check within {within:?}; last seen: {seen}"));
+                return Err(StepFailure::error(format!(
+                    "pods not ready for the mesh check within {within:?}; last seen: {seen}"
+                )));
             }
             tokio::time::sleep(self.live.interval).await;
         }
@@ -494,14 +515,21 @@ impl<'a> Context<'a> {
         let mesh = self.live.mesh;
         let what = if s.meshed { "carry" } else { "do not carry" };
         let expected = format!("pods {selector} {what} the mesh proxy");
+        let last = LastFailure::default();
         let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
             match self.pod_facts(Some(&selector)).await {
-                Ok(pods) => crate::check::injection::membership(mesh, &pods, s.meshed, &selector),
-                Err(e) => Attempt::Fail(Seen(e)),
+                Ok(pods) => {
+                    last.judged();
+                    crate::check::injection::membership(mesh, &pods, s.meshed, &selector)
+                }
+                Err(e) => {
+                    last.errored();
+                    Attempt::Fail(Seen(e))
+                }
             }
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
     fn manifests(&self, files: &[String]) -> Result<Vec<Value>, String> {
@@ -537,7 +565,11 @@ impl<'a> Context<'a> {
                     break;
                 }
             }
-            return judge_rejection(expected, &outcome);
+            let failed_otherwise = matches!(outcome, ApplyOutcome::Failed(_));
+            return judge_rejection(expected, &outcome).map_err(|detail| {
+                // The API server's answer was judged, unless the apply failed some other way.
+                if failed_otherwise { StepFailure::error(detail) } else { StepFailure::verdict(detail) }
+            });
         }
         let applied = eventually(within, self.live.interval * 2, &format!("{} applied", files.join(", ")), || async {
             for object in &objects {
@@ -550,7 +582,8 @@ impl<'a> Context<'a> {
             Attempt::Pass(Seen(format!("{} object(s)", objects.len())))
         })
         .await;
-        applied.map(|seen| format!("applied {}", seen.0)).map_err(|e| e.to_string())
+        // Objects that could not be applied leave nothing to judge: the harness's failure.
+        applied.map(|seen| format!("applied {}", seen.0)).map_err(|e| StepFailure::error(e.to_string()))
     }
 
     async fn apply_step(&self, s: &ApplyStep) -> StepResult {
@@ -578,6 +611,7 @@ impl<'a> Context<'a> {
         // (with its `deletionTimestamp`) until they are done. The step passes when every object
         // is gone, as the scenario format documents; each is deleted once, then looked at.
         let requested = std::cell::RefCell::new(vec![false; targets.len()]);
+        let last = LastFailure::default();
         let expected = format!("{} object(s) deleted and gone", targets.len());
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
             let mut still = Vec::new();
@@ -588,6 +622,7 @@ impl<'a> Context<'a> {
                     if let Err(e) =
                         k8s::delete_guarded(client, api_version, kind, name, ns, &in_scope(self.namespace)).await
                     {
+                        last.errored();
                         return Attempt::Fail(Seen(e.to_string()));
                     }
                     if let Some(done) = requested.borrow_mut().get_mut(i) {
@@ -597,17 +632,21 @@ impl<'a> Context<'a> {
                 match k8s::get(client, api_version, kind, name, ns).await {
                     Ok(None) => {}
                     Ok(Some(object)) => still.push(format!("{kind}/{name} {}", deletion_state(&object))),
-                    Err(e) => return Attempt::Fail(Seen(e.to_string())),
+                    Err(e) => {
+                        last.errored();
+                        return Attempt::Fail(Seen(e.to_string()));
+                    }
                 }
             }
             if still.is_empty() {
                 Attempt::Pass(Seen(expected.clone()))
             } else {
+                last.judged();
                 Attempt::Fail(Seen(format!("still there: {}", still.join(", "))))
             }
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
     async fn wait(&self, s: &WaitStep) -> StepResult {
@@ -615,15 +654,20 @@ impl<'a> Context<'a> {
         let ns = r.namespace.as_deref().or(Some(self.namespace));
         let expected = format!("{}/{} {}", r.kind, r.name, s.condition);
         let client = &self.live.client;
+        let last = LastFailure::default();
         let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
             let object = match k8s::get(client, &r.api_version, &r.kind, &r.name, ns).await {
                 Ok(o) => o,
-                Err(e) => return Attempt::Fail(Seen(e.to_string())),
+                Err(e) => {
+                    last.errored();
+                    return Attempt::Fail(Seen(e.to_string()));
+                }
             };
+            last.judged();
             condition_met(s.condition, object.as_ref())
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
     async fn pod_versions(&self) -> PodVersions {
@@ -671,7 +715,10 @@ impl<'a> Context<'a> {
         })
         .await;
         self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
-        self.keep(outcome)
+        // Every attempt judged an observation (a transport failure through Kong included).
+        let last = LastFailure::default();
+        last.judged();
+        self.keep(outcome, &last)
     }
 
     /// Keep a step's raw answers as a transcript that replays to the verdict it reached.
@@ -696,14 +743,20 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn keep(&mut self, outcome: Result<Judged, crate::check::converge::NotConverged>) -> StepResult {
+    /// A traffic step's end: the passing observation kept for the snapshot, or the failure of
+    /// the kind `last` says the last attempt was.
+    fn keep(
+        &mut self,
+        outcome: Result<Judged, crate::check::converge::NotConverged>,
+        last: &LastFailure,
+    ) -> StepResult {
         match outcome {
             Ok(judged) => {
                 let summary = judged.summary();
                 self.observations.push(Observed::Traffic(judged.observation));
                 Ok(summary)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(last.failure(e.to_string())),
         }
     }
 
@@ -721,10 +774,10 @@ impl<'a> Context<'a> {
                         let evidence = serde_json::to_string(&last.evidence).unwrap_or_default();
                         // Recorded all the same: its measurement never started.
                         self.record(RecordedStep::Split(&SplitStep { settle: None, ..s.clone() }), Vec::new(), false);
-                        return Err(format!(
+                        return Err(StepFailure::verdict(format!(
                             "the route was not in effect within {}: the last pre-window (±{}) was {:?}: {evidence}",
                             settle.within, settle.tolerance, last.decision
-                        ));
+                        )));
                     }
                 }
             }
@@ -754,10 +807,10 @@ impl<'a> Context<'a> {
         };
         match verdict.decision {
             Decision::Pass => Ok(format!("{settled}split within tolerance: {evidence}{dropped}")),
-            other => Err(format!(
+            other => Err(StepFailure::verdict(format!(
                 "{settled}split not as declared ({other:?}){}: {evidence}{dropped}",
                 verdict.stray.map(|s| format!(", {s}")).unwrap_or_default()
-            )),
+            ))),
         }
     }
 
@@ -797,26 +850,34 @@ impl<'a> Context<'a> {
         self.observations.push(Observed::Traffic(observation));
         if let Err(e) = request {
             self.record_trace(s, &trace_id, answers, false);
-            return Err(e);
+            return Err(StepFailure::verdict(e));
         }
 
         let expected = format!("trace {trace_id} with services {:?}", s.expect.services);
         let polled = std::cell::RefCell::new(Vec::<Answer>::new());
+        let last = LastFailure::default();
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
             let answer = self.collector_answer(&trace_id).await;
             let (tree, verdict) = judge_collector_answer(&s.expect, &trace_id, &answer);
             keep_distinct(&mut polled.borrow_mut(), answer);
             match tree {
                 Some(_) if verdict.passed() => Attempt::Pass(()),
-                Some(tree) => Attempt::Fail(Seen(format!("services {:?}: {verdict}", tree.services()))),
-                None => Attempt::Fail(Seen(verdict.to_string())),
+                Some(tree) => {
+                    last.judged();
+                    Attempt::Fail(Seen(format!("services {:?}: {verdict}", tree.services())))
+                }
+                // No tree: the collector (the harness's own) failed or answered unreadably.
+                None => {
+                    last.errored();
+                    Attempt::Fail(Seen(verdict.to_string()))
+                }
             }
         })
         .await;
         answers.extend(polled.into_inner());
         if let Err(e) = outcome {
             self.record_trace(s, &trace_id, answers, false);
-            return Err(e.to_string());
+            return Err(last.failure(e.to_string()));
         }
         tokio::time::sleep(s.expect.quiet.0).await;
         let last = self.collector_answer(&trace_id).await;
@@ -830,7 +891,12 @@ impl<'a> Context<'a> {
                 self.observations.push(Observed::Trace(shape));
                 Ok(format!("trace {trace_id} ({}): {}", s.context, tree_summary(&tree)))
             }
-            _ => Err(format!("trace {trace_id} asked again after {}: {verdict}", s.expect.quiet)),
+            Some(_) => {
+                Err(StepFailure::verdict(format!("trace {trace_id} asked again after {}: {verdict}", s.expect.quiet)))
+            }
+            None => {
+                Err(StepFailure::error(format!("trace {trace_id} asked again after {}: {verdict}", s.expect.quiet)))
+            }
         }
     }
 
@@ -852,8 +918,8 @@ impl<'a> Context<'a> {
         .await;
         match outcome {
             Ok(Ok(())) => Ok(format!("{} requests admitted in a fresh window, the next one got 429", s.limit)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!("not decided within {:?}", s.timeout.0)),
+            Ok(Err(e)) => Err(StepFailure::verdict(e)),
+            Err(_) => Err(StepFailure::verdict(format!("not decided within {:?}", s.timeout.0))),
         }
     }
 
@@ -905,6 +971,7 @@ impl<'a> Context<'a> {
         let mesh = self.live.mesh;
         let expected = format!("{} {} from {name} -> {}", s.method, s.url, expectation(&s.expect));
         let answers = std::cell::RefCell::new(Vec::new());
+        let last = LastFailure::default();
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
             let versions = self.pod_versions().await;
             let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
@@ -913,11 +980,13 @@ impl<'a> Context<'a> {
                     answers
                         .borrow_mut()
                         .push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
+                    last.judged();
                     judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation)
                 }
                 // The exec itself failed: recorded as a failed attempt, so replay resets its
                 // count where the live run did.
                 Err(e) => {
+                    last.errored();
                     let message = e.to_string();
                     answers.borrow_mut().push(Answer {
                         error: Some(crate::probe::TransportKind::Other),
@@ -936,7 +1005,7 @@ impl<'a> Context<'a> {
         {
             self.backend_proven = true;
         }
-        self.keep(outcome)
+        self.keep(outcome, &last)
     }
 
     async fn expect_resource(&self, s: &ExpectResourceStep) -> StepResult {
@@ -944,18 +1013,28 @@ impl<'a> Context<'a> {
         let ns = r.namespace.as_deref().or(Some(self.namespace));
         let client = &self.live.client;
         let expected = format!("{}/{} to include {}", r.kind, r.name, s.matches);
+        let last = LastFailure::default();
         let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
             match k8s::get(client, &r.api_version, &r.kind, &r.name, ns).await {
                 Ok(Some(object)) => match mismatch(&s.matches, &object, "") {
                     None => Attempt::Pass(Seen(format!("{}/{} matches", r.kind, r.name))),
-                    Some(m) => Attempt::Fail(Seen(m)),
+                    Some(m) => {
+                        last.judged();
+                        Attempt::Fail(Seen(m))
+                    }
                 },
-                Ok(None) => Attempt::Fail(Seen(format!("{}/{} does not exist", r.kind, r.name))),
-                Err(e) => Attempt::Fail(Seen(e.to_string())),
+                Ok(None) => {
+                    last.judged();
+                    Attempt::Fail(Seen(format!("{}/{} does not exist", r.kind, r.name)))
+                }
+                Err(e) => {
+                    last.errored();
+                    Attempt::Fail(Seen(e.to_string()))
+                }
             }
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
     async fn metrics(&self, s: &MetricsStep) -> StepResult {
@@ -973,11 +1052,15 @@ impl<'a> Context<'a> {
             }
         };
         let expected = s.expect.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(", ");
+        let last = LastFailure::default();
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
             let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
             let list = match pods.list(&ListParams::default().labels(&selector)).await {
                 Ok(l) => l.items,
-                Err(e) => return Attempt::Fail(Seen(e.to_string())),
+                Err(e) => {
+                    last.errored();
+                    return Attempt::Fail(Seen(e.to_string()));
+                }
             };
             let mut samples = Vec::new();
             for p in &list {
@@ -985,21 +1068,26 @@ impl<'a> Context<'a> {
                 let endpoint = pod_proxy::PodEndpoint { namespace: &namespace, pod: &name, port, path };
                 match pod_proxy::get(client, &endpoint).await {
                     Ok(text) => samples.extend(crate::check::metrics::parse(&text)),
-                    Err(e) => return Attempt::Fail(Seen(format!("{name}: {e}"))),
+                    Err(e) => {
+                        last.errored();
+                        return Attempt::Fail(Seen(format!("{name}: {e}")));
+                    }
                 }
             }
             if list.is_empty() {
+                last.judged();
                 return Attempt::Fail(Seen(format!("no pods {selector} in {namespace}")));
             }
             let verdict = crate::check::metrics::evaluate(&s.expect, &samples);
             if verdict.passed() {
                 Attempt::Pass(Seen(verdict.to_string()))
             } else {
+                last.judged();
                 Attempt::Fail(Seen(verdict.to_string()))
             }
         })
         .await;
-        outcome.map(|s| s.0).map_err(|e| e.to_string())
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 }
 

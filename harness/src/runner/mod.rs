@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod execute;
+pub mod outcome;
 pub mod shard;
 
 use std::future::Future;

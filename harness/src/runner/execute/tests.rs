@@ -353,23 +353,32 @@ async fn a_pod_still_without_its_proxy_after_a_restart_fails_the_setup_by_name()
     assert!(detail.contains("even after restarting echo-v1-6d8f9-raced"), "{detail}");
 }
 
-/// jwt-auth with a mutant that removes the jwt plugin. The stand-in Kong stops enforcing the
-/// plugin once the harness deletes it (`honours_deletes`), or ignores the cluster (then the
-/// mutant survives and must be reported).
-async fn jwt_mutant(honours_deletes: bool) -> (MutantOutcome, Vec<KubeRequest>) {
+/// How the mock API server treats a mutant's writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Writes {
+    /// Deletes of the plugin reach Kong (the stand-in stops enforcing it).
+    Honoured,
+    /// The cluster ignores them: Kong keeps enforcing the plugin.
+    Ignored,
+    /// The API server refuses the DELETE (403).
+    DeleteRefused,
+    /// The DELETE works, the restoring PATCH of the plugin is refused (403).
+    RestoreRefused,
+}
+
+/// jwt-auth with the mutant `mutant` (YAML) that removes the jwt plugin. The stand-in Kong stops
+/// enforcing the plugin once the harness deletes it, unless the cluster ignores the write.
+async fn jwt_mutant_as(mutant: &str, writes: Writes) -> (MutantOutcome, Vec<KubeRequest>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
     let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
     let ctx = RunContext::new("r1test", Mesh::Istio);
     let mut loaded = load(&root.join("scenarios/jwt-auth.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
-    loaded.scenario.mutants = vec![
-        crate::yaml::from_str(
-            "{name: no-jwt, why: anyone gets in, fails-at: 1, remove: [{kind: KongPlugin, name: jwt}]}",
-        )
-        .unwrap(),
-    ];
-    if let Step::Http(s) = &mut loaded.scenario.steps[0] {
-        s.converge.within = crate::scenario::Timeout(Duration::from_millis(300));
+    loaded.scenario.mutants = vec![crate::yaml::from_str(mutant).unwrap()];
+    for step in &mut loaded.scenario.steps {
+        if let Step::Http(s) = step {
+            s.converge.within = crate::scenario::Timeout(Duration::from_millis(300));
+        }
     }
     let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (namespace, secret, seen) =
@@ -383,11 +392,18 @@ async fn jwt_mutant(honours_deletes: bool) -> (MutantOutcome, Vec<KubeRequest>) 
     .await;
     let mut live = live(&versions, &root, addr);
     let (client, asked) = kube_mock(move |req| {
-        if req.method == "DELETE" && req.path.ends_with("/kongplugins/jwt") {
-            deleted.store(honours_deletes, std::sync::atomic::Ordering::SeqCst);
-            return (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        let plugin = req.path.ends_with("/kongplugins/jwt");
+        match (req.method.as_str(), writes) {
+            ("DELETE", Writes::DeleteRefused) if plugin => kube_status(403, "Forbidden"),
+            ("PATCH", Writes::RestoreRefused) if plugin && deleted.load(std::sync::atomic::Ordering::SeqCst) => {
+                kube_status(403, "Forbidden")
+            }
+            ("DELETE", _) if plugin => {
+                deleted.store(writes != Writes::Ignored, std::sync::atomic::Ordering::SeqCst);
+                (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
+            }
+            _ => cluster(req),
         }
-        cluster(req)
     });
     live.client = client;
     let outcome = live.run_mutant(&loaded, &loaded.scenario.mutants[0], "r1test", &CancellationToken::new()).await;
@@ -395,9 +411,11 @@ async fn jwt_mutant(honours_deletes: bool) -> (MutantOutcome, Vec<KubeRequest>) 
     (outcome, asked)
 }
 
+const NO_JWT_AT_1: &str = "{name: no-jwt, why: anyone gets in, fails-at: 1, remove: [{kind: KongPlugin, name: jwt}]}";
+
 #[tokio::test]
 async fn a_mutant_is_killed_at_its_step_and_the_fixtures_restored() {
-    let (outcome, asked) = jwt_mutant(true).await;
+    let (outcome, asked) = jwt_mutant_as(NO_JWT_AT_1, Writes::Honoured).await;
     let MutantOutcome::Killed { at: 1, expected: 1, detail } = outcome else { panic!("{outcome:?}") };
     assert!(detail.contains("status 200 is not 401"), "{detail}");
     let delete = asked.iter().position(|r| r.method == "DELETE" && r.path.ends_with("/kongplugins/jwt")).unwrap();
@@ -407,8 +425,95 @@ async fn a_mutant_is_killed_at_its_step_and_the_fixtures_restored() {
 
 #[tokio::test]
 async fn a_mutant_that_changes_nothing_survives() {
-    let (outcome, _) = jwt_mutant(false).await;
+    let (outcome, _) = jwt_mutant_as(NO_JWT_AT_1, Writes::Ignored).await;
     assert_eq!(outcome, MutantOutcome::Survived);
+}
+
+/// Declared at step 3 but step 1 already fails: killed, at another step than declared (the
+/// session reports that as a mutant not killed as declared).
+#[tokio::test]
+async fn a_mutant_killed_before_its_declared_step_says_where() {
+    let at_3 = "{name: no-jwt, why: anyone gets in, fails-at: 3, remove: [{kind: KongPlugin, name: jwt}]}";
+    let (outcome, _) = jwt_mutant_as(at_3, Writes::Honoured).await;
+    let MutantOutcome::Killed { at: 1, expected: 3, .. } = outcome else { panic!("{outcome:?}") };
+}
+
+/// A change the API server refuses is not applied; one that cannot be undone leaves the
+/// scenario's state unknown. Neither is a kill.
+#[tokio::test]
+async fn a_mutant_not_applied_or_not_restored_is_neither_killed_nor_survived() {
+    let (outcome, _) = jwt_mutant_as(NO_JWT_AT_1, Writes::DeleteRefused).await;
+    let MutantOutcome::NotApplied(why) = outcome else { panic!("{outcome:?}") };
+    assert!(why.contains("403") || why.contains("Forbidden"), "{why}");
+    let (outcome, _) = jwt_mutant_as(NO_JWT_AT_1, Writes::RestoreRefused).await;
+    let MutantOutcome::NotRestored(why) = outcome else { panic!("{outcome:?}") };
+    assert!(why.starts_with("Killed"), "the kill is kept in the report: {why}");
+}
+
+/// Only a verdict kills: a declared step that fails because the API server errs (the harness
+/// could not ask) leaves the mutant unjudged, never killed.
+#[tokio::test]
+async fn an_api_error_at_the_declared_step_does_not_kill_a_mutant() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    // Step 1 waits for echo-v1, which the API server cannot give while the mutant is in place.
+    if let Step::Wait(w) = &mut loaded.scenario.steps[0] {
+        w.timeout = crate::scenario::Timeout(Duration::from_millis(200));
+    }
+    loaded.scenario.mutants = vec![
+        crate::yaml::from_str("{name: no-service, why: x, fails-at: 1, remove: [{kind: Service, name: echo}]}")
+            .unwrap(),
+    ];
+    let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
+    let (client, _) = kube_mock(|req| {
+        if req.method == "GET" && req.path.ends_with("/deployments/echo-v1") {
+            return kube_status(500, "InternalError");
+        }
+        if req.method == "DELETE" {
+            return (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        }
+        cluster(req)
+    });
+    live.client = client;
+    let outcome = live.run_mutant(&loaded, &loaded.scenario.mutants[0], "r1test", &CancellationToken::new()).await;
+    let MutantOutcome::Unjudged { at: 1, detail } = outcome else { panic!("{outcome:?}") };
+    assert!(detail.contains("InternalError") || detail.contains("500"), "{detail}");
+}
+
+/// A failing step says what kind of failure it is, and the scenario's records keep it.
+#[tokio::test]
+async fn step_failures_are_typed_verdicts_or_errors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    if let Step::Wait(w) = &mut loaded.scenario.steps[0] {
+        w.timeout = crate::scenario::Timeout(Duration::from_millis(200));
+    }
+    for (answer, kind) in [
+        (kube_status(500, "InternalError"), crate::runner::outcome::FailureKind::Error),
+        (
+            (200, crate::testing::deployment("echo-v1", "ingress-basic-r1test", crate::testing::Rollout::OldPodLeft)),
+            crate::runner::outcome::FailureKind::Verdict,
+        ),
+    ] {
+        let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
+        let (client, _) = kube_mock(move |req| {
+            if req.method == "GET" && req.path.ends_with("/deployments/echo-v1") {
+                return answer.clone();
+            }
+            cluster(req)
+        });
+        live.client = client;
+        let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
+        let failed = run.failure().unwrap_or_else(|| panic!("{run:#?}"));
+        assert!(failed.step.starts_with("wait"), "the wait step failed, not the setup: {failed:?}");
+        assert_eq!(failed.failure, Some(kind), "{failed:?}");
+    }
 }
 
 /// The executor's last check before a write reaches the API server: whatever the offline check
