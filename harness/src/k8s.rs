@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value;
@@ -153,10 +153,39 @@ pub async fn delete_guarded(
     namespace: Option<&str>,
     guard: ScopeGuard<'_>,
 ) -> Result<(), KubeError> {
+    delete_guarded_with(client, api_version, kind, name, namespace, guard, &DeleteParams::default()).await
+}
+
+/// [`delete_guarded`] with foreground propagation: the API server keeps the object, with the
+/// `foregroundDeletion` finalizer, until the garbage collector has deleted every dependent
+/// that blocks its owner (a Deployment's ReplicaSets, and their pods), so "gone" means its
+/// pods are gone too (kubernetes/website content/en/docs/concepts/architecture/
+/// garbage-collection.md, "Foreground cascading deletion"; the default, background, removes the
+/// owner at once and leaves its pods terminating).
+pub async fn delete_guarded_foreground(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    guard: ScopeGuard<'_>,
+) -> Result<(), KubeError> {
+    delete_guarded_with(client, api_version, kind, name, namespace, guard, &DeleteParams::foreground()).await
+}
+
+async fn delete_guarded_with(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    guard: ScopeGuard<'_>,
+    params: &DeleteParams,
+) -> Result<(), KubeError> {
     let (api, cluster_scoped) = scoped_api(client, api_version, kind, namespace).await?;
     guard(&identity(api_version, kind, name, namespace, cluster_scoped), cluster_scoped)
         .map_err(KubeError::OutOfScope)?;
-    match api.delete(name, &Default::default()).await {
+    match api.delete(name, params).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(api_error(format!("deleting {kind}/{name}"))(e)),

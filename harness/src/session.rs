@@ -658,10 +658,13 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
     // A repro bundle's run is judged by what the bundle expects (a bug that reproduces
     // passes), unless it was stopped before it could show anything.
     if let Some(expected) = options.expected.as_ref().filter(|_| !cancel.is_cancelled()) {
-        let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| (n, outcome.steps[n].detail.as_str()));
+        let failed = outcome.steps.iter().position(|s| !s.passed).map(|n| {
+            let step = &outcome.steps[n];
+            (n, step.detail.as_str(), step.failure.unwrap_or(FailureKind::Verdict))
+        });
         result_outcome = match (expected.judge(failed), failed) {
             // The bug showed again: what the bundle asked for, and not a clean pass.
-            (Ok(seen), Some((step, _))) if expected.outcome == crate::scenario::bundle::ExpectedOutcome::Fails => {
+            (Ok(seen), Some((step, _, _))) if expected.outcome == crate::scenario::bundle::ExpectedOutcome::Fails => {
                 Outcome::Reproduced { verdict: format!("reproduced: step {step} failed as expected"), evidence: seen }
             }
             (Ok(seen), _) => {
@@ -675,14 +678,30 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
             },
         };
     }
+    // Mutants need the steps to pass, not the snapshot: a missing snapshot (every scenario's, in
+    // CI, until the first live run's are committed) must not keep them from running.
+    let steps_passed = outcome.failure().is_none();
     if options.mutants
-        && matches!(result_outcome, Outcome::Passed)
-        && let Err(weak) = mutants_verdict(live, &loaded, &plan.run, cancel, run.progress, &mut notes).await
+        && steps_passed
+        && !cancel.is_cancelled()
+        && let Err((weak, kind)) = mutants_verdict(live, &loaded, &plan.run, cancel, run.progress, &mut notes).await
     {
-        result_outcome = Outcome::Failed {
-            verdict: "a mutant was not killed as declared".into(),
+        let mutant_failure = Outcome::Failed {
+            verdict: match kind {
+                FailureKind::Verdict => "a mutant was not killed as declared".into(),
+                _ => "a mutant could not be judged".into(),
+            },
             evidence: weak,
-            kind: FailureKind::Verdict,
+            kind,
+        };
+        result_outcome = match result_outcome {
+            // Both said: the snapshot's problem first, the mutants' after it.
+            Outcome::Failed { verdict, evidence, kind: first } => Outcome::Failed {
+                verdict,
+                evidence: format!("{evidence}\n\nmutants:\n{}", outcome_evidence(&mutant_failure)),
+                kind: first,
+            },
+            _ => mutant_failure,
         };
     }
     let failed = matches!(result_outcome, Outcome::Failed { .. });
@@ -754,8 +773,17 @@ fn snapshot_verdict(
     }
 }
 
+fn outcome_evidence(outcome: &crate::report::Outcome) -> &str {
+    match outcome {
+        crate::report::Outcome::Failed { evidence, .. } => evidence,
+        _ => "",
+    }
+}
+
 /// Run a passing scenario's mutants on its mesh: each must be killed at its declared step.
-/// Kills are notes; anything else is returned, one line per mutant.
+/// Kills are notes; anything else is returned, one line per mutant, with its kind: a verdict
+/// when a mutant survived or was killed elsewhere (the scenario's checks are weak), an error
+/// when the harness could not apply, judge or restore one.
 async fn mutants_verdict(
     live: &crate::runner::execute::Live,
     loaded: &crate::scenario::LoadedScenario,
@@ -763,14 +791,24 @@ async fn mutants_verdict(
     cancel: &CancellationToken,
     progress: &Progress,
     notes: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), (String, FailureKind)> {
     use crate::runner::execute::MutantOutcome;
     let mesh = live.mesh;
     let scenario = &loaded.scenario.name.value;
     let mut weak = Vec::new();
+    let mut kind = FailureKind::Error;
     for mutant in loaded.scenario.mutants.iter().filter(|m| m.applies_to(mesh)) {
         let phase = progress.phase(&format!("mutant {} of {scenario}", mutant.name));
-        let verdict = match live.run_mutant(loaded, mutant, run, cancel).await {
+        let outcome = live.run_mutant(loaded, mutant, run, cancel).await;
+        let weak_check = match &outcome {
+            MutantOutcome::Survived => true,
+            MutantOutcome::Killed { at, expected, .. } => at != expected,
+            _ => false,
+        };
+        if weak_check {
+            kind = FailureKind::Verdict;
+        }
+        let verdict = match outcome {
             MutantOutcome::Killed { at, expected, .. } if at == expected => {
                 phase.finish(true, &format!("killed at step {at}"));
                 notes.push(format!("mutant {} killed at step {at}, as declared", mutant.name));
@@ -796,7 +834,7 @@ async fn mutants_verdict(
         phase.finish(false, &verdict);
         weak.push(verdict);
     }
-    if weak.is_empty() { Ok(()) } else { Err(weak.join("\n")) }
+    if weak.is_empty() { Ok(()) } else { Err((weak.join("\n"), kind)) }
 }
 
 /// The report of `plan`'s run with `results`: versions and the command that reruns it.
@@ -1477,6 +1515,57 @@ mod tests {
             .collect();
         assert_eq!(reasons, ["the run's time budget of 20m ran out (7m kept for evidence and teardown)"; 2]);
         assert!(requests.lock().unwrap().is_empty(), "nothing is sent to the cluster once the budget ran out");
+    }
+
+    /// Mutants need the steps to pass, not the snapshot: in CI a missing snapshot fails every
+    /// scenario until the first live run's are committed, and the nightly's `--mutants` must
+    /// still run them then. A surviving mutant is a verdict; both problems are reported.
+    #[tokio::test]
+    async fn mutants_run_when_the_steps_pass_even_if_the_snapshot_is_missing() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let project = tempfile::tempdir().unwrap();
+        for sub in ["base", "kong", "istio"] {
+            let to = project.path().join("fixtures").join(sub);
+            std::fs::create_dir_all(&to).unwrap();
+            for entry in std::fs::read_dir(root.join("fixtures").join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_file() {
+                    std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+                }
+            }
+        }
+        std::fs::create_dir_all(project.path().join("scenarios")).unwrap();
+        std::fs::copy(root.join("versions.toml"), project.path().join("versions.toml")).unwrap();
+        let scenario = std::fs::read_to_string(root.join("scenarios/ingress-basic.yaml")).unwrap()
+            + "mutants:\n  - name: no-echo-service\n    why: without the Service Kong has nowhere to go\n    \
+               remove: [{kind: Service, name: echo}]\n    fails-at: 2\n";
+        std::fs::write(project.path().join("scenarios/ingress-basic.yaml"), scenario).unwrap();
+        let catalog = crate::scenario::Catalog::open(crate::project::Project::at(project.path())).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let plan = crate::plan::build(&catalog, &profile, "r3", HostPorts { http: 1, https: 2 }).unwrap();
+        // The stand-in Kong answers whatever the cluster holds: the mutant survives.
+        let kong = kong_for_any_run().await;
+        let answer = |req: &crate::testing::KubeRequest| match req.method.as_str() {
+            "DELETE" => (200, serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+            _ => echo_cluster(req),
+        };
+        let options = ScenarioOptions {
+            keep_namespaces: true,
+            mutants: true,
+            snapshots: Some(crate::snapshot::SnapshotMode::Require),
+            ..Default::default()
+        };
+        let work = tempfile::tempdir().unwrap();
+        let env = environment(work.path(), "r3", "istio", kube_mock(answer).0, format!("http://{kong}"));
+        let progress = Progress::lines(Box::new(std::io::sink()));
+        let report =
+            run_scenarios(&catalog, &env, &plan, &profile, &options, &CancellationToken::new(), &progress).await;
+        let crate::report::Outcome::Failed { verdict, evidence, kind } = &report.results[0].outcome else {
+            panic!("{:?}", report.results[0])
+        };
+        assert_eq!(verdict, "no stored snapshot (required in CI)");
+        assert_eq!(*kind, FailureKind::Verdict);
+        assert!(evidence.contains("mutants:") && evidence.contains("mutant no-echo-service survived"), "{evidence}");
     }
 
     /// `e2e`'s own snapshot comparison: a passing scenario without a stored snapshot passes and

@@ -151,11 +151,10 @@ pub enum SnapshotMode {
 }
 
 impl SnapshotMode {
-    /// The mode of a run: `--update-snapshots` accepts; in CI (`CI` set, as insta reads it) a
-    /// missing snapshot fails; elsewhere it is written as new for review.
+    /// The mode of a run: `--update-snapshots` accepts; in CI ([`crate::in_ci`], as insta reads
+    /// it) a missing snapshot fails; elsewhere it is written as new for review.
     pub fn for_run(update: bool) -> SnapshotMode {
-        let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-        match (update, ci) {
+        match (update, crate::in_ci()) {
             (true, _) => SnapshotMode::Update,
             (false, true) => SnapshotMode::Require,
             (false, false) => SnapshotMode::Compare,

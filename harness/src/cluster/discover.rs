@@ -38,7 +38,8 @@ pub struct FoundKong {
     pub proxy_service: String,
     /// The proxy Service's selector (`k=v,...`): Kong's gateway pods.
     pub selector: String,
-    /// The kong chart's `helm.sh/chart` label, e.g. `kong-2.52.0`.
+    /// The proxy Service's `helm.sh/chart` label: `gateway-3.2.0` under kong/ingress (its kong
+    /// subchart's alias), `kong-3.2.0` from kong/kong.
     pub chart: String,
     /// The image of the gateway pods' `proxy` container.
     pub gateway_image: Option<String>,
@@ -189,12 +190,22 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
     })
 }
 
+/// istiod's Deployment, as the istiod chart labels it (istio/istio 1.30.3
+/// manifests/charts/istio-control/istio-discovery templates/deployment.yaml: `app: istiod`).
+/// `stack/chart_beliefs.rs` checks it against the vendored chart's render.
+pub const ISTIOD_SELECTOR: &str = "app=istiod";
+/// The container of istiod's pod whose image tag is Istio's version (same template).
+pub const ISTIOD_CONTAINER: &str = "discovery";
+/// Linkerd's destination Deployment (linkerd/linkerd2 edge-26.8.3 charts/linkerd-control-plane
+/// templates/destination.yaml: `linkerd.io/control-plane-component: destination`).
+pub const LINKERD_DESTINATION_SELECTOR: &str = "linkerd.io/control-plane-component=destination";
+
 async fn find_mesh(client: &kube::Client) -> Result<Option<FoundMesh>, DiscoveryError> {
     let deployments: Api<Deployment> = Api::all(client.clone());
     let istiod =
-        deployments.list(&ListParams::default().labels("app=istiod")).await.map_err(api_error("list istiod"))?;
+        deployments.list(&ListParams::default().labels(ISTIOD_SELECTOR)).await.map_err(api_error("list istiod"))?;
     if let Some(d) = istiod.items.first() {
-        let image = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| image_of(s, "discovery"));
+        let image = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| image_of(s, ISTIOD_CONTAINER));
         return Ok(Some(FoundMesh {
             mesh: Mesh::Istio,
             namespace: api_name("istiod's namespace", d.metadata.namespace.as_deref(), names::dns1123_label)?,
@@ -202,7 +213,7 @@ async fn find_mesh(client: &kube::Client) -> Result<Option<FoundMesh>, Discovery
         }));
     }
     let destination = deployments
-        .list(&ListParams::default().labels("linkerd.io/control-plane-component=destination"))
+        .list(&ListParams::default().labels(LINKERD_DESTINATION_SELECTOR))
         .await
         .map_err(api_error("list Linkerd's destination"))?;
     let Some(d) = destination.items.first() else { return Ok(None) };
@@ -228,14 +239,26 @@ fn has_port(service: &Service, name: &str) -> bool {
         .is_some_and(|ports| ports.iter().any(|p| p.name.as_deref() == Some(name)))
 }
 
+/// The labels Kong Gateway Operator puts on a DataPlane's ingress Service, its proxy (Kong/
+/// gateway-operator v1.6.2 pkg/utils/kubernetes/resources/services.go
+/// `GenerateNewIngressServiceForDataPlane` with `LabelObjectAsDataPlaneManaged` (labels.go);
+/// keys and values from pkg/consts/consts.go and dataplane.go, unchanged from v1.0.0 to
+/// v2.0.0-alpha.4). Both, not the `gateway-operator.konghq.com/` prefix alone: the operator's
+/// other Services (a DataPlane's admin Service, a ControlPlane's webhook Service) carry the
+/// prefix too, and are not the proxy to name.
+const KGO_DATA_PLANE_INGRESS: [(&str, &str); 2] = [
+    ("gateway-operator.konghq.com/managed-by", "dataplane"),
+    ("gateway-operator.konghq.com/dataplane-service-type", "ingress"),
+];
+
 /// A Kong that `--no-install` does not support, recognised so the error can say so: KIC's
 /// all-in-one manifests (a Service `kong-proxy` with ports `proxy`/`proxy-ssl`, Kong/kubernetes-
-/// ingress-controller `config/` manifests) and Kong Gateway Operator data planes (labelled
-/// `gateway-operator.konghq.com/...`).
+/// ingress-controller `config/base/service.yaml`) and Kong Gateway Operator data planes (their
+/// ingress Service, [`KGO_DATA_PLANE_INGRESS`]).
 fn unsupported_layout(service: &Service) -> Option<String> {
     let name = service.metadata.name.as_deref().unwrap_or_default();
     let ns = service.metadata.namespace.as_deref().unwrap_or_default();
-    let operator = service.metadata.labels.iter().flatten().any(|(k, _)| k.starts_with("gateway-operator.konghq.com/"));
+    let operator = KGO_DATA_PLANE_INGRESS.iter().all(|(k, v)| label(&service.metadata.labels, k) == Some(*v));
     if operator {
         Some(format!(
             " ({}/{} is a Kong Gateway Operator data plane, which --no-install does not support)",
@@ -460,15 +483,28 @@ mod tests {
         objects
     }
 
-    /// Istio's own ingress gateway, as istio/istio manifests/charts/gateway (1.30.3) renders its
-    /// Service: `helm.sh/chart: gateway-<version>` like kong/ingress's gateway, but Istio's ports.
+    /// Istio's own ingress gateway Service, exactly as `helm template istio-ingressgateway
+    /// --namespace istio-ingress` (helm v4.1.4, default values) renders istio/istio tag 1.30.3
+    /// manifests/charts/gateway templates/service.yaml with its values.yaml (`Chart.yaml`
+    /// version set to 1.30.3, as the release process does): `helm.sh/chart: gateway-<version>`
+    /// like kong/ingress's gateway, but Istio's ports.
     fn istio_gateway_service() -> serde_json::Value {
         json!({"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": "istio-ingressgateway", "namespace": "istio-ingress",
-                            "labels": {"helm.sh/chart": "gateway-1.30.3", "app.kubernetes.io/instance": "istio-ingressgateway",
-                                       "app.kubernetes.io/managed-by": "Helm", "app": "istio-ingressgateway"}},
-               "spec": {"type": "LoadBalancer", "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
-                        "ports": [{"name": "status-port", "port": 15021}, {"name": "http2", "port": 80}, {"name": "https", "port": 443}]}})
+                            "labels": {"app.kubernetes.io/name": "istio-ingressgateway",
+                                       "app.kubernetes.io/managed-by": "Helm",
+                                       "app.kubernetes.io/instance": "istio-ingressgateway",
+                                       "app.kubernetes.io/part-of": "istio",
+                                       "app.kubernetes.io/version": "1.30.3",
+                                       "helm.sh/chart": "gateway-1.30.3",
+                                       "app": "istio-ingressgateway", "istio": "ingressgateway",
+                                       "istio.io/dataplane-mode": "none"},
+                            "annotations": {}},
+               "spec": {"type": "LoadBalancer",
+                        "ports": [{"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+                                  {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
+                                  {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}],
+                        "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"}}})
     }
 
     fn rendered_cluster(parts: &[(&str, &str)], extra: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
@@ -610,15 +646,78 @@ mod tests {
             err,
             "more than one Kong proxy Service: edge/edge-kong-proxy, kong/kong-gateway-proxy; say which with --kong-namespace"
         );
-        // KIC's all-in-one manifests (Kong/kubernetes-ingress-controller config/variants: Service
-        // `kong-proxy` with ports `proxy` and `proxy-ssl`): refused, and said why.
+        // KIC's manifests without Helm: Kong/kubernetes-ingress-controller tag v3.5.13
+        // config/base/service.yaml, as `kubectl kustomize config/base` renders it (its
+        // kustomization sets only the namespace, `kong`). At v3.5.x deploy/single/
+        // all-in-one-dbless.yaml is a `kind: Deprecated` stub pointing at Helm; the last real
+        // one (v2.12.0) publishes the same Service with selector `app: proxy-kong`. Refused,
+        // and said why.
         let all_in_one = json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kong-proxy", "namespace": "kong"},
-            "spec": {"type": "LoadBalancer", "selector": {"app": "proxy-kong"},
-                     "ports": [{"name": "proxy", "port": 80}, {"name": "proxy-ssl", "port": 443}]}});
+            "metadata": {"name": "kong-proxy", "namespace": "kong",
+                         "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                                         "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp"}},
+            "spec": {"type": "LoadBalancer",
+                     "ports": [{"name": "proxy", "port": 80, "targetPort": 8000, "protocol": "TCP"},
+                               {"name": "proxy-ssl", "port": 443, "targetPort": 8443, "protocol": "TCP"}],
+                     "selector": {"app": "ingress-kong"}}});
         let (client, _) = kube_mock(object_server(vec![all_in_one]));
         let err = discover(&client, None).await.unwrap_err().to_string();
         assert!(err.contains("kong/kong-proxy looks like KIC's all-in-one manifests"), "{err}");
+    }
+
+    /// A Kong Gateway Operator install: no `kong-proxy` port anywhere, so no Kong is found, and
+    /// the error names the DataPlane's ingress Service, not the operator's other Services that
+    /// share its label prefix. The Services as Kong/gateway-operator v1.6.2 makes them (API
+    /// order, by name): a ControlPlane's webhook Service
+    /// (pkg/utils/kubernetes/resources/services.go `GenerateNewAdmissionWebhookServiceForControlPlane`),
+    /// the DataPlane's admin Service (`GenerateNewAdminServiceForDataPlane`) and its ingress
+    /// Service (`GenerateNewIngressServiceForDataPlane`, default ports and type), each labelled
+    /// by labels.go `LabelObjectAs*Managed`; names are the generateName prefixes plus the API
+    /// server's five random characters; only the fields discovery reads are copied.
+    #[tokio::test]
+    async fn a_kong_gateway_operator_data_plane_is_named_as_unsupported() {
+        let service = |name: &str, labels: serde_json::Value, spec: serde_json::Value| {
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": name, "namespace": "kong", "labels": labels,
+                                "finalizers": ["gateway-operator.konghq.com/wait-for-owner"]},
+                   "spec": spec})
+        };
+        let objects = vec![
+            service(
+                "controlplane-webhook-kong-8xk2w",
+                json!({"app": "kong", "gateway-operator.konghq.com/service": "webhook",
+                       "gateway-operator.konghq.com/managed-by": "controlplane"}),
+                json!({"type": "ClusterIP", "selector": {"app": "kong"},
+                       "ports": [{"name": "webhook", "protocol": "TCP", "port": 8080}]}),
+            ),
+            service(
+                "dataplane-admin-kong-q5v9t",
+                json!({"app": "kong", "gateway-operator.konghq.com/dataplane-service-type": "admin",
+                       "gateway-operator.konghq.com/managed-by": "dataplane"}),
+                json!({"type": "ClusterIP", "clusterIP": "None", "selector": {"app": "kong"},
+                       "publishNotReadyAddresses": true,
+                       "ports": [{"name": "admin", "protocol": "TCP", "port": 8444, "targetPort": 8444}]}),
+            ),
+            service(
+                "dataplane-ingress-kong-7fz4d",
+                json!({"app": "kong", "gateway-operator.konghq.com/dataplane-service-type": "ingress",
+                       "gateway-operator.konghq.com/managed-by": "dataplane"}),
+                json!({"type": "LoadBalancer", "selector": {"app": "kong"},
+                       "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8000},
+                                 {"name": "https", "protocol": "TCP", "port": 443, "targetPort": 8443}]}),
+            ),
+        ];
+        let (client, asked) = kube_mock(object_server(objects));
+        let err = discover(&client, None).await.unwrap_err().to_string();
+        assert!(err.starts_with("no Kong proxy Service found"), "{err}");
+        assert!(
+            err.ends_with(
+                " (kong/dataplane-ingress-kong-7fz4d is a Kong Gateway Operator data plane, which --no-install does \
+                 not support)"
+            ),
+            "{err}"
+        );
+        assert!(asked.lock().unwrap().iter().all(|r| r.method == "GET"), "discovery only reads");
     }
 
     /// A proxy Service without a selector names no pods: refused, not judged by any pod.

@@ -377,8 +377,11 @@ struct Context<'a> {
     transcripts: Vec<(String, String)>,
     /// 1-based number of the step running, for transcript names.
     step_number: usize,
-    /// An earlier step had the echo backend answer a meshed client: an ambiguous denial through
-    /// Kong may then count as the mesh's ([`crate::check::expect::resolve_ambiguity`]).
+    /// Services of the scenario's namespace whose echo backend answered a meshed client in an
+    /// earlier step: an ambiguous denial through Kong counts as the mesh's only when every
+    /// Service Kong routes the request to is among them ([`Context::route_backend_proven`]).
+    proven: std::collections::BTreeSet<String>,
+    /// Whether the traffic step running had that proof (recorded in its transcript).
     backend_proven: bool,
 }
 
@@ -392,6 +395,7 @@ impl<'a> Context<'a> {
             observations: Vec::new(),
             transcripts: Vec::new(),
             step_number: 0,
+            proven: std::collections::BTreeSet::new(),
             backend_proven: false,
         }
     }
@@ -610,6 +614,8 @@ impl<'a> Context<'a> {
         // A DELETE only starts a deletion: finalizers and graceful shutdown keep the object
         // (with its `deletionTimestamp`) until they are done. The step passes when every object
         // is gone, as the scenario format documents; each is deleted once, then looked at.
+        // Foreground propagation, so "gone" includes the dependents: with the default
+        // (background) a Deployment vanishes at once while its pods still terminate and serve.
         let requested = std::cell::RefCell::new(vec![false; targets.len()]);
         let last = LastFailure::default();
         let expected = format!("{} object(s) deleted and gone", targets.len());
@@ -620,7 +626,8 @@ impl<'a> Context<'a> {
                 let asked = requested.borrow().get(i).copied().unwrap_or(false);
                 if !asked {
                     if let Err(e) =
-                        k8s::delete_guarded(client, api_version, kind, name, ns, &in_scope(self.namespace)).await
+                        k8s::delete_guarded_foreground(client, api_version, kind, name, ns, &in_scope(self.namespace))
+                            .await
                     {
                         last.errored();
                         return Attempt::Fail(Seen(e.to_string()));
@@ -670,17 +677,23 @@ impl<'a> Context<'a> {
         outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
-    async fn pod_versions(&self) -> PodVersions {
+    /// The `version` label of each pod of the scenario's namespace: which version answered.
+    /// An API error is the harness's, never an answer "from no version".
+    async fn pod_versions(&self) -> Result<PodVersions, String> {
         let pods: Api<Pod> = Api::namespaced(self.live.client.clone(), self.namespace);
-        let list = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-        PodVersions(
+        let list = pods
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| format!("listing the pods of {} to tell versions apart: {e}", self.namespace))?;
+        Ok(PodVersions(
             list.into_iter()
                 .filter_map(|p| {
                     let version = p.metadata.labels.as_ref()?.get("version")?.clone();
                     Some((p.metadata.name?, version))
                 })
                 .collect(),
-        )
+        ))
     }
 
     fn probe(&self, keep_alive: bool) -> Result<HttpProbe, String> {
@@ -705,20 +718,36 @@ impl<'a> Context<'a> {
         let mesh = self.live.mesh;
         let expected = format!("{} {} -> {}", s.request.method, s.request.path, expectation(&s.expect));
         let answers = std::cell::RefCell::new(Vec::new());
+        self.backend_proven = self.route_backend_proven(&s.request.path);
         let backend_proven = self.backend_proven;
+        let last = LastFailure::default();
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
-            let versions = self.pod_versions().await;
+            let versions = match self.pod_versions().await {
+                Ok(v) => v,
+                Err(e) => {
+                    last.errored();
+                    return Attempt::Fail(Failed::Unjudged(Unjudged(e)));
+                }
+            };
             let observation = probe.send(&s.request, &host, &extra, &versions).await;
             answers.borrow_mut().push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
+            // Every observation is judged, a transport failure through Kong included.
+            last.judged();
             let verdict = evaluate(&s.expect, &observation, mesh, Path::ThroughKong);
             judged(resolve_ambiguity(verdict, backend_proven), observation)
         })
         .await;
         self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
-        // Every attempt judged an observation (a transport failure through Kong included).
-        let last = LastFailure::default();
-        last.judged();
         self.keep(outcome, &last)
+    }
+
+    /// Whether every Service Kong routes `path` (on the scenario's host) to has answered a meshed
+    /// client earlier, read from the scenario's Ingresses. No route found means no proof.
+    fn route_backend_proven(&self, path: &str) -> bool {
+        let files: Vec<String> = self.loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
+        let Ok(objects) = self.manifests(&files) else { return false };
+        let backends = ingress_backends(&objects, &self.var("host"), path);
+        !backends.is_empty() && backends.iter().all(|b| self.proven.contains(b))
     }
 
     /// Keep a step's raw answers as a transcript that replays to the verdict it reached.
@@ -763,7 +792,7 @@ impl<'a> Context<'a> {
     async fn split(&mut self, s: &SplitStep) -> StepResult {
         let probe = self.probe(false)?;
         let host = self.var("host");
-        let versions = self.pod_versions().await;
+        let versions = self.pod_versions().await?;
         let next = || async { SplitAnswer::of(&probe.send(&s.request, &host, &BTreeMap::new(), &versions).await) };
         let settled = match s.settle {
             None => String::new(),
@@ -838,7 +867,7 @@ impl<'a> Context<'a> {
         let trace_id = context.trace_id.clone();
         let mut headers = context.headers(s.context);
         headers.extend(self.extra_headers(&s.request));
-        let versions = self.pod_versions().await;
+        let versions = self.pod_versions().await?;
         let observation = probe.send(&s.request, &host, &headers, &versions).await;
         // The trace headers stay as they were, whatever the scenario redacts: replay judges them.
         let redact: Vec<String> = (self.loaded.scenario.snapshot.redact_headers.iter())
@@ -908,7 +937,7 @@ impl<'a> Context<'a> {
         // Keep-alive: the burst must land inside one window.
         let probe = self.probe(true)?;
         let host = self.var("host");
-        let versions = self.pod_versions().await;
+        let versions = self.pod_versions().await?;
         let extra = self.extra_headers(&s.request);
         let send = || probe.send(&s.request, &host, &extra, &versions);
         let outcome = tokio::time::timeout(
@@ -919,7 +948,8 @@ impl<'a> Context<'a> {
         match outcome {
             Ok(Ok(())) => Ok(format!("{} requests admitted in a fresh window, the next one got 429", s.limit)),
             Ok(Err(e)) => Err(StepFailure::verdict(e)),
-            Err(_) => Err(StepFailure::verdict(format!("not decided within {:?}", s.timeout.0))),
+            // The measurement could not finish: nothing was judged.
+            Err(_) => Err(StepFailure::error(format!("not decided within {:?}", s.timeout.0))),
         }
     }
 
@@ -973,7 +1003,13 @@ impl<'a> Context<'a> {
         let answers = std::cell::RefCell::new(Vec::new());
         let last = LastFailure::default();
         let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
-            let versions = self.pod_versions().await;
+            let versions = match self.pod_versions().await {
+                Ok(v) => v,
+                Err(e) => {
+                    last.errored();
+                    return Attempt::Fail(Failed::Unjudged(Unjudged(e)));
+                }
+            };
             let argv = pod::command(s.method, &s.url, &s.headers, REQUEST_TIMEOUT);
             match pod::send(&pods, &name, &ns, argv, REQUEST_TIMEOUT + Duration::from_secs(5), &versions).await {
                 Ok(observation) => {
@@ -1002,8 +1038,9 @@ impl<'a> Context<'a> {
         if let Ok(judged) = &outcome
             && s.client.meshed
             && matches!(&judged.observation.outcome, crate::probe::Outcome::Response(r) if r.echo.is_some())
+            && let Some(service) = service_of_url(&s.url, self.namespace)
         {
-            self.backend_proven = true;
+            self.proven.insert(service);
         }
         self.keep(outcome, &last)
     }
@@ -1089,6 +1126,48 @@ impl<'a> Context<'a> {
         .await;
         outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
+}
+
+/// The Service a from-pod URL names in `namespace`: `http://<svc>[.<namespace>[.svc[.cluster.local]]][:port]/...`.
+fn service_of_url(url: &str, namespace: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let mut labels = host.split('.');
+    let service = labels.next().filter(|s| !s.is_empty())?;
+    match labels.next() {
+        None => Some(service.to_owned()),
+        Some(ns) if ns == namespace => Some(service.to_owned()),
+        Some(_) => None,
+    }
+}
+
+/// The Services the Ingresses among `objects` send `host` + `path` to (KIC's matching: a rule
+/// for the host or for any host; `Exact` paths equal, `Prefix` and `ImplementationSpecific`
+/// paths prefix by path segment).
+fn ingress_backends(objects: &[Value], host: &str, path: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for ingress in objects.iter().filter(|o| o["kind"] == "Ingress") {
+        for rule in ingress.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+            if rule.get("host").and_then(Value::as_str).is_some_and(|h| h != host) {
+                continue;
+            }
+            for p in rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten() {
+                let want = p.get("path").and_then(Value::as_str).unwrap_or("/");
+                let matches = match p.get("pathType").and_then(Value::as_str) {
+                    Some("Exact") => path == want,
+                    _ => {
+                        let want = want.trim_end_matches('/');
+                        want.is_empty() || path == want || path.starts_with(&format!("{want}/"))
+                    }
+                };
+                if let (true, Some(service)) = (matches, p.pointer("/backend/service/name").and_then(Value::as_str)) {
+                    out.insert(service.to_owned());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An expectation as the scenario file would write it.

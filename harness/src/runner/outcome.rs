@@ -81,11 +81,11 @@ impl LastFailure {
         self.0.set(Some(FailureKind::Error));
     }
 
-    /// The step's failure with `detail`: of the last attempt's kind; a verdict when no attempt
-    /// failed (the deadline passed while the first was still running counts as the check not
-    /// being met in time).
+    /// The step's failure with `detail`: of the last attempt's kind; an error when no attempt
+    /// finished (the deadline passed while the first was still running: an API call or a probe
+    /// that never answered, so nothing was judged).
     pub fn failure(&self, detail: impl Into<String>) -> StepFailure {
-        StepFailure { kind: self.0.get().unwrap_or(FailureKind::Verdict), detail: detail.into() }
+        StepFailure { kind: self.0.get().unwrap_or(FailureKind::Error), detail: detail.into() }
     }
 }
 
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(e.kind, FailureKind::Error);
         assert_eq!(StepFailure::verdict("status 503 is not 200").kind, FailureKind::Verdict);
         let last = LastFailure::default();
-        assert_eq!(last.failure("x").kind, FailureKind::Verdict);
+        assert_eq!(last.failure("x").kind, FailureKind::Error, "nothing judged");
         last.errored();
         assert_eq!(last.failure("x").kind, FailureKind::Error);
         last.judged();

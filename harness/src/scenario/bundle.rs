@@ -2,6 +2,7 @@
 //! file, the scenario and every fixture it applies, inline and as written. A bundle unpacks into
 //! a project layout, so everything that works on the project (lint, plan, e2e) works on it.
 
+use crate::runner::outcome::FailureKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -117,25 +118,35 @@ impl Expected {
     }
 
     /// The verdict of a run whose first failed step is `failed` (its number, 0 for the namespace
-    /// and fixtures, and its detail), or `None` when every step passed: `Ok` with what was seen
-    /// when it matches, `Err` with what differs.
-    pub fn judge(&self, failed: Option<(usize, &str)>) -> Result<String, String> {
+    /// and fixtures, its detail and why it failed), or `None` when every step passed: `Ok` with
+    /// what was seen when it matches, `Err` with what differs. Only a check's verdict reproduces
+    /// a bug: the harness failing at the expected step (an API error) is not the bug showing.
+    pub fn judge(&self, failed: Option<(usize, &str, FailureKind)>) -> Result<String, String> {
         let named = |n: usize| if n == 0 { "the namespace and fixtures".to_owned() } else { format!("step {n}") };
         match (self.outcome, self.step, failed) {
             (ExpectedOutcome::Passes, _, None) => Ok("every step passed, as the bundle expects".into()),
-            (ExpectedOutcome::Passes, _, Some((n, detail))) => {
+            (ExpectedOutcome::Passes, _, Some((n, detail, _))) => {
                 Err(format!("the bundle expects every step to pass; {} failed: {detail}", named(n)))
             }
             (ExpectedOutcome::Fails, Some(want), None) => {
                 Err(format!("the bundle expects step {want} to fail; every step passed: not reproduced"))
             }
-            (ExpectedOutcome::Fails, Some(want), Some((n, detail))) if n == want => match &self.detail {
-                Some(text) if !detail.contains(text.as_str()) => {
+            (ExpectedOutcome::Fails, Some(want), Some((n, detail, kind)))
+                if n == want && kind != FailureKind::Verdict =>
+            {
+                Err(format!("step {want} {kind}, which is not the bug reproducing: {detail}"))
+            }
+            (ExpectedOutcome::Fails, Some(want), Some((n, detail, _))) if n == want => match &self.detail {
+                // As written by a person (`503`), or as a signature this run's failure shares.
+                Some(text)
+                    if !detail.contains(text.as_str())
+                        && !failure_signature(detail).is_some_and(|own| own.contains(text.as_str())) =>
+                {
                     Err(format!("step {want} failed as the bundle expects, but not with `{text}`: {detail}"))
                 }
                 _ => Ok(format!("step {want} failed, as the bundle expects (reproduced): {detail}")),
             },
-            (ExpectedOutcome::Fails, Some(want), Some((n, detail))) => {
+            (ExpectedOutcome::Fails, Some(want), Some((n, detail, _))) => {
                 Err(format!("the bundle expects step {want} to fail; {} failed instead: {detail}", named(n)))
             }
             (ExpectedOutcome::Fails, None, _) => Err("the bundle's `expected` names no step".into()),
@@ -144,43 +155,77 @@ impl Expected {
 }
 
 /// What a failure's detail says went wrong, stable from run to run, for `expected.detail` of a
-/// bundle written after that failure: the first unmet expectation of the last observation
-/// (`fail: <first>; ...`), else the detail's first line, cut before the first run-specific
-/// part (a quoted body, a parenthesis, a token mixing letters and digits longer than `v1`:
-/// pod names, namespaces with the run id, request ids), at most 120 characters. `None` when
-/// nothing stable is left.
+/// bundle written after that failure: the last observation (`last seen: ...`, else the first
+/// line), its first failure when a check spelled them out (`fail: a; b`), without a split's
+/// settle preamble, with what differs between runs replaced by `*` ([`normalise`]). At most 16
+/// words; `None` when fewer than two stable words are left.
 pub fn failure_signature(detail: &str) -> Option<String> {
-    let last_seen = detail.lines().find_map(|l| l.trim_start().strip_prefix("last seen:")).unwrap_or(detail);
-    let phrase = match last_seen.find("fail: ") {
-        Some(i) => &last_seen[i + "fail: ".len()..],
-        None => detail.lines().next().unwrap_or_default(),
-    };
+    let last_seen = detail.lines().find_map(|l| l.trim_start().strip_prefix("last seen:"));
+    let mut phrase = last_seen.unwrap_or_else(|| detail.lines().next().unwrap_or_default()).trim();
+    if let Some((preamble, rest)) = phrase.split_once("; ")
+        && preamble.starts_with("route in effect after ")
+    {
+        phrase = rest;
+    }
+    if let Some(i) = phrase.find("fail: ") {
+        phrase = &phrase[i + "fail: ".len()..];
+    }
     let phrase = phrase.split("; ").next().unwrap_or_default();
-    let mut kept = Vec::new();
-    for word in phrase.split_whitespace() {
-        let volatile =
-            word.len() > 3 && word.bytes().any(|b| b.is_ascii_digit()) && word.bytes().any(|b| b.is_ascii_alphabetic());
-        if volatile {
-            break;
+    let words: Vec<String> = normalise(phrase).split(" ").take(16).map(str::to_owned).collect();
+    let stable = words.iter().filter(|w| !w.is_empty() && !w.starts_with('*')).count();
+    let signature = words.join(" ").trim_end_matches([',', ':', ';', ' ']).to_owned();
+    (stable >= 2).then_some(signature)
+}
+
+/// `text` with what differs between runs of the same failure replaced by `*`, words joined by
+/// one space: quoted text and bracketed groups (`(pod ...)`, `{...}` evidence, `[...]` lists),
+/// tokens mixing letters and digits longer than 3 (`echo-v1-6d8f9-abcde`, `t-r1abc23-1`; `v1`
+/// and `h2` stay), hex runs of 8 or more, and numbers other than HTTP statuses (100-599), which
+/// are what a failure is about.
+pub fn normalise(text: &str) -> String {
+    let mut unquoted = String::with_capacity(text.len());
+    let (mut in_quotes, mut depth) = (false, 0usize);
+    for c in text.chars() {
+        // Neither a quote nor a bracket spans lines: an unbalanced one hides nothing after it.
+        if c == '\n' {
+            (in_quotes, depth) = (false, 0);
         }
-        let (clean, cut) = match word.find(['"', '(', '{', '[', '`']) {
-            Some(i) => (&word[..i], true),
-            None => (word, false),
-        };
-        if !clean.is_empty() {
-            kept.push(clean);
-        }
-        if cut {
-            break;
+        match (c, in_quotes, depth) {
+            ('"', false, 0) => {
+                in_quotes = true;
+                unquoted.push('*');
+            }
+            ('"', true, _) => in_quotes = false,
+            (_, true, _) => {}
+            ('(' | '{' | '[', false, d) => {
+                if d == 0 {
+                    unquoted.push('*');
+                }
+                depth += 1;
+            }
+            (')' | '}' | ']', false, d) => depth = d.saturating_sub(1),
+            (_, false, 0) => unquoted.push(c),
+            _ => {}
         }
     }
-    let mut signature = kept.join(" ");
-    if signature.len() > 120 {
-        let cut = (0..=120).rev().find(|&i| signature.is_char_boundary(i)).unwrap_or(0);
-        signature.truncate(cut);
-    }
-    let signature = signature.trim_end_matches([',', ':', ' ']).to_owned();
-    (signature.split_whitespace().count() >= 2).then_some(signature)
+    unquoted
+        .split_whitespace()
+        .map(|token| {
+            let core = token.trim_end_matches([',', ';', ':', '.']);
+            let tail = &token[core.len()..];
+            let letters = core.bytes().any(|b| b.is_ascii_alphabetic());
+            let digits = core.bytes().any(|b| b.is_ascii_digit());
+            let hex_id = core.len() >= 8 && core.bytes().all(|b| b.is_ascii_hexdigit());
+            let number = digits && core.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/');
+            let status = core.len() == 3 && core.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n));
+            if (letters && digits && core.len() > 3) || hex_id || (number && !status) {
+                format!("*{tail}")
+            } else {
+                token.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl std::fmt::Display for Expected {
@@ -816,31 +861,69 @@ mod tests {
     /// failure of another kind at the same step does not count as the bug reproducing.
     #[test]
     fn failure_signatures_are_stable_and_specific() {
-        let converge = "did not converge within 90s: needed 5 consecutive passes, best run was 0 (31 attempts)\n  \
-                        expected:  GET /echo -> status 200\n  \
-                        last seen: status 503 from pod echo-v1-6d8f9-abcde (fail: status 503 is not 200; the answer \
-                        (status 503) is not from the echo backend)";
-        assert_eq!(failure_signature(converge).as_deref(), Some("status 503 is not 200"));
-        let other_run = converge.replace("echo-v1-6d8f9-abcde", "echo-v1-77aa1-zzzzz").replace("31", "29");
-        assert_eq!(failure_signature(&other_run), failure_signature(converge));
-        let version = "last seen: x (fail: answered by version v1 (pod echo-v1-6d8f9-abcde), expected v2)";
-        assert_eq!(failure_signature(version).as_deref(), Some("answered by version v1"));
-        let refused =
-            "last seen: y (fail: expected istio to refuse the request, but HTTP 200 \"{}\" is not an Istio denial)";
-        assert_eq!(failure_signature(refused).as_deref(), Some("expected istio to refuse the request, but HTTP 200"));
+        // Details as the executor writes them, per step kind (converge's and eventually's
+        // `NotConverged`, a split's and a trace's own text), each seen in two runs.
+        let http = "did not converge within 90s: needed 5 consecutive passes, best run was 0 (31 attempts)\n  \
+                    expected:  GET /echo -> {\"status\":200}\n  \
+                    last seen: HTTP 503 (fail: status 503 is not 200; the answer (status 503) is not from the echo backend)";
+        let version = "did not converge within 90s: needed 10 consecutive passes, best run was 3 (40 attempts)\n  \
+                       expected:  GET /route -> {}\n  \
+                       last seen: HTTP 200 from echo-v1-[hash] (fail: answered by version v1 (pod echo-v1-6d8f9-abcde), expected v2)";
+        let refused = "did not converge within 90s: needed 5 consecutive passes, best run was 0 (12 attempts)\n  \
+                       expected:  GET /api -> {}\n  \
+                       last seen: HTTP 200 from echo-v1-[hash] (fail: expected istio to refuse the request, but backend \
+                       pod echo-v1-6d8f9-abcde answered 200: the request was not refused)";
+        let wait = "not reached within 3m (90 attempts)\n  expected:  Deployment/echo-v1 available\n  \
+                    last seen: Available=False 0/1 ready";
+        let split = "route in effect after 3 pre-window(s); split not as declared (Fail { version: \"v2\", direction: \
+                     Above }): {\"requests\":212}";
+        let settle =
+            "the route was not in effect within 90s: the last pre-window (±0.25) was Fail { version: \"v1\" }: {}";
+        let trace = "trace 463ac35c9f6413ad48485a3953bb6124 asked again after 20s: fail: no span from service \
+                     \"echo.t-r1abc-1\" (seen: [\"kong\"])";
+        let metrics = "not reached within 1m (30 attempts)\n  expected:  request_total\n  last seen: fail: \
+                       request_total{direction=inbound}: 3 (over 2 series), expected at least 5; series of that name: []";
         let api = "cannot apply Deployment/echo in t-r1abc23-1: the API server answered 403";
-        assert_eq!(failure_signature(api).as_deref(), Some("cannot apply Deployment/echo in"));
-        assert_eq!(failure_signature("(nothing)"), None);
-        // Judged as the bundle will be: the same failure reproduces, another does not.
+        let cases = [
+            (http, "status 503 is not 200"),
+            (version, "answered by version v1 *, expected v2"),
+            (refused, "expected istio to refuse the request, but backend pod * answered 200: the request was not"),
+            (wait, "Available=False * ready"),
+            (split, "split not as declared *: *"),
+            (settle, "the route was not in effect within 90s: the last pre-window * was Fail *: *"),
+            (trace, "no span from service * *"),
+            (metrics, "request_total*: * *, expected at least *"),
+            (api, "cannot apply Deployment/echo in *: the API server answered 403"),
+        ];
+        for (detail, want) in cases {
+            let signature = failure_signature(detail);
+            assert_eq!(signature.as_deref(), Some(want), "{detail}");
+            // Another run of the same failure: other pods, namespaces, counts, ids, windows.
+            let again = detail
+                .replace("echo-v1-6d8f9-abcde", "echo-v1-77aa1-zzzzz")
+                .replace("t-r1abc23-1", "t-r9xyz77-1")
+                .replace("t-r1abc-1", "t-r9xyz-1")
+                .replace("463ac35c9f6413ad48485a3953bb6124", "0af7651916cd43dd8448eb211c80319c")
+                .replace("after 3 pre-window", "after 7 pre-window")
+                .replace("(31 attempts)", "(29 attempts)")
+                .replace(": 3 (over", ": 2 (over");
+            assert_eq!(failure_signature(&again), signature, "{again}");
+            let expected =
+                Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: signature, note: String::new() };
+            assert!(expected.judge(Some((2, &again, FailureKind::Verdict))).is_ok(), "{again}");
+            // The same step failing as the harness's error is not the bug reproducing.
+            assert!(expected.judge(Some((2, &again, FailureKind::Error))).is_err());
+        }
+        // Another failure at the same step is not this one.
         let expected = Expected {
             outcome: ExpectedOutcome::Fails,
             step: Some(2),
-            detail: failure_signature(converge),
+            detail: failure_signature(http),
             note: String::new(),
         };
-        assert!(expected.judge(Some((2, &other_run))).is_ok());
-        let another = converge.replace("status 503 is not 200", "status 404 is not 200");
-        assert!(expected.judge(Some((2, &another))).is_err());
+        let another = http.replace("status 503 is not 200", "status 404 is not 200");
+        assert!(expected.judge(Some((2, &another, FailureKind::Verdict))).is_err());
+        assert_eq!(failure_signature("(nothing)"), None);
     }
 
     /// `expected` is a verdict, not a comment: each mismatch fails, with what was seen.
@@ -849,22 +932,34 @@ mod tests {
         let passes = Expected::passes();
         assert!(passes.judge(None).is_ok());
         assert_eq!(
-            passes.judge(Some((2, "HTTP 503"))).unwrap_err(),
+            passes.judge(Some((2, "HTTP 503", FailureKind::Verdict))).unwrap_err(),
             "the bundle expects every step to pass; step 2 failed: HTTP 503"
         );
         let fails =
             Expected { outcome: ExpectedOutcome::Fails, step: Some(2), detail: Some("503".into()), note: "".into() };
         assert_eq!(
-            fails.judge(Some((2, "expected status 200, got 503"))).unwrap(),
+            fails.judge(Some((2, "expected status 200, got 503", FailureKind::Verdict))).unwrap(),
             "step 2 failed, as the bundle expects (reproduced): expected status 200, got 503"
         );
         assert_eq!(
             fails.judge(None).unwrap_err(),
             "the bundle expects step 2 to fail; every step passed: not reproduced"
         );
-        assert!(fails.judge(Some((1, "timeout"))).unwrap_err().contains("step 1 failed instead: timeout"));
-        assert!(fails.judge(Some((0, "forbidden"))).unwrap_err().contains("the namespace and fixtures failed instead"));
-        assert!(fails.judge(Some((2, "got 404"))).unwrap_err().contains("not with `503`: got 404"));
+        assert!(
+            fails
+                .judge(Some((1, "timeout", FailureKind::Verdict)))
+                .unwrap_err()
+                .contains("step 1 failed instead: timeout")
+        );
+        assert!(
+            fails
+                .judge(Some((0, "forbidden", FailureKind::Verdict)))
+                .unwrap_err()
+                .contains("the namespace and fixtures failed instead")
+        );
+        assert!(
+            fails.judge(Some((2, "got 404", FailureKind::Verdict))).unwrap_err().contains("not with `503`: got 404")
+        );
         assert_eq!(fails.to_string(), "step 2 fails with `503`");
     }
 

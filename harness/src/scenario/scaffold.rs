@@ -172,8 +172,18 @@ mod tests {
         assert!(!bundle.fixtures.keys().any(|k| k.contains("README")));
         assert_eq!(bundle.expected.to_string(), "step 1 fails with `is not 200`");
         // Only the wrong status reproduces it; a connection failure does not.
-        assert!(bundle.expected.judge(Some((1, "status 503 is not 200"))).is_ok());
-        assert!(bundle.expected.judge(Some((1, "no response (connection refused)"))).is_err());
+        assert!(
+            bundle
+                .expected
+                .judge(Some((1, "status 503 is not 200", crate::runner::outcome::FailureKind::Verdict)))
+                .is_ok()
+        );
+        assert!(
+            bundle
+                .expected
+                .judge(Some((1, "no response (connection refused)", crate::runner::outcome::FailureKind::Verdict)))
+                .is_err()
+        );
         assert!(
             bundle.scenario_yaml.contains("request: {method: POST, path: \"/orders\", host: \"shop.example.com\"}"),
             "{}",

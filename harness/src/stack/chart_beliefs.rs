@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::kong::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT, images_in};
 use super::*;
+use crate::cluster::discover::{ISTIOD_CONTAINER, ISTIOD_SELECTOR, LINKERD_DESTINATION_SELECTOR};
 use crate::testing::rendered;
 
 fn profile(name: &str) -> Profile {
@@ -156,19 +157,17 @@ fn kongs_proxy_service_gateway_pods_and_identity_are_what_the_harness_believes()
 fn istiod_is_what_discovery_and_the_gates_look_for() {
     let profile = profile("istio");
     let objects = rendered("istio", "istiod");
-    let istiod = named(&objects, "Deployment", "istiod");
-    // discover.rs: `app=istiod`, container `discovery`.
-    assert_eq!(istiod["metadata"]["labels"]["app"], "istiod");
-    let discovery = container(&istiod["spec"]["template"]["spec"], "discovery");
+    // Discovery's selector (a list of Deployments by their own labels) finds istiod, and only it.
+    let found: Vec<&Value> = of_kind(&objects, "Deployment")
+        .into_iter()
+        .filter(|d| selects(ISTIOD_SELECTOR, &labels(&d["metadata"]["labels"])))
+        .collect();
+    assert_eq!(found.len(), 1, "{ISTIOD_SELECTOR} selects istiod's Deployment");
+    let discovery = container(&found[0]["spec"]["template"]["spec"], ISTIOD_CONTAINER);
     let image = discovery["image"].as_str().unwrap();
     // The hub the harness sets; the tag is the vendored chart's (1.30.3, PROVENANCE.md), the
-    // pin's on a real install.
+    // pin's on a real install. Discovery reports the tag as Istio's version.
     assert_eq!(image, "docker.io/istio/pilot:1.30.3");
-    let preload = preload_images(&profile);
-    assert!(preload.iter().any(|p| p.starts_with("docker.io/istio/pilot:")), "{preload:?}");
-    // The webhook gate's name.
-    let webhook = named(&objects, "MutatingWebhookConfiguration", "istio-sidecar-injector");
-    assert!(webhook["webhooks"].as_array().is_some_and(|w| !w.is_empty()));
     // The sidecars' image, from the injector's values.
     let injector = named(&objects, "ConfigMap", "istio-sidecar-injector");
     let values = injector["data"]["values"].as_str().unwrap();
@@ -179,32 +178,22 @@ fn istiod_is_what_discovery_and_the_gates_look_for() {
     assert!(mesh_config.contains(&format!("name: {ISTIO_TRACE_PROVIDER}")), "{mesh_config}");
     assert!(mesh_config.contains(&format!("service: {}", t.host())), "{mesh_config}");
     assert!(mesh_config.contains(&format!("port: {}", t.otlp_grpc_port)), "{mesh_config}");
-    for d in of_kind(&objects, "Deployment") {
-        assert_eq!(d["metadata"]["namespace"], "istio-system");
-    }
 }
 
 #[test]
 fn linkerd_is_what_discovery_and_the_gates_look_for() {
     let profile = profile("linkerd");
     let objects = rendered("linkerd", "linkerd-control-plane");
-    let destination = of_kind(&objects, "Deployment")
+    // Discovery's selector (a list of Deployments by their own labels) finds the destination,
+    // and only it.
+    let found: Vec<&Value> = of_kind(&objects, "Deployment")
         .into_iter()
-        .find(|d| d["metadata"]["labels"]["linkerd.io/control-plane-component"] == "destination")
-        .expect("discovery's label selects the destination Deployment");
+        .filter(|d| selects(LINKERD_DESTINATION_SELECTOR, &labels(&d["metadata"]["labels"])))
+        .collect();
+    assert_eq!(found.len(), 1, "{LINKERD_DESTINATION_SELECTOR} selects the destination Deployment");
     // discover.rs reads the version from this label.
     let version = profile.pins.mesh_version.clone().unwrap();
-    assert_eq!(destination["metadata"]["labels"]["app.kubernetes.io/version"], version.as_str());
-    named(&objects, "MutatingWebhookConfiguration", "linkerd-proxy-injector-webhook-config");
-    // The images the plan preloads.
-    let images: Vec<String> = of_kind(&objects, "Deployment")
-        .iter()
-        .flat_map(|d| d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["image"].as_str().map(str::to_owned))
-        .collect();
-    for image in preload_images(&profile).iter().filter(|i| i.starts_with("cr.l5d.io/")) {
-        assert!(images.contains(image), "{image} runs: {images:?}");
-    }
+    assert_eq!(found[0]["metadata"]["labels"]["app.kubernetes.io/version"], version.as_str());
     // Proxy tracing as the harness configures it, with the collector's identity.
     let t = &profile.versions.tracing;
     let text = serde_json::to_string(&objects).unwrap();
@@ -212,7 +201,229 @@ fn linkerd_is_what_discovery_and_the_gates_look_for() {
     assert!(
         text.contains(&format!("{}.{}.serviceaccount.identity.linkerd.cluster.local", t.service_account, t.namespace))
     );
-    for d in of_kind(&objects, "Deployment") {
-        assert_eq!(d["metadata"]["namespace"], "linkerd");
+}
+
+/// Everything `profile`'s environment creates, as far as the tests can know it: the golden
+/// render of each Helm release (the CRD-only charts, istio `base` and `linkerd-crds`, have
+/// none: tests/charts.rs `has_golden`) and the objects the stack applies itself.
+fn environment_objects(profile: &Profile) -> Vec<Value> {
+    environment_parts(profile).into_iter().flat_map(|(_, objects)| objects).collect()
+}
+
+/// [`environment_objects`] by where they come from: the Helm release's chart, or `None` for
+/// the objects the stack applies.
+fn environment_parts(profile: &Profile) -> Vec<(Option<String>, Vec<Value>)> {
+    let mut parts = Vec::new();
+    for action in environment(profile) {
+        match action {
+            Action::Helm(r) => {
+                let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("testdata/renders")
+                    .join(&profile.name)
+                    .join(format!("{}.yaml", r.name));
+                if golden.exists() {
+                    parts.push((Some(r.chart.clone()), rendered(&profile.name, &r.name)));
+                } else {
+                    let crds_only = matches!(r.chart.as_str(), "base" | "linkerd-crds");
+                    assert!(crds_only, "{}: no golden {}", profile.name, r.name);
+                }
+            }
+            Action::Apply { objects, .. } => parts.push((None, objects)),
+            _ => {}
+        }
+    }
+    parts
+}
+
+/// The pod templates of the workloads among `objects`: (namespace, template).
+fn pod_templates(objects: &[Value]) -> Vec<(&str, &Value)> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let template = match o["kind"].as_str()? {
+                "Deployment" | "DaemonSet" | "StatefulSet" | "Job" => &o["spec"]["template"],
+                "CronJob" => &o["spec"]["jobTemplate"]["spec"]["template"],
+                _ => return None,
+            };
+            Some((o["metadata"]["namespace"].as_str().unwrap_or_default(), template))
+        })
+        .collect()
+}
+
+fn gates(profile: &Profile) -> Vec<Gate> {
+    environment(profile)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Ready(g) => Some(g),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every readiness gate of each environment names what the environment creates, and what the
+/// render creates is waited for: the webhook gates name its MutatingWebhookConfigurations (and
+/// no other has none), the Deployments gates the namespaces of its Deployments (and every
+/// namespace with one is gated), the Meshed gates select its pods in their namespace and name
+/// the proxy container the mesh's injector adds.
+#[test]
+fn every_gate_names_what_the_render_creates() {
+    for mesh in Mesh::ALL {
+        let profile = profile(&mesh.to_string());
+        let objects = environment_objects(&profile);
+        let gates = gates(&profile);
+        let webhook_gates: Vec<&str> = gates
+            .iter()
+            .filter_map(|g| match g {
+                Gate::Webhook { configuration } => Some(configuration.as_str()),
+                _ => None,
+            })
+            .collect();
+        let rendered_webhooks: Vec<&str> = of_kind(&objects, "MutatingWebhookConfiguration")
+            .iter()
+            .filter_map(|w| w["metadata"]["name"].as_str())
+            .collect();
+        for name in &webhook_gates {
+            let webhook = named(&objects, "MutatingWebhookConfiguration", name);
+            assert!(webhook["webhooks"].as_array().is_some_and(|w| !w.is_empty()), "{mesh}: {name} has webhooks");
+        }
+        for name in &rendered_webhooks {
+            assert!(webhook_gates.contains(name), "{mesh}: the injector {name} is rendered but no gate waits for it");
+        }
+        assert_eq!(webhook_gates.is_empty(), mesh == Mesh::None, "{mesh}: {webhook_gates:?}");
+
+        let deployment_gates: Vec<&str> = gates
+            .iter()
+            .filter_map(|g| match g {
+                Gate::Deployments { namespace } => Some(namespace.as_str()),
+                _ => None,
+            })
+            .collect();
+        let deployment_namespaces: Vec<&str> =
+            of_kind(&objects, "Deployment").iter().filter_map(|d| d["metadata"]["namespace"].as_str()).collect();
+        for ns in &deployment_gates {
+            assert!(deployment_namespaces.contains(ns), "{mesh}: the gate waits in {ns}, where nothing is rendered");
+        }
+        for ns in &deployment_namespaces {
+            assert!(deployment_gates.contains(ns), "{mesh}: Deployments in {ns} that no gate waits for");
+        }
+
+        let templates = pod_templates(&objects);
+        let meshed: Vec<(&str, &str, &str)> = gates
+            .iter()
+            .filter_map(|g| match g {
+                Gate::Meshed { namespace, selector, container } => {
+                    Some((namespace.as_str(), selector.as_str(), container.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(meshed.is_empty(), mesh == Mesh::None, "{mesh}: {meshed:?}");
+        // The container the injector adds: named in Istio's injection templates (the injector
+        // ConfigMap) or, for Linkerd, on the control plane's own pods (rendered from the same
+        // partials the injector uses, charts/partials/templates/_proxy.tpl).
+        let text = serde_json::to_string(&objects).unwrap();
+        for (ns, selector, container) in meshed {
+            let selected = templates
+                .iter()
+                .filter(|(at, t)| *at == ns && selects(selector, &labels(&t["metadata"]["labels"])))
+                .count();
+            assert!(selected > 0, "{mesh}: {selector} selects no pod of the render in {ns}");
+            assert!(
+                text.contains(&format!("name: {container}")) || text.contains(&format!("\"name\":\"{container}\"")),
+                "{mesh}: the injector adds no container {container}"
+            );
+        }
+    }
+}
+
+/// An image reference without its tag and digest.
+fn repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    }
+}
+
+/// The proxy (and proxy-init) images the mesh's injector adds to meshed pods, as its
+/// configuration in the render names them.
+fn injected_images(mesh: Mesh, objects: &[Value]) -> Vec<String> {
+    match mesh {
+        Mesh::Istio => {
+            // istiod's injector computes the image from these values: `<hub>/<image>:<tag>`,
+            // with a `-<variant>` suffix only when a variant is set (istio/istio 1.30.3
+            // pkg/kube/inject/inject.go `ProxyImage`, `imageURL`).
+            let config = named(objects, "ConfigMap", "istio-sidecar-injector");
+            let values: Value = serde_json::from_str(config["data"]["values"].as_str().unwrap()).unwrap();
+            let global = &values["global"];
+            assert_eq!(global["variant"].as_str().unwrap_or_default(), "", "no image variant");
+            let (hub, tag) = (global["hub"].as_str().unwrap(), global["tag"].as_str().unwrap());
+            ["proxy", "proxy_init"]
+                .iter()
+                .map(|p| format!("{hub}/{}:{tag}", global[p]["image"].as_str().unwrap()))
+                .collect()
+        }
+        Mesh::Linkerd => {
+            // The proxy injector renders the proxy from linkerd-config's values:
+            // `proxy.image.name:(proxy.image.version | default linkerdVersion)` (linkerd/linkerd2
+            // edge-26.8.3 charts/partials/templates/_proxy.tpl); linkerd-init runs the same image.
+            let config = named(objects, "ConfigMap", "linkerd-config");
+            let values: Vec<Value> = crate::yaml::documents(config["data"]["values"].as_str().unwrap()).unwrap();
+            let values = &values[0];
+            let version = Some(&values["proxy"]["image"]["version"])
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .or(values["linkerdVersion"].as_str())
+                .unwrap();
+            vec![format!("{}:{version}", values["proxy"]["image"]["name"].as_str().unwrap())]
+        }
+        Mesh::None => vec![],
+    }
+}
+
+/// The images the plan preloads are the images that run, both ways: every image of every
+/// workload the environment renders (containers and init containers) and every proxy image
+/// the mesh's injector adds is preloaded, and every mesh or Kong image the plan preloads runs.
+/// By reference, except for images of the vendored Istio charts: those are 1.30.3
+/// (PROVENANCE.md) while the profile pins 1.30.5, so they are compared by repository, and the
+/// preloaded tag must be the pin (what the pinned chart's release sets `global.tag` to).
+#[test]
+fn the_preloaded_images_are_the_images_that_run() {
+    for mesh in Mesh::ALL {
+        let profile = profile(&mesh.to_string());
+        // (image, whether it comes from the vendored Istio charts, whose tag is theirs).
+        let mut running: Vec<(String, bool)> = Vec::new();
+        for (chart, objects) in environment_parts(&profile) {
+            let vendored_istio = mesh == Mesh::Istio && matches!(chart.as_deref(), Some("base" | "istiod"));
+            for (_, template) in pod_templates(&objects) {
+                for list in ["containers", "initContainers"] {
+                    for c in template["spec"][list].as_array().into_iter().flatten() {
+                        running.push((c["image"].as_str().unwrap().to_owned(), vendored_istio));
+                    }
+                }
+            }
+        }
+        let objects = environment_objects(&profile);
+        running.extend(injected_images(mesh, &objects).into_iter().map(|i| (i, mesh == Mesh::Istio)));
+        running.sort();
+        running.dedup();
+        assert!(!running.is_empty());
+
+        let preload = preload_images(&profile);
+        let pin = profile.pins.mesh_version.clone().unwrap_or_default();
+        // The same image, or (vendored Istio) the same repository at the pinned tag.
+        let same = |running: &(String, bool), preloaded: &str| match running {
+            (image, false) => image == preloaded,
+            (image, true) => repository(image) == repository(preloaded) && preloaded.ends_with(&format!(":{pin}")),
+        };
+        for r in &running {
+            assert!(preload.iter().any(|p| same(r, p)), "{mesh}: {} runs and is not preloaded: {preload:?}", r.0);
+        }
+        // The pinned images are the scenarios' workloads and the collector's, not the charts'.
+        let pinned: Vec<&String> = profile.versions.images.values().collect();
+        for image in preload.iter().filter(|p| !pinned.contains(p)) {
+            let runs = running.iter().any(|r| same(r, image));
+            assert!(runs, "{mesh}: {image} is preloaded and runs nowhere: {running:?}");
+        }
     }
 }

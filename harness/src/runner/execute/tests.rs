@@ -96,6 +96,11 @@ async fn a_delete_step_waits_until_the_object_is_gone() {
         asked.iter().filter(|r| r.path.ends_with("/deployments/echo-v1")).map(|r| r.method.as_str()).collect();
     assert_eq!(on_it, ["PATCH", "DELETE", "GET", "GET", "GET", "GET"], "deleted once, then looked at until gone");
     assert_eq!(run.steps.last().unwrap().detail, "1 object(s) deleted and gone");
+    // Foreground: the Deployment stays (finalizer `foregroundDeletion`) until its pods are gone,
+    // so "gone" is not said while they still terminate. kube sends DeleteOptions as the body.
+    let delete = asked.iter().find(|r| r.method == "DELETE" && r.path.ends_with("/deployments/echo-v1")).unwrap();
+    let options: serde_json::Value = serde_json::from_str(&delete.body).unwrap();
+    assert_eq!(options["propagationPolicy"], "Foreground", "{}", delete.body);
 
     let (run, _) = delete_with(None).await;
     assert!(!run.passed);
@@ -744,4 +749,32 @@ async fn clean_up_deletes_the_scenarios_own_cluster_plugins_and_no_others() {
         .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(deleted, ["t-1", "t-1-global"]);
+}
+
+/// The proof a relayed denial needs is about the Service behind the refused route: the from-pod
+/// URL names one Service of the scenario's namespace, the Ingress routes the path to Services.
+#[test]
+fn the_proven_backend_is_the_routes_own() {
+    assert_eq!(
+        service_of_url("http://backend-service.t-1.svc.cluster.local/", "t-1").as_deref(),
+        Some("backend-service")
+    );
+    assert_eq!(service_of_url("http://echo:8080/x", "t-1").as_deref(), Some("echo"));
+    assert_eq!(service_of_url("http://echo.other.svc.cluster.local/", "t-1"), None, "another namespace");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let loaded =
+        load(&root.join("scenarios/seed-istio-as-written.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let mut objects = Vec::new();
+    for f in &loaded.scenario.fixtures {
+        let manifests = crate::scenario::fixture::load(&root.join("fixtures").join(&f.value), &loaded.vars).unwrap();
+        objects.extend(manifests.into_iter().map(|m| m.object));
+    }
+    let host = loaded.vars.get("host").unwrap();
+    let backends = ingress_backends(&objects, host, "/api/health");
+    assert_eq!(backends.into_iter().collect::<Vec<_>>(), ["backend-service"]);
+    assert!(ingress_backends(&objects, host, "/apix").is_empty(), "prefix by path segment");
+    assert!(ingress_backends(&objects, "other.example", "/api/health").is_empty(), "another host");
 }
