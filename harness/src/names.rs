@@ -110,6 +110,83 @@ pub fn https_url(url: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("`{}` is not a plain https://host/path URL", printable(url))) }
 }
 
+/// Whether `path` may be read or replaced as a file of its own: it exists as a regular file
+/// and is not a link (`Ok(true)`), does not exist (`Ok(false)`), or is something else (a link,
+/// directory, FIFO, socket or device: the error says which). Links are never followed: a link
+/// placed in a project could point anywhere, `~/.ssh` included.
+pub fn regular_or_absent(path: &Path) -> std::io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(std::io::Error::other(
+            "a symbolic link: links are never followed here (replace it with the file itself)",
+        )),
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(meta) if meta.is_dir() => Err(std::io::Error::other("a directory, not a file")),
+        Ok(_) => Err(std::io::Error::other("not a regular file (FIFOs, sockets and devices are never opened)")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Open `path` for reading only as a regular file, never through a link: checked before the
+/// open, and the open itself refuses a link (`O_NOFOLLOW`) and cannot block on a FIFO
+/// (`O_NONBLOCK`), and what was opened is checked again.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    if !regular_or_absent(path)? {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"));
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            std::io::Error::other("a symbolic link: links are never followed here")
+        } else {
+            std::io::Error::from(e)
+        }
+    })?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file (FIFOs, sockets and devices are never read)"));
+    }
+    Ok(file)
+}
+
+/// At most `max` bytes of the regular file `path` ([`open_regular`]); a larger file is an error,
+/// found without reading more than `max + 1` bytes.
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_regular(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {} KiB limit for this file", max / 1024),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub fn read_regular_text(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path, max)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Write `bytes` as the regular file `path`: refused when `path` is a link or anything but a
+/// regular file; written into a new file beside it and renamed over it, so a link put in its
+/// place meanwhile is replaced, never written through.
+pub fn write_regular(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    regular_or_absent(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new().prefix(".write-").suffix(".tmp").tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// The digits of run ids.
 const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -204,6 +281,36 @@ mod tests {
         let a = new_run_id();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(new_run_id()[..7] > a[..7], "later runs sort after earlier ones");
+    }
+
+    /// Links, FIFOs and directories are neither read nor written through; a regular file is
+    /// read within its bound and replaced by rename.
+    #[test]
+    fn files_are_read_and_written_only_as_regular_files() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("id_ed25519");
+        std::fs::write(&victim, "PRIVATE").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = read_regular(&link, 1024).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = write_regular(&link, b"over").unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "PRIVATE", "the link's target is untouched");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(read_regular(&fifo, 1024).unwrap_err().to_string().contains("not a regular file"));
+        assert!(write_regular(&fifo, b"x").is_err());
+        assert!(read_regular(dir.path(), 1024).is_err());
+        let file = dir.path().join("file");
+        write_regular(&file, b"one").unwrap();
+        write_regular(&file, b"two").unwrap();
+        assert_eq!(read_regular(&file, 3).unwrap(), b"two");
+        assert!(read_regular(&file, 2).unwrap_err().to_string().contains("limit"));
+        assert_eq!(read_regular(&dir.path().join("none"), 9).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 3, "no temporary file left behind: {left:?}");
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub struct Profile {
     pub kong_selector: Option<String>,
 }
 
+/// The largest `versions.toml` read: the 1 MiB bound of every input file (README, "Bounded work").
+pub const MAX_VERSIONS_BYTES: u64 = crate::yaml::MAX_FILE_BYTES;
+
 /// `versions.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -180,14 +183,25 @@ impl Versions {
         let invalid = |position, message: String| {
             ProfileError::Invalid(Box::new(Diagnostic::error("versions", path, position, message)))
         };
-        let text = std::fs::read_to_string(path)
+        // Like every input: a regular file of at most 1 MiB (the checkout's is ~10 KiB), so a
+        // huge or endless one costs neither memory nor time; refused before it is parsed.
+        let bytes = crate::yaml::read_bounded(path, MAX_VERSIONS_BYTES, "versions.toml")
             .map_err(|e| invalid(Position::WHOLE_FILE, format!("cannot read versions file: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| invalid(Position::WHOLE_FILE, format!("versions file is not UTF-8 text: {e}")))?;
         Self::parse(&text).map_err(|(position, message)| {
             ProfileError::Invalid(Box::new(Diagnostic::error("versions", path, position, message).with_source(&text)))
         })
     }
 
     pub fn parse(text: &str) -> Result<Self, (Position, String)> {
+        // A text from elsewhere (a bundle's) is bounded like the file.
+        if text.len() as u64 > MAX_VERSIONS_BYTES {
+            return Err((
+                Position::WHOLE_FILE,
+                format!("versions.toml is larger than the {} KiB limit", MAX_VERSIONS_BYTES / 1024),
+            ));
+        }
         let versions: Versions = toml::from_str(text).map_err(|e| {
             let position = e.span().map_or(Position::WHOLE_FILE, |s| Position::of_offset(text, s.start));
             (position, e.message().to_owned())
@@ -545,6 +559,30 @@ mesh_version = "1.30.3"
         seen.sort();
         assert_eq!(seen, istio, "every Istio profile");
         assert_eq!(found["images"].len(), parsed.images.len(), "every image: {:?}", found["images"]);
+    }
+
+    /// A 12 MB versions.toml once cost 2.8 GB and 5 s to parse: now anything over 1 MiB is
+    /// refused unparsed, at once, with an error located at the file; so are devices and FIFOs.
+    #[test]
+    fn oversized_or_special_versions_files_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("versions.toml");
+        // A valid file padded with comments to just over the bound.
+        let mut text = MINIMAL.to_owned();
+        text.push_str(&"# padding\n".repeat(MAX_VERSIONS_BYTES as usize / 10 + 1));
+        std::fs::write(&file, &text).unwrap();
+        let started = std::time::Instant::now();
+        let ProfileError::Invalid(d) = Versions::load(&file).unwrap_err() else { panic!() };
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!((d.file.as_path(), d.position), (file.as_path(), Position::WHOLE_FILE));
+        assert!(d.message.contains("larger than the 1024 KiB limit for versions.toml"), "{}", d.message);
+        assert!(Versions::parse(&text).unwrap_err().1.contains("larger than the 1024 KiB limit"));
+        // Endless and blocking inputs are never opened.
+        let ProfileError::Invalid(d) = Versions::load(Path::new("/dev/zero")).unwrap_err() else { panic!() };
+        assert!(d.message.contains("not a regular file"), "{}", d.message);
+        // Within the bound, the same text loads.
+        std::fs::write(&file, MINIMAL).unwrap();
+        assert!(Versions::load(&file).is_ok());
     }
 
     #[test]

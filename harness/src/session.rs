@@ -83,7 +83,30 @@ pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, SessionError>
     let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
         .await
         .map_err(|e| fail(e.to_string()))?;
-    kube::Client::try_from(config).map_err(|e| fail(e.to_string()))
+    kube::Client::try_from(with_deadlines(config)).map_err(|e| fail(e.to_string()))
+}
+
+/// Connecting to the API server: a kubeconfig may point at an address that never completes
+/// the handshake.
+pub const API_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest silence tolerated while waiting for the API server's bytes (and for a request
+/// to be written). It is a per-read idle bound, so it also holds exec websockets: longer than
+/// the longest quiet exec (a client pod's curl prints only at its end: `pod::send`'s own
+/// deadline is the request timeout + 5 s = 15 s; evidence execs stop at 30 s), and than
+/// kube-apiserver's own 60 s `--request-timeout`, so a slow but live server answers (even with
+/// its own timeout) before the harness gives up. The harness uses no watches or followed logs.
+pub const API_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// `config` with the harness's deadlines: an API server that accepts connections and never
+/// answers fails the call it was asked (`... timed out`) instead of holding it forever. The read
+/// timer restarts when a request is written (`reset_reader_on_write`), so the time a pooled
+/// connection sat idle never counts against the next answer.
+pub fn with_deadlines(mut config: kube::Config) -> kube::Config {
+    config.connect_timeout = Some(API_CONNECT_TIMEOUT);
+    config.read_timeout = Some(API_READ_TIMEOUT);
+    config.write_timeout = Some(API_READ_TIMEOUT);
+    config.reset_reader_on_write = true;
+    config
 }
 
 /// Resolve (download and verify if needed) the pinned tools a run needs: helm always (installs,
@@ -365,7 +388,7 @@ pub async fn discover(
 ) -> Result<cluster::discover::Discovered, SessionError> {
     let phase = progress.phase("discover");
     phase.waiting_for("Kong's proxy Service and the mesh's control plane");
-    let found = match cluster::discover::discover(&env.client, options.kong_namespace.as_deref()).await {
+    let found = match discover_within(&env.client, options.kong_namespace.as_deref(), DISCOVERY_TIMEOUT).await {
         Ok(found) => found,
         Err(e) => {
             phase.finish(false, "not found");
@@ -380,6 +403,26 @@ pub async fn discover(
     found.apply_to(profile);
     phase.finish(true, &format!("Kong {} in {}", found.kong.release, found.kong.namespace));
     Ok(found)
+}
+
+/// How long `--no-install` discovery may take in all (a handful of reads). A server that never
+/// answers fails the call it was asked after [`API_READ_TIMEOUT`], named (`cannot list
+/// Services: ...`); this bounds one that answers a byte at a time.
+pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`cluster::discover::discover`] within `limit`.
+async fn discover_within(
+    client: &kube::Client,
+    kong_namespace: Option<&str>,
+    limit: std::time::Duration,
+) -> Result<cluster::discover::Discovered, cluster::discover::DiscoveryError> {
+    match tokio::time::timeout(limit, cluster::discover::discover(client, kong_namespace)).await {
+        Ok(found) => found,
+        Err(_) => Err(cluster::discover::DiscoveryError::Api {
+            doing: "read Kong's proxy Service, its pods and the mesh's control plane".into(),
+            reason: format!("the API server's answers did not complete within {}s", limit.as_secs()),
+        }),
+    }
 }
 
 /// Tear down (or keep) the environment; says what happened.
@@ -418,6 +461,8 @@ pub struct ScenarioOptions {
     pub jobs: usize,
     /// How many times a failed scenario is run again, each time in a fresh namespace.
     pub retries: u32,
+    /// An untrusted repro bundle: each scenario namespace gets the sandbox's egress policy.
+    pub sandbox: bool,
 }
 
 /// Run the scenarios of `plan` in `env`, up to `options.jobs` at once (exclusive ones alone),
@@ -436,12 +481,13 @@ pub async fn run_scenarios(
     progress: &Progress,
 ) -> crate::report::RunReport {
     use crate::report::Outcome;
-    let live = crate::runner::execute::Live::for_profile(
+    let mut live = crate::runner::execute::Live::for_profile(
         env.client.clone(),
         profile,
         env.access.proxy.clone(),
         catalog.project.fixtures_dir(),
     );
+    live.sandbox = options.sandbox;
     let run = Shared { catalog, env, plan, profile, options, cancel, progress, live: &live };
     let exclusive: Vec<bool> = plan.scenarios.iter().map(|s| s.exclusive).collect();
     let results =
@@ -608,7 +654,10 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
         let transcripts = dir.join("transcripts");
         let _ = std::fs::create_dir_all(&transcripts);
         for (name, text) in &outcome.transcripts {
-            let _ = std::fs::write(transcripts.join(name), text);
+            // Named by the harness (`<step>-<kind>.yaml`); joined only through the name check.
+            if let Ok(path) = crate::names::join_under(&transcripts, name) {
+                let _ = std::fs::write(path, text);
+            }
         }
     }
     let mut notes = Vec::new();
@@ -1854,6 +1903,58 @@ mod tests {
         let mut report = report.clone();
         as_run(&mut report, options, None);
         report
+    }
+
+    /// An API server (here a loopback socket) that accepts connections and never answers once
+    /// held `--no-install` discovery for more than five minutes. With the deadlines the harness
+    /// sets on its client, the first call fails after [`API_READ_TIMEOUT`] of silence, and the
+    /// error names that call. (Paused clock: the timers are tokio's.)
+    #[tokio::test(start_paused = true)]
+    async fn an_api_server_that_never_answers_fails_the_named_call_at_its_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            // Accept, read nothing, write nothing, close nothing.
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                open.push(stream);
+            }
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = kube::Client::try_from(with_deadlines(config)).unwrap();
+        let started = tokio::time::Instant::now();
+        let asked = tokio::time::timeout(DISCOVERY_TIMEOUT * 3, discover_within(&client, None, DISCOVERY_TIMEOUT));
+        let err = asked.await.expect("discovery ends on its own").unwrap_err().to_string();
+        let waited = started.elapsed();
+        assert_eq!(err, "cannot list Services: ServiceError: client error (SendRequest): connection error: timed out");
+        assert!(waited >= API_READ_TIMEOUT && waited < DISCOVERY_TIMEOUT, "{waited:?}");
+        held.abort();
+    }
+
+    /// A server that keeps every answer coming but never complete (here: a mock that holds
+    /// each request) is bounded by discovery's own deadline, which says what it was reading.
+    #[tokio::test(start_paused = true)]
+    async fn discovery_as_a_whole_has_a_deadline() {
+        let (service, mut handle) =
+            tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+        let held = tokio::spawn(async move {
+            let mut pending = Vec::new();
+            while let Some(request) = handle.next_request().await {
+                pending.push(request);
+            }
+        });
+        let client = kube::Client::new(service, "default");
+        let started = tokio::time::Instant::now();
+        let asked =
+            tokio::time::timeout(DISCOVERY_TIMEOUT * 3, discover_within(&client, Some("kong"), DISCOVERY_TIMEOUT));
+        let err = asked.await.expect("discovery ends on its own").unwrap_err().to_string();
+        assert_eq!(started.elapsed(), DISCOVERY_TIMEOUT);
+        assert_eq!(
+            err,
+            "cannot read Kong's proxy Service, its pods and the mesh's control plane: the API server's answers did \
+             not complete within 120s"
+        );
+        held.abort();
     }
 
     #[test]

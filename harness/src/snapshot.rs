@@ -189,6 +189,9 @@ pub enum SnapshotError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// The largest stored snapshot read: observations are bounded, so a larger file is not one.
+pub const MAX_SNAPSHOT_BYTES: u64 = 4 << 20;
+
 /// The snapshot file of `scenario` on `mesh` under `dir`, named as insta names them.
 pub fn snapshot_path(dir: &Path, scenario: &str, mesh: crate::model::Mesh) -> PathBuf {
     dir.join(format!("{scenario}__{mesh}.snap"))
@@ -212,17 +215,28 @@ pub fn check_scenario_snapshot(
     );
     let path = snapshot_path(dir, scenario, mesh);
     let pending = path.with_extension("snap.new");
+    // Snapshots are the project's own files: the directory is a real one (not a link out of the
+    // project), and each file is read and written only as a regular file, never through a link.
+    let io = |path: &Path, source: std::io::Error| SnapshotError::Io { path: path.to_owned(), source };
+    for d in [dir.parent(), Some(dir)].into_iter().flatten().filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::symlink_metadata(d) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(io(d, std::io::Error::other("not a directory of the project (a link or a file)"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(d, e)),
+        }
+    }
     let write = |target: &Path| {
         std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(target, &file))
-            .map_err(|source| SnapshotError::Io { path: target.to_owned(), source })
+            .and_then(|()| crate::names::write_regular(target, file.as_bytes()))
+            .map_err(|source| io(target, source))
     };
     if mode == SnapshotMode::Update {
         write(&path)?;
         let _ = std::fs::remove_file(&pending);
         return Ok(SnapshotOutcome::Updated { path });
     }
-    let stored = match std::fs::read_to_string(&path) {
+    let stored = match crate::names::read_regular_text(&path, MAX_SNAPSHOT_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             write(&pending)?;
@@ -323,6 +337,58 @@ mod tests {
         assert!(matches!(check(&changed, SnapshotMode::Update), SnapshotOutcome::Updated { .. }));
         assert_eq!(check(&changed, SnapshotMode::Compare), SnapshotOutcome::Matched);
         assert!(!pending.exists());
+    }
+
+    /// A `.snap` that is a link is never read (its target never becomes the "diff"), a
+    /// `.snap.new` that is a link is never written through, nor is a FIFO opened, and a
+    /// snapshots directory that is a link is refused.
+    #[test]
+    fn snapshot_files_are_never_read_or_written_through_links() {
+        use crate::model::Mesh;
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        let key = outside.path().join("id_rsa");
+        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n").unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let dir = project.path().join("snapshots");
+        std::fs::create_dir(&dir).unwrap();
+        let observed = serde_json::json!([{"status": 200}]);
+        let check = |mode| check_scenario_snapshot(&dir, "demo", Mesh::Istio, &observed, mode);
+
+        // A stored snapshot that is a link to a key: an error naming the file, no diff of the key.
+        symlink(&key, snapshot_path(&dir, "demo", Mesh::Istio)).unwrap();
+        let err = check(SnapshotMode::Compare).unwrap_err().to_string();
+        assert!(err.contains("demo__istio.snap") && err.contains("symbolic link"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        // --update-snapshots does not write through it either.
+        assert!(check(SnapshotMode::Update).unwrap_err().to_string().contains("symbolic link"));
+        assert!(std::fs::read_to_string(&key).unwrap().contains("secret"));
+        std::fs::remove_file(snapshot_path(&dir, "demo", Mesh::Istio)).unwrap();
+
+        // A pending file that is a link is refused; its target keeps its content.
+        let pending = dir.join("demo__istio.snap.new");
+        symlink(&victim, &pending).unwrap();
+        let err = check(SnapshotMode::Compare).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        std::fs::remove_file(&pending).unwrap();
+
+        // A FIFO as the stored snapshot is not opened (the check returns instead of blocking).
+        let fifo = snapshot_path(&dir, "demo", Mesh::Istio);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(check(SnapshotMode::Compare).unwrap_err().to_string().contains("not a regular file"));
+        std::fs::remove_file(&fifo).unwrap();
+
+        // The snapshots directory itself as a link out of the project.
+        let linked = project.path().join("linked");
+        symlink(outside.path(), &linked).unwrap();
+        let err = check_scenario_snapshot(&linked, "demo", Mesh::Istio, &observed, SnapshotMode::Update)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a directory of the project"), "{err}");
+        assert!(!outside.path().join("demo__istio.snap").exists());
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
 
 /// Read at most [`MAX_FILE_BYTES`] of a file; a larger file is an error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    read_bounded(path, MAX_FILE_BYTES, "YAML inputs")
+}
+
+/// Read a regular file of at most `limit` bytes (a larger one is a `too-large` error naming
+/// `what` the limit is for); directories, FIFOs, sockets and devices are refused unopened. The
+/// one bounded reader of every input file (YAML, `versions.toml`, an earlier run's `run.json`).
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Error> {
     // Opening a FIFO blocks until a writer comes: only regular files are opened at all.
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {}
@@ -66,13 +73,13 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
         std::fs::File::open(path).map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
     let mut bytes = Vec::new();
     // `take` bounds the read even if the file grows (or is a device) after any size check.
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(Error::whole_file(
             "too-large",
-            format!("file is larger than the {} KiB limit for YAML inputs", MAX_FILE_BYTES / 1024),
+            format!("file is larger than the {} KiB limit for {what}", limit / 1024),
             Some("split it into several files".into()),
         ));
     }

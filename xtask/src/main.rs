@@ -164,7 +164,8 @@ enum Command {
         /// every scenario (for CI jobs side by side).
         #[arg(long, value_name = "K/N", value_parser = harness::runner::shard::Shard::parse)]
         shard: Option<harness::runner::shard::Shard>,
-        /// A run.json of an earlier run: shards are balanced by its durations.
+        /// A run.json of an earlier run: shards are balanced by its durations (a regular file,
+        /// at most 8 MiB).
         #[arg(long, value_name = "RUN_JSON", requires = "shard")]
         durations: Option<PathBuf>,
         #[command(flatten)]
@@ -378,6 +379,11 @@ enum Repro {
         /// checked against the bundle's sums) and run. Only for bundles from people you trust.
         #[arg(long)]
         trust_bundle_pins: bool,
+        /// Trust the bundle entirely: its pins and values (as --trust-bundle-pins), the commands
+        /// its containers run, and its pods' reach beyond the cluster's own services. Needed to
+        /// run a bundle on --provider existing. Only for bundles from people you trust.
+        #[arg(long)]
+        trust_bundle: bool,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -438,14 +444,14 @@ fn replay(paths: &[PathBuf]) -> u8 {
     let files = match files(paths) {
         Ok(f) if !f.is_empty() => f,
         Ok(_) => {
-            eprintln!(
+            say(&format!(
                 "error: no transcript files under {}",
                 paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            );
+            ));
             return 2;
         }
         Err(e) => {
-            eprintln!("error: cannot list transcripts: {e}");
+            say(&format!("error: cannot list transcripts: {e}"));
             return 2;
         }
     };
@@ -485,6 +491,13 @@ fn replay(paths: &[PathBuf]) -> u8 {
 /// Set once stdout's reader went away: later output is dropped, and the command still ends
 /// with its own exit code (`lint --format json | head` must not turn errors into 0).
 static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A message to stderr that quotes untrusted text (a bundle's expected detail and note, names
+/// from input files or the API, paths, errors): through `escape_for_log`, the one escape for
+/// terminals and CI logs (no terminal sequences, bidi controls or workflow commands).
+fn say(text: &str) {
+    eprintln!("{}", harness::diagnostic::escape_for_log(text));
+}
 
 fn emit(text: &str) {
     use std::io::Write;
@@ -636,9 +649,9 @@ async fn run(command: Command) -> Result<u8> {
             let plan = make_plan(&catalog, mesh, profile.as_deref(), "plan", ports, &values, &[])?;
             if let Some(dir) = out {
                 let written = plan::write(&plan, &dir)?;
-                eprintln!("wrote {} file(s) into {}:", written.len(), dir.display());
+                say(&format!("wrote {} file(s) into {}:", written.len(), dir.display()));
                 for file in &written {
-                    eprintln!("  {}", file.display());
+                    say(&format!("  {}", file.display()));
                 }
             }
             match format {
@@ -720,7 +733,14 @@ async fn run(command: Command) -> Result<u8> {
         } => {
             let catalog = catalog()?;
             let mode = SnapshotMode::for_run(update_snapshots);
-            let run = RunChecks { snapshots: Some(mode), mutants, expected: None, jobs: jobs.into(), retries };
+            let run = RunChecks {
+                snapshots: Some(mode),
+                mutants,
+                expected: None,
+                jobs: jobs.into(),
+                retries,
+                sandbox: false,
+            };
             let mut only = scenarios;
             if let Some(shard) = shard {
                 only = shard_of(&catalog, mesh, &only, shard, durations.as_deref())?;
@@ -728,7 +748,7 @@ async fn run(command: Command) -> Result<u8> {
                     eprintln!("shard {shard}: no scenario of {mesh} falls in it; nothing to run");
                     return Ok(0);
                 }
-                eprintln!("shard {shard}: {}", only.join(", "));
+                say(&format!("shard {shard}: {}", only.join(", ")));
             }
             e2e_in(&catalog, mesh, profile.as_deref(), &only, dry_run, run, &live).await
         }
@@ -741,13 +761,24 @@ async fn run(command: Command) -> Result<u8> {
         Command::Repro {
             action: Repro::New { name, mesh, manifests, values, request, host, expect_status, note, out },
         } => {
-            use harness::scenario::scaffold::{Answer, scaffold};
+            use harness::scenario::scaffold::{Answer, scaffold_reporting};
             let catalog = catalog()?;
             let ports = harness::cluster::HostPorts::AT_RUN_TIME;
             let plan = make_plan(&catalog, mesh, None, "new", ports, &values, &[])?;
             let in_force = harness::stack::values::in_force(&plan.environment);
             let answer = Answer { request: &request, host: host.as_deref(), status: expect_status, note: &note };
-            let bundle = scaffold(&catalog, &name, mesh, &manifests, in_force, &answer)?;
+            let (bundle, skipped) = scaffold_reporting(&catalog, &name, mesh, &manifests, in_force, &answer)?;
+            // What was left out of the bundle, and why (links, FIFOs, files that are no manifest).
+            for s in &skipped {
+                eprintln!(
+                    "{}",
+                    harness::diagnostic::escape_for_log(&format!(
+                        "note: --manifests: skipped {}: {}",
+                        s.file.display(),
+                        s.why
+                    ))
+                );
+            }
             write_bundle(&bundle, out.as_deref())
         }
         Command::Repro { action: Repro::Export { scenario, mesh, values, out } } => {
@@ -767,7 +798,7 @@ async fn run(command: Command) -> Result<u8> {
             let bundle = harness::scenario::bundle::export(&catalog, &scenario, &profile, in_force)?;
             write_bundle(&bundle, out.as_deref())
         }
-        Command::Repro { action: Repro::Run { file, dry_run, trust_bundle_pins, live } } => {
+        Command::Repro { action: Repro::Run { file, dry_run, trust_bundle_pins, trust_bundle, live } } => {
             use harness::scenario::bundle::{Bundle, PinTrust};
             let bundle = Bundle::load(&file)?;
             let this = harness::Provenance::this_build();
@@ -779,7 +810,14 @@ async fn run(command: Command) -> Result<u8> {
                 );
             }
             let checkout = catalog()?;
-            let trust = if trust_bundle_pins { PinTrust::Bundle } else { PinTrust::Checkout };
+            // A stranger's bundle never runs on a cluster the harness did not make.
+            if !trust_bundle && live.provider == ProviderArg::Existing {
+                bail!(
+                    "a bundle runs on --provider existing (your own cluster) only with --trust-bundle: its fixtures \
+                     would run there with the reach the sandbox otherwise limits (see README, \"Security\")"
+                );
+            }
+            let trust = if trust_bundle_pins || trust_bundle { PinTrust::Bundle } else { PinTrust::Checkout };
             let runs = project().root().join("target").join("e2e");
             let admitted = bundle.admit(&file, &checkout, trust, &runs)?;
             if !admitted.differences.is_empty() {
@@ -796,16 +834,29 @@ async fn run(command: Command) -> Result<u8> {
                     );
                 }
             }
-            eprintln!(
+            say(&format!(
                 "bundle {} ({} on {}, profile {}) unpacked into {}",
                 file.display(),
                 bundle.scenario,
                 bundle.mesh,
                 admitted.profile,
                 admitted.project.root().display()
-            );
+            ));
             let catalog = Catalog::open(admitted.project.clone())?;
-            eprintln!("expected: {}", bundle.expected);
+            if !trust_bundle {
+                // What only an untrusted bundle may not do (commands of its own), at its line.
+                let file = catalog.project.scenarios_dir().join(format!("{}.yaml", bundle.scenario));
+                for checked in catalog.check(&file, "offline")? {
+                    if let Some(problem) = harness::scenario::scope::untrusted_problem(&checked.manifests) {
+                        bail!("{problem}");
+                    }
+                }
+            }
+            // The detail and the note are the bundle author's text.
+            say(&format!("expected: {}", bundle.expected));
+            if !bundle.expected.note.is_empty() {
+                say(&format!("note: {}", bundle.expected.note));
+            }
             // A bundle carries no snapshots: its verdict is what it expects.
             let run = RunChecks {
                 snapshots: None,
@@ -813,6 +864,7 @@ async fn run(command: Command) -> Result<u8> {
                 expected: Some(bundle.expected.clone()),
                 jobs: 1,
                 retries: 0,
+                sandbox: !trust_bundle,
             };
             let only = std::slice::from_ref(&bundle.scenario);
             let mut live = live.clone();
@@ -927,7 +979,8 @@ fn list_lint_rules() -> u8 {
 fn explain_rule(rule: &str) -> Result<u8> {
     match harness::lint::explain(&project(), rule) {
         Some(text) => {
-            emit(&text);
+            // Quotes the project's pitfall files.
+            emit(&harness::diagnostic::escape_for_log(&text));
             Ok(0)
         }
         None => {
@@ -966,7 +1019,12 @@ fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
     let suppressed = if suppressed == 0 {
         String::new()
     } else {
-        let by_rule: Vec<String> = outcome.suppressed.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+        // Rule ids as the input's comments wrote them.
+        let by_rule: Vec<String> = outcome
+            .suppressed
+            .iter()
+            .map(|(r, n)| format!("{} x{n}", harness::diagnostic::escape_controls(r)))
+            .collect();
         format!(", {suppressed} suppressed ({})", by_rule.join(", "))
     };
     let (errors, warnings) = (outcome.errors(), outcome.warnings());
@@ -985,7 +1043,8 @@ async fn doctor(format: Format) -> Result<u8> {
     let report = preflight_report().await?;
     match format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?)),
-        Format::Text => emit(&report.to_string()),
+        // Versions as the tools on PATH print them.
+        Format::Text => emit(&harness::diagnostic::escape_for_log(&report.to_string())),
     }
     Ok(if report.ok() { 0 } else { 1 })
 }
@@ -1023,7 +1082,11 @@ async fn fetch_tools() -> Result<u8> {
         let artifact = harness::tools::tool(&versions, name)?;
         let got = cache.resolve(&artifact, &http).await?;
         let how = if got.downloaded { "downloaded and verified" } else { "already cached and verified" };
-        emit(&format!("{name} {}: {} ({how})\n", artifact.version, got.path.display()));
+        emit(&harness::diagnostic::escape_for_log(&format!(
+            "{name} {}: {} ({how})\n",
+            artifact.version,
+            got.path.display()
+        )));
     }
     Ok(0)
 }
@@ -1041,12 +1104,12 @@ async fn down(run: Option<&str>, all: bool) -> Result<u8> {
     if let Some(id) = run {
         if !recorded.iter().any(|(dir, _)| dir.run == id) {
             let known: Vec<&str> = recorded.iter().map(|(dir, _)| dir.run.as_str()).collect();
-            eprintln!(
+            say(&format!(
                 "no run `{}` under {} (runs: {})",
-                harness::names::printable(id),
+                id,
                 runs_dir.display(),
                 if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-            );
+            ));
             return Ok(1);
         }
     } else if !all && !recorded.iter().any(|(_, state)| open(state)) {
@@ -1073,10 +1136,10 @@ async fn down(run: Option<&str>, all: bool) -> Result<u8> {
         );
     }
     for name in &report.removed {
-        eprintln!("removed kind cluster {name}");
+        say(&format!("removed kind cluster {name}"));
     }
     for failure in &report.failed {
-        eprintln!("could not remove {failure}");
+        say(&format!("could not remove {failure}"));
     }
     Ok(if report.failed.is_empty() { 0 } else { 1 })
 }
@@ -1106,7 +1169,7 @@ async fn require_docker(live: &LiveArgs, progress: &harness::progress::Progress)
         Err(_) => {
             phase.finish(false, "no Docker daemon");
             let report = preflight_report().await?;
-            eprint!("{report}");
+            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
             let missing: Vec<&str> = report.missing().map(|c| c.name.as_str()).collect();
             bail!(
                 "cannot run the live path: missing {} (see above for fixes; `--dry-run` shows the plan without \
@@ -1147,7 +1210,7 @@ async fn up(mesh: Mesh, profile: Option<&str>, live: &LiveArgs) -> Result<u8> {
     let keep = if installed.is_ok() { harness::cluster::Keep::Always } else { live.keep() };
     let stopped = Stopped::of(&cancel, deadline.as_ref());
     let (_, message) = harness::session::finish(env, keep, installed.is_err(), stopped == Stopped::Interrupted).await;
-    eprintln!("{message}");
+    say(&message);
     installed?;
     Ok(stopped.exit_code(false))
 }
@@ -1161,6 +1224,8 @@ struct RunChecks {
     expected: Option<harness::scenario::bundle::Expected>,
     jobs: usize,
     retries: u32,
+    /// An untrusted bundle: its namespaces get the sandbox's egress policy.
+    sandbox: bool,
 }
 
 /// The scenarios of `mesh` in `shard` (among `only` when given, else all that run on it),
@@ -1184,11 +1249,8 @@ fn shard_of(
         .collect();
     names.sort();
     let durations = match durations {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            harness::runner::shard::durations_from_report(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
-        }
+        // Bounded, regular files only, typed: the errors name the file.
+        Some(file) => harness::runner::shard::durations_from_file(file).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Default::default(),
     };
     let assigned = harness::runner::shard::assign(&names, &durations, shard.count);
@@ -1201,7 +1263,7 @@ fn write_bundle(bundle: &harness::scenario::bundle::Bundle, out: Option<&std::pa
         Some(path) => {
             std::fs::write(path, bundle.to_yaml()).with_context(|| format!("cannot write {}", path.display()))?;
             let tool = harness::command_name();
-            eprintln!(
+            say(&format!(
                 "wrote {} ({} on {}, expected: {}); check it with `{tool} lint {}` and `{tool} repro run {} --dry-run`",
                 path.display(),
                 bundle.scenario,
@@ -1209,7 +1271,7 @@ fn write_bundle(bundle: &harness::scenario::bundle::Bundle, out: Option<&std::pa
                 bundle.expected,
                 path.display(),
                 path.display()
-            );
+            ));
         }
         None => emit(&bundle.to_yaml()),
     }
@@ -1294,11 +1356,13 @@ async fn e2e_in(
                 expected: checks.expected.clone(),
                 jobs: checks.jobs,
                 retries: checks.retries,
+                sandbox: checks.sandbox,
             };
             harness::session::run_scenarios(catalog, &env, &plan, &profile, &options, &cancel, &progress).await
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // API answers and discovered names may be in it.
+            say(&format!("error: {e}"));
             harness::session::environment_failed(&env, &plan, &profile, &e.to_string(), deadline.as_ref()).await
         }
     };
@@ -1325,7 +1389,7 @@ async fn e2e_in(
     let failed = !report.passed() || stopped == Stopped::OutOfTime;
     write_reports(&env.run, &report)?;
     let (_, message) = harness::session::finish(env, keep, failed, stopped == Stopped::Interrupted).await;
-    eprintln!("{message}");
+    say(&message);
     let passed = report.count(|o| matches!(o, harness::report::Outcome::Passed));
     eprintln!("{passed}/{} scenario(s) passed", report.results.len());
     if let (Stopped::OutOfTime, Some(d)) = (stopped, deadline) {

@@ -242,6 +242,33 @@ fn a_repro_bundle_exports_lints_and_plans() {
     assert!(stderr(&run).contains("warning: the bundle was written by harness 0.0.1"), "{}", stderr(&run));
 }
 
+/// Issue 25 item 9: a bundle's `expected.detail` and note with terminal sequences (OSC window
+/// title, screen clear), bidi controls, `::error::` lines and legacy `##[...]` commands reach
+/// the terminal and the CI log only escaped.
+#[test]
+fn repro_run_shows_a_bundles_expected_text_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let out = xtask(&["repro", "export", "jwt-auth", "--mesh", "istio", "--out", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let crafted = "expected:\n  outcome: fails\n  step: 1\n  detail: \"503\\e]0;all green\\a\\e[2J\\e[H\\u202Etxt.exe\
+                   \\n::error file=a.yaml::forged ##[error]x ##[stop-commands]tok\"\n  note: \"see \\u2066admin\\u2069\
+                   \\n  ::warning::x\\e[31m\"\n";
+    assert!(text.contains("expected:\n  outcome: passes\n"), "{text}");
+    std::fs::write(&bundle, text.replacen("expected:\n  outcome: passes\n", crafted, 1)).unwrap();
+    let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+    assert!(!err.contains(['\u{202e}', '\u{2066}', '\u{2069}']), "{err:?}");
+    assert!(!err.contains("##["), "{err}");
+    assert!(err.lines().all(|l| !l.trim_start().starts_with("::")), "{err}");
+    assert!(err.contains("expected: step 1 fails with `503\\u{1b}]0;all green\\u{7}\\u{1b}[2J"), "{err}");
+    assert!(err.contains("\\u{202e}txt.exe\n| ::error file=a.yaml::forged #\\u{23}[error]x"), "{err}");
+    assert!(err.contains("note: see \\u{2066}admin\\u{2069}\n|   ::warning::x\\u{1b}[31m"), "{err}");
+}
+
 /// `repro new`: a user's manifests, values and one request become a bundle that lints clean,
 /// expects its step to fail (the bug), and dry-runs; the user's values are theirs to trust.
 #[test]
@@ -564,4 +591,42 @@ fn shards_plan_disjoint_sets_that_cover_every_scenario() {
     assert_eq!(planned(Some("1/2")), first, "stable");
     let out = xtask(&["e2e", "istio", "--dry-run", "--shard", "3/2"], bare_machine);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// Issue 25 item 3: a stranger's bundle whose container chooses its own command is refused by
+/// `lint` and `repro run` at its line unless trusted, and never runs on your own cluster
+/// (`--provider existing`) without `--trust-bundle`.
+#[test]
+fn an_untrusted_bundle_chooses_no_command_and_stays_off_your_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bug.yaml");
+    let out =
+        xtask(&["repro", "export", "ingress-basic", "--mesh", "istio", "--out", bundle.to_str().unwrap()], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let b = bundle.to_str().unwrap();
+    let existing =
+        ["repro", "run", b, "--dry-run", "--provider", "existing", "--context", "c", "--proxy", "http://127.0.0.1:1"];
+    let run = xtask(&existing, bare_machine);
+    assert_ne!(run.status.code(), Some(0));
+    assert!(stderr(&run).contains("only with --trust-bundle"), "{}", stderr(&run));
+    // The echo container, given a command of the bundle's own.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    // The fixture is inline in the bundle, indented deeper: keep the image line's indentation.
+    let line = text.lines().find(|l| l.trim() == "image: \"{{ images.echo }}\"").expect("the echo image line");
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let edited = text.replacen(
+        &format!("{line}\n"),
+        &format!("{line}\n{indent}command: [sh, -c, 'wget -qO- http://169.254.169.254/']\n"),
+        1,
+    );
+    std::fs::write(&bundle, edited).unwrap();
+    let lint = xtask(&["lint", b], |_| {});
+    assert_eq!(lint.status.code(), Some(1), "{}", String::from_utf8_lossy(&lint.stdout));
+    let said = format!("{}{}", String::from_utf8_lossy(&lint.stdout), stderr(&lint));
+    assert!(said.contains("run their image's own entrypoint") && said.contains("--trust-bundle"), "{said}");
+    let run = xtask(&["repro", "run", b, "--dry-run"], bare_machine);
+    assert_ne!(run.status.code(), Some(0));
+    assert!(stderr(&run).contains("run their image's own entrypoint"), "{}", stderr(&run));
+    let trusted = xtask(&["repro", "run", b, "--dry-run", "--trust-bundle"], bare_machine);
+    assert!(!stderr(&trusted).contains("own entrypoint"), "{}", stderr(&trusted));
 }

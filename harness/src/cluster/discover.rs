@@ -77,7 +77,19 @@ pub enum DiscoveryError {
 
 fn api_error(doing: impl Into<String>) -> impl FnOnce(kube::Error) -> DiscoveryError {
     let doing = doing.into();
-    move |e| DiscoveryError::Api { doing, reason: e.to_string() }
+    move |e| {
+        // With its causes: kube says only `client error (SendRequest)`; the cause says "timed out".
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !reason.ends_with(&text) {
+                reason.push_str(&format!(": {text}"));
+            }
+            source = cause.source();
+        }
+        DiscoveryError::Api { doing, reason }
+    }
 }
 
 /// Find Kong (in `kong_namespace`, or anywhere when `None`) and the mesh.

@@ -266,7 +266,7 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     let unpacked = bundle::Bundle::load(file).and_then(|b| {
         let versions = b.versions(file)?;
         let dir =
-            tempfile::tempdir().map_err(|source| bundle::ReproError::Write { path: std::env::temp_dir(), source })?;
+            tempfile::tempdir().map_err(|error| bundle::ReproError::Write { path: std::env::temp_dir(), error })?;
         let project = b.unpack(&dir.path().join("project"))?;
         Ok((b, versions, dir, project))
     });
@@ -343,7 +343,16 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
         Err(e) => return outcome.add(Diagnostic::error("config", file, Position::WHOLE_FILE, e.to_string())),
     };
     let inner = run(&catalog, &Inputs { paths: Vec::new(), mesh: Some(b.mesh), ..inputs.clone() });
-    for mut d in inner.findings {
+    let mut findings = inner.findings;
+    // A bundle is a stranger's until its reader says otherwise (`repro run --trust-bundle`).
+    let scenario_file = catalog.project.scenarios_dir().join(format!("{}.yaml", b.scenario));
+    for checked in catalog.check(&scenario_file, "lint").into_iter().flatten() {
+        if let Some(d) = crate::scenario::scope::untrusted_problem(&checked.manifests) {
+            findings.push(*d);
+            break;
+        }
+    }
+    for mut d in findings {
         let rel = d.file.strip_prefix(&dir_path).unwrap_or(&d.file).to_owned();
         // At the bundle's own line where the file is inline as a block; else inside the file.
         match bundle::locate_inside(&bundle_text, &rel, d.position.line, d.position.column)

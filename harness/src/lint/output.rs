@@ -6,7 +6,14 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::rules::RULES;
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity, escape_controls};
+
+/// A SARIF message's text as code scanning shows it: its lines kept, every hidden character in
+/// them (terminal sequences, bidi controls such as U+202E in a key or file name) escaped
+/// visibly by `diagnostic::escape_controls`.
+fn shown_lines(text: &str) -> String {
+    text.split('\n').map(escape_controls).collect::<Vec<_>>().join("\n")
+}
 
 fn level(severity: Severity) -> &'static str {
     match severity {
@@ -63,9 +70,9 @@ pub fn sarif(findings: &[Diagnostic]) -> Value {
                 text.push_str(&format!(" Fix: {help}"));
             }
             json!({
-                "ruleId": d.code,
+                "ruleId": escape_controls(&d.code),
                 "level": level(d.severity),
-                "message": {"text": text},
+                "message": {"text": shown_lines(&text)},
                 "locations": [location],
             })
         })
@@ -105,19 +112,22 @@ pub fn github(findings: &[Diagnostic]) -> String {
                 Severity::Warning => "warning",
                 Severity::Note => "notice",
             };
+            // Hidden characters (bidi controls, terminal sequences) in every part are shown as
+            // escapes, `##[` broken (`diagnostic::escape_controls`); a file whose name holds one
+            // gets its annotation under the name as shown.
             let path = d.file.to_string_lossy().replace('\\', "/");
-            let mut properties = vec![format!("file={}", escape_property(&path))];
+            let mut properties = vec![format!("file={}", escape_property(&escape_controls(&path)))];
             if d.position.line > 0 {
                 properties.push(format!("line={}", d.position.line));
                 properties.push(format!("col={}", d.position.column.max(1)));
             }
-            properties.push(format!("title={}", escape_property(&d.code)));
+            properties.push(format!("title={}", escape_property(&escape_controls(&d.code))));
             let mut message = d.message.clone();
             if let Some(help) = &d.help {
                 message.push_str(&format!(" (fix: {help})"));
             }
-            // Line breaks become the runner's own escapes; other control characters are shown.
-            let message = crate::diagnostic::escape_controls(&escape_data(&message));
+            // Line breaks become the runner's own escapes; other hidden characters are shown.
+            let message = escape_controls(&escape_data(&message));
             format!("::{command} {}::{message}\n", properties.join(","))
         })
         .collect()
@@ -167,5 +177,34 @@ mod tests {
         assert_eq!(out.lines().count(), 1, "{out}");
         assert!(out.starts_with("::error file=k8s/svc.yaml,line=8,col=5,title=kong-annotation-unknown::"), "{out}");
         assert!(out.contains("100%25%0A::error::x"), "{out}");
+    }
+
+    /// Issue 25 items 10 and 13: keys and file names holding bidi controls or the runner's
+    /// legacy `##[...]` commands are shown escaped in annotations and SARIF messages.
+    #[test]
+    fn bidi_controls_and_legacy_commands_are_shown_escaped() {
+        let d = Diagnostic::error(
+            "schema",
+            Path::new("k8s/##[stop-commands]tok/admin\u{202e}lmth.yaml"),
+            Position::new(3, 1),
+            "unknown key `\u{2066}plugins\u{2069}\u{200f}` ##[error file=x.yaml]forged\n\u{1b}]0;t\u{7}",
+        )
+        .with_help("remove `##[warning]\u{61c}`");
+        let out = github(std::slice::from_ref(&d));
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(!out.chars().any(|c| crate::diagnostic::is_hidden(c) && c != '\n'), "{out:?}");
+        assert!(!out.contains("##["), "{out}");
+        assert!(out.starts_with("::error file=k8s/#\\u{23}[stop-commands]tok/admin\\u{202e}lmth.yaml,line=3"), "{out}");
+        assert!(
+            out.contains("`\\u{2066}plugins\\u{2069}\\u{200f}` #\\u{23}[error file=x.yaml]forged%0A\\u{1b}]0;t\\u{7}")
+        );
+        let log = sarif(&[d]);
+        let text = log["runs"][0]["results"][0]["message"]["text"].as_str().unwrap();
+        assert!(!text.chars().any(|c| crate::diagnostic::is_hidden(c) && c != '\n'), "{text:?}");
+        assert!(!text.contains("##["), "{text}");
+        assert!(text.contains("`\\u{2066}plugins\\u{2069}\\u{200f}`") && text.contains("\n\\u{1b}]0;t"), "{text}");
+        assert!(text.ends_with("Fix: remove `#\\u{23}[warning]\\u{61c}`"), "{text}");
+        let uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].clone();
+        assert_eq!(uri, "k8s/%23%23%5Bstop-commands%5Dtok/admin%E2%80%AElmth.yaml");
     }
 }

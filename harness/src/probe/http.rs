@@ -65,7 +65,7 @@ impl HttpProbe {
             builder = builder.body(body.clone());
         }
         let outcome = match builder.send().await {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status().as_u16();
                 let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for (name, value) in response.headers() {
@@ -74,7 +74,7 @@ impl HttpProbe {
                         .or_default()
                         .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
                 }
-                match response.bytes().await {
+                match read_at_most(&mut response, READ_LIMIT).await {
                     Ok(body) => {
                         Outcome::Response(Box::new(Response::from_wire(status, headers, &body, versions, BODY_LIMIT)))
                     }
@@ -115,6 +115,23 @@ impl HttpProbe {
         }
         out
     }
+}
+
+/// The most of an answer's body a probe reads. An echo-basic answer is a JSON report of the
+/// request (its headers included), a few KiB; 64 KiB decodes any of them, and of any other body
+/// the observation keeps only [`BODY_LIMIT`] bytes. The rest is never read: the connection is
+/// dropped, so a huge or endless answer costs at most this (plus one chunk) per request, also
+/// when a split step sends many at once.
+pub const READ_LIMIT: usize = 64 * 1024;
+
+/// The body's first `limit` bytes, streamed chunk by chunk; reading stops there.
+async fn read_at_most(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        let Some(chunk) = response.chunk().await? else { break };
+        body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]);
+    }
+    Ok(body)
 }
 
 fn method(m: Method) -> reqwest::Method {
@@ -261,6 +278,39 @@ mod tests {
         .await;
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(attempts.load(Ordering::SeqCst), 6);
+    }
+
+    /// A Kong (or anything behind it) answering an endless body: once buffered whole (2.6 GB
+    /// cost 5.2 GB), it is now read up to [`READ_LIMIT`] and dropped. The probe answers at once
+    /// with the kept prefix (not a timeout after reading for its whole deadline), and the server
+    /// could write no more than the socket buffers hold past that.
+    #[tokio::test]
+    async fn an_endless_answer_is_read_up_to_the_limit_and_dropped() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = written.clone();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            // No length: the body ends only when the connection does, i.e. never.
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n").await;
+            let block = vec![b'x'; 64 * 1024];
+            while stream.write_all(&block).await.is_ok() {
+                counter.fetch_add(block.len(), Ordering::SeqCst);
+            }
+        });
+        let started = Instant::now();
+        let obs = probe(addr, Duration::from_secs(30)).send(&get("/"), "h", &BTreeMap::new(), &versions()).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        let Outcome::Response(r) = &obs.outcome else { panic!("{obs:?}") };
+        assert_eq!((r.status, r.body.as_ref().map(String::len)), (200, Some(BODY_LIMIT)));
+        // The connection was dropped: the server's writes fail soon after.
+        tokio::time::timeout(Duration::from_secs(10), server).await.expect("the server stops writing").unwrap();
+        let total = written.load(Ordering::SeqCst);
+        assert!(total < 64 << 20, "the server wrote {total} bytes");
     }
 
     #[tokio::test]

@@ -136,6 +136,20 @@ fn frame(line: &str) -> Option<Frame> {
 
 /// Turn what the client pod printed (frame line, heads, body) into an outcome.
 pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outcome {
+    parse_bounded(stdout, true, stderr, versions)
+}
+
+/// The most of a client pod's stdout that is read: the frame line, every head and the body's
+/// first [`super::http::READ_LIMIT`] bytes fit in it many times over; what follows is never
+/// read (the exec is dropped), so a huge answer costs this much, not its size.
+pub const OUTPUT_LIMIT: usize = 256 * 1024;
+/// The most of its stderr kept (curl `-sS` prints one line); the rest is read and dropped, so
+/// the exec's stdout never stalls behind a full stderr pipe.
+const STDERR_LIMIT: usize = 16 * 1024;
+
+/// [`parse_output`] of stdout that may have been cut at [`OUTPUT_LIMIT`] (`complete` false): the
+/// frame and the heads must be there whole; the body is what was read of it.
+fn parse_bounded(stdout: &[u8], complete: bool, stderr: &str, versions: &PodVersions) -> Outcome {
     let other = |message: String| Outcome::Transport { kind: TransportKind::Other, message };
     let Some(newline) = stdout.iter().position(|&b| b == b'\n') else {
         return other(format!("the client pod printed no frame: {}", stderr.trim()));
@@ -166,7 +180,17 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
     }
     // The lengths come from outside: they must add up without overflow, to exactly what followed.
     let announced = frame.head.checked_add(frame.body);
-    if frame.status == 0 || announced != Some(rest.len()) {
+    // Cut at the limit: more was announced than read, and the heads were read whole.
+    let cut = !complete && frame.head <= rest.len() && announced.is_some_and(|a| a > rest.len());
+    if !complete && !cut {
+        return other(format!(
+            "the client pod printed more than {} KiB before the body began (the frame announced head={} body={})",
+            OUTPUT_LIMIT / 1024,
+            frame.head,
+            frame.body
+        ));
+    }
+    if frame.status == 0 || (announced != Some(rest.len()) && !cut) {
         return other(format!(
             "curl exit 0 but the output is incomplete (status {}, {} bytes, the frame announced head={} body={})",
             frame.status,
@@ -176,6 +200,8 @@ pub fn parse_output(stdout: &[u8], stderr: &str, versions: &PodVersions) -> Outc
         ));
     }
     let (heads, body) = rest.split_at(frame.head);
+    // As much of the body as a host probe reads, so both paths decode the same answers.
+    let body = &body[..body.len().min(super::http::READ_LIMIT)];
     let headers = last_head_headers(&String::from_utf8_lossy(heads));
     Outcome::Response(Box::new(Response::from_wire(
         frame.status,
@@ -233,30 +259,56 @@ pub async fn send(
         source,
     })?;
     let (stdout, stderr) = (process.stdout(), process.stderr());
-    // Both streams at once: a full stderr buffer must not stall stdout.
-    let read = async {
-        let (mut out, mut err) = (Vec::new(), String::new());
-        let read_out = async {
-            if let Some(mut s) = stdout {
-                let _ = s.read_to_end(&mut out).await;
-            }
-        };
-        let read_err = async {
-            if let Some(mut s) = stderr {
-                let _ = s.read_to_string(&mut err).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
-        (out, err)
-    };
-    let outcome = match tokio::time::timeout(deadline, read).await {
-        Ok((out, err)) => parse_output(&out, &err, versions),
+    let outcome = match tokio::time::timeout(deadline, read_output(stdout, stderr)).await {
+        Ok((out, complete, err)) => parse_bounded(&out, complete, &err, versions),
         Err(_) => Outcome::Transport {
             kind: TransportKind::Timeout,
             message: format!("no answer from the client pod within {deadline:?}"),
         },
     };
     Ok(Observation { outcome, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// An exec's stdout (at most [`OUTPUT_LIMIT`] bytes, and whether it ended by itself within
+/// that) and stderr (at most [`STDERR_LIMIT`] kept). Both streams are read at once: kube's exec
+/// demultiplexes them through small pipes, so a full stderr pipe would stall stdout. Stdout over
+/// its limit ends the reading at once: nothing more of the answer is waited for.
+async fn read_output<O, E>(stdout: Option<O>, stderr: Option<E>) -> (Vec<u8>, bool, String)
+where
+    O: tokio::io::AsyncRead + Unpin,
+    E: tokio::io::AsyncRead + Unpin,
+{
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let complete = {
+        let read_out = async {
+            let Some(s) = stdout else { return true };
+            let mut limited = s.take(OUTPUT_LIMIT as u64 + 1);
+            let _ = limited.read_to_end(&mut out).await;
+            out.len() <= OUTPUT_LIMIT
+        };
+        let read_err = async {
+            let Some(mut s) = stderr else { return };
+            let _ = (&mut s).take(STDERR_LIMIT as u64).read_to_end(&mut err).await;
+            let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
+        };
+        tokio::pin!(read_out, read_err);
+        let mut err_done = false;
+        loop {
+            tokio::select! {
+                complete = &mut read_out => {
+                    if complete && !err_done {
+                        (&mut read_err).await;
+                    }
+                    break complete;
+                }
+                () = &mut read_err, if !err_done => err_done = true,
+            }
+        }
+    };
+    if !complete {
+        out.truncate(OUTPUT_LIMIT);
+    }
+    (out, complete, String::from_utf8_lossy(&err).into_owned())
 }
 
 #[cfg(test)]
@@ -410,6 +462,49 @@ mod tests {
         };
         assert_eq!(r.status, 200);
         assert_eq!(r.echo.map(|e| e.pod), Some("echo-v1-6d8f9c7b5-x2x9q".to_owned()));
+    }
+
+    /// A client pod whose answer is endless (a huge body `cat`-ed through the exec), after a
+    /// flood on stderr: once read whole with `read_to_end`, now stdout is read to
+    /// [`OUTPUT_LIMIT`] and the reading ends there, stderr is drained past its limit so stdout
+    /// never stalls behind it, and the answer is judged on what was read: status, heads, the
+    /// body's bounded prefix.
+    #[tokio::test]
+    async fn endless_exec_output_is_cut_at_the_limit_and_still_an_answer() {
+        use tokio::io::AsyncWriteExt;
+        // kube's exec hands out each stream through a 1 KiB simplex pipe, written by one task.
+        let (mut out_r, mut out_w) = tokio::io::simplex(1024);
+        let (mut err_r, mut err_w) = tokio::io::simplex(1024);
+        let heads = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n";
+        let writer = tokio::spawn(async move {
+            err_w.write_all(&vec![b'e'; 100 * 1024]).await?;
+            drop(err_w);
+            let frame = format!("{FRAME_MARKER} rc=0 status=200 head={} body={}\n{heads}", heads.len(), u64::MAX / 4);
+            out_w.write_all(frame.as_bytes()).await?;
+            loop {
+                out_w.write_all(&[b'x'; 4096]).await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, std::io::Error>(())
+        });
+        let read = read_output(Some(&mut out_r), Some(&mut err_r));
+        let (out, complete, err) = tokio::time::timeout(Duration::from_secs(10), read).await.expect("reading ends");
+        assert!(!complete);
+        assert_eq!((out.len(), err.len()), (OUTPUT_LIMIT, STDERR_LIMIT));
+        let Outcome::Response(r) = parse_bounded(&out, complete, &err, &versions()) else { panic!() };
+        assert_eq!((r.status, r.header("content-type")), (200, Some("text/plain")));
+        assert_eq!(r.body.map(|b| b.len()), Some(crate::probe::observation::BODY_LIMIT));
+        // The same cut output is no answer when it claims to be whole.
+        assert!(matches!(parse_output(&out, &err, &versions()), Outcome::Transport { .. }));
+        // Nothing reads on (a real exec is cancelled when its process is dropped).
+        assert!(!writer.is_finished(), "the writer is cut off, not drained");
+        writer.abort();
+        // Heads that alone exceed the limit are no answer.
+        let huge_head = format!("{FRAME_MARKER} rc=0 status=200 head={} body=0\nHTTP/1.1 200 OK\r\n", OUTPUT_LIMIT * 2);
+        assert!(matches!(
+            parse_bounded(huge_head.as_bytes(), false, "", &versions()),
+            Outcome::Transport { kind: TransportKind::Other, message } if message.contains("more than 256 KiB")
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 use serde_json::Value;
 
+use crate::names;
 use crate::probe::pod_proxy;
 
 /// What to collect.
@@ -64,9 +65,20 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn put(&mut self, rel: PathBuf, text: String) {
+    /// Write `text` as `rel` under the directory. `rel` is joined only through
+    /// [`names::join_under`]: a segment that is not a plain file name (`..`, `/`) is refused and
+    /// said in the errors, never written.
+    fn put(&mut self, rel: String, text: String) {
         // Room for the truncation marker, so no file ever exceeds its bound.
         const MARKER: usize = 64;
+        let path = match names::join_under(self.dir, &rel) {
+            Ok(path) => path,
+            Err(e) => {
+                self.out.errors.push(format!("not written: {e}"));
+                return;
+            }
+        };
+        let rel = PathBuf::from(rel);
         let mut text = text;
         let room = self.limits.per_file.min(self.limits.total.saturating_sub(self.written));
         if room <= MARKER {
@@ -82,7 +94,6 @@ impl Writer<'_> {
             text = format!("[truncated: first {cut} bytes dropped]\n{}", &text[cut..]);
             self.out.truncated.push(rel.clone());
         }
-        let path = self.dir.join(&rel);
         let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, &text));
         match written {
             Ok(()) => {
@@ -92,6 +103,85 @@ impl Writer<'_> {
             Err(e) => self.out.errors.push(format!("cannot write {}: {e}", path.display())),
         }
     }
+
+    /// [`Writer::put`] an answer read by [`fetch`]; one cut at the read bound says so at its end.
+    fn put_answer(&mut self, rel: String, (bytes, cut): (Vec<u8>, bool), cap: usize) {
+        let mut text = redact_text(&String::from_utf8_lossy(&bytes));
+        if cut {
+            text.push_str(&format!("\n[cut: the answer was longer than {cap} bytes; the rest was not read]"));
+        }
+        let before = self.out.truncated.len();
+        self.put(rel.clone(), text);
+        let written = self.out.files.last().is_some_and(|f| *f == Path::new(&rel));
+        if cut && written && self.out.truncated.len() == before {
+            self.out.truncated.push(PathBuf::from(rel));
+        }
+    }
+}
+
+/// The most of one answer read whole (a namespace's pods or events, an object): a real list is
+/// kilobytes to a few megabytes. A larger one is refused, not buffered.
+pub const MAX_ANSWER: usize = 8 << 20;
+
+/// How long one evidence request may take, answer and body together: the kube client sets no
+/// read timeout, and a stalled API server (or the service behind its proxy) must not hold the
+/// collection.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How much of a log or a proxy's answer is read: its file keeps at most `per_file` (the end), so
+/// a few times that, never the whole of an answer that does not end.
+fn answer_cap(limits: Limits) -> usize {
+    limits.per_file.saturating_mul(4).clamp(64 * 1024, MAX_ANSWER)
+}
+
+/// Send `request` through the API server and read at most `cap` bytes of the body as it
+/// streams, within [`REQUEST_TIMEOUT`]: the bytes and whether the answer was longer. A status
+/// other than 2xx is an error with the API server's message (bounded, escaped).
+async fn fetch(client: &kube::Client, request: http::Request<Vec<u8>>, cap: usize) -> Result<(Vec<u8>, bool), String> {
+    use http_body_util::BodyExt;
+    let uri = request.uri().to_string();
+    let exchange = async {
+        let response = client.send(request.map(kube::client::Body::from)).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let (mut bytes, mut cut) = (Vec::new(), false);
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|e| format!("reading the answer: {e}"))?.into_data() else { continue };
+            let room = cap.saturating_sub(bytes.len());
+            if data.len() > room {
+                bytes.extend_from_slice(&data[..room]);
+                cut = true;
+                break;
+            }
+            bytes.extend_from_slice(&data);
+        }
+        if !status.is_success() {
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            let message: String = crate::diagnostic::escape_controls(&message).chars().take(300).collect();
+            return Err(format!("status {}: {message}", status.as_u16()));
+        }
+        Ok((bytes, cut))
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(format!("GET {uri}: {e}")),
+        Err(_) => Err(format!("GET {uri}: no complete answer within {}s", REQUEST_TIMEOUT.as_secs())),
+    }
+}
+
+/// The items of the list at `url_path`, read within [`MAX_ANSWER`].
+async fn list<K: serde::de::DeserializeOwned + Clone>(client: &kube::Client, url_path: &str) -> Result<Vec<K>, String> {
+    let request = kube::core::Request::new(url_path).list(&ListParams::default()).map_err(|e| e.to_string())?;
+    let (bytes, cut) = fetch(client, request, MAX_ANSWER).await?;
+    if cut {
+        return Err(format!("GET {url_path}: the answer is larger than {} MiB; not read", MAX_ANSWER >> 20));
+    }
+    serde_json::from_slice::<kube::core::ObjectList<K>>(&bytes)
+        .map(|list| list.items)
+        .map_err(|e| format!("GET {url_path}: not a list: {e}"))
 }
 
 /// Runs a command in a container; the seam for what only exec can reach (Envoy's admin API
@@ -115,15 +205,23 @@ impl Exec for KubeExec {
         let pods: Api<Pod> = Api::namespaced(self.0.clone(), namespace);
         let params = kube::api::AttachParams::default().container(container).stdout(true).stderr(false);
         let mut process = pods.exec(pod, argv.to_vec(), &params).await.map_err(|e| e.to_string())?;
-        let mut out = String::new();
-        if let Some(mut stdout) = process.stdout() {
-            let read = stdout.read_to_string(&mut out);
+        let mut out = Vec::new();
+        if let Some(stdout) = process.stdout() {
+            // At most MAX_ANSWER bytes: an Envoy config dump is megabytes, never unbounded.
+            let mut stdout = stdout.take(MAX_ANSWER as u64 + 1);
+            let read = stdout.read_to_end(&mut out);
             tokio::time::timeout(std::time::Duration::from_secs(30), read)
                 .await
                 .map_err(|_| "no output within 30s".to_owned())?
                 .map_err(|e| e.to_string())?;
         }
-        Ok(out)
+        let cut = out.len() > MAX_ANSWER;
+        out.truncate(MAX_ANSWER);
+        let mut text = String::from_utf8_lossy(&out).into_owned();
+        if cut {
+            text.push_str(&format!("\n[cut: the output was longer than {MAX_ANSWER} bytes; the rest was not read]"));
+        }
+        Ok(text)
     }
 }
 
@@ -140,56 +238,29 @@ pub fn exec_evidence(containers: &[String]) -> Vec<(&'static str, &'static [&'st
     }
 }
 
-/// Collect `target` into `dir`.
+/// Collect `target` into `dir`. Every name taken from an API answer (pods, containers) and every
+/// namespace is checked as Kubernetes defines it before it becomes part of a path, a URL or an
+/// exec's argument; a refused name is said in the errors and not used. Every answer is read as
+/// it streams, within a size bound and a deadline.
 pub async fn collect(client: kube::Client, exec: &impl Exec, target: &Target, dir: &Path, limits: Limits) -> Collected {
     let mut w = Writer { dir, limits, written: 0, out: Collected::default() };
+    let cap = answer_cap(limits);
     for ns in &target.namespaces {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        match pods.list(&ListParams::default()).await {
-            Ok(list) => {
-                for pod in list.items {
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    let spec = pod.spec.unwrap_or_default();
-                    let containers: Vec<_> =
-                        spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers).collect();
-                    let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
-                    for c in &containers {
-                        let params = LogParams {
-                            container: Some(c.name.clone()),
-                            limit_bytes: Some(limits.per_file as i64),
-                            ..LogParams::default()
-                        };
-                        match pods.logs(&name, &params).await {
-                            Ok(log) => {
-                                w.put(PathBuf::from(format!("pods/{ns}/{name}/{}.log", c.name)), redact_text(&log))
-                            }
-                            Err(e) => w.out.errors.push(format!("logs of {ns}/{name}/{}: {e}", c.name)),
-                        }
-                    }
-                    // The proxies' own view: mesh proxy metrics, Kong's status and metrics.
-                    for (port, path, file) in pod_proxy::evidence_endpoints(&names) {
-                        let endpoint = pod_proxy::PodEndpoint { namespace: ns, pod: &name, port, path };
-                        match pod_proxy::get(&client, &endpoint).await {
-                            Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
-                            Err(e) => w.out.errors.push(format!("{}: {e}", endpoint.uri())),
-                        }
-                    }
-                    let execs = if target.read_only.contains(ns) { Vec::new() } else { exec_evidence(&names) };
-                    for (container, argv, file) in execs {
-                        match exec.exec(ns, &name, container, argv).await {
-                            Ok(text) => w.put(PathBuf::from(format!("proxies/{ns}/{name}/{file}")), redact_text(&text)),
-                            Err(e) => w.out.errors.push(format!("exec {} in {ns}/{name}: {e}", argv.join(" "))),
-                        }
-                    }
+        if let Err(e) = names::dns1123_label(ns) {
+            w.out.errors.push(format!("namespace refused: {e}"));
+            continue;
+        }
+        match list::<Pod>(&client, &format!("/api/v1/namespaces/{ns}/pods")).await {
+            Ok(pods) => {
+                for pod in pods {
+                    collect_pod(&client, exec, target, ns, pod, cap, &mut w).await;
                 }
             }
             Err(e) => w.out.errors.push(format!("pods of {ns}: {e}")),
         }
-        let events: Api<Event> = Api::namespaced(client.clone(), ns);
-        match events.list(&ListParams::default()).await {
-            Ok(list) => {
-                let lines: Vec<String> = list
-                    .items
+        match list::<Event>(&client, &format!("/api/v1/namespaces/{ns}/events")).await {
+            Ok(events) => {
+                let lines: Vec<String> = events
                     .iter()
                     .map(|e| {
                         let object = &e.involved_object;
@@ -204,33 +275,105 @@ pub async fn collect(client: kube::Client, exec: &impl Exec, target: &Target, di
                         )
                     })
                     .collect();
-                w.put(PathBuf::from(format!("events/{ns}.txt")), redact_text(&lines.join("\n")));
+                w.put(format!("events/{ns}.txt"), redact_text(&lines.join("\n")));
             }
             Err(e) => w.out.errors.push(format!("events of {ns}: {e}")),
         }
     }
     for o in &target.objects {
+        let label = format!("{}/{}", names::printable(&o.kind), names::printable(&o.name));
+        if let Some(Err(e)) = o.namespace.as_deref().map(names::dns1123_label) {
+            w.out.errors.push(format!("{label}: namespace refused: {e}"));
+            continue;
+        }
         let (group, version) = o.api_version.rsplit_once('/').unwrap_or(("", &o.api_version));
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &o.kind));
-        let api: Api<DynamicObject> = match &o.namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
+        let url_path = <DynamicObject as kube::Resource>::url_path(&resource, o.namespace.as_deref());
+        let answer = match kube::core::Request::new(url_path).get(&o.name, &Default::default()) {
+            Ok(request) => fetch(&client, request, MAX_ANSWER).await,
+            Err(e) => Err(e.to_string()),
         };
-        let label = format!("{}/{}", o.kind, o.name);
-        match api.get(&o.name).await {
-            Ok(obj) => match serde_json::to_value(&obj) {
-                Ok(mut value) => {
-                    redact_object(&mut value);
-                    let yaml = serde_saphyr::to_string(&value).unwrap_or_else(|e| format!("cannot render: {e}"));
-                    let ns = o.namespace.as_deref().unwrap_or("cluster");
-                    w.put(PathBuf::from(format!("objects/{ns}/{}-{}.yaml", o.kind.to_lowercase(), o.name)), yaml);
-                }
-                Err(e) => w.out.errors.push(format!("{label}: {e}")),
-            },
+        let object = answer.and_then(|(bytes, cut)| {
+            if cut {
+                return Err(format!("larger than {} MiB; not read", MAX_ANSWER >> 20));
+            }
+            serde_json::from_slice::<Value>(&bytes).map_err(|e| format!("not an object: {e}"))
+        });
+        match object {
+            Ok(mut value) => {
+                redact_object(&mut value);
+                let yaml = serde_saphyr::to_string(&value).unwrap_or_else(|e| format!("cannot render: {e}"));
+                let ns = o.namespace.as_deref().unwrap_or("cluster");
+                w.put(format!("objects/{ns}/{}-{}.yaml", o.kind.to_lowercase(), o.name), yaml);
+            }
             Err(e) => w.out.errors.push(format!("{label}: {e}")),
         }
     }
     w.out
+}
+
+/// One pod's evidence: every container's log, its proxies' endpoints, and what exec reaches.
+async fn collect_pod(
+    client: &kube::Client,
+    exec: &impl Exec,
+    target: &Target,
+    ns: &str,
+    pod: Pod,
+    cap: usize,
+    w: &mut Writer<'_>,
+) {
+    // Pod names are DNS-1123 subdomains, container names DNS-1123 labels (the API server
+    // validates them so): an answer holding anything else is not one to trust, and its names
+    // are not used.
+    let name = pod.metadata.name.unwrap_or_default();
+    if let Err(e) = names::dns1123_subdomain(&name) {
+        w.out.errors.push(format!("a pod of {ns} refused: {e}"));
+        return;
+    }
+    let spec = pod.spec.unwrap_or_default();
+    let mut containers = Vec::new();
+    for c in spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers) {
+        match names::dns1123_label(&c.name) {
+            Ok(()) => containers.push(c.name),
+            Err(e) => w.out.errors.push(format!("a container of {ns}/{name} refused: {e}")),
+        }
+    }
+    let pods_path = format!("/api/v1/namespaces/{ns}/pods");
+    for c in &containers {
+        let params = LogParams {
+            container: Some(c.clone()),
+            limit_bytes: Some(w.limits.per_file as i64),
+            ..LogParams::default()
+        };
+        let answer = match kube::core::Request::new(&pods_path).logs(&name, &params) {
+            Ok(request) => fetch(client, request, cap).await,
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(answer) => w.put_answer(format!("pods/{ns}/{name}/{c}.log"), answer, cap),
+            Err(e) => w.out.errors.push(format!("logs of {ns}/{name}/{c}: {e}")),
+        }
+    }
+    // The proxies' own view: mesh proxy metrics, Kong's status and metrics.
+    for (port, path, file) in pod_proxy::evidence_endpoints(&containers) {
+        let endpoint = pod_proxy::PodEndpoint { namespace: ns, pod: &name, port, path };
+        let answer = match http::Request::get(endpoint.uri()).body(Vec::new()) {
+            Ok(request) => fetch(client, request, cap).await,
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(answer) => w.put_answer(format!("proxies/{ns}/{name}/{file}"), answer, cap),
+            // `fetch` names the request (`GET <uri>: ...`).
+            Err(e) => w.out.errors.push(e),
+        }
+    }
+    let execs = if target.read_only.iter().any(|r| r == ns) { Vec::new() } else { exec_evidence(&containers) };
+    for (container, argv, file) in execs {
+        match exec.exec(ns, &name, container, argv).await {
+            Ok(text) => w.put(format!("proxies/{ns}/{name}/{file}"), redact_text(&text)),
+            Err(e) => w.out.errors.push(format!("exec {} in {ns}/{name}: {e}", argv.join(" "))),
+        }
+    }
 }
 
 /// Secrets keep their keys, not their values; managedFields are noise.
@@ -256,13 +399,14 @@ pub fn redact_object(value: &mut Value) {
 pub use crate::stack::values::redact as redact_values;
 
 /// Values after credential-looking keys (`authorization: Bearer …`, `token=…`, `password: …`)
-/// become `[redacted]`, to the end of the value.
+/// become `[redacted]`, to the end of the value; then credentials by their shape
+/// ([`crate::stack::values::redact_inline`]: `scheme://user:[redacted]@host`, JWT-like tokens).
 pub fn redact_text(text: &str) -> String {
     const KEYS: &[&str] = &["authorization", "bearer ", "token", "password", "secret", "api-key", "apikey"];
     text.lines()
         .map(|line| {
             let lower = line.to_ascii_lowercase();
-            match KEYS.iter().filter_map(|k| lower.find(k).map(|i| i + k.len())).min() {
+            let by_key = match KEYS.iter().filter_map(|k| lower.find(k).map(|i| i + k.len())).min() {
                 Some(after_key) => {
                     // Keep the key and its separator; drop the value up to the next quote, comma or end.
                     let rest = &line[after_key..];
@@ -277,7 +421,9 @@ pub fn redact_text(text: &str) -> String {
                     }
                 }
                 None => line.to_owned(),
-            }
+            };
+            // Then by shape: URL passwords, JWT-like tokens.
+            crate::stack::values::redact_inline(&by_key).unwrap_or(by_key)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -443,6 +589,142 @@ mod tests {
         assert!(files.contains(&"proxies/shop/echo-v1-abc/istio-proxy-metrics.txt".to_owned()), "{files:?}");
     }
 
+    /// A hostile API server names pods `../../x`, `a/b` and `..` and a container `../c`: each is
+    /// refused and said in the errors, nothing is written outside the artifacts directory, and
+    /// the names are never sent back as paths of requests.
+    #[tokio::test]
+    async fn names_from_the_api_never_become_paths_outside_the_artifacts() {
+        let pod = |name: &str, containers: &[&str]| {
+            let containers: Vec<_> = containers.iter().map(|c| json!({"name": c})).collect();
+            json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {"containers": containers}})
+        };
+        let pods = vec![
+            pod("../../x", &["app"]),
+            pod("a/b", &["app"]),
+            pod("..", &["app"]),
+            pod("ok", &["../c", "app", "istio-proxy"]),
+        ];
+        let (client, asked) = crate::testing::kube_mock(move |req| match req.path.as_str() {
+            "/api/v1/namespaces/shop/pods" => {
+                (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}))
+            }
+            "/api/v1/namespaces/shop/events" => {
+                (200, json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
+            }
+            p if p.ends_with("/log") => (200, json!("a log line")),
+            _ => crate::testing::kube_status(404, "NotFound"),
+        });
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("target/e2e/run/artifacts/demo");
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = Target {
+            namespaces: vec!["shop".into(), "../../etc".into()],
+            objects: vec![ObjectRef {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: "x".into(),
+                namespace: Some("../up".into()),
+            }],
+            read_only: vec![],
+        };
+        let exec = Recorded::default();
+        let got = collect(client, &exec, &target, &dir, Limits::default()).await;
+        let files: Vec<String> = got.files.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            files,
+            [
+                "pods/shop/ok/app.log",
+                "pods/shop/ok/istio-proxy.log",
+                "proxies/shop/ok/envoy-clusters.txt",
+                "proxies/shop/ok/envoy-config-dump.json",
+                "events/shop.txt"
+            ],
+            "{got:?}"
+        );
+        for refused in ["`../../x`", "`a/b`", "`..`", "`../c`", "`../../etc`", "`../up`"] {
+            assert!(got.errors.iter().any(|e| e.contains(refused)), "{refused} not refused: {:?}", got.errors);
+        }
+        // Everything on disk is under the artifacts directory.
+        fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() { all_files(&path, out) } else { out.push(path) }
+            }
+        }
+        let mut on_disk = Vec::new();
+        all_files(root.path(), &mut on_disk);
+        assert!(on_disk.iter().all(|f| f.starts_with(&dir)), "{on_disk:?}");
+        assert_eq!(on_disk.len(), files.len(), "{on_disk:?}");
+        // The refused names reached no request path, and no exec.
+        let asked = asked.lock().unwrap();
+        assert!(asked.iter().all(|r| !r.path.contains("..") && !r.query.contains("..")), "{asked:?}");
+        assert!(exec.0.lock().unwrap().iter().all(|e| e.starts_with("shop/ok/istio-proxy:")), "{:?}", exec.0);
+    }
+
+    /// An API server that streams a log without end: the read stops at its bound, the file says
+    /// it was cut, and the collection goes on (the old `request_text` read it whole).
+    #[tokio::test]
+    async fn an_endless_answer_is_read_only_up_to_its_bound() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let path = head.split(' ').nth(1).unwrap_or_default().split('?').next().unwrap_or_default();
+                    if path == "/api/v1/namespaces/shop/pods" {
+                        let body = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
+                            "items": [{"metadata": {"name": "big"}, "spec": {"containers": [{"name": "app"}]}}]})
+                        .to_string();
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                    } else if path.ends_with("/log") {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").await;
+                        let line = "x".repeat(4000) + "\n";
+                        let chunk = format!("{:x}\r\n{line}\r\n", line.len());
+                        // Until the reader hangs up.
+                        while stream.write_all(chunk.as_bytes()).await.is_ok() {
+                            counted.fetch_add(line.len(), std::sync::atomic::Ordering::SeqCst);
+                        }
+                    } else {
+                        let body =
+                            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404,"message":"nope"}"#;
+                        let answer = format!(
+                            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target { namespaces: vec!["shop".into()], ..Target::default() };
+        let limits = Limits { per_file: 16 * 1024, total: 1 << 20 };
+        let exec = Recorded::default();
+        let collecting = collect(client, &exec, &target, dir.path(), limits);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(20), collecting).await.expect("the read ends");
+        assert_eq!(got.files, [PathBuf::from("pods/shop/big/app.log")], "{got:?}");
+        assert_eq!(got.truncated, [PathBuf::from("pods/shop/big/app.log")]);
+        let log = std::fs::read_to_string(dir.path().join("pods/shop/big/app.log")).unwrap();
+        assert!(log.len() <= limits.per_file && log.ends_with("the rest was not read]"), "{}", &log[log.len() - 80..]);
+        // What the server got out before the hang-up is bounded by socket buffers, not by
+        // the answer: far less than it would have sent.
+        assert!(sent.load(std::sync::atomic::Ordering::SeqCst) < 64 << 20);
+        assert!(got.errors.iter().any(|e| e.contains("status 404: nope")), "{:?}", got.errors);
+    }
+
     #[tokio::test]
     async fn the_total_cap_skips_what_does_not_fit() {
         let (client, _) = mock_cluster();
@@ -478,5 +760,9 @@ mod tests {
         assert_eq!(redact_text(r#"{"token":"abc","ok":1}"#), r#"{"token":"[redacted]","ok":1}"#);
         assert_eq!(redact_text("password=hunter2 rest"), "password=[redacted]");
         assert_eq!(redact_text("nothing to see"), "nothing to see");
+        assert_eq!(
+            redact_text("dial postgres://kong:hunter2@db:5432 failed\nid eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."),
+            "dial postgres://kong:[redacted]@db:5432 failed\nid [redacted]"
+        );
     }
 }

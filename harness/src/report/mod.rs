@@ -98,16 +98,44 @@ impl RunReport {
 #[error("cannot render the JUnit report: {0}")]
 pub struct JunitError(String);
 
+/// Whether XML 1.0 allows `c` in a document: `Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] |
+/// [#xE000-#xFFFD] | [#x10000-#x10FFFF]` (<https://www.w3.org/TR/xml/#charsets>).
+fn xml_char(c: char) -> bool {
+    matches!(u32::from(c), 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// Untrusted text for the JUnit report: shown as in a log (hidden characters escaped, see
+/// `diagnostic::escape_for_log`; reporters print these to CI logs and annotations), and any
+/// code point XML 1.0 forbids replaced, so the file stays well-formed whatever evidence holds
+/// (quick-junit strips only NUL, ESC and BS; U+FFFE made the nightly's merge fail).
+fn xml_text(text: &str) -> String {
+    let shown = crate::diagnostic::escape_for_log(text);
+    if shown.chars().all(xml_char) {
+        return shown;
+    }
+    shown.chars().map(|c| if xml_char(c) { c } else { char::REPLACEMENT_CHARACTER }).collect()
+}
+
+/// [`xml_text`] for one line (names, attributes): newlines shown as `\n` too.
+fn xml_line(text: &str) -> String {
+    xml_text(&crate::diagnostic::escape_controls(text))
+}
+
 /// JUnit XML: one `testsuite` per run, one `testcase` per scenario x mesh, named
-/// `<scenario>::<mesh>` with the mesh as class name, so reporters group by mesh.
+/// `<scenario>::<mesh>` with the mesh as class name, so reporters group by mesh. Every string
+/// passes [`xml_text`] or [`xml_line`].
 pub fn junit(report: &RunReport) -> Result<String, JunitError> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut suite = TestSuite::new(format!("kong-mesh-e2e {}", report.profile));
-    suite.add_property(("run", report.run.as_str()));
-    suite.add_property(("rerun", report.rerun.as_str()));
+    let mut suite = TestSuite::new(xml_line(&format!("kong-mesh-e2e {}", report.profile)));
+    suite.add_property(("run", xml_line(&report.run).as_str()));
+    suite.add_property(("rerun", xml_line(&report.rerun).as_str()));
     for (component, version) in &report.versions {
-        suite.add_property((format!("version.{component}").as_str(), version.as_str()));
+        suite.add_property((xml_line(&format!("version.{component}")).as_str(), xml_line(version).as_str()));
     }
+    let details = |evidence: &str, r: &ScenarioResult| {
+        let artifacts = r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
+        xml_text(&format!("{evidence}{artifacts}\nrerun: {}", report.rerun))
+    };
     for r in &report.results {
         let status = match &r.outcome {
             Outcome::Passed => TestCaseStatus::success(),
@@ -116,38 +144,34 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
                     FailureKind::Verdict => NonSuccessKind::Failure,
                     FailureKind::Error | FailureKind::Interrupted => NonSuccessKind::Error,
                 });
-                s.set_message(verdict.as_str());
-                let artifacts =
-                    r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
-                s.set_description(format!("{evidence}{artifacts}\nrerun: {}", report.rerun));
+                s.set_message(xml_line(verdict));
+                s.set_description(details(evidence, r));
                 s
             }
             Outcome::Reproduced { verdict, evidence } => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(verdict.as_str());
+                s.set_message(xml_line(verdict));
                 s.set_type("reproduced");
-                let artifacts =
-                    r.artifacts.as_ref().map(|p| format!("\nartifacts: {}", p.display())).unwrap_or_default();
-                s.set_description(format!("{evidence}{artifacts}\nrerun: {}", report.rerun));
+                s.set_description(details(evidence, r));
                 s
             }
             Outcome::Skipped { reason } => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(reason.as_str());
+                s.set_message(xml_line(reason));
                 s
             }
             // Surefire's form, which reporters show as flaky: a success with `flakyFailure`.
             Outcome::Flaky { verdict, evidence } => {
                 let mut s = TestCaseStatus::success();
                 let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Failure);
-                rerun.set_message(verdict.as_str());
-                rerun.stack_trace = Some(evidence.as_str().into());
+                rerun.set_message(xml_line(verdict));
+                rerun.stack_trace = Some(xml_text(evidence).into());
                 s.add_rerun(rerun);
                 s
             }
         };
-        let mut case = TestCase::new(format!("{}::{}", r.scenario, r.mesh), status);
-        case.set_classname(format!("{}.{}", report.profile, r.mesh));
+        let mut case = TestCase::new(xml_line(&format!("{}::{}", r.scenario, r.mesh)), status);
+        case.set_classname(xml_line(&format!("{}.{}", report.profile, r.mesh)));
         case.set_time(Duration::from_millis(r.duration_ms));
         suite.add_test_case(case);
     }
@@ -156,7 +180,45 @@ pub fn junit(report: &RunReport) -> Result<String, JunitError> {
     junit.to_string().map_err(|e| JunitError(e.to_string()))
 }
 
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// Untrusted text on one line of GitHub-flavoured Markdown (a heading, a paragraph, a table
+/// cell when `in_table`): an inline code span, whose content is never markup (no emphasis,
+/// link, autolink, HTML or comment), made of the text shown as in a log (hidden characters and
+/// newlines escaped, `diagnostic::escape_controls`). Its backtick string is longer than any run
+/// inside, so the text cannot close it, padded by a space where the text begins or ends with a
+/// backtick or space (CommonMark 0.31 §6.1). In a table cell every `|` is written `\|`: GFM
+/// splits a row at each `|` not preceded by a backslash before it parses code spans (GFM
+/// §4.10; cmark-gfm's `table_cell` scanner takes a `\` then `|` as part of the cell whatever
+/// precedes the `\`), and drops that backslash again.
+fn md_code(text: &str, in_table: bool) -> String {
+    let shown = crate::diagnostic::escape_controls(text);
+    if shown.is_empty() {
+        return "` `".to_owned();
+    }
+    let shown = if in_table { shown.replace('|', "\\|") } else { shown };
+    let fence = "`".repeat(longest_backtick_run(&shown) + 1);
+    let pad = if shown.starts_with(['`', ' ']) || shown.ends_with(['`', ' ']) { " " } else { "" };
+    format!("{fence}{pad}{shown}{pad}{fence}")
+}
+
+/// Untrusted multi-line text as a fenced code block: the lines shown as in a log
+/// (`diagnostic::escape_for_log`: no CR, which CommonMark also takes for a line end, nor any
+/// other hidden character), inside a backtick fence longer than any backtick run in them, which
+/// no line can close (CommonMark 0.31 §4.5: a closing fence is at least as long as the opening
+/// one). Its content is literal: no heading, link, HTML or comment.
+fn md_block(text: &str) -> String {
+    let shown = crate::diagnostic::escape_for_log(text);
+    let fence = "`".repeat((longest_backtick_run(&shown) + 1).max(3));
+    format!("{fence}text\n{shown}\n{fence}\n")
+}
+
 /// Markdown for `$GITHUB_STEP_SUMMARY`: versions, a result table, the first failure's evidence.
+/// Every string of the report is untrusted (API answers, evidence, names from input files): each
+/// lands only inside an inline code span ([`md_code`]) or a fenced block ([`md_block`]).
 pub fn markdown(report: &RunReport) -> String {
     let failed = report.count(|o| matches!(o, Outcome::Failed { .. }));
     let skipped = report.count(|o| matches!(o, Outcome::Skipped { .. }));
@@ -164,9 +226,9 @@ pub fn markdown(report: &RunReport) -> String {
     let reproduced = report.count(|o| matches!(o, Outcome::Reproduced { .. }));
     let passed = report.results.len() - failed - skipped - flaky - reproduced;
     let mut out = format!(
-        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed{}, {failed} failed, {skipped} skipped{} · run `{}`\n\n",
-        report.profile,
-        report.mesh,
+        "## kong-mesh-e2e: {} on {} ({})\n\n{passed} passed{}, {failed} failed, {skipped} skipped{} · run {}\n\n",
+        md_code(&report.profile, false),
+        md_code(&report.mesh, false),
         match (failed, reproduced) {
             (0, 0) => "pass",
             (0, _) => "bug reproduced",
@@ -178,11 +240,11 @@ pub fn markdown(report: &RunReport) -> String {
         } else {
             format!(", {reproduced} reproduced (failed as the bundle expects)")
         },
-        report.run
+        md_code(&report.run, false)
     );
     out.push_str("| component | version |\n|---|---|\n");
     for (component, version) in &report.versions {
-        out.push_str(&format!("| {component} | `{version}` |\n"));
+        out.push_str(&format!("| {} | {} |\n", md_code(component, true), md_code(version, true)));
     }
     out.push_str("\n| scenario | mesh | result | time |\n|---|---|---|---|\n");
     for r in &report.results {
@@ -197,9 +259,9 @@ pub fn markdown(report: &RunReport) -> String {
             Outcome::Reproduced { verdict, .. } => format!("**reproduced**: {}", one_line(verdict)),
         };
         out.push_str(&format!(
-            "| `{}` | {} | {result} | {:.1}s |\n",
-            r.scenario,
-            r.mesh,
+            "| {} | {} | {result} | {:.1}s |\n",
+            md_code(&r.scenario, true),
+            md_code(&r.mesh, true),
             r.duration_ms as f64 / 1000.0
         ));
     }
@@ -211,19 +273,26 @@ pub fn markdown(report: &RunReport) -> String {
     });
     if let Some((first, verdict, evidence)) = first_failure {
         out.push_str(&format!(
-            "\n### First failure: `{}` on {}\n\n{verdict}\n\n```\n{evidence}\n```\n",
-            first.scenario, first.mesh
+            "\n### First failure: {} on {}\n\nVerdict: {}\n\n{}",
+            md_code(&first.scenario, false),
+            md_code(&first.mesh, false),
+            md_code(verdict, false),
+            md_block(evidence)
         ));
         if let Some(a) = &first.artifacts {
-            out.push_str(&format!("\nArtifacts: `{}`\n", a.display()));
+            out.push_str(&format!("\nArtifacts: {}\n", md_code(&a.display().to_string(), false)));
         }
     }
-    out.push_str(&format!("\nRerun: `{}`\n", report.rerun));
+    out.push_str(&format!("\nRerun: {}\n", md_code(&report.rerun, false)));
     out
 }
 
+/// A table cell's text: the first line as a code span (a `…` after it says there is more).
 fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().replace('|', "\\|")
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let more = if lines.next().is_some() { " …" } else { "" };
+    format!("{}{more}", md_code(first, true))
 }
 
 /// `run.json`.
@@ -299,7 +368,7 @@ mod tests {
         let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
         assert_eq!((suite.attribute("failures"), suite.attribute("errors")), (Some("0"), Some("1")));
         assert!(doc.descendants().any(|n| n.has_tag_name("error")));
-        assert!(markdown(&report).contains("**ERROR**: step `wait"), "{}", markdown(&report));
+        assert!(markdown(&report).contains("**ERROR**: ``step `wait"), "{}", markdown(&report));
         assert!(!report.passed());
     }
 
@@ -358,7 +427,153 @@ mod tests {
         assert_eq!(json["results"][0]["phases"][0]["ms"], 900);
         let summary = markdown(&report);
         assert!(summary.contains("0 passed (1 more flaky: passed on a retry), 0 failed"), "{summary}");
-        assert!(summary.contains("**flaky** (passed on a retry; first failure: step `http GET /echo` failed)"));
+        assert!(
+            summary.contains("**flaky** (passed on a retry; first failure: ``step `http GET /echo` failed``)"),
+            "{summary}"
+        );
+    }
+
+    /// The lines of `md` a GFM renderer reads as markup: fenced code blocks dropped (a fence
+    /// closes only on a backtick run at least as long as the one that opened it, CommonMark
+    /// §4.5), and each inline code span (opened and closed by backtick strings of equal length,
+    /// §6.1) replaced by `CODE`.
+    fn markup_of(md: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut fence: Option<usize> = None;
+        for line in md.split('\n') {
+            let ticks = line.len() - line.trim_start_matches('`').len();
+            match fence {
+                Some(n) => {
+                    if ticks >= n && line[ticks..].trim().is_empty() {
+                        fence = None;
+                    }
+                    continue;
+                }
+                None if ticks >= 3 => {
+                    fence = Some(ticks);
+                    continue;
+                }
+                None => {}
+            }
+            let chars: Vec<char> = line.chars().collect();
+            let run_at = |i: usize| chars[i..].iter().take_while(|c| **c == '`').count();
+            let (mut shown, mut i) = (String::new(), 0);
+            while i < chars.len() {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    shown.extend(&chars[i..i + 2]);
+                    i += 2;
+                } else if chars[i] == '`' {
+                    let n = run_at(i);
+                    let mut j = i + n;
+                    let close = loop {
+                        match chars.get(j) {
+                            None => break None,
+                            Some('`') if run_at(j) == n => break Some(j + n),
+                            Some('`') => j += run_at(j),
+                            Some(_) => j += 1,
+                        }
+                    };
+                    match close {
+                        Some(end) => {
+                            shown.push_str("CODE");
+                            i = end;
+                        }
+                        None => {
+                            shown.extend(&chars[i..i + n]);
+                            i += n;
+                        }
+                    }
+                } else {
+                    shown.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out.push(shown);
+        }
+        assert_eq!(fence, None, "a fence left open hides the rest:\n{md}");
+        out
+    }
+
+    /// Issue 25 item 11: an image string from the API with `|`, new lines and `<!--` added fake
+    /// rows ("all 17 scenarios passed") and hid the rest; an API message closed the code fence
+    /// and added a "PASS" heading and a phishing link. Now: no extra row, no heading, no link,
+    /// no HTML, nothing hidden, and every crafted string still shown.
+    #[test]
+    fn untrusted_text_in_the_summary_is_inert() {
+        let mut report = sample();
+        let image = "kong:3.9 |\n| all | 17 scenarios passed |\n<!--";
+        report.versions.insert("kong-image".into(), image.into());
+        report.versions.insert("a|b\n| c | d |".into(), "x\\|y `z` ``w``".into());
+        report.results[0].scenario = "ingress`basic``\u{202e}".into();
+        report.results[1].outcome = Outcome::Failed {
+            verdict: "step 1 failed: ``` <img src=x onerror=alert(1)> | pwned |\n## PASS".into(),
+            evidence: "Kong said:\n```\n\n## PASS\n\nAll 17 scenarios passed. [Sign in to see the run](https://evil.example/login)\n\
+                       ````\n<!-- the rest is hidden\n<script>alert(1)</script>&lt;\rfake\u{1b}]0;title\u{7}"
+                .into(),
+            kind: FailureKind::Verdict,
+        };
+        report.results[1].artifacts = Some("target/<!--/x".into());
+        report.results[2].outcome = Outcome::Skipped { reason: "<!-- www.evil.example -->\n| x | y |".into() };
+        report.rerun = "cargo xtask e2e istio --scenario 'a|b' `rm -rf`".into();
+        let md = markdown(&report);
+        let markup = markup_of(&md);
+        let text = markup.join("\n");
+        for bad in ["<", ">", "[", "](", "http", "www.", "!--", "PASS", "\u{1b}", "\u{202e}", "\r"] {
+            assert!(!text.contains(bad), "`{bad}` is markup:\n{text}\n\nfrom:\n{md}");
+        }
+        let headings: Vec<&String> = markup.iter().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(headings.len(), 2, "{headings:?}");
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 2 + report.versions.len() + 2 + report.results.len(), "{md}");
+        for row in &rows {
+            // Where GFM splits a row: every `|` not directly after a backslash.
+            let cells = row.char_indices().filter(|(i, c)| *c == '|' && !row[..*i].ends_with('\\')).count();
+            assert!(cells == 3 || cells == 5, "{row}");
+        }
+        assert!(md.trim_end().lines().last().unwrap().starts_with("Rerun: "), "nothing hidden: {md}");
+        // Shown, not dropped: the evidence in full, the image in its cell.
+        assert!(
+            md.contains("## PASS\n\nAll 17 scenarios passed. [Sign in to see the run](https://evil.example/login)")
+        );
+        assert!(md.contains("<!-- the rest is hidden\n<script>alert(1)</script>&lt;\\rfake\\u{1b}]0;title\\u{7}"));
+        assert!(md.contains("| `kong:3.9 \\|\\n\\| all \\| 17 scenarios passed \\|\\n<!--` |"), "{md}");
+        assert!(
+            md.contains("| ```` ingress`basic``\\u{202e} ```` |") || md.contains("| ```ingress`basic``\\u{202e}``` |")
+        );
+    }
+
+    /// Issue 25 item 12: evidence holding U+FFFE (and other code points XML 1.0 forbids) in any
+    /// string that reaches the JUnit report still gives a well-formed document.
+    #[test]
+    fn junit_stays_well_formed_whatever_the_strings_hold() {
+        let bad = "\u{fffe}\u{ffff}\u{1}\u{0}\u{1b}[2J\u{8}\u{b}\u{c}\u{7f}\u{85}\u{202e}";
+        let mut report = sample();
+        report.profile = format!("istio{bad}");
+        report.run = format!("r{bad}");
+        report.rerun = format!("rerun {bad}");
+        report.versions.insert(format!("image{bad}"), format!("kong:3.9{bad}"));
+        report.results[0].scenario = format!("s{bad}");
+        report.results[0].mesh = format!("m{bad}");
+        report.results[1].outcome = Outcome::Failed {
+            verdict: format!("v{bad}"),
+            evidence: format!("Kong said \u{fffe}\nline two {bad}"),
+            kind: FailureKind::Verdict,
+        };
+        report.results[1].artifacts = Some(format!("target/{bad}").into());
+        report.results[2].outcome = Outcome::Skipped { reason: format!("r{bad}") };
+        let mut flaky = report.results[0].clone();
+        flaky.outcome = Outcome::Flaky { verdict: format!("v{bad}"), evidence: format!("e{bad}") };
+        let mut reproduced = report.results[0].clone();
+        reproduced.outcome = Outcome::Reproduced { verdict: format!("v{bad}"), evidence: format!("e{bad}") };
+        report.results.extend([flaky, reproduced]);
+        let xml = junit(&report).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        assert!(xml.chars().all(xml_char));
+        assert!(!xml.contains('\u{202e}') && !xml.contains('\u{1b}'), "{xml}");
+        let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
+        let text = failure.text().unwrap_or_default();
+        assert!(text.contains("Kong said \\u{fffe}\nline two \\u{fffe}\\u{ffff}\\u{1}\\u{0}\\u{1b}[2J"), "{text}");
+        assert_eq!(doc.descendants().filter(|n| n.has_tag_name("testcase")).count(), 5);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Live {
     pub interval: Duration,
     /// The longest a mutant's `settle` may wait (shortened in tests).
     pub mutant_settle_cap: Duration,
+    /// An untrusted bundle runs: its namespace gets an egress policy that keeps its pods inside
+    /// the cluster's own services (`scope::sandbox_policy`).
+    pub sandbox: bool,
 }
 
 /// What became of a mutant.
@@ -164,6 +167,7 @@ impl Live {
                 .unwrap_or_else(|| crate::stack::kong_gateway_selector(&v.kong.release)),
             interval: INTERVAL,
             mutant_settle_cap: MUTANT_SETTLE_CAP,
+            sandbox: false,
         }
     }
 
@@ -242,6 +246,19 @@ impl Live {
         }
         let (labels, annotations) = (pairs(&metadata.labels), pairs(&metadata.annotations));
         k8s::ensure_namespace(&self.client, namespace, run, &labels, &annotations).await.map_err(|e| e.to_string())?;
+        if self.sandbox {
+            let mesh = match self.mesh {
+                Mesh::Istio => "istio-system",
+                Mesh::Linkerd => "linkerd",
+                Mesh::None => "",
+            };
+            let allowed = [mesh, self.kong_namespace.as_str(), self.tracing.namespace.as_str()];
+            let policy = k8s::labelled(crate::scenario::scope::sandbox_policy(namespace, &allowed), run);
+            k8s::apply_guarded(&self.client, &policy, Some(namespace), &in_scope(namespace))
+                .await
+                .map_err(|e| format!("the untrusted bundle's egress policy could not be applied: {e}"))?;
+            return Ok(format!("namespace {namespace}, egress limited to the cluster's own services"));
+        }
         Ok(format!("namespace {namespace}"))
     }
 

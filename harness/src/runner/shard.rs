@@ -41,7 +41,12 @@ fn stable_hash(text: &str) -> u64 {
 /// counts as the mean of the others, or 1 when there are none).
 pub fn assign(names: &[String], durations: &BTreeMap<String, u64>, shards: usize) -> BTreeMap<String, usize> {
     let known: Vec<u64> = names.iter().filter_map(|n| durations.get(n).copied()).collect();
-    let mean = if known.is_empty() { 1 } else { (known.iter().sum::<u64>() / known.len() as u64).max(1) };
+    // Durations come from a file: summed in u128 (no overflow for any count of u64s), and loads
+    // saturate, so no recorded value can panic or wrap the balance.
+    let mean = match known.len() as u128 {
+        0 => 1,
+        count => u64::try_from(known.iter().map(|d| u128::from(*d)).sum::<u128>() / count).unwrap_or(u64::MAX).max(1),
+    };
     let mut order: Vec<(&String, u64)> = names.iter().map(|n| (n, durations.get(n).copied().unwrap_or(mean))).collect();
     // Longest first; ties broken by the name's hash (then the name), never by input order.
     order.sort_by(|a, b| b.1.cmp(&a.1).then(stable_hash(a.0).cmp(&stable_hash(b.0))).then(a.0.cmp(b.0)));
@@ -49,20 +54,48 @@ pub fn assign(names: &[String], durations: &BTreeMap<String, u64>, shards: usize
     let mut out = BTreeMap::new();
     for (name, weight) in order {
         let (least, _) = load.iter().enumerate().min_by_key(|(i, l)| (**l, *i)).unwrap_or((0, &0));
-        load[least] += weight;
+        load[least] = load[least].saturating_add(weight);
         out.insert(name.clone(), least);
     }
     out
 }
 
+/// The most of a `run.json` that `--durations` reads: a run of hundreds of scenarios writes a
+/// few hundred KiB; a larger file is refused before it is parsed.
+pub const MAX_REPORT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What `--durations` needs of a `run.json`; every other field is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Report {
+    results: Vec<ReportResult>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportResult {
+    scenario: String,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+}
+
+/// Durations by scenario from a `run.json` file: read like every input (a regular file, at most
+/// [`MAX_REPORT_BYTES`]; FIFOs and devices refused unopened), errors naming the file.
+pub fn durations_from_file(file: &std::path::Path) -> Result<BTreeMap<String, u64>, String> {
+    let bytes = crate::yaml::read_bounded(file, MAX_REPORT_BYTES, "an earlier run's run.json")
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| format!("{}: not a run.json: {e}", file.display()))?;
+    durations_from_report(text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
 /// Durations by scenario from a `run.json` (what `e2e` writes): passed and failed scenarios.
 pub fn durations_from_report(json: &str) -> Result<BTreeMap<String, u64>, String> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not a run.json: {e}"))?;
-    let results = value.get("results").and_then(|r| r.as_array()).ok_or("not a run.json: no `results`")?;
-    Ok(results
-        .iter()
-        .filter(|r| r.get("outcome").and_then(|o| o.as_str()) != Some("skipped"))
-        .filter_map(|r| Some((r.get("scenario")?.as_str()?.to_owned(), r.get("duration_ms")?.as_u64()?)))
+    let report: Report = serde_json::from_str(json).map_err(|e| format!("not a run.json: {e}"))?;
+    Ok(report
+        .results
+        .into_iter()
+        .filter(|r| r.outcome.as_deref() != Some("skipped"))
+        .filter_map(|r| Some((r.scenario, r.duration_ms?)))
         .collect())
 }
 
@@ -120,6 +153,58 @@ mod tests {
             {"scenario": "c", "outcome": "skipped", "reason": "r", "duration_ms": 0}]}"#;
         let d = durations_from_report(json).unwrap();
         assert_eq!(d, BTreeMap::from([("a".to_owned(), 1200), ("b".to_owned(), 300)]));
-        assert!(durations_from_report("[]").unwrap_err().contains("no `results`"));
+        assert!(durations_from_report("{}").unwrap_err().contains("missing field `results`"));
+        assert!(durations_from_report("[]").unwrap_err().starts_with("not a run.json"));
+    }
+
+    /// Durations near `u64::MAX` (a crafted run.json) once panicked with `attempt to add with
+    /// overflow`: now every scenario still gets exactly one shard.
+    #[test]
+    fn huge_durations_neither_panic_nor_wrap() {
+        let all = names(7);
+        let durations: BTreeMap<String, u64> = all.iter().take(5).map(|n| (n.clone(), u64::MAX - 1)).collect();
+        let a = assign(&all, &durations, 2);
+        assert_eq!(a.len(), all.len());
+        assert!(a.values().all(|s| *s < 2));
+        let json = format!(
+            r#"{{"results": [{{"scenario": "a", "outcome": "passed", "duration_ms": {m}}},
+                {{"scenario": "b", "outcome": "passed", "duration_ms": {m}}}]}}"#,
+            m = u64::MAX
+        );
+        let d = durations_from_report(&json).unwrap();
+        assert_eq!(assign(&["a".into(), "b".into(), "c".into()], &d, 2).len(), 3);
+    }
+
+    /// A run.json is read as a bounded regular file: `/dev/zero` (endless) and a FIFO (would
+    /// block on open) are refused at once, an oversized file before it is parsed, each naming
+    /// the file; fields the shards do not need are skipped unparsed.
+    #[test]
+    fn run_json_is_read_bounded_from_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let zero = durations_from_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(zero.starts_with("/dev/zero: not a regular file"), "{zero}");
+        let fifo = dir.path().join("run.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let err = durations_from_file(&fifo).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(durations_from_file(dir.path()).unwrap_err().contains("not a regular file"));
+        // Just over the cap: refused with the limit stated, without being parsed.
+        let big = dir.path().join("big.json");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_REPORT_BYTES + 1).unwrap();
+        let err = durations_from_file(&big).unwrap_err();
+        assert!(err.contains("larger than the 8192 KiB limit for an earlier run's run.json"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Unneeded fields (evidence, notes, phases) may be anything; only the typed ones count.
+        let ok = dir.path().join("ok.json");
+        std::fs::write(
+            &ok,
+            r#"{"run": "r", "extra": {"deep": [[[1]]]}, "results": [
+                {"scenario": "a", "mesh": "istio", "outcome": "failed", "evidence": "x", "duration_ms": 5, "phases": []}]}"#,
+        )
+        .unwrap();
+        assert_eq!(durations_from_file(&ok).unwrap(), BTreeMap::from([("a".to_owned(), 5)]));
     }
 }

@@ -42,6 +42,11 @@ pub struct Bundle {
     pub scenario_yaml: String,
     /// Every fixture file the scenario (and the mesh's stack) applies, by path under fixtures/.
     pub fixtures: BTreeMap<String, String>,
+    /// Where the harness redacted a credential when it wrote the bundle ([`Bundle::redact`]):
+    /// `values.<chart>:<key>` and `fixtures/<file>:<Kind>/<name>.<field>`, never the values.
+    /// Bundles written before the field existed load without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +57,12 @@ pub enum ReproError {
     WrongMesh { name: String, mesh: Mesh, runs_on: String },
     #[error(transparent)]
     Check(#[from] CheckError),
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the message, not a `source`: a chain printed with `{:#}` would
+    // say it twice ("Not a directory (os error 20): Not a directory (os error 20)").
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("cannot write {path}: {error}")]
+    Write { path: PathBuf, error: std::io::Error },
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
     #[error(
@@ -285,8 +292,28 @@ pub struct Admitted {
     pub values: Vec<(String, PathBuf)>,
 }
 
-fn read(path: &Path) -> Result<String, ReproError> {
-    std::fs::read_to_string(path).map_err(|source| ReproError::Read { path: path.to_owned(), source })
+/// Read a file of the project for a bundle: a regular file, never through a link (a link in a
+/// project could carry any file of the user's into a bundle that is then shared), bounded.
+pub(crate) fn read(path: &Path) -> Result<String, ReproError> {
+    names::read_regular_text(path, yaml::MAX_FILE_BYTES)
+        .map_err(|error| ReproError::Read { path: path.to_owned(), error })
+}
+
+/// Read fixture `rel` of the project under `fixtures_dir` for a bundle: a checked path inside
+/// fixtures/, no link on the way or at the end ([`super::fixture::link_problem`]).
+pub(crate) fn read_fixture(fixtures_dir: &Path, rel: &str) -> Result<String, ReproError> {
+    let path = names::join_under(fixtures_dir, rel).map_err(|e| {
+        ReproError::Invalid(Box::new(Diagnostic::error(
+            "read",
+            fixtures_dir,
+            Position::WHOLE_FILE,
+            format!("fixture {e}"),
+        )))
+    })?;
+    if let Some(problem) = super::fixture::link_problem(&path) {
+        return Err(ReproError::Read { path, error: std::io::Error::other(problem) });
+    }
+    read(&path)
 }
 
 /// Scenario names are kebab-case (as `scenario::load` requires of files): a name is checked
@@ -327,10 +354,10 @@ pub fn export(
     let referenced = checked.scenario.fixture_refs().map(|f| f.value.clone());
     let stack = crate::stack::kong::stack_manifests(mesh).iter().map(|s| s.to_string());
     for rel in referenced.chain(stack) {
-        let text = read(&fixtures_dir.join(&rel))?;
+        let text = read_fixture(&fixtures_dir, &rel)?;
         fixtures.insert(rel, text);
     }
-    Ok(Bundle {
+    let mut bundle = Bundle {
         bundle: FORMAT.to_owned(),
         harness: crate::Provenance::this_build(),
         scenario: name.to_owned(),
@@ -341,12 +368,167 @@ pub fn export(
         values,
         scenario_yaml: read(&file)?,
         fixtures,
-    })
+        redacted: Vec::new(),
+    };
+    bundle.redact();
+    Ok(bundle)
+}
+
+/// Kong credential fields that name or describe rather than hold a secret: kept, so a
+/// credential Secret still applies (Kong/kubernetes-ingress-controller credential types).
+const CREDENTIAL_DESCRIPTORS: &[&str] = &["kongCredType", "algorithm"];
+
+/// A template placeholder (`{{ jwt.secret }}`): the harness fills it per run, it holds nothing.
+fn placeholder(text: &str) -> bool {
+    let t = text.trim();
+    t.len() > 4
+        && t.starts_with("{{")
+        && t.ends_with("}}")
+        && t[2..t.len() - 2].trim().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A manifest's text with its credentials redacted, and where (`<Kind>/<name>.<field>`): every
+/// value of a Secret's `data` and `stringData` (but placeholders and
+/// [`CREDENTIAL_DESCRIPTORS`]; `data` becomes base64 of `[redacted]`, so the Secret still
+/// applies), and anywhere but `metadata`, credentials by shape and secret-named `{name, value}`
+/// pairs ([`crate::stack::values::redact_manifest_value`]). Only documents holding one change
+/// (rendered again, with a comment saying so); the others stay as written.
+pub fn redact_manifest(text: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
+    let mut found = Vec::new();
+    let mut copied = 0usize;
+    for doc in super::fixture::split_documents(text) {
+        let start = doc.text.as_ptr() as usize - text.as_ptr() as usize;
+        let Some((replacement, paths)) = redact_document(doc.text) else { continue };
+        out.push_str(&text[copied..start]);
+        out.push_str(&replacement);
+        copied = start + doc.text.len();
+        found.extend(paths);
+    }
+    out.push_str(&text[copied..]);
+    (out, found)
+}
+
+/// One document of [`redact_manifest`], when it holds something to redact.
+fn redact_document(doc: &str) -> Option<(String, Vec<String>)> {
+    const COMMENT: &str = "# credentials redacted by the harness (listed in the bundle's `redacted`)\n";
+    let Ok(mut value) = yaml::from_str::<serde_json::Value>(doc) else {
+        return redact_unparsed_secret(doc).map(|text| (format!("{COMMENT}{text}"), vec!["Secret.data".to_owned()]));
+    };
+    let mut found = Vec::new();
+    redact_object(&mut value, "", &mut found);
+    if found.is_empty() {
+        return None;
+    }
+    // Rendered again: lint, plan and runs of the bundle all read this text, so its own lines are
+    // the ones findings point at.
+    let mut text = format!("{COMMENT}{}", serde_saphyr::to_string(&value).ok()?);
+    if !doc.ends_with('\n') {
+        text.truncate(text.trim_end_matches('\n').len());
+    }
+    Some((text, found))
+}
+
+/// The credentials of one object (a `List`'s items each), pushed as `<Kind>/<name>.<field>`.
+fn redact_object(value: &mut serde_json::Value, prefix: &str, found: &mut Vec<String>) {
+    let kind = value.get("kind").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    if kind == "List" {
+        if let Some(items) = value.get_mut("items").and_then(serde_json::Value::as_array_mut) {
+            for (i, item) in items.iter_mut().enumerate() {
+                redact_object(item, &format!("{prefix}items[{i}]."), found);
+            }
+        }
+        return;
+    }
+    let name = value.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or("?");
+    let label = format!("{prefix}{}/{}", names::printable(&kind), names::printable(name));
+    let mut paths = Vec::new();
+    if kind == "Secret" {
+        for field in ["data", "stringData"] {
+            let Some(map) = value.get_mut(field).and_then(serde_json::Value::as_object_mut) else { continue };
+            for (k, v) in map.iter_mut() {
+                if CREDENTIAL_DESCRIPTORS.contains(&k.as_str()) || v.as_str().is_some_and(placeholder) {
+                    continue;
+                }
+                // `data` holds base64: the placeholder is base64 too, so the object still applies.
+                *v = serde_json::Value::from(if field == "data" { "W3JlZGFjdGVkXQ==" } else { "[redacted]" });
+                paths.push(format!("{field}.{}", names::printable(k)));
+            }
+        }
+    }
+    if let Some(map) = value.as_object_mut() {
+        let secret = kind == "Secret";
+        let skip = |k: &str| k == "metadata" || (secret && matches!(k, "data" | "stringData"));
+        for (k, v) in map.iter_mut().filter(|(k, _)| !skip(k)) {
+            crate::stack::values::redact_manifest_value(v, k, &mut paths);
+        }
+    }
+    found.extend(paths.into_iter().map(|p| format!("{label}.{p}")));
+}
+
+/// A Secret document that does not parse as written (a template in a place YAML cannot take
+/// it): its `data` / `stringData` lines dropped, line count kept. `None` for anything else.
+fn redact_unparsed_secret(doc: &str) -> Option<String> {
+    let secret = doc.lines().any(|l| {
+        let l = l.trim();
+        l.strip_prefix("kind:").is_some_and(|k| k.trim().trim_matches(['"', '\'']) == "Secret")
+    });
+    if !secret {
+        return None;
+    }
+    let (mut inside, mut changed) = (false, false);
+    let lines: Vec<String> = doc
+        .lines()
+        .map(|line| {
+            let top = !line.starts_with([' ', '\t', '#']) && !line.trim().is_empty();
+            if top {
+                inside = false;
+                if let Some(field) = ["data:", "stringData:"].into_iter().find(|f| line.starts_with(f)) {
+                    (inside, changed) = (true, true);
+                    return format!("{field} {{}}");
+                }
+            }
+            if inside { String::new() } else { line.to_owned() }
+        })
+        .collect();
+    if !changed {
+        return None;
+    }
+    let mut text = lines.join("\n");
+    if doc.ends_with('\n') {
+        text.push('\n');
+    }
+    Some(text)
 }
 
 impl Bundle {
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_default()
+    }
+
+    /// Redact the credentials of the values ([`crate::stack::values::redact_at`]) and of the
+    /// fixtures ([`redact_manifest`]; not the stack's own manifests, which must stay the
+    /// checkout's byte for byte), and list where in `redacted`. Bundles are written
+    /// automatically on failures and attached to bug reports: nothing secret goes in them.
+    pub fn redact(&mut self) {
+        let mut found = Vec::new();
+        for (chart, value) in &mut self.values {
+            let mut paths = Vec::new();
+            crate::stack::values::redact_at(value, "", &mut paths);
+            found.extend(paths.into_iter().map(|p| format!("values.{chart}:{}", names::printable(&p))));
+        }
+        let stack = crate::stack::kong::stack_manifests(self.mesh);
+        for (rel, text) in &mut self.fixtures {
+            if stack.contains(&rel.as_str()) {
+                continue;
+            }
+            let (clean, paths) = redact_manifest(text);
+            *text = clean;
+            found.extend(paths.into_iter().map(|p| format!("fixtures/{rel}:{p}")));
+        }
+        found.sort();
+        found.dedup();
+        self.redacted = found;
     }
 
     /// Read a bundle file, with located errors.
@@ -423,16 +605,16 @@ impl Bundle {
         for (path, text) in files {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
+                    .map_err(|error| ReproError::Write { path: parent.to_owned(), error })?;
             }
             // `create_new`: a bundle never overwrites a file, not even one of its own twice.
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
-                .map_err(|source| ReproError::Write { path: path.clone(), source })?;
+                .map_err(|error| ReproError::Write { path: path.clone(), error })?;
             std::io::Write::write_all(&mut file, text.as_bytes())
-                .map_err(|source| ReproError::Write { path: path.clone(), source })?;
+                .map_err(|error| ReproError::Write { path: path.clone(), error })?;
         }
         Ok(Project::at(dir))
     }
@@ -548,12 +730,12 @@ impl Bundle {
             (PinTrust::Bundle, _) if !self.profile.is_empty() => self.profile.clone(),
             (PinTrust::Bundle, _) => self.mesh.as_str().to_owned(),
         };
-        std::fs::create_dir_all(parent).map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
+        std::fs::create_dir_all(parent).map_err(|error| ReproError::Write { path: parent.to_owned(), error })?;
         // Unique per call: parallel runs of one bundle never share (or delete) a directory.
         let dir = tempfile::Builder::new()
             .prefix(&format!("repro-{}-", self.scenario))
             .tempdir_in(parent)
-            .map_err(|source| ReproError::Write { path: parent.to_owned(), source })?;
+            .map_err(|error| ReproError::Write { path: parent.to_owned(), error })?;
         let mut unpacked = self.clone();
         if trust == PinTrust::Checkout {
             checkout_versions_toml.clone_into(&mut unpacked.versions_toml);
@@ -564,7 +746,7 @@ impl Bundle {
             let Some(value) = self.values.get(&chart) else { continue };
             let file = dir.path().join(format!("values-{}.yaml", chart.replace('/', "-")));
             std::fs::write(&file, serde_saphyr::to_string(value).unwrap_or_default())
-                .map_err(|source| ReproError::Write { path: file.clone(), source })?;
+                .map_err(|error| ReproError::Write { path: file.clone(), error })?;
             values.push((chart, file));
         }
         Ok(Admitted { dir, project, profile, differences, values })
@@ -756,6 +938,110 @@ mod tests {
 
     fn checkout_versions_toml() -> String {
         std::fs::read_to_string(catalog().project.versions_file()).unwrap()
+    }
+
+    /// The credentials the attack found copied verbatim: a `konghq.com/credential` Secret's
+    /// `stringData`, another Secret's `data`, an env pair, a PEM key in a ConfigMap, and the
+    /// values' private keys, session secret, license and URL password. Each is gone from the
+    /// bundle and listed in `redacted`; what holds none stays as written; the bundle loads back,
+    /// and its fixtures still parse.
+    #[test]
+    fn bundles_carry_no_credentials_and_say_where_they_were() {
+        let service =
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop # the shop\nspec:\n  ports: [{port: 80}]\n";
+        let creds = format!(
+            "{service}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: shop-key\n  labels:\n    konghq.com/credential: key-auth\n\
+             stringData:\n  kongCredType: key-auth\n  key: my-api-key-0123\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\n\
+             data:\n  password: aHVudGVyMg==\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop}}\nspec:\n  template:\n    \
+             spec:\n      containers:\n      - name: shop\n        image: shop:1\n        env:\n        - {{name: DD_API_KEY, value: dd-0123456789}}\n        \
+             - {{name: TZ, value: UTC}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: tls}}\ndata:\n  key.pem: |\n    \
+             -----BEGIN EC PRIVATE KEY-----\n    MHcCAQEEIBkg\n    -----END EC PRIVATE KEY-----\n"
+        );
+        let jwt = std::fs::read_to_string(catalog().project.fixtures_dir().join("kong/jwt.yaml")).unwrap();
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        bundle.fixtures.insert("user/creds.yaml".into(), creds.clone());
+        bundle.fixtures.insert("kong/jwt.yaml".into(), jwt.clone());
+        let env = bundle.values.entry("kong/ingress".into()).or_default();
+        env["gateway"]["env"]["ssl_cert_key"] = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n".into();
+        env["gateway"]["env"]["admin_gui_session_conf"] = r#"{"secret":"s3ss10n"}"#.into();
+        env["gateway"]["env"]["license_data"] = r#"{"license":{"signature":"L1C"}}"#.into();
+        env["gateway"]["env"]["pg_uri"] = "postgres://kong:hunter2@db:5432/kong".into();
+        bundle.redact();
+        let text = bundle.to_yaml();
+        for secret in
+            ["my-api-key-0123", "aHVudGVyMg", "dd-0123456789", "MHcCAQEEIBkg", "MIIE", "s3ss10n", "L1C", "hunter2"]
+        {
+            assert!(!text.contains(secret), "{secret} is in the bundle");
+        }
+        for path in [
+            "fixtures/user/creds.yaml:Secret/shop-key.stringData.key",
+            "fixtures/user/creds.yaml:Secret/db.data.password",
+            "fixtures/user/creds.yaml:Deployment/shop.spec.template.spec.containers[0].env[0].value",
+            "fixtures/user/creds.yaml:ConfigMap/tls.data.key.pem",
+            "values.kong/ingress:gateway.env.ssl_cert_key",
+            "values.kong/ingress:gateway.env.admin_gui_session_conf",
+            "values.kong/ingress:gateway.env.license_data",
+            "values.kong/ingress:gateway.env.pg_uri",
+        ] {
+            assert!(bundle.redacted.iter().any(|r| r == path), "{path} not listed: {:#?}", bundle.redacted);
+        }
+        let user = &bundle.fixtures["user/creds.yaml"];
+        assert!(user.starts_with(service), "a document without credentials stays as written:\n{user}");
+        assert!(user.contains("kongCredType: key-auth") && user.contains("UTC"), "{user}");
+        assert_eq!(bundle.fixtures["kong/jwt.yaml"], jwt, "placeholders are no secrets");
+        // The redacted manifests are still objects that apply, `data` still base64.
+        let objects: Vec<serde_json::Value> =
+            super::super::fixture::split_documents(user).iter().map(|d| yaml::from_str(d.text).unwrap()).collect();
+        assert_eq!(objects.len(), 5);
+        assert_eq!(objects[2]["data"]["password"], "W3JlZGFjdGVkXQ==");
+        // The bundle loads back with its list, and a bundle without the field still loads.
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = Bundle::load(&write_bundle(dir.path(), &bundle)).unwrap();
+        assert_eq!(loaded.redacted, bundle.redacted);
+        assert!(
+            !export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap().to_yaml().contains("redacted:")
+        );
+    }
+
+    /// A Secret that does not parse as written keeps no value either.
+    #[test]
+    fn an_unparsed_secret_loses_its_data() {
+        let text =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  token: {{ oops\n  other: x\nuser: y\n";
+        let (clean, paths) = redact_manifest(text);
+        assert!(!clean.contains("oops") && !clean.contains("other") && clean.contains("stringData: {}"), "{clean}");
+        assert_eq!(paths, ["Secret.data"]);
+        assert_eq!(clean.lines().count(), text.lines().count() + 1, "a comment line, nothing else moves");
+    }
+
+    /// A fixture that is a link out of fixtures/ (to a file holding a token) is neither
+    /// checked clean nor exported: the scenario fails to load at the fixture, and the token is
+    /// in no message and no bundle.
+    #[test]
+    fn a_fixture_linked_out_of_fixtures_is_never_exported() {
+        let root = catalog().project.root().to_owned();
+        let outside = tempfile::tempdir().unwrap();
+        let token = outside.path().join("token.yaml");
+        std::fs::write(&token, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\ndata: {t: ghp_T0KEN}\n")
+            .unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let p = project.path();
+        for dir in ["scenarios", "fixtures/base", "fixtures/kong"] {
+            std::fs::create_dir_all(p.join(dir)).unwrap();
+        }
+        for file in ["versions.toml", "scenarios/ingress-basic.yaml", "fixtures/base/echo.yaml"] {
+            std::fs::copy(root.join(file), p.join(file)).unwrap();
+        }
+        std::os::unix::fs::symlink(&token, p.join("fixtures/kong/ingress-echo.yaml")).unwrap();
+        let linked = Catalog::open(Project::at(p)).unwrap();
+        let err = export_with_own_values(&linked, "ingress-basic", Mesh::Istio).unwrap_err().to_string();
+        assert!(err.contains("symbolic link") && !err.contains("ghp_T0KEN"), "{err}");
+        let file = linked.project.scenarios_dir().join("ingress-basic.yaml");
+        let checked = linked.check(&file, "lint").map(|_| ()).unwrap_err().to_string();
+        assert!(checked.contains("symbolic link") && !checked.contains("ghp_T0KEN"), "{checked}");
+        let err = read_fixture(&linked.project.fixtures_dir(), "kong/ingress-echo.yaml").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(read_fixture(&linked.project.fixtures_dir(), "../token.yaml").is_err());
     }
 
     /// A scenario name is a path segment: one that climbs out is refused where it is written,

@@ -157,9 +157,64 @@ pub fn load_all(path: &Path, vars: &Vars) -> (Vec<Manifest>, Vec<LoadError>) {
     read_all(path, Reading::Fixture(vars))
 }
 
-/// [`load_all`] for a given way of reading.
+/// Why a fixture file may not be read, if it may not: a fixture is the project's own file under
+/// `fixtures/`, so neither it nor any directory between it and `fixtures/` (that one included)
+/// may be a link, and it must be a regular file. A link placed there could point at any file
+/// of the user's (a token, a key), which lint, plan, e2e and `repro export` would then read and
+/// carry. A file with no `fixtures` directory above it is checked alone.
+pub fn link_problem(path: &Path) -> Option<String> {
+    if let Err(e) = crate::names::regular_or_absent(path) {
+        return Some(format!("not read: the fixture is {e}"));
+    }
+    let ancestors = path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty());
+    let to_root = ancestors.clone().position(|d| d.file_name().is_some_and(|n| n == "fixtures"))?;
+    ancestors.take(to_root + 1).find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink())).map(
+        |d| {
+            format!(
+                "not read: `{}` on the way to it is a symbolic link; fixtures are read only from real directories \
+                 under fixtures/",
+                d.display()
+            )
+        },
+    )
+}
+
+/// Read a fixture file as the project's own ([`link_problem`]), bounded like every YAML input,
+/// opened without following a link.
+pub fn read_fixture_text(path: &Path) -> Result<String, yaml::Error> {
+    let refuse = |message: String| yaml::Error {
+        code: "read",
+        position: Position::WHOLE_FILE,
+        message,
+        field: String::new(),
+        help: Some("copy the file into fixtures/ instead of linking to it".into()),
+    };
+    if let Some(problem) = link_problem(path) {
+        return Err(refuse(problem));
+    }
+    let bytes = match crate::names::read_regular(path, yaml::MAX_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(yaml::Error {
+                code: "too-large",
+                help: Some("split it into several files".into()),
+                ..refuse(format!("file is larger than the {} KiB limit for YAML inputs", yaml::MAX_FILE_BYTES / 1024))
+            });
+        }
+        Err(e) => return Err(yaml::Error { help: None, ..refuse(format!("cannot read file: {e}")) }),
+    };
+    yaml::text_from_bytes(bytes)
+}
+
+/// [`load_all`] for a given way of reading. A project's fixture is read only as a regular file
+/// inside fixtures/ ([`read_fixture_text`]); a user's manifest as the caller found it (lint's walk
+/// decides which links it follows).
 pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadError>) {
-    let source = match yaml::read_text(path) {
+    let read = match reading {
+        Reading::Fixture(_) => read_fixture_text(path),
+        Reading::UserManifest => yaml::read_text(path),
+    };
+    let source = match read {
         Ok(s) => s,
         Err(e) => return (Vec::new(), vec![LoadError::from_yaml(path, "", None, e)]),
     };
@@ -306,6 +361,37 @@ mod tests {
         let starts: Vec<u32> = docs.iter().map(|d| d.first_line).collect();
         assert_eq!(starts, [1, 3, 9]);
         assert!(docs[1].text.contains("not a separator"));
+    }
+
+    /// A fixture that is a link out of fixtures/ (to a file holding a token), one under a linked
+    /// directory, and a FIFO are refused unread; the error never shows the target's content.
+    #[test]
+    fn fixtures_are_never_read_through_links() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        let token = outside.path().join("token.yaml");
+        std::fs::write(&token, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\ndata: {t: ghp_SECRET}\n")
+            .unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let fixtures = project.path().join("fixtures");
+        std::fs::create_dir_all(fixtures.join("real")).unwrap();
+        symlink(&token, fixtures.join("real/leak.yaml")).unwrap();
+        symlink(outside.path(), fixtures.join("linked")).unwrap();
+        let fifo = fixtures.join("real/pipe.yaml");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for (path, why) in [
+            (fixtures.join("real/leak.yaml"), "symbolic link"),
+            (fixtures.join("linked/token.yaml"), "on the way to it is a symbolic link"),
+            (fifo, "not a regular file"),
+        ] {
+            let e = load(&path, &Vars::new()).unwrap_err();
+            let message = e.diagnostic().to_string();
+            assert!(message.contains(why), "{}: {message}", path.display());
+            assert!(!message.contains("ghp_SECRET") && !message.contains("stolen"), "{message}");
+        }
+        // The same file, copied in, loads.
+        std::fs::copy(&token, fixtures.join("real/copy.yaml")).unwrap();
+        assert_eq!(load(&fixtures.join("real/copy.yaml"), &Vars::new()).unwrap()[0].name, "stolen");
     }
 
     #[test]

@@ -153,6 +153,11 @@ fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
     if spec.pointer("/securityContext/privileged").and_then(Value::as_bool) == Some(true) {
         return Some((at(&["securityContext", "privileged"]), "a privileged pod controls the node".into()));
     }
+    if let Some((rest, message)) = security_context_problem(spec.get("securityContext")) {
+        let mut path = at(&["securityContext"]);
+        path.extend(rest);
+        return Some((path, message));
+    }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for (c, container) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
             let here = |rest: &[&str]| {
@@ -177,6 +182,11 @@ fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
                     "a privileged container controls the node".into(),
                 ));
             }
+            if let Some((rest, message)) = security_context_problem(container.get("securityContext")) {
+                let mut path = here(&["securityContext"]);
+                path.extend(rest);
+                return Some((path, message));
+            }
             let added = container.pointer("/securityContext/capabilities/add").and_then(Value::as_array);
             if added.is_some_and(|a| !a.is_empty()) {
                 return Some((
@@ -196,6 +206,142 @@ fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
         }
     }
     None
+}
+
+/// A pod's or container's security context that asks for what no scenario needs: no seccomp
+/// filter at all, or root by name (`runAsUser: 0`, `runAsNonRoot: false`). The kubelet's own
+/// defaults are left alone: the meshes' init containers and the images' users decide those.
+fn security_context_problem(context: Option<&Value>) -> Option<(Vec<String>, String)> {
+    let context = context?;
+    if context.pointer("/seccompProfile/type").and_then(Value::as_str) == Some("Unconfined") {
+        return Some((
+            vec!["seccompProfile".into(), "type".into()],
+            "`seccompProfile: Unconfined` lifts the syscall filter; leave it out or use `RuntimeDefault`".into(),
+        ));
+    }
+    if context.get("runAsUser").and_then(Value::as_i64) == Some(0) {
+        return Some((vec!["runAsUser".into()], "`runAsUser: 0` runs as root".into()));
+    }
+    if context.get("runAsNonRoot").and_then(Value::as_bool) == Some(false) {
+        return Some((vec!["runAsNonRoot".into()], "`runAsNonRoot: false` asks to run as root".into()));
+    }
+    None
+}
+
+/// Objects that reach beyond the scenario's pods through the network or RBAC, which no scenario
+/// needs: a Service's `externalIPs` (captures traffic for any address cluster-wide,
+/// CVE-2020-8554), an `ExternalName` Service (Kong would proxy to any host it names), hand-made
+/// Endpoints or EndpointSlices (a selector-less Service sent anywhere, e.g. 169.254.169.254), a
+/// RoleBinding of a ClusterRole (`cluster-admin` in the namespace) or of subjects from other
+/// namespaces. Returns the field path and why.
+fn reach_problem(m: &Manifest) -> Option<(Vec<&'static str>, String)> {
+    let o = &m.object;
+    match m.kind.as_str() {
+        "Service" if o.pointer("/spec/externalIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) => Some((
+            vec!["spec", "externalIPs"],
+            "`externalIPs` lets a Service capture traffic for any address in the cluster (CVE-2020-8554)".into(),
+        )),
+        "Service" if o.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") => Some((
+            vec!["spec", "type"],
+            "an `ExternalName` Service points the cluster (and Kong) at a host outside it".into(),
+        )),
+        "Endpoints" | "EndpointSlice" => Some((
+            vec!["kind"],
+            format!(
+                "a scenario does not make {} by hand: a Service selects its pods, and hand-made endpoints can send \
+                 traffic anywhere",
+                m.kind
+            ),
+        )),
+        "RoleBinding" if o.pointer("/roleRef/kind").and_then(Value::as_str) == Some("ClusterRole") => Some((
+            vec!["roleRef", "kind"],
+            "a RoleBinding of a ClusterRole grants a cluster-wide role's rules (e.g. cluster-admin) in the namespace; \
+             bind a Role of the scenario's own"
+                .into(),
+        )),
+        "RoleBinding" => {
+            let namespace = m.namespace.as_deref();
+            let foreign = o.pointer("/subjects").and_then(Value::as_array).into_iter().flatten().any(|s| {
+                s.get("namespace").and_then(Value::as_str).is_some_and(|ns| Some(ns) != namespace)
+                    || matches!(s.get("kind").and_then(Value::as_str), Some("User" | "Group"))
+            });
+            foreign.then(|| {
+                (vec!["subjects"], "a RoleBinding may name only ServiceAccounts of the scenario's own namespace".into())
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What an untrusted bundle's fixtures may not do on top of every scenario's rules: choose the
+/// commands its containers run (`command`/`args`). The images' own entrypoints run, and the
+/// harness builds the client pods that send requests. `--trust-bundle` lifts this.
+pub fn untrusted_problem(manifests: &[Manifest]) -> Option<Box<Diagnostic>> {
+    for m in manifests {
+        let Some(path) = pod_spec_path(&m.kind) else { continue };
+        let Some(spec) = path.iter().try_fold(&m.object, |v, k| v.get(*k)) else { continue };
+        for list in ["initContainers", "containers", "ephemeralContainers"] {
+            for (c, container) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                for key in ["command", "args"] {
+                    if container.get(key).is_some() {
+                        let index = c.to_string();
+                        let full: Vec<&str> = path.iter().copied().chain([list, index.as_str(), key]).collect();
+                        let d = Diagnostic::error(
+                            "scope",
+                            &m.file,
+                            m.position_of(&full),
+                            format!(
+                                "{} {}: an untrusted bundle's containers run their image's own entrypoint, not a \
+                                 `{key}` the bundle chose",
+                                m.kind, m.name
+                            ),
+                        )
+                        .with_field(full.join("."))
+                        .with_source(&m.source)
+                        .with_help("run it only if you trust the bundle's author: repro run --trust-bundle");
+                        return Some(Box::new(d));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The name of the egress policy an untrusted bundle's namespace gets.
+pub const SANDBOX_POLICY: &str = "kme2e-sandbox-egress";
+
+/// A NetworkPolicy for an untrusted bundle's namespace `namespace`: its pods may open
+/// connections only to pods of the namespace itself, to cluster DNS (kube-system, port 53) and
+/// to the namespaces in `allowed` (the mesh's control plane, Kong's, the trace collector's);
+/// nothing else: no node, no other namespace, no address outside the cluster (169.254.169.254
+/// included). Ingress is not restricted (Kong must reach the backend). Namespaces are selected by
+/// `kubernetes.io/metadata.name`, which the API server sets on every namespace (GA in 1.22).
+/// Enforced where the CNI enforces NetworkPolicy: kind's kindnetd does since kind v0.24.0
+/// (kubernetes-sigs/kind#3612), k3s with its built-in network policy controller.
+pub fn sandbox_policy(namespace: &str, allowed: &[&str]) -> Value {
+    let mut namespaces: Vec<&str> = allowed.iter().copied().filter(|ns| !ns.is_empty()).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": SANDBOX_POLICY, "namespace": namespace},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"podSelector": {}}]},
+                {
+                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                {"to": [{"namespaceSelector": {"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+                ]}}]},
+            ],
+        },
+    })
 }
 
 /// The scenario's fixtures and steps act only in its namespace (and on allowed cluster-scoped
@@ -242,6 +388,13 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
                 .with_source(&m.source);
                 return Err(LoadError(Box::new(d)));
             }
+        }
+        if let Some((path, message)) = reach_problem(m) {
+            let d =
+                Diagnostic::error("scope", &m.file, m.position_of(&path), format!("{} {}: {message}", m.kind, m.name))
+                    .with_field(path.join("."))
+                    .with_source(&m.source);
+            return Err(LoadError(Box::new(d)));
         }
         let problem = if is_cluster_scoped(&m.kind) {
             if cluster_scoped_allowed(&m.api_version, &m.kind) {
@@ -529,6 +682,119 @@ mod tests {
         )
         .unwrap_err();
         assert!(d.message.contains("pod security"), "{d}");
+    }
+
+    /// What a stranger's fixtures tried in the attack trial (issue 25): each refused at its line,
+    /// for every scenario, with the field named.
+    #[test]
+    fn fixtures_cannot_reach_beyond_the_cluster_or_run_as_root() {
+        let image = "    image: \"{{ images.echo }}\"\n";
+        let pod = |spec: &str| format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n{spec}");
+        let cases = [
+            (
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: grab\nspec:\n  ports: [{port: 80}]\n  externalIPs: [8.8.8.8]\n"
+                    .to_owned(),
+                "spec.externalIPs",
+            ),
+            (
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: meta\nspec:\n  type: ExternalName\n  externalName: metadata.google.internal\n"
+                    .to_owned(),
+                "spec.type",
+            ),
+            (
+                "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: meta\naddressType: IPv4\n\
+                 endpoints: [{addresses: [169.254.169.254]}]\nports: [{port: 80}]\n"
+                    .to_owned(),
+                "kind",
+            ),
+            (
+                "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: meta\nsubsets: [{addresses: [{ip: 169.254.169.254}]}]\n"
+                    .to_owned(),
+                "kind",
+            ),
+            (
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: admin\n\
+                 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n\
+                 subjects: [{kind: ServiceAccount, name: default}]\n"
+                    .to_owned(),
+                "roleRef.kind",
+            ),
+            (
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: outsider\n\
+                 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: mine}\n\
+                 subjects: [{kind: ServiceAccount, name: default, namespace: kube-system}]\n"
+                    .to_owned(),
+                "subjects",
+            ),
+            (
+                pod(&format!("  securityContext: {{seccompProfile: {{type: Unconfined}}}}\n  containers:\n  - name: c\n{image}")),
+                "spec.securityContext.seccompProfile.type",
+            ),
+            (
+                pod(&format!("  containers:\n  - name: c\n{image}    securityContext: {{runAsUser: 0}}\n")),
+                "spec.containers.0.securityContext.runAsUser",
+            ),
+            (
+                pod(&format!("  containers:\n  - name: c\n{image}    securityContext: {{runAsNonRoot: false}}\n")),
+                "spec.containers.0.securityContext.runAsNonRoot",
+            ),
+        ];
+        for (fixture, field) in cases {
+            let d = check_scenario(OK_STEP, &format!("{SERVICE}---\n{fixture}"), "").unwrap_err();
+            assert_eq!(d.field.as_deref(), Some(field), "{d}");
+            assert!(d.position.line > 6, "located in the fixture: {d}");
+        }
+        // RuntimeDefault, a non-root user and a Role of the namespace's own are fine.
+        let fine = format!(
+            "{SERVICE}---\n{}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: mine\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: mine}}\n\
+             subjects: [{{kind: ServiceAccount, name: default}}]\n",
+            pod(&format!(
+                "  securityContext: {{seccompProfile: {{type: RuntimeDefault}}, runAsNonRoot: true, runAsUser: 65532}}\n  \
+                 containers:\n  - name: c\n{image}"
+            ))
+        );
+        assert_eq!(check_scenario(OK_STEP, &fine, ""), Ok(()));
+    }
+
+    /// An untrusted bundle's containers run their image's entrypoint: a `command` or `args` of
+    /// its own is refused at its line (`--trust-bundle` lifts it); the project's own may.
+    #[test]
+    fn untrusted_containers_choose_no_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("objects.yaml");
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      \
+                    containers:\n      - name: c\n        image: curl\n        command: [sh, -c, 'curl 169.254.169.254']\n";
+        std::fs::write(&file, text).unwrap();
+        let vars = crate::scenario::template::Vars::new();
+        let manifests = crate::scenario::fixture::load(&file, &vars).unwrap();
+        let d = untrusted_problem(&manifests).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("spec.template.spec.containers.0.command"));
+        assert_eq!(d.position.line, 11, "{d}");
+        assert!(d.help.as_deref().is_some_and(|h| h.contains("--trust-bundle")), "{d}");
+        let plain = text.replace("        command: [sh, -c, 'curl 169.254.169.254']\n", "");
+        std::fs::write(&file, plain).unwrap();
+        assert!(untrusted_problem(&crate::scenario::fixture::load(&file, &vars).unwrap()).is_none());
+    }
+
+    /// The sandbox's egress policy: the namespace's own pods, DNS and the named namespaces only.
+    #[test]
+    fn the_sandbox_allows_the_clusters_own_services_only() {
+        let policy = sandbox_policy("t-1", &["istio-system", "kong", "tracing", "kong", ""]);
+        assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Egress"]));
+        let egress = policy["spec"]["egress"].as_array().unwrap();
+        assert_eq!(egress.len(), 3);
+        assert_eq!(egress[0]["to"][0]["podSelector"], serde_json::json!({}));
+        assert_eq!(egress[1]["ports"][0]["port"], 53);
+        assert_eq!(
+            egress[2]["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"],
+            serde_json::json!(["istio-system", "kong", "tracing"])
+        );
+        // No rule names an IP block: nothing outside the cluster's pods is reachable.
+        assert!(!serde_json::to_string(&policy).unwrap().contains("ipBlock"));
+        // It is a NetworkPolicy the API server's schema accepts (k8s-openapi's types, 1.35).
+        let typed: k8s_openapi::api::networking::v1::NetworkPolicy = serde_json::from_value(policy).unwrap();
+        assert_eq!(typed.spec.and_then(|s| s.egress).map(|e| e.len()), Some(3));
     }
 
     #[test]

@@ -80,24 +80,229 @@ pub fn in_force(environment: &[super::Action]) -> std::collections::BTreeMap<Str
         .collect()
 }
 
-/// Helm values with credentials replaced: values under keys that name a key, a password, a
-/// token or a secret (Linkerd's `identity.issuer.tls.keyPEM` among them).
+/// What a redacted value becomes.
+pub const REDACTED: &str = "[redacted]";
+
+/// Helm values with credentials replaced (see [`redact_at`]).
 pub fn redact(value: &mut Value) {
+    redact_at(value, "", &mut Vec::new());
+}
+
+/// Replace credentials in `value`, pushing the path of each (`gateway.env.password`,
+/// `gateway.extraEnvVars[0].value`; under `prefix`) to `redacted`, never the value:
+/// - by key: a scalar under a key that names a credential ([`sensitive_key`]: passwords, tokens,
+///   secrets, private, certificate and API keys, licenses, sessions, credentials, auth);
+/// - by pair: the `value` of a `{name, value}` entry (`env`, `extraEnvVars`) whose name does;
+/// - by shape, in any string ([`redact_shapes`]): PEM private keys, the password of URL user
+///   info, JWT-like tokens, and JSON inside a string (`admin_gui_session_conf`), redacted alike.
+///
+/// A value already `[redacted]` under such a key is listed again, so redacting twice lists the
+/// same paths.
+pub fn redact_at(value: &mut Value, prefix: &str, redacted: &mut Vec<String>) {
+    walk(value, prefix, redacted, true);
+}
+
+/// [`redact_at`] for a Kubernetes object's fields: by pair and by shape, not by key, since a
+/// manifest's keys name references (`credentials: [name]`, `secretName`) the object needs.
+pub fn redact_manifest_value(value: &mut Value, prefix: &str, redacted: &mut Vec<String>) {
+    walk(value, prefix, redacted, false);
+}
+
+fn walk(value: &mut Value, prefix: &str, redacted: &mut Vec<String>, keys: bool) {
+    let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
     match value {
         Value::Object(map) => {
+            // `{name: DD_API_KEY, value: ...}`: the name says what the value is.
+            let secret_pair = map.get("name").and_then(Value::as_str).is_some_and(sensitive_key);
             for (k, v) in map.iter_mut() {
-                let k = k.to_ascii_lowercase();
-                let sensitive = ["keypem", "password", "token", "secret", "privatekey"].iter().any(|s| k.contains(s));
-                if sensitive && !v.is_object() && !v.is_array() {
-                    *v = Value::from("[redacted]");
-                } else {
-                    redact(v);
+                let path = join(k);
+                let by_key = (keys && sensitive_key(k)) || (secret_pair && k == "value");
+                match v {
+                    Value::String(s) if by_key && !s.is_empty() => {
+                        *v = Value::from(REDACTED);
+                        redacted.push(path);
+                    }
+                    Value::Number(_) if by_key => {
+                        *v = Value::from(REDACTED);
+                        redacted.push(path);
+                    }
+                    // `client_secret: [s1, s2]`: each string of the list.
+                    Value::Array(items) if by_key => {
+                        for (i, item) in items.iter_mut().enumerate() {
+                            if item.as_str().is_some_and(|s| !s.is_empty()) || item.is_number() {
+                                *item = Value::from(REDACTED);
+                                redacted.push(format!("{path}[{i}]"));
+                            } else {
+                                walk(item, &format!("{path}[{i}]"), redacted, keys);
+                            }
+                        }
+                    }
+                    _ => walk(v, &path, redacted, keys),
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, &format!("{prefix}[{i}]"), redacted, keys);
+            }
+        }
+        Value::String(s) => {
+            if let Some(clean) = redact_shapes(s) {
+                *s = clean;
+                redacted.push(prefix.to_owned());
+            } else if s.contains(REDACTED) {
+                // Redacted before (the values in force are): still listed.
+                redacted.push(prefix.to_owned());
+            }
+        }
         _ => {}
     }
+}
+
+/// The words of a key, lowercased: split at `_`, `-`, `.`, `/` and camelCase humps
+/// (`ssl_cert_key` -> ssl cert key, `keyPEM` -> key pem, `DD_API_KEY` -> dd api key).
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        word.push(c.to_ascii_lowercase());
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    words
+}
+
+/// Whether a key (of Helm values, or an environment variable's name) names a credential. A word
+/// that names one on its own (`password`, `token`, `secret`, `license`, `session`, `auth`,
+/// `credential`, `apikey`, ...), or `key` qualified as one (`cert_key`, `api_key`, `privateKey`,
+/// `keyPEM`, `tls.key`); a bare `key` (a toleration's, `topologyKey`) is not one. Keys that only
+/// refer to a credential or switch one (`secretName`, `...Ref`, `...Enabled`) are not either:
+/// their values are names, not secrets.
+pub fn sensitive_key(key: &str) -> bool {
+    const ALONE: &[&str] = &[
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "credentials",
+        "license",
+        "session",
+        "auth",
+        "authorization",
+        "apikey",
+        "privatekey",
+        "keypem",
+        "cookie",
+        "jwt",
+        "bearer",
+        "dsn",
+    ];
+    const KEY_OF: &[&str] = &[
+        "api",
+        "private",
+        "cert",
+        "tls",
+        "ssl",
+        "signing",
+        "encryption",
+        "access",
+        "secret",
+        "client",
+        "admin",
+        "license",
+        "session",
+        "hmac",
+        "shared",
+        "master",
+        "auth",
+    ];
+    const REFERENCE: &[&str] =
+        &["name", "names", "ref", "enabled", "mode", "type", "affinity", "file", "path", "mount", "volume", "volumes"];
+    let words = key_words(key);
+    if words.last().is_some_and(|w| REFERENCE.contains(&w.as_str())) {
+        return false;
+    }
+    words.iter().any(|w| ALONE.contains(&w.as_str()))
+        || words
+            .windows(2)
+            .any(|p| (p[1] == "key" && KEY_OF.contains(&p[0].as_str())) || (p[0] == "key" && p[1] == "pem"))
+}
+
+/// `text` with credentials recognised by their shape replaced, or `None` when it holds none:
+/// a PEM private key (`-----BEGIN … PRIVATE KEY-----`: the whole value), the password of URL
+/// user info (`scheme://user:[redacted]@host`), JWT-like tokens (three or more base64url parts
+/// whose first is a JSON header, `eyJ…`), and JSON inside the string (an object or array,
+/// redacted as values are, then written back).
+pub fn redact_shapes(text: &str) -> Option<String> {
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY") {
+        return Some(REDACTED.to_owned());
+    }
+    let trimmed = text.trim();
+    let json = (trimmed.starts_with('{') || trimmed.starts_with('[')) && trimmed.len() <= 1 << 20;
+    if let Some(mut inner) = json.then(|| serde_json::from_str::<Value>(trimmed).ok()).flatten() {
+        let mut found = Vec::new();
+        redact_at(&mut inner, "", &mut found);
+        return (!found.is_empty()).then(|| inner.to_string());
+    }
+    redact_inline(text)
+}
+
+/// The credentials of [`redact_shapes`] that sit inside a line of text (URL passwords, JWT-like
+/// tokens), the rest of it kept as it is: for logs.
+pub fn redact_inline(text: &str) -> Option<String> {
+    let out = redact_jwts(&redact_userinfo(text));
+    (out != text).then_some(out)
+}
+
+/// Every `scheme://user:password@host` in `text` with the password replaced.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after.find(|c: char| c.is_whitespace() || "/?#\"'<>(),;`".contains(c)).unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rsplit_once('@').and_then(|(info, host)| info.split_once(':').map(|(user, _)| (user, host))) {
+            Some((user, host)) => out.push_str(&format!("{user}:{REDACTED}@{host}")),
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every JWT-like token in `text` (`eyJ…` header, then at least two more base64url parts
+/// separated by dots, the last possibly empty) replaced.
+fn redact_jwts(text: &str) -> String {
+    let part = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        let boundary = rest[..start].chars().next_back().is_none_or(|c| !part(c) && c != '.');
+        let len = rest[start..].find(|c: char| !part(c) && c != '.').unwrap_or(rest.len() - start);
+        let token = &rest[start..start + len];
+        let parts: Vec<&str> = token.split('.').collect();
+        let jwt = boundary && parts.len() >= 3 && parts[0].len() >= 10 && parts[1].len() >= 2;
+        out.push_str(&rest[..start]);
+        out.push_str(if jwt { REDACTED } else { token });
+        rest = &rest[start + len.max(3)..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins.
@@ -217,6 +422,88 @@ mod tests {
         assert_eq!(overrides[0].key, "gateway.proxy.type");
         assert_eq!(overrides[0].user, "\"LoadBalancer\"");
         assert!(overrides[0].why.contains("reachable from the host"));
+    }
+
+    /// Each credential the attack found copied verbatim into bundles, by key, by pair and by
+    /// shape; the paths are listed, the values gone; what only names or describes stays.
+    #[test]
+    fn credentials_are_redacted_by_key_pair_and_shape() {
+        const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXNpZw";
+        let mut values = json!({"gateway": {
+            "env": {
+                "ssl_cert_key": "/etc/secrets/tls.key",
+                "cluster_cert_key": PEM,
+                "admin_gui_session_conf": "{\"secret\":\"s3ss10n\",\"storage\":\"kong\"}",
+                "license_data": "{\"license\":{\"payload\":{\"customer\":\"ACME\"}}}",
+                "pg_uri": "postgres://kong:hunter2@db.internal:5432/kong",
+                "plugin_conf": "{\"client_secret\":\"cl13nt\",\"issuer\":\"https://idp\"}",
+                "note": format!("Bearer {JWT}"),
+                "log_level": "debug",
+            },
+            "extraEnvVars": [{"name": "DD_API_KEY", "value": "dd-0123456789"}, {"name": "TZ", "value": "UTC"}],
+            "affinity": {"podAntiAffinity": {"topologyKey": "kubernetes.io/hostname"}},
+            "tolerations": [{"key": "node-role", "operator": "Exists"}],
+            "secretVolumes": ["kong-tls"],
+            "proxy": {"tls": {"secretName": "kong-proxy-tls"}},
+            "image": {"repository": "kong", "tag": "3.9.1"},
+            "ingressController": {"env": {"kong_admin_token": 12345}},
+        }});
+        let mut redacted = Vec::new();
+        redact_at(&mut values, "", &mut redacted);
+        let text = values.to_string();
+        for secret in
+            ["/etc/secrets/tls.key", "MIIEvQ", "s3ss10n", "ACME", "hunter2", "cl13nt", JWT, "dd-0123", "12345"]
+        {
+            assert!(!text.contains(secret), "{secret} left in {text}");
+        }
+        let env = &values["gateway"]["env"];
+        assert_eq!(env["pg_uri"], "postgres://kong:[redacted]@db.internal:5432/kong", "the URL stays useful");
+        assert_eq!(env["note"], "Bearer [redacted]");
+        assert_eq!(env["plugin_conf"], "{\"client_secret\":\"[redacted]\",\"issuer\":\"https://idp\"}");
+        for kept in ["debug", "kubernetes.io/hostname", "node-role", "kong-tls", "kong-proxy-tls", "3.9.1", "UTC"] {
+            assert!(text.contains(kept), "{kept} was redacted: {text}");
+        }
+        redacted.sort();
+        assert_eq!(
+            redacted,
+            [
+                "gateway.env.admin_gui_session_conf",
+                "gateway.env.cluster_cert_key",
+                "gateway.env.license_data",
+                "gateway.env.note",
+                "gateway.env.pg_uri",
+                "gateway.env.plugin_conf",
+                "gateway.env.ssl_cert_key",
+                "gateway.extraEnvVars[0].value",
+                "gateway.ingressController.env.kong_admin_token",
+            ],
+            "{redacted:?}"
+        );
+        // Redacting again (the values in force come redacted) lists the same paths.
+        let mut again = Vec::new();
+        redact_at(&mut values, "", &mut again);
+        again.sort();
+        assert_eq!(again, redacted);
+    }
+
+    #[test]
+    fn key_words_and_shapes() {
+        for secret in
+            ["ssl_cert_key", "keyPEM", "privateKey", "DD_API_KEY", "apiKey", "KONG_PASSWORD", "license", "session"]
+        {
+            assert!(sensitive_key(secret), "{secret}");
+        }
+        for plain in ["topologyKey", "key", "secretName", "tokenEnabled", "auth_type", "monkey", "author", "keys"] {
+            assert!(!sensitive_key(plain), "{plain}");
+        }
+        assert_eq!(redact_shapes("echo.shop.svc.cluster.local"), None);
+        assert_eq!(redact_shapes("https://user@host/x"), None, "no password, nothing to hide");
+        assert_eq!(redact_shapes("a eyJnot.a"), None);
+        assert_eq!(
+            redact_shapes("see https://a:b@h/x and redis://:pw@r:6379").as_deref(),
+            Some("see https://a:[redacted]@h/x and redis://:[redacted]@r:6379")
+        );
     }
 
     #[test]

@@ -232,6 +232,7 @@ fn live(versions: &crate::profile::Versions, root: &Path, proxy: std::net::Socke
         kong_selector: "app.kubernetes.io/name=gateway".into(),
         interval: Duration::from_millis(10),
         mutant_settle_cap: Duration::from_millis(10),
+        sandbox: false,
     }
 }
 
@@ -777,4 +778,50 @@ fn the_proven_backend_is_the_routes_own() {
     assert_eq!(backends.into_iter().collect::<Vec<_>>(), ["backend-service"]);
     assert!(ingress_backends(&objects, host, "/apix").is_empty(), "prefix by path segment");
     assert!(ingress_backends(&objects, "other.example", "/api/health").is_empty(), "another host");
+}
+
+/// An untrusted bundle's namespace gets the sandbox's egress policy before any fixture: the
+/// mesh's control plane, Kong's and the collector's namespaces and DNS stay reachable, nothing
+/// else. Without the sandbox no policy is written.
+#[tokio::test(start_paused = true)]
+async fn an_untrusted_bundles_namespace_gets_the_egress_sandbox() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    // The namespace and the fixtures are what this is about.
+    loaded.scenario.steps.clear();
+    for sandbox in [true, false] {
+        let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
+        let (client, asked) = kube_mock(|req| {
+            if req.path == "/apis/networking.k8s.io/v1" {
+                return (
+                    200,
+                    json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                        {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch", "get"]},
+                        {"name": "networkpolicies", "singularName": "", "namespaced": true, "kind": "NetworkPolicy", "verbs": ["patch", "get"]}]}),
+                );
+            }
+            cluster(req)
+        });
+        live.client = client;
+        live.sandbox = sandbox;
+        let _ = live.run(&loaded, "r1test", &CancellationToken::new()).await;
+        let asked = asked.lock().unwrap().clone();
+        let policy = asked.iter().find(|r| r.method == "PATCH" && r.path.contains("/networkpolicies/"));
+        match (sandbox, policy) {
+            (true, Some(p)) => {
+                assert!(p.path.ends_with(&format!("/networkpolicies/{}", crate::scenario::scope::SANDBOX_POLICY)));
+                let body: Value = serde_json::from_str(&p.body).unwrap();
+                let allowed = &body["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"];
+                assert_eq!(allowed, &json!(["istio-system", "kong", "tracing"]), "{body}");
+                let first_fixture = asked.iter().position(|r| r.method == "PATCH" && r.path.contains("/services/"));
+                let policy_at = asked.iter().position(|r| r.path.contains("/networkpolicies/"));
+                assert!(policy_at < first_fixture, "the policy comes before the fixtures");
+            }
+            (false, None) => {}
+            other => panic!("sandbox {sandbox}: {other:?}"),
+        }
+    }
 }
