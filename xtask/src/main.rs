@@ -847,7 +847,9 @@ async fn run(command: Command) -> Result<u8> {
                 // What only an untrusted bundle may not do (commands of its own), at its line.
                 let file = catalog.project.scenarios_dir().join(format!("{}.yaml", bundle.scenario));
                 for checked in catalog.check(&file, "offline")? {
-                    if let Some(problem) = harness::scenario::scope::untrusted_problem(&checked.manifests) {
+                    if let Some(problem) =
+                        harness::scenario::scope::untrusted_problem(&checked.scenario, &checked.manifests)
+                    {
                         bail!("{problem}");
                     }
                 }

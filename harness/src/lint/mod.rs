@@ -347,7 +347,7 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     // A bundle is a stranger's until its reader says otherwise (`repro run --trust-bundle`).
     let scenario_file = catalog.project.scenarios_dir().join(format!("{}.yaml", b.scenario));
     for checked in catalog.check(&scenario_file, "lint").into_iter().flatten() {
-        if let Some(d) = crate::scenario::scope::untrusted_problem(&checked.manifests) {
+        if let Some(d) = crate::scenario::scope::untrusted_problem(&checked.scenario, &checked.manifests) {
             findings.push(*d);
             break;
         }

@@ -252,7 +252,8 @@ impl Live {
                 Mesh::Linkerd => "linkerd",
                 Mesh::None => "",
             };
-            let allowed = [mesh, self.kong_namespace.as_str(), self.tracing.namespace.as_str()];
+            // Not Kong's namespace: its admin API is a request away from reconfiguring Kong.
+            let allowed = [mesh, self.tracing.namespace.as_str()];
             let policy = k8s::labelled(crate::scenario::scope::sandbox_policy(namespace, &allowed), run);
             k8s::apply_guarded(&self.client, &policy, Some(namespace), &in_scope(namespace))
                 .await
@@ -1146,7 +1147,7 @@ impl<'a> Context<'a> {
 }
 
 /// The Service a from-pod URL names in `namespace`: `http://<svc>[.<namespace>[.svc[.cluster.local]]][:port]/...`.
-fn service_of_url(url: &str, namespace: &str) -> Option<String> {
+pub fn service_of_url(url: &str, namespace: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);

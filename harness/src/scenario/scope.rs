@@ -273,10 +273,55 @@ fn reach_problem(m: &Manifest) -> Option<(Vec<&'static str>, String)> {
     }
 }
 
-/// What an untrusted bundle's fixtures may not do on top of every scenario's rules: choose the
-/// commands its containers run (`command`/`args`). The images' own entrypoints run, and the
-/// harness builds the client pods that send requests. `--trust-bundle` lifts this.
-pub fn untrusted_problem(manifests: &[Manifest]) -> Option<Box<Diagnostic>> {
+/// What an untrusted bundle may not do on top of every scenario's rules: choose the commands its
+/// containers run (`command`/`args`: the images' own entrypoints run, and the harness builds the
+/// client pods that send requests); bring NetworkPolicies of its own (policies add up, so one
+/// allowing all egress would undo the sandbox's); send a client pod's request anywhere but a
+/// Service of its own namespace (Kong's admin API, the API server or the collector would
+/// otherwise be a request away). `--trust-bundle` lifts this.
+pub fn untrusted_problem(loaded: &LoadedScenario, manifests: &[Manifest]) -> Option<Box<Diagnostic>> {
+    let help = "run it only if you trust the bundle's author: repro run --trust-bundle";
+    let namespace = loaded.vars.get("namespace").unwrap_or_default();
+    for (i, step) in loaded.scenario.steps.iter().enumerate() {
+        let Step::FromPod(s) = step else { continue };
+        if crate::runner::execute::service_of_url(&s.url, namespace).is_none() || s.url.contains('@') {
+            let index = i.to_string();
+            let position =
+                loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &["steps", &index, "from-pod", "url"]));
+            let d = Diagnostic::error(
+                "scope",
+                &loaded.path,
+                position,
+                format!(
+                    "an untrusted bundle's client pods send requests only to Services of the scenario's namespace \
+                     (http://<service>.{{{{ namespace }}}}.svc.cluster.local/...), not to `{}`",
+                    crate::names::printable(&s.url)
+                ),
+            )
+            .with_field(format!("steps[{i}].from-pod.url"))
+            .with_source(&loaded.source)
+            .with_help(help);
+            return Some(Box::new(d));
+        }
+    }
+    for m in manifests {
+        if m.kind == "NetworkPolicy" {
+            let d = Diagnostic::error(
+                "scope",
+                &m.file,
+                m.position_of(&["kind"]),
+                format!(
+                    "NetworkPolicy {}: an untrusted bundle brings no NetworkPolicy of its own: policies add up, and \
+                     one could open what the sandbox's egress policy closes",
+                    m.name
+                ),
+            )
+            .with_field("kind")
+            .with_source(&m.source)
+            .with_help(help);
+            return Some(Box::new(d));
+        }
+    }
     for m in manifests {
         let Some(path) = pod_spec_path(&m.kind) else { continue };
         let Some(spec) = path.iter().try_fold(&m.object, |v, k| v.get(*k)) else { continue };
@@ -298,7 +343,7 @@ pub fn untrusted_problem(manifests: &[Manifest]) -> Option<Box<Diagnostic>> {
                         )
                         .with_field(full.join("."))
                         .with_source(&m.source)
-                        .with_help("run it only if you trust the bundle's author: repro run --trust-bundle");
+                        .with_help(help);
                         return Some(Box::new(d));
                     }
                 }
@@ -313,7 +358,8 @@ pub const SANDBOX_POLICY: &str = "kme2e-sandbox-egress";
 
 /// A NetworkPolicy for an untrusted bundle's namespace `namespace`: its pods may open
 /// connections only to pods of the namespace itself, to cluster DNS (kube-system, port 53) and
-/// to the namespaces in `allowed` (the mesh's control plane, Kong's, the trace collector's);
+/// to the namespaces in `allowed` (the mesh's control plane, which the proxies need, and the
+/// trace collector's, which they export to; not Kong's, whose admin API would reconfigure it);
 /// nothing else: no node, no other namespace, no address outside the cluster (169.254.169.254
 /// included). Ingress is not restricted (Kong must reach the backend). Namespaces are selected by
 /// `kubernetes.io/metadata.name`, which the API server sets on every namespace (GA in 1.22).
@@ -757,24 +803,51 @@ mod tests {
         assert_eq!(check_scenario(OK_STEP, &fine, ""), Ok(()));
     }
 
-    /// An untrusted bundle's containers run their image's entrypoint: a `command` or `args` of
-    /// its own is refused at its line (`--trust-bundle` lifts it); the project's own may.
+    /// What only an untrusted bundle may not do, each refused at its line with the way out
+    /// (`--trust-bundle`): a container command of its own, a NetworkPolicy of its own (policies
+    /// add up and would undo the sandbox), a client pod's request to anything but a Service of
+    /// its namespace (Kong's admin API here).
     #[test]
-    fn untrusted_containers_choose_no_command() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("objects.yaml");
-        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      \
-                    containers:\n      - name: c\n        image: curl\n        command: [sh, -c, 'curl 169.254.169.254']\n";
-        std::fs::write(&file, text).unwrap();
-        let vars = crate::scenario::template::Vars::new();
-        let manifests = crate::scenario::fixture::load(&file, &vars).unwrap();
-        let d = untrusted_problem(&manifests).expect("refused");
+    fn untrusted_bundles_choose_no_command_no_policy_and_no_foreign_url() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let case = |steps: &str, fixture: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
+            std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
+            std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
+            std::fs::write(dir.path().join("fixtures/objects.yaml"), fixture).unwrap();
+            let scenario =
+                format!("name: reach\nsummary: s\nmeshes: [none]\ncovers: [ingress]\nfixtures: [objects.yaml]\nsteps:\n{steps}");
+            let file = dir.path().join("scenarios/reach.yaml");
+            std::fs::write(&file, scenario).unwrap();
+            let catalog = Catalog::open(Project::at(dir.path())).unwrap();
+            let checked = catalog.check(&file, "r1").unwrap().remove(0);
+            untrusted_problem(&checked.scenario, &checked.manifests)
+        };
+        let deployment = |extra: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      \
+                 containers:\n      - name: c\n        image: \"{{{{ images.echo }}}}\"\n{extra}"
+            )
+        };
+        let command = deployment("        command: [sh, -c, 'curl 169.254.169.254']\n");
+        let d = case(OK_STEP, &format!("{SERVICE}---\n{command}")).expect("refused");
         assert_eq!(d.field.as_deref(), Some("spec.template.spec.containers.0.command"));
-        assert_eq!(d.position.line, 11, "{d}");
+        assert_eq!(d.position.line, 18, "{d}");
         assert!(d.help.as_deref().is_some_and(|h| h.contains("--trust-bundle")), "{d}");
-        let plain = text.replace("        command: [sh, -c, 'curl 169.254.169.254']\n", "");
-        std::fs::write(&file, plain).unwrap();
-        assert!(untrusted_problem(&crate::scenario::fixture::load(&file, &vars).unwrap()).is_none());
+        let open = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: all\nspec:\n  \
+                    podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n";
+        let d = case(OK_STEP, &format!("{SERVICE}---\n{open}")).expect("refused");
+        assert!(d.message.contains("NetworkPolicy all") && d.position.line == 9, "{d}");
+        let to_kong_admin = "  - from-pod:\n      client: {meshed: false}\n      \
+                             url: \"http://kong-gateway-admin.kong.svc.cluster.local:8444/services\"\n      expect: {status: 200}\n";
+        let d = case(to_kong_admin, SERVICE).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("steps[0].from-pod.url"));
+        assert!(d.position.line > 6, "{d}");
+        // The same, done the way the sandbox allows, is fine.
+        let own = "  - from-pod:\n      client: {meshed: false}\n      \
+                   url: \"http://echo.{{ namespace }}.svc.cluster.local/\"\n      expect: {status: 200}\n";
+        assert!(case(own, &format!("{SERVICE}---\n{}", deployment(""))).is_none());
     }
 
     /// The sandbox's egress policy: the namespace's own pods, DNS and the named namespaces only.

@@ -815,7 +815,7 @@ async fn an_untrusted_bundles_namespace_gets_the_egress_sandbox() {
                 assert!(p.path.ends_with(&format!("/networkpolicies/{}", crate::scenario::scope::SANDBOX_POLICY)));
                 let body: Value = serde_json::from_str(&p.body).unwrap();
                 let allowed = &body["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchExpressions"][0]["values"];
-                assert_eq!(allowed, &json!(["istio-system", "kong", "tracing"]), "{body}");
+                assert_eq!(allowed, &json!(["istio-system", "tracing"]), "{body}");
                 let first_fixture = asked.iter().position(|r| r.method == "PATCH" && r.path.contains("/services/"));
                 let policy_at = asked.iter().position(|r| r.path.contains("/networkpolicies/"));
                 assert!(policy_at < first_fixture, "the policy comes before the fixtures");
