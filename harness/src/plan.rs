@@ -61,12 +61,19 @@ impl Plan {
     pub fn with_user_values(&mut self, user: &[crate::stack::values::UserValues]) {
         for action in &mut self.environment {
             let crate::stack::Action::Helm(release) = action else { continue };
-            if let Some(u) = user.iter().find(|u| u.chart == release.chart) {
-                let (merged, overrides) = crate::stack::values::merge(&release.chart, &u.value, &release.values);
-                release.values = merged;
-                release.overrides = overrides;
-                release.user_values = Some(u.file.clone());
-            }
+            // Every file given for the chart, in order, layered as `helm -f a -f b` layers them;
+            // the harness's keys then go over the result.
+            let files: Vec<&crate::stack::values::UserValues> =
+                user.iter().filter(|u| u.chart == release.chart).collect();
+            let Some(layered) =
+                files.iter().map(|u| u.value.clone()).reduce(|a, b| crate::stack::values::layer(&a, &b))
+            else {
+                continue;
+            };
+            let (merged, overrides) = crate::stack::values::merge(&release.chart, &layered, &release.values);
+            release.values = merged;
+            release.overrides = overrides;
+            release.user_values = files.iter().map(|u| u.file.clone()).collect();
         }
     }
 
@@ -457,8 +464,17 @@ impl fmt::Display for Plan {
             match action {
                 crate::stack::Action::Helm(r) => {
                     writeln!(f, "  helm {}", r.helm_args(Path::new("")).join(" "))?;
-                    if let Some(file) = &r.user_values {
-                        writeln!(f, "    values: {} under the harness's", file.display())?;
+                    match r.user_values.as_slice() {
+                        [] => {}
+                        [one] => writeln!(f, "    values: {} under the harness's", one.display())?,
+                        many => {
+                            let files: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+                            writeln!(
+                                f,
+                                "    values: {} layered in this order (later wins), under the harness's",
+                                files.join(" < ")
+                            )?;
+                        }
                     }
                     for o in &r.overrides {
                         writeln!(f, "    the harness sets {} = {} (yours: {}): {}", o.key, o.harness, o.user, o.why)?;

@@ -127,7 +127,7 @@ fn main() {
         namespace: "edge".into(),
         values: serde_json::json!({"podLabels": {"sidecar.istio.io/inject": "true"}}),
         set_files: vec![],
-        user_values: None,
+        user_values: vec![],
         overrides: vec![],
     };
     trials.push(Trial::ignorable_test("render::kong-chart::edge", move || render_and_compare("kong-chart", &single)));

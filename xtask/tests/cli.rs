@@ -630,3 +630,33 @@ fn an_untrusted_bundle_chooses_no_command_and_stays_off_your_cluster() {
     let trusted = xtask(&["repro", "run", b, "--dry-run", "--trust-bundle"], bare_machine);
     assert!(!stderr(&trusted).contains("own entrypoint"), "{}", stderr(&trusted));
 }
+
+/// Issue 28 item 1: repeated `--values CHART=FILE` layer in order as `helm -f a -f b` does,
+/// and the plan shows the layering; the second file is never dropped.
+#[test]
+fn repeated_values_files_layer_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, "gateway:\n  podLabels: {team: payments}\n  replicaCount: 1\n").unwrap();
+    std::fs::write(&b, "gateway:\n  podLabels: {tier: edge}\n  replicaCount: 2\n").unwrap();
+    let va = format!("kong/ingress={}", a.display());
+    let vb = format!("kong/ingress={}", b.display());
+    let out = xtask(&["plan", "istio", "--values", &va, "--values", &vb, "--format", "json"], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kong = plan["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "helm" && a["chart"] == "ingress")
+        .expect("the kong release");
+    let labels = &kong["values"]["gateway"]["podLabels"];
+    assert_eq!(labels["team"], "payments", "{kong}");
+    assert_eq!(labels["tier"], "edge", "{kong}");
+    assert_eq!(kong["values"]["gateway"]["replicaCount"], 2, "the later file wins: {kong}");
+    assert_eq!(kong["user_values"].as_array().map(Vec::len), Some(2), "{kong}");
+    let text = xtask(&["plan", "istio", "--values", &va, "--values", &vb], |_| {});
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(shown.contains("layered in this order (later wins)"), "{shown}");
+}

@@ -286,8 +286,9 @@ pub fn untrusted_problem(loaded: &LoadedScenario, manifests: &[Manifest]) -> Opt
         let Step::FromPod(s) = step else { continue };
         if crate::runner::execute::service_of_url(&s.url, namespace).is_none() || s.url.contains('@') {
             let index = i.to_string();
-            let position =
-                loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &["steps", &index, "from-pod", "url"]));
+            let position = loaded
+                .rendered
+                .source_position(crate::yaml::locate(&loaded.rendered.text, &["steps", &index, "from-pod", "url"]));
             let d = Diagnostic::error(
                 "scope",
                 &loaded.path,
@@ -816,8 +817,9 @@ mod tests {
             std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
             std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
             std::fs::write(dir.path().join("fixtures/objects.yaml"), fixture).unwrap();
-            let scenario =
-                format!("name: reach\nsummary: s\nmeshes: [none]\ncovers: [ingress]\nfixtures: [objects.yaml]\nsteps:\n{steps}");
+            let scenario = format!(
+                "name: reach\nsummary: s\nmeshes: [none]\ncovers: [ingress]\nfixtures: [objects.yaml]\nsteps:\n{steps}"
+            );
             let file = dir.path().join("scenarios/reach.yaml");
             std::fs::write(&file, scenario).unwrap();
             let catalog = Catalog::open(Project::at(dir.path())).unwrap();

@@ -32,9 +32,10 @@ pub struct Release {
     /// material that must not appear in plans or logs (Linkerd's issuer key).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set_files: Vec<(String, String)>,
-    /// Where the user's values (`--values`) came from, and the keys the harness set over them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_values: Option<PathBuf>,
+    /// Where the user's values (`--values`) came from, layered in this order as `helm -f a -f b`
+    /// layers them, and the keys the harness set over them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_values: Vec<PathBuf>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<values::Override>,
 }
@@ -180,7 +181,7 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
                 namespace: "istio-system".into(),
                 values,
                 set_files: vec![],
-                user_values: None,
+                user_values: vec![],
                 overrides: vec![],
             };
             actions.push(Action::Helm(release("istio-base", "base", json!({}))));
@@ -200,7 +201,7 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
                 namespace: "linkerd".into(),
                 values,
                 set_files,
-                user_values: None,
+                user_values: vec![],
                 overrides: vec![],
             };
             actions.push(Action::LinkerdIdentity);
@@ -236,7 +237,7 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         namespace: v.kong.namespace.clone(),
         values: kong::values_for(profile),
         set_files: vec![],
-        user_values: None,
+        user_values: vec![],
         overrides: vec![],
     }));
     actions.push(Action::Ready(Gate::Deployments { namespace: v.kong.namespace.clone() }));

@@ -305,6 +305,26 @@ fn redact_jwts(text: &str) -> String {
     out
 }
 
+/// `over` layered on `base` as Helm layers `-f base -f over` (helm/helm pkg/cli/values
+/// `mergeMaps`): maps merge key by key, anything else (scalars, lists, `null`) from `over`
+/// replaces `base`'s. A `null` stays `null`: Helm drops the chart's default for it later.
+pub fn layer(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            let mut merged = b.clone();
+            for (k, ov) in o {
+                let value = match b.get(k) {
+                    Some(bv) => layer(bv, ov),
+                    None => ov.clone(),
+                };
+                merged.insert(k.clone(), value);
+            }
+            Value::Object(merged)
+        }
+        (_, o) => o.clone(),
+    }
+}
+
 /// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins.
 pub fn merge(chart: &str, user: &Value, harness: &Value) -> (Value, Vec<Override>) {
     let mut overrides = Vec::new();
@@ -407,6 +427,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Repeated `--values` for one chart layer as `helm -f a -f b`: maps merge, the later
+    /// file's scalars and lists win, a `null` is kept for Helm to drop the chart's default.
+    #[test]
+    fn values_files_layer_in_order_as_helm_layers_them() {
+        let a = serde_json::json!({"gateway": {"replicaCount": 1, "podLabels": {"team": "a"}, "env": {"x": "1"}, "args": [1]}});
+        let b = serde_json::json!({"gateway": {"replicaCount": 3, "podLabels": {"tier": "edge"}, "env": null, "args": [2, 3]}});
+        assert_eq!(
+            layer(&a, &b),
+            serde_json::json!({"gateway": {"replicaCount": 3, "podLabels": {"team": "a", "tier": "edge"}, "env": null, "args": [2, 3]}})
+        );
+    }
 
     #[test]
     fn user_values_are_the_base_and_the_harness_keys_win_with_a_reason() {
