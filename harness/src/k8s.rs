@@ -264,8 +264,14 @@ pub async fn apply_guarded(
     let name = text("metadata.name", object.pointer("/metadata/name"))?;
     let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).or(default_namespace);
     let (api, cluster_scoped) = scoped_api(client, &api_version, &kind, namespace).await?;
-    guard(&identity(&api_version, &kind, &name, namespace, cluster_scoped), cluster_scoped)
-        .map_err(KubeError::OutOfScope)?;
+    // The guard sees the whole object as it will be sent (content rules, e.g. the untrusted
+    // bundle's sandbox), with the identity the API server will give it.
+    let mut checked = object.clone();
+    if let Some(metadata) = checked.get_mut("metadata").and_then(Value::as_object_mut) {
+        let identity = identity(&api_version, &kind, &name, namespace, cluster_scoped);
+        metadata.insert("namespace".into(), identity["metadata"]["namespace"].clone());
+    }
+    guard(&checked, cluster_scoped).map_err(KubeError::OutOfScope)?;
     let params = PatchParams::apply(FIELD_MANAGER).force().validation_strict();
     api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| KubeError::Apply {
         kind,

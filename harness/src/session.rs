@@ -758,7 +758,7 @@ async fn attempt_scenario(run: &Shared<'_>, number: usize, attempt: u32) -> (cra
     if !options.keep_namespaces
         && let Err(e) = live.clean_up(&outcome.namespace, &plan.run).await
     {
-        tracing::warn!("namespace {} not deleted: {e}", outcome.namespace);
+        tracing::warn!("namespace {} not deleted: {}", outcome.namespace, crate::names::printable(&e.to_string()));
     }
     let result = ScenarioResult {
         scenario: planned.name.clone(),
@@ -1031,7 +1031,7 @@ async fn collect_evidence(
     let target = Target { namespaces, objects, read_only };
     let collected = bounded(collect(env.client.clone(), &exec, &target, dir, Limits::default())).await;
     for e in &collected.errors {
-        tracing::warn!("diagnostics of {}: {e}", planned.name);
+        tracing::warn!("diagnostics of {}: {}", planned.name, crate::names::printable(&e.to_string()));
     }
     let values = crate::stack::values::in_force(&plan.environment);
     match crate::scenario::bundle::export(catalog, &planned.name, profile, values) {
@@ -1049,7 +1049,7 @@ async fn collect_evidence(
             }
             let _ = std::fs::write(dir.join("repro.yaml"), bundle.to_yaml());
         }
-        Err(e) => tracing::warn!("no repro bundle for {}: {e}", planned.name),
+        Err(e) => tracing::warn!("no repro bundle for {}: {}", planned.name, crate::names::printable(&e.to_string())),
     }
 }
 
@@ -1170,7 +1170,7 @@ pub async fn environment_failed(
         let target = Target { namespaces, ..Target::default() };
         let collected = bounded(collect(env.client.clone(), &exec, &target, &dir, Limits::default())).await;
         for e in &collected.errors {
-            tracing::warn!("environment diagnostics: {e}");
+            tracing::warn!("environment diagnostics: {}", crate::names::printable(&e.to_string()));
         }
         helm_values_in_force(env, plan, &dir.join("helm")).await;
     }

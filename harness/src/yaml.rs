@@ -54,23 +54,37 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Read a regular file of at most `limit` bytes (a larger one is a `too-large` error naming
-/// `what` the limit is for); directories, FIFOs, sockets and devices are refused unopened. The
-/// one bounded reader of every input file (YAML, `versions.toml`, an earlier run's `run.json`).
+/// `what` the limit is for); symbolic links, directories, FIFOs, sockets and devices are refused
+/// unread. The one bounded reader of every input file (YAML, `versions.toml`, an earlier run's
+/// `run.json`, bundles).
+///
+/// Built on [`crate::names::open_regular`]: the final component is never followed (`O_NOFOLLOW`,
+/// so a `versions.toml` linked to a secret is never read nor quoted), and the open cannot block
+/// on a FIFO swapped in after the type check (`O_NONBLOCK`); what was opened is checked again.
 pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Error> {
-    // Opening a FIFO blocks until a writer comes: only regular files are opened at all.
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => {
-            return Err(Error::whole_file(
-                "read",
-                "not a regular file (directories, FIFOs, sockets and devices are never read)".into(),
-                None,
-            ));
+    const SPECIAL: &str = "not a regular file (directories, FIFOs, sockets and devices are never read)";
+    const LINK: &str = "a symbolic link: links are never followed for inputs (replace it with the file itself)";
+    let refuse = |message: String| Error::whole_file("read", message, None);
+    // A clear word for what the path is, before anything is opened.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(refuse(LINK.into()));
         }
-        Err(e) => return Err(Error::whole_file("read", format!("cannot read file: {e}"), None)),
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err(refuse(SPECIAL.into())),
+        Err(e) => return Err(refuse(format!("cannot read file: {e}"))),
     }
-    let file =
-        std::fs::File::open(path).map_err(|e| Error::whole_file("read", format!("cannot read file: {e}"), None))?;
+    // The open re-checks all of it atomically: whatever was swapped in meanwhile is refused.
+    let file = crate::names::open_regular(path).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("symbolic link") {
+            refuse(LINK.into())
+        } else if text.contains("not a regular file") || text.contains("a directory") {
+            refuse(SPECIAL.into())
+        } else {
+            refuse(format!("cannot read file: {e}"))
+        }
+    })?;
     let mut bytes = Vec::new();
     // `take` bounds the read even if the file grows (or is a device) after any size check.
     file.take(limit.saturating_add(1))
@@ -412,6 +426,37 @@ mod tests {
         assert_eq!(text_from_bytes(b"a: \xff\n".to_vec()).unwrap_err().position, Position::new(1, 4));
         assert_eq!(text_from_bytes(b"a: 1\n\0".to_vec()).unwrap_err().code, "not-utf8");
         assert_eq!(text_from_bytes(b"\n# only a comment\n".to_vec()).unwrap_err().code, "empty");
+    }
+
+    /// A project's `versions.toml` linked to a secret is refused unread (its text is never
+    /// quoted in the diagnostic), and a FIFO is refused at once instead of blocking the open.
+    #[test]
+    fn links_and_fifos_are_refused_by_the_bounded_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("id_ed25519");
+        std::fs::write(&secret, "kong_version = \"SECRET-KEY-MATERIAL\"\n").unwrap();
+        let link = dir.path().join("versions.toml");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let e = read_bounded(&link, MAX_FILE_BYTES, "versions.toml").unwrap_err();
+        assert_eq!(e.code, "read");
+        assert!(e.message.contains("symbolic link"), "{}", e.message);
+        let Err(crate::profile::ProfileError::Invalid(d)) = crate::profile::Versions::load(&link) else {
+            panic!("a linked versions.toml must be refused")
+        };
+        assert!(d.message.contains("symbolic link"), "{}", d.message);
+        let shown = format!("{d}");
+        assert!(!shown.contains("SECRET-KEY-MATERIAL"), "{shown}");
+        // A FIFO: refused without waiting for a writer.
+        let fifo = dir.path().join("scenario.yaml");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let started = std::time::Instant::now();
+        let e = read_bounded(&fifo, MAX_FILE_BYTES, "YAML inputs").unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+        assert!(read_text(&fifo).unwrap_err().message.contains("not a regular file"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Devices as well; a regular file still reads.
+        assert!(read_bounded(Path::new("/dev/zero"), 16, "x").unwrap_err().message.contains("not a regular file"));
+        assert!(read_bounded(&secret, MAX_FILE_BYTES, "x").is_ok());
     }
 
     #[test]

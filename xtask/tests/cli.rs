@@ -627,6 +627,9 @@ fn an_untrusted_bundle_chooses_no_command_and_stays_off_your_cluster() {
     let run = xtask(&["repro", "run", b, "--dry-run"], bare_machine);
     assert_ne!(run.status.code(), Some(0));
     assert!(stderr(&run).contains("run their image's own entrypoint"), "{}", stderr(&run));
+    // Trusting the pins is not trusting the fixtures: the sandbox stays.
+    let pins = xtask(&["repro", "run", b, "--dry-run", "--trust-bundle-pins"], bare_machine);
+    assert!(stderr(&pins).contains("run their image's own entrypoint"), "{}", stderr(&pins));
     let trusted = xtask(&["repro", "run", b, "--dry-run", "--trust-bundle"], bare_machine);
     assert!(!stderr(&trusted).contains("own entrypoint"), "{}", stderr(&trusted));
 }

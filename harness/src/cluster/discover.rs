@@ -139,7 +139,7 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
         api_name("the proxy Service's namespace", service.metadata.namespace.as_deref(), names::dns1123_label)?;
     let proxy_service = api_name("the proxy Service's name", service.metadata.name.as_deref(), names::dns1123_label)?;
     let release = match label(&service.metadata.labels, "app.kubernetes.io/instance") {
-        Some(r) => api_name("the Helm release (app.kubernetes.io/instance)", Some(r), names::dns1123_subdomain)?,
+        Some(r) => api_name("the Helm release (app.kubernetes.io/instance)", Some(r), helm_release)?,
         None => {
             return Err(DiscoveryError::Mismatch(format!(
                 "Kong's proxy Service {namespace}/{proxy_service} has no `app.kubernetes.io/instance` label: \
@@ -293,6 +293,23 @@ fn api_name(what: &str, name: Option<&str>, check: fn(&str) -> Result<(), String
     check(name)
         .map_err(|why| DiscoveryError::Mismatch(format!("{what} as the API server answered it is unusable: {why}")))?;
     Ok(name.to_owned())
+}
+
+/// The longest Helm release name (helm/helm `releaseNameMaxLen`).
+const MAX_RELEASE: usize = 53;
+
+/// A Helm release name as taken from `app.kubernetes.io/instance`: Helm's own rule (a DNS-1123
+/// label of at most 53 characters), and a label value, since it goes into a label selector.
+fn helm_release(name: &str) -> Result<(), String> {
+    names::label_value(name)?;
+    names::dns1123_label(name)?;
+    if name.len() > MAX_RELEASE {
+        return Err(format!(
+            "`{}` is not a Helm release name: it must have at most {MAX_RELEASE} characters",
+            names::printable(name)
+        ));
+    }
+    Ok(())
 }
 
 fn label<'a>(labels: &'a Option<BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
@@ -751,9 +768,12 @@ mod tests {
     #[tokio::test]
     async fn names_a_real_api_server_would_refuse_are_refused() {
         type Corrupt = fn(&mut serde_json::Value);
-        let cases: [(&str, Corrupt); 4] = [
+        let cases: [(&str, Corrupt); 6] = [
             ("namespace", |s| s["metadata"]["namespace"] = json!("../../tmp/x")),
             ("release", |s| s["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("kong/../x")),
+            // A valid subdomain, but no Helm release name nor (at 100 characters) label value.
+            ("long release", |s| s["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("k".repeat(100))),
+            ("dotted release", |s| s["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("kong.prod")),
             ("selector", |s| s["spec"]["selector"]["app.kubernetes.io/name"] = json!("gateway,app!=x")),
             ("name", |s| s["metadata"]["name"] = json!("proxy\u{1b}[2J")),
         ];
@@ -767,6 +787,16 @@ mod tests {
             assert!(err.contains("unusable") || err.contains("would refuse"), "{what}: {err}");
             assert!(!err.contains('\u{1b}'), "{what}: escaped: {err}");
             assert!(!asked.lock().unwrap().iter().any(|r| r.path.ends_with("/pods")), "{what}: nothing used it");
+        }
+    }
+
+    /// Helm release names are DNS-1123 labels of at most 53 characters, and label values.
+    #[test]
+    fn helm_releases_are_labels_of_helms_length() {
+        assert_eq!(helm_release("kong"), Ok(()));
+        assert_eq!(helm_release(&"k".repeat(53)), Ok(()));
+        for bad in ["k".repeat(54), "k".repeat(100), "kong.prod".into(), "Kong".into(), "a,b=c".into()] {
+            assert!(helm_release(&bad).is_err(), "{bad}");
         }
     }
 

@@ -224,7 +224,7 @@ pub async fn teardown<R: Runner>(
         if let Err(e) = tokio::time::timeout(DIAGNOSTICS_BOUND, provider.export_logs(run)).await.unwrap_or_else(|_| {
             Err(ClusterError::Provider { provider: provider.name(), reason: "log export timed out".into() })
         }) {
-            tracing::warn!("node logs not collected: {e}");
+            tracing::warn!("node logs not collected: {}", crate::names::printable(&e.to_string()));
         }
     }
     if keep.keeps(failed) || !provider.owns_cluster() {

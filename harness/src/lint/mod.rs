@@ -282,7 +282,8 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     if let Some(p) = profile.and_then(|p| checkout.versions.profile(&p, &checkout.project.versions_file()).ok()) {
         differences.extend(b.values_differences(&crate::stack::values::in_force(&crate::stack::environment(&p))));
     }
-    let bundle_text = std::fs::read_to_string(file).unwrap_or_default();
+    // Bounded, never through a link: the reader the bundle itself was loaded with.
+    let bundle_text = crate::yaml::read_text(file).unwrap_or_default();
     for d in differences {
         if let Some(key) = d.key.strip_prefix("values.") {
             let (chart, path) = key.split_once(':').unwrap_or((key, ""));
@@ -709,7 +710,9 @@ fn collect(
             }
         } else if yaml(&path) {
             if meta.is_file() {
-                walk.files.push(path);
+                // A link inside the tree is read as the file it names: inputs are never read
+                // through a link (`yaml::read_bounded` refuses one).
+                walk.files.push(target);
             } else {
                 skip(walk, &path, "not a regular file (a FIFO, socket or device)");
             }

@@ -398,11 +398,16 @@ pub fn redact_object(value: &mut Value) {
 
 pub use crate::stack::values::redact as redact_values;
 
-/// Values after credential-looking keys (`authorization: Bearer …`, `token=…`, `password: …`)
-/// become `[redacted]`, to the end of the value; then credentials by their shape
-/// ([`crate::stack::values::redact_inline`]: `scheme://user:[redacted]@host`, JWT-like tokens).
+/// Values after credential-looking keys (`authorization: Bearer …`, `token=…`, `password: …`,
+/// `api_key`, `cookie` / `set-cookie`) become `[redacted]`, to the end of the value; then
+/// credentials by their shape ([`crate::stack::values::redact_inline`]:
+/// `scheme://user:[redacted]@host`, JWT-like tokens). First of all, the body of every PEM block
+/// (`-----BEGIN …-----` to `-----END …-----`, across lines or within one) is redacted whole: a
+/// private key's middle lines have no key of their own to be recognised by.
 pub fn redact_text(text: &str) -> String {
-    const KEYS: &[&str] = &["authorization", "bearer ", "token", "password", "secret", "api-key", "apikey"];
+    const KEYS: &[&str] =
+        &["authorization", "bearer ", "token", "password", "secret", "api-key", "apikey", "api_key", "cookie"];
+    let text = redact_pem_blocks(text);
     text.lines()
         .map(|line| {
             let lower = line.to_ascii_lowercase();
@@ -427,6 +432,32 @@ pub fn redact_text(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `text` with the body of every PEM block replaced by `[redacted]`, the markers kept; a block
+/// with no `-----END` is redacted to the end of the text.
+fn redact_pem_blocks(text: &str) -> String {
+    const BEGIN: &str = "-----BEGIN ";
+    const END: &str = "-----END ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        // The marker runs to its closing dashes (`-----BEGIN RSA PRIVATE KEY-----`).
+        let label_at = start + BEGIN.len();
+        let marker_end = rest[label_at..].find("-----").map_or(rest.len(), |i| label_at + i + 5);
+        out.push_str(&rest[..marker_end]);
+        out.push_str("[redacted]");
+        match rest[marker_end..].find(END) {
+            Some(i) => rest = &rest[marker_end + i..],
+            None => return out,
+        }
+        // Past the END marker's own start, so it is copied as it is.
+        let end_marker = rest[END.len()..].find("-----").map_or(rest.len(), |i| END.len() + i + 5);
+        out.push_str(&rest[..end_marker]);
+        rest = &rest[end_marker..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -764,5 +795,24 @@ mod tests {
             redact_text("dial postgres://kong:hunter2@db:5432 failed\nid eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."),
             "dial postgres://kong:[redacted]@db:5432 failed\nid [redacted]"
         );
+    }
+
+    /// A PEM private key's middle lines carry no key word: the whole block goes, across lines
+    /// or within one (a JSON string); `api_key`, `apikey`, `cookie` and `set-cookie` values too.
+    #[test]
+    fn pem_blocks_and_cookie_and_api_key_values_are_redacted() {
+        let log = "loading key\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nQ2hvY29sYXRl\n-----END RSA PRIVATE KEY-----\nready";
+        let out = redact_text(log);
+        assert!(!out.contains("MIIEpAIBAAKCAQEA") && !out.contains("Q2hvY29sYXRl"), "{out}");
+        assert!(out.starts_with("loading key\n-----BEGIN RSA PRIVATE KEY-----[redacted]-----END RSA PRIVATE KEY-----"));
+        assert!(out.ends_with("\nready"), "{out}");
+        let inline = r#"{"key":"-----BEGIN PRIVATE KEY-----\nMIIBVg\n-----END PRIVATE KEY-----\n","n":1}"#;
+        assert!(!redact_text(inline).contains("MIIBVg"));
+        let cut = redact_text("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg\n(truncated)");
+        assert!(!cut.contains("MHcCAQEEIBkg"), "{cut}");
+        assert_eq!(redact_text("api_key=K3Y-VALUE"), "api_key=[redacted]");
+        assert_eq!(redact_text("apikey: K3Y-VALUE"), "apikey: [redacted]");
+        assert_eq!(redact_text("cookie: session=S3SS10N"), "cookie: [redacted]");
+        assert_eq!(redact_text("< set-cookie: session=S3SS10N; Path=/"), "< set-cookie: [redacted]");
     }
 }

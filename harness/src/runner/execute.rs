@@ -288,12 +288,12 @@ impl Live {
         let applied = async {
             for (api_version, kind, name, ns) in &mutation.delete {
                 let ns = ns.as_deref().or(Some(namespace.as_str()));
-                k8s::delete_guarded(&self.client, api_version, kind, name, ns, &in_scope(&namespace))
+                k8s::delete_guarded(&self.client, api_version, kind, name, ns, &self.fixture_guard(&namespace))
                     .await
                     .map_err(|e| e.to_string())?;
             }
             for object in &mutation.apply {
-                k8s::apply_guarded(&self.client, object, Some(&namespace), &in_scope(&namespace))
+                k8s::apply_guarded(&self.client, object, Some(&namespace), &self.fixture_guard(&namespace))
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -341,7 +341,9 @@ impl Live {
         // as the fixtures have them.
         let mut unrestored = Vec::new();
         for object in &mutation.restore {
-            if let Err(e) = k8s::apply_guarded(&self.client, object, Some(&namespace), &in_scope(&namespace)).await {
+            if let Err(e) =
+                k8s::apply_guarded(&self.client, object, Some(&namespace), &self.fixture_guard(&namespace)).await
+            {
                 unrestored.push(e.to_string());
             }
         }
@@ -374,6 +376,31 @@ impl Live {
 /// The guard of every write a scenario makes: its namespace, or an allowed cluster-scoped kind.
 fn in_scope(namespace: &str) -> impl Fn(&Value, bool) -> Result<(), String> + Sync + '_ {
     move |object, cluster_scoped| crate::scenario::scope::guard(object, cluster_scoped, namespace)
+}
+
+impl Live {
+    /// The guard of every write of a scenario's own objects (fixtures, deletes, mutants): the
+    /// scope, and for an untrusted bundle the sandbox's rules on the object actually sent, so
+    /// nothing the offline check saw differently (another rendering, an apply step) slips by.
+    /// The harness's own objects (client pods, the sandbox's policy) go through [`in_scope`].
+    fn fixture_guard<'n>(&'n self, namespace: &'n str) -> impl Fn(&Value, bool) -> Result<(), String> + Sync + 'n {
+        move |object, cluster_scoped| {
+            crate::scenario::scope::guard(object, cluster_scoped, namespace)?;
+            if !self.sandbox {
+                return Ok(());
+            }
+            let reachable = [namespace, self.tracing.namespace.as_str()];
+            match crate::scenario::scope::untrusted_object_problem(object, &reachable) {
+                Some((path, why)) => Err(format!(
+                    "{} {}: {why} (at {}; the untrusted bundle's sandbox refuses it)",
+                    object.get("kind").and_then(Value::as_str).unwrap_or_default(),
+                    object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default(),
+                    path.join(".")
+                )),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 fn record(step: &str, result: StepResult, started: tokio::time::Instant) -> StepRecord {
@@ -559,7 +586,11 @@ impl<'a> Context<'a> {
         for file in files {
             let path = self.live.fixtures_dir.join(file);
             let manifests = crate::scenario::fixture::load(&path, &self.loaded.vars).map_err(|e| e.to_string())?;
-            objects.extend(manifests.into_iter().map(|m| k8s::labelled(m.object, self.run)));
+            objects.extend(manifests.into_iter().map(|m| {
+                let object =
+                    if self.live.sandbox { crate::scenario::scope::with_default_seccomp(m.object) } else { m.object };
+                k8s::labelled(object, self.run)
+            }));
         }
         Ok(objects)
     }
@@ -573,7 +604,8 @@ impl<'a> Context<'a> {
             let mut outcome = ApplyOutcome::Accepted;
             for object in &objects {
                 if let Err(e) =
-                    k8s::apply_guarded(client, object, Some(self.namespace), &in_scope(self.namespace)).await
+                    k8s::apply_guarded(client, object, Some(self.namespace), &self.live.fixture_guard(self.namespace))
+                        .await
                 {
                     outcome = match e {
                         k8s::KubeError::UnknownKind { api_version, kind, .. } => {
@@ -596,7 +628,8 @@ impl<'a> Context<'a> {
         let applied = eventually(within, self.live.interval * 2, &format!("{} applied", files.join(", ")), || async {
             for object in &objects {
                 if let Err(e) =
-                    k8s::apply_guarded(client, object, Some(self.namespace), &in_scope(self.namespace)).await
+                    k8s::apply_guarded(client, object, Some(self.namespace), &self.live.fixture_guard(self.namespace))
+                        .await
                 {
                     return Attempt::Fail(Seen(e.to_string()));
                 }
@@ -643,9 +676,15 @@ impl<'a> Context<'a> {
                 let ns = ns.as_deref().or(Some(self.namespace));
                 let asked = requested.borrow().get(i).copied().unwrap_or(false);
                 if !asked {
-                    if let Err(e) =
-                        k8s::delete_guarded_foreground(client, api_version, kind, name, ns, &in_scope(self.namespace))
-                            .await
+                    if let Err(e) = k8s::delete_guarded_foreground(
+                        client,
+                        api_version,
+                        kind,
+                        name,
+                        ns,
+                        &self.live.fixture_guard(self.namespace),
+                    )
+                    .await
                     {
                         last.errored();
                         return Attempt::Fail(Seen(e.to_string()));
@@ -786,7 +825,11 @@ impl<'a> Context<'a> {
             Recorded { mesh: self.live.mesh, trace_id, backend_proven: self.backend_proven, step, answers, verdict };
         match serde_saphyr::to_string(&recorded) {
             Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
-            Err(e) => tracing::warn!("step {} answers not recorded: {e}", self.step_number),
+            Err(e) => tracing::warn!(
+                "step {} answers not recorded: {}",
+                self.step_number,
+                crate::names::printable(&e.to_string())
+            ),
         }
     }
 
@@ -1148,16 +1191,12 @@ impl<'a> Context<'a> {
 
 /// The Service a from-pod URL names in `namespace`: `http://<svc>[.<namespace>[.svc[.cluster.local]]][:port]/...`.
 pub fn service_of_url(url: &str, namespace: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    let mut labels = host.split('.');
-    let service = labels.next().filter(|s| !s.is_empty())?;
-    match labels.next() {
-        None => Some(service.to_owned()),
-        Some(ns) if ns == namespace => Some(service.to_owned()),
-        Some(_) => None,
+    if !crate::scenario::scope::own_service_url(url, namespace) {
+        return None;
     }
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#', ':', '.']).next()?;
+    Some(host.to_owned())
 }
 
 /// The Services the Ingresses among `objects` send `host` + `path` to (KIC's matching: a rule

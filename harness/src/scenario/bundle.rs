@@ -300,7 +300,8 @@ pub(crate) fn read(path: &Path) -> Result<String, ReproError> {
 }
 
 /// Read fixture `rel` of the project under `fixtures_dir` for a bundle: a checked path inside
-/// fixtures/, no link on the way or at the end ([`super::fixture::link_problem`]).
+/// fixtures/, no link on the way from `fixtures_dir` or at the end
+/// ([`super::fixture::link_problem_in`]).
 pub(crate) fn read_fixture(fixtures_dir: &Path, rel: &str) -> Result<String, ReproError> {
     let path = names::join_under(fixtures_dir, rel).map_err(|e| {
         ReproError::Invalid(Box::new(Diagnostic::error(
@@ -310,7 +311,7 @@ pub(crate) fn read_fixture(fixtures_dir: &Path, rel: &str) -> Result<String, Rep
             format!("fixture {e}"),
         )))
     })?;
-    if let Some(problem) = super::fixture::link_problem(&path) {
+    if let Some(problem) = super::fixture::link_problem_in(fixtures_dir, &path) {
         return Err(ReproError::Read { path, error: std::io::Error::other(problem) });
     }
     read(&path)
@@ -380,12 +381,11 @@ const CREDENTIAL_DESCRIPTORS: &[&str] = &["kongCredType", "algorithm"];
 
 /// A template placeholder (`{{ jwt.secret }}`): the harness fills it per run, it holds nothing.
 fn placeholder(text: &str) -> bool {
-    let t = text.trim();
-    t.len() > 4
-        && t.starts_with("{{")
-        && t.ends_with("}}")
-        && t[2..t.len() - 2].trim().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    crate::stack::values::placeholder(text)
 }
+
+/// kubectl's copy of the whole object as last applied: a Secret's `data` sits in it.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A manifest's text with its credentials redacted, and where (`<Kind>/<name>.<field>`): every
 /// value of a Secret's `data` and `stringData` (but placeholders and
@@ -456,6 +456,27 @@ fn redact_object(value: &mut serde_json::Value, prefix: &str, found: &mut Vec<St
             }
         }
     }
+    // `metadata` holds names the object needs, but kubectl's last-applied annotation is the whole
+    // object again: redacted as the object is (dropped when it is not JSON).
+    if let Some(annotations) = value.pointer_mut("/metadata/annotations").and_then(serde_json::Value::as_object_mut)
+        && let Some(applied) = annotations.get(LAST_APPLIED).cloned()
+    {
+        let at = format!("metadata.annotations.{LAST_APPLIED}");
+        match applied.as_str().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()) {
+            Some(mut inner) if inner.is_object() => {
+                let mut inside = Vec::new();
+                redact_object(&mut inner, "", &mut inside);
+                if !inside.is_empty() {
+                    annotations.insert(LAST_APPLIED.to_owned(), serde_json::Value::from(inner.to_string()));
+                    paths.extend(inside.into_iter().map(|p| format!("{at}:{p}")));
+                }
+            }
+            _ => {
+                annotations.remove(LAST_APPLIED);
+                paths.push(at);
+            }
+        }
+    }
     if let Some(map) = value.as_object_mut() {
         let secret = kind == "Secret";
         let skip = |k: &str| k == "metadata" || (secret && matches!(k, "data" | "stringData"));
@@ -464,6 +485,97 @@ fn redact_object(value: &mut serde_json::Value, prefix: &str, found: &mut Vec<St
         }
     }
     found.extend(paths.into_iter().map(|p| format!("{label}.{p}")));
+}
+
+/// The scenario's YAML with its credentials redacted, and where (`steps[0].http.headers.Authorization`):
+/// the value of every request or expected header whose name is a credential's (`Authorization`,
+/// `Cookie`, `apikey`, [`crate::stack::values::sensitive_key`]) but its `{{ … }}` placeholders and
+/// auth scheme (`Bearer {{ jwt.token }}` stays), and credentials by shape in any string (URL
+/// passwords, `?token=` query values, JWT-like tokens). Rendered again only when one was found.
+pub fn redact_scenario(text: &str) -> (String, Vec<String>) {
+    let Ok(mut value) = yaml::from_str::<serde_json::Value>(text) else { return (text.to_owned(), Vec::new()) };
+    let mut found = Vec::new();
+    redact_scenario_value(&mut value, "", false, &mut found);
+    if found.is_empty() {
+        return (text.to_owned(), found);
+    }
+    match serde_saphyr::to_string(&value) {
+        Ok(yaml) => {
+            (format!("# credentials redacted by the harness (listed in the bundle's `redacted`)\n{yaml}"), found)
+        }
+        // Not rendered: nothing of it is carried rather than the credentials.
+        Err(_) => (String::new(), vec!["(whole scenario)".to_owned()]),
+    }
+}
+
+fn redact_scenario_value(value: &mut serde_json::Value, path: &str, headers: bool, found: &mut Vec<String>) {
+    use crate::stack::values::{REDACTED, redact_inline, sensitive_key};
+    let join = |k: &str| if path.is_empty() { k.to_owned() } else { format!("{path}.{}", names::printable(k)) };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let here = join(k);
+                if headers
+                    && sensitive_key(k)
+                    && let Some(s) = v.as_str()
+                {
+                    if let Some(clean) = redact_header_value(s) {
+                        *v = serde_json::Value::from(clean);
+                        found.push(here);
+                    } else if s.contains(REDACTED) {
+                        found.push(here);
+                    }
+                    continue;
+                }
+                redact_scenario_value(v, &here, k == "headers", found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                redact_scenario_value(item, &format!("{path}[{i}]"), false, found);
+            }
+        }
+        serde_json::Value::String(s) => {
+            if let Some(clean) = redact_inline(s) {
+                *s = clean;
+                found.push(path.to_owned());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A credential header's value with what is secret in it replaced, or `None` when it holds only
+/// placeholders (`{{ jwt.token }}`), an auth scheme word (`Bearer`, `Basic`) and cookie names
+/// (`session=`).
+fn redact_header_value(value: &str) -> Option<String> {
+    use crate::stack::values::REDACTED;
+    let mut rest = value;
+    let mut outside = String::new();
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else { break };
+        if !placeholder(&rest[start..start + end + 2]) {
+            break;
+        }
+        outside.push_str(&rest[..start]);
+        outside.push(' ');
+        rest = &rest[start + end + 2..];
+    }
+    outside.push_str(rest);
+    let harmless = outside.split([' ', ';', ',']).filter(|w| !w.is_empty()).all(|w| {
+        w == REDACTED
+            || ["bearer", "basic", "digest", "token", "negotiate"].contains(&w.to_ascii_lowercase().as_str())
+            || w.strip_suffix('=').is_some_and(|n| !n.contains('='))
+    });
+    if harmless {
+        return None;
+    }
+    // `Bearer abc`: the scheme stays, for a reader of the bundle.
+    let scheme = value.split_once(' ').filter(|(s, _)| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()));
+    Some(match scheme {
+        Some((scheme, _)) => format!("{scheme} {REDACTED}"),
+        None => REDACTED.to_owned(),
+    })
 }
 
 /// A Secret document that does not parse as written (a template in a place YAML cannot take
@@ -506,9 +618,10 @@ impl Bundle {
         serde_saphyr::to_string(self).unwrap_or_default()
     }
 
-    /// Redact the credentials of the values ([`crate::stack::values::redact_at`]) and of the
+    /// Redact the credentials of the values ([`crate::stack::values::redact_at`]), of the
     /// fixtures ([`redact_manifest`]; not the stack's own manifests, which must stay the
-    /// checkout's byte for byte), and list where in `redacted`. Bundles are written
+    /// checkout's byte for byte) and of the scenario's YAML ([`redact_scenario`]: request
+    /// headers, URL tokens), and list where in `redacted`. Bundles are written
     /// automatically on failures and attached to bug reports: nothing secret goes in them.
     pub fn redact(&mut self) {
         let mut found = Vec::new();
@@ -526,6 +639,9 @@ impl Bundle {
             *text = clean;
             found.extend(paths.into_iter().map(|p| format!("fixtures/{rel}:{p}")));
         }
+        let (scenario, paths) = redact_scenario(&self.scenario_yaml);
+        self.scenario_yaml = scenario;
+        found.extend(paths.into_iter().map(|p| format!("scenario:{p}")));
         found.sort();
         found.dedup();
         self.redacted = found;
@@ -1001,6 +1117,72 @@ mod tests {
         assert!(
             !export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap().to_yaml().contains("redacted:")
         );
+    }
+
+    /// Gaps of the first redaction: kubectl's last-applied annotation (a Secret's data again),
+    /// credentials by key in manifests (KongPlugin config, ConfigMap env), credential headers of
+    /// the scenario's requests, and tokens in URL query strings. Each is gone and listed; what
+    /// the scenario needs (descriptors, placeholders, references) stays.
+    #[test]
+    fn annotations_manifest_keys_scenario_headers_and_url_tokens_are_redacted() {
+        let applied = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},"stringData":{"password":"LAST-APPLIED-PW"}}"#;
+        let manifests = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{applied}'\n\
+             stringData: {{password: x}}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {{name: rl}}\nplugin: rate-limiting\n\
+             config:\n  redis_password: REDIS-PW\n  client_secret: OIDC-SECRET\n  algorithm: HS256\n  url: https://idp/cb?access_token=URL-TOKEN&x=1\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: env}}\ndata:\n  KONG_PG_PASSWORD: PG-PW\n  KONG_LOG_LEVEL: debug\n---\n\
+             apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c}}\nusername: c\ncredentials: [c-key]\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata: {{name: jwt}}\nstringData: {{kongCredType: jwt, secret: '{{{{ jwt.secret }}}}'}}\n"
+        );
+        let (clean, paths) = redact_manifest(&manifests);
+        for secret in ["LAST-APPLIED-PW", "REDIS-PW", "OIDC-SECRET", "URL-TOKEN", "PG-PW"] {
+            assert!(!clean.contains(secret), "{secret} stayed:\n{clean}");
+        }
+        for kept in ["HS256", "debug", "c-key", "kongCredType: jwt", "{{ jwt.secret }}", "x=1"] {
+            assert!(clean.contains(kept), "{kept} was redacted:\n{clean}");
+        }
+        for path in [
+            "Secret/db.metadata.annotations.kubectl.kubernetes.io/last-applied-configuration:Secret/db.stringData.password",
+            "KongPlugin/rl.config.redis_password",
+            "KongPlugin/rl.config.client_secret",
+            "KongPlugin/rl.config.url",
+            "ConfigMap/env.data.KONG_PG_PASSWORD",
+        ] {
+            assert!(paths.iter().any(|p| p == path), "{path} not listed: {paths:#?}");
+        }
+        // An annotation that is not JSON is dropped.
+        let (clean, paths) = redact_manifest(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: 'not json SECRET'\n",
+        );
+        assert!(!clean.contains("SECRET") && paths.len() == 1, "{clean}");
+        // The scenario's request headers and URLs.
+        let scenario = "name: s\nsteps:\n- http:\n    path: /a?token=Q-TOKEN&sig=Q-SIG&page=2\n    headers:\n      Authorization: Bearer AUTH-SECRET\n      Cookie: session=COOKIE-SECRET\n      apikey: KEY-SECRET\n      X-Jwt: 'Bearer {{ jwt.token }}'\n      x-version: v2\n    expect: {status: 200}\n";
+        let (clean, mut paths) = redact_scenario(scenario);
+        for secret in ["Q-TOKEN", "Q-SIG", "AUTH-SECRET", "COOKIE-SECRET", "KEY-SECRET"] {
+            assert!(!clean.contains(secret), "{secret} stayed:\n{clean}");
+        }
+        for kept in ["Bearer {{ jwt.token }}", "x-version: v2", "page=2", "Bearer [redacted]"] {
+            assert!(clean.contains(kept), "{kept} was redacted:\n{clean}");
+        }
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "steps[0].http.headers.Authorization",
+                "steps[0].http.headers.Cookie",
+                "steps[0].http.headers.apikey",
+                "steps[0].http.path"
+            ]
+        );
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        bundle.scenario_yaml = scenario.to_owned();
+        bundle.redact();
+        assert!(
+            bundle.redacted.iter().any(|r| r == "scenario:steps[0].http.headers.Authorization"),
+            "{:?}",
+            bundle.redacted
+        );
+        assert!(!bundle.to_yaml().contains("AUTH-SECRET"));
     }
 
     /// A Secret that does not parse as written keeps no value either.

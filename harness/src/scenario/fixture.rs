@@ -161,22 +161,44 @@ pub fn load_all(path: &Path, vars: &Vars) -> (Vec<Manifest>, Vec<LoadError>) {
 /// `fixtures/`, so neither it nor any directory between it and `fixtures/` (that one included)
 /// may be a link, and it must be a regular file. A link placed there could point at any file
 /// of the user's (a token, a key), which lint, plan, e2e and `repro export` would then read and
-/// carry. A file with no `fixtures` directory above it is checked alone.
+/// carry. The project's fixtures directory is taken as the outermost ancestor named `fixtures`
+/// (never the nearest: `fixtures/x/fixtures/a.yaml` with `x` a link must still see `x`); a file
+/// with no `fixtures` directory above it is checked alone. [`link_problem_in`] when the
+/// project's fixtures directory is known.
 pub fn link_problem(path: &Path) -> Option<String> {
+    let fixtures_dir = path.ancestors().skip(1).filter(|d| d.file_name().is_some_and(|n| n == "fixtures")).last();
+    match fixtures_dir {
+        Some(dir) => link_problem_in(dir, path),
+        None => crate::names::regular_or_absent(path).err().map(|e| format!("not read: the fixture is {e}")),
+    }
+}
+
+/// [`link_problem`] against the project's real fixtures directory `fixtures_dir`: `path` must lie
+/// under it, and every component from `fixtures_dir` (included) down to the file is examined.
+pub fn link_problem_in(fixtures_dir: &Path, path: &Path) -> Option<String> {
+    let Ok(rel) = path.strip_prefix(fixtures_dir) else {
+        return Some(format!("not read: the fixture is not under {}", fixtures_dir.display()));
+    };
     if let Err(e) = crate::names::regular_or_absent(path) {
         return Some(format!("not read: the fixture is {e}"));
     }
-    let ancestors = path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty());
-    let to_root = ancestors.clone().position(|d| d.file_name().is_some_and(|n| n == "fixtures"))?;
-    ancestors.take(to_root + 1).find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink())).map(
-        |d| {
-            format!(
-                "not read: `{}` on the way to it is a symbolic link; fixtures are read only from real directories \
-                 under fixtures/",
-                d.display()
-            )
-        },
-    )
+    let mut dir = fixtures_dir.to_path_buf();
+    let mut components = rel.components().peekable();
+    let mut on_the_way = vec![dir.clone()];
+    while let Some(c) = components.next() {
+        if components.peek().is_none() {
+            break;
+        }
+        dir.push(c);
+        on_the_way.push(dir.clone());
+    }
+    on_the_way.into_iter().find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink())).map(|d| {
+        format!(
+            "not read: `{}` on the way to it is a symbolic link; fixtures are read only from real directories \
+             under fixtures/",
+            d.display()
+        )
+    })
 }
 
 /// Read a fixture file as the project's own ([`link_problem`]), bounded like every YAML input,
@@ -389,6 +411,21 @@ mod tests {
             assert!(message.contains(why), "{}: {message}", path.display());
             assert!(!message.contains("ghp_SECRET") && !message.contains("stolen"), "{message}");
         }
+        // A link further up than the nearest `fixtures` directory: `fixtures/x -> elsewhere`,
+        // referenced as `x/fixtures/a.yaml`, is still refused, naming `x`.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir(elsewhere.path().join("fixtures")).unwrap();
+        std::fs::copy(&token, elsewhere.path().join("fixtures/a.yaml")).unwrap();
+        symlink(elsewhere.path(), fixtures.join("x")).unwrap();
+        let nested = fixtures.join("x/fixtures/a.yaml");
+        for problem in [link_problem(&nested), link_problem_in(&fixtures, &nested)] {
+            let problem = problem.expect("the link `x` is examined");
+            assert!(problem.contains(&format!("`{}` on the way", fixtures.join("x").display())), "{problem}");
+        }
+        let message = load(&nested, &Vars::new()).unwrap_err().diagnostic().to_string();
+        assert!(message.contains("symbolic link") && !message.contains("ghp_SECRET"), "{message}");
+        let e = crate::scenario::bundle::read_fixture(&fixtures, "x/fixtures/a.yaml").unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && !e.contains("ghp_SECRET"), "{e}");
         // The same file, copied in, loads.
         std::fs::copy(&token, fixtures.join("real/copy.yaml")).unwrap();
         assert_eq!(load(&fixtures.join("real/copy.yaml"), &Vars::new()).unwrap()[0].name, "stolen");

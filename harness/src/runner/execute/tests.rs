@@ -825,3 +825,63 @@ async fn an_untrusted_bundles_namespace_gets_the_egress_sandbox() {
         }
     }
 }
+
+/// The sandbox's rules hold on what is actually sent, whatever the offline check saw: an
+/// untrusted bundle's fixture with a command of its own is refused before the API server, and
+/// its pods get the default seccomp filter.
+#[tokio::test(start_paused = true)]
+async fn the_sandbox_guards_every_object_sent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded = load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    loaded.scenario.steps.clear();
+    let fixtures = tempfile::tempdir().unwrap();
+    for sub in ["base", "kong"] {
+        std::fs::create_dir_all(fixtures.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(root.join("fixtures").join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), fixtures.path().join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    let echo = std::fs::read_to_string(fixtures.path().join("base/echo.yaml")).unwrap();
+    let line = echo.lines().find(|l| l.trim() == "image: \"{{ images.echo }}\"").unwrap().to_owned();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    for (sandbox, with_command) in [(true, true), (true, false)] {
+        let text = if with_command {
+            echo.replacen(&format!("{line}\n"), &format!("{line}\n{indent}command: [sh, -c, 'id']\n"), 1)
+        } else {
+            echo.clone()
+        };
+        std::fs::write(fixtures.path().join("base/echo.yaml"), text).unwrap();
+        let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
+        live.fixtures_dir = fixtures.path().to_owned();
+        let (client, asked) = kube_mock(|req| {
+            if req.path == "/apis/networking.k8s.io/v1" {
+                return (
+                    200,
+                    json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                        {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch", "get"]},
+                        {"name": "networkpolicies", "singularName": "", "namespaced": true, "kind": "NetworkPolicy", "verbs": ["patch", "get"]}]}),
+                );
+            }
+            cluster(req)
+        });
+        live.client = client;
+        live.sandbox = sandbox;
+        let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
+        let asked = asked.lock().unwrap().clone();
+        let sent = asked.iter().find(|r| r.method == "PATCH" && r.path.ends_with("/deployments/echo-v1"));
+        if with_command {
+            assert!(sent.is_none(), "refused before the API server");
+            assert!(run.steps[0].detail.contains("sandbox refuses it"), "{:?}", run.steps[0]);
+        } else {
+            let body: Value = serde_json::from_str(&sent.expect("applied").body).unwrap();
+            assert_eq!(
+                body.pointer("/spec/template/spec/securityContext/seccompProfile/type"),
+                Some(&json!("RuntimeDefault"))
+            );
+        }
+    }
+}

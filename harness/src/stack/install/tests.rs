@@ -364,3 +364,14 @@ async fn applies_are_retried_while_a_webhook_is_not_serving() {
     installer.install(&[action], &CancellationToken::new(), |_| {}).await.unwrap();
     assert_eq!(patches.load(std::sync::atomic::Ordering::SeqCst), 2, "one refused, one accepted");
 }
+
+/// An error from the API server holding a newline and a workflow command stays on the one log
+/// line of the retry: no `::error::` starts a line of the CI log.
+#[test]
+fn retried_errors_are_logged_on_one_escaped_line() {
+    let error = "conflict\n::error file=x::all scenarios passed\n##[stop-commands]t";
+    let line = retry_message(&error, Duration::from_secs(1));
+    assert!(!line.contains('\n'), "{line}");
+    assert!(!line.contains("##["), "{line}");
+    assert!(line.starts_with("transient failure, retrying in 1s: conflict"), "{line}");
+}
