@@ -83,7 +83,27 @@ pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, SessionError>
     let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
         .await
         .map_err(|e| fail(e.to_string()))?;
-    kube::Client::try_from(with_deadlines(config)).map_err(|e| fail(e.to_string()))
+    client_from(config).map_err(|e| fail(e.to_string()))
+}
+
+/// The largest answer the harness reads from the API server in one response: a list of every
+/// Service of a large cluster fits many times over, and a hostile or broken endpoint streaming
+/// without end fails the call instead of filling memory (kube-client reads list and get
+/// answers whole).
+pub const API_ANSWER_LIMIT: usize = 128 * 1024 * 1024;
+
+/// A kube client for `config` with the harness's deadlines ([`with_deadlines`]) and every
+/// answer's body bounded by [`API_ANSWER_LIMIT`] (`http_body_util::Limited`; the response's
+/// extensions, and so exec's upgrade, are kept).
+pub fn client_from(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    client_with_limit(config, API_ANSWER_LIMIT)
+}
+
+fn client_with_limit(config: kube::Config, limit: usize) -> Result<kube::Client, kube::Error> {
+    let limit = tower::util::MapResponseLayer::new(move |response: http::Response<_>| {
+        response.map(|body| http_body_util::Limited::new(body, limit))
+    });
+    Ok(kube::client::ClientBuilder::try_from(with_deadlines(config))?.with_layer(&limit).build())
 }
 
 /// Connecting to the API server: a kubeconfig may point at an address that never completes
@@ -1921,7 +1941,7 @@ mod tests {
             }
         });
         let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-        let client = kube::Client::try_from(with_deadlines(config)).unwrap();
+        let client = client_from(config).unwrap();
         let started = tokio::time::Instant::now();
         let asked = tokio::time::timeout(DISCOVERY_TIMEOUT * 3, discover_within(&client, None, DISCOVERY_TIMEOUT));
         let err = asked.await.expect("discovery ends on its own").unwrap_err().to_string();
@@ -1929,6 +1949,39 @@ mod tests {
         assert_eq!(err, "cannot list Services: ServiceError: client error (SendRequest): connection error: timed out");
         assert!(waited >= API_READ_TIMEOUT && waited < DISCOVERY_TIMEOUT, "{waited:?}");
         held.abort();
+    }
+
+    /// An API server that streams an answer without end (here 1 MiB of limit, the harness's own
+    /// is [`API_ANSWER_LIMIT`]) fails the call once the limit is passed, instead of filling
+    /// memory: kube-client reads list answers whole.
+    #[tokio::test]
+    async fn an_endless_api_answer_fails_at_the_limit() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else { return 0usize };
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let start = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            if stream.write_all(start.as_bytes()).await.is_err() {
+                return 0;
+            }
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+            let mut sent = 0usize;
+            // Stops when the client hangs up; bounded so a broken client cannot keep the test.
+            while sent < 512 * 1024 * 1024 && stream.write_all(chunk.as_bytes()).await.is_ok() {
+                sent += 64 * 1024;
+            }
+            sent
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = client_with_limit(config, 1024 * 1024).unwrap();
+        let services: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client);
+        let err = services.list(&Default::default()).await.unwrap_err().to_string();
+        assert!(err.contains("length limit exceeded"), "{err}");
+        let sent = served.await.unwrap();
+        assert!(sent < 64 * 1024 * 1024, "the client stopped reading early: {sent} bytes sent");
     }
 
     /// A server that keeps every answer coming but never complete (here: a mock that holds
