@@ -450,6 +450,8 @@ impl<'a> Context<'a> {
     }
 
     async fn step(&mut self, step: &Step) -> StepResult {
+        // Each traffic step establishes its own proof; no step's transcript inherits another's.
+        self.backend_proven = false;
         match step {
             Step::Apply(s) => self.apply_step(s).await,
             Step::Delete(s) => self.delete(s).await,
