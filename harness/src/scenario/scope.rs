@@ -170,9 +170,12 @@ fn pod_problem(spec: &Value, images: &[&str]) -> Option<(Vec<String>, String)> {
                 return Some((
                     here(&["image"]),
                     format!(
-                        "image `{}` is not one of the checkout's pinned images (write `{{{{ images.<name> }}}}`; pinned: {})",
+                        "image `{}` is not one of the checkout's pinned images (write `{{{{ images.<name> }}}}`; pinned: \
+                         {}); to run your own, pin it under `[images]` in versions.toml (e.g. `myapp = \"{}\"`) and \
+                         write `{{{{ images.myapp }}}}`",
                         crate::names::printable(image),
-                        images.join(", ")
+                        images.join(", "),
+                        crate::names::printable(image)
                     ),
                 ));
             }
