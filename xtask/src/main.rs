@@ -1006,13 +1006,13 @@ fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
             emit(&format!("{}\n", serde_json::to_string_pretty(&harness::lint::output::sarif(&outcome.findings))?))
         }
         LintFormat::Github => emit(&harness::lint::output::github(&outcome.findings)),
+        // Findings on standard output, as linters print them (`lint deploy > lint.txt`).
         LintFormat::Text => {
-            for d in &outcome.findings {
-                eprintln!("{d}\n");
-            }
+            let text: String = outcome.findings.iter().map(|d| format!("{d}\n\n")).collect();
+            emit(&text)
         }
     }
-    // The summary goes to stderr in every format: machines read stdout.
+    // The summary goes to stderr in every format.
     let notes = match outcome.notes() {
         0 => String::new(),
         n => format!(", {n} note(s)"),

@@ -306,8 +306,10 @@ fn repro_new_round_trips_to_lint_and_dry_run() {
     // The user's own values differ from the harness's: lint names each at the bundle's line,
     // as `repro run` refuses them until trusted.
     let lint = xtask(&["lint", b], bare_machine);
-    let found = stderr(&lint);
+    // Findings on stdout, the summary on stderr.
+    let found = String::from_utf8_lossy(&lint.stdout).into_owned();
     assert_eq!(lint.status.code(), Some(1), "{found}");
+    assert!(stderr(&lint).contains("lint: 1 error(s)"), "{}", stderr(&lint));
     assert!(
         found.contains("error[bundle-pins]: the bundle's kong/ingress values set `gateway.env.log_level`"),
         "{found}"
@@ -374,7 +376,8 @@ fn a_bundle_with_foreign_pins_is_refused() {
     std::fs::write(&bundle, hostile).unwrap();
     let lint = xtask(&["lint", bundle.to_str().unwrap()], |_| {});
     assert_eq!(lint.status.code(), Some(1), "{}", stderr(&lint));
-    assert!(stderr(&lint).contains("error[bundle-pins]: the bundle pins `tools.kind.url`"), "{}", stderr(&lint));
+    let findings = String::from_utf8_lossy(&lint.stdout);
+    assert!(findings.contains("error[bundle-pins]: the bundle pins `tools.kind.url`"), "{findings}");
     let run = xtask(&["repro", "run", bundle.to_str().unwrap(), "--dry-run"], bare_machine);
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(1), "{err}");
