@@ -786,8 +786,9 @@ mod tests {
     use crate::project::Project;
     use crate::scenario::{Catalog, CheckError, Mesh};
 
-    /// A project holding one scenario (steps and mutants as given) and one fixture file.
-    fn check_scenario(steps: &str, fixture: &str, mutants: &str) -> Result<(), Box<crate::diagnostic::Diagnostic>> {
+    /// A project holding one scenario (steps and mutants as given) and one fixture file, opened
+    /// as a catalog: the directory (kept alive by the caller) and the scenario file.
+    fn project_with(steps: &str, fixture: &str, mutants: &str) -> (tempfile::TempDir, Catalog, std::path::PathBuf) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
@@ -800,6 +801,12 @@ mod tests {
         let file = dir.path().join("scenarios/reach.yaml");
         std::fs::write(&file, scenario).unwrap();
         let catalog = Catalog::open(Project::at(dir.path())).unwrap();
+        (dir, catalog, file)
+    }
+
+    /// [`project_with`]'s scenario checked offline: its first located error, if any.
+    fn check_scenario(steps: &str, fixture: &str, mutants: &str) -> Result<(), Box<crate::diagnostic::Diagnostic>> {
+        let (_dir, catalog, file) = project_with(steps, fixture, mutants);
         match catalog.check_mesh(&file, Mesh::None, "offline") {
             Ok(_) => Ok(()),
             Err(CheckError::Load(e)) => Err(e.0),
@@ -1018,19 +1025,8 @@ mod tests {
     /// its namespace (Kong's admin API here).
     #[test]
     fn untrusted_bundles_choose_no_command_no_policy_and_no_foreign_url() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let case = |steps: &str, fixture: &str| {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
-            std::fs::create_dir_all(dir.path().join("scenarios")).unwrap();
-            std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
-            std::fs::write(dir.path().join("fixtures/objects.yaml"), fixture).unwrap();
-            let scenario = format!(
-                "name: reach\nsummary: s\nmeshes: [none]\ncovers: [ingress]\nfixtures: [objects.yaml]\nsteps:\n{steps}"
-            );
-            let file = dir.path().join("scenarios/reach.yaml");
-            std::fs::write(&file, scenario).unwrap();
-            let catalog = Catalog::open(Project::at(dir.path())).unwrap();
+            let (_dir, catalog, file) = project_with(steps, fixture, "");
             let checked = catalog.check(&file, "r1").unwrap().remove(0);
             untrusted_problem(&checked.scenario, &checked.manifests)
         };

@@ -794,17 +794,7 @@ async fn an_untrusted_bundles_namespace_gets_the_egress_sandbox() {
     loaded.scenario.steps.clear();
     for sandbox in [true, false] {
         let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
-        let (client, asked) = kube_mock(|req| {
-            if req.path == "/apis/networking.k8s.io/v1" {
-                return (
-                    200,
-                    json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
-                        {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch", "get"]},
-                        {"name": "networkpolicies", "singularName": "", "namespaced": true, "kind": "NetworkPolicy", "verbs": ["patch", "get"]}]}),
-                );
-            }
-            cluster(req)
-        });
+        let (client, asked) = kube_mock(cluster_with_network_policies);
         live.client = client;
         live.sandbox = sandbox;
         let _ = live.run(&loaded, "r1test", &CancellationToken::new()).await;
@@ -857,17 +847,7 @@ async fn the_sandbox_guards_every_object_sent() {
         std::fs::write(fixtures.path().join("base/echo.yaml"), text).unwrap();
         let mut live = live(&versions, &root, "127.0.0.1:9".parse().unwrap());
         live.fixtures_dir = fixtures.path().to_owned();
-        let (client, asked) = kube_mock(|req| {
-            if req.path == "/apis/networking.k8s.io/v1" {
-                return (
-                    200,
-                    json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
-                        {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch", "get"]},
-                        {"name": "networkpolicies", "singularName": "", "namespaced": true, "kind": "NetworkPolicy", "verbs": ["patch", "get"]}]}),
-                );
-            }
-            cluster(req)
-        });
+        let (client, asked) = kube_mock(cluster_with_network_policies);
         live.client = client;
         live.sandbox = sandbox;
         let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
@@ -884,4 +864,17 @@ async fn the_sandbox_guards_every_object_sent() {
             );
         }
     }
+}
+
+/// The mock cluster, also serving NetworkPolicies (the sandbox's own kind).
+fn cluster_with_network_policies(req: &KubeRequest) -> (u16, Value) {
+    if req.path == "/apis/networking.k8s.io/v1" {
+        return (
+            200,
+            json!({"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                {"name": "ingresses", "singularName": "", "namespaced": true, "kind": "Ingress", "verbs": ["patch", "get"]},
+                {"name": "networkpolicies", "singularName": "", "namespaced": true, "kind": "NetworkPolicy", "verbs": ["patch", "get"]}]}),
+        );
+    }
+    cluster(req)
 }
