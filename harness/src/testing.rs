@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use serde_json::{Value, json};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -360,4 +362,135 @@ pub fn rendered(dir: &str, release: &str) -> Vec<serde_json::Value> {
         .join(format!("{release}.yaml"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     crate::yaml::documents(&text).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+}
+
+/// What the mock cluster of [`stack_answers`] looks like.
+#[derive(Clone, Copy)]
+pub struct Cluster {
+    pub webhook_ready: bool,
+    pub kong_meshed: bool,
+}
+
+fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> Value {
+    let resources: Vec<Value> = items
+        .iter()
+        .map(|(plural, kind, namespaced)| {
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch"]})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
+    (200, json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}))
+}
+
+/// An API server with the stack installed, as the installer's readiness gates ask it: every
+/// apply accepted, CRDs established, every Deployment available, Istio's injector webhook with
+/// its endpoint (ready or not), Kong's pods (with the sidecar or not).
+pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
+    if req.method == "PATCH" {
+        return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
+    }
+    let available = |name: &str| deployment(name, "", Rollout::Done);
+    match req.path.as_str() {
+        "/api/v1" => (
+            200,
+            resources(
+                "v1",
+                &[
+                    ("namespaces", "Namespace", false),
+                    ("services", "Service", true),
+                    ("serviceaccounts", "ServiceAccount", true),
+                ],
+            ),
+        ),
+        "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
+        "/apis/apiextensions.k8s.io/v1" => (
+            200,
+            resources("apiextensions.k8s.io/v1", &[("customresourcedefinitions", "CustomResourceDefinition", false)]),
+        ),
+        "/apis/telemetry.istio.io/v1" => {
+            (200, resources("telemetry.istio.io/v1", &[("telemetries", "Telemetry", true)]))
+        }
+        p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => (
+            200,
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": p.rsplit('/').next()},
+                   "spec": {"group": "g", "names": {"plural": "p", "kind": "K"}, "scope": "Namespaced", "versions": []},
+                   "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
+        ),
+        p if p.ends_with("/deployments") => {
+            let ns = p.split('/').nth(5).unwrap_or_default();
+            list("DeploymentList", vec![available(&format!("{ns}-main"))])
+        }
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector" => (
+            200,
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                   "metadata": {"name": "istio-sidecar-injector"},
+                   "webhooks": [{"name": "i.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                                 "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}}}]}),
+        ),
+        "/apis/discovery.k8s.io/v1/namespaces/istio-system/endpointslices" => list(
+            "EndpointSliceList",
+            vec![json!({"metadata": {"name": "istiod-1"}, "addressType": "IPv4",
+                        "endpoints": [{"addresses": ["10.0.0.2"], "conditions": {"ready": world.webhook_ready}}]})],
+        ),
+        "/api/v1/namespaces/kong/pods" => {
+            let sidecar =
+                if world.kong_meshed { json!([{"name": "istio-proxy", "restartPolicy": "Always"}]) } else { json!([]) };
+            list(
+                "PodList",
+                vec![
+                    json!({"metadata": {"name": "kong-gateway-7d9f"}, "spec": {"containers": [{"name": "proxy"}], "initContainers": sidecar}}),
+                ],
+            )
+        }
+        _ => kube_status(404, "NotFound"),
+    }
+}
+
+/// A cluster where every apply succeeds, echo-v1 is available and its one pod carries the
+/// Istio proxy and the `version: v1` label.
+pub fn echo_cluster(req: &KubeRequest) -> (u16, serde_json::Value) {
+    let resources = |group_version: &str, plural: &str, kind: &str| {
+        serde_json::json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": [
+            {"name": plural, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["patch", "get"]}]})
+    };
+    match (req.method.as_str(), req.path.as_str()) {
+        ("PATCH", _) => (200, serde_json::from_str(&req.body).unwrap_or_default()),
+        (_, "/api/v1") => (200, resources("v1", "services", "Service")),
+        (_, "/apis/apps/v1") => (200, resources("apps/v1", "deployments", "Deployment")),
+        (_, "/apis/networking.k8s.io/v1") => (200, resources("networking.k8s.io/v1", "ingresses", "Ingress")),
+        (_, p) if p.ends_with("/deployments/echo-v1") => {
+            let namespace = p.split('/').nth(5).unwrap_or_default();
+            (200, deployment("echo-v1", namespace, Rollout::Done))
+        }
+        (_, p) if p.ends_with("/pods") => (
+            200,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                {"metadata": {"name": "echo-v1-6d8f9-abcde", "labels": {"app": "echo", "version": "v1"}},
+                 "spec": {"containers": [{"name": "echo"}, {"name": "istio-proxy"}]}}]}),
+        ),
+        (_, p) if p.ends_with("/events") => {
+            (200, serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}))
+        }
+        _ => kube_status(404, "NotFound"),
+    }
+}
+
+/// A Kong stand-in answering for whichever run a request's host names
+/// (`<scenario>.<run>.test`), as the echo backend behind it would.
+pub async fn kong_for_any_run() -> std::net::SocketAddr {
+    serve(|head| {
+        let host = head.headers.get("host").cloned().unwrap_or_default();
+        let mut parts = host.split('.');
+        let (scenario, run) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let ns = format!("{scenario}-{run}");
+        let mut upstream = head.clone();
+        upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+        upstream.headers.insert("x-kong-request-id".into(), "1".into());
+        Reply::json(200, echo_body(&upstream, "echo-v1-6d8f9-abcde", &ns))
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 //! and the exact command that reruns the run.
 
 pub mod diagnostics;
+pub mod events;
 pub mod matrix;
 
 use crate::runner::outcome::FailureKind;

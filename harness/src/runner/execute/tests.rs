@@ -3,6 +3,7 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::json;
 
+use super::http::ingress_backends;
 use super::*;
 use crate::scenario::{RunContext, load};
 use crate::testing::{Head, KubeRequest, Reply, kube_mock, kube_status, serve};

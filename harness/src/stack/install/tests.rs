@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::command::Recording;
-use crate::testing::{KubeRequest, kube_mock, kube_status};
+use crate::testing::{Cluster, KubeRequest, kube_mock, kube_status, stack_answers};
 
 fn failed(stderr: &str) -> CommandError {
     CommandError::Failed { argv: "helm upgrade".into(), status: Some(1), stderr: stderr.into() }
@@ -59,89 +59,6 @@ async fn transient_failures_are_retried_with_backoff_and_fatal_ones_are_not() {
     assert_eq!(runner.argvs().len(), 5, "bounded: one try and four retries");
 }
 
-/// What the mock cluster looks like.
-#[derive(Clone, Copy)]
-struct World {
-    webhook_ready: bool,
-    kong_meshed: bool,
-}
-
-fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> Value {
-    let resources: Vec<Value> = items
-        .iter()
-        .map(|(plural, kind, namespaced)| {
-            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch"]})
-        })
-        .collect();
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
-}
-
-fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
-    (200, json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items}))
-}
-
-fn answer(world: World, req: &KubeRequest) -> (u16, Value) {
-    if req.method == "PATCH" {
-        return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
-    }
-    let available = |name: &str| crate::testing::deployment(name, "", crate::testing::Rollout::Done);
-    match req.path.as_str() {
-        "/api/v1" => (
-            200,
-            resources(
-                "v1",
-                &[
-                    ("namespaces", "Namespace", false),
-                    ("services", "Service", true),
-                    ("serviceaccounts", "ServiceAccount", true),
-                ],
-            ),
-        ),
-        "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
-        "/apis/apiextensions.k8s.io/v1" => (
-            200,
-            resources("apiextensions.k8s.io/v1", &[("customresourcedefinitions", "CustomResourceDefinition", false)]),
-        ),
-        "/apis/telemetry.istio.io/v1" => {
-            (200, resources("telemetry.istio.io/v1", &[("telemetries", "Telemetry", true)]))
-        }
-        p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => (
-            200,
-            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                   "metadata": {"name": p.rsplit('/').next()},
-                   "spec": {"group": "g", "names": {"plural": "p", "kind": "K"}, "scope": "Namespaced", "versions": []},
-                   "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
-        ),
-        p if p.ends_with("/deployments") => {
-            let ns = p.split('/').nth(5).unwrap_or_default();
-            list("DeploymentList", vec![available(&format!("{ns}-main"))])
-        }
-        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector" => (
-            200,
-            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                   "metadata": {"name": "istio-sidecar-injector"},
-                   "webhooks": [{"name": "i.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                                 "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}}}]}),
-        ),
-        "/apis/discovery.k8s.io/v1/namespaces/istio-system/endpointslices" => list(
-            "EndpointSliceList",
-            vec![json!({"metadata": {"name": "istiod-1"}, "addressType": "IPv4",
-                        "endpoints": [{"addresses": ["10.0.0.2"], "conditions": {"ready": world.webhook_ready}}]})],
-        ),
-        "/api/v1/namespaces/kong/pods" => {
-            let sidecar =
-                if world.kong_meshed { json!([{"name": "istio-proxy", "restartPolicy": "Always"}]) } else { json!([]) };
-            list(
-                "PodList",
-                vec![
-                    json!({"metadata": {"name": "kong-gateway-7d9f"}, "spec": {"containers": [{"name": "proxy"}], "initContainers": sidecar}}),
-                ],
-            )
-        }
-        _ => kube_status(404, "NotFound"),
-    }
-}
-
 struct Answers;
 
 impl ProxyCheck for Answers {
@@ -184,7 +101,7 @@ fn installer<'a>(
 }
 
 /// The istio environment against the mock, with the Gateway API pinned to one seeded file.
-async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
+async fn install_istio(world: Cluster) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
     let mut versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
     let sum: String = ring::digest::digest(&ring::digest::SHA256, CRD.as_bytes())
         .as_ref()
@@ -199,7 +116,7 @@ async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Ve
         cache.seed(&a, CRD.as_bytes());
     }
     let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
-    let (client, asked) = kube_mock(move |req| answer(world, req));
+    let (client, asked) = kube_mock(move |req| stack_answers(world, req));
     let runner = Recording::answering((0..10).map(|_| ok()));
     let installer = installer(&runner, client, &run, &versions, &cache);
     let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -223,7 +140,7 @@ async fn install_istio(world: World) -> (Result<(), StackError>, Vec<String>, Ve
 
 #[tokio::test(start_paused = true)]
 async fn the_istio_environment_installs_in_order() {
-    let (result, helm, asked, steps) = install_istio(World { webhook_ready: true, kong_meshed: true }).await;
+    let (result, helm, asked, steps) = install_istio(Cluster { webhook_ready: true, kong_meshed: true }).await;
     result.unwrap();
     assert_eq!(helm, ["upgrade --install istio-base", "upgrade --install istiod", "upgrade --install kong"]);
     let applied: Vec<String> = asked.iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
@@ -261,7 +178,7 @@ async fn shared_clusters_get_only_the_crds_they_lack() {
             ("GET", None) if req.path.ends_with("/httproutes.gateway.networking.k8s.io") => {
                 kube_status(404, "NotFound")
             }
-            _ => answer(World { webhook_ready: true, kong_meshed: true }, req),
+            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req),
         });
         let runner = Recording::default();
         let mut installer = installer(&runner, client, &run, &versions, &cache);
@@ -274,7 +191,7 @@ async fn shared_clusters_get_only_the_crds_they_lack() {
 
 #[tokio::test(start_paused = true)]
 async fn kong_is_not_installed_before_the_injector_serves() {
-    let (result, helm, _, _) = install_istio(World { webhook_ready: false, kong_meshed: true }).await;
+    let (result, helm, _, _) = install_istio(Cluster { webhook_ready: false, kong_meshed: true }).await;
     let err = result.unwrap_err().to_string();
     assert!(err.starts_with("webhook istio-sidecar-injector serving: not reached within 30s"), "{err}");
     assert!(
@@ -286,7 +203,7 @@ async fn kong_is_not_installed_before_the_injector_serves() {
 
 #[tokio::test(start_paused = true)]
 async fn a_kong_pod_without_a_sidecar_fails_the_environment() {
-    let (result, _, _, _) = install_istio(World { webhook_ready: true, kong_meshed: false }).await;
+    let (result, _, _, _) = install_istio(Cluster { webhook_ready: true, kong_meshed: false }).await;
     let err = result.unwrap_err().to_string();
     assert!(
         err.starts_with(
@@ -354,7 +271,7 @@ async fn applies_are_retried_while_a_webhook_is_not_serving() {
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "InternalError", "code": 500}),
             );
         }
-        answer(World { webhook_ready: true, kong_meshed: true }, req)
+        stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req)
     });
     let runner = Recording::default();
     let cache = Cache::at(work.path().join("tools"));

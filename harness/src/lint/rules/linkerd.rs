@@ -1,0 +1,141 @@
+//! Rules on Linkerd: injection annotations in the wrong place, Kong in Linkerd's ingress mode
+//! without the `l5d-dst-override` guard, the retired SMI TrafficSplit, ServiceProfiles that
+//! override HTTPRoutes. They change with Linkerd's injector and routing.
+
+use super::*;
+
+/// An error only when nothing else injects the pod: when its namespace (among the inputs)
+/// injects, the misplaced annotation is only dead weight (a warning); when the namespace is not
+/// among the inputs, lint cannot tell (a warning that says so).
+pub(super) fn linkerd_inject_on_workload_metadata(index: &Index, f: &mut Findings) {
+    for w in workloads(index) {
+        if w.annotation("linkerd.io/inject").is_some()
+            && str_at(&w.object, &["spec", "template", "metadata", "annotations", "linkerd.io/inject"]).is_none()
+        {
+            let ns = w.namespace_or_default();
+            let namespace = index.of_kind("Namespace").find(|n| n.name == ns);
+            let ns_injects = namespace
+                .and_then(|n| n.annotation("linkerd.io/inject"))
+                .is_some_and(|v| v == "enabled" || v == "ingress");
+            let (severity, consequence) = match (namespace, ns_injects) {
+                (Some(_), true) => (Severity::Warning, format!("namespace {ns} injects the pods anyway")),
+                (Some(_), false) => (Severity::Error, "so its pods are not injected".to_owned()),
+                (None, _) => (
+                    Severity::Warning,
+                    format!("its pods are injected only if namespace {ns} (not among the inputs) is annotated"),
+                ),
+            };
+            f.on_object_at(
+                severity,
+                w,
+                &["metadata", "annotations", "linkerd.io/inject"],
+                format!("`linkerd.io/inject` on the {}'s own metadata is ignored: Linkerd's injector reads pod and namespace annotations only; {consequence}", w.kind),
+                "move it to `spec.template.metadata.annotations` (or annotate the namespace)".into(),
+            );
+        }
+    }
+}
+
+/// Whether `plugin` (a KongPlugin or KongClusterPlugin) strips `l5d-dst-override`.
+fn strips_dst_override(plugin: &Manifest) -> bool {
+    plugin.object.get("plugin").and_then(Value::as_str) == Some("request-transformer")
+        && plugin
+            .object
+            .pointer("/config/remove/headers")
+            .and_then(Value::as_array)
+            .is_some_and(|h| h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override")))
+}
+
+/// Plugin names attached to an object by `konghq.com/plugins`.
+fn attached_plugins(o: &Manifest) -> impl Iterator<Item = &str> {
+    o.annotation("konghq.com/plugins").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// In ingress mode Linkerd's proxy routes by the `l5d-dst-override` header, so Kong must strip
+/// a client's copy on every route it serves: a guard attached to nothing protects nothing.
+/// A guard counts when it is a global KongClusterPlugin (label `global: "true"`), or attached
+/// to the Ingress or to its backend Service (KIC merges plugins of both).
+pub(super) fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
+    let values = index.kong_values();
+    if index.kong.linkerd_inject(values.map(|(v, _)| v), &index.objects).as_deref() != Some("ingress") {
+        return;
+    }
+    // A global plugin KIC does not pick up (no class) guards nothing.
+    let global = index.of_kind("KongClusterPlugin").any(|p| {
+        p.labels().any(|(k, v)| k == "global" && v == "true")
+            && p.annotation("kubernetes.io/ingress.class").is_some()
+            && strips_dst_override(p)
+    });
+    if global {
+        return;
+    }
+    let guards = |o: &Manifest| {
+        let ns = o.namespace_or_default();
+        attached_plugins(o).any(|name| {
+            index.find("KongPlugin", ns, name).is_some_and(strips_dst_override)
+                || index.of_kind("KongClusterPlugin").any(|p| p.name == name && strips_dst_override(p))
+        })
+    };
+    let mut ingresses = 0;
+    for ingress in index.kong_ingresses() {
+        ingresses += 1;
+        let ns = ingress.namespace_or_default();
+        let backends_guarded = ingress_backends(ingress)
+            .iter()
+            .all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
+        if !guards(ingress) && !backends_guarded {
+            f.on_object(
+                ingress,
+                &["metadata", "name"],
+                format!("Kong runs Linkerd's proxy in ingress mode, and nothing strips a client's `l5d-dst-override` on Ingress {}: any client can steer this route's requests to any service in the cluster", ingress.name),
+                "attach a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` to it (`konghq.com/plugins`), or make it a KongClusterPlugin labelled `global: \"true\"`".into(),
+            );
+        }
+    }
+    if ingresses == 0
+        && !plugin_objects(index).any(strips_dst_override)
+        && let Some((values, chart)) = values
+    {
+        let path: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", "linkerd.io/inject"]).collect();
+        f.on_values(
+            values,
+            &path,
+            "Kong runs Linkerd's proxy in ingress mode but nothing strips a client's `l5d-dst-override` header: any client can steer Kong's requests to any service in the cluster".into(),
+            "add a request-transformer KongClusterPlugin labelled `global: \"true\"` with `config.remove.headers: [l5d-dst-override]`".into(),
+        );
+    }
+}
+
+pub(super) fn smi_trafficsplit(index: &Index, f: &mut Findings) {
+    for t in
+        index.objects.iter().filter(|o| o.kind == "TrafficSplit" && o.api_version.starts_with("split.smi-spec.io/"))
+    {
+        f.on_object(
+            t,
+            &["apiVersion"],
+            "TrafficSplit needs the linkerd-smi extension, retired since 2024 (last release v0.2.7); without it the kind is unknown".into(),
+            "use a gateway.networking.k8s.io/v1 HTTPRoute with the Service as parentRef and weighted backendRefs".into(),
+        );
+    }
+}
+
+pub(super) fn serviceprofile_overrides_httproute(index: &Index, f: &mut Findings) {
+    for sp in index.of_kind("ServiceProfile") {
+        let service = sp.name.split('.').next().unwrap_or_default();
+        let ns = sp.namespace_or_default();
+        let routed = index.of_kind("HTTPRoute").filter(|r| r.namespace_or_default() == ns).any(|r| {
+            r.object.pointer("/spec/parentRefs").and_then(Value::as_array).into_iter().flatten().any(|p| {
+                p.get("kind").and_then(Value::as_str) == Some("Service")
+                    && p.get("name").and_then(Value::as_str) == Some(service)
+            })
+        });
+        if routed {
+            f.on_object(
+                sp,
+                &["metadata", "name"],
+                format!("ServiceProfile {} and an HTTPRoute both apply to Service {service}; the ServiceProfile wins and the HTTPRoute (e.g. its weights) is ignored", sp.name),
+                "remove the ServiceProfile, or move its settings into the HTTPRoute".into(),
+            );
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The preflight rules. Each says what breaks at run time, how to fix it, and where upstream
+//! shows it (`shared` research Table 2 is where they were collected).
+//!
+//! This module owns the registry ([`RULES`], every rule's id, severity, summary and evidence),
+//! how a rule reports ([`Findings`], the ignore annotation) and the helpers rules share; the
+//! checks live in one module per family, each changing with the component it knows:
+//! [`values`] (Kong's Helm values), [`annotations`] (Kong's objects and annotations),
+//! [`plugins`] (Kong plugins), [`routing`] (how Kong reaches its upstreams), [`istio`],
+//! [`linkerd`], and [`schema`] (Kubernetes and CRD schemas).
+
+mod annotations;
+mod istio;
+mod linkerd;
+mod plugins;
+mod routing;
+mod schema;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::index::{Index, ValuesFile, ingress_backends, ingress_routes};
+use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::lint::kong::{KongChart, Meshing};
+use crate::scenario::Mesh;
+use crate::scenario::fixture::Manifest;
+
+/// A rule's fixed facts.
+pub struct Rule {
+    pub id: &'static str,
+    /// What it catches, in one line (`lint --list-rules`, `--explain`, the README's table).
+    pub summary: &'static str,
+    pub severity: Severity,
+    pub evidence: &'static str,
+    pub check: fn(&Index, &mut Findings),
+}
+
+const KONG_CHARTS_README: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/README.md";
+const KONG_CHART_VALUES: &str = "https://github.com/Kong/charts/blob/main/charts/kong/values.yaml";
+const KONG_CHART_DEPLOYMENT: &str =
+    "https://github.com/Kong/charts/blob/kong-3.2.0/charts/kong/templates/deployment.yaml";
+const ISTIO_WEBHOOK: &str = "https://github.com/istio/istio/blob/master/manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml";
+const KIC_ENV: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/cmd/rootcmd/env.go";
+const KIC_ANNOTATIONS: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/annotations/annotations.go";
+const KIC_ANNOTATIONS_DOC: &str = "https://developer.konghq.com/kubernetes-ingress-controller/reference/annotations/";
+const ISTIO_STRICT: &str = "https://github.com/istio/istio/issues/37431";
+const ISTIO_IST0101: &str = "https://istio.io/latest/docs/reference/config/analysis/ist0101/";
+const ISTIO_DR: &str = "https://istio.io/latest/docs/reference/config/networking/destination-rule/";
+const KIC_PLUGINS: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/kongstate/kongstate.go";
+const KIC_STORE: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/store/store.go";
+const KONG_ZIPKIN_SCHEMA: &str = "https://github.com/Kong/kong/blob/master/kong/plugins/zipkin/schema.lua";
+const KONG_MTLS_AUTH: &str = "https://developer.konghq.com/plugins/mtls-auth/";
+const ISTIO_V1_APIS: &str = "https://istio.io/latest/blog/2024/v1-apis/";
+const LINKERD_INJECTION: &str = "https://linkerd.io/2-edge/features/proxy-injection/";
+const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
+const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
+const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
+const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
+const K8S_CRD_VALIDATION: &str =
+    "https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation";
+const KONG_CONSTANTS: &str = "https://github.com/Kong/kong/blob/3.9.1/kong/constants.lua";
+/// With `tracing_instrumentations = off` (kong/templates/kong_defaults.lua) the plugin only
+/// propagates: it samples nothing and exports no span.
+const KONG_OTEL_TRACES: &str = "https://github.com/Kong/kong/blob/3.9.3/kong/plugins/opentelemetry/traces.lua";
+const KIC_CREDENTIAL: &str =
+    "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/internal/util/credential.go";
+const KIC_CHANGELOG: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/CHANGELOG.md";
+const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
+
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "kong-values-ignored-key",
+        summary: "a top-level key the Kong chart does not read (kong/ingress: anything but controller, gateway, deployment, global): ignored without a word",
+        severity: Severity::Error,
+        evidence: KONG_CHARTS_README,
+        check: values::kong_values_ignored_key,
+    },
+    Rule {
+        id: "kong-values-label-type",
+        summary: "a non-string pod label in Kong's values (`sidecar.istio.io/inject: true`): the chart writes it unquoted and the API server rejects the Deployment",
+        severity: Severity::Error,
+        evidence: KONG_CHART_DEPLOYMENT,
+        check: values::kong_values_label_type,
+    },
+    Rule {
+        id: "mesh-annotation-on-service",
+        summary: "`sidecar.istio.io/*` or `linkerd.io/inject` under `proxy.annotations`: they land on Kong's proxy Service, not its pods",
+        severity: Severity::Error,
+        evidence: KONG_CHART_VALUES,
+        check: values::mesh_annotation_on_service,
+    },
+    Rule {
+        id: "istio-inject-annotation-not-label",
+        summary: "`sidecar.istio.io/inject` as a pod annotation: Istio's injector matches the label",
+        severity: Severity::Error,
+        evidence: ISTIO_WEBHOOK,
+        check: istio::istio_inject_annotation_not_label,
+    },
+    Rule {
+        id: "kic-env-unknown",
+        summary: "controller env keys that name no KIC flag, including a doubled `CONTROLLER_` prefix",
+        severity: Severity::Error,
+        evidence: KIC_ENV,
+        check: values::kic_env_unknown,
+    },
+    Rule {
+        id: "kong-annotation-wrong-object",
+        summary: "a Service-only `konghq.com/*` annotation on an Ingress, or an Ingress-only one on a Service",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: annotations::kong_annotation_wrong_object,
+    },
+    Rule {
+        id: "kong-annotation-unknown",
+        summary: "a `konghq.com/*` annotation KIC does not read (e.g. `konghq.com/service-upstream`)",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS,
+        check: annotations::kong_annotation_unknown,
+    },
+    Rule {
+        id: "istio-strict-kong-unmeshed",
+        summary: "a Kong backend in a STRICT namespace while Kong is not in the mesh, or targets pod IPs",
+        severity: Severity::Error,
+        evidence: ISTIO_STRICT,
+        check: istio::istio_strict_kong_unmeshed,
+    },
+    Rule {
+        id: "kong-upstream-bypasses-mesh-routing",
+        summary: "a mesh route (VirtualService, HTTPRoute) on a Kong backend without service-upstream: Kong targets pod IPs and the route never applies",
+        severity: Severity::Error,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: routing::kong_upstream_bypasses_mesh_routing,
+    },
+    Rule {
+        id: "istio-host-header-mismatch",
+        summary: "a VirtualService on Kong's backend while Kong sends the client's Host",
+        severity: Severity::Warning,
+        evidence: KIC_ANNOTATIONS_DOC,
+        check: istio::istio_host_header_mismatch,
+    },
+    Rule {
+        id: "istio-subset-undefined",
+        summary: "a VirtualService subset no DestinationRule defines (IST0101)",
+        severity: Severity::Error,
+        evidence: ISTIO_IST0101,
+        check: istio::istio_subset_undefined,
+    },
+    Rule {
+        id: "istio-subset-selects-nothing",
+        summary: "a DestinationRule subset whose labels match no workload",
+        severity: Severity::Warning,
+        evidence: ISTIO_DR,
+        check: istio::istio_subset_selects_nothing,
+    },
+    Rule {
+        id: "kong-plugin-unresolved",
+        summary: "a `konghq.com/plugins` name with no KongPlugin in that namespace and no KongClusterPlugin",
+        severity: Severity::Error,
+        evidence: KIC_PLUGINS,
+        check: plugins::kong_plugin_unresolved,
+    },
+    Rule {
+        id: "kong-cluster-plugin-no-class",
+        summary: "a KongClusterPlugin without `kubernetes.io/ingress.class`",
+        severity: Severity::Warning,
+        evidence: KIC_STORE,
+        check: plugins::kong_cluster_plugin_no_class,
+    },
+    Rule {
+        id: "kong-plugin-deprecated-field",
+        summary: "zipkin/opentelemetry `header_type`, `default_header_type`, opentelemetry `endpoint`",
+        severity: Severity::Warning,
+        evidence: KONG_ZIPKIN_SCHEMA,
+        check: plugins::kong_plugin_deprecated_field,
+    },
+    Rule {
+        id: "kong-enterprise-plugin",
+        summary: "an Enterprise-only plugin (e.g. `mtls-auth`) on the OSS image",
+        severity: Severity::Error,
+        evidence: KONG_MTLS_AUTH,
+        check: plugins::kong_enterprise_plugin,
+    },
+    Rule {
+        id: "kong-plugin-unknown",
+        summary: "a plugin name Kong 3.9 does not bundle (e.g. `rate-limting`), with the closest one",
+        severity: Severity::Error,
+        evidence: KONG_CONSTANTS,
+        check: plugins::kong_plugin_unknown,
+    },
+    Rule {
+        id: "kong-zipkin-sampled-rarely",
+        summary: "Kong's zipkin plugin without `sample_ratio`: it samples 1 request in 1000, so most traces are missing",
+        severity: Severity::Warning,
+        evidence: KONG_ZIPKIN_SCHEMA,
+        check: plugins::kong_zipkin_sampled_rarely,
+    },
+    Rule {
+        id: "kong-otel-not-instrumented",
+        summary: "Kong's opentelemetry plugin while Kong's tracing instrumentation is off (its default): no span is exported",
+        severity: Severity::Warning,
+        evidence: KONG_OTEL_TRACES,
+        check: plugins::kong_otel_not_instrumented,
+    },
+    Rule {
+        id: "ingress-no-class",
+        summary: "an Ingress or KongConsumer naming no class: KIC ignores it unless Kong's IngressClass is the default",
+        severity: Severity::Warning,
+        evidence: KIC_STORE,
+        check: routing::ingress_no_class,
+    },
+    Rule {
+        id: "kong-credential-unlabelled",
+        summary: "a credential Secret without the `konghq.com/credential` label (KIC 3.x ignores it; `kongCredType` is gone)",
+        severity: Severity::Error,
+        evidence: KIC_CREDENTIAL,
+        check: annotations::kong_credential_unlabelled,
+    },
+    Rule {
+        id: "kong-ingress-deprecated",
+        summary: "KongIngress and `konghq.com/override`, deprecated since KIC 3.0",
+        severity: Severity::Warning,
+        evidence: KIC_CHANGELOG,
+        check: annotations::kong_ingress_deprecated,
+    },
+    Rule {
+        id: "api-version-deprecated",
+        summary: "Istio v1beta1/v1alpha3/v1alpha1 API versions where the pinned CRDs serve v1",
+        severity: Severity::Warning,
+        evidence: ISTIO_V1_APIS,
+        check: istio::api_version_deprecated,
+    },
+    Rule {
+        id: "linkerd-inject-on-workload-metadata",
+        summary: "`linkerd.io/inject` on a workload's own metadata (an error only when nothing else injects the pods)",
+        severity: Severity::Error,
+        evidence: LINKERD_INJECTION,
+        check: linkerd::linkerd_inject_on_workload_metadata,
+    },
+    Rule {
+        id: "linkerd-ingress-open-relay",
+        summary: "Kong in Linkerd's ingress mode with an Ingress no `l5d-dst-override`-stripping plugin covers",
+        severity: Severity::Error,
+        evidence: LINKERD_INGRESS,
+        check: linkerd::linkerd_ingress_open_relay,
+    },
+    Rule {
+        id: "smi-trafficsplit",
+        summary: "an SMI TrafficSplit: it needs the retired linkerd-smi extension",
+        severity: Severity::Warning,
+        evidence: LINKERD_SHIFTING,
+        check: linkerd::smi_trafficsplit,
+    },
+    Rule {
+        id: "serviceprofile-overrides-httproute",
+        summary: "a ServiceProfile and an HTTPRoute on one Service: the ServiceProfile wins",
+        severity: Severity::Warning,
+        evidence: LINKERD_SHIFTING,
+        check: linkerd::serviceprofile_overrides_httproute,
+    },
+    Rule {
+        id: "ingress-route-duplicate",
+        summary: "the same host and path on two Ingresses",
+        severity: Severity::Warning,
+        evidence: KIC_INGRESS,
+        check: routing::ingress_route_duplicate,
+    },
+    Rule {
+        id: "authz-principal-unknown",
+        summary: "an AuthorizationPolicy principal naming a Kong service account the chart does not create",
+        severity: Severity::Warning,
+        evidence: KONG_SA,
+        check: istio::authz_principal_unknown,
+    },
+    Rule {
+        id: "k8s-unknown-field",
+        summary: "a field of a core kind that Kubernetes 1.35 does not have, or a value of the wrong type; each at its line",
+        severity: Severity::Error,
+        evidence: K8S_FIELD_VALIDATION,
+        check: schema::k8s_schema,
+    },
+    Rule {
+        id: "crd-schema",
+        summary: "a Kong, Istio, Gateway API or Linkerd resource that does not fit its CRD at the pinned version",
+        severity: Severity::Error,
+        evidence: K8S_CRD_VALIDATION,
+        check: schema::crd_schema,
+    },
+];
+
+/// The annotation that silences rules on one object: `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
+pub const IGNORE_ANNOTATION: &str = "lint.kme2e.dev/ignore";
+
+/// Findings of one rule as it runs.
+pub struct Findings<'r> {
+    rule: &'r Rule,
+    pub out: Vec<Diagnostic>,
+    /// Findings silenced by the object's own ignore annotation.
+    pub suppressed: usize,
+}
+
+impl<'r> Findings<'r> {
+    pub fn new(rule: &'r Rule) -> Self {
+        Findings { rule, out: Vec::new(), suppressed: 0 }
+    }
+
+    fn on_object(&mut self, object: &Manifest, path: &[&str], message: String, fix: String) {
+        let ignored =
+            object.annotation(IGNORE_ANNOTATION).is_some_and(|list| list.split(',').any(|r| r.trim() == self.rule.id));
+        if ignored {
+            self.suppressed += 1;
+            return;
+        }
+        let position = object.position_of(path);
+        self.push(&object.file, position, &object.source, &path.join("."), message, fix);
+    }
+
+    /// As [`Findings::on_object`], at another severity than the rule's: when what the inputs say
+    /// makes the mistake less (or more) harmful.
+    fn on_object_at(&mut self, severity: Severity, object: &Manifest, path: &[&str], message: String, fix: String) {
+        let before = self.out.len();
+        self.on_object(object, path, message, fix);
+        // Only a finding this call pushed (a suppressed one pushes nothing).
+        if self.out.len() > before
+            && let Some(d) = self.out.last_mut()
+        {
+            d.severity = severity;
+        }
+    }
+
+    /// The note that a rule relied on the assumed Kong namespace and release, once.
+    fn assumed(&mut self, index: &Index, file: &std::path::Path) {
+        if let crate::lint::kong::Source::Assumed(what) = &index.kong.source {
+            self.note(file, format!("Kong's install is judged by an assumption: {what}"));
+        }
+    }
+
+    /// A note: what this rule could not check and why (never changes the exit code).
+    fn note(&mut self, file: &std::path::Path, message: String) {
+        // Said once per run, however many objects led to it.
+        if self.out.iter().any(|d| d.severity == Severity::Note && d.message == message) {
+            return;
+        }
+        let mut d = Diagnostic::note(self.rule.id, file, message);
+        d.evidence = Some(self.rule.evidence.to_owned());
+        self.out.push(d);
+    }
+
+    fn on_values(&mut self, values: &ValuesFile, path: &[&str], message: String, fix: String) {
+        let position = values.position_of(path);
+        self.push(&values.file, position, &values.text, &path.join("."), message, fix);
+    }
+
+    fn push(
+        &mut self,
+        file: &std::path::Path,
+        position: Position,
+        source: &str,
+        field: &str,
+        message: String,
+        fix: String,
+    ) {
+        let mut d = Diagnostic::error(self.rule.id, file, position, message)
+            .with_source(source)
+            .with_field(field)
+            .with_help(fix);
+        d.severity = self.rule.severity;
+        d.evidence = Some(self.rule.evidence.to_owned());
+        self.out.push(d);
+    }
+}
+
+/// Run every rule over the index: the findings, and how many each rule had silenced by an
+/// object's ignore annotation.
+pub fn run_all(index: &Index) -> (Vec<Diagnostic>, BTreeMap<&'static str, usize>) {
+    let mut out = Vec::new();
+    let mut suppressed = BTreeMap::new();
+    for rule in RULES {
+        let mut findings = Findings::new(rule);
+        (rule.check)(index, &mut findings);
+        out.extend(findings.out);
+        if findings.suppressed > 0 {
+            *suppressed.entry(rule.id).or_default() += findings.suppressed;
+        }
+    }
+    (out, suppressed)
+}
+
+/// The rule named `id`.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+/// The strings of the array at `pointer` (e.g. `/spec/hosts`).
+fn strings_at<'a>(v: &'a Value, pointer: &str) -> impl Iterator<Item = &'a str> {
+    v.pointer(pointer).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
+fn map_at<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_object).into_iter().flatten()
+}
+
+const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"];
+
+fn workloads(index: &Index) -> impl Iterator<Item = &Manifest> {
+    index.objects.iter().filter(|o| WORKLOADS.contains(&o.kind.as_str()))
+}
+
+/// VirtualService hosts name Services by short name or FQDN; return the Service name.
+fn service_of_host<'a>(host: &'a str, namespace: &str) -> &'a str {
+    let short = host.split('.').next().unwrap_or(host);
+    let rest = host.strip_prefix(short).unwrap_or("").trim_start_matches('.');
+    if rest.is_empty() || rest.starts_with(namespace) { short } else { host }
+}
+
+fn plugin_objects(index: &Index) -> impl Iterator<Item = &Manifest> {
+    index.objects.iter().filter(|o| o.kind == "KongPlugin" || o.kind == "KongClusterPlugin")
+}

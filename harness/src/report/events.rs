@@ -1,0 +1,170 @@
+//! Events from the scenario runner to the reporters: the terminal progress, and the report files
+//! written as scenarios finish (so a run killed by its job's timeout leaves a JUnit file for what
+//! did finish). The runner (`session::scenarios`) only emits; what is shown or written is the
+//! reporters' business, as in cargo-nextest's runner/reporter split.
+//!
+//! Architecture invariant: a reporter never changes an outcome; it sees each event once, in
+//! the order the runner emitted it for that scenario (scenarios run side by side, so events of
+//! different scenarios interleave).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{Outcome, RunReport, ScenarioResult};
+use crate::progress::{Phase, Progress};
+
+/// What happened in a run, as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// Attempt `attempt` (0 is the first) of scenario `index` (of `total`, plan order) began.
+    AttemptStarted { index: usize, total: usize, name: &'a str, attempt: u32 },
+    /// The attempt now waits for `what`.
+    AttemptWaiting { index: usize, attempt: u32, what: &'a str },
+    /// The attempt ended: `ok` when it passed (or was skipped), with a one-line summary.
+    AttemptFinished { index: usize, attempt: u32, ok: bool, summary: &'a str },
+    /// A failed attempt runs again, in a fresh namespace.
+    AttemptRetried { index: usize, name: &'a str, attempt: u32, verdict: &'a str },
+    /// Scenario `index` has its final result.
+    ScenarioFinished { index: usize, result: &'a ScenarioResult },
+}
+
+/// Consumes events. Implementations must be cheap and must not fail the run: a report that
+/// cannot be written is said on the log.
+pub trait Reporter: Sync {
+    fn event(&self, event: &Event<'_>);
+}
+
+/// No reporter.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: &Event<'_>) {}
+}
+
+/// Every reporter, in order.
+pub struct Fanout<'a>(pub Vec<&'a dyn Reporter>);
+
+impl Reporter for Fanout<'_> {
+    fn event(&self, event: &Event<'_>) {
+        for r in &self.0 {
+            r.event(event);
+        }
+    }
+}
+
+/// The terminal (or CI log) progress: one phase per attempt.
+pub struct ProgressReporter {
+    progress: Progress,
+    open: Mutex<HashMap<(usize, u32), Phase>>,
+}
+
+impl ProgressReporter {
+    pub fn new(progress: Progress) -> Self {
+        ProgressReporter { progress, open: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn event(&self, event: &Event<'_>) {
+        let Ok(mut open) = self.open.lock() else { return };
+        match *event {
+            Event::AttemptStarted { index, total, name, attempt } => {
+                let retry = if attempt == 0 { String::new() } else { format!(" (attempt {})", attempt + 1) };
+                let phase = self.progress.phase(&format!("scenario {}/{total} {name}{retry}", index + 1));
+                open.insert((index, attempt), phase);
+            }
+            Event::AttemptWaiting { index, attempt, what } => {
+                if let Some(phase) = open.get(&(index, attempt)) {
+                    phase.waiting_for(what);
+                }
+            }
+            Event::AttemptFinished { index, attempt, ok, summary } => {
+                if let Some(phase) = open.remove(&(index, attempt)) {
+                    phase.finish(ok, summary);
+                }
+            }
+            Event::AttemptRetried { .. } | Event::ScenarioFinished { .. } => {}
+        }
+    }
+}
+
+/// The reason a scenario carries in a report written while the run still goes.
+pub const NOT_FINISHED: &str = "not finished when this report was written (the run was still going or was killed)";
+
+/// `junit.xml`, `summary.md` and `run.json` in the run directory, rewritten (atomically) each
+/// time a scenario finishes: the scenarios not finished yet are listed as skipped with
+/// [`NOT_FINISHED`]. The run writes the final reports over them ([`write`]).
+pub struct ReportFiles {
+    dir: PathBuf,
+    /// The report's header (versions, rerun line) and every planned scenario, not finished.
+    pending: Mutex<RunReport>,
+}
+
+impl ReportFiles {
+    /// `header`'s results are replaced by `planned`, each not finished yet.
+    pub fn new(dir: &Path, mut header: RunReport, planned: &[String]) -> Self {
+        header.results = planned
+            .iter()
+            .map(|name| ScenarioResult {
+                scenario: name.clone(),
+                mesh: header.mesh.clone(),
+                outcome: Outcome::Skipped { reason: NOT_FINISHED.into() },
+                duration_ms: 0,
+                artifacts: None,
+                notes: Vec::new(),
+                phases: Vec::new(),
+            })
+            .collect();
+        ReportFiles { dir: dir.to_owned(), pending: Mutex::new(header) }
+    }
+}
+
+impl Reporter for ReportFiles {
+    fn event(&self, event: &Event<'_>) {
+        let Event::ScenarioFinished { index, result } = *event else { return };
+        let Ok(mut report) = self.pending.lock() else { return };
+        if let Some(slot) = report.results.get_mut(index) {
+            *slot = result.clone();
+        }
+        if let Err(e) = write(&self.dir, &report, None) {
+            tracing::warn!("the reports so far could not be written: {e}");
+        }
+    }
+}
+
+/// Writing a report failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Junit(#[from] super::JunitError),
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// JUnit, the Markdown summary and run.json into `dir`, each replaced atomically (written
+/// beside, then renamed: a reader never sees half a file); the summary is also appended to
+/// `step_summary` (`$GITHUB_STEP_SUMMARY` in GitHub Actions) when given.
+pub fn write(dir: &Path, report: &RunReport, step_summary: Option<&Path>) -> Result<(), WriteError> {
+    let put = |name: &str, text: &str| {
+        let path = dir.join(name);
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|source| WriteError::Io { path, source })
+    };
+    put("junit.xml", &super::junit(report)?)?;
+    let summary = super::markdown(report);
+    put("summary.md", &summary)?;
+    put("run.json", &super::json(report))?;
+    if let Some(path) = step_summary {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .map_err(|source| WriteError::Io { path: path.to_owned(), source })?;
+    }
+    Ok(())
+}

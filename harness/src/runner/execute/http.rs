@@ -1,0 +1,69 @@
+use super::*;
+impl Context<'_> {
+    pub(super) async fn http(&mut self, s: &HttpStep) -> StepResult {
+        let probe = self.probe(false)?;
+        let host = self.var("host");
+        let extra = self.extra_headers(&s.request);
+        let mesh = self.live.mesh;
+        let expected = format!("{} {} -> {}", s.request.method, s.request.path, expectation(&s.expect));
+        let answers = std::cell::RefCell::new(Vec::new());
+        self.backend_proven = self.route_backend_proven(&s.request.path);
+        let backend_proven = self.backend_proven;
+        let last = LastFailure::default();
+        let outcome = converge(s.converge.passes, s.converge.within.0, self.live.interval, &expected, || async {
+            let versions = match self.pod_versions().await {
+                Ok(v) => v,
+                Err(e) => {
+                    last.errored();
+                    return Attempt::Fail(Failed::Unjudged(Unjudged(e)));
+                }
+            };
+            let observation = probe.send(&s.request, &host, &extra, &versions).await;
+            answers.borrow_mut().push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
+            // Every observation is judged, a transport failure through Kong included.
+            last.judged();
+            let verdict = evaluate(&s.expect, &observation, mesh, Path::ThroughKong);
+            judged(resolve_ambiguity(verdict, backend_proven), observation)
+        })
+        .await;
+        self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
+        self.keep(outcome, &last)
+    }
+
+    /// Whether every Service Kong routes `path` (on the scenario's host) to has answered a meshed
+    /// client earlier, read from the scenario's Ingresses. No route found means no proof.
+    pub(super) fn route_backend_proven(&self, path: &str) -> bool {
+        let files: Vec<String> = self.loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
+        let Ok(objects) = self.manifests(&files) else { return false };
+        let backends = ingress_backends(&objects, &self.var("host"), path);
+        !backends.is_empty() && backends.iter().all(|b| self.proven.contains(b))
+    }
+}
+
+/// The Services the Ingresses among `objects` send `host` + `path` to (KIC's matching: a rule
+/// for the host or for any host; `Exact` paths equal, `Prefix` and `ImplementationSpecific`
+/// paths prefix by path segment).
+pub(super) fn ingress_backends(objects: &[Value], host: &str, path: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for ingress in objects.iter().filter(|o| o["kind"] == "Ingress") {
+        for rule in ingress.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+            if rule.get("host").and_then(Value::as_str).is_some_and(|h| h != host) {
+                continue;
+            }
+            for p in rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten() {
+                let want = p.get("path").and_then(Value::as_str).unwrap_or("/");
+                let matches = match p.get("pathType").and_then(Value::as_str) {
+                    Some("Exact") => path == want,
+                    _ => {
+                        let want = want.trim_end_matches('/');
+                        want.is_empty() || path == want || path.starts_with(&format!("{want}/"))
+                    }
+                };
+                if let (true, Some(service)) = (matches, p.pointer("/backend/service/name").and_then(Value::as_str)) {
+                    out.insert(service.to_owned());
+                }
+            }
+        }
+    }
+    out
+}

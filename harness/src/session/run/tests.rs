@@ -1,0 +1,446 @@
+//! The whole run, end to end, in a world of loopback servers and scripted commands: `kind` and
+//! `helm` answer as told (and are recorded), the API server is the kube mock answering as an
+//! installed stack does (`testing::stack_answers`, `testing::echo_cluster`), Kong is a stand-in
+//! answering as echo-basic behind Kong does (`testing::kong_for_any_run`). Each test checks what
+//! the run promises to leave: the reports, state.json, the teardown and the exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::cluster::Phase;
+use crate::command::{CommandError, Invocation, Output, Runner};
+use crate::preflight::DockerInfo;
+use crate::report::events::{Event, NOT_FINISHED, Silent};
+use crate::testing::{Cluster, KubeRequest, Reply, echo_cluster, kube_mock, serve, stack_answers};
+use crate::tools::{Cache, Fetch};
+
+/// kind and helm as scripted: every command succeeds unless its argv contains `failing`,
+/// which fails as helm does when a chart's values schema refuses the values (helm v3/v4
+/// `pkg/chart/.../values.go`: "values don't meet the specifications of the schema(s)").
+#[derive(Clone, Default)]
+struct Commands {
+    calls: Arc<Mutex<Vec<String>>>,
+    failing: Option<&'static str>,
+}
+
+impl Commands {
+    fn called(&self, prefix: &str) -> usize {
+        self.calls.lock().unwrap().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+}
+
+impl Runner for Commands {
+    async fn run(&self, inv: &Invocation) -> Result<Output, CommandError> {
+        let argv = inv.argv();
+        self.calls.lock().unwrap().push(argv.clone());
+        if self.failing.is_some_and(|f| argv.contains(f)) {
+            return Err(CommandError::Failed {
+                argv,
+                status: Some(1),
+                stderr: "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s) in the \
+                         following chart(s):\ningress:\n- controller: Additional property replicas is not allowed"
+                    .into(),
+            });
+        }
+        Ok(Output { status: Some(0), ..Default::default() })
+    }
+}
+
+/// A daemon that answers, or none (the `docker version` error of a machine without one).
+struct Daemon(bool);
+
+impl crate::preflight::DockerProbe for Daemon {
+    async fn ping(&self, _: std::time::Duration) -> Result<DockerInfo, String> {
+        match self.0 {
+            true => Ok(DockerInfo { version: "28.5.1".into(), memory: None, cgroup_version: Some("2".into()) }),
+            false => Err("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon \
+                          running?"
+                .into()),
+        }
+    }
+}
+
+/// The preload's daemon, unreachable: the preload is skipped (not fatal; the node pulls).
+struct NoPuller;
+
+impl crate::cluster::kind::ImagePuller for NoPuller {
+    async fn platform(&self) -> Result<String, String> {
+        Err("Cannot connect to the Docker daemon".into())
+    }
+    async fn pull(&self, _: &str, _: &str) -> Result<(), String> {
+        Err("Cannot connect to the Docker daemon".into())
+    }
+    async fn save(&self, _: &str, _: &str, _: &Path) -> Result<(), String> {
+        Err("Cannot connect to the Docker daemon".into())
+    }
+}
+
+/// Kong's proxy answers from the host (any status is an answer).
+struct Answers;
+
+impl crate::stack::install::ProxyCheck for Answers {
+    async fn answers(&self, _: &str) -> Result<u16, String> {
+        Ok(404)
+    }
+}
+
+/// No network: every pinned file must already be in the cache.
+struct Offline;
+
+impl Fetch for Offline {
+    async fn fetch(&self, url: &str, _: &mut (dyn std::io::Write + Send), _: u64) -> Result<(), String> {
+        Err(format!("offline test: {url} must come from the cache"))
+    }
+}
+
+struct FakeWorld {
+    commands: Commands,
+    client: kube::Client,
+    docker: Daemon,
+    cache: PathBuf,
+}
+
+impl World for FakeWorld {
+    type Runner = Commands;
+    type Fetch = Offline;
+    type Puller = NoPuller;
+    type ProxyCheck = Answers;
+    type Docker = Daemon;
+
+    fn runner(&self) -> Commands {
+        self.commands.clone()
+    }
+    fn fetcher(&self) -> Result<Offline, SessionError> {
+        Ok(Offline)
+    }
+    fn puller(&self) -> &NoPuller {
+        &NoPuller
+    }
+    fn proxy_check(&self) -> &Answers {
+        &Answers
+    }
+    fn docker(&self) -> &Daemon {
+        &self.docker
+    }
+    async fn tools(&self, _: &Profile, _: &Cache, _: bool, _: bool) -> Result<(PathBuf, PathBuf), SessionError> {
+        Ok((PathBuf::from("kind"), PathBuf::from("helm")))
+    }
+    async fn client(&self, _: &Path) -> Result<kube::Client, SessionError> {
+        Ok(self.client.clone())
+    }
+    fn free_ports(&self) -> Result<HostPorts, SessionError> {
+        Ok(HostPorts { http: 1, https: 2 })
+    }
+    fn tool_cache(&self, _: &Path) -> Cache {
+        Cache::at(&self.cache)
+    }
+}
+
+/// The Gateway API CRD the cache holds for every pinned file (the project's versions.toml pins
+/// its sum instead of upstream's).
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: httproutes.gateway.networking.k8s.io\n";
+
+/// A project in `work`: the checkout's versions.toml (the Gateway API pinned to [`CRD`]), its
+/// ingress-basic scenario and, as a second one, the same scenario named ingress-second, with
+/// the fixtures they use; the tool cache seeded with the CRDs.
+fn project(work: &Path) -> Catalog {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sum = crate::tools::sha256_hex(CRD.as_bytes());
+    let pinned = regex::Regex::new(r#"(?m)^("gateway\.networking\.k8s\.io_[a-z]+\.yaml") = "[0-9a-f]{64}"$"#).unwrap();
+    let versions = std::fs::read_to_string(checkout.join("versions.toml")).unwrap();
+    let versions = pinned.replace_all(&versions, format!("$1 = \"{sum}\""));
+    assert_eq!(versions.matches(&sum).count(), 5, "every Gateway API file pinned to the stub");
+    std::fs::write(work.join("versions.toml"), versions.as_ref()).unwrap();
+    let scenario = std::fs::read_to_string(checkout.join("scenarios/ingress-basic.yaml")).unwrap();
+    std::fs::create_dir_all(work.join("scenarios")).unwrap();
+    std::fs::write(work.join("scenarios/ingress-basic.yaml"), &scenario).unwrap();
+    let second = scenario.replacen("name: ingress-basic", "name: ingress-second", 1);
+    std::fs::write(work.join("scenarios/ingress-second.yaml"), second).unwrap();
+    for fixture in ["base/echo.yaml", "kong/ingress-echo.yaml"] {
+        let to = work.join("fixtures").join(fixture);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(checkout.join("fixtures").join(fixture), to).unwrap();
+    }
+    let catalog = Catalog::open(crate::project::Project::at(work)).unwrap();
+    let cache = Cache::at(work.join("cache"));
+    for a in catalog.versions.gateway_api.artifacts() {
+        cache.seed(&a, CRD.as_bytes());
+    }
+    catalog
+}
+
+/// The API server of a cluster with the stack installed (Kong meshed, the injector ready) and
+/// echo-v1 available in every scenario namespace.
+fn api(req: &KubeRequest) -> (u16, serde_json::Value) {
+    let stack = stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req);
+    if stack.0 != 404 { stack } else { echo_cluster(req) }
+}
+
+/// What a test run left.
+struct Ran {
+    outcome: Result<RunOutcome, RunError>,
+    commands: Commands,
+    work: tempfile::TempDir,
+}
+
+impl Ran {
+    fn outcome(&self) -> &RunOutcome {
+        self.outcome.as_ref().unwrap_or_else(|e| panic!("the run could not be made: {e}"))
+    }
+
+    fn file(&self, name: &str) -> String {
+        let path = self.outcome().run_dir.join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn phase(&self) -> Phase {
+        let state: serde_json::Value = serde_json::from_str(&self.file("state.json")).unwrap();
+        serde_json::from_value(state["phase"].clone()).unwrap()
+    }
+}
+
+/// One run of `only` on Istio with the kind provider, in a project made in `work`, against
+/// `api` and `kong`; `arrange` adjusts the request and `reporter` sees the events (it may
+/// cancel the run).
+#[allow(clippy::too_many_arguments)]
+async fn run_in(
+    work: &Path,
+    only: &[&str],
+    commands: Commands,
+    api: impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static,
+    kong: std::net::SocketAddr,
+    arrange: impl FnOnce(&mut Request),
+    cancel: &CancellationToken,
+    reporter: &dyn Reporter,
+) -> Result<RunOutcome, RunError> {
+    let catalog = project(work);
+    let (client, _) = kube_mock(api);
+    let world = FakeWorld { commands, client, docker: Daemon(true), cache: work.join("cache") };
+    let mut request = Request::new(Mesh::Istio);
+    request.only = only.iter().map(|s| s.to_string()).collect();
+    arrange(&mut request);
+    let progress = Progress::lines(Box::new(std::io::sink()));
+    // Kong's proxy is the stand-in: the plan's host port is its port.
+    let ports = HostPorts { http: kong.port(), https: 0 };
+    let prepared = prepare(&catalog, &request, "r1", ports, &progress).unwrap();
+    run(&world, &catalog, &request, prepared, cancel, &progress, reporter).await
+}
+
+/// [`run_in`] a fresh directory, keeping it and the commands for the checks.
+async fn run_with(
+    only: &[&str],
+    commands: Commands,
+    api: impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static,
+    kong: std::net::SocketAddr,
+    arrange: impl FnOnce(&mut Request),
+    cancel: &CancellationToken,
+    reporter: &dyn Reporter,
+) -> Ran {
+    let work = tempfile::tempdir().unwrap();
+    let outcome = run_in(work.path(), only, commands.clone(), api, kong, arrange, cancel, reporter).await;
+    Ran { outcome, commands, work }
+}
+
+fn junit_counts(junit: &str) -> (String, String, String) {
+    let attr = |name: &str| {
+        let at = junit.find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("no {name} in {junit}"));
+        junit[at + name.len() + 3..].split('"').next().unwrap_or_default().to_owned()
+    };
+    (attr("tests"), attr("failures"), attr("errors"))
+}
+
+#[tokio::test]
+async fn a_passing_run_installs_runs_reports_and_removes_the_cluster() {
+    let kong = crate::testing::kong_for_any_run().await;
+    let cancel = CancellationToken::new();
+    let ran = run_with(&["ingress-basic"], Commands::default(), api, kong, |_| {}, &cancel, &Silent).await;
+    let outcome = ran.outcome();
+    assert_eq!((outcome.exit_code(), outcome.stopped, outcome.failed), (0, Stopped::No, false), "{:?}", outcome.report);
+    assert_eq!(outcome.teardown, Teardown::Removed);
+    assert!(outcome.environment_error.is_none());
+    assert_eq!(ran.commands.called("kind create cluster"), 1);
+    assert_eq!(ran.commands.called("helm upgrade --install"), 3, "istio-base, istiod, kong");
+    assert_eq!(ran.commands.called("kind delete cluster"), 1);
+    assert_eq!(ran.phase(), Phase::Removed);
+    assert_eq!(junit_counts(&ran.file("junit.xml")), ("1".into(), "0".into(), "0".into()));
+    let run_json: serde_json::Value = serde_json::from_str(&ran.file("run.json")).unwrap();
+    assert_eq!(run_json["results"][0]["scenario"], "ingress-basic");
+    assert!(ran.file("summary.md").contains("ingress-basic"));
+    assert!(!ran.file("junit.xml").contains(NOT_FINISHED), "the final report replaced the running one");
+    drop(ran.work);
+}
+
+/// A step whose answer is wrong (Envoy's 503 where echo-basic's 200 was expected) fails the
+/// run with exit 1, a JUnit `failure` (a verdict, not an error), the failure's evidence, and
+/// the cluster's node logs exported before it is removed.
+#[tokio::test(start_paused = true)]
+async fn a_failing_scenario_fails_the_run_with_its_evidence() {
+    // Envoy's local reply when no upstream host is healthy (envoyproxy/envoy
+    // source/common/router/router.cc, "no healthy upstream").
+    let kong = serve(|_| Reply::Respond {
+        status: 503,
+        headers: vec![("content-type".into(), "text/plain".into()), ("server".into(), "envoy".into())],
+        body: "no healthy upstream".into(),
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    let ran = run_with(&["ingress-basic"], Commands::default(), api, kong, |_| {}, &cancel, &Silent).await;
+    let outcome = ran.outcome();
+    assert_eq!((outcome.exit_code(), outcome.stopped, outcome.failed), (1, Stopped::No, true));
+    assert_eq!(junit_counts(&ran.file("junit.xml")), ("1".into(), "1".into(), "0".into()));
+    let artifacts = outcome.run_dir.join("artifacts/ingress-basic");
+    assert!(artifacts.join("steps.json").is_file() && artifacts.join("repro.yaml").is_file());
+    assert_eq!(ran.commands.called("kind export logs"), 1, "a failed run exports the node's logs");
+    assert_eq!(ran.commands.called("kind delete cluster"), 1);
+    assert_eq!(ran.phase(), Phase::Removed);
+}
+
+/// Kong's install refused: every scenario is skipped, the environment is the failure (JUnit
+/// `error`), the run exits 1, and the cluster is still removed.
+#[tokio::test]
+async fn a_failed_install_skips_the_scenarios_and_still_tears_down() {
+    let kong = crate::testing::kong_for_any_run().await;
+    let commands = Commands { failing: Some("upgrade --install kong"), ..Commands::default() };
+    let cancel = CancellationToken::new();
+    let ran = run_with(&["ingress-basic"], commands, api, kong, |_| {}, &cancel, &Silent).await;
+    let outcome = ran.outcome();
+    assert_eq!(outcome.exit_code(), 1);
+    let error = outcome.environment_error.as_deref().unwrap_or_default();
+    assert!(error.contains("values don't meet the specifications"), "{error}");
+    assert!(
+        outcome
+            .report
+            .results
+            .iter()
+            .any(|r| r.scenario == "ingress-basic" && matches!(r.outcome, Outcome::Skipped { .. })),
+        "{:?}",
+        outcome.report.results
+    );
+    let (_, failures, errors) = junit_counts(&ran.file("junit.xml"));
+    assert_eq!((failures.as_str(), errors.as_str()), ("0", "1"), "an install failure is an error, not a verdict");
+    assert_eq!(ran.commands.called("kind delete cluster"), 1);
+    assert_eq!(ran.phase(), Phase::Removed);
+}
+
+/// Cancels the run when the first attempt starts, as Ctrl-C would.
+struct InterruptAtStart(CancellationToken);
+
+impl Reporter for InterruptAtStart {
+    fn event(&self, event: &Event<'_>) {
+        if matches!(event, Event::AttemptStarted { .. }) {
+            self.0.cancel();
+        }
+    }
+}
+
+/// Ctrl-C during a scenario: exit 130, the reports written, the cluster removed (not kept:
+/// `--keep` was not given) and no node logs waited for.
+#[tokio::test]
+async fn an_interrupted_run_exits_130_with_its_reports_and_tears_down() {
+    let kong = crate::testing::kong_for_any_run().await;
+    let cancel = CancellationToken::new();
+    let interrupt = InterruptAtStart(cancel.clone());
+    let ran =
+        run_with(&["ingress-basic", "ingress-second"], Commands::default(), api, kong, |_| {}, &cancel, &interrupt)
+            .await;
+    let outcome = ran.outcome();
+    assert_eq!((outcome.exit_code(), outcome.stopped), (130, Stopped::Interrupted));
+    assert!(!outcome.report.results.iter().any(|r| matches!(r.outcome, Outcome::Passed)), "{:?}", outcome.report);
+    assert!(ran.file("junit.xml").contains("ingress-second"));
+    assert_eq!(ran.commands.called("kind export logs"), 0);
+    assert_eq!(ran.commands.called("kind delete cluster"), 1);
+    assert_eq!(ran.phase(), Phase::Removed);
+}
+
+/// A budget that runs out while a scenario waits (echo-v1's new generation never observed, its
+/// `wait` retried): exit 1, out of time, the scenario stopped saying so, the cluster removed.
+#[tokio::test(start_paused = true)]
+async fn a_run_out_of_budget_fails_with_its_reports_and_tears_down() {
+    let kong = crate::testing::kong_for_any_run().await;
+    let never_rolled_out = |req: &KubeRequest| match req.path.as_str() {
+        p if req.method == "GET" && p.ends_with("/deployments/echo-v1") => {
+            let ns = p.split('/').nth(5).unwrap_or_default();
+            (200, crate::testing::deployment("echo-v1", ns, crate::testing::Rollout::NotObserved))
+        }
+        _ => api(req),
+    };
+    let cancel = CancellationToken::new();
+    // 12m leaves 5m of work; the wait gives up after 3m and is retried, so the budget ends the
+    // second attempt.
+    let budget = |r: &mut Request| {
+        r.budget = Some(crate::budget::Budget::parse("12m").unwrap());
+        r.checks.retries = 5;
+    };
+    let ran = run_with(&["ingress-basic"], Commands::default(), never_rolled_out, kong, budget, &cancel, &Silent).await;
+    let outcome = ran.outcome();
+    assert_eq!((outcome.exit_code(), outcome.stopped, outcome.failed), (1, Stopped::OutOfTime, true));
+    let reason = outcome.budget_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("time budget of 12m"), "{reason}");
+    let result = outcome.report.results.iter().find(|r| r.scenario == "ingress-basic").unwrap();
+    assert!(!matches!(result.outcome, Outcome::Passed), "{result:?}");
+    // The first failure is the one to read; the stopped attempt is noted with why it stopped.
+    assert!(result.notes.iter().any(|n| n.contains("time budget")), "{:?}", result.notes);
+    assert_eq!(ran.commands.called("kind delete cluster"), 1);
+    assert_eq!(ran.phase(), Phase::Removed);
+}
+
+/// Signals when the first scenario finished.
+struct FirstFinished(Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+
+impl Reporter for FirstFinished {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::ScenarioFinished { index: 0, .. } = event
+            && let Some(tx) = self.0.lock().unwrap().take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A run killed while its second scenario hangs (as a CI job's timeout kills it: no teardown,
+/// no final report) leaves JUnit, run.json and the summary with the first scenario's result and
+/// the second marked not finished.
+#[tokio::test]
+async fn a_run_killed_mid_way_leaves_the_finished_scenarios_in_its_reports() {
+    let kong = serve(|head| {
+        if head.headers.get("host").is_some_and(|h| h.starts_with("ingress-second.")) {
+            return Reply::Hang;
+        }
+        let ns = "ingress-basic-r1";
+        let mut upstream = head.clone();
+        upstream.headers.insert("host".into(), format!("echo.{ns}.svc.cluster.local"));
+        upstream.headers.insert("x-kong-request-id".into(), "1".into());
+        Reply::json(200, crate::testing::echo_body(&upstream, "echo-v1-6d8f9-abcde", ns))
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let first = FirstFinished(Mutex::new(Some(tx)));
+    let cancel = CancellationToken::new();
+    let both = ["ingress-basic", "ingress-second"];
+    let run = run_in(work.path(), &both, Commands::default(), api, kong, |_| {}, &cancel, &first);
+    tokio::select! {
+        outcome = run => panic!("the run ended before it was killed: {:?}", outcome.map(|o| o.report)),
+        // Killed: the run's future is dropped here, mid-way through ingress-second.
+        _ = rx => {}
+    }
+    let dir = work.path().join("target/e2e/r1");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(junit_counts(&junit).0, "2", "{junit}");
+    assert!(junit.contains("ingress-second") && junit.contains(NOT_FINISHED), "{junit}");
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["results"][0]["scenario"], "ingress-basic");
+    assert_eq!(run_json["results"][0]["outcome"], "passed", "{run_json}");
+    assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("ingress-basic"));
+    // Nothing half-written is left beside them.
+    let partial: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}

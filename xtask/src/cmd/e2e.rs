@@ -1,0 +1,149 @@
+//! `e2e` and `up`: the live path, carried out by `harness::session` on this machine
+//! ([`RealWorld`]); here only what the user asked and what they are told.
+
+use std::path::Path;
+
+use anyhow::Result;
+use harness::scenario::{Catalog, Mesh};
+use harness::session::{RealWorld, Request, RunChecks, RunError, World};
+use harness::snapshot::SnapshotMode;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::LiveArgs;
+use crate::{catalog, emit, say};
+
+/// What `e2e` was asked, as parsed.
+pub struct E2eArgs {
+    pub mesh: Mesh,
+    pub profile: Option<String>,
+    pub scenarios: Vec<String>,
+    pub dry_run: bool,
+    pub update_snapshots: bool,
+    pub mutants: bool,
+    pub jobs: u16,
+    pub retries: u32,
+    pub shard: Option<harness::runner::shard::Shard>,
+    pub durations: Option<std::path::PathBuf>,
+    pub live: LiveArgs,
+}
+
+pub async fn e2e(args: E2eArgs) -> Result<u8> {
+    let catalog = catalog()?;
+    let mut only = args.scenarios;
+    if let Some(shard) = args.shard {
+        only = shard_of(&catalog, args.mesh, &only, shard, args.durations.as_deref())?;
+        if only.is_empty() {
+            eprintln!("shard {shard}: no scenario of {} falls in it; nothing to run", args.mesh);
+            return Ok(0);
+        }
+        say(&format!("shard {shard}: {}", only.join(", ")));
+    }
+    let checks = RunChecks {
+        snapshots: Some(SnapshotMode::for_run(args.update_snapshots)),
+        mutants: args.mutants,
+        expected: None,
+        jobs: args.jobs.into(),
+        retries: args.retries,
+        sandbox: false,
+    };
+    args.live.check()?;
+    let request = Request { only, checks, ..args.live.request(args.mesh, args.profile) };
+    run_live(&catalog, &request, args.dry_run).await
+}
+
+/// Prepare `request`, then show it (`dry_run`) or run it on this machine and say how it went.
+pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Result<u8> {
+    let progress = harness::progress::Progress::stderr();
+    let run_id = harness::names::new_run_id();
+    let prepared = harness::session::prepare(catalog, request, &run_id, RealWorld.free_ports()?, &progress)?;
+    if dry_run {
+        let plan = &prepared.plan;
+        emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
+        let exclusive = plan.scenarios.iter().filter(|s| s.exclusive).count();
+        eprintln!(
+            "{} scenario(s), up to {} at once ({exclusive} alone), a failed step retried {} time(s)",
+            plan.scenarios.len(),
+            request.checks.jobs.max(1),
+            request.checks.retries
+        );
+        return Ok(u8::from(!plan.broken.is_empty()));
+    }
+    let cancel = CancellationToken::new();
+    harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let silent = harness::report::events::Silent;
+    let outcome = match harness::session::run(&RealWorld, catalog, request, prepared, &cancel, &progress, &silent).await
+    {
+        Ok(outcome) => outcome,
+        Err(RunError::NoDocker { missing, report }) => {
+            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
+            return Err(RunError::NoDocker { missing, report }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(e) = &outcome.environment_error {
+        // API answers and discovered names may be in it.
+        say(&format!("error: {e}"));
+    }
+    eprintln!("{}", harness::session::reports_line(&outcome.run_dir));
+    say(&outcome.teardown_message);
+    let passed = outcome.report.count(|o| matches!(o, harness::report::Outcome::Passed));
+    eprintln!("{passed}/{} scenario(s) passed", outcome.report.results.len());
+    if let Some(reason) = &outcome.budget_reason {
+        eprintln!("{reason}");
+    }
+    Ok(outcome.exit_code())
+}
+
+/// `up`: a cluster with the stack, left up.
+pub async fn up(mesh: Mesh, profile: Option<String>, live: &LiveArgs) -> Result<u8> {
+    live.check()?;
+    if live.no_install {
+        anyhow::bail!("`up` installs the stack; with --no-install it would do nothing (use `e2e --no-install`)");
+    }
+    let catalog = catalog()?;
+    let request = live.request(mesh, profile);
+    let progress = harness::progress::Progress::stderr();
+    let cancel = CancellationToken::new();
+    harness::cluster::cancel_on_ctrl_c(cancel.clone());
+    let outcome = match harness::session::up(&RealWorld, &catalog, &request, &cancel, &progress).await {
+        Ok(outcome) => outcome,
+        Err(RunError::NoDocker { missing, report }) => {
+            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
+            return Err(RunError::NoDocker { missing, report }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    say(&outcome.teardown_message);
+    let code = outcome.exit_code();
+    outcome.installed?;
+    Ok(code)
+}
+
+/// The scenarios of `mesh` in `shard` (among `only` when given, else all that run on it),
+/// balanced by the durations of an earlier run when given.
+fn shard_of(
+    catalog: &Catalog,
+    mesh: Mesh,
+    only: &[String],
+    shard: harness::runner::shard::Shard,
+    durations: Option<&Path>,
+) -> Result<Vec<String>> {
+    let listing = catalog.listing()?;
+    // Broken files take part (by file name): they fail in the shard that owns them.
+    let mut names: Vec<String> = listing
+        .scenarios
+        .iter()
+        .filter(|e| e.meshes.contains(&mesh))
+        .map(|e| e.name.clone())
+        .chain(listing.broken.iter().map(|b| b.name.clone()))
+        .filter(|n| only.is_empty() || only.contains(n))
+        .collect();
+    names.sort();
+    let durations = match durations {
+        // Bounded, regular files only, typed: the errors name the file.
+        Some(file) => harness::runner::shard::durations_from_file(file).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Default::default(),
+    };
+    let assigned = harness::runner::shard::assign(&names, &durations, shard.count);
+    Ok(names.into_iter().filter(|n| assigned.get(n) == Some(&(shard.index - 1))).collect())
+}

@@ -1,0 +1,118 @@
+//! `lint`: scenarios, manifests and Helm values checked without a cluster.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use harness::scenario::Mesh;
+
+use crate::args::LintFormat;
+use crate::{catalog, emit, project};
+
+/// What `lint` was asked, as parsed.
+pub struct LintArgs {
+    pub paths: Vec<PathBuf>,
+    pub mesh: Option<Mesh>,
+    pub values: Vec<(String, PathBuf)>,
+    pub kong_namespace: Option<String>,
+    pub kong_release: Option<String>,
+    pub deny_warnings: bool,
+    pub allow: Vec<String>,
+    pub kubernetes_version: Option<String>,
+    pub list_rules: bool,
+    pub explain: Option<String>,
+    pub format: LintFormat,
+}
+
+pub fn run(args: LintArgs) -> Result<u8> {
+    if args.list_rules {
+        return Ok(list_lint_rules());
+    }
+    if let Some(rule) = args.explain {
+        return explain_rule(&rule);
+    }
+    let inputs = harness::lint::Inputs {
+        paths: args.paths,
+        mesh: args.mesh,
+        values: args.values,
+        kong_namespace: args.kong_namespace,
+        kong_release: args.kong_release,
+        allow: args.allow,
+        deny_warnings: args.deny_warnings,
+        kubernetes_version: args.kubernetes_version,
+    };
+    lint(&inputs, args.format)
+}
+
+fn list_lint_rules() -> u8 {
+    let rules = harness::lint::rules::RULES;
+    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rules {
+        out.push_str(&format!("{:<width$}  {:<7}  {}\n", r.id, r.severity.to_string(), r.summary));
+    }
+    emit(&out);
+    0
+}
+
+fn explain_rule(rule: &str) -> Result<u8> {
+    match harness::lint::explain(&project(), rule) {
+        Some(text) => {
+            // Quotes the project's pitfall files.
+            emit(&harness::diagnostic::escape_for_log(&text));
+            Ok(0)
+        }
+        None => {
+            let ids = harness::lint::rules::RULES.iter().map(|r| r.id);
+            let near =
+                harness::diagnostic::closest(rule, ids).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            eprintln!(
+                "error: no lint rule `{}`{near} (`cargo xtask lint --list-rules` lists them)",
+                harness::names::printable(rule)
+            );
+            Ok(2)
+        }
+    }
+}
+
+fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
+    let outcome = harness::lint::run(&catalog()?, inputs);
+    match format {
+        LintFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&outcome.findings)?)),
+        LintFormat::Sarif => {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&harness::lint::output::sarif(&outcome.findings))?))
+        }
+        LintFormat::Github => emit(&harness::lint::output::github(&outcome.findings)),
+        // Findings on standard output, as linters print them (`lint deploy > lint.txt`).
+        LintFormat::Text => {
+            let text: String = outcome.findings.iter().map(|d| format!("{d}\n\n")).collect();
+            emit(&text)
+        }
+    }
+    // The summary goes to stderr in every format.
+    let notes = match outcome.notes() {
+        0 => String::new(),
+        n => format!(", {n} note(s)"),
+    };
+    let suppressed: usize = outcome.suppressed.values().sum();
+    let suppressed = if suppressed == 0 {
+        String::new()
+    } else {
+        // Rule ids as the input's comments wrote them.
+        let by_rule: Vec<String> = outcome
+            .suppressed
+            .iter()
+            .map(|(r, n)| format!("{} x{n}", harness::diagnostic::escape_controls(r)))
+            .collect();
+        format!(", {suppressed} suppressed ({})", by_rule.join(", "))
+    };
+    let (errors, warnings) = (outcome.errors(), outcome.warnings());
+    if outcome.exit_code() == 2 {
+        eprintln!("lint: some input could not be read or used (see above); nothing is clean{notes}{suppressed}");
+    } else if errors + warnings == 0 {
+        eprintln!("lint: clean{notes}{suppressed}");
+    } else {
+        let denied = if inputs.deny_warnings && warnings > 0 { " (warnings denied)" } else { "" };
+        eprintln!("lint: {errors} error(s), {warnings} warning(s){denied}{notes}{suppressed}");
+    }
+    Ok(outcome.exit_code())
+}
