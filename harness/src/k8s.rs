@@ -15,7 +15,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value;
 
-use crate::check::converge::Attempt;
+use crate::attempt::Attempt;
 
 /// The field manager of every apply, and the label prefix of everything the harness creates.
 pub const FIELD_MANAGER: &str = "kme2e";

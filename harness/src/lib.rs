@@ -3,6 +3,7 @@
 //! A run flows one way: profile -> (cluster -> stack) -> scenarios -> probes/checks -> report.
 //! Modules are named after the stage they own.
 
+pub mod attempt;
 pub mod budget;
 pub mod check;
 pub mod cluster;
@@ -20,6 +21,7 @@ pub mod progress;
 pub mod project;
 pub mod replay;
 pub mod report;
+pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod session;

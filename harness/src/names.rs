@@ -235,6 +235,21 @@ pub fn printable(text: &str) -> String {
     crate::diagnostic::escape_controls(text)
 }
 
+/// `echo-v1-6d8f9c7b5-x2x9q` -> `echo-v1-[hash]`: ReplicaSet and pod suffixes change every rollout.
+pub fn pod_name(pod: &str) -> String {
+    let parts: Vec<&str> = pod.split('-').collect();
+    let is_suffix = |s: &str, min: usize, max: usize| {
+        (min..=max).contains(&s.len()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [head @ .., rs, pod] if !head.is_empty() && is_suffix(rs, 6, 10) && is_suffix(pod, 5, 5) => {
+            format!("{}-[hash]", head.join("-"))
+        }
+        [head @ .., pod] if !head.is_empty() && is_suffix(pod, 5, 5) => format!("{}-[hash]", head.join("-")),
+        _ => pod.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

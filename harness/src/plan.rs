@@ -129,7 +129,7 @@ pub struct ScenarioPlan {
     /// What the namespace carries on this mesh: the injection setting and the scenario's own.
     pub namespace_metadata: NamespaceMetadata,
     pub host: String,
-    pub objects: Vec<ObjectRef>,
+    pub objects: Vec<PlannedObject>,
     pub steps: Vec<String>,
     /// The scenario's mutants on this mesh (run with `e2e --mutants`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -138,14 +138,12 @@ pub struct ScenarioPlan {
     pub manifests: Vec<Manifest>,
 }
 
+/// An object a scenario applies, and the fixture file it comes from.
 #[derive(Debug, Clone, Serialize)]
-pub struct ObjectRef {
+pub struct PlannedObject {
     pub fixture: PathBuf,
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    #[serde(flatten)]
+    pub object: crate::model::ObjectRef,
 }
 
 /// Plan run `run` of `profile` over every scenario of the catalog that runs on its mesh, with
@@ -254,12 +252,14 @@ fn plan_scenario(
         host: var("host"),
         objects: manifests
             .iter()
-            .map(|m| ObjectRef {
+            .map(|m| PlannedObject {
                 fixture: m.file.strip_prefix(&fixtures_dir).unwrap_or(&m.file).to_owned(),
-                api_version: m.api_version.clone(),
-                kind: m.kind.clone(),
-                name: m.name.clone(),
-                namespace: m.namespace.clone(),
+                object: crate::model::ObjectRef {
+                    api_version: m.api_version.clone(),
+                    kind: m.kind.clone(),
+                    name: m.name.clone(),
+                    namespace: m.namespace.clone(),
+                },
             })
             .collect(),
         steps: loaded.scenario.steps.iter().map(describe).collect(),
@@ -506,8 +506,8 @@ impl fmt::Display for Plan {
                 metadata(&s.namespace_metadata),
                 s.host
             )?;
-            for o in &s.objects {
-                writeln!(f, "  apply {} {}/{} from {}", o.api_version, o.kind, o.name, o.fixture.display())?;
+            for PlannedObject { fixture, object: o } in &s.objects {
+                writeln!(f, "  apply {} {}/{} from {}", o.api_version, o.kind, o.name, fixture.display())?;
             }
             for (i, step) in s.steps.iter().enumerate() {
                 writeln!(f, "  step {}: {step}", i + 1)?;

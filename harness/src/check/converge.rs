@@ -14,12 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// One attempt's result: passed or not, with what was seen either way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt<P, F = P> {
-    Pass(P),
-    Fail(F),
-}
+pub use crate::attempt::Attempt;
 
 /// The deadline passed first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

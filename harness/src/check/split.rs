@@ -240,36 +240,7 @@ fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-/// A small deterministic generator (xorshift64*), so simulations and the benchmark repeat exactly.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn seeded(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A version drawn from cumulative shares.
-    pub fn pick<'a>(&mut self, shares: &'a [(String, f64)]) -> &'a str {
-        let u = self.unit();
-        let mut acc = 0.0;
-        for (version, share) in shares {
-            acc += share;
-            if u < acc {
-                return version;
-            }
-        }
-        shares.last().map_or("", |(v, _)| v.as_str())
-    }
-}
+pub use crate::rng::Rng;
 
 #[cfg(test)]
 mod tests {

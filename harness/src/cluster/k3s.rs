@@ -12,7 +12,7 @@ use testcontainers_modules::k3s::{K3s, KUBE_SECURE_PORT};
 
 use super::kind::HostPorts;
 use super::{ClusterError, RunDir};
-use crate::stack::kong::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
+use super::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 
 /// A running k3s container.
 pub struct K3sCluster {

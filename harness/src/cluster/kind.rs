@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{ClusterError, RunDir};
+use super::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 use crate::command::{Invocation, Runner};
-use crate::stack::kong::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 
 /// How long `kind create cluster` may take, node image pull included.
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(15 * 60);

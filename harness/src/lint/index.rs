@@ -1,15 +1,12 @@
 //! Everything a lint run looks at, in one place: the Kubernetes objects of all inputs and the
 //! Helm values files, with what is needed to point at a field.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
 use super::kong::{KongChart, KongSetup, Meshing};
-use crate::diagnostic::Position;
+pub use super::values_file::ValuesFile;
 use crate::scenario::Mesh;
 use crate::scenario::fixture::Manifest;
-use crate::yaml;
 
 /// The chart of the harness's own Kong values (and the default for `--values`).
 pub const KONG_CHART: &str = "kong/ingress";
@@ -17,26 +14,6 @@ pub const KONG_CHART: &str = "kong/ingress";
 /// The charts whose values lint reads (`--values CHART=FILE`); any other name is refused rather
 /// than silently ignored.
 pub const KNOWN_CHARTS: [&str; 2] = KongChart::NAMES;
-
-/// A Helm values file for a named chart.
-#[derive(Debug, Clone)]
-pub struct ValuesFile {
-    pub chart: String,
-    pub file: PathBuf,
-    pub text: String,
-    pub value: Value,
-}
-
-impl ValuesFile {
-    pub fn position_of(&self, path: &[&str]) -> Position {
-        yaml::locate(&self.text, path)
-    }
-
-    /// The value at a dotted path whose segments may themselves contain dots (annotation keys).
-    pub fn get(&self, path: &[&str]) -> Option<&Value> {
-        path.iter().try_fold(&self.value, |v, k| v.get(*k))
-    }
-}
 
 /// All objects and values of one lint run, for one mesh (or none known).
 #[derive(Debug, Clone)]

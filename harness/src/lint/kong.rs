@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::index::ValuesFile;
+use super::values_file::ValuesFile;
 use crate::scenario::Mesh;
 use crate::scenario::fixture::Manifest;
 

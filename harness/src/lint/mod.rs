@@ -6,6 +6,7 @@ pub mod index;
 pub mod kong;
 pub mod output;
 pub mod rules;
+pub mod values_file;
 
 use std::path::{Path, PathBuf};
 

@@ -648,7 +648,7 @@ impl SpanTree {
     pub fn shape(&self) -> Value {
         fn node(n: &SpanNode) -> Value {
             let mut m = serde_json::Map::new();
-            m.insert("service".into(), crate::snapshot::pod_name(&n.service).into());
+            m.insert("service".into(), crate::names::pod_name(&n.service).into());
             if let Some(kind) = &n.kind {
                 m.insert("kind".into(), kind.clone().into());
             }

@@ -27,13 +27,7 @@ pub struct Target {
     pub read_only: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-}
+pub use crate::model::ObjectRef;
 
 /// Size bounds: a nightly failure must not upload gigabytes (istio/istio#33034).
 #[derive(Debug, Clone, Copy)]

@@ -39,16 +39,12 @@ impl Modelled {
     }
 }
 
-/// xorshift64*: a seed gives the same draws everywhere.
-struct Draws(u64);
+/// The model's draws: uniform within +/-50% of a mean, from the crate's seeded generator.
+struct Draws(crate::rng::Rng);
 
 impl Draws {
     fn around(&mut self, seconds: f64) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let unit = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-        seconds * (0.5 + unit)
+        seconds * (0.5 + self.0.unit())
     }
 }
 
@@ -86,7 +82,7 @@ pub fn scenarios_of(
 
 /// Each scenario's phases under the model, drawn with `seed`.
 pub fn model(scenarios: &[(String, bool, Vec<Step>)], meshed: bool, seed: u64) -> Vec<Modelled> {
-    let mut draws = Draws(seed.max(1));
+    let mut draws = Draws(crate::rng::Rng::with_state(seed));
     scenarios
         .iter()
         .map(|(name, exclusive, steps)| {

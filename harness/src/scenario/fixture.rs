@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::load::LoadError;
+use super::error::LoadError;
 use super::template::{self, Rendered, Vars};
 use crate::diagnostic::{Diagnostic, Position};
 use crate::yaml;

@@ -5,38 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
+pub use super::error::LoadError;
 use super::fixture::{self, Manifest};
 use super::model::{Mesh, MeshSelector, Scenario};
-use super::template::{self, Rendered, TemplateError, Vars};
+use super::template::{self, Rendered, Vars};
 use crate::diagnostic::{Diagnostic, Position};
 use crate::profile::Profile;
 use crate::yaml;
-
-/// A scenario or fixture could not be loaded. The diagnostic says where and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub Box<Diagnostic>);
-
-impl LoadError {
-    pub fn diagnostic(&self) -> &Diagnostic {
-        &self.0
-    }
-
-    pub(crate) fn at(code: &str, file: &Path, position: Position, message: impl Into<String>) -> Self {
-        LoadError(Box::new(Diagnostic::error(code, file, position, message)))
-    }
-
-    pub(crate) fn from_yaml(file: &Path, source: &str, rendered: Option<&Rendered>, e: yaml::Error) -> Self {
-        let position = rendered.map_or(e.position, |r| r.source_position(e.position));
-        LoadError(Box::new(yaml::Error { position, ..e }.into_diagnostic(file, source)))
-    }
-
-    pub(crate) fn from_template(file: &Path, source: &str, e: TemplateError) -> Self {
-        let mut d = Diagnostic::error("template", file, e.position, e.message).with_source(source);
-        d.help = e.help;
-        LoadError(Box::new(d))
-    }
-}
 
 /// Who a scenario is rendered for: the run and the mesh. Offline checks use [`RunContext::offline`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod catalog;
+mod error;
 pub mod feasible;
 pub mod fixture;
 pub mod load;

@@ -15,8 +15,7 @@ use crate::diagnostic::Diagnostic;
 /// What a mutant does to the cluster: objects to delete, objects to apply changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mutation {
-    /// (apiVersion, kind, name, namespace).
-    pub delete: Vec<(String, String, String, Option<String>)>,
+    pub delete: Vec<crate::model::ObjectRef>,
     pub apply: Vec<Value>,
     /// The touched objects as the fixtures have them: re-applied afterwards.
     pub restore: Vec<Value>,
@@ -35,9 +34,7 @@ pub fn mutate(objects: &[Value], mutant: &Mutant) -> Result<Mutation, String> {
     for target in &mutant.remove {
         let object = find(&target.kind, &target.name)?;
         restore.push(object.clone());
-        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
-        delete.push((text("/apiVersion"), text("/kind"), text("/metadata/name"), namespace));
+        delete.push(crate::model::ObjectRef::of(object));
     }
     let mut apply: Vec<Value> = Vec::new();
     for change in &mutant.set {
@@ -145,7 +142,12 @@ mod tests {
         let mutation = mutate(&objects, &m).unwrap();
         assert_eq!(
             mutation.delete,
-            [("security.istio.io/v1".into(), "PeerAuthentication".into(), "require-mtls".into(), Some("t".into()))]
+            [crate::model::ObjectRef {
+                api_version: "security.istio.io/v1".into(),
+                kind: "PeerAuthentication".into(),
+                name: "require-mtls".into(),
+                namespace: Some("t".into())
+            }]
         );
         assert_eq!(mutation.apply[0]["metadata"]["annotations"]["ingress.kubernetes.io/service-upstream"], "true");
         // What is put back afterwards is the fixtures' own version of both objects.

@@ -50,10 +50,8 @@ pub(super) async fn collect_evidence<R: Runner>(
         .objects
         .iter()
         .map(|o| ObjectRef {
-            api_version: o.api_version.clone(),
-            kind: o.kind.clone(),
-            name: o.name.clone(),
-            namespace: o.namespace.clone().or_else(|| Some(planned.namespace.clone())),
+            namespace: o.object.namespace.clone().or_else(|| Some(planned.namespace.clone())),
+            ..o.object.clone()
         })
         .collect();
     let exec = crate::report::diagnostics::KubeExec(env.client.clone());

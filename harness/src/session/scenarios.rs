@@ -318,8 +318,8 @@ async fn attempt_scenario<R: Runner>(
             let mut here = planned.clone();
             if attempt > 0 {
                 for o in &mut here.objects {
-                    if o.namespace.as_deref() == Some(planned.namespace.as_str()) {
-                        o.namespace = Some(outcome.namespace.clone());
+                    if o.object.namespace.as_deref() == Some(planned.namespace.as_str()) {
+                        o.object.namespace = Some(outcome.namespace.clone());
                     }
                 }
                 here.namespace = outcome.namespace.clone();

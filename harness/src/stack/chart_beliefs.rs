@@ -10,9 +10,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::kong::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT, images_in};
+use super::kong::images_in;
 use super::*;
 use crate::cluster::discover::{ISTIOD_CONTAINER, ISTIOD_SELECTOR, LINKERD_DESTINATION_SELECTOR};
+use crate::cluster::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 use crate::testing::rendered;
 
 fn profile(name: &str) -> Profile {

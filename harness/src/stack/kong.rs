@@ -9,12 +9,7 @@ use serde_json::{Value, json};
 
 use crate::model::Mesh;
 
-/// NodePorts of Kong's proxy Service; the kind config maps host ports to them. Both sit in the
-/// static band of the default range (30000-30085: band = min(max(16, 2768/32), 128) ports,
-/// Kubernetes KEP-3668 ServiceNodePortStaticSubrange, GA in 1.29), which random allocations
-/// use last, so another Service's random NodePort cannot take them first.
-pub const PROXY_HTTP_NODE_PORT: u16 = 30080;
-pub const PROXY_TLS_NODE_PORT: u16 = 30081;
+use crate::cluster::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 
 /// Manifests (under `fixtures/`) the stack applies cluster-wide on `mesh`, besides the charts.
 pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {

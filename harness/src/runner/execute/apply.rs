@@ -52,18 +52,11 @@ impl Context<'_> {
     }
 
     pub(super) async fn delete(&self, s: &DeleteStep) -> StepResult {
-        let targets: Vec<(String, String, String, Option<String>)> = match &s.resource {
-            Some(r) => vec![(r.api_version.clone(), r.kind.clone(), r.name.clone(), r.namespace.clone())],
+        let targets: Vec<ObjectRef> = match &s.resource {
+            Some(r) => vec![r.clone()],
             None => {
                 let files: Vec<String> = s.fixtures.iter().map(|f| f.value.clone()).collect();
-                self.manifests(&files)?
-                    .iter()
-                    .map(|o| {
-                        let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-                        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
-                        (text("/apiVersion"), text("/kind"), text("/metadata/name"), ns)
-                    })
-                    .collect()
+                self.manifests(&files)?.iter().map(ObjectRef::of).collect()
             }
         };
         let client = &self.live.client;
@@ -77,8 +70,8 @@ impl Context<'_> {
         let expected = format!("{} object(s) deleted and gone", targets.len());
         let outcome = eventually(s.timeout.0, self.live.interval * 2, &expected, || async {
             let mut still = Vec::new();
-            for (i, (api_version, kind, name, ns)) in targets.iter().enumerate() {
-                let ns = ns.as_deref().or(Some(self.namespace));
+            for (i, ObjectRef { api_version, kind, name, namespace }) in targets.iter().enumerate() {
+                let ns = namespace.as_deref().or(Some(self.namespace));
                 let asked = requested.borrow().get(i).copied().unwrap_or(false);
                 if !asked {
                     if let Err(e) = k8s::delete_guarded_foreground(

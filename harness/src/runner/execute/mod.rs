@@ -1,6 +1,6 @@
 //! Running a loaded scenario against a live cluster: its namespace (with the mesh's injection
 //! setting), its fixtures, then its steps in order, each with the waiting semantics of its kind
-//! (see `model.rs`). The first failing step ends the scenario; every step leaves a record and
+//! (see `model`). The first failing step ends the scenario; every step leaves a record and
 //! every observation is kept, normalised, for the report and the snapshot.
 //!
 //! Probes observe, checks decide: this module only wires them to the cluster. It holds [`Live`],
@@ -51,8 +51,8 @@ use crate::profile::TracingPins;
 use crate::replay::{Recorded, RecordedStep, Verdict as ReplayVerdict};
 use crate::scenario::{
     ApplyStep, DeleteStep, ExpectResourceStep, FromPodStep, HttpStep, LoadedScenario, Mesh, MeshMembershipStep,
-    MetricsStep, MetricsTarget, Mutant, NamespaceSettings, RateLimitStep, Rejection, Request, SplitStep, Step,
-    TraceStep, WaitCondition, WaitStep,
+    MetricsStep, MetricsTarget, Mutant, NamespaceSettings, ObjectRef, RateLimitStep, Rejection, Request, SplitStep,
+    Step, TraceStep, WaitCondition, WaitStep,
 };
 
 /// How often waiting steps ask again, by default.
@@ -488,7 +488,7 @@ impl Judged {
             crate::probe::Outcome::Response(r) => format!(
                 "HTTP {}{}",
                 r.status,
-                r.echo.as_ref().map(|e| format!(" from {}", crate::snapshot::pod_name(&e.pod))).unwrap_or_default()
+                r.echo.as_ref().map(|e| format!(" from {}", crate::names::pod_name(&e.pod))).unwrap_or_default()
             ),
             crate::probe::Outcome::Transport { kind, .. } => format!("no response ({kind:?})"),
         }

@@ -23,8 +23,8 @@ impl Live {
             Err(e) => return MutantOutcome::NotApplied(e),
         };
         let applied = async {
-            for (api_version, kind, name, ns) in &mutation.delete {
-                let ns = ns.as_deref().or(Some(namespace.as_str()));
+            for ObjectRef { api_version, kind, name, namespace: in_ns } in &mutation.delete {
+                let ns = in_ns.as_deref().or(Some(namespace.as_str()));
                 k8s::delete_guarded(&self.client, api_version, kind, name, ns, &self.fixture_guard(&namespace))
                     .await
                     .map_err(|e| e.to_string())?;

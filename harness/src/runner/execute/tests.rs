@@ -51,7 +51,7 @@ async fn a_delete_step_waits_until_the_object_is_gone() {
             load(&root.join("scenarios/ingress-basic.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
         loaded.scenario.steps = vec![Step::Delete(crate::scenario::DeleteStep {
             fixtures: vec![],
-            resource: Some(crate::scenario::ResourceRef {
+            resource: Some(crate::scenario::ObjectRef {
                 api_version: "apps/v1".into(),
                 kind: "Deployment".into(),
                 name: "echo-v1".into(),
