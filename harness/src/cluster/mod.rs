@@ -138,11 +138,7 @@ impl<R: Runner> Provider<R> {
         match self {
             Provider::Kind { kind, cluster } => kind.delete(&cluster.name, run).await,
             Provider::K3s { running, .. } => match running.lock().await.take() {
-                Some(k) => k
-                    .container
-                    .rm()
-                    .await
-                    .map_err(|e| ClusterError::Provider { provider: "k3s", reason: e.to_string() }),
+                Some(k) => k.remove().await,
                 None => Ok(()),
             },
             Provider::Existing { .. } => Ok(()),

@@ -121,6 +121,8 @@ pub fn check_options(options: &Options, profile: &Profile) -> Result<(), Session
             "no k3s image for Kubernetes {} in versions.toml [k3s.images]",
             profile.pins.kubernetes
         ))),
+        // After the checks of what was asked, so they hold in every build.
+        ProviderChoice::K3s if !cluster::k3s::BUILT => refuse(cluster::k3s::NOT_BUILT),
         ProviderChoice::K3s | ProviderChoice::Existing if options.reuse => {
             refuse("--reuse works with the kind provider only")
         }
