@@ -3,7 +3,6 @@
 //! and the exact command that reruns the run.
 
 pub mod diagnostics;
-pub mod events;
 pub mod matrix;
 
 use crate::runner::outcome::FailureKind;
@@ -300,6 +299,46 @@ fn one_line(text: &str) -> String {
 pub fn json(report: &RunReport) -> String {
     serde_json::to_string_pretty(report)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the report: {e}\"}}"))
+}
+
+/// Writing a report failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Junit(#[from] JunitError),
+    #[error("cannot write {path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// JUnit, the Markdown summary and run.json into `dir`, each replaced atomically (written
+/// beside, then renamed: a reader never sees half a file); the summary is also appended to
+/// `step_summary` (`$GITHUB_STEP_SUMMARY` in GitHub Actions) when given.
+pub fn write(
+    dir: &std::path::Path,
+    report: &RunReport,
+    step_summary: Option<&std::path::Path>,
+) -> Result<(), WriteError> {
+    let put = |name: &str, text: &str| {
+        let path = dir.join(name);
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|source| WriteError::Io { path, source })
+    };
+    put("junit.xml", &junit(report)?)?;
+    let summary = markdown(report);
+    put("summary.md", &summary)?;
+    put("run.json", &json(report))?;
+    if let Some(path) = step_summary {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .map_err(|source| WriteError::Io { path: path.to_owned(), source })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! latency model with the same scheduler.
 
 pub mod bench;
+pub mod events;
 pub mod execute;
 pub mod outcome;
 pub mod shard;

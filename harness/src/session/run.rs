@@ -15,8 +15,8 @@ use crate::plan::{self, Plan};
 use crate::preflight;
 use crate::profile::{Profile, ProfileError};
 use crate::progress::Progress;
-use crate::report::events::{self, Fanout, ProgressReporter, ReportFiles, Reporter};
 use crate::report::{Outcome, RunReport, ScenarioResult};
+use crate::runner::events::{Fanout, ProgressReporter, ReportFiles, Reporter};
 use crate::runner::outcome::FailureKind;
 use crate::scenario::catalog::{CatalogError, CheckError};
 use crate::scenario::{Catalog, Mesh};
@@ -96,7 +96,7 @@ pub enum RunError {
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]
-    Reports(#[from] events::WriteError),
+    Reports(#[from] crate::report::WriteError),
 }
 
 /// The profile named `name` (default: the mesh's), checked against `mesh`.
@@ -419,7 +419,7 @@ pub async fn run<W: World>(
     let stopped = Stopped::of(cancel, deadline.as_ref());
     let failed = !report.passed() || stopped == Stopped::OutOfTime;
     let run_dir = env.run.path.clone();
-    let written = events::write(&run_dir, &report, request.step_summary.as_deref());
+    let written = crate::report::write(&run_dir, &report, request.step_summary.as_deref());
     // The teardown happens whether or not the reports could be written.
     let (teardown, teardown_message) = super::finish(env, options.keep, failed, stopped == Stopped::Interrupted).await;
     written?;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::progress::Progress;
-use crate::report::events::{Event, ProgressReporter, Reporter};
+use crate::runner::events::{Event, ProgressReporter, Reporter};
 
 use super::Environment;
 use super::evidence::{collect_evidence, helm_values_in_force};
@@ -272,7 +272,10 @@ async fn attempt_scenario<R: Runner>(
         return (skipped, false);
     }
     phase.waiting_for(&format!("{} step(s)", loaded.scenario.steps.len()));
-    let outcome = live.run(&loaded, &plan.run, cancel).await;
+    let on_step = |record: &crate::runner::execute::StepRecord| {
+        run.reporter.event(&Event::StepFinished { index: number, attempt, record });
+    };
+    let outcome = live.run_observed(&loaded, &plan.run, cancel, &on_step).await;
     let first = env.run.artifacts().join(&planned.name);
     let dir = if attempt == 0 { first } else { first.join(format!("attempt-{}", attempt + 1)) };
     let _ = std::fs::create_dir_all(&dir);

@@ -70,7 +70,7 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
     }
     let cancel = CancellationToken::new();
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
-    let silent = harness::report::events::Silent;
+    let silent = harness::runner::events::Silent;
     let outcome = match harness::session::run(&RealWorld, catalog, request, prepared, &cancel, &progress, &silent).await
     {
         Ok(outcome) => outcome,

@@ -180,6 +180,18 @@ impl Live {
     /// Run `loaded` in run `run`. Never panics on cluster behaviour; an interrupted scenario fails
     /// at the step it was in.
     pub async fn run(&self, loaded: &LoadedScenario, run: &str, cancel: &CancellationToken) -> ScenarioRun {
+        self.run_observed(loaded, run, cancel, &|_| {}).await
+    }
+
+    /// [`Live::run`], each step's record handed to `on_step` as soon as the step ends (the
+    /// namespace and fixtures first).
+    pub async fn run_observed(
+        &self,
+        loaded: &LoadedScenario,
+        run: &str,
+        cancel: &CancellationToken,
+        on_step: &(dyn Fn(&StepRecord) + Sync),
+    ) -> ScenarioRun {
         let name = loaded.scenario.name.value.clone();
         let namespace = loaded.vars.get("namespace").unwrap_or_default().to_owned();
         let mut out = ScenarioRun {
@@ -207,6 +219,7 @@ impl Live {
             () = cancel.cancelled() => Err(StepFailure::interrupted()),
         };
         out.steps.push(record("namespace and fixtures", setup, started));
+        on_step(&out.steps[0]);
         if out.steps[0].passed {
             for (number, step) in loaded.scenario.steps.iter().enumerate() {
                 context.step_number = number + 1;
@@ -218,6 +231,7 @@ impl Live {
                 };
                 let rec = record(&description, result, started);
                 let passed = rec.passed;
+                on_step(&rec);
                 out.steps.push(rec);
                 if !passed {
                     break;

@@ -13,7 +13,7 @@ use super::*;
 use crate::cluster::Phase;
 use crate::command::{CommandError, Invocation, Output, Runner};
 use crate::preflight::DockerInfo;
-use crate::report::events::{Event, NOT_FINISHED, Silent};
+use crate::runner::events::{Event, NOT_FINISHED, Silent};
 use crate::testing::{Cluster, KubeRequest, Reply, echo_cluster, kube_mock, serve, stack_answers};
 use crate::tools::{Cache, Fetch};
 
@@ -252,11 +252,41 @@ fn junit_counts(junit: &str) -> (String, String, String) {
     (attr("tests"), attr("failures"), attr("errors"))
 }
 
+/// Every event, as one line each.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Reporter for Recorder {
+    fn event(&self, event: &Event<'_>) {
+        let line = match event {
+            Event::AttemptStarted { index, attempt, .. } => format!("started {index}.{attempt}"),
+            Event::AttemptWaiting { .. } => return,
+            Event::StepFinished { index, record, .. } => format!("step {index} {} {}", record.step, record.passed),
+            Event::AttemptFinished { index, ok, .. } => format!("finished {index} {ok}"),
+            Event::AttemptRetried { index, attempt, .. } => format!("retried {index}.{attempt}"),
+            Event::ScenarioFinished { index, result } => format!("result {index} {}", result.scenario),
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
 #[tokio::test]
 async fn a_passing_run_installs_runs_reports_and_removes_the_cluster() {
     let kong = crate::testing::kong_for_any_run().await;
     let cancel = CancellationToken::new();
-    let ran = run_with(&["ingress-basic"], Commands::default(), api, kong, |_| {}, &cancel, &Silent).await;
+    let events = Recorder::default();
+    let ran = run_with(&["ingress-basic"], Commands::default(), api, kong, |_| {}, &cancel, &events).await;
+    assert_eq!(
+        *events.0.lock().unwrap(),
+        [
+            "started 0.0",
+            "step 0 namespace and fixtures true",
+            "step 0 wait Deployment/echo-v1 available (eventually, 3m) true",
+            "step 0 http GET /echo/hello (converge 3x within 1m) true",
+            "finished 0 true",
+            "result 0 ingress-basic",
+        ]
+    );
     let outcome = ran.outcome();
     assert_eq!((outcome.exit_code(), outcome.stopped, outcome.failed), (0, Stopped::No, false), "{:?}", outcome.report);
     assert_eq!(outcome.teardown, Teardown::Removed);

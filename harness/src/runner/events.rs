@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{Outcome, RunReport, ScenarioResult};
 use crate::progress::{Phase, Progress};
+use crate::report::{Outcome, RunReport, ScenarioResult, write};
 
 /// What happened in a run, as it happens.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,8 @@ pub enum Event<'a> {
     AttemptWaiting { index: usize, attempt: u32, what: &'a str },
     /// The attempt ended: `ok` when it passed (or was skipped), with a one-line summary.
     AttemptFinished { index: usize, attempt: u32, ok: bool, summary: &'a str },
+    /// A step of the attempt ended (the namespace and fixtures count as the first).
+    StepFinished { index: usize, attempt: u32, record: &'a super::execute::StepRecord },
     /// A failed attempt runs again, in a fresh namespace.
     AttemptRetried { index: usize, name: &'a str, attempt: u32, verdict: &'a str },
     /// Scenario `index` has its final result.
@@ -84,6 +86,13 @@ impl Reporter for ProgressReporter {
                     phase.finish(ok, summary);
                 }
             }
+            Event::StepFinished { index, attempt, record } => {
+                if let Some(phase) = open.get(&(index, attempt)) {
+                    let verdict = if record.passed { "passed" } else { "did not pass" };
+                    let secs = record.duration_ms as f64 / 1000.0;
+                    phase.waiting_for(&format!("what follows `{}` ({verdict} in {secs:.1}s)", record.step));
+                }
+            }
             Event::AttemptRetried { .. } | Event::ScenarioFinished { .. } => {}
         }
     }
@@ -94,7 +103,7 @@ pub const NOT_FINISHED: &str = "not finished when this report was written (the r
 
 /// `junit.xml`, `summary.md` and `run.json` in the run directory, rewritten (atomically) each
 /// time a scenario finishes: the scenarios not finished yet are listed as skipped with
-/// [`NOT_FINISHED`]. The run writes the final reports over them ([`write`]).
+/// [`NOT_FINISHED`]. The run writes the final reports over them ([`crate::report::write`]).
 pub struct ReportFiles {
     dir: PathBuf,
     /// The report's header (versions, rerun line) and every planned scenario, not finished.
@@ -131,40 +140,4 @@ impl Reporter for ReportFiles {
             tracing::warn!("the reports so far could not be written: {e}");
         }
     }
-}
-
-/// Writing a report failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error(transparent)]
-    Junit(#[from] super::JunitError),
-    #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-/// JUnit, the Markdown summary and run.json into `dir`, each replaced atomically (written
-/// beside, then renamed: a reader never sees half a file); the summary is also appended to
-/// `step_summary` (`$GITHUB_STEP_SUMMARY` in GitHub Actions) when given.
-pub fn write(dir: &Path, report: &RunReport, step_summary: Option<&Path>) -> Result<(), WriteError> {
-    let put = |name: &str, text: &str| {
-        let path = dir.join(name);
-        let partial = dir.join(format!(".{name}.partial"));
-        std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|source| WriteError::Io { path, source })
-    };
-    put("junit.xml", &super::junit(report)?)?;
-    let summary = super::markdown(report);
-    put("summary.md", &summary)?;
-    put("run.json", &super::json(report))?;
-    if let Some(path) = step_summary {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(summary.as_bytes()))
-            .map_err(|source| WriteError::Io { path: path.to_owned(), source })?;
-    }
-    Ok(())
 }
