@@ -194,6 +194,15 @@ impl Versions {
         })
     }
 
+    /// The harness's own `versions.toml`, as it was when this binary was built: the pins a
+    /// command run outside any project assumes (and says it assumed).
+    pub fn built_in() -> Self {
+        // Checked by `the_built_in_versions_parse`; a build whose file did not parse fails it.
+        Versions::parse(BUILT_IN_VERSIONS).unwrap_or_else(|(at, why)| {
+            unreachable!("the versions.toml built into the binary does not parse at {at:?}: {why}")
+        })
+    }
+
     pub fn parse(text: &str) -> Result<Self, (Position, String)> {
         // A text from elsewhere (a bundle's) is bounded like the file.
         if text.len() as u64 > MAX_VERSIONS_BYTES {
@@ -403,6 +412,9 @@ pub fn version_parts(version: &str) -> Vec<u64> {
     version.trim_start_matches('v').split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
+/// The harness's `versions.toml`, built into the binary ([`Versions::built_in`]).
+pub const BUILT_IN_VERSIONS: &str = include_str!("../../versions.toml");
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -589,5 +601,11 @@ mesh_version = "1.30.3"
     fn meshes_need_a_version() {
         let text = MINIMAL.replace("mesh_version = \"1.30.3\"\n", "");
         assert!(Versions::parse(&text).unwrap_err().1.contains("has no mesh_version"));
+    }
+
+    #[test]
+    fn the_built_in_versions_parse() {
+        assert!(Versions::parse(BUILT_IN_VERSIONS).is_ok());
+        assert!(!Versions::built_in().profiles.is_empty());
     }
 }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     root: PathBuf,
+    /// Not a kme2e project: a directory where commands that need none (`doctor`, `lint`,
+    /// `replay`) run with the pins built into the binary. It has no scenarios.
+    standalone: bool,
 }
 
 /// No project where one was looked for.
@@ -20,7 +23,18 @@ pub struct NotAProject {
 
 impl Project {
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Project { root: root.into() }
+        Project { root: root.into(), standalone: false }
+    }
+
+    /// `dir`, which is no kme2e project: no scenarios, no fixtures of its own; the versions are
+    /// the ones built into the binary ([`crate::scenario::Catalog::built_in`]).
+    pub fn standalone(dir: impl Into<PathBuf>) -> Self {
+        Project { root: dir.into(), standalone: true }
+    }
+
+    /// Whether this is no kme2e project ([`Project::standalone`]).
+    pub fn is_standalone(&self) -> bool {
+        self.standalone
     }
 
     /// Whether `dir` is a project root: `versions.toml` and `scenarios/` side by side.
@@ -67,6 +81,9 @@ impl Project {
 
     /// Every scenario file (`scenarios/*.yaml`), sorted so listings and plans are stable.
     pub fn scenario_files(&self) -> std::io::Result<Vec<PathBuf>> {
+        if self.standalone {
+            return Ok(Vec::new());
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.scenarios_dir())?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))

@@ -184,6 +184,13 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that need no kme2e project: they run anywhere with the built-in pins.
+    pub fn works_anywhere(&self) -> bool {
+        matches!(self, Command::Doctor { .. } | Command::Lint { .. } | Command::Replay { .. })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Schemas {
     /// Compact upstream CRD files into the schema file (descriptions dropped), replacing the

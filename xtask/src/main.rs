@@ -42,11 +42,22 @@ fn main() -> ExitCode {
         },
         Err(e) => e.exit(),
     };
-    // Commands that read no project (none today) would skip this; every one does.
     match find_project(cli.project.as_deref()) {
         Ok(project) => {
             let _ = PROJECT.set(project);
         }
+        // `doctor`, `lint` and `replay` work anywhere (a config repository's CI has no kme2e
+        // project), with the pins built into this binary, and say so.
+        Err(_) if cli.project.is_none() && cli.command.works_anywhere() => match std::env::current_dir() {
+            Ok(here) => {
+                eprintln!("{}", harness::diagnostic::escape_for_log(&assumed_pins_note(&here)));
+                let _ = PROJECT.set(Project::standalone(here));
+            }
+            Err(e) => {
+                eprintln!("error: cannot read the current directory: {e}");
+                return ExitCode::from(2);
+            }
+        },
         Err(e) => {
             eprintln!("error: {}", harness::diagnostic::escape_for_log(&format!("{e:#}")));
             return ExitCode::from(2);
@@ -109,7 +120,34 @@ fn project() -> Project {
 }
 
 fn catalog() -> Result<Catalog> {
-    Ok(Catalog::open(project())?)
+    let project = project();
+    if project.is_standalone() {
+        return Ok(Catalog::built_in(project));
+    }
+    Ok(Catalog::open(project)?)
+}
+
+/// What a command run outside any project assumes: the versions this binary was built with.
+fn assumed_pins_note(here: &std::path::Path) -> String {
+    let versions = harness::profile::Versions::built_in();
+    let profiles: Vec<String> = versions
+        .profiles
+        .iter()
+        .filter(|(name, _)| ["istio", "linkerd", "none"].contains(&name.as_str()))
+        .map(|(name, pins)| match &pins.mesh_version {
+            Some(version) => format!("{name} {version} on Kubernetes {}", pins.kubernetes),
+            None => format!("{name} on Kubernetes {}", pins.kubernetes),
+        })
+        .collect();
+    format!(
+        "note: no kme2e project at {} or above it: using the pins built into {} {} (kong/{} {}; {})",
+        here.display(),
+        harness::command_name(),
+        harness::Provenance::this_build(),
+        versions.kong.chart,
+        versions.kong.version,
+        profiles.join(", ")
+    )
 }
 
 async fn run(command: Command) -> Result<u8> {

@@ -666,3 +666,47 @@ fn repeated_values_files_layer_in_order() {
     let shown = String::from_utf8_lossy(&text.stdout);
     assert!(shown.contains("layered in this order (later wins)"), "{shown}");
 }
+
+/// A config repository's CI has no kme2e project: `lint`, `doctor`, `--list-rules`,
+/// `--explain` and `replay` work there with the built-in pins (and say so); other commands
+/// still ask for a project. A `scenarios/` directory of the user's is not taken for ours.
+#[test]
+fn commands_that_need_no_project_work_anywhere() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(repo.path().join("deploy")).unwrap();
+    std::fs::create_dir_all(repo.path().join("scenarios")).unwrap();
+    // An Ingress as users write it, without a class: one warning.
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: orders\nspec:\n  rules:\n    - host: orders.example.com\n      http:\n        paths:\n          - path: /orders\n            pathType: Prefix\n            backend:\n              service: {name: orders, port: {number: 80}}\n";
+    std::fs::write(repo.path().join("deploy/orders.yaml"), ingress).unwrap();
+    std::fs::write(repo.path().join("scenarios/load-test.yaml"), ingress).unwrap();
+    let here = |c: &mut Command| {
+        c.current_dir(repo.path());
+    };
+    let out = xtask(&["lint", "deploy", "scenarios"], here);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let findings = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(findings.matches("warning[ingress-no-class]").count(), 2, "{findings}");
+    assert!(stderr(&out).contains("note: no kme2e project at"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("using the pins built into"), "{}", stderr(&out));
+    // Nothing named: an error that says what to do, not a lint of nothing.
+    let out = xtask(&["lint"], here);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("name the files or directories to lint"));
+    for args in [&["lint", "--list-rules"][..], &["lint", "--explain", "ingress-no-class"]] {
+        let out = xtask(args, here);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ingress-no-class"), "{args:?}");
+    }
+    let out = xtask(&["doctor", "--format", "json"], |c| {
+        bare_machine(c);
+        c.current_dir(repo.path());
+    });
+    assert_eq!(out.status.code(), Some(1), "a bare machine lacks Docker: {}", stderr(&out));
+    assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok());
+    let transcripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/transcripts");
+    let out = xtask(&["replay", transcripts.to_str().unwrap()], here);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = xtask(&["list"], here);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no kme2e project"), "{}", stderr(&out));
+}

@@ -143,6 +143,13 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             return outcome;
         }
     };
+    if files.is_empty() && inputs.paths.is_empty() && catalog.project.is_standalone() {
+        outcome.add(
+            Diagnostic::error("usage", catalog.project.root(), Position::WHOLE_FILE, "nothing to lint")
+                .with_help("outside a kme2e project, name the files or directories to lint (`lint deploy/`)"),
+        );
+        return outcome;
+    }
     if files.is_empty() {
         let searched = inputs.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
         outcome.add(
@@ -173,10 +180,11 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             Err(d) => outcome.add(*d),
         }
     }
-    let scenarios_dir = catalog.project.scenarios_dir();
+    // Outside a kme2e project no directory holds scenarios: a `scenarios/` there is the user's.
+    let scenarios_dir = (!catalog.project.is_standalone()).then(|| catalog.project.scenarios_dir());
     let (mut scenarios, mut manifests) = (Vec::new(), Vec::new());
     for file in files {
-        match classify(&file, &scenarios_dir) {
+        match classify(&file, scenarios_dir.as_deref()) {
             Input::Bundle => lint_bundle(catalog, &file, inputs, &mut outcome),
             Input::Scenario => scenarios.push(file),
             Input::Manifests => manifests.push(file),
@@ -377,6 +385,10 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
 pub fn explain(project: &crate::project::Project, id: &str) -> Option<String> {
     let rule = rules::rule(id)?;
     let mut text = format!("{id} ({})\n\n{}.\n\nevidence: {}\n", rule.severity, rule.summary, rule.evidence);
+    if project.is_standalone() {
+        // The examples are the project's pitfall cases; outside a project there are none.
+        return Some(text);
+    }
     let pitfalls = project.fixtures_dir().join("pitfalls");
     let mut cases: Vec<PathBuf> =
         std::fs::read_dir(&pitfalls).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -469,12 +481,12 @@ enum Input {
 /// What a file is, from where it lives and its top-level keys: scenarios live in scenarios/ or
 /// have scenario keys and no `apiVersion`; bundles start with `bundle:`. Unreadable files go to
 /// the manifest reader, which reports them.
-fn classify(file: &Path, scenarios_dir: &Path) -> Input {
+fn classify(file: &Path, scenarios_dir: Option<&Path>) -> Input {
     let Ok(text) = yaml::read_text(file) else { return Input::Manifests };
     let top = |key: &str| text.lines().any(|l| l.starts_with(key));
     if top("bundle:") {
         Input::Bundle
-    } else if file.parent().is_some_and(|p| same_dir(p, scenarios_dir))
+    } else if file.parent().zip(scenarios_dir).is_some_and(|(p, dir)| same_dir(p, dir))
         || (!top("apiVersion:") && (top("steps:") || top("summary:") || top("covers:")))
     {
         Input::Scenario

@@ -66,6 +66,12 @@ impl Catalog {
         Ok(Catalog { project, versions })
     }
 
+    /// A catalog for `project` (standalone: no kme2e project) with the versions built into this
+    /// binary: the harness's own `versions.toml` as it was when the binary was built.
+    pub fn built_in(project: Project) -> Self {
+        Catalog { project, versions: Versions::built_in() }
+    }
+
     pub fn files(&self) -> Result<Vec<PathBuf>, CatalogError> {
         self.project.scenario_files().map_err(|source| CatalogError::List { dir: self.project.scenarios_dir(), source })
     }
