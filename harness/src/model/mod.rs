@@ -452,6 +452,30 @@ impl ObjectRef {
     }
 }
 
+/// Why a step did not pass (vocabulary shared by the runner, the reports and bundles; the
+/// runner's typed outcomes are in `runner::outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The step's check judged what the cluster did and said no: the scenario's verdict.
+    Verdict,
+    /// The harness could not judge: the API server refused or failed, a fixture did not load, a
+    /// probe could not run, the trace collector did not answer.
+    Error,
+    /// Ctrl-C or the run's budget stopped the step before it decided.
+    Interrupted,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureKind::Verdict => "failed",
+            FailureKind::Error => "could not be judged",
+            FailureKind::Interrupted => "was interrupted",
+        })
+    }
+}
+
 /// A duration written as `500ms`, `30s`, `2m` or `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timeout(pub Duration);

@@ -5,7 +5,7 @@
 pub mod diagnostics;
 pub mod matrix;
 
-use crate::runner::outcome::FailureKind;
+use crate::model::FailureKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -321,9 +321,11 @@ pub fn write(
     let put = |name: &str, text: &str| {
         let path = dir.join(name);
         let partial = dir.join(format!(".{name}.partial"));
-        std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|source| WriteError::Io { path, source })
+        std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|source| {
+            // Nothing half-written is left beside the reports.
+            let _ = std::fs::remove_file(&partial);
+            WriteError::Io { path, source }
+        })
     };
     put("junit.xml", &junit(report)?)?;
     let summary = markdown(report);

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::model::FailureKind;
 use crate::progress::{Phase, Progress};
 use crate::report::{Outcome, RunReport, ScenarioResult, write};
 
@@ -101,9 +102,10 @@ impl Reporter for ProgressReporter {
 /// The reason a scenario carries in a report written while the run still goes.
 pub const NOT_FINISHED: &str = "not finished when this report was written (the run was still going or was killed)";
 
-/// `junit.xml`, `summary.md` and `run.json` in the run directory, rewritten (atomically) each
-/// time a scenario finishes: the scenarios not finished yet are listed as skipped with
-/// [`NOT_FINISHED`]. The run writes the final reports over them ([`crate::report::write`]).
+/// `junit.xml`, `summary.md` and `run.json` in the run directory, written when the scenarios
+/// start and rewritten (each file atomically) each time one finishes: a scenario not finished
+/// yet is an error (never a skip, which a CI page would show green) saying [`NOT_FINISHED`].
+/// The run writes the final reports over them ([`crate::report::write`]).
 pub struct ReportFiles {
     dir: PathBuf,
     /// The report's header (versions, rerun line) and every planned scenario, not finished.
@@ -111,21 +113,37 @@ pub struct ReportFiles {
 }
 
 impl ReportFiles {
-    /// `header`'s results are replaced by `planned`, each not finished yet.
-    pub fn new(dir: &Path, mut header: RunReport, planned: &[String]) -> Self {
+    /// `header`'s results are replaced by `planned`, each not finished yet, then `settled`
+    /// (results known before any scenario runs: the broken ones); written at once.
+    pub fn new(dir: &Path, mut header: RunReport, planned: &[String], settled: Vec<ScenarioResult>) -> Self {
         header.results = planned
             .iter()
             .map(|name| ScenarioResult {
                 scenario: name.clone(),
                 mesh: header.mesh.clone(),
-                outcome: Outcome::Skipped { reason: NOT_FINISHED.into() },
+                outcome: Outcome::Failed {
+                    verdict: NOT_FINISHED.into(),
+                    evidence: "the run ended (killed, or out of its job's time) before this scenario finished".into(),
+                    kind: FailureKind::Error,
+                },
                 duration_ms: 0,
                 artifacts: None,
                 notes: Vec::new(),
                 phases: Vec::new(),
             })
+            .chain(settled)
             .collect();
-        ReportFiles { dir: dir.to_owned(), pending: Mutex::new(header) }
+        let files = ReportFiles { dir: dir.to_owned(), pending: Mutex::new(header) };
+        if let Ok(report) = files.pending.lock() {
+            files.save(&report);
+        }
+        files
+    }
+
+    fn save(&self, report: &RunReport) {
+        if let Err(e) = write(&self.dir, report, None) {
+            tracing::warn!("the reports so far could not be written: {e}");
+        }
     }
 }
 
@@ -136,8 +154,49 @@ impl Reporter for ReportFiles {
         if let Some(slot) = report.results.get_mut(index) {
             *slot = result.clone();
         }
-        if let Err(e) = write(&self.dir, &report, None) {
-            tracing::warn!("the reports so far could not be written: {e}");
+        self.save(&report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> RunReport {
+        RunReport {
+            run: "r1".into(),
+            profile: "istio".into(),
+            mesh: "istio".into(),
+            versions: Default::default(),
+            rerun: "cargo xtask e2e istio".into(),
+            results: Vec::new(),
         }
+    }
+
+    /// Before any scenario finishes the reports exist, every planned scenario an error saying it
+    /// did not finish (a run killed in its first scenario still leaves a red JUnit file); each
+    /// result replaces its line as it comes.
+    #[test]
+    fn the_reports_exist_from_the_start_and_fill_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let planned = ["a".to_owned(), "b".to_owned()];
+        let files = ReportFiles::new(dir.path(), header(), &planned, Vec::new());
+        let junit = || std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(junit().contains("tests=\"2\"") && junit().contains("errors=\"2\""), "{}", junit());
+        let passed = ScenarioResult {
+            scenario: "a".into(),
+            mesh: "istio".into(),
+            outcome: Outcome::Passed,
+            duration_ms: 5,
+            artifacts: None,
+            notes: Vec::new(),
+            phases: Vec::new(),
+        };
+        files.event(&Event::ScenarioFinished { index: 0, result: &passed });
+        assert!(junit().contains("errors=\"1\""), "{}", junit());
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["results"][0]["outcome"], "passed");
+        assert_eq!(run["results"][1]["verdict"], NOT_FINISHED, "{run}");
     }
 }

@@ -5,32 +5,8 @@
 //! that met them onwards.
 
 use std::cell::Cell;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-/// Why a step did not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// The step's check judged what the cluster did and said no: the scenario's verdict.
-    Verdict,
-    /// The harness could not judge: the API server refused or failed, a fixture did not load, a
-    /// probe could not run, the trace collector did not answer.
-    Error,
-    /// Ctrl-C or the run's budget stopped the step before it decided.
-    Interrupted,
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FailureKind::Verdict => "failed",
-            FailureKind::Error => "could not be judged",
-            FailureKind::Interrupted => "was interrupted",
-        })
-    }
-}
+pub use crate::model::FailureKind;
 
 /// A step that did not pass: why, and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]

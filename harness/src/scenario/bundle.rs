@@ -2,7 +2,7 @@
 //! file, the scenario and every fixture it applies, inline and as written. A bundle unpacks into
 //! a project layout, so everything that works on the project (lint, plan, e2e) works on it.
 
-use crate::runner::outcome::FailureKind;
+use crate::model::FailureKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

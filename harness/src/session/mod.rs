@@ -4,11 +4,12 @@
 //! parts are public for `up` and the tests: [`environment`] resolves the pinned tools, creates
 //! (or reuses, or finds) the cluster, installs or discovers the stack and tears it down;
 //! [`scenarios`] runs the plan's scenarios with retries, snapshots and mutants; [`evidence`]
-//! collects what a failure leaves; [`reports`] shapes and writes the reports. Everything outside
-//! the process goes through the [`World`] seam, so the whole run is tested without Docker.
+//! collects what a failure leaves; [`reports`] shapes the report's header (versions, rerun line).
+//! Commands, downloads, Docker, Kong's proxy and the API server are reached through the [`World`]
+//! seam, so the whole run is tested without Docker.
 //!
-//! Architecture invariant: nothing here parses arguments or prints results for people beyond
-//! progress lines; the CLI renders [`RunOutcome`] and chooses the exit code it carries.
+//! Architecture invariant: nothing here parses arguments; besides progress it prints only lint
+//! warnings and what discovery found. The CLI renders [`RunOutcome`] and returns its exit code.
 
 use std::path::PathBuf;
 

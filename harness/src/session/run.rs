@@ -95,8 +95,19 @@ pub enum RunError {
     NoDocker { missing: String, report: Box<preflight::Report> },
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error(transparent)]
-    Reports(#[from] crate::report::WriteError),
+    #[error("interrupted before anything was created")]
+    Interrupted,
+}
+
+impl RunError {
+    /// Ctrl-C stopped the run before it had a cluster (it leaves nothing behind): the CLI exits
+    /// 130, as for an interrupted run.
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            RunError::Interrupted | RunError::Session(SessionError::Cluster(crate::cluster::ClusterError::Interrupted))
+        )
+    }
 }
 
 /// The profile named `name` (default: the mesh's), checked against `mesh`.
@@ -285,11 +296,14 @@ pub struct RunOutcome {
     pub run_dir: PathBuf,
     /// Why the budget stopped the run, when it did.
     pub budget_reason: Option<String>,
+    /// Why the final reports could not be written, when they could not: the run fails (an
+    /// interrupted one still exits 130).
+    pub report_error: Option<String>,
 }
 
 impl RunOutcome {
     pub fn exit_code(&self) -> u8 {
-        self.stopped.exit_code(self.failed)
+        self.stopped.exit_code(self.failed || self.report_error.is_some())
     }
 }
 
@@ -299,6 +313,7 @@ pub async fn require_docker<W: World>(
     world: &W,
     catalog: &Catalog,
     options: &Options,
+    cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<(), RunError> {
     if options.provider == ProviderChoice::Existing {
@@ -306,7 +321,15 @@ pub async fn require_docker<W: World>(
     }
     let phase = progress.phase("preflight");
     phase.waiting_for("the Docker daemon");
-    match preflight::DockerProbe::ping(world.docker(), preflight::DOCKER_TIMEOUT).await {
+    let ping = preflight::DockerProbe::ping(world.docker(), preflight::DOCKER_TIMEOUT);
+    let answered = tokio::select! {
+        answered = ping => answered,
+        () = cancel.cancelled() => {
+            phase.finish(false, "interrupted");
+            return Err(RunError::Interrupted);
+        }
+    };
+    match answered {
         Ok(info) => {
             phase.finish(true, &format!("Docker {}", info.version));
             Ok(())
@@ -335,7 +358,8 @@ pub async fn preflight_report<W: World>(world: &W, catalog: &Catalog) -> preflig
 /// asks for. `cancel` stops it (Ctrl-C); `request.budget` arms a deadline that does.
 ///
 /// Errors are what stopped the run before it had a cluster (no Docker, the tools, the cluster's
-/// creation) or reports that cannot be written; a run that ran is an `Ok` outcome, passed or not.
+/// creation, Ctrl-C); a run that ran is an `Ok` outcome, passed or not, even when its reports
+/// could not be written (`RunOutcome::report_error`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run<W: World>(
     world: &W,
@@ -346,7 +370,7 @@ pub async fn run<W: World>(
     progress: &Progress,
     reporter: &dyn Reporter,
 ) -> Result<RunOutcome, RunError> {
-    require_docker(world, catalog, &request.options, progress).await?;
+    require_docker(world, catalog, &request.options, cancel, progress).await?;
     let deadline = request.budget.map(|b| b.arm(cancel));
     let root = catalog.project.root();
     let Prepared { plan, mut profile } = prepared;
@@ -376,7 +400,7 @@ pub async fn run<W: World>(
             let mut header = super::report_of(&plan, &profile, Vec::new());
             super::as_run(&mut header, options, discovered.as_ref());
             let names: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
-            let files = ReportFiles::new(&env.run.path, header, &names);
+            let files = ReportFiles::new(&env.run.path, header, &names, broken_results(&plan, request.mesh));
             let terminal = ProgressReporter::new(progress.clone());
             let reporters = Fanout(vec![&terminal, &files, reporter]);
             super::run_scenarios_reporting(
@@ -400,11 +424,39 @@ pub async fn run<W: World>(
     };
     // Every path: the versions that ran and a rerun line with this run's provider flags.
     super::as_run(&mut report, options, discovered.as_ref());
-    for b in &plan.broken {
-        report.results.push(ScenarioResult {
+    report.results.extend(broken_results(&plan, request.mesh));
+    let stopped = Stopped::of(cancel, deadline.as_ref());
+    let failed = !report.passed() || stopped == Stopped::OutOfTime;
+    let run_dir = env.run.path.clone();
+    let written = crate::report::write(&run_dir, &report, request.step_summary.as_deref());
+    // The teardown happens whether or not the reports could be written.
+    let (teardown, teardown_message) = super::finish(env, options.keep, failed, stopped == Stopped::Interrupted).await;
+    let report_error = written.err().map(|e| e.to_string());
+    let budget_reason = match (stopped, &deadline) {
+        (Stopped::OutOfTime, Some(d)) => Some(d.reason()),
+        _ => None,
+    };
+    Ok(RunOutcome {
+        report,
+        stopped,
+        failed,
+        environment_error,
+        teardown,
+        teardown_message,
+        run_dir,
+        budget_reason,
+        report_error,
+    })
+}
+
+/// The scenarios that did not load or lint, as results: JUnit's `error` (an input that cannot
+/// be judged), not a check that failed.
+fn broken_results(plan: &Plan, mesh: Mesh) -> Vec<ScenarioResult> {
+    plan.broken
+        .iter()
+        .map(|b| ScenarioResult {
             scenario: b.name.clone(),
-            mesh: request.mesh.to_string(),
-            // An input that cannot be judged: JUnit's `error`, not a check that failed.
+            mesh: mesh.to_string(),
             outcome: Outcome::Failed {
                 verdict: "the scenario does not load or lint".into(),
                 evidence: b.error.clone(),
@@ -414,20 +466,8 @@ pub async fn run<W: World>(
             artifacts: None,
             notes: Vec::new(),
             phases: Vec::new(),
-        });
-    }
-    let stopped = Stopped::of(cancel, deadline.as_ref());
-    let failed = !report.passed() || stopped == Stopped::OutOfTime;
-    let run_dir = env.run.path.clone();
-    let written = crate::report::write(&run_dir, &report, request.step_summary.as_deref());
-    // The teardown happens whether or not the reports could be written.
-    let (teardown, teardown_message) = super::finish(env, options.keep, failed, stopped == Stopped::Interrupted).await;
-    written?;
-    let budget_reason = match (stopped, &deadline) {
-        (Stopped::OutOfTime, Some(d)) => Some(d.reason()),
-        _ => None,
-    };
-    Ok(RunOutcome { report, stopped, failed, environment_error, teardown, teardown_message, run_dir, budget_reason })
+        })
+        .collect()
 }
 
 /// What `up` did: the cluster's fate and whether the stack installed.
@@ -454,7 +494,7 @@ pub async fn up<W: World>(
     progress: &Progress,
 ) -> Result<UpOutcome, RunError> {
     let profile = profile_for(catalog, request.mesh, request.profile.as_deref())?;
-    require_docker(world, catalog, &request.options, progress).await?;
+    require_docker(world, catalog, &request.options, cancel, progress).await?;
     let ports = world.free_ports()?;
     let run_id = crate::names::new_run_id();
     let mut plan = make_plan(catalog, request.mesh, Some(&profile.name), &run_id, ports, &request.values, &[])?;

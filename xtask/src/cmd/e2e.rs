@@ -74,11 +74,7 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
     let outcome = match harness::session::run(&RealWorld, catalog, request, prepared, &cancel, &progress, &silent).await
     {
         Ok(outcome) => outcome,
-        Err(RunError::NoDocker { missing, report }) => {
-            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
-            return Err(RunError::NoDocker { missing, report }.into());
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return refused(e),
     };
     if let Some(e) = &outcome.environment_error {
         // API answers and discovered names may be in it.
@@ -91,7 +87,26 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
     if let Some(reason) = &outcome.budget_reason {
         eprintln!("{reason}");
     }
+    if let Some(e) = &outcome.report_error {
+        say(&format!("error: the reports could not be written: {e}"));
+    }
     Ok(outcome.exit_code())
+}
+
+/// A run that could not be made: the preflight report first when Docker is missing; Ctrl-C
+/// before a cluster existed exits 130 as any interrupted run.
+fn refused(e: RunError) -> Result<u8> {
+    match e {
+        e if e.is_interrupt() => {
+            eprintln!("interrupted: nothing was left behind");
+            Ok(130)
+        }
+        RunError::NoDocker { missing, report } => {
+            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
+            Err(RunError::NoDocker { missing, report }.into())
+        }
+        e => Err(e.into()),
+    }
 }
 
 /// `up`: a cluster with the stack, left up.
@@ -107,11 +122,7 @@ pub async fn up(mesh: Mesh, profile: Option<String>, live: &LiveArgs) -> Result<
     harness::cluster::cancel_on_ctrl_c(cancel.clone());
     let outcome = match harness::session::up(&RealWorld, &catalog, &request, &cancel, &progress).await {
         Ok(outcome) => outcome,
-        Err(RunError::NoDocker { missing, report }) => {
-            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
-            return Err(RunError::NoDocker { missing, report }.into());
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return refused(e),
     };
     say(&outcome.teardown_message);
     let code = outcome.exit_code();

@@ -159,6 +159,8 @@ fn project(work: &Path) -> Catalog {
     std::fs::write(work.join("scenarios/ingress-basic.yaml"), &scenario).unwrap();
     let second = scenario.replacen("name: ingress-basic", "name: ingress-second", 1);
     std::fs::write(work.join("scenarios/ingress-second.yaml"), second).unwrap();
+    // A scenario that does not load: it fails alone, as an error.
+    std::fs::write(work.join("scenarios/broken-one.yaml"), "name: broken-one\nsteps: [1]\n").unwrap();
     for fixture in ["base/echo.yaml", "kong/ingress-echo.yaml"] {
         let to = work.join("fixtures").join(fixture);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -299,7 +301,6 @@ async fn a_passing_run_installs_runs_reports_and_removes_the_cluster() {
     let run_json: serde_json::Value = serde_json::from_str(&ran.file("run.json")).unwrap();
     assert_eq!(run_json["results"][0]["scenario"], "ingress-basic");
     assert!(ran.file("summary.md").contains("ingress-basic"));
-    assert!(!ran.file("junit.xml").contains(NOT_FINISHED), "the final report replaced the running one");
     drop(ran.work);
 }
 
@@ -379,7 +380,9 @@ async fn an_interrupted_run_exits_130_with_its_reports_and_tears_down() {
     let outcome = ran.outcome();
     assert_eq!((outcome.exit_code(), outcome.stopped), (130, Stopped::Interrupted));
     assert!(!outcome.report.results.iter().any(|r| matches!(r.outcome, Outcome::Passed)), "{:?}", outcome.report);
-    assert!(ran.file("junit.xml").contains("ingress-second"));
+    let second = outcome.report.results.iter().find(|r| r.scenario == "ingress-second").unwrap();
+    assert_eq!(second.outcome, Outcome::Skipped { reason: crate::budget::why_stopped(None) });
+    assert!(ran.file("junit.xml").contains(&crate::budget::why_stopped(None)));
     assert_eq!(ran.commands.called("kind export logs"), 0);
     assert_eq!(ran.commands.called("kind delete cluster"), 1);
     assert_eq!(ran.phase(), Phase::Removed);
@@ -450,7 +453,7 @@ async fn a_run_killed_mid_way_leaves_the_finished_scenarios_in_its_reports() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let first = FirstFinished(Mutex::new(Some(tx)));
     let cancel = CancellationToken::new();
-    let both = ["ingress-basic", "ingress-second"];
+    let both = ["ingress-basic", "ingress-second", "broken-one"];
     let run = run_in(work.path(), &both, Commands::default(), api, kong, |_| {}, &cancel, &first);
     tokio::select! {
         outcome = run => panic!("the run ended before it was killed: {:?}", outcome.map(|o| o.report)),
@@ -459,18 +462,57 @@ async fn a_run_killed_mid_way_leaves_the_finished_scenarios_in_its_reports() {
     }
     let dir = work.path().join("target/e2e/r1");
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
-    assert_eq!(junit_counts(&junit).0, "2", "{junit}");
+    // Three scenarios: one passed, one not finished and one broken, both errors (a CI page must
+    // not show a killed run green).
+    assert_eq!(junit_counts(&junit), ("3".into(), "0".into(), "2".into()), "{junit}");
     assert!(junit.contains("ingress-second") && junit.contains(NOT_FINISHED), "{junit}");
+    assert!(junit.contains("broken-one") && junit.contains("does not load or lint"), "{junit}");
     let run_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run_json["results"][0]["scenario"], "ingress-basic");
     assert_eq!(run_json["results"][0]["outcome"], "passed", "{run_json}");
     assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("ingress-basic"));
-    // Nothing half-written is left beside them.
-    let partial: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
-        .collect();
-    assert!(partial.is_empty(), "{partial:?}");
+}
+
+/// No Docker daemon: the run refuses before anything is created (no run directory, no cluster
+/// command), with the preflight report of what is missing.
+#[tokio::test]
+async fn without_docker_nothing_is_created() {
+    let work = tempfile::tempdir().unwrap();
+    let catalog = project(work.path());
+    let commands = Commands::default();
+    let (client, _) = kube_mock(api);
+    let world =
+        FakeWorld { commands: commands.clone(), client, docker: Daemon(false), cache: work.path().join("cache") };
+    let mut request = Request::new(Mesh::Istio);
+    request.only = vec!["ingress-basic".into()];
+    let progress = Progress::lines(Box::new(std::io::sink()));
+    let prepared = prepare(&catalog, &request, "r1", HostPorts { http: 1, https: 2 }, &progress).unwrap();
+    let cancel = CancellationToken::new();
+    let err = run(&world, &catalog, &request, prepared, &cancel, &progress, &Silent).await.unwrap_err();
+    let RunError::NoDocker { missing, report } = &err else { panic!("{err}") };
+    assert!(missing.contains("docker"), "{missing}");
+    assert!(!report.ready);
+    assert!(!work.path().join("target/e2e").exists(), "no run directory");
+    assert_eq!(commands.called("kind create"), 0);
+}
+
+/// `up` leaves the cluster it made with the stack installed: kept, never deleted.
+#[tokio::test]
+async fn up_keeps_the_cluster_it_made() {
+    let work = tempfile::tempdir().unwrap();
+    let catalog = project(work.path());
+    let commands = Commands::default();
+    let (client, _) = kube_mock(api);
+    let world =
+        FakeWorld { commands: commands.clone(), client, docker: Daemon(true), cache: work.path().join("cache") };
+    let request = Request::new(Mesh::Istio);
+    let progress = Progress::lines(Box::new(std::io::sink()));
+    let cancel = CancellationToken::new();
+    let outcome = up(&world, &catalog, &request, &cancel, &progress).await.unwrap();
+    assert!(outcome.installed.is_ok(), "{:?}", outcome.installed);
+    assert_eq!(outcome.exit_code(), 0);
+    assert!(outcome.teardown_message.contains("the cluster is still up"), "{}", outcome.teardown_message);
+    assert_eq!(commands.called("helm upgrade --install"), 3);
+    assert_eq!(commands.called("kind delete cluster"), 0);
 }
