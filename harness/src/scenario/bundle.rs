@@ -292,6 +292,10 @@ pub struct Admitted {
     pub values: Vec<(String, PathBuf)>,
 }
 
+/// The `[images]` the harness itself runs whatever the scenario: the from-pod client and the
+/// trace collector (the echo backend is a fixture's, found where a fixture names it).
+pub const HARNESS_IMAGES: &[&str] = &["client", "jaeger"];
+
 /// Read a file of the project for a bundle: a regular file, never through a link (a link in a
 /// project could carry any file of the user's into a bundle that is then shared), bounded.
 pub(crate) fn read(path: &Path) -> Result<String, ReproError> {
@@ -750,6 +754,9 @@ impl Bundle {
     /// Everything but the profiles must be identical: tools with their URLs and sums, node and
     /// container images, chart repositories and versions, names. The bundle's profile for its
     /// mesh must be one of the checkout's profiles (same mesh, Kubernetes and mesh versions).
+    /// An image under `[images]` that neither the harness runs nor the bundle uses (a team's own
+    /// service, pinned in one checkout and not the other) is no difference: the run never
+    /// starts it.
     pub fn pins_against(&self, bundle: &Versions, checkout: &Versions) -> (Option<String>, Vec<PinDifference>) {
         let flat = |v: &Versions| {
             let mut value = serde_json::to_value(v).unwrap_or_default();
@@ -766,6 +773,7 @@ impl Bundle {
             .into_iter()
             .filter(|k| ours.get(*k) != theirs.get(*k))
             .map(|k| PinDifference { key: k.clone(), bundle: theirs.get(k).cloned(), checkout: ours.get(k).cloned() })
+            .filter(|d| !self.unused_image(d))
             .collect();
         let own = if self.profile.is_empty() { self.mesh.as_str() } else { self.profile.as_str() };
         let key = format!("profiles.{own}");
@@ -793,6 +801,24 @@ impl Bundle {
             });
         }
         (profile.map(str::to_owned), differences)
+    }
+
+    /// Whether `difference` is an image of `[images]` the run never starts: not one the harness
+    /// itself runs ([`HARNESS_IMAGES`]), and named nowhere in the bundle's scenario or fixtures,
+    /// neither as `images.<key>` nor by either side's reference.
+    fn unused_image(&self, difference: &PinDifference) -> bool {
+        let Some(key) = difference.key.strip_prefix("images.") else { return false };
+        if HARNESS_IMAGES.contains(&key) {
+            return false;
+        }
+        let mentions = |text: &str| {
+            text.contains(&format!("images.{key}"))
+                || [&difference.bundle, &difference.checkout]
+                    .into_iter()
+                    .flatten()
+                    .any(|image| text.contains(image.as_str()))
+        };
+        !mentions(&self.scenario_yaml) && !self.fixtures.values().any(|text| mentions(text))
     }
 
     /// The manifests the harness's own stack applies on the bundle's mesh (cluster-wide, as the
@@ -1492,5 +1518,30 @@ mod tests {
         let kept = b.project.scenarios_dir();
         drop(a);
         assert!(kept.is_dir());
+    }
+
+    /// A team's own image pinned in one checkout only is no difference for a bundle that does
+    /// not use it; one the bundle's fixtures name, or one the harness runs, still is.
+    #[test]
+    fn bundles_are_compared_on_the_images_they_use() {
+        let checkout = catalog();
+        let bundle = export_with_own_values(&checkout, "ingress-basic", Mesh::Istio).unwrap();
+        let theirs = Versions::parse(&bundle.versions_toml).unwrap();
+        let mut ours = checkout.versions.clone();
+        ours.images.insert("orders".into(), "ghcr.io/acme/orders:1.4.2".into());
+        let keys = |b: &Bundle, v: &Versions| -> Vec<String> {
+            b.pins_against(&theirs, v).1.into_iter().map(|d| d.key).collect()
+        };
+        assert_eq!(keys(&bundle, &ours), Vec::<String>::new());
+        // Named by a fixture (by key or by reference): compared.
+        for naming in ["{{ images.orders }}", "ghcr.io/acme/orders:1.4.2"] {
+            let mut uses = bundle.clone();
+            uses.fixtures.insert("orders.yaml".into(), format!("image: {naming}\n"));
+            assert_eq!(keys(&uses, &ours), ["images.orders"], "{naming}");
+        }
+        // The harness's own images are always compared.
+        let mut client = checkout.versions.clone();
+        client.images.insert("client".into(), "curlimages/curl:0.0.1".into());
+        assert_eq!(keys(&bundle, &client), ["images.client"]);
     }
 }

@@ -78,6 +78,7 @@ pub struct Environment<R = Process> {
     pub runner: R,
 }
 
+mod bundle;
 pub mod environment;
 pub mod evidence;
 pub mod reports;
@@ -87,6 +88,7 @@ pub mod scenarios;
 mod tests;
 mod world;
 
+pub use bundle::{BundleTrust, bundle_request, refuse_own_cluster};
 pub use environment::*;
 pub use evidence::*;
 pub use reports::*;

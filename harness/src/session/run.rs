@@ -97,6 +97,14 @@ pub enum RunError {
     Session(#[from] SessionError),
     #[error("interrupted before anything was created")]
     Interrupted,
+    #[error(
+        "a bundle runs on --provider existing (your own cluster) only with --trust-bundle: its fixtures would run \
+         there with the reach the sandbox otherwise limits (see README, \"Security\")"
+    )]
+    BundleOnOwnCluster,
+    /// What only a trusted bundle may do, at its line (renders itself).
+    #[error("{0}")]
+    UntrustedBundle(Box<Diagnostic>),
 }
 
 impl RunError {

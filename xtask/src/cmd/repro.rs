@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use harness::scenario::{Catalog, Mesh};
 
-use crate::args::{LiveArgs, ProviderArg};
+use crate::args::LiveArgs;
 use crate::{catalog, emit, project, say};
 
 /// What `repro new` was asked, as parsed.
@@ -75,7 +75,8 @@ pub async fn run(
     trust_bundle: bool,
     live: LiveArgs,
 ) -> Result<u8> {
-    use harness::scenario::bundle::{Bundle, PinTrust};
+    use harness::scenario::bundle::Bundle;
+    use harness::session::BundleTrust;
     let bundle = Bundle::load(&file)?;
     let this = harness::Provenance::this_build();
     if bundle.harness != this {
@@ -86,16 +87,17 @@ pub async fn run(
         );
     }
     let checkout = catalog()?;
-    // A stranger's bundle never runs on a cluster the harness did not make.
-    if !trust_bundle && live.provider == ProviderArg::Existing {
-        bail!(
-            "a bundle runs on --provider existing (your own cluster) only with --trust-bundle: its fixtures \
-             would run there with the reach the sandbox otherwise limits (see README, \"Security\")"
-        );
-    }
-    let trust = if trust_bundle_pins || trust_bundle { PinTrust::Bundle } else { PinTrust::Checkout };
+    let trust = match (trust_bundle, trust_bundle_pins) {
+        (true, _) => BundleTrust::All,
+        (false, true) => BundleTrust::Pins,
+        (false, false) => BundleTrust::None,
+    };
+    live.check()?;
+    // Before anything is unpacked: a stranger's bundle never runs on a cluster the harness did
+    // not make.
+    harness::session::refuse_own_cluster(&live.options(), trust)?;
     let runs = project().root().join("target").join("e2e");
-    let admitted = bundle.admit(&file, &checkout, trust, &runs)?;
+    let admitted = bundle.admit(&file, &checkout, trust.pins(), &runs)?;
     if !admitted.differences.is_empty() {
         eprintln!("warning: --trust-bundle-pins: using the bundle's own pins where they differ from this checkout's:");
         for d in &admitted.differences {
@@ -117,34 +119,13 @@ pub async fn run(
         admitted.project.root().display()
     ));
     let catalog = Catalog::open(admitted.project.clone())?;
-    if !trust_bundle {
-        // What only an untrusted bundle may not do (commands of its own), at its line.
-        let file = catalog.project.scenarios_dir().join(format!("{}.yaml", bundle.scenario));
-        for checked in catalog.check(&file, "offline")? {
-            if let Some(problem) = harness::scenario::scope::untrusted_problem(&checked.scenario, &checked.manifests) {
-                bail!("{problem}");
-            }
-        }
-    }
+    let base = live.request(bundle.mesh, Some(admitted.profile.clone()));
+    let request = harness::session::bundle_request(&bundle, &admitted, &catalog, trust, base)?;
     // The detail and the note are the bundle author's text.
     say(&format!("expected: {}", bundle.expected));
     if !bundle.expected.note.is_empty() {
         say(&format!("note: {}", bundle.expected.note));
     }
-    // A bundle carries no snapshots: its verdict is what it expects.
-    let checks = harness::session::RunChecks {
-        snapshots: None,
-        mutants: false,
-        expected: Some(bundle.expected.clone()),
-        jobs: 1,
-        retries: 0,
-        sandbox: !trust_bundle,
-    };
-    live.check()?;
-    let mut request = live.request(bundle.mesh, Some(admitted.profile.clone()));
-    request.values.extend(admitted.values.iter().cloned());
-    request.only = vec![bundle.scenario.clone()];
-    request.checks = checks;
     let outcome = super::e2e::run_live(&catalog, &request, dry_run).await;
     if !dry_run {
         // A live run's reports point into the unpacked project: it stays with them.
