@@ -93,30 +93,33 @@ pub trait DockerProbe {
     fn ping(&self, timeout: Duration) -> impl std::future::Future<Output = Result<DockerInfo, String>> + Send;
 }
 
-/// The real daemon, found the way the docker CLI finds it (`DOCKER_HOST` or the local socket).
-pub struct BollardDocker;
+/// The daemon as the docker CLI reaches it (its context or `DOCKER_HOST`), which is how kind
+/// reaches it too: `docker version` says it answers, `docker info` adds its memory and cgroup
+/// version (a bonus, never a failure). Commands go through `R` (tests script the CLI's output).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DockerCliProbe<R = crate::command::Process>(pub R);
 
-impl DockerProbe for BollardDocker {
+impl<R: crate::command::Runner> DockerProbe for DockerCliProbe<R> {
     async fn ping(&self, timeout: Duration) -> Result<DockerInfo, String> {
-        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        // The version says the daemon answers; its memory figure and cgroup version are a
-        // bonus, never a failure.
+        use crate::command::Invocation;
         let asked = async {
-            let version = docker.version().await?;
-            let info = docker.info().await.ok();
-            let memory = info.as_ref().and_then(|i| i.mem_total).and_then(|m| u64::try_from(m).ok());
-            // `SystemInfo.CgroupVersion` of the Engine API ("" when the daemon does not know).
+            // The documented form (docs.docker.com/reference/cli/docker/version, `--format`):
+            // the server's version only, which fails when no daemon answers.
+            let version = Invocation::new("docker", ["version", "--format", "{{.Server.Version}}"], timeout);
+            let version = self.0.run(&version).await.map_err(|e| e.to_string())?.stdout.trim().to_owned();
+            // `docker info --format '{{json .}}'`: the Engine API's SystemInfo at the top level
+            // (`MemTotal` in bytes, `CgroupVersion` "1" or "2"; "" when the daemon does not know).
+            let info = Invocation::new("docker", ["info", "--format", "{{json .}}"], timeout);
+            let info: Option<serde_json::Value> =
+                self.0.run(&info).await.ok().and_then(|out| serde_json::from_str(&out.stdout).ok());
+            let memory = info.as_ref().and_then(|i| i["MemTotal"].as_u64());
             let cgroup_version =
-                info.and_then(|i| i.cgroup_version).map(|v| v.as_ref().to_owned()).filter(|v| !v.is_empty());
-            Ok::<_, bollard::errors::Error>((version, memory, cgroup_version))
+                info.as_ref().and_then(|i| i["CgroupVersion"].as_str()).filter(|v| !v.is_empty()).map(str::to_owned);
+            let version = if version.is_empty() { "unknown version".to_owned() } else { version };
+            Ok(DockerInfo { version, memory, cgroup_version })
         };
         match tokio::time::timeout(timeout, asked).await {
-            Ok(Ok((v, memory, cgroup_version))) => Ok(DockerInfo {
-                version: v.version.unwrap_or_else(|| "unknown version".into()),
-                memory,
-                cgroup_version,
-            }),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(answer) => answer,
             Err(_) => Err(format!("no answer within {}s", timeout.as_secs())),
         }
     }
@@ -575,5 +578,42 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(facts.memory.is_some_and(|m| m > 0) && facts.inotify.is_some(), "{facts:?}");
         }
+    }
+
+    fn answered(stdout: &str) -> Result<crate::command::Output, crate::command::CommandError> {
+        Ok(crate::command::Output { status: Some(0), stdout: stdout.into(), stderr: String::new() })
+    }
+
+    /// The daemon through the docker CLI: its version, and from `docker info` (the Engine API's
+    /// SystemInfo, docs.docker.com/reference/api/engine: `MemTotal` bytes, `CgroupVersion`) its
+    /// memory and cgroup version; without a daemon, the CLI's own error.
+    #[tokio::test]
+    async fn the_daemon_is_asked_through_the_docker_cli() {
+        let info = r#"{"ID":"6f3c","Containers":2,"Driver":"overlay2","CgroupDriver":"systemd","CgroupVersion":"2","MemTotal":8232120320,"NCPU":2,"ServerVersion":"28.5.1","ClientInfo":{"Debug":false,"Context":"default"}}"#;
+        let runner = crate::command::Recording::answering([answered("28.5.1\n"), answered(info)]);
+        let found = DockerCliProbe(runner.clone()).ping(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            found,
+            DockerInfo { version: "28.5.1".into(), memory: Some(8_232_120_320), cgroup_version: Some("2".into()) }
+        );
+        assert_eq!(
+            runner.argvs(),
+            ["docker version --format {{.Server.Version}}", "docker info --format \"{{json .}}\""]
+        );
+        // `docker info` failing (or saying nothing of them) costs only the bonus figures.
+        let runner = crate::command::Recording::answering([answered("27.3.1\n")]);
+        let found = DockerCliProbe(runner).ping(Duration::from_secs(5)).await.unwrap();
+        assert_eq!((found.version.as_str(), found.memory, found.cgroup_version), ("27.3.1", None, None));
+        let down = crate::command::CommandError::Failed {
+            argv: "docker version --format {{.Server.Version}}".into(),
+            status: Some(1),
+            stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+                .into(),
+        };
+        let err = DockerCliProbe(crate::command::Recording::answering([Err(down)]))
+            .ping(Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
     }
 }

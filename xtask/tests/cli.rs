@@ -710,3 +710,20 @@ fn commands_that_need_no_project_work_anywhere() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no kme2e project"), "{}", stderr(&out));
 }
+
+/// As a newcomer ran it: `e2e --dry-run` with Kong values that `lint --values` finds an error in
+/// (a boolean pod label the API server rejects) says so at the line and creates nothing, where
+/// it used to print "lint: clean".
+#[test]
+fn e2e_lints_the_values_it_would_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("kong.yaml");
+    std::fs::write(&values, "gateway:\n  podLabels:\n    sidecar.istio.io/inject: true\n").unwrap();
+    let arg = format!("kong/ingress={}", values.display());
+    let out = xtask(&["e2e", "istio", "--dry-run", "--scenario", "ingress-basic", "--values", &arg], |_| {});
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[kong-values-label-type]") && err.contains(":3:"), "{err}");
+    assert!(err.contains("nothing was created"), "{err}");
+    assert!(out.stdout.is_empty(), "no plan is shown for values that would fail");
+}

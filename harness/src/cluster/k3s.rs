@@ -117,25 +117,27 @@ pub trait Containers: Sync {
     fn remove_run(&self, run: &str) -> impl std::future::Future<Output = Result<Vec<String>, String>> + Send;
 }
 
-/// Through bollard.
-pub struct BollardContainers;
+/// Through the docker CLI (as kind and the image preload reach the daemon): `docker ps -aq
+/// --filter label=...`, then `docker rm --force --volumes` for each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CliContainers<R = crate::command::Process>(pub R);
 
-impl Containers for BollardContainers {
+impl<R: crate::command::Runner> Containers for CliContainers<R> {
     async fn remove_run(&self, run: &str) -> Result<Vec<String>, String> {
-        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        let filters = std::collections::HashMap::from([("label".to_owned(), vec![format!("{RUN_LABEL}={run}")])]);
-        let options = bollard::query_parameters::ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
-        let found = docker.list_containers(Some(options)).await.map_err(|e| e.to_string())?;
+        use crate::command::Invocation;
+        let deadline = std::time::Duration::from_secs(60);
+        let filter = format!("label={RUN_LABEL}={run}");
+        let listed = Invocation::new("docker", ["ps", "--all", "--quiet", "--no-trunc", "--filter", &filter], deadline);
+        let listed = self.0.run(&listed).await.map_err(|e| e.to_string())?;
         let mut removed = Vec::new();
-        for id in found.into_iter().filter_map(|c| c.id) {
-            let force =
-                bollard::query_parameters::RemoveContainerOptions { force: true, v: true, ..Default::default() };
-            docker.remove_container(&id, Some(force)).await.map_err(|e| format!("{id}: {e}"))?;
-            removed.push(id);
+        for id in listed.stdout.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // An id is hex; anything else is not passed on as an argument.
+            if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!("`docker ps` listed `{}`, which is no container id", crate::names::printable(id)));
+            }
+            let rm = Invocation::new("docker", ["rm", "--force", "--volumes", id], deadline);
+            self.0.run(&rm).await.map_err(|e| format!("{id}: {e}"))?;
+            removed.push(id.to_owned());
         }
         Ok(removed)
     }
@@ -149,5 +151,25 @@ mod tests {
     fn the_pinned_image_splits_into_name_and_tag_with_digest() {
         let (name, tag) = split_image("rancher/k3s:v1.35.1-k3s1@sha256:6349").unwrap();
         assert_eq!((name, tag), ("rancher/k3s", "v1.35.1-k3s1@sha256:6349"));
+    }
+
+    fn listed(stdout: &str) -> Result<crate::command::Output, crate::command::CommandError> {
+        Ok(crate::command::Output { status: Some(0), stdout: stdout.into(), stderr: String::new() })
+    }
+
+    /// `down` finds a run's containers by label and removes each by id; a line that is no id
+    /// is never passed to `docker rm`.
+    #[tokio::test]
+    async fn a_runs_containers_are_found_by_label_and_removed() {
+        let ids = "3f4e1c2b9a7d6e5f4c3b2a1908f7e6d5c4b3a2918f7e6d5c4b3a29180f7e6d5c\n";
+        let runner = crate::command::Recording::answering([listed(ids), listed("")]);
+        let removed = CliContainers(runner.clone()).remove_run("r1").await.unwrap();
+        assert_eq!(removed, [ids.trim()]);
+        let argvs = runner.argvs();
+        assert_eq!(argvs[0], "docker ps --all --quiet --no-trunc --filter label=kme2e.dev/run=r1");
+        assert_eq!(argvs[1], format!("docker rm --force --volumes {}", ids.trim()));
+        let runner = crate::command::Recording::answering([listed("--privileged\n")]);
+        assert!(CliContainers(runner.clone()).remove_run("r1").await.is_err());
+        assert_eq!(runner.argvs().len(), 1, "nothing removed");
     }
 }

@@ -545,6 +545,35 @@ enum KongOwner {
     User(KongSetup),
 }
 
+/// The rules that judge a Kong values file on its own (keys the chart reads, label types, mesh
+/// annotations on the Service, KIC env keys): true of it whatever it is merged with.
+pub const VALUES_RULES: &[&str] =
+    &["kong-values-ignored-key", "kong-values-label-type", "mesh-annotation-on-service", "kic-env-unknown"];
+
+/// A user's Kong values file for `chart` (kong/ingress or kong/kong) checked on its own by
+/// [`VALUES_RULES`], as `e2e` checks what it is about to install under the harness's values;
+/// findings located in the file. A chart lint does not read gives no finding.
+pub fn values_file(catalog: &Catalog, chart: &str, file: &Path, mesh: Mesh) -> Outcome {
+    let mut outcome = Outcome::default();
+    let Some(kong_chart) = kong::KongChart::from_name(chart) else { return outcome };
+    let values = match read_values(chart, file) {
+        Ok(v) => v,
+        Err(d) => {
+            outcome.add(*d);
+            return outcome;
+        }
+    };
+    let KongOwner::Harness(mut kong) = harness_kong(catalog) else { return outcome };
+    kong.chart = Some(kong_chart);
+    let index = Index { objects: Vec::new(), values: vec![values], mesh: Some(mesh), kong };
+    for rule in rules::RULES.iter().filter(|r| VALUES_RULES.contains(&r.id)) {
+        let mut findings = rules::Findings::new(rule);
+        (rule.check)(&index, &mut findings);
+        outcome.findings.extend(findings.out);
+    }
+    outcome
+}
+
 fn harness_kong(catalog: &Catalog) -> KongOwner {
     let pins = &catalog.versions.kong;
     KongOwner::Harness(KongSetup {

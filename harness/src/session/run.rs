@@ -97,6 +97,9 @@ pub enum RunError {
     Session(#[from] SessionError),
     #[error("interrupted before anything was created")]
     Interrupted,
+    /// Findings in the user's values files, each rendering itself.
+    #[error("{}\nyour values would fail the install (see above); nothing was created", render(.0))]
+    ValuesLint(Vec<Diagnostic>),
     #[error(
         "a bundle runs on --provider existing (your own cluster) only with --trust-bundle: its fixtures would run \
          there with the reach the sandbox otherwise limits (see README, \"Security\")"
@@ -116,6 +119,10 @@ impl RunError {
             RunError::Interrupted | RunError::Session(SessionError::Cluster(crate::cluster::ClusterError::Interrupted))
         )
     }
+}
+
+fn render(findings: &[Diagnostic]) -> String {
+    findings.iter().map(|d| format!("{d}\n")).collect()
 }
 
 /// The profile named `name` (default: the mesh's), checked against `mesh`.
@@ -169,6 +176,9 @@ pub fn prepare(
     let profile = profile_for(catalog, request.mesh, request.profile.as_deref())?;
     let mesh = request.mesh;
     let mut plan = make_plan(catalog, mesh, Some(&profile.name), run_id, ports, &request.values, &request.only)?;
+    // Your Kong values, before anything is created: what the API server or the chart would
+    // refuse or ignore only after the cluster and the mesh are up.
+    lint_values(catalog, request)?;
     let known = |n: &String| plan.scenarios.iter().any(|s| &s.name == n) || plan.broken.iter().any(|b| &b.name == n);
     if let Some(missing) = request.only.iter().find(|n| !known(n)) {
         let listing = catalog.listing()?;
@@ -191,6 +201,25 @@ pub fn prepare(
     super::check_options(&request.options, &profile)?;
     describe(&mut plan, &profile, &request.options);
     Ok(Prepared { plan, profile })
+}
+
+/// Each of the user's Kong values files checked on its own (`lint::values_file`): warnings are
+/// shown, errors refuse the run.
+fn lint_values(catalog: &Catalog, request: &Request) -> Result<(), RunError> {
+    let mut errors = Vec::new();
+    for (chart, file) in &request.values {
+        let outcome = crate::lint::values_file(catalog, chart, file, request.mesh);
+        for d in outcome.findings {
+            match d.severity {
+                Severity::Error => errors.push(d),
+                _ => eprintln!("{d}\n"),
+            }
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(RunError::ValuesLint(errors)),
+    }
 }
 
 /// What the plan says about where the run happens.

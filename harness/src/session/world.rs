@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::cluster::HostPorts;
 use crate::cluster::kind::{DockerCli, ImagePuller};
 use crate::command::{Process, Runner};
-use crate::preflight::{BollardDocker, DockerProbe};
+use crate::preflight::{DockerCliProbe, DockerProbe};
 use crate::profile::Profile;
 use crate::stack::install::{HttpProxyCheck, ProxyCheck};
 use crate::tools::{Cache, Fetch, Http};
@@ -64,7 +64,7 @@ impl World for RealWorld {
     type Fetch = Http;
     type Puller = DockerCli;
     type ProxyCheck = HttpProxyCheck;
-    type Docker = BollardDocker;
+    type Docker = DockerCliProbe;
 
     fn runner(&self) -> Process {
         Process
@@ -82,8 +82,9 @@ impl World for RealWorld {
         &HttpProxyCheck
     }
 
-    fn docker(&self) -> &BollardDocker {
-        &BollardDocker
+    fn docker(&self) -> &DockerCliProbe {
+        static DOCKER: DockerCliProbe = DockerCliProbe(Process);
+        &DOCKER
     }
 
     async fn tools(

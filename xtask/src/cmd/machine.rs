@@ -90,7 +90,7 @@ pub async fn down(run: Option<&str>, all: bool) -> Result<u8> {
         (None, false) => harness::cluster::DownScope::Checkout,
     };
     let runs = root.join("target").join("e2e");
-    let containers = harness::cluster::k3s::BollardContainers;
+    let containers = harness::cluster::k3s::CliContainers(harness::command::Process);
     let report = harness::cluster::down(&kind, &containers, &runs, &versions.kind.cluster_prefix, scope).await?;
     if report.removed.is_empty() && report.failed.is_empty() {
         eprintln!(

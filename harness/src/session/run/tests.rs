@@ -516,3 +516,29 @@ async fn up_keeps_the_cluster_it_made() {
     assert_eq!(commands.called("helm upgrade --install"), 3);
     assert_eq!(commands.called("kind delete cluster"), 0);
 }
+
+/// Kong values the API server would refuse (a boolean pod label: the chart writes it unquoted,
+/// and label values are strings) refuse the run when it is prepared, at their line; the same
+/// file with the label quoted prepares.
+#[test]
+fn your_kong_values_are_linted_before_anything_is_created() {
+    let work = tempfile::tempdir().unwrap();
+    let catalog = project(work.path());
+    let file = work.path().join("kong-values.yaml");
+    let progress = Progress::lines(Box::new(std::io::sink()));
+    let mut request = Request::new(Mesh::Istio);
+    request.only = vec!["ingress-basic".into()];
+    request.values = vec![("kong/ingress".into(), file.clone())];
+    std::fs::write(&file, "gateway:\n  podLabels:\n    team: payments\n    sidecar.istio.io/inject: true\n").unwrap();
+    let err = match prepare(&catalog, &request, "r1", HostPorts { http: 1, https: 2 }, &progress) {
+        Err(e) => e,
+        Ok(_) => panic!("a boolean pod label must refuse the run"),
+    };
+    let RunError::ValuesLint(findings) = &err else { panic!("{err}") };
+    assert_eq!(findings.len(), 1, "{err}");
+    assert_eq!((findings[0].code.as_str(), findings[0].position.line), ("kong-values-label-type", 4), "{err}");
+    assert!(err.to_string().contains("nothing was created"), "{err}");
+    std::fs::write(&file, "gateway:\n  podLabels:\n    team: payments\n    sidecar.istio.io/inject: \"true\"\n")
+        .unwrap();
+    assert!(prepare(&catalog, &request, "r1", HostPorts { http: 1, https: 2 }, &progress).is_ok());
+}
