@@ -1038,6 +1038,26 @@ mod tests {
         assert!(!outcome.findings.iter().any(|d| d.code == "kong-otel-not-instrumented"), "{:?}", outcome.findings);
     }
 
+    /// The same annotation is an error where it is the only opt-in (`istio-annotation-opt-in`)
+    /// and a warning where the namespace label injects anyway.
+    #[test]
+    fn a_leftover_injection_annotation_in_an_injected_namespace_is_a_warning() {
+        let catalog = catalog();
+        let severity_in = |case: &str| {
+            let dir = catalog.project.fixtures_dir().join("pitfalls").join(case);
+            let outcome = run(&catalog, &Inputs { paths: vec![dir], mesh: Some(Mesh::Istio), ..Inputs::default() });
+            let found: Vec<Severity> = outcome
+                .findings
+                .iter()
+                .filter(|d| d.code == "istio-inject-annotation-not-label" && d.file.ends_with("workload.yaml"))
+                .map(|d| d.severity)
+                .collect();
+            found
+        };
+        assert_eq!(severity_in("istio-annotation-leftover"), [Severity::Warning]);
+        assert_eq!(severity_in("istio-annotation-opt-in"), [Severity::Error]);
+    }
+
     #[test]
     fn pitfall_cases_yield_exactly_their_expected_findings() {
         let catalog = catalog();

@@ -66,8 +66,9 @@ fn explain_rule(rule: &str) -> Result<u8> {
             let near =
                 harness::diagnostic::closest(rule, ids).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
             eprintln!(
-                "error: no lint rule `{}`{near} (`cargo xtask lint --list-rules` lists them)",
-                harness::names::printable(rule)
+                "error: no lint rule `{}`{near} (`{} lint --list-rules` lists them)",
+                harness::names::printable(rule),
+                harness::command_name()
             );
             Ok(2)
         }

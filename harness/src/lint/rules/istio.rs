@@ -4,7 +4,15 @@
 
 use super::*;
 
+/// Whether Istio's injector injects every pod of `namespace` by its label: `istio-injection:
+/// enabled`, or a revision's `istio.io/rev` (Istio's sidecar-injector webhooks select namespaces
+/// by either). There an opt-in annotation is a leftover that does nothing, not a missing sidecar.
+fn injects_by_namespace(index: &Index, namespace: &str) -> bool {
+    index.namespace_labels(namespace).any(|(k, v)| (k == "istio-injection" && v == "enabled") || k == "istio.io/rev")
+}
+
 pub(super) fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings) {
+    let kong_injected = injects_by_namespace(index, &index.kong.namespace);
     if let Some((values, chart)) = index.kong_values() {
         let sections = chart.written_sections();
         for section in sections {
@@ -14,20 +22,39 @@ pub(super) fn istio_inject_annotation_not_label(index: &Index, f: &mut Findings)
             // is the mistake.
             if values.get(&path).and_then(Value::as_str) == Some("true") {
                 let labels: Vec<&str> = chart.gateway().iter().copied().chain(["podLabels"]).collect();
-                f.on_values(
-                    values,
-                    &path,
-                    "`sidecar.istio.io/inject` as a pod *annotation* does not opt a pod in: Istio's injector selects pods by the label in namespaces without `istio-injection`".into(),
-                    format!("use `{}: {{sidecar.istio.io/inject: \"true\"}}`", labels.join(".")),
-                );
+                if kong_injected {
+                    f.on_values_at(
+                        Severity::Warning,
+                        values,
+                        &path,
+                        "`sidecar.istio.io/inject` as a pod *annotation* is a leftover: Kong's namespace is labelled for injection, which injects its pods; the annotation does nothing".into(),
+                        "remove it (or use the label to opt pods in or out)".into(),
+                    );
+                } else {
+                    f.on_values(
+                        values,
+                        &path,
+                        "`sidecar.istio.io/inject` as a pod *annotation* does not opt a pod in: Istio's injector selects pods by the label in namespaces without `istio-injection`".into(),
+                        format!("use `{}: {{sidecar.istio.io/inject: \"true\"}}`", labels.join(".")),
+                    );
+                }
             }
         }
     }
     for w in workloads(index) {
         let path = ["spec", "template", "metadata", "annotations", "sidecar.istio.io/inject"];
-        let injected_ns =
-            index.namespace_labels(w.namespace_or_default()).any(|(k, v)| k == "istio-injection" && v == "enabled");
-        if str_at(&w.object, &path) == Some("true") && !injected_ns {
+        if str_at(&w.object, &path) != Some("true") {
+            continue;
+        }
+        if injects_by_namespace(index, w.namespace_or_default()) {
+            f.on_object_at(
+                Severity::Warning,
+                w,
+                &path,
+                format!("{} {} carries a leftover `sidecar.istio.io/inject` annotation: its namespace is labelled for injection, which injects its pods; the annotation does nothing", w.kind, w.name),
+                "remove it (or use the label to opt pods in or out)".into(),
+            );
+        } else {
             f.on_object(
                 w,
                 &path,

@@ -52,7 +52,9 @@ const KIC_PLUGINS: &str =
     "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/kongstate/kongstate.go";
 const KIC_STORE: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/store/store.go";
 const KONG_ZIPKIN_SCHEMA: &str = "https://github.com/Kong/kong/blob/master/kong/plugins/zipkin/schema.lua";
-const KONG_MTLS_AUTH: &str = "https://developer.konghq.com/plugins/mtls-auth/";
+/// OpenTelemetry's `endpoint` is a deprecated shorthand for `traces_endpoint` (its
+/// `shorthand_fields`, "removal_in_version 4.0").
+const KONG_OTEL_SCHEMA: &str = "https://github.com/Kong/kong/blob/3.9.1/kong/plugins/opentelemetry/schema.lua";
 const ISTIO_V1_APIS: &str = "https://istio.io/latest/blog/2024/v1-apis/";
 const LINKERD_INJECTION: &str = "https://linkerd.io/2-edge/features/proxy-injection/";
 const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
@@ -180,7 +182,8 @@ pub const RULES: &[Rule] = &[
         id: "kong-enterprise-plugin",
         summary: "an Enterprise-only plugin (e.g. `mtls-auth`) on the OSS image",
         severity: Severity::Error,
-        evidence: KONG_MTLS_AUTH,
+        // The plugins OSS Kong bundles: the Enterprise ones are not among them.
+        evidence: KONG_CONSTANTS,
         check: plugins::kong_enterprise_plugin,
     },
     Rule {
@@ -330,6 +333,25 @@ impl<'r> Findings<'r> {
         }
     }
 
+    /// As [`Findings::on_object`], citing `evidence` instead of the rule's own (a rule whose
+    /// findings come from several upstream sources).
+    fn on_object_citing(
+        &mut self,
+        evidence: &'static str,
+        object: &Manifest,
+        path: &[&str],
+        message: String,
+        fix: String,
+    ) {
+        let before = self.out.len();
+        self.on_object(object, path, message, fix);
+        if self.out.len() > before
+            && let Some(d) = self.out.last_mut()
+        {
+            d.evidence = Some(evidence.to_owned());
+        }
+    }
+
     /// The note that a rule relied on the assumed Kong namespace and release, once.
     fn assumed(&mut self, index: &Index, file: &std::path::Path) {
         if let crate::lint::kong::Source::Assumed(what) = &index.kong.source {
@@ -346,6 +368,14 @@ impl<'r> Findings<'r> {
         let mut d = Diagnostic::note(self.rule.id, file, message);
         d.evidence = Some(self.rule.evidence.to_owned());
         self.out.push(d);
+    }
+
+    /// As [`Findings::on_values`], at another severity than the rule's.
+    fn on_values_at(&mut self, severity: Severity, values: &ValuesFile, path: &[&str], message: String, fix: String) {
+        self.on_values(values, path, message, fix);
+        if let Some(d) = self.out.last_mut() {
+            d.severity = severity;
+        }
     }
 
     fn on_values(&mut self, values: &ValuesFile, path: &[&str], message: String, fix: String) {

@@ -69,7 +69,9 @@ pub(super) fn kong_plugin_deprecated_field(index: &Index, f: &mut Findings) {
         };
         for field in deprecated {
             if p.object.pointer(&format!("/config/{field}")).is_some() {
-                f.on_object(
+                let schema = if plugin == "opentelemetry" { KONG_OTEL_SCHEMA } else { KONG_ZIPKIN_SCHEMA };
+                f.on_object_citing(
+                    schema,
                     p,
                     &["config", field],
                     format!("`{field}` of the {plugin} plugin is deprecated (removed in Kong 4.0)"),

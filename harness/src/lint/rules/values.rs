@@ -7,7 +7,7 @@ use super::*;
 pub(super) fn kong_values_ignored_key(index: &Index, f: &mut Findings) {
     let Some((values, chart)) = index.kong_values() else { return };
     for (key, _) in map_at(&values.value, &[]) {
-        if chart.top_level_keys().contains(&key.as_str()) {
+        if chart.top_level_keys().contains(&key.as_str()) || anchor_holder(&values.text, key) {
             continue;
         }
         let (message, fix) = match chart {
@@ -29,6 +29,19 @@ pub(super) fn kong_values_ignored_key(index: &Index, f: &mut Findings) {
         };
         f.on_values(values, &[key], message, fix);
     }
+}
+
+/// A top-level key that only holds an anchor the file uses elsewhere (`x-common-labels:
+/// &labels`, then `*labels` or `<<: *labels`): a YAML device of the author's, which the chart
+/// ignoring is the point, not a misplaced chart key.
+fn anchor_holder(text: &str, key: &str) -> bool {
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .filter(|line| !line.starts_with([' ', '\t']))
+        .filter_map(|line| line.strip_prefix(key).or_else(|| line.strip_prefix(quoted.as_str())))
+        .filter_map(|rest| rest.strip_prefix(':')?.trim_start().strip_prefix('&'))
+        .map(|rest| rest.split(|c: char| c.is_whitespace() || c == '#').next().unwrap_or_default())
+        .any(|anchor| !anchor.is_empty() && text.contains(&format!("*{anchor}")))
 }
 
 pub(super) fn mesh_annotation_on_service(index: &Index, f: &mut Findings) {
