@@ -727,3 +727,83 @@ fn e2e_lints_the_values_it_would_install() {
     assert!(err.contains("nothing was created"), "{err}");
     assert!(out.stdout.is_empty(), "no plan is shown for values that would fail");
 }
+
+/// The GitHub Action's lint step (action/lint.sh) as the runner runs it: annotations on
+/// standard output, SARIF in its file, lint's exit code as the step's `exit-code` output (the
+/// job fails on it after the upload), whatever the findings.
+#[test]
+fn the_actions_lint_step_annotates_writes_sarif_and_keeps_the_exit_code() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../action/lint.sh");
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(repo.path().join("deploy")).unwrap();
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: orders\nspec:\n  rules:\n    - host: orders.example.com\n      http:\n        paths:\n          - path: /orders\n            pathType: Prefix\n            backend:\n              service: {name: orders, port: {number: 80}}\n";
+    std::fs::write(repo.path().join("deploy/orders.yaml"), ingress).unwrap();
+    std::fs::write(repo.path().join("kong.yaml"), "gateway:\n  podLabels:\n    sidecar.istio.io/inject: true\n")
+        .unwrap();
+    let run = |values: &str| {
+        let output = repo.path().join("github-output");
+        let _ = std::fs::remove_file(&output);
+        let out = Command::new("bash")
+            .arg(&script)
+            .current_dir(repo.path())
+            .env("KME2E", env!("CARGO_BIN_EXE_kme2e"))
+            .env("KME2E_PATHS", "deploy")
+            .env("KME2E_MESH", "istio")
+            .env("KME2E_VALUES", values)
+            .env("KME2E_SARIF", "lint.sarif")
+            .env("GITHUB_OUTPUT", &output)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "the step itself succeeds: {}", stderr(&out));
+        let sarif: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(repo.path().join("lint.sarif")).unwrap()).unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), sarif, std::fs::read_to_string(&output).unwrap())
+    };
+    // A warning only: annotated, in SARIF, exit code 0.
+    let (annotations, sarif, outputs) = run("");
+    assert!(annotations.contains("::warning file=deploy/orders.yaml"), "{annotations}");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "ingress-no-class"), "{sarif}");
+    assert_eq!(outputs.trim(), "exit-code=0");
+    // With values whose label the API server rejects: an error, and the exit code that fails the job.
+    let (annotations, _, outputs) = run("  kong/ingress=kong.yaml  \n");
+    assert!(annotations.contains("::error file=kong.yaml"), "{annotations}");
+    assert_eq!(outputs.trim(), "exit-code=1");
+}
+
+/// A project whose scenarios all run on Istio: the nightly matrix has no Linkerd or no-mesh job,
+/// and `e2e linkerd` refuses to build a cluster to test nothing.
+#[test]
+fn meshes_without_a_scenario_get_no_job_and_no_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let team = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("versions.toml"), team.path().join("versions.toml")).unwrap();
+    // The scenario's fixtures, and the manifest the stack applies on Linkerd.
+    for fixture in ["base/echo.yaml", "kong/ingress-echo.yaml", "linkerd/kong-ingress-guard.yaml"] {
+        let to = team.path().join("fixtures").join(fixture);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join("fixtures").join(fixture), to).unwrap();
+    }
+    std::fs::create_dir_all(team.path().join("scenarios")).unwrap();
+    let basic = std::fs::read_to_string(root.join("scenarios/ingress-basic.yaml")).unwrap();
+    assert!(basic.contains("meshes: [any]"));
+    std::fs::write(
+        team.path().join("scenarios/orders-api.yaml"),
+        basic.replace("name: ingress-basic", "name: orders-api").replace("meshes: [any]", "meshes: [istio]"),
+    )
+    .unwrap();
+    let here = |c: &mut Command| {
+        bare_machine(c);
+        c.current_dir(team.path());
+    };
+    let out = xtask(&["ci-matrix"], here);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let matrix: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meshes: std::collections::BTreeSet<&str> =
+        matrix["include"].as_array().unwrap().iter().filter_map(|e| e["mesh"].as_str()).collect();
+    assert_eq!(meshes.into_iter().collect::<Vec<_>>(), ["istio"], "{matrix}");
+    let out = xtask(&["e2e", "linkerd", "--dry-run"], here);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no scenario of this project runs on linkerd"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}

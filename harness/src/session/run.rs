@@ -87,6 +87,11 @@ pub enum RunError {
     NoSuchScenario { name: String, mesh: Mesh, on_mesh: String },
     #[error("no selected scenario can run (see above); nothing was created")]
     NothingRuns,
+    #[error(
+        "no scenario of this project runs on {mesh}: a run would install the whole stack to check nothing (`list` \
+         shows the scenarios and their meshes); nothing was created"
+    )]
+    NoScenario { mesh: Mesh },
     /// The preflight report says what is missing and how to get it; show it first.
     #[error(
         "cannot run the live path: missing {missing} (see above for fixes; `--dry-run` shows the plan without them). \
@@ -197,6 +202,10 @@ pub fn prepare(
     }
     if plan.scenarios.is_empty() && !plan.broken.is_empty() {
         return Err(RunError::NothingRuns);
+    }
+    // A run without a scenario would install the whole stack to check nothing.
+    if plan.scenarios.is_empty() {
+        return Err(RunError::NoScenario { mesh });
     }
     super::check_options(&request.options, &profile)?;
     describe(&mut plan, &profile, &request.options);

@@ -66,8 +66,18 @@ pub fn list(format: Format) -> Result<u8> {
 /// scenario runs on), each split into `shards`.
 pub fn ci_matrix(mesh: Option<Mesh>, scenario: Option<String>, shards: u16) -> Result<u8> {
     let catalog = catalog()?;
+    let one_scenario = scenario.as_ref().is_some_and(|s| !s.is_empty());
     let meshes = match scenario.filter(|s| !s.is_empty()) {
-        None => None,
+        // The meshes some scenario runs on: a job for another would build a cluster to test
+        // nothing. A file that does not load keeps every mesh (its job shows the error).
+        None => {
+            let listing = catalog.listing()?;
+            listing.broken.is_empty().then(|| {
+                let used: std::collections::BTreeSet<Mesh> =
+                    listing.scenarios.iter().flat_map(|e| e.meshes.iter().copied()).collect();
+                used.into_iter().collect::<Vec<Mesh>>()
+            })
+        }
         Some(name) => {
             let listing = catalog.listing()?;
             if let Some(broken) = listing.broken.iter().find(|b| b.name == name) {
@@ -83,11 +93,11 @@ pub fn ci_matrix(mesh: Option<Mesh>, scenario: Option<String>, shards: u16) -> R
         }
     };
     // One scenario is never split: it runs whole in its profile's job.
-    let shards = if meshes.is_some() { 1 } else { usize::from(shards) };
+    let shards = if one_scenario { 1 } else { usize::from(shards) };
     let matrix = harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref())
         .sharded(shards);
     if matrix.include.is_empty() {
-        eprintln!("ci-matrix: no profile matches (the scenario does not run on that mesh): an empty matrix");
+        eprintln!("ci-matrix: no profile matches (no scenario runs on that mesh): an empty matrix");
     }
     emit(&format!("{}\n", serde_json::to_string(&matrix)?));
     Ok(0)
