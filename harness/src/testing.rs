@@ -494,3 +494,21 @@ pub async fn kong_for_any_run() -> std::net::SocketAddr {
     })
     .await
 }
+
+/// Kong's proxy answers from the host (any status is an answer; Kong's 404 for no route).
+pub struct ProxyAnswers;
+
+impl crate::stack::install::ProxyCheck for ProxyAnswers {
+    async fn answers(&self, _: &str) -> Result<u16, String> {
+        Ok(404)
+    }
+}
+
+/// No network: every pinned file must already be in the cache.
+pub struct Offline;
+
+impl crate::tools::Fetch for Offline {
+    async fn fetch(&self, url: &str, _: &mut (dyn std::io::Write + Send), _: u64) -> Result<(), String> {
+        Err(format!("offline test: {url} must come from the cache"))
+    }
+}

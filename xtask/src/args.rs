@@ -34,43 +34,7 @@ pub enum Command {
     /// Scenario files (in scenarios/) are checked with their fixtures for each mesh they declare;
     /// other YAML files are read as Kubernetes manifests. Exit code 0 when there are no errors
     /// (warnings allowed), 1 when there are, 2 when an input cannot be read.
-    Lint {
-        /// Files or directories, searched recursively (default: every scenario).
-        paths: Vec<PathBuf>,
-        /// The mesh the manifests are meant for; scenarios are then checked on this mesh only.
-        #[arg(long)]
-        mesh: Option<Mesh>,
-        /// Helm values for a chart: `kong/ingress=FILE` or `kong/kong=FILE` (repeatable).
-        /// Scenarios without them are checked with the harness's own Kong values; other
-        /// manifests with what the inputs say (rules missing a fact say so in a note).
-        #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
-        values: Vec<(String, PathBuf)>,
-        /// The namespace Kong runs in (default: `kong`, assumed and said so where it matters).
-        #[arg(long)]
-        kong_namespace: Option<String>,
-        /// Kong's Helm release name (default: `kong`, assumed likewise).
-        #[arg(long)]
-        kong_release: Option<String>,
-        /// Exit 1 on warnings too.
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Drop a rule's findings (repeatable); they are counted in the summary. One object can
-        /// silence rules with the annotation `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
-        #[arg(long = "allow", value_name = "RULE")]
-        allow: Vec<String>,
-        /// The Kubernetes version core kinds are checked against (lint carries 1.35).
-        #[arg(long, value_name = "VERSION")]
-        kubernetes_version: Option<String>,
-        /// List the rules (id, severity, what each catches) and exit.
-        #[arg(long, conflicts_with = "explain")]
-        list_rules: bool,
-        /// Explain one rule: what it catches, why (upstream evidence), an example.
-        #[arg(long, value_name = "RULE")]
-        explain: Option<String>,
-        /// text, json, sarif (SARIF 2.1.0 for code scanning) or github (workflow annotations).
-        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
-        format: LintFormat,
-    },
+    Lint(LintArgs),
     /// Say what the live path needs (Docker, kind, helm), what is there and how to fix the rest.
     Doctor {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -122,43 +86,7 @@ pub enum Command {
         which: Bench,
     },
     /// Run the scenarios of a mesh end to end: cluster, installs, scenarios, report, teardown.
-    E2e {
-        mesh: Mesh,
-        /// A profile of versions.toml (default: the one named after the mesh; `list` shows
-        /// the scenarios, `ci-matrix` every profile).
-        #[arg(long)]
-        profile: Option<String>,
-        /// Run only these scenarios (repeatable).
-        #[arg(long = "scenario", value_name = "NAME")]
-        scenarios: Vec<String>,
-        /// Print the plan and stop; needs neither Docker nor a cluster.
-        #[arg(long)]
-        dry_run: bool,
-        /// Accept what each scenario observed as its snapshot (scenarios/snapshots/).
-        #[arg(long)]
-        update_snapshots: bool,
-        /// After each passing scenario, run its mutants: a fixture change under which a declared
-        /// step must fail. A mutant that survives fails the scenario.
-        #[arg(long)]
-        mutants: bool,
-        /// Scenarios run at once (each in its own namespace); `exclusive: true` ones run alone.
-        #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
-        /// Run a scenario whose step failed again, in a fresh namespace, up to N times; a pass
-        /// after a failure is reported as flaky, never as a clean pass.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=5))]
-        retries: u32,
-        /// Run only this share of the scenarios (K/N): shards are disjoint and together cover
-        /// every scenario (for CI jobs side by side).
-        #[arg(long, value_name = "K/N", value_parser = harness::runner::shard::Shard::parse)]
-        shard: Option<harness::runner::shard::Shard>,
-        /// A run.json of an earlier run: shards are balanced by its durations (a regular file,
-        /// at most 8 MiB).
-        #[arg(long, value_name = "RUN_JSON", requires = "shard")]
-        durations: Option<PathBuf>,
-        #[command(flatten)]
-        live: LiveArgs,
-    },
+    E2e(E2eArgs),
     /// Create a cluster with a mesh's stack installed and leave it up (for debugging by hand).
     Up {
         mesh: Mesh,
@@ -184,10 +112,90 @@ pub enum Command {
     },
 }
 
+/// What `lint` was asked.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Files or directories, searched recursively (default: every scenario).
+    pub paths: Vec<PathBuf>,
+    /// The mesh the manifests are meant for; scenarios are then checked on this mesh only.
+    #[arg(long)]
+    pub mesh: Option<Mesh>,
+    /// Helm values for a chart: `kong/ingress=FILE` or `kong/kong=FILE` (repeatable).
+    /// Scenarios without them are checked with the harness's own Kong values; other
+    /// manifests with what the inputs say (rules missing a fact say so in a note).
+    #[arg(long = "values", value_name = "CHART=FILE", value_parser = parse_values_arg)]
+    pub values: Vec<(String, PathBuf)>,
+    /// The namespace Kong runs in (default: `kong`, assumed and said so where it matters).
+    #[arg(long)]
+    pub kong_namespace: Option<String>,
+    /// Kong's Helm release name (default: `kong`, assumed likewise).
+    #[arg(long)]
+    pub kong_release: Option<String>,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Drop a rule's findings (repeatable); they are counted in the summary. One object can
+    /// silence rules with the annotation `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
+    #[arg(long = "allow", value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// The Kubernetes version core kinds are checked against (lint carries 1.35).
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// List the rules (id, severity, what each catches) and exit.
+    #[arg(long, conflicts_with = "explain")]
+    pub list_rules: bool,
+    /// Explain one rule: what it catches, why (upstream evidence), an example.
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
+    /// text, json, sarif (SARIF 2.1.0 for code scanning) or github (workflow annotations).
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+}
+
+/// What `e2e` was asked.
+#[derive(Debug, clap::Args)]
+pub struct E2eArgs {
+    pub mesh: Mesh,
+    /// A profile of versions.toml (default: the one named after the mesh; `list` shows
+    /// the scenarios, `ci-matrix` every profile).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Run only these scenarios (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// Print the plan and stop; needs neither Docker nor a cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept what each scenario observed as its snapshot (scenarios/snapshots/).
+    #[arg(long)]
+    pub update_snapshots: bool,
+    /// After each passing scenario, run its mutants: a fixture change under which a declared
+    /// step must fail. A mutant that survives fails the scenario.
+    #[arg(long)]
+    pub mutants: bool,
+    /// Scenarios run at once (each in its own namespace); `exclusive: true` ones run alone.
+    #[arg(long, default_value_t = harness::runner::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Run a scenario whose step failed again, in a fresh namespace, up to N times; a pass
+    /// after a failure is reported as flaky, never as a clean pass.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=5))]
+    pub retries: u32,
+    /// Run only this share of the scenarios (K/N): shards are disjoint and together cover
+    /// every scenario (for CI jobs side by side).
+    #[arg(long, value_name = "K/N", value_parser = harness::runner::shard::Shard::parse)]
+    pub shard: Option<harness::runner::shard::Shard>,
+    /// A run.json of an earlier run: shards are balanced by its durations (a regular file,
+    /// at most 8 MiB).
+    #[arg(long, value_name = "RUN_JSON", requires = "shard")]
+    pub durations: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
 impl Command {
     /// Commands that need no kme2e project: they run anywhere with the built-in pins.
     pub fn works_anywhere(&self) -> bool {
-        matches!(self, Command::Doctor { .. } | Command::Lint { .. } | Command::Replay { .. })
+        matches!(self, Command::Doctor { .. } | Command::Lint(_) | Command::Replay { .. })
     }
 }
 

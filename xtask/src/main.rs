@@ -153,31 +153,7 @@ fn assumed_pins_note(here: &std::path::Path) -> String {
 async fn run(command: Command) -> Result<u8> {
     match command {
         Command::List { format } => cmd::plan::list(format),
-        Command::Lint {
-            paths,
-            mesh,
-            values,
-            kong_namespace,
-            kong_release,
-            deny_warnings,
-            allow,
-            kubernetes_version,
-            list_rules,
-            explain,
-            format,
-        } => cmd::lint::run(cmd::lint::LintArgs {
-            paths,
-            mesh,
-            values,
-            kong_namespace,
-            kong_release,
-            deny_warnings,
-            allow,
-            kubernetes_version,
-            list_rules,
-            explain,
-            format,
-        }),
+        Command::Lint(args) => cmd::lint::run(args),
         Command::Doctor { format } => interruptible(cmd::machine::doctor(format)).await,
         Command::Plan { mesh, profile, out, values, format } => {
             cmd::plan::plan(mesh, profile.as_deref(), out.as_deref(), &values, format)
@@ -188,34 +164,7 @@ async fn run(command: Command) -> Result<u8> {
             cmd::bench::run(&profile, jobs, seed, seeds)
         }
         Command::Bench { which: Bench::Split { trials, seed } } => cmd::bench::split(trials, seed),
-        Command::E2e {
-            mesh,
-            profile,
-            scenarios,
-            dry_run,
-            update_snapshots,
-            mutants,
-            jobs,
-            retries,
-            shard,
-            durations,
-            live,
-        } => {
-            let args = cmd::e2e::E2eArgs {
-                mesh,
-                profile,
-                scenarios,
-                dry_run,
-                update_snapshots,
-                mutants,
-                jobs,
-                retries,
-                shard,
-                durations,
-                live,
-            };
-            cmd::e2e::e2e(args).await
-        }
+        Command::E2e(args) => cmd::e2e::e2e(args).await,
         Command::Up { mesh, profile, live } => cmd::e2e::up(mesh, profile, &live).await,
         Command::Down { run, all } => interruptible(cmd::machine::down(run.as_deref(), all)).await,
         Command::Tools => interruptible(cmd::machine::fetch_tools()).await,

@@ -9,23 +9,8 @@ use harness::session::{RealWorld, Request, RunChecks, RunError, World};
 use harness::snapshot::SnapshotMode;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::LiveArgs;
+use crate::args::{E2eArgs, LiveArgs};
 use crate::{catalog, emit, say};
-
-/// What `e2e` was asked, as parsed.
-pub struct E2eArgs {
-    pub mesh: Mesh,
-    pub profile: Option<String>,
-    pub scenarios: Vec<String>,
-    pub dry_run: bool,
-    pub update_snapshots: bool,
-    pub mutants: bool,
-    pub jobs: u16,
-    pub retries: u32,
-    pub shard: Option<harness::runner::shard::Shard>,
-    pub durations: Option<std::path::PathBuf>,
-    pub live: LiveArgs,
-}
 
 pub async fn e2e(args: E2eArgs) -> Result<u8> {
     let catalog = catalog()?;

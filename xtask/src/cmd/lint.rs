@@ -1,27 +1,9 @@
 //! `lint`: scenarios, manifests and Helm values checked without a cluster.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
-use harness::scenario::Mesh;
 
-use crate::args::LintFormat;
+use crate::args::{LintArgs, LintFormat};
 use crate::{catalog, emit, project};
-
-/// What `lint` was asked, as parsed.
-pub struct LintArgs {
-    pub paths: Vec<PathBuf>,
-    pub mesh: Option<Mesh>,
-    pub values: Vec<(String, PathBuf)>,
-    pub kong_namespace: Option<String>,
-    pub kong_release: Option<String>,
-    pub deny_warnings: bool,
-    pub allow: Vec<String>,
-    pub kubernetes_version: Option<String>,
-    pub list_rules: bool,
-    pub explain: Option<String>,
-    pub format: LintFormat,
-}
 
 pub fn run(args: LintArgs) -> Result<u8> {
     if args.list_rules {

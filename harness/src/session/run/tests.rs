@@ -14,8 +14,10 @@ use crate::cluster::Phase;
 use crate::command::{CommandError, Invocation, Output, Runner};
 use crate::preflight::DockerInfo;
 use crate::runner::events::{Event, NOT_FINISHED, Silent};
-use crate::testing::{Cluster, KubeRequest, Reply, echo_cluster, kube_mock, serve, stack_answers};
-use crate::tools::{Cache, Fetch};
+use crate::testing::{
+    Cluster, KubeRequest, Offline, ProxyAnswers as Answers, Reply, echo_cluster, kube_mock, serve, stack_answers,
+};
+use crate::tools::Cache;
 
 /// kind and helm as scripted: every command succeeds unless its argv contains `failing`,
 /// which fails as helm does when a chart's values schema refuses the values (helm v3/v4
@@ -75,24 +77,6 @@ impl crate::cluster::kind::ImagePuller for NoPuller {
     }
     async fn save(&self, _: &str, _: &str, _: &Path) -> Result<(), String> {
         Err("Cannot connect to the Docker daemon".into())
-    }
-}
-
-/// Kong's proxy answers from the host (any status is an answer).
-struct Answers;
-
-impl crate::stack::install::ProxyCheck for Answers {
-    async fn answers(&self, _: &str) -> Result<u16, String> {
-        Ok(404)
-    }
-}
-
-/// No network: every pinned file must already be in the cache.
-struct Offline;
-
-impl Fetch for Offline {
-    async fn fetch(&self, url: &str, _: &mut (dyn std::io::Write + Send), _: u64) -> Result<(), String> {
-        Err(format!("offline test: {url} must come from the cache"))
     }
 }
 
@@ -174,6 +158,19 @@ fn project(work: &Path) -> Catalog {
     catalog
 }
 
+/// The project made in `work` ([`project`]) and a world around it: `commands` for kind and helm,
+/// `api` as the API server, a Docker daemon that answers or none.
+fn world_in(
+    work: &Path,
+    commands: Commands,
+    api: impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync + 'static,
+    docker: bool,
+) -> (Catalog, FakeWorld) {
+    let catalog = project(work);
+    let (client, _) = kube_mock(api);
+    (catalog, FakeWorld { commands, client, docker: Daemon(docker), cache: work.join("cache") })
+}
+
 /// The API server of a cluster with the stack installed (Kong meshed, the injector ready) and
 /// echo-v1 available in every scenario namespace.
 fn api(req: &KubeRequest) -> (u16, serde_json::Value) {
@@ -218,9 +215,7 @@ async fn run_in(
     cancel: &CancellationToken,
     reporter: &dyn Reporter,
 ) -> Result<RunOutcome, RunError> {
-    let catalog = project(work);
-    let (client, _) = kube_mock(api);
-    let world = FakeWorld { commands, client, docker: Daemon(true), cache: work.join("cache") };
+    let (catalog, world) = world_in(work, commands, api, true);
     let mut request = Request::new(Mesh::Istio);
     request.only = only.iter().map(|s| s.to_string()).collect();
     arrange(&mut request);
@@ -479,11 +474,8 @@ async fn a_run_killed_mid_way_leaves_the_finished_scenarios_in_its_reports() {
 #[tokio::test]
 async fn without_docker_nothing_is_created() {
     let work = tempfile::tempdir().unwrap();
-    let catalog = project(work.path());
     let commands = Commands::default();
-    let (client, _) = kube_mock(api);
-    let world =
-        FakeWorld { commands: commands.clone(), client, docker: Daemon(false), cache: work.path().join("cache") };
+    let (catalog, world) = world_in(work.path(), commands.clone(), api, false);
     let mut request = Request::new(Mesh::Istio);
     request.only = vec!["ingress-basic".into()];
     let progress = Progress::lines(Box::new(std::io::sink()));
@@ -501,11 +493,8 @@ async fn without_docker_nothing_is_created() {
 #[tokio::test]
 async fn up_keeps_the_cluster_it_made() {
     let work = tempfile::tempdir().unwrap();
-    let catalog = project(work.path());
     let commands = Commands::default();
-    let (client, _) = kube_mock(api);
-    let world =
-        FakeWorld { commands: commands.clone(), client, docker: Daemon(true), cache: work.path().join("cache") };
+    let (catalog, world) = world_in(work.path(), commands.clone(), api, true);
     let request = Request::new(Mesh::Istio);
     let progress = Progress::lines(Box::new(std::io::sink()));
     let cancel = CancellationToken::new();

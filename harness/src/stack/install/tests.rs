@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::command::Recording;
-use crate::testing::{Cluster, KubeRequest, kube_mock, kube_status, stack_answers};
+use crate::testing::{Cluster, KubeRequest, Offline, ProxyAnswers as Answers, kube_mock, kube_status, stack_answers};
 
 fn failed(stderr: &str) -> CommandError {
     CommandError::Failed { argv: "helm upgrade".into(), status: Some(1), stderr: stderr.into() }
@@ -57,22 +57,6 @@ async fn transient_failures_are_retried_with_backoff_and_fatal_ones_are_not() {
     let err = run_retrying(&runner, &inv).await.unwrap_err();
     assert!(err.to_string().contains("503"), "{err}");
     assert_eq!(runner.argvs().len(), 5, "bounded: one try and four retries");
-}
-
-struct Answers;
-
-impl ProxyCheck for Answers {
-    async fn answers(&self, _: &str) -> Result<u16, String> {
-        Ok(404)
-    }
-}
-
-struct Offline;
-
-impl Fetch for Offline {
-    async fn fetch(&self, url: &str, _: &mut (dyn std::io::Write + Send), _: u64) -> Result<(), String> {
-        Err(format!("offline test: {url} must come from the cache"))
-    }
 }
 
 const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: httproutes.gateway.networking.k8s.io\n";
