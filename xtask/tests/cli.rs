@@ -807,3 +807,53 @@ fn meshes_without_a_scenario_get_no_job_and_no_run() {
     assert!(stderr(&out).contains("no scenario of this project runs on linkerd"), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
 }
+
+/// A tree as a config repository holds it: a kind config (as `plan --out` writes one), a Helm
+/// chart with its templates and a kustomize directory are each skipped with a note saying what
+/// to lint instead (never an error, never "nothing to check" with exit 2); `lint -` reads
+/// standard input and names it `<stdin>`.
+#[test]
+fn lint_reads_a_real_repository_tree_and_standard_input() {
+    let repo = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = repo.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "kind/kind-config.yaml",
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n",
+    );
+    write("chart/Chart.yaml", "apiVersion: v2\nname: orders\nversion: 0.1.0\n");
+    write("chart/templates/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n");
+    write("kust/kustomization.yaml", "resources:\n  - cm.yaml\n");
+    write("kust/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+    let here = |c: &mut Command| {
+        c.current_dir(repo.path());
+    };
+    let out = xtask(&["lint", "."], here);
+    let findings = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{findings}{}", stderr(&out));
+    assert!(
+        findings.contains("a kind cluster config") && findings.contains("template of the Helm chart"),
+        "{findings}"
+    );
+    assert!(!findings.contains("error["), "{findings}");
+    let out = xtask(&["lint", "kust"], here);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing was read"), "{}", stderr(&out));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kme2e"))
+        .args(["lint", "-"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: orders\nspec:\n  rules:\n    - host: a.example.com\n";
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), ingress.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{findings}{}", stderr(&out));
+    assert!(findings.contains("warning[ingress-no-class]") && findings.contains("--> <stdin>:4:3"), "{findings}");
+}

@@ -62,6 +62,9 @@ pub struct Outcome {
     pub suppressed: std::collections::BTreeMap<String, usize>,
     /// Warnings fail the run too.
     pub deny_warnings: bool,
+    /// Every YAML file found was skipped, each with a note saying what to lint instead (a
+    /// kustomize directory, a chart): nothing was checked, and that is said, not an error.
+    pub read_nothing: bool,
 }
 
 impl Outcome {
@@ -135,6 +138,11 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
     }
     let files = match expand(catalog, &inputs.paths) {
         Ok(walk) => {
+            if walk.files.is_empty() && !walk.skipped.is_empty() {
+                outcome.findings.extend(walk.skipped);
+                outcome.read_nothing = true;
+                return outcome;
+            }
             outcome.findings.extend(walk.skipped);
             walk.files
         }
@@ -504,10 +512,24 @@ fn not_a_manifest(file: &Path) -> Option<String> {
     if name == "Chart.yaml" {
         return Some("not read: a Helm chart; lint the output of `helm template`".into());
     }
+    // A chart's templates (beside its Chart.yaml): not manifests until rendered.
+    if let Some(chart) = file.parent().filter(|d| d.ends_with("templates")).and_then(Path::parent)
+        && chart.join("Chart.yaml").is_file()
+    {
+        return Some(format!(
+            "not read: a template of the Helm chart in {}; lint the output of `helm template`",
+            chart.display()
+        ));
+    }
     let text = yaml::read_text(file).ok()?;
     let first = fixture::split_documents(&text).into_iter().next()?;
     let value: Value = yaml::from_str(first.text).ok()?;
     let map = value.as_object()?;
+    // kind's cluster config (`kind.x-k8s.io/v1alpha4`, `kind: Cluster`), as `plan --out` writes
+    // one: a file for kind, not for the API server.
+    if map.get("apiVersion").and_then(Value::as_str).is_some_and(|v| v.starts_with("kind.x-k8s.io/")) {
+        return Some("not read: a kind cluster config, not a Kubernetes manifest".into());
+    }
     if map.contains_key("apiVersion") || map.contains_key("kind") {
         return None;
     }

@@ -42,11 +42,31 @@ fn uri(file: &Path) -> String {
     if text.starts_with('/') { format!("file://{encoded}") } else { encoded }
 }
 
-/// One SARIF 2.1.0 log with one run: every rule as a reporting descriptor, every finding as a
-/// result (load errors such as `schema` keep their class as `ruleId`).
+/// `file` as annotations and code scanning want it: relative to `base` (the working directory,
+/// where CI checks the repository out) when it lies under it, whether the input was given
+/// relative or absolute.
+fn shown(file: &Path, base: &Path) -> std::path::PathBuf {
+    file.strip_prefix(base).map(Path::to_path_buf).unwrap_or_else(|_| file.to_path_buf())
+}
+
+/// What a finding class that is no rule means (input problems: a file not read, an object lint
+/// cannot use, an unrendered template, ...), for SARIF's rule descriptors.
+fn class_summary(code: &str) -> String {
+    match code {
+        "skipped" => "a file lint did not read, and what to do with it instead".into(),
+        "manifest" => "a document that is no Kubernetes object lint can read".into(),
+        "helm-template" => "a Helm chart template: lint the rendered output (`helm template`)".into(),
+        "schema" | "syntax" | "limit" | "read" | "usage" => format!("an input lint cannot use ({code})"),
+        other => format!("an input problem of class `{other}`"),
+    }
+}
+
+/// One SARIF 2.1.0 log with one run: every rule as a reporting descriptor (and every other
+/// finding class that occurs, such as `skipped` or `schema`), every finding as a result with its
+/// file relative to `base` when under it; the tool's version as this build's.
 /// Format: <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>.
-pub fn sarif(findings: &[Diagnostic]) -> Value {
-    let rules: Vec<Value> = RULES
+pub fn sarif(findings: &[Diagnostic], base: &Path) -> Value {
+    let mut rules: Vec<Value> = RULES
         .iter()
         .map(|r| {
             json!({
@@ -57,10 +77,15 @@ pub fn sarif(findings: &[Diagnostic]) -> Value {
             })
         })
         .collect();
+    let classes: std::collections::BTreeSet<&str> =
+        findings.iter().map(|d| d.code.as_str()).filter(|code| RULES.iter().all(|r| r.id != *code)).collect();
+    rules.extend(classes.into_iter().map(|code| {
+        json!({"id": escape_controls(code), "shortDescription": {"text": class_summary(&escape_controls(code))}})
+    }));
     let results: Vec<Value> = findings
         .iter()
         .map(|d| {
-            let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&d.file)}}});
+            let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri(&shown(&d.file, base))}}});
             if d.position.line > 0 {
                 location["physicalLocation"]["region"] =
                     json!({"startLine": d.position.line, "startColumn": d.position.column.max(1)});
@@ -83,6 +108,8 @@ pub fn sarif(findings: &[Diagnostic]) -> Value {
         "runs": [{
             "tool": {"driver": {
                 "name": "kme2e-lint",
+                "version": crate::Provenance::this_build().to_string(),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/kong-mesh-e2e/kong-mesh-e2e",
                 "rules": rules,
             }},
@@ -102,8 +129,9 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// One `::error file=...,line=...,col=...,title=...::message` line per finding.
-pub fn github(findings: &[Diagnostic]) -> String {
+/// One `::error file=...,line=...,col=...,title=...::message` line per finding, the file
+/// relative to `base` when under it.
+pub fn github(findings: &[Diagnostic], base: &Path) -> String {
     findings
         .iter()
         .map(|d| {
@@ -115,7 +143,7 @@ pub fn github(findings: &[Diagnostic]) -> String {
             // Hidden characters (bidi controls, terminal sequences) in every part are shown as
             // escapes, `##[` broken (`diagnostic::escape_controls`); a file whose name holds one
             // gets its annotation under the name as shown.
-            let path = d.file.to_string_lossy().replace('\\', "/");
+            let path = shown(&d.file, base).to_string_lossy().replace('\\', "/");
             let mut properties = vec![format!("file={}", escape_property(&escape_controls(&path)))];
             if d.position.line > 0 {
                 properties.push(format!("line={}", d.position.line));
@@ -152,10 +180,23 @@ mod tests {
 
     #[test]
     fn sarif_has_rules_and_located_results() {
-        let log = sarif(&[finding(), Diagnostic::note("skipped", Path::new("kustomization.yaml"), "not read")]);
+        let log = sarif(
+            &[finding(), Diagnostic::note("skipped", Path::new("kustomization.yaml"), "not read")],
+            Path::new("/repo"),
+        );
         assert_eq!(log["version"], "2.1.0");
         let run = &log["runs"][0];
-        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), RULES.len());
+        // Every rule, and each other class that occurs (code scanning wants a descriptor for
+        // every `ruleId` it is given).
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), RULES.len() + 1);
+        assert_eq!(rules.last().unwrap()["id"], "skipped");
+        let ids: std::collections::BTreeSet<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
+        for result in run["results"].as_array().unwrap() {
+            assert!(ids.contains(result["ruleId"].as_str().unwrap()), "{result}");
+        }
+        assert_eq!(run["tool"]["driver"]["semanticVersion"], env!("CARGO_PKG_VERSION"));
+        assert!(run["tool"]["driver"]["version"].as_str().unwrap().starts_with(env!("CARGO_PKG_VERSION")));
         let first = &run["results"][0];
         assert_eq!(first["ruleId"], "kong-annotation-unknown");
         assert_eq!(first["level"], "error");
@@ -170,10 +211,28 @@ mod tests {
         );
     }
 
+    /// Inputs given as absolute paths under the working directory come out as relative ones, as
+    /// those given relative do (code scanning and annotations resolve them against the
+    /// checkout); paths elsewhere stay absolute.
+    #[test]
+    fn paths_are_relative_to_the_working_directory_however_given() {
+        let mut inside = finding();
+        inside.file = Path::new("/repo/k8s/svc.yaml").to_path_buf();
+        let mut outside = finding();
+        outside.file = Path::new("/elsewhere/svc.yaml").to_path_buf();
+        let log = sarif(&[inside.clone(), outside.clone()], Path::new("/repo"));
+        let uri_of = |i: usize| {
+            log["runs"][0]["results"][i]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].clone()
+        };
+        assert_eq!((uri_of(0), uri_of(1)), (json!("k8s/svc.yaml"), json!("file:///elsewhere/svc.yaml")));
+        let out = github(&[inside, outside], Path::new("/repo"));
+        assert!(out.contains("file=k8s/svc.yaml,") && out.contains("file=/elsewhere/svc.yaml,"), "{out}");
+    }
+
     /// Message text cannot end the command or start another one.
     #[test]
     fn github_annotations_are_escaped() {
-        let out = github(&[finding()]);
+        let out = github(&[finding()], Path::new("/repo"));
         assert_eq!(out.lines().count(), 1, "{out}");
         assert!(out.starts_with("::error file=k8s/svc.yaml,line=8,col=5,title=kong-annotation-unknown::"), "{out}");
         assert!(out.contains("100%25%0A::error::x"), "{out}");
@@ -190,7 +249,7 @@ mod tests {
             "unknown key `\u{2066}plugins\u{2069}\u{200f}` ##[error file=x.yaml]forged\n\u{1b}]0;t\u{7}",
         )
         .with_help("remove `##[warning]\u{61c}`");
-        let out = github(std::slice::from_ref(&d));
+        let out = github(std::slice::from_ref(&d), Path::new("/repo"));
         assert_eq!(out.lines().count(), 1, "{out}");
         assert!(!out.chars().any(|c| crate::diagnostic::is_hidden(c) && c != '\n'), "{out:?}");
         assert!(!out.contains("##["), "{out}");
@@ -198,7 +257,7 @@ mod tests {
         assert!(
             out.contains("`\\u{2066}plugins\\u{2069}\\u{200f}` #\\u{23}[error file=x.yaml]forged%0A\\u{1b}]0;t\\u{7}")
         );
-        let log = sarif(&[d]);
+        let log = sarif(&[d], Path::new("/repo"));
         let text = log["runs"][0]["results"][0]["message"]["text"].as_str().unwrap();
         assert!(!text.chars().any(|c| crate::diagnostic::is_hidden(c) && c != '\n'), "{text:?}");
         assert!(!text.contains("##["), "{text}");

@@ -1,6 +1,6 @@
 //! `lint`: scenarios, manifests and Helm values checked without a cluster.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::args::{LintArgs, LintFormat};
 use crate::{catalog, emit, project};
@@ -12,8 +12,29 @@ pub fn run(args: LintArgs) -> Result<u8> {
     if let Some(rule) = args.explain {
         return explain_rule(&rule);
     }
+    // `-`: standard input (`helm template ... | kme2e lint -`), read into a file of its own and
+    // named `<stdin>` in the findings.
+    let mut paths = args.paths;
+    let stdin = if paths.iter().any(|p| p.as_os_str() == "-") {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory for standard input")?;
+        let file = dir.path().join("stdin.yaml");
+        let mut text = Vec::new();
+        // One byte over the reader's bound, so the reader reports the limit instead of a cut file.
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), harness::yaml::MAX_FILE_BYTES + 1),
+            &mut text,
+        )
+        .context("cannot read standard input")?;
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+        for p in paths.iter_mut().filter(|p| p.as_os_str() == "-") {
+            p.clone_from(&file);
+        }
+        Some((dir, file))
+    } else {
+        None
+    };
     let inputs = harness::lint::Inputs {
-        paths: args.paths,
+        paths,
         mesh: args.mesh,
         values: args.values,
         kong_namespace: args.kong_namespace,
@@ -22,7 +43,7 @@ pub fn run(args: LintArgs) -> Result<u8> {
         deny_warnings: args.deny_warnings,
         kubernetes_version: args.kubernetes_version,
     };
-    lint(&inputs, args.format)
+    lint(&inputs, args.format, stdin.as_ref().map(|(_, file)| file.as_path()))
 }
 
 fn list_lint_rules() -> u8 {
@@ -57,14 +78,21 @@ fn explain_rule(rule: &str) -> Result<u8> {
     }
 }
 
-fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
-    let outcome = harness::lint::run(&catalog()?, inputs);
+fn lint(inputs: &harness::lint::Inputs, format: LintFormat, stdin: Option<&std::path::Path>) -> Result<u8> {
+    let mut outcome = harness::lint::run(&catalog()?, inputs);
+    if let Some(file) = stdin {
+        // Findings name the file as given or relative to the project.
+        for d in outcome.findings.iter_mut().filter(|d| d.file == file || file.ends_with(&d.file)) {
+            d.file = std::path::PathBuf::from("<stdin>");
+        }
+    }
     match format {
         LintFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&outcome.findings)?)),
-        LintFormat::Sarif => {
-            emit(&format!("{}\n", serde_json::to_string_pretty(&harness::lint::output::sarif(&outcome.findings))?))
-        }
-        LintFormat::Github => emit(&harness::lint::output::github(&outcome.findings)),
+        LintFormat::Sarif => emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&harness::lint::output::sarif(&outcome.findings, &here()))?
+        )),
+        LintFormat::Github => emit(&harness::lint::output::github(&outcome.findings, &here())),
         // Findings on standard output, as linters print them (`lint deploy > lint.txt`).
         LintFormat::Text => {
             let text: String = outcome.findings.iter().map(|d| format!("{d}\n\n")).collect();
@@ -89,7 +117,11 @@ fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
         format!(", {suppressed} suppressed ({})", by_rule.join(", "))
     };
     let (errors, warnings) = (outcome.errors(), outcome.warnings());
-    if outcome.exit_code() == 2 {
+    if outcome.read_nothing {
+        eprintln!(
+            "lint: nothing was read: every YAML file found was skipped (the notes above say what to lint instead)"
+        );
+    } else if outcome.exit_code() == 2 {
         eprintln!("lint: some input could not be read or used (see above); nothing is clean{notes}{suppressed}");
     } else if errors + warnings == 0 {
         eprintln!("lint: clean{notes}{suppressed}");
@@ -98,4 +130,9 @@ fn lint(inputs: &harness::lint::Inputs, format: LintFormat) -> Result<u8> {
         eprintln!("lint: {errors} error(s), {warnings} warning(s){denied}{notes}{suppressed}");
     }
     Ok(outcome.exit_code())
+}
+
+/// The working directory, which CI annotations and code scanning resolve paths against.
+fn here() -> std::path::PathBuf {
+    std::env::current_dir().unwrap_or_default()
 }
