@@ -295,9 +295,10 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     let versions_file = PathBuf::from(format!("{}#versions.toml", file.display()));
     let (profile, mut differences) = b.pins_against(&versions, &checkout.versions);
     differences.extend(b.stack_differences(&checkout.project.fixtures_dir()));
-    // Values are held to the rule of pins (`repro run` refuses them untrusted alike).
+    // Values that choose what runs are held to the rule of pins (`repro run` refuses them
+    // untrusted alike); values that only label, annotate, size or configure are the bundle's.
     if let Some(p) = profile.and_then(|p| checkout.versions.profile(&p, &checkout.project.versions_file()).ok()) {
-        differences.extend(b.values_differences(&crate::stack::values::in_force(&crate::stack::environment(&p))));
+        differences.extend(b.values_needing_trust(&crate::stack::values::in_force(&crate::stack::environment(&p))));
     }
     // Bounded, never through a link: the reader the bundle itself was loaded with.
     let bundle_text = crate::yaml::read_text(file).unwrap_or_default();
@@ -322,8 +323,9 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
                 .with_field(d.key.clone())
                 .with_source(&bundle_text)
                 .with_help(
-                    "Helm values choose images, containers and commands: `repro run` uses a bundle's values only \
-                     with --trust-bundle-pins (for bundles you made yourself, or from people you trust)",
+                    "this key chooses what runs (images, commands, containers, volumes, security contexts): \
+                     `repro run` uses it only with --trust-bundle-pins (for bundles you made yourself, or from \
+                     people you trust); values that only label, annotate, size or configure need no trust",
                 ),
             );
             continue;

@@ -861,11 +861,14 @@ impl Bundle {
             .map(|p| crate::stack::values::in_force(&crate::stack::environment(&p)))
             .unwrap_or_default();
         let value_differences = self.values_differences(&ours);
+        // The bundle's values go to the run for every chart where they differ; untrusted, only
+        // when no difference chooses what runs.
         let charts: std::collections::BTreeSet<String> = value_differences
             .iter()
             .filter_map(|d| d.key.strip_prefix("values.").and_then(|k| k.split(':').next()).map(str::to_owned))
             .collect();
-        differences.extend(value_differences);
+        differences
+            .extend(value_differences.into_iter().filter(|d| trust == PinTrust::Bundle || chooses_what_runs(&d.key)));
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
@@ -894,6 +897,14 @@ impl Bundle {
         Ok(Admitted { dir, project, profile, differences, values })
     }
 
+    /// Where the bundle's values differ from `ours` in a key that chooses what runs
+    /// ([`chooses_what_runs`]): what only `--trust-bundle-pins` may use. Differences that only
+    /// label, annotate, size or configure are the bundle's to make (a user's own values, as
+    /// `repro new --values` carries them).
+    pub fn values_needing_trust(&self, ours: &BTreeMap<String, serde_json::Value>) -> Vec<PinDifference> {
+        self.values_differences(ours).into_iter().filter(|d| chooses_what_runs(&d.key)).collect()
+    }
+
     /// Where the bundle's values differ from `ours` (the harness's own for the profile), key by
     /// key as `values.<chart>:<dotted.key>`.
     pub fn values_differences(&self, ours: &BTreeMap<String, serde_json::Value>) -> Vec<PinDifference> {
@@ -918,6 +929,74 @@ impl Bundle {
         }
         differences
     }
+}
+
+/// Helm value keys (as segments of a dotted path) that only label, annotate, size or configure:
+/// a difference under one of them chooses nothing that runs.
+const CONFIGURES: &[&str] = &[
+    "labels",
+    "annotations",
+    "podLabels",
+    "podAnnotations",
+    "resources",
+    "replicas",
+    "replicaCount",
+    // Kong's and KIC's own settings (`KONG_*`, KIC flags as env), not a container's.
+    "env",
+    "plugins",
+    "autoscaling",
+    "podDisruptionBudget",
+];
+
+/// Helm value keys that choose what runs, wherever they sit (even under a key of
+/// [`CONFIGURES`]): images, commands, extra containers, volumes and host access, security
+/// contexts, identities, and code or manifests carried in values (Kong's plugin ConfigMaps,
+/// `extraObjects`).
+const CHOOSES: &[&str] = &[
+    "image",
+    "images",
+    "repository",
+    "tag",
+    "digest",
+    "registry",
+    "hub",
+    "command",
+    "args",
+    "containers",
+    "initContainers",
+    "sidecarContainers",
+    "extraContainers",
+    "volumes",
+    "extraVolumes",
+    "volumeMounts",
+    "extraVolumeMounts",
+    "hostPath",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "securityContext",
+    "podSecurityContext",
+    "containerSecurityContext",
+    "privileged",
+    "capabilities",
+    "lifecycle",
+    "serviceAccount",
+    "serviceAccountName",
+    "configMaps",
+    "secretVolumes",
+    "extraObjects",
+];
+
+/// Whether the values difference `key` (`values.<chart>:<dotted.key>`) chooses what runs: it
+/// does unless one of its segments is a key that only configures ([`CONFIGURES`]) and none
+/// is one that chooses ([`CHOOSES`]). Unknown keys choose: trust is required for what the
+/// harness cannot tell is harmless.
+pub fn chooses_what_runs(key: &str) -> bool {
+    let path = key.split_once(':').map_or(key, |(_, path)| path);
+    let segments: Vec<&str> = path.split('.').collect();
+    let configures = segments.iter().any(|s| CONFIGURES.contains(s));
+    let chooses = segments.iter().any(|s| CHOOSES.contains(s));
+    chooses || !configures
 }
 
 /// Where line `line`, column `column` of a file inside a bundle (`versions.toml`,
@@ -1469,6 +1548,13 @@ mod tests {
         let file = write_bundle(dir.path(), &bundle);
         let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
         assert!(admitted.differences.is_empty() && admitted.values.is_empty(), "{:?}", admitted.differences);
+        // Kong's log level only configures: admitted untrusted, the values handed to the run.
+        bundle.values.get_mut("kong/ingress").unwrap()["gateway"]["env"]["log_level"] = serde_json::json!("debug");
+        let file = write_bundle(dir.path(), &bundle);
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
+        assert!(admitted.differences.is_empty(), "{:?}", admitted.differences);
+        assert_eq!(admitted.values.len(), 1);
+        assert!(std::fs::read_to_string(&admitted.values[0].1).unwrap().contains("log_level: debug"));
         bundle.values.get_mut("kong/ingress").unwrap()["gateway"]["image"] =
             serde_json::json!({"repository": "evil/kong", "tag": "latest"});
         let file = write_bundle(dir.path(), &bundle);
@@ -1543,5 +1629,36 @@ mod tests {
         let mut client = checkout.versions.clone();
         client.images.insert("client".into(), "curlimages/curl:0.0.1".into());
         assert_eq!(keys(&bundle, &client), ["images.client"]);
+    }
+
+    /// What only labels, annotates, sizes or configures needs no trust; what chooses images,
+    /// commands, containers, volumes, security contexts or identities does, and so does any key
+    /// the harness cannot tell is harmless.
+    #[test]
+    fn value_keys_are_sorted_by_whether_they_choose_what_runs() {
+        for configures in [
+            "values.kong/ingress:gateway.podLabels.team",
+            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/inject",
+            "values.kong/ingress:gateway.resources.limits.memory",
+            "values.kong/ingress:gateway.replicaCount",
+            "values.kong/ingress:gateway.env.log_level",
+            "values.kong/ingress:controller.ingressController.env.log_level",
+            "values.istiod:pilot.resources.requests.cpu",
+        ] {
+            assert!(!chooses_what_runs(configures), "{configures}");
+        }
+        for chooses in [
+            "values.kong/ingress:gateway.image.repository",
+            "values.kong/ingress:controller.ingressController.image.tag",
+            "values.istiod:global.hub",
+            "values.kong/ingress:gateway.deployment.initContainers",
+            "values.kong/ingress:gateway.extraObjects",
+            "values.kong/ingress:gateway.plugins.configMaps",
+            "values.kong/ingress:gateway.securityContext.runAsUser",
+            "values.kong/ingress:gateway.env.resources.image",
+            "values.kong/ingress:gateway.somethingNew",
+        ] {
+            assert!(chooses_what_runs(chooses), "{chooses}");
+        }
     }
 }
