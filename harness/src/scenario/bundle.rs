@@ -941,7 +941,8 @@ const CONFIGURES: &[&str] = &[
     "resources",
     "replicas",
     "replicaCount",
-    // Kong's and KIC's own settings (`KONG_*`, KIC flags as env), not a container's.
+    // Kong's and KIC's own settings, only those of `BENIGN_ENV` (others, such as injected
+    // nginx directives or plugin servers' start commands, run code).
     "env",
     "plugins",
     "autoscaling",
@@ -983,9 +984,31 @@ const CHOOSES: &[&str] = &[
     "serviceAccount",
     "serviceAccountName",
     "configMaps",
+    "secrets",
     "secretVolumes",
     "extraObjects",
 ];
+
+/// The `env` settings a bundle may set untrusted: Kong's and KIC's that only say how much to
+/// log, trace or cache. Any other runs or loads something: Kong's injected nginx directives
+/// (`nginx_*_*`, which can hold `*_by_lua_block` code), `pluginserver_*_start_cmd`,
+/// `lua_package_path`, `untrusted_lua`, KIC's admin URL (kong.conf reference,
+/// developer.konghq.com/gateway/configuration/).
+const BENIGN_ENV: &[&str] = &[
+    "log_level",
+    "log_format",
+    "anonymous_reports",
+    "headers",
+    "tracing_instrumentations",
+    "tracing_sampling_rate",
+    "mem_cache_size",
+];
+
+/// Annotation prefixes that configure the mesh's injected proxy container (its image, volumes,
+/// bootstrap, resources): they choose what runs, except the inject switch itself (values that
+/// take Kong out of the mesh are refused on their own, `stack::values`).
+const PROXY_ANNOTATIONS: &[&str] = &["sidecar.istio.io/", "proxy.istio.io/", "config.linkerd.io/", "linkerd.io/"];
+const INJECT_SWITCHES: &[&str] = &["sidecar.istio.io/inject", "linkerd.io/inject"];
 
 /// Whether the values difference `key` (`values.<chart>:<dotted.key>`) chooses what runs: it
 /// does unless one of its segments is a key that only configures ([`CONFIGURES`]) and none
@@ -994,9 +1017,25 @@ const CHOOSES: &[&str] = &[
 pub fn chooses_what_runs(key: &str) -> bool {
     let path = key.split_once(':').map_or(key, |(_, path)| path);
     let segments: Vec<&str> = path.split('.').collect();
-    let configures = segments.iter().any(|s| CONFIGURES.contains(s));
-    let chooses = segments.iter().any(|s| CHOOSES.contains(s));
-    chooses || !configures
+    if segments.iter().any(|s| CHOOSES.contains(s)) {
+        return true;
+    }
+    // Under `env`: only the settings known to run nothing.
+    if let Some(at) = segments.iter().position(|s| *s == "env") {
+        let setting = segments[at + 1..].join(".").to_ascii_lowercase();
+        let setting = setting.strip_prefix("kong_").unwrap_or(&setting).to_owned();
+        return !BENIGN_ENV.contains(&setting.as_str());
+    }
+    // Under annotations (whose keys hold dots): the mesh proxy's own configure its container.
+    if let Some(at) = segments.iter().position(|s| matches!(*s, "annotations" | "podAnnotations")) {
+        let annotation = segments[at + 1..].join(".");
+        if PROXY_ANNOTATIONS.iter().any(|p| annotation.starts_with(p))
+            && !INJECT_SWITCHES.contains(&annotation.as_str())
+        {
+            return true;
+        }
+    }
+    !segments.iter().any(|s| CONFIGURES.contains(s))
 }
 
 /// Where line `line`, column `column` of a file inside a bundle (`versions.toml`,
@@ -1639,6 +1678,7 @@ mod tests {
         for configures in [
             "values.kong/ingress:gateway.podLabels.team",
             "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/inject",
+            "values.kong/ingress:gateway.podAnnotations.prometheus.io/scrape",
             "values.kong/ingress:gateway.resources.limits.memory",
             "values.kong/ingress:gateway.replicaCount",
             "values.kong/ingress:gateway.env.log_level",
@@ -1657,6 +1697,14 @@ mod tests {
             "values.kong/ingress:gateway.securityContext.runAsUser",
             "values.kong/ingress:gateway.env.resources.image",
             "values.kong/ingress:gateway.somethingNew",
+            // Kong settings that run code: an injected nginx directive, a plugin server.
+            "values.kong/ingress:gateway.env.nginx_http_init_worker_by_lua_block",
+            "values.kong/ingress:gateway.env.pluginserver_names",
+            "values.kong/ingress:gateway.env.lua_package_path",
+            // The injected proxy's own image and volumes.
+            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/proxyImage",
+            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/userVolume",
+            "values.kong/ingress:gateway.plugins.secrets",
         ] {
             assert!(chooses_what_runs(chooses), "{chooses}");
         }
