@@ -295,8 +295,8 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
     let versions_file = PathBuf::from(format!("{}#versions.toml", file.display()));
     let (profile, mut differences) = b.pins_against(&versions, &checkout.versions);
     differences.extend(b.stack_differences(&checkout.project.fixtures_dir()));
-    // Values that choose what runs are held to the rule of pins (`repro run` refuses them
-    // untrusted alike); values that only label, annotate, size or configure are the bundle's.
+    // Values outside what a stranger may set (`bundle_values`) are held to the rule of pins
+    // (`repro run` refuses them untrusted alike).
     if let Some(p) = profile.and_then(|p| checkout.versions.profile(&p, &checkout.project.versions_file()).ok()) {
         differences.extend(b.values_needing_trust(&crate::stack::values::in_force(&crate::stack::environment(&p))));
     }
@@ -323,9 +323,9 @@ fn lint_bundle(checkout: &Catalog, file: &Path, inputs: &Inputs, outcome: &mut O
                 .with_field(d.key.clone())
                 .with_source(&bundle_text)
                 .with_help(
-                    "this key chooses what runs (images, commands, containers, volumes, security contexts): \
-                     `repro run` uses it only with --trust-bundle-pins (for bundles you made yourself, or from \
-                     people you trust); values that only label, annotate, size or configure need no trust",
+                    "a stranger's bundle may set only plain labels and annotations, log levels, a sampling rate, \
+                     1-3 replicas and resource quantities (README, \"Security\"); `repro run` uses this value only \
+                     with --trust-bundle-pins (for bundles you made yourself, or from people you trust)",
                 ),
             );
             continue;

@@ -867,8 +867,7 @@ impl Bundle {
             .iter()
             .filter_map(|d| d.key.strip_prefix("values.").and_then(|k| k.split(':').next()).map(str::to_owned))
             .collect();
-        differences
-            .extend(value_differences.into_iter().filter(|d| trust == PinTrust::Bundle || chooses_what_runs(&d.key)));
+        differences.extend(value_differences.into_iter().filter(|d| trust == PinTrust::Bundle || self.needs_trust(d)));
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
@@ -897,12 +896,20 @@ impl Bundle {
         Ok(Admitted { dir, project, profile, differences, values })
     }
 
-    /// Where the bundle's values differ from `ours` in a key that chooses what runs
-    /// ([`chooses_what_runs`]): what only `--trust-bundle-pins` may use. Differences that only
-    /// label, annotate, size or configure are the bundle's to make (a user's own values, as
-    /// `repro new --values` carries them).
+    /// Where the bundle's values differ from `ours` in what only `--trust-bundle-pins` may use:
+    /// every difference but the few a stranger may make ([`super::bundle_values`]: labels and
+    /// annotations of plain text outside the meshes' own keys, log levels, a sampling rate,
+    /// replicas, resource quantities). A user's own values that only label, size or configure
+    /// that way (as `repro new --values` carries them) need no trust.
     pub fn values_needing_trust(&self, ours: &BTreeMap<String, serde_json::Value>) -> Vec<PinDifference> {
-        self.values_differences(ours).into_iter().filter(|d| chooses_what_runs(&d.key)).collect()
+        self.values_differences(ours).into_iter().filter(|d| self.needs_trust(d)).collect()
+    }
+
+    /// Whether the values difference `d` (`values.<chart>:<path>`) needs trust.
+    fn needs_trust(&self, d: &PinDifference) -> bool {
+        let Some((chart, path)) = d.key.strip_prefix("values.").and_then(|k| k.split_once(':')) else { return true };
+        let Some(values) = self.values.get(chart) else { return true };
+        !super::bundle_values::allowed_untrusted(chart, values, path)
     }
 
     /// Where the bundle's values differ from `ours` (the harness's own for the profile), key by
@@ -929,113 +936,6 @@ impl Bundle {
         }
         differences
     }
-}
-
-/// Helm value keys (as segments of a dotted path) that only label, annotate, size or configure:
-/// a difference under one of them chooses nothing that runs.
-const CONFIGURES: &[&str] = &[
-    "labels",
-    "annotations",
-    "podLabels",
-    "podAnnotations",
-    "resources",
-    "replicas",
-    "replicaCount",
-    // Kong's and KIC's own settings, only those of `BENIGN_ENV` (others, such as injected
-    // nginx directives or plugin servers' start commands, run code).
-    "env",
-    "plugins",
-    "autoscaling",
-    "podDisruptionBudget",
-];
-
-/// Helm value keys that choose what runs, wherever they sit (even under a key of
-/// [`CONFIGURES`]): images, commands, extra containers, volumes and host access, security
-/// contexts, identities, and code or manifests carried in values (Kong's plugin ConfigMaps,
-/// `extraObjects`).
-const CHOOSES: &[&str] = &[
-    "image",
-    "images",
-    "repository",
-    "tag",
-    "digest",
-    "registry",
-    "hub",
-    "command",
-    "args",
-    "containers",
-    "initContainers",
-    "sidecarContainers",
-    "extraContainers",
-    "volumes",
-    "extraVolumes",
-    "volumeMounts",
-    "extraVolumeMounts",
-    "hostPath",
-    "hostNetwork",
-    "hostPID",
-    "hostIPC",
-    "securityContext",
-    "podSecurityContext",
-    "containerSecurityContext",
-    "privileged",
-    "capabilities",
-    "lifecycle",
-    "serviceAccount",
-    "serviceAccountName",
-    "configMaps",
-    "secrets",
-    "secretVolumes",
-    "extraObjects",
-];
-
-/// The `env` settings a bundle may set untrusted: Kong's and KIC's that only say how much to
-/// log, trace or cache. Any other runs or loads something: Kong's injected nginx directives
-/// (`nginx_*_*`, which can hold `*_by_lua_block` code), `pluginserver_*_start_cmd`,
-/// `lua_package_path`, `untrusted_lua`, KIC's admin URL (kong.conf reference,
-/// developer.konghq.com/gateway/configuration/).
-const BENIGN_ENV: &[&str] = &[
-    "log_level",
-    "log_format",
-    "anonymous_reports",
-    "headers",
-    "tracing_instrumentations",
-    "tracing_sampling_rate",
-    "mem_cache_size",
-];
-
-/// Annotation prefixes that configure the mesh's injected proxy container (its image, volumes,
-/// bootstrap, resources): they choose what runs, except the inject switch itself (values that
-/// take Kong out of the mesh are refused on their own, `stack::values`).
-const PROXY_ANNOTATIONS: &[&str] = &["sidecar.istio.io/", "proxy.istio.io/", "config.linkerd.io/", "linkerd.io/"];
-const INJECT_SWITCHES: &[&str] = &["sidecar.istio.io/inject", "linkerd.io/inject"];
-
-/// Whether the values difference `key` (`values.<chart>:<dotted.key>`) chooses what runs: it
-/// does unless one of its segments is a key that only configures ([`CONFIGURES`]) and none
-/// is one that chooses ([`CHOOSES`]). Unknown keys choose: trust is required for what the
-/// harness cannot tell is harmless.
-pub fn chooses_what_runs(key: &str) -> bool {
-    let path = key.split_once(':').map_or(key, |(_, path)| path);
-    let segments: Vec<&str> = path.split('.').collect();
-    if segments.iter().any(|s| CHOOSES.contains(s)) {
-        return true;
-    }
-    // Under `env`: only the settings known to run nothing.
-    if let Some(at) = segments.iter().position(|s| *s == "env") {
-        let setting = segments[at + 1..].join(".").to_ascii_lowercase();
-        let setting = setting.strip_prefix("kong_").unwrap_or(&setting).to_owned();
-        return !BENIGN_ENV.contains(&setting.as_str());
-    }
-    // Under annotations (whose keys hold dots): the mesh proxy's own configure its container.
-    if let Some(at) = segments.iter().position(|s| matches!(*s, "annotations" | "podAnnotations")) {
-        let annotation = segments[at + 1..].join(".");
-        if PROXY_ANNOTATIONS.iter().any(|p| annotation.starts_with(p))
-            && !INJECT_SWITCHES.contains(&annotation.as_str())
-        {
-            return true;
-        }
-    }
-    !segments.iter().any(|s| CONFIGURES.contains(s))
 }
 
 /// Where line `line`, column `column` of a file inside a bundle (`versions.toml`,
@@ -1668,45 +1568,5 @@ mod tests {
         let mut client = checkout.versions.clone();
         client.images.insert("client".into(), "curlimages/curl:0.0.1".into());
         assert_eq!(keys(&bundle, &client), ["images.client"]);
-    }
-
-    /// What only labels, annotates, sizes or configures needs no trust; what chooses images,
-    /// commands, containers, volumes, security contexts or identities does, and so does any key
-    /// the harness cannot tell is harmless.
-    #[test]
-    fn value_keys_are_sorted_by_whether_they_choose_what_runs() {
-        for configures in [
-            "values.kong/ingress:gateway.podLabels.team",
-            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/inject",
-            "values.kong/ingress:gateway.podAnnotations.prometheus.io/scrape",
-            "values.kong/ingress:gateway.resources.limits.memory",
-            "values.kong/ingress:gateway.replicaCount",
-            "values.kong/ingress:gateway.env.log_level",
-            "values.kong/ingress:controller.ingressController.env.log_level",
-            "values.istiod:pilot.resources.requests.cpu",
-        ] {
-            assert!(!chooses_what_runs(configures), "{configures}");
-        }
-        for chooses in [
-            "values.kong/ingress:gateway.image.repository",
-            "values.kong/ingress:controller.ingressController.image.tag",
-            "values.istiod:global.hub",
-            "values.kong/ingress:gateway.deployment.initContainers",
-            "values.kong/ingress:gateway.extraObjects",
-            "values.kong/ingress:gateway.plugins.configMaps",
-            "values.kong/ingress:gateway.securityContext.runAsUser",
-            "values.kong/ingress:gateway.env.resources.image",
-            "values.kong/ingress:gateway.somethingNew",
-            // Kong settings that run code: an injected nginx directive, a plugin server.
-            "values.kong/ingress:gateway.env.nginx_http_init_worker_by_lua_block",
-            "values.kong/ingress:gateway.env.pluginserver_names",
-            "values.kong/ingress:gateway.env.lua_package_path",
-            // The injected proxy's own image and volumes.
-            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/proxyImage",
-            "values.kong/ingress:gateway.podAnnotations.sidecar.istio.io/userVolume",
-            "values.kong/ingress:gateway.plugins.secrets",
-        ] {
-            assert!(chooses_what_runs(chooses), "{chooses}");
-        }
     }
 }

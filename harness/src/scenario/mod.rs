@@ -1,6 +1,7 @@
 //! The scenario language: model, loading with precise errors, templating, fixtures.
 
 pub mod bundle;
+mod bundle_values;
 pub mod catalog;
 mod error;
 pub mod feasible;
