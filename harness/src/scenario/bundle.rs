@@ -861,13 +861,31 @@ impl Bundle {
             .map(|p| crate::stack::values::in_force(&crate::stack::environment(&p)))
             .unwrap_or_default();
         let value_differences = self.values_differences(&ours);
-        // The bundle's values go to the run for every chart where they differ; untrusted, only
-        // when no difference chooses what runs.
-        let charts: std::collections::BTreeSet<String> = value_differences
-            .iter()
-            .filter_map(|d| d.key.strip_prefix("values.").and_then(|k| k.split(':').next()).map(str::to_owned))
-            .collect();
-        differences.extend(value_differences.into_iter().filter(|d| trust == PinTrust::Bundle || self.needs_trust(d)));
+        // Trusted, the bundle's values go to the run whole for every chart where they differ.
+        // Untrusted, the run gets a document of the allowed entries alone, each at the exact
+        // path it was checked at: nothing else of the bundle's document (a nested map beside
+        // a dotted key of the same flattened name, a key equal to the harness's) reaches Helm.
+        let mut allowed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let mut charts: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for d in value_differences {
+            let Some((chart, path)) = d.key.strip_prefix("values.").and_then(|k| k.split_once(':')) else {
+                differences.push(d);
+                continue;
+            };
+            charts.insert(chart.to_owned());
+            if trust == PinTrust::Bundle {
+                differences.push(d);
+                continue;
+            }
+            match self.values.get(chart).and_then(|v| super::bundle_values::allowed_untrusted(chart, v, path)) {
+                Some((segments, value)) => insert_at(
+                    allowed.entry(chart.to_owned()).or_insert_with(|| serde_json::json!({})),
+                    &segments,
+                    value,
+                ),
+                None => differences.push(d),
+            }
+        }
         let profile = match (trust, profile) {
             (PinTrust::Checkout, Some(profile)) if differences.is_empty() => profile,
             (PinTrust::Checkout, _) => return Err(ReproError::ForeignPins(differences)),
@@ -887,7 +905,11 @@ impl Bundle {
         let project = unpacked.unpack(&dir.path().join("project"))?;
         let mut values = Vec::new();
         for chart in charts {
-            let Some(value) = self.values.get(&chart) else { continue };
+            let value = match trust {
+                PinTrust::Bundle => self.values.get(&chart),
+                PinTrust::Checkout => allowed.get(&chart),
+            };
+            let Some(value) = value else { continue };
             let file = dir.path().join(format!("values-{}.yaml", chart.replace('/', "-")));
             std::fs::write(&file, serde_saphyr::to_string(value).unwrap_or_default())
                 .map_err(|error| ReproError::Write { path: file.clone(), error })?;
@@ -909,7 +931,7 @@ impl Bundle {
     fn needs_trust(&self, d: &PinDifference) -> bool {
         let Some((chart, path)) = d.key.strip_prefix("values.").and_then(|k| k.split_once(':')) else { return true };
         let Some(values) = self.values.get(chart) else { return true };
-        !super::bundle_values::allowed_untrusted(chart, values, path)
+        super::bundle_values::allowed_untrusted(chart, values, path).is_none()
     }
 
     /// Where the bundle's values differ from `ours` (the harness's own for the profile), key by
@@ -935,6 +957,19 @@ impl Bundle {
             }
         }
         differences
+    }
+}
+
+/// `value` at `segments` (map keys, taken as they are) inside `doc`, making the maps on the way.
+fn insert_at(doc: &mut serde_json::Value, segments: &[String], value: serde_json::Value) {
+    let Some((last, parents)) = segments.split_last() else { return };
+    let mut here = doc;
+    for key in parents {
+        let Some(map) = here.as_object_mut() else { return };
+        here = map.entry(key.clone()).or_insert_with(|| serde_json::json!({}));
+    }
+    if let Some(map) = here.as_object_mut() {
+        map.insert(last.clone(), value);
     }
 }
 
@@ -1507,6 +1542,31 @@ mod tests {
         let (chart, path) = &admitted.values[0];
         assert_eq!(chart, "kong/ingress");
         assert!(std::fs::read_to_string(path).unwrap().contains("evil/kong"));
+    }
+
+    /// The second review's bypass: a nested map beside a dotted key of the same flattened name
+    /// (`podLabels: {zz: {x: <template>}, zz.x: ok}`) passes the check by the dotted key; the
+    /// run must get the checked entry alone, never the bundle's document with the nested map.
+    #[test]
+    fn an_untrusted_run_gets_only_the_checked_entries_of_the_bundles_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let mut bundle = export_with_own_values(&catalog(), "ingress-basic", Mesh::Istio).unwrap();
+        let gateway = &mut bundle.values.get_mut("kong/ingress").unwrap()["gateway"];
+        gateway["podLabels"]["zz"] = serde_json::json!({"x": "{{ lookup \"v1\" \"Secret\" \"\" \"\" }}"});
+        gateway["podLabels"]["zz.x"] = serde_json::json!("ok");
+        gateway["podAnnotations"]["note"] = serde_json::json!({"x": "{{ .Release.Name }}"});
+        gateway["podAnnotations"]["note.x"] = serde_json::json!("ok");
+        let file = write_bundle(dir.path(), &bundle);
+        let admitted = bundle.admit(&file, &catalog(), PinTrust::Checkout, &runs).unwrap();
+        assert!(admitted.differences.is_empty(), "{:?}", admitted.differences);
+        let given = std::fs::read_to_string(&admitted.values[0].1).unwrap();
+        let given: serde_json::Value = crate::yaml::from_str(&given).unwrap();
+        assert_eq!(
+            given,
+            serde_json::json!({"gateway": {"podLabels": {"zz.x": "ok"}, "podAnnotations": {"note.x": "ok"}}}),
+            "only what was checked reaches Helm"
+        );
     }
 
     /// Every line of every file inside a bundle maps to the bundle's own line holding it, so

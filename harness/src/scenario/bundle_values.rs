@@ -18,62 +18,64 @@ const KONG_LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warn", "error", "
 /// KIC's `--log-level` values (KIC internal/cmd/rootcmd/config/cli.go).
 const KIC_LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fatal", "panic"];
 
-/// Whether the bundle may set `path` (dotted, from the chart's root) of `chart` to what its
-/// `values` hold there, untrusted.
-pub fn allowed_untrusted(chart: &str, values: &Value, path: &str) -> bool {
+/// The entry the bundle may set untrusted at `path` (dotted, from the chart's root, as
+/// differences name it) of `chart`: the exact map keys it sits at in `values` and its value,
+/// when both the place and the value's shape are allowed. The run gets only such entries, put
+/// back at those keys (`Bundle::admit`), never the bundle's document: a flattened name can
+/// stand for more than one place (`a.b` under a map, or `b` under a nested `a`).
+pub fn allowed_untrusted(chart: &str, values: &Value, path: &str) -> Option<(Vec<String>, Value)> {
     match chart {
         "kong/ingress" => kong_ingress(values, path),
         "istiod" => resources(values, "", path),
-        _ => false,
+        _ => None,
     }
 }
 
-fn kong_ingress(values: &Value, path: &str) -> bool {
+/// `segments` of `values` when `check` accepts what is there.
+fn checked(values: &Value, segments: &[&str], check: impl Fn(&Value) -> bool) -> Option<(Vec<String>, Value)> {
+    let value = at(values, segments).filter(|v| check(v))?;
+    Some((segments.iter().map(|s| (*s).to_owned()).collect(), value.clone()))
+}
+
+fn kong_ingress(values: &Value, path: &str) -> Option<(Vec<String>, Value)> {
     for section in ["gateway", "controller"] {
         // Maps whose keys hold dots: the key is looked up in the map itself, never re-split.
         if let Some(key) = path.strip_prefix(&format!("{section}.podLabels.")) {
-            return map_entry(values, &[section, "podLabels"], key).is_some_and(|v| label(key, v));
+            return checked(values, &[section, "podLabels", key], |v| label(key, v));
         }
         if let Some(key) = path.strip_prefix(&format!("{section}.podAnnotations.")) {
-            return map_entry(values, &[section, "podAnnotations"], key).is_some_and(|v| annotation(key, v));
+            return checked(values, &[section, "podAnnotations", key], |v| annotation(key, v));
         }
         if path == format!("{section}.replicaCount") {
-            return at(values, &[section, "replicaCount"]).is_some_and(replicas);
+            return checked(values, &[section, "replicaCount"], replicas);
         }
     }
     match path {
-        "gateway.env.log_level" => {
-            at(values, &["gateway", "env", "log_level"]).is_some_and(|v| one_of(v, KONG_LOG_LEVELS))
-        }
+        "gateway.env.log_level" => checked(values, &["gateway", "env", "log_level"], |v| one_of(v, KONG_LOG_LEVELS)),
         "controller.ingressController.env.log_level" => {
-            at(values, &["controller", "ingressController", "env", "log_level"])
-                .is_some_and(|v| one_of(v, KIC_LOG_LEVELS))
+            checked(values, &["controller", "ingressController", "env", "log_level"], |v| one_of(v, KIC_LOG_LEVELS))
         }
         "gateway.env.tracing_sampling_rate" => {
-            at(values, &["gateway", "env", "tracing_sampling_rate"]).is_some_and(sampling_rate)
+            checked(values, &["gateway", "env", "tracing_sampling_rate"], sampling_rate)
         }
-        _ => resources(values, "gateway.", path) || resources(values, "controller.ingressController.", path),
+        _ => resources(values, "gateway.", path).or_else(|| resources(values, "controller.ingressController.", path)),
     }
 }
 
 /// `<prefix>resources.{requests,limits}.{cpu,memory}` set to a quantity.
-fn resources(values: &Value, prefix: &str, path: &str) -> bool {
-    let Some(rest) = path.strip_prefix(prefix) else { return false };
+fn resources(values: &Value, prefix: &str, path: &str) -> Option<(Vec<String>, Value)> {
+    let rest = path.strip_prefix(prefix)?;
     let segments: Vec<&str> = rest.split('.').collect();
     let ["resources", kind @ ("requests" | "limits"), what @ ("cpu" | "memory")] = segments.as_slice() else {
-        return false;
+        return None;
     };
     let mut full: Vec<&str> = prefix.split('.').filter(|s| !s.is_empty()).collect();
     full.extend(["resources", kind, what]);
-    at(values, &full).is_some_and(quantity)
+    checked(values, &full, quantity)
 }
 
 fn at<'v>(values: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(values, |v, k| v.as_object()?.get(*k))
-}
-
-fn map_entry<'v>(values: &'v Value, map: &[&str], key: &str) -> Option<&'v Value> {
-    at(values, map)?.as_object()?.get(key)
 }
 
 fn one_of(value: &Value, allowed: &[&str]) -> bool {
@@ -167,7 +169,7 @@ mod tests {
             },
             "controller": {"ingressController": {"env": {"log_level": "info"}}, "replicaCount": 9},
         });
-        let ok = |path: &str| allowed_untrusted("kong/ingress", &values, path);
+        let ok = |path: &str| allowed_untrusted("kong/ingress", &values, path).is_some();
         for allowed in [
             "gateway.podLabels.team",
             "gateway.podLabels.sidecar.istio.io/inject",
@@ -212,16 +214,19 @@ mod tests {
             "gateway.podLabels.team",
             "gateway.resources.limits.memory",
         ] {
-            assert!(!allowed_untrusted("kong/ingress", &values, path), "{path}");
+            assert!(allowed_untrusted("kong/ingress", &values, path).is_none(), "{path}");
         }
         // istiod: its resources only; its injection templates and env never.
         let istiod = json!({"resources": {"requests": {"cpu": "250m"}},
                             "sidecarInjectorWebhook": {"templates": {"labels": "spec: {}"}},
                             "env": {"LOG_LEVEL": "info"}});
-        assert!(allowed_untrusted("istiod", &istiod, "resources.requests.cpu"));
+        assert!(allowed_untrusted("istiod", &istiod, "resources.requests.cpu").is_some());
         for path in ["sidecarInjectorWebhook.templates.labels", "env.LOG_LEVEL"] {
-            assert!(!allowed_untrusted("istiod", &istiod, path), "{path}");
+            assert!(allowed_untrusted("istiod", &istiod, path).is_none(), "{path}");
         }
-        assert!(!allowed_untrusted("linkerd-control-plane", &json!({"proxy": {"logLevel": "info"}}), "proxy.logLevel"));
+        assert!(
+            allowed_untrusted("linkerd-control-plane", &json!({"proxy": {"logLevel": "info"}}), "proxy.logLevel")
+                .is_none()
+        );
     }
 }
