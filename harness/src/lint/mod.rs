@@ -1062,6 +1062,23 @@ mod tests {
         assert!(!outcome.findings.iter().any(|d| d.code == "kong-otel-not-instrumented"), "{:?}", outcome.findings);
     }
 
+    /// A misspelt rule in the ignore annotation is said, with the closest rule (as a misspelt
+    /// `--allow` is refused), and the finding it meant to silence still shows.
+    #[test]
+    fn a_misspelt_rule_in_the_ignore_annotation_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ingress.yaml");
+        let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: orders\n  annotations:\n    lint.kme2e.dev/ignore: ingress-no-clas\nspec:\n  rules:\n    - host: a.example.com\n";
+        std::fs::write(&file, ingress).unwrap();
+        let outcome = run(&catalog(), &Inputs { paths: vec![file], ..Inputs::default() });
+        let codes: Vec<(&str, Severity)> = outcome.findings.iter().map(|d| (d.code.as_str(), d.severity)).collect();
+        assert!(codes.contains(&("ignore-unknown-rule", Severity::Warning)), "{codes:?}");
+        assert!(codes.contains(&("ingress-no-class", Severity::Warning)), "not silenced: {codes:?}");
+        let said = outcome.findings.iter().find(|d| d.code == "ignore-unknown-rule").unwrap();
+        assert_eq!(said.position.line, 6);
+        assert!(said.help.as_deref().unwrap_or_default().contains("did you mean `ingress-no-class`"), "{said}");
+    }
+
     /// The same annotation is an error where it is the only opt-in (`istio-annotation-opt-in`)
     /// and a warning where the namespace label injects anyway.
     #[test]

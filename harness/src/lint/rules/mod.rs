@@ -415,7 +415,41 @@ pub fn run_all(index: &Index) -> (Vec<Diagnostic>, BTreeMap<&'static str, usize>
             *suppressed.entry(rule.id).or_default() += findings.suppressed;
         }
     }
+    out.extend(unknown_ignored_rules(index));
     (out, suppressed)
+}
+
+/// A rule named in an object's ignore annotation that does not exist silences nothing: said,
+/// with the closest rule, as `--allow` refuses one (a warning: the object itself is fine).
+fn unknown_ignored_rules(index: &Index) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for o in &index.objects {
+        let Some(list) = o.annotation(IGNORE_ANNOTATION) else { continue };
+        for id in list.split(',').map(str::trim).filter(|id| !id.is_empty() && rule(id).is_none()) {
+            let path = ["metadata", "annotations", IGNORE_ANNOTATION];
+            let help = match crate::diagnostic::closest(id, RULES.iter().map(|r| r.id)) {
+                Some(near) => format!("did you mean `{near}`? (`lint --list-rules` lists them)"),
+                None => "`lint --list-rules` lists the rules".into(),
+            };
+            let mut d = Diagnostic::error(
+                "ignore-unknown-rule",
+                &o.file,
+                o.position_of(&path),
+                format!(
+                    "`{IGNORE_ANNOTATION}` on {} {} names no lint rule `{}`: it silences nothing",
+                    o.kind,
+                    o.name,
+                    crate::diagnostic::escape_controls(id)
+                ),
+            )
+            .with_source(&o.source)
+            .with_field(path.join("."))
+            .with_help(help);
+            d.severity = Severity::Warning;
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// The rule named `id`.
