@@ -371,11 +371,13 @@ pub struct Cluster {
     pub kong_meshed: bool,
 }
 
-fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> Value {
+/// An `APIResourceList` as the API server serves it for discovery: `(plural, kind, namespaced)`
+/// per resource, each readable, patchable and deletable.
+pub fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> Value {
     let resources: Vec<Value> = items
         .iter()
         .map(|(plural, kind, namespaced)| {
-            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch"]})
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch", "delete"]})
         })
         .collect();
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})

@@ -4,9 +4,10 @@ use base64::Engine;
 use serde_json::json;
 
 use super::http::ingress_backends;
+
 use super::*;
 use crate::scenario::{RunContext, load};
-use crate::testing::{Head, KubeRequest, Reply, kube_mock, kube_status, serve};
+use crate::testing::{Head, KubeRequest, Reply, kube_mock, kube_status, resources, serve};
 
 #[test]
 fn conditions_read_status_and_existence() {
@@ -136,16 +137,6 @@ fn partial_matches_name_the_first_difference() {
         mismatch(&json!({"status": {"conditions": [{"type": "Programmed", "status": "True"}]}}), &conditions, "")
             .is_some()
     );
-}
-
-fn resources(group_version: &str, items: &[(&str, &str, bool)]) -> serde_json::Value {
-    let resources: Vec<serde_json::Value> = items
-        .iter()
-        .map(|(plural, kind, namespaced)| {
-            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "patch", "delete"]})
-        })
-        .collect();
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }
 
 /// A cluster where every apply succeeds, echo-v1 is available and its pod is labelled v1.
