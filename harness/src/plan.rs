@@ -71,6 +71,19 @@ impl Plan {
                 continue;
             };
             let (merged, overrides) = crate::stack::values::merge(&release.chart, &layered, &release.values);
+            // A mirror of the user's own serves istiod's images: preload them from there.
+            if let (Some(hub), Some(version)) = (merged["global"]["hub"].as_str(), self.mesh_version.as_deref())
+                && release.chart == "istiod"
+                && hub != crate::stack::ISTIO_HUB
+            {
+                let ours = crate::stack::istio_images(crate::stack::ISTIO_HUB, version);
+                let theirs = crate::stack::istio_images(hub, version);
+                for image in &mut self.preload {
+                    if let Some(i) = ours.iter().position(|o| o == image) {
+                        image.clone_from(&theirs[i]);
+                    }
+                }
+            }
             release.values = merged;
             release.overrides = overrides;
             release.user_values = files.iter().map(|u| u.file.clone()).collect();
@@ -466,12 +479,14 @@ impl fmt::Display for Plan {
                     writeln!(f, "  helm {}", r.helm_args(Path::new("")).join(" "))?;
                     match r.user_values.as_slice() {
                         [] => {}
-                        [one] => writeln!(f, "    values: {} under the harness's", one.display())?,
+                        [one] => {
+                            writeln!(f, "    values: {} (yours); the harness adds its own over them", one.display())?
+                        }
                         many => {
                             let files: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
                             writeln!(
                                 f,
-                                "    values: {} layered in this order (later wins), under the harness's",
+                                "    values: {} (yours, layered in this order: later wins); the harness adds its own over them",
                                 files.join(" < ")
                             )?;
                         }
@@ -757,6 +772,28 @@ mod tests {
         let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
         let profile = catalog.versions.profile("linkerd", Path::new("versions.toml")).unwrap();
         build(&catalog, &profile, "r1", crate::cluster::HostPorts { http: 1, https: 2 }).unwrap()
+    }
+
+    /// A mirror in the user's istiod values is where the run's Istio images come from: the
+    /// values keep it, and the images preloaded into the node are the mirror's.
+    #[test]
+    fn a_users_istio_mirror_is_what_the_node_preloads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let mut plan = build(&catalog, &profile, "r1", crate::cluster::HostPorts::AT_RUN_TIME).unwrap();
+        let version = plan.mesh_version.clone().unwrap();
+        let user = crate::stack::values::UserValues {
+            chart: "istiod".into(),
+            file: "istiod.yaml".into(),
+            value: serde_json::json!({"global": {"hub": "mirror.acme.internal/istio"}}),
+        };
+        plan.with_user_values(&[user]);
+        let mirrored = crate::stack::istio_images("mirror.acme.internal/istio", &version);
+        assert!(mirrored.iter().all(|i| plan.preload.contains(i)), "{:?}", plan.preload);
+        assert!(!plan.preload.iter().any(|i| i.starts_with(crate::stack::ISTIO_HUB)), "{:?}", plan.preload);
+        let text = plan.to_string();
+        assert!(!text.contains("the harness sets global.hub"), "{text}");
     }
 
     /// The same inputs give the same plan: ports are placeholders until a run picks them.

@@ -314,7 +314,7 @@ fn repro_new_round_trips_to_lint_and_dry_run() {
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let plan = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(plan.contains("scenario shop-503") && plan.contains("step 1: http GET /echo/orders"), "{plan}");
-    assert!(plan.contains("values-kong-ingress.yaml under the harness's"), "{plan}");
+    assert!(plan.contains("values-kong-ingress.yaml (yours); the harness adds its own"), "{plan}");
     // Values that choose what runs (Kong's image) need trust: named at the bundle's line, with
     // the flag in the hint.
     std::fs::write(&values, "gateway:\n  env:\n    log_level: debug\n  image:\n    repository: acme/kong\n").unwrap();
@@ -676,7 +676,7 @@ fn repeated_values_files_layer_in_order() {
     assert_eq!(kong["user_values"].as_array().map(Vec::len), Some(2), "{kong}");
     let text = xtask(&["plan", "istio", "--values", &va, "--values", &vb], |_| {});
     let shown = String::from_utf8_lossy(&text.stdout);
-    assert!(shown.contains("layered in this order (later wins)"), "{shown}");
+    assert!(shown.contains("(yours, layered in this order: later wins)"), "{shown}");
 }
 
 /// A config repository's CI has no kme2e project: `lint`, `doctor`, `--list-rules`,

@@ -277,7 +277,7 @@ pub fn preload_images(profile: &Profile) -> Vec<String> {
     images.extend([gateway, kic]);
     match (profile.mesh(), profile.pins.mesh_version.as_deref()) {
         (Mesh::Istio, Some(v)) => {
-            images.extend(["pilot", "proxyv2"].map(|i| format!("docker.io/istio/{i}:{v}")));
+            images.extend(istio_images(ISTIO_HUB, v));
         }
         (Mesh::Linkerd, Some(v)) => {
             images.extend(["proxy", "controller"].map(|i| format!("cr.l5d.io/linkerd/{i}:{v}")));
@@ -286,6 +286,15 @@ pub fn preload_images(profile: &Profile) -> Vec<String> {
     }
     images
 }
+
+/// Istio's images at `version` from `hub`: pilot (istiod) and proxyv2 (the sidecar), as the
+/// istiod chart names them (`<global.hub>/<image>:<global.tag>`).
+pub fn istio_images(hub: &str, version: &str) -> [String; 2] {
+    ["pilot", "proxyv2"].map(|i| format!("{}/{i}:{version}", hub.trim_end_matches('/')))
+}
+
+/// The hub the harness gives istiod unless the user's values name a mirror of their own.
+pub const ISTIO_HUB: &str = "docker.io/istio";
 
 /// The name istiod's extension provider for the collector goes by.
 const ISTIO_TRACE_PROVIDER: &str = "otel";
@@ -305,7 +314,7 @@ fn istiod_values(profile: &Profile) -> Value {
         // down in December 2026 (istio.io blog 2026/retirement-of-gcp); the same images are on
         // Docker Hub under `istio` (the chart's own documented default hub, values.yaml
         // `global.hub`). The tag stays the chart's, i.e. the release's own version.
-        "global": {"hub": "docker.io/istio"},
+        "global": {"hub": ISTIO_HUB},
         "meshConfig": {
             "enableTracing": true,
             "extensionProviders": [{
@@ -323,6 +332,10 @@ fn istiod_values(profile: &Profile) -> Value {
 fn linkerd_control_plane_values(profile: &Profile) -> Value {
     let t = &profile.versions.tracing;
     json!({
+        // The harness gives the run's own trust anchor and issuer as PEM (`--set-file`), which
+        // the chart turns into the issuer Secret and trust roots only with these two
+        // (charts/linkerd-control-plane templates/identity.yaml at edge-26.8.3).
+        "identity": {"externalCA": false, "issuer": {"scheme": "linkerd.io/tls"}},
         "proxy": {"tracing": {
             "enabled": true,
             "collector": {
@@ -457,6 +470,8 @@ mod tests {
             "linkerd-crds" => &["installGatewayAPI"],
             "linkerd-control-plane" => &[
                 "identityTrustAnchorsPEM",
+                "identity.externalCA",
+                "identity.issuer.scheme",
                 "identity.issuer.tls.crtPEM",
                 "identity.issuer.tls.keyPEM",
                 // values.yaml `proxy.tracing` at edge-26.8.3.

@@ -35,8 +35,27 @@ pub struct Override {
     pub why: String,
 }
 
-/// Why the harness sets a key of a chart (the first matching prefix).
-fn reason(chart: &str, key: &str) -> &'static str {
+/// Why the harness sets `key` of `chart` over the user's `user` (the first matching prefix).
+/// The reason depends on what the user wrote where one key serves several needs.
+fn reason(chart: &str, key: &str, user: &Value) -> &'static str {
+    match (chart, key) {
+        ("ingress", "gateway.env.tracing_instrumentations") if user.as_str() != Some("off") => {
+            // Kong's instrumentations other than `request` add spans of its own phases (Kong/kong
+            // kong/tracing/instrumentation.lua), which the trace snapshots do not hold.
+            return "the trace snapshots hold Kong's request span alone; other instrumentations add spans of \
+                    Kong's own phases to every trace";
+        }
+        ("ingress", "gateway.env.tracing_sampling_rate") => {
+            return "every traced request must be sampled, so the trace steps find their trace";
+        }
+        ("ingress", "gateway.podAnnotations.linkerd.io/inject") if user.as_str() == Some("enabled") => {
+            // linkerd/website 2-edge tasks/using-ingress.md: ingress mode routes by the request's
+            // host or l5d-dst-override header instead of its original destination.
+            return "Kong is meshed either way; Linkerd documents `ingress` mode for ingress controllers, so \
+                    the mesh routes Kong's requests by their Host and l5d-dst-override headers";
+        }
+        _ => {}
+    }
     let reasons: &[(&str, &str, &str)] = &[
         ("ingress", "gateway.proxy", "Kong's proxy must be reachable from the host through the kind port mappings"),
         ("ingress", "gateway.manager", "no Service of Kong's may take random NodePorts"),
@@ -53,7 +72,12 @@ fn reason(chart: &str, key: &str) -> &'static str {
         ),
         ("istiod", "global.hub", "registry.istio.io, the released charts' default hub, is shut down"),
         ("istiod", "meshConfig", "the tracing scenarios need the harness's collector"),
-        ("linkerd-control-plane", "identity", "the harness makes the run's own trust anchor and issuer"),
+        (
+            "linkerd-control-plane",
+            "identity",
+            "the harness makes the run's own trust anchor and issuer, given as PEM, which the chart reads only \
+             with `identity.issuer.scheme: linkerd.io/tls` and `identity.externalCA: false`",
+        ),
         (
             "linkerd-control-plane",
             "proxy.tracing",
@@ -61,6 +85,46 @@ fn reason(chart: &str, key: &str) -> &'static str {
         ),
     ];
     reasons.iter().find(|(c, p, _)| *c == chart && key.starts_with(p)).map_or("the harness needs it", |(_, _, why)| why)
+}
+
+/// Whether the user's value at `key` already gives what the harness's is there for, so that no
+/// override is needed, and whose value goes to Helm then.
+fn already_served(chart: &str, key: &str, user: &Value, harness: &Value) -> Option<Served> {
+    match (chart, key) {
+        // The chart renders every Kong env value through `quote` (charts/kong
+        // templates/_helpers.tpl `kong.renderEnv`), and Kong reads numbers from the string:
+        // `1.0` and "1.0" (and "1") configure the same.
+        ("ingress", k) if k.starts_with("gateway.env.") => {
+            let text = |v: &Value| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            let (u, h) = (text(user)?, text(harness)?);
+            let same_number = matches!((u.parse::<f64>(), h.parse::<f64>()), (Ok(a), Ok(b)) if a == b);
+            (u == h || same_number).then_some(Served::HarnessValue)
+        }
+        // A hub of the user's own (a private mirror) serves the same images; only the shut-down
+        // default registry is replaced.
+        ("istiod", "global.hub") => match user.as_str() {
+            Some(hub) if !hub.trim().is_empty() && !hub.starts_with(SHUT_DOWN_ISTIO_REGISTRY) => {
+                Some(Served::UserValue)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Where the released Istio charts' images used to live (their `global.hub` default).
+const SHUT_DOWN_ISTIO_REGISTRY: &str = "registry.istio.io";
+
+enum Served {
+    /// The two are the same configuration; the harness's spelling goes to Helm.
+    HarnessValue,
+    /// The user's value does the job differently (a mirror); it goes to Helm.
+    UserValue,
 }
 
 /// The values of each Helm release in `environment`, by chart as `--values` names them, with
@@ -394,7 +458,9 @@ pub fn layer(base: &Value, over: &Value) -> Value {
     }
 }
 
-/// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins.
+/// `user` deep-merged under `harness`: maps merge key by key, anything else from `harness` wins,
+/// recorded as an override, unless the user's value already gives what the harness's is for
+/// (the same Kong env value in another spelling, a mirror of Istio's images).
 pub fn merge(chart: &str, user: &Value, harness: &Value) -> (Value, Vec<Override>) {
     let mut overrides = Vec::new();
     let merged = merge_at(chart, "", user, harness, &mut overrides);
@@ -416,15 +482,22 @@ fn merge_at(chart: &str, path: &str, user: &Value, harness: &Value, out: &mut Ve
             Value::Object(merged)
         }
         (u, h) => {
-            if u != h {
-                out.push(Override {
-                    key: path.to_owned(),
-                    user: u.to_string(),
-                    harness: h.to_string(),
-                    why: reason(chart, path).to_owned(),
-                });
+            if u == h {
+                return h.clone();
             }
-            h.clone()
+            match already_served(chart, path, u, h) {
+                Some(Served::HarnessValue) => h.clone(),
+                Some(Served::UserValue) => u.clone(),
+                None => {
+                    out.push(Override {
+                        key: path.to_owned(),
+                        user: u.to_string(),
+                        harness: h.to_string(),
+                        why: reason(chart, path, u).to_owned(),
+                    });
+                    h.clone()
+                }
+            }
         }
     }
 }
@@ -523,6 +596,68 @@ mod tests {
         assert_eq!(overrides[0].key, "gateway.proxy.type");
         assert_eq!(overrides[0].user, "\"LoadBalancer\"");
         assert!(overrides[0].why.contains("reachable from the host"));
+    }
+
+    /// What the plan says it set over the user's values is what it did, for the reason that
+    /// applies to the value the user wrote (issue 28, item 11, as the newcomer hit each).
+    #[test]
+    fn overrides_are_real_and_give_the_reason_for_the_users_value() {
+        let kong = |mesh, user: Value| merge("ingress", &user, &crate::stack::kong::values(mesh));
+        // `1.0` and "1.0" configure Kong alike (the chart quotes env values): no override.
+        let (merged, overrides) = kong(Mesh::Istio, json!({"gateway": {"env": {"tracing_sampling_rate": 1.0}}}));
+        assert_eq!(overrides, [], "the same rate in another spelling is no override");
+        assert_eq!(merged["gateway"]["env"]["tracing_sampling_rate"], "1.0");
+        // A rate that is not 1 is replaced, and the reason is about sampling.
+        let (_, overrides) = kong(Mesh::Istio, json!({"gateway": {"env": {"tracing_sampling_rate": "0.5"}}}));
+        assert!(overrides[0].why.contains("must be sampled"), "{overrides:?}");
+        // `all` traces; the reason is the snapshots, not that tracing is off.
+        let (_, overrides) = kong(Mesh::Istio, json!({"gateway": {"env": {"tracing_instrumentations": "all"}}}));
+        assert_eq!(overrides.len(), 1, "{overrides:?}");
+        assert!(overrides[0].why.contains("request span alone") && !overrides[0].why.contains("off"), "{overrides:?}");
+        let (_, overrides) = kong(Mesh::Istio, json!({"gateway": {"env": {"tracing_instrumentations": "off"}}}));
+        assert!(overrides[0].why.contains("exports no span"), "{overrides:?}");
+        // Linkerd's `enabled` meshes Kong too: the reason says so and names ingress mode.
+        let (_, overrides) =
+            kong(Mesh::Linkerd, json!({"gateway": {"podAnnotations": {"linkerd.io/inject": "enabled"}}}));
+        assert_eq!(overrides[0].key, "gateway.podAnnotations.linkerd.io/inject");
+        assert!(
+            overrides[0].why.contains("meshed either way") && !overrides[0].why.contains("must be in the mesh"),
+            "{overrides:?}"
+        );
+    }
+
+    /// A private mirror of Istio's images stays the user's; the shut-down default is replaced.
+    #[test]
+    fn a_users_istio_mirror_is_kept() {
+        let harness = json!({"global": {"hub": crate::stack::ISTIO_HUB}});
+        let (merged, overrides) = merge("istiod", &json!({"global": {"hub": "mirror.acme.internal/istio"}}), &harness);
+        assert_eq!((merged["global"]["hub"].as_str(), overrides.len()), (Some("mirror.acme.internal/istio"), 0));
+        let (merged, overrides) = merge("istiod", &json!({"global": {"hub": "registry.istio.io/release"}}), &harness);
+        assert_eq!(merged["global"]["hub"], crate::stack::ISTIO_HUB);
+        assert!(overrides[0].why.contains("shut down"), "{overrides:?}");
+        let (merged, _) = merge("istiod", &json!({"global": {"hub": ""}}), &harness);
+        assert_eq!(merged["global"]["hub"], crate::stack::ISTIO_HUB, "an empty hub names no mirror");
+    }
+
+    /// Linkerd's issuer from a Secret of the user's (`kubernetes.io/tls`) would silently leave
+    /// the harness's PEM issuer unused: the harness sets the scheme, and the plan says why.
+    #[test]
+    fn a_users_linkerd_issuer_scheme_is_an_override_with_its_reason() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let profile = versions.profile("linkerd", Path::new("versions.toml")).unwrap();
+        let release = crate::stack::environment(&profile)
+            .into_iter()
+            .find_map(|a| match a {
+                crate::stack::Action::Helm(r) if r.chart == "linkerd-control-plane" => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        let user = json!({"identity": {"issuer": {"scheme": "kubernetes.io/tls"}}});
+        let (merged, overrides) = merge("linkerd-control-plane", &user, &release.values);
+        assert_eq!(merged["identity"]["issuer"]["scheme"], "linkerd.io/tls");
+        assert_eq!(overrides.len(), 1, "{overrides:?}");
+        assert_eq!(overrides[0].key, "identity.issuer.scheme");
+        assert!(overrides[0].why.contains("linkerd.io/tls"), "{overrides:?}");
     }
 
     /// Each credential the attack found copied verbatim into bundles, by key, by pair and by
