@@ -302,7 +302,8 @@ fn repro_new_round_trips_to_lint_and_dry_run() {
     ];
     let out = xtask(&args, bare_machine);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("expected: step 1 fails"), "{}", stderr(&out));
+    // The scenario waits for the user's Deployment, then states the request.
+    assert!(stderr(&out).contains("expected: step 2 fails"), "{}", stderr(&out));
     // The user's own values only configure Kong (its log level): the bundle lints clean and
     // runs without trust, with those values layered under the harness's.
     let lint = xtask(&["lint", b], bare_machine);
@@ -313,7 +314,12 @@ fn repro_new_round_trips_to_lint_and_dry_run() {
     let run = xtask(&["repro", "run", b, "--dry-run"], bare_machine);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let plan = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(plan.contains("scenario shop-503") && plan.contains("step 1: http GET /echo/orders"), "{plan}");
+    assert!(
+        plan.contains("scenario shop-503")
+            && plan.contains("step 1: wait Deployment/echo-v1 available")
+            && plan.contains("step 2: http GET /echo/orders"),
+        "{plan}"
+    );
     assert!(plan.contains("values-kong-ingress.yaml (yours); the harness adds its own"), "{plan}");
     // Values that choose what runs (Kong's image) need trust: named at the bundle's line, with
     // the flag in the hint.

@@ -65,6 +65,9 @@ pub enum ReproError {
     Write { path: PathBuf, error: std::io::Error },
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
+    /// Several located problems, all reported at once (`repro new` on the user's files).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Problems(Vec<Diagnostic>),
     #[error(
         "the bundle's pins or Helm values differ from this checkout's:\n{}\n\
          A bundle chooses versions only among this checkout's profiles; its tools, URLs, sums, images, \

@@ -97,6 +97,19 @@ impl Catalog {
         Ok(Checked { mesh, scenario, manifests })
     }
 
+    /// A scenario loaded for `mesh` with its fixtures rendered, unchecked: for callers that
+    /// report every problem of the objects ([`super::scope::manifest_problems`]).
+    pub(crate) fn load_rendered(
+        &self,
+        file: &Path,
+        mesh: Mesh,
+        run: &str,
+    ) -> Result<(LoadedScenario, Vec<Manifest>), CheckError> {
+        let scenario = self.load_for(file, &RunContext::new(run, mesh))?;
+        let manifests = scenario.render_fixtures(&self.project.fixtures_dir())?;
+        Ok((scenario, manifests))
+    }
+
     /// The meshes a scenario file declares.
     pub fn meshes_of(&self, file: &Path) -> Result<Vec<Mesh>, CheckError> {
         Ok(self.parse_only(file)?.meshes())

@@ -52,9 +52,12 @@ pub fn scaffold(
     values: BTreeMap<String, serde_json::Value>,
     answer: &Answer<'_>,
 ) -> Result<Bundle, ReproError> {
-    let (bundle, skipped) = scaffold_reporting(catalog, name, mesh, manifests, values, answer)?;
+    let (bundle, skipped, adapted) = scaffold_reporting(catalog, name, mesh, manifests, values, answer)?;
     for s in &skipped {
         tracing::warn!("--manifests: skipped {}: {}", names::printable(&s.file.display().to_string()), s.why);
+    }
+    for change in &adapted {
+        tracing::info!("--manifests: {}", names::printable(change));
     }
     Ok(bundle)
 }
@@ -82,7 +85,9 @@ fn skip_reason(file: &Path) -> Option<&'static str> {
 
 /// The bundle: `manifests` (every *.yaml / *.yml directly in it) as fixtures, `values` the Helm
 /// values in force by chart (`crate::stack::values::in_force`), one request step; credentials in
-/// either are redacted ([`Bundle::redact`]). With it, every file of `manifests` not read and why.
+/// either are redacted ([`Bundle::redact`]). With it, every file of `manifests` not read and why,
+/// and what was changed for the scenario's namespace (`into_scenario_namespace`). `manifests` is
+/// a directory (its *.yaml / *.yml files) or one file.
 pub fn scaffold_reporting(
     catalog: &Catalog,
     name: &str,
@@ -90,7 +95,7 @@ pub fn scaffold_reporting(
     manifests: &Path,
     values: BTreeMap<String, serde_json::Value>,
     answer: &Answer<'_>,
-) -> Result<(Bundle, Vec<Skipped>), ReproError> {
+) -> Result<(Bundle, Vec<Skipped>, Vec<String>), ReproError> {
     names::dns1123_label(name).map_err(|e| usage(Path::new("--name"), format!("--name: {e}")))?;
     let (method, path) = match answer.request.trim().split_once(' ') {
         Some((method, path)) => (method.trim().to_ascii_uppercase(), path.trim()),
@@ -115,25 +120,34 @@ pub fn scaffold_reporting(
         return Err(usage(Path::new("--expect-status"), format!("{} is not an HTTP status", answer.status)));
     }
 
-    // The directory the user named (a link to one is the user's own choice); said once.
-    if !std::fs::metadata(manifests).is_ok_and(|m| m.is_dir()) {
-        let why = match std::fs::metadata(manifests) {
-            Ok(_) => "is not a directory".to_owned(),
-            Err(e) => format!("cannot be read: {e}"),
-        };
-        return Err(usage(
-            manifests,
-            format!("--manifests: `{}` {why}; give the directory holding the manifests", manifests.display()),
-        ));
-    }
+    // The directory the user named (a link to one is the user's own choice), or one file.
+    let entries: Vec<std::path::PathBuf> = match std::fs::metadata(manifests) {
+        Ok(m) if m.is_dir() => {
+            let mut entries: Vec<_> = std::fs::read_dir(manifests)
+                .map_err(|error| ReproError::Read { path: manifests.to_owned(), error })?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            entries
+        }
+        Ok(_) => vec![manifests.to_owned()],
+        Err(e) => {
+            return Err(usage(
+                manifests,
+                format!(
+                    "--manifests: `{}` cannot be read: {e}; give a manifest file or the directory holding them",
+                    manifests.display()
+                ),
+            ));
+        }
+    };
     let mut fixtures = BTreeMap::new();
+    // Fixture path -> the user's file, to point findings at the file the user has.
+    let mut origins: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(manifests)
-        .map_err(|error| ReproError::Read { path: manifests.to_owned(), error })?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
+    let mut adapted = Vec::new();
+    let mut deployments = Vec::new();
     for file in entries {
         if let Some(why) = skip_reason(&file) {
             skipped.push(Skipped { file, why });
@@ -144,7 +158,11 @@ pub fn scaffold_reporting(
         // Opened without following a link, in case one took the file's place since the look.
         let text = names::read_regular_text(&file, MAX_MANIFEST_BYTES)
             .map_err(|error| ReproError::Read { path: file.clone(), error })?;
+        let (text, changes, names) = into_scenario_namespace(&text);
+        adapted.extend(changes.into_iter().map(|c| format!("{file_name}: {c}")));
+        deployments.extend(names);
         fixtures.insert(format!("user/{file_name}"), text);
+        origins.insert(format!("user/{file_name}"), file.clone());
     }
     if fixtures.is_empty() {
         let mut message = "no *.yaml or *.yml manifest directly in this directory".to_owned();
@@ -167,8 +185,17 @@ pub fn scaffold_reporting(
         scenario += &format!("  - {}\n", quoted(rel.trim_start_matches("user/")).replacen('"', "\"user/", 1));
     }
     let host = answer.host.map(|h| format!(", host: {}", quoted(h))).unwrap_or_default();
+    // The user's Deployments ready first, so the request meets the service, not its start-up.
+    scenario += "steps:\n";
+    for name in &deployments {
+        scenario += &format!(
+            "  - wait: {{resource: {{apiVersion: apps/v1, kind: Deployment, name: {}}}, condition: available}}\n",
+            quoted(name)
+        );
+    }
+    let request_step = deployments.len() + 1;
     scenario += &format!(
-        "steps:\n  - http:\n      request: {{method: {method}, path: {}{host}}}\n      expect:\n        status: {}\n",
+        "  - http:\n      request: {{method: {method}, path: {}{host}}}\n      expect:\n        status: {}\n",
         quoted(path),
         answer.status
     );
@@ -185,7 +212,7 @@ pub fn scaffold_reporting(
         // The wrong answer, not any failure: a connection error or a timeout is not the bug.
         expected: Expected {
             outcome: ExpectedOutcome::Fails,
-            step: Some(1),
+            step: Some(request_step),
             detail: Some(format!("is not {}", answer.status)),
             note: answer.note.trim().to_owned(),
         },
@@ -200,8 +227,113 @@ pub fn scaffold_reporting(
     let dir = tempfile::tempdir().map_err(|error| ReproError::Write { path: std::env::temp_dir(), error })?;
     let unpacked = Catalog::open(bundle.unpack(&dir.path().join("project"))?).map_err(super::CheckError::from)?;
     let file = unpacked.project.scenarios_dir().join(format!("{name}.yaml"));
-    unpacked.check_mesh(&file, mesh, "offline")?;
-    Ok((bundle, skipped))
+    let fixtures_dir = unpacked.project.fixtures_dir();
+    // A finding in the unpacked copy names the user's own file (lines are kept, see
+    // `into_scenario_namespace`); one in the generated scenario says so.
+    let at_users_file = |mut d: Diagnostic| {
+        match d.file.strip_prefix(&fixtures_dir).ok().and_then(|rel| origins.get(&rel.to_string_lossy().into_owned())) {
+            Some(origin) => d.file = origin.clone(),
+            None if d.file == file => {
+                d.file = std::path::PathBuf::from(format!("(the scenario repro new wrote for {name})"));
+                if d.code == "unreachable" && answer.host.is_none() {
+                    d.help = Some("pass `--host` with a host your manifests route (`routed:` above)".into());
+                }
+            }
+            None => {}
+        }
+        d
+    };
+    if let Err(e) = unpacked.check_mesh(&file, mesh, "offline") {
+        // Every object the run would refuse, not only the first.
+        let problems: Vec<Diagnostic> = match unpacked.load_rendered(&file, mesh, "offline") {
+            Ok((loaded, manifests)) => {
+                super::scope::manifest_problems(&loaded, &manifests).map(at_users_file).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        if problems.len() > 1 {
+            return Err(ReproError::Problems(problems));
+        }
+        return Err(match e {
+            super::CheckError::Load(super::LoadError(d)) => ReproError::Invalid(Box::new(at_users_file(*d))),
+            other => ReproError::Check(other),
+        });
+    }
+    Ok((bundle, skipped, adapted))
+}
+
+/// The user's manifest `text`, made to run in the scenario's namespace line for line (findings
+/// keep pointing at the user's own lines): Namespace documents commented out (the scenario runs
+/// in a namespace of its own, labelled for the mesh), each `metadata.namespace` value replaced by
+/// the scenario's, and in-cluster names `<name>.<namespace>.svc` of those namespaces rewritten
+/// to it. Returns the text, what was changed, and the names of the Deployments it holds.
+fn into_scenario_namespace(text: &str) -> (String, Vec<String>, Vec<String>) {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut changes = Vec::new();
+    let mut deployments = Vec::new();
+    let mut namespaces = std::collections::BTreeSet::new();
+    let mut start = 0;
+    while start < lines.len() {
+        let end = (start + 1..lines.len()).find(|&i| is_document_start(&lines[i])).unwrap_or(lines.len());
+        let doc = lines[start..end].join("\n");
+        let object: serde_json::Value = crate::yaml::from_str(&doc).unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let line_of = |p: crate::diagnostic::Position| (p.line >= 1).then(|| start + p.line as usize - 1);
+        if kind == "Namespace" && object["apiVersion"] == "v1" {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            for line in &mut lines[start..end] {
+                if !line.trim().is_empty() && !is_document_start(line) {
+                    *line = format!("# {line}");
+                }
+            }
+            changes.push(format!(
+                "Namespace `{name}` left out (line {}): the scenario runs in a namespace of its own",
+                start + 1
+            ));
+            namespaces.insert(name);
+        } else if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            let at = line_of(crate::yaml::locate(&doc, &["metadata", "namespace"]));
+            if let Some(i) = at {
+                let replaced =
+                    [format!("namespace: {ns}"), format!("namespace: \"{ns}\""), format!("namespace: '{ns}'")]
+                        .iter()
+                        .find(|form| lines[i].contains(form.as_str()))
+                        .map(|form| lines[i].replacen(form.as_str(), "namespace: \"{{ namespace }}\"", 1));
+                if let Some(new) = replaced {
+                    lines[i] = new;
+                    namespaces.insert(ns.to_owned());
+                }
+            }
+        }
+        if kind == "Deployment"
+            && let Some(name) = object["metadata"]["name"].as_str()
+        {
+            deployments.push(name.to_owned());
+        }
+        start = end;
+    }
+    for ns in namespaces.iter().filter(|ns| !ns.is_empty()) {
+        let from = format!(".{ns}.svc");
+        let mut rewrote = false;
+        for line in lines.iter_mut().filter(|l| !l.trim_start().starts_with('#') && l.contains(&from)) {
+            *line = line.replace(&from, ".{{ namespace }}.svc");
+            rewrote = true;
+        }
+        changes.push(format!(
+            "namespace `{ns}` became the scenario's{}",
+            if rewrote { format!(" (and `*.{ns}.svc` names with it)") } else { String::new() }
+        ));
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    (out, changes, deployments)
+}
+
+/// A YAML document separator line (`---`, possibly followed by a comment or content).
+fn is_document_start(line: &str) -> bool {
+    line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
 }
 
 #[cfg(test)]
@@ -306,7 +438,7 @@ mod tests {
                 "extraEnvVars": [{"name": "DD_API_KEY", "value": "dd-0123456789"}]}}),
         )]
         .into();
-        let (bundle, skipped) =
+        let (bundle, skipped, _) =
             scaffold_reporting(&catalog(), "shop-503", Mesh::Istio, dir.path(), values, &answer("/")).unwrap();
         let said: Vec<String> =
             skipped.iter().map(|s| format!("{} {}", s.file.file_name().unwrap().to_string_lossy(), s.why)).collect();
@@ -340,34 +472,73 @@ mod tests {
         assert!(err.contains("skipped link.yaml: a symbolic link") && !err.contains("ghp_T0KEN"), "{err}");
     }
 
-    /// `--manifests` naming a file: one usage error, said once (no `Not a directory` repeated
-    /// by an error chain).
+    /// `--manifests` naming one file reads that file; a path that does not exist is one usage
+    /// error, said once (no cause repeated by an error chain).
     #[test]
-    fn manifests_that_are_not_a_directory_are_said_once() {
+    fn manifests_may_be_one_file_and_a_missing_one_is_said_once() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("shop.yaml");
         std::fs::write(&file, SHOP).unwrap();
-        let err = scaffold(&catalog(), "shop", Mesh::Istio, &file, BTreeMap::new(), &answer("/")).unwrap_err();
+        let bundle = scaffold(&catalog(), "shop", Mesh::Istio, &file, BTreeMap::new(), &answer("/")).unwrap();
+        assert_eq!(bundle.fixtures.get("user/shop.yaml").map(String::as_str), Some(SHOP));
+        let missing = dir.path().join("nope.yaml");
+        let err = scaffold(&catalog(), "shop", Mesh::Istio, &missing, BTreeMap::new(), &answer("/")).unwrap_err();
         assert!(std::error::Error::source(&err).is_none(), "no chain to repeat the cause");
         let text = err.to_string();
-        assert_eq!(text.matches("not a directory").count(), 1, "{text}");
-        // Nor does a read error repeat its cause through a chain.
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
         let read = ReproError::Read { path: file, error: std::io::Error::from_raw_os_error(20) };
         assert!(std::error::Error::source(&read).is_none());
         assert_eq!(read.to_string().matches("Not a directory").count(), 1, "{read}");
     }
 
-    /// A manifest that writes into another namespace fails the scaffold with the scope error,
-    /// as `repro run` would.
+    /// The manifests of a config repository as they are: their Namespace, `namespace: shop` on
+    /// every object, the Service's in-cluster name. They run in the scenario's namespace, line
+    /// for line, and the scenario waits for their Deployment before the request it states.
     #[test]
-    fn manifests_are_checked_like_fixtures() {
+    fn a_repositorys_manifests_move_into_the_scenarios_namespace() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {istio-injection: enabled}\n---\n\
+            apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders\n  namespace: shop\nspec:\n  selector:\n    \
+            matchLabels: {app: orders}\n  template:\n    metadata:\n      labels: {app: orders}\n    spec:\n      \
+            containers:\n      - {name: orders, image: \"{{ images.echo }}\"}\n---\napiVersion: v1\nkind: Service\n\
+            metadata: {name: orders, namespace: \"shop\", annotations: {konghq.com/host-header: orders.shop.svc.cluster.local}}\n\
+            spec:\n  selector: {app: orders}\n  ports: [{port: 80}]\n";
+        let (adapted, changes, deployments) = into_scenario_namespace(text);
+        assert_eq!(adapted.lines().count(), text.lines().count(), "line for line:\n{adapted}");
+        assert!(adapted.starts_with("# apiVersion: v1\n# kind: Namespace\n"), "{adapted}");
+        assert_eq!(adapted.matches("namespace: \"{{ namespace }}\"").count(), 2, "{adapted}");
+        assert!(adapted.contains("host-header: orders.{{ namespace }}.svc.cluster.local"), "{adapted}");
+        assert!(!adapted.contains("shop.svc") && !adapted.contains("namespace: shop"), "{adapted}");
+        assert_eq!(deployments, ["orders"]);
+        assert!(changes.iter().any(|c| c.contains("Namespace `shop` left out (line 1)")), "{changes:?}");
+
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("shop.yaml"),
-            SHOP.replace("  name: shop\n", "  name: shop\n  namespace: prod\n"),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("orders.yaml"), text).unwrap();
+        let bundle = scaffold(&catalog(), "orders", Mesh::Istio, dir.path(), BTreeMap::new(), &answer("/")).unwrap();
+        assert!(
+            bundle
+                .scenario_yaml
+                .contains("  - wait: {resource: {apiVersion: apps/v1, kind: Deployment, name: \"orders\"}")
+        );
+        assert_eq!(bundle.expected.to_string(), "step 2 fails with `is not 200`");
+    }
+
+    /// Every object the run would refuse is reported at once, at the user's own file and line
+    /// (never at the temporary copy the check ran on).
+    #[test]
+    fn every_refused_object_is_reported_at_the_users_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shop.yaml");
+        let text = format!(
+            "{SHOP}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: edge\nspec:\n  type: NodePort\n  \
+             ports: [{{port: 80}}]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: debug\nspec:\n  \
+             containers: [{{name: c, image: busybox}}]\n"
+        );
+        std::fs::write(&file, &text).unwrap();
         let err = scaffold(&catalog(), "shop", Mesh::Istio, dir.path(), BTreeMap::new(), &answer("/")).unwrap_err();
-        assert!(err.to_string().contains("prod"), "{err}");
+        let ReproError::Problems(problems) = &err else { panic!("all problems at once: {err}") };
+        let at: Vec<(String, u32)> = problems.iter().map(|d| (d.file.display().to_string(), d.position.line)).collect();
+        let shown = file.display().to_string();
+        assert_eq!(at, [(shown.clone(), 14), (shown, 22)], "{err}");
+        assert!(!err.to_string().contains("fixtures/user"), "{err}");
     }
 }

@@ -626,62 +626,8 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
             ));
         }
     }
-    let images: Vec<&str> =
-        loaded.vars.names().filter(|n| n.starts_with("images.")).filter_map(|n| loaded.vars.get(n)).collect();
-    for m in manifests {
-        if let Some(path) = pod_spec_path(&m.kind) {
-            let spec = path.iter().try_fold(&m.object, |v, k| v.get(*k));
-            if let Some((rest, message)) = spec.and_then(|s| pod_problem(s, &images)) {
-                let full: Vec<&str> = path.iter().copied().chain(rest.iter().map(String::as_str)).collect();
-                let d = Diagnostic::error(
-                    "scope",
-                    &m.file,
-                    m.position_of(&full),
-                    format!("{} {}: {message}", m.kind, m.name),
-                )
-                .with_field(full.join("."))
-                .with_source(&m.source);
-                return Err(LoadError(Box::new(d)));
-            }
-        }
-        if let Some((path, message)) = reach_problem(m) {
-            let d =
-                Diagnostic::error("scope", &m.file, m.position_of(&path), format!("{} {}: {message}", m.kind, m.name))
-                    .with_field(path.join("."))
-                    .with_source(&m.source);
-            return Err(LoadError(Box::new(d)));
-        }
-        let problem = if is_cluster_scoped(&m.kind) {
-            if cluster_scoped_allowed(&m.api_version, &m.kind) {
-                cluster_scoped_name_problem(&m.kind, &m.name, namespace).map(|p| (vec!["metadata", "name"], p))
-            } else {
-                Some((
-                    vec!["kind"],
-                    format!(
-                        "a scenario may not create cluster-scoped {} objects; cluster-scoped kinds it may create: {}",
-                        m.kind,
-                        allowed_list()
-                    ),
-                ))
-            }
-        } else {
-            m.namespace.as_deref().filter(|ns| *ns != namespace).map(|ns| {
-                (
-                    vec!["metadata", "namespace"],
-                    format!(
-                        "{}/{} is in namespace `{ns}`; a scenario's objects live in its own namespace \
-                         (leave metadata.namespace out, or write \"{{{{ namespace }}}}\")",
-                        m.kind, m.name
-                    ),
-                )
-            })
-        };
-        if let Some((path, message)) = problem {
-            let d = Diagnostic::error("scope", &m.file, m.position_of(&path), message)
-                .with_field(path.join("."))
-                .with_source(&m.source);
-            return Err(LoadError(Box::new(d)));
-        }
+    if let Some(d) = manifest_problems(loaded, manifests).next() {
+        return Err(LoadError(Box::new(d)));
     }
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
         let index = i.to_string();
@@ -755,6 +701,72 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
         }
     }
     Ok(())
+}
+
+/// Every fixture object a scenario may not create, one finding each (the run refuses the
+/// first; `repro new` reports them all at once).
+pub fn manifest_problems<'a>(
+    loaded: &'a LoadedScenario,
+    manifests: &'a [Manifest],
+) -> impl Iterator<Item = Diagnostic> + 'a {
+    let namespace = loaded.vars.get("namespace").unwrap_or_default();
+    let images: Vec<&str> =
+        loaded.vars.names().filter(|n| n.starts_with("images.")).filter_map(|n| loaded.vars.get(n)).collect();
+    manifests.iter().filter_map(move |m| manifest_problem(m, namespace, &images))
+}
+
+/// What is wrong with one fixture object, if anything: its pods, its reach beyond the
+/// cluster, its scope.
+fn manifest_problem(m: &Manifest, namespace: &str, images: &[&str]) -> Option<Diagnostic> {
+    if let Some(path) = pod_spec_path(&m.kind) {
+        let spec = path.iter().try_fold(&m.object, |v, k| v.get(*k));
+        if let Some((rest, message)) = spec.and_then(|s| pod_problem(s, images)) {
+            let full: Vec<&str> = path.iter().copied().chain(rest.iter().map(String::as_str)).collect();
+            let d =
+                Diagnostic::error("scope", &m.file, m.position_of(&full), format!("{} {}: {message}", m.kind, m.name))
+                    .with_field(full.join("."))
+                    .with_source(&m.source);
+            return Some(d);
+        }
+    }
+    if let Some((path, message)) = reach_problem(m) {
+        let d = Diagnostic::error("scope", &m.file, m.position_of(&path), format!("{} {}: {message}", m.kind, m.name))
+            .with_field(path.join("."))
+            .with_source(&m.source);
+        return Some(d);
+    }
+    let problem = if is_cluster_scoped(&m.kind) {
+        if cluster_scoped_allowed(&m.api_version, &m.kind) {
+            cluster_scoped_name_problem(&m.kind, &m.name, namespace).map(|p| (vec!["metadata", "name"], p))
+        } else {
+            Some((
+                vec!["kind"],
+                format!(
+                    "a scenario may not create cluster-scoped {} objects; cluster-scoped kinds it may create: {}",
+                    m.kind,
+                    allowed_list()
+                ),
+            ))
+        }
+    } else {
+        m.namespace.as_deref().filter(|ns| *ns != namespace).map(|ns| {
+            (
+                vec!["metadata", "namespace"],
+                format!(
+                    "{}/{} is in namespace `{ns}`; a scenario's objects live in its own namespace \
+                     (leave metadata.namespace out, or write \"{{{{ namespace }}}}\")",
+                    m.kind, m.name
+                ),
+            )
+        })
+    };
+    if let Some((path, message)) = problem {
+        let d = Diagnostic::error("scope", &m.file, m.position_of(&path), message)
+            .with_field(path.join("."))
+            .with_source(&m.source);
+        return Some(d);
+    }
+    None
 }
 
 /// The run-time check of one object about to be written: the executor's last word before the

@@ -31,13 +31,17 @@ pub fn new(args: NewArgs) -> Result<u8> {
     let plan = harness::session::make_plan(&catalog, mesh, None, "new", ports, &values, &[])?;
     let in_force = harness::stack::values::in_force(&plan.environment);
     let answer = Answer { request: &request, host: host.as_deref(), status: expect_status, note: &note };
-    let (bundle, skipped) = scaffold_reporting(&catalog, &name, mesh, &manifests, in_force, &answer)?;
+    let (bundle, skipped, adapted) = scaffold_reporting(&catalog, &name, mesh, &manifests, in_force, &answer)?;
     // What was left out of the bundle, and why (links, FIFOs, files that are no manifest).
     for s in &skipped {
         eprintln!(
             "{}",
             harness::diagnostic::escape_for_log(&format!("note: --manifests: skipped {}: {}", s.file.display(), s.why))
         );
+    }
+    // What was changed so the manifests run in the scenario's namespace.
+    for change in &adapted {
+        eprintln!("{}", harness::diagnostic::escape_for_log(&format!("note: --manifests: {change}")));
     }
     write_bundle(&bundle, out.as_deref())
 }
