@@ -114,3 +114,68 @@ fn the_transcript_example_replays_as_written() {
     let out = kme2e(dir.path(), &["replay", "example.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// README, "Test your own setup": every shell block between the walkthrough markers runs as
+/// written, in order, in one shell started in this checkout, with `kme2e` on PATH and a home
+/// of its own; then the Action's lint step runs with the workflow's inputs on the repository
+/// the walkthrough made.
+#[test]
+fn the_readmes_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(checkout().join("README.md")).unwrap();
+    let (_, rest) = readme.split_once("<!-- walkthrough: begin -->").expect("the walkthrough's begin marker");
+    let (walkthrough, _) = rest.split_once("<!-- walkthrough: end -->").expect("the walkthrough's end marker");
+    let script = blocks(walkthrough, "sh").join("\n");
+    assert!(script.contains("kme2e repro new") && script.contains("kme2e plan"), "{script}");
+
+    let home = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_kme2e")).parent().unwrap().to_owned();
+    let path =
+        std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())))
+            .unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(checkout())
+        .env("HOME", home.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "the walkthrough stopped:\n{}", text(&out));
+    let shop = home.path().join("shop");
+    let log = text(&out);
+    assert!(log.contains("lint: clean"), "{log}");
+    // The layering is shown, the image pinned, the bundle written and planned.
+    assert!(log.contains("(yours, layered in this order: later wins)"), "{log}");
+    assert!(log.contains("ghcr.io/acme/orders:1.4.2"), "the pinned image is preloaded: {log}");
+    assert!(log.contains("team: shop"), "{log}");
+    assert!(shop.join("e2e/bug.yaml").is_file() && shop.join("e2e/plan/replay.sh").is_file());
+    assert!(log.contains("scenario my-bug (scenarios/my-bug.yaml)"), "the bundle is planned: {log}");
+    assert!(log.contains("expected: step 2 fails with `is not 200`"), "{log}");
+
+    // The workflow's inputs are the Action's, and its lint step passes on this repository.
+    let workflow = blocks(&readme, "yaml").into_iter().find(|b| b.contains("uses: OWNER/kong-mesh-e2e@")).unwrap();
+    let workflow: serde_json::Value = harness::yaml::from_str(&workflow).unwrap();
+    let step = workflow["jobs"]["kme2e"]["steps"].as_array().unwrap().iter().find(|s| s["with"].is_object()).unwrap();
+    let action: serde_json::Value =
+        harness::yaml::from_str(&std::fs::read_to_string(checkout().join("action.yml")).unwrap()).unwrap();
+    let input = |name: &str| step["with"][name].as_str().unwrap_or_default().to_owned();
+    for key in step["with"].as_object().unwrap().keys() {
+        assert!(action["inputs"][key].is_object(), "the workflow's `{key}` is no input of action.yml");
+    }
+    let outputs = shop.join("github-output");
+    let lint = Command::new("bash")
+        .arg(checkout().join("action/lint.sh"))
+        .current_dir(&shop)
+        .env("KME2E", env!("CARGO_BIN_EXE_kme2e"))
+        .env("KME2E_PATHS", input("paths"))
+        .env("KME2E_MESH", input("mesh"))
+        .env("KME2E_VALUES", input("values"))
+        .env("KME2E_SARIF", "kme2e-lint.sarif")
+        .env("GITHUB_OUTPUT", &outputs)
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(0), "{}", text(&lint));
+    assert_eq!(std::fs::read_to_string(&outputs).unwrap().trim(), "exit-code=0", "{}", text(&lint));
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shop.join("kme2e-lint.sarif")).unwrap()).unwrap();
+    assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]), "{sarif}");
+}
