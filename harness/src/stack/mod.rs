@@ -118,6 +118,14 @@ impl fmt::Display for Gate {
     }
 }
 
+/// A file the run downloads and checks before use: where from, and its sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinnedFile {
+    pub file: String,
+    pub url: String,
+    pub sha256: String,
+}
+
 /// One step of building the environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -126,7 +134,7 @@ pub enum Action {
     Crds {
         name: String,
         version: String,
-        files: Vec<String>,
+        files: Vec<PinnedFile>,
     },
     /// Linkerd's trust anchor and issuer, generated into the run directory (`linkerd/`).
     LinkerdIdentity,
@@ -153,10 +161,15 @@ pub const LINKERD_ISSUER_KEY: &str = "linkerd/issuer.key";
 /// The environment of `profile`, in install order.
 pub fn environment(profile: &Profile) -> Vec<Action> {
     let v = &profile.versions;
-    let crds: Vec<String> = v.gateway_api.sha256.keys().cloned().collect();
+    let crds: Vec<PinnedFile> = v
+        .gateway_api
+        .artifacts()
+        .into_iter()
+        .map(|a| PinnedFile { file: a.file, url: a.url, sha256: a.sha256 })
+        .collect();
     let crd_names = crds
         .iter()
-        .map(|f| {
+        .map(|PinnedFile { file: f, .. }| {
             // gateway.networking.k8s.io_httproutes.yaml -> httproutes.gateway.networking.k8s.io
             let stem = f.trim_end_matches(".yaml");
             match stem.split_once('_') {

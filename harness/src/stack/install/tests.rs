@@ -149,7 +149,15 @@ async fn shared_clusters_get_only_the_crds_they_lack() {
         cache.seed(&a, CRD.as_bytes());
     }
     let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
-    let crds = [Action::Crds { name: "gateway-api".into(), version: "v1.3.0".into(), files: vec!["x".into()] }];
+    let crds = [Action::Crds {
+        name: "gateway-api".into(),
+        version: "v1.3.0".into(),
+        files: vec![super::super::PinnedFile {
+            file: "x".into(),
+            url: "https://example.invalid/x".into(),
+            sha256: "0".repeat(64),
+        }],
+    }];
     for (there, applied) in [(Some("v1.2.1"), false), (Some("v1.4.0"), false), (None, true)] {
         let (client, asked) = kube_mock(move |req| match (req.method.as_str(), there) {
             ("GET", Some(version)) if req.path.ends_with("/httproutes.gateway.networking.k8s.io") => (
