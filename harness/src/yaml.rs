@@ -48,6 +48,17 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     text_from_bytes(read_bytes(path)?)
 }
 
+/// The largest manifest file of the user's that lint reads (`helm template` output with CRDs
+/// runs to megabytes); its documents are parsed one at a time, each under the usual budget.
+/// Scenario files, fixtures, values and bundles keep the [`MAX_FILE_BYTES`] bound.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// [`read_text`] for a rendered manifest stream of the user's, up to [`MAX_MANIFEST_BYTES`].
+pub fn read_manifest_text(path: &Path) -> Result<String, Error> {
+    let bytes = read_bounded(path, MAX_MANIFEST_BYTES, "manifest files")?;
+    text_within(bytes, MAX_MANIFEST_BYTES)
+}
+
 /// Read at most [`MAX_FILE_BYTES`] of a file; a larger file is an error.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
     read_bounded(path, MAX_FILE_BYTES, "YAML inputs")
@@ -102,10 +113,14 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Erro
 
 /// Validate bytes as a text document.
 pub fn text_from_bytes(bytes: Vec<u8>) -> Result<String, Error> {
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    text_within(bytes, MAX_FILE_BYTES)
+}
+
+fn text_within(bytes: Vec<u8>, limit: u64) -> Result<String, Error> {
+    if bytes.len() as u64 > limit {
         return Err(Error::whole_file(
             "too-large",
-            format!("input is larger than the {} KiB limit for YAML inputs", MAX_FILE_BYTES / 1024),
+            format!("input is larger than the {} KiB limit for YAML inputs", limit / 1024),
             Some("split it into several files".into()),
         ));
     }

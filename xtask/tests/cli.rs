@@ -826,10 +826,11 @@ fn meshes_without_a_scenario_get_no_job_and_no_run() {
     assert!(out.stdout.is_empty());
 }
 
-/// A tree as a config repository holds it: a kind config (as `plan --out` writes one), a Helm
-/// chart with its templates and a kustomize directory are each skipped with a note saying what
-/// to lint instead (never an error, never "nothing to check" with exit 2); `lint -` reads
-/// standard input and names it `<stdin>`.
+/// A tree as a config repository holds it: a kind config (as `plan --out` writes one) and a Helm
+/// chart with its templates are each skipped with a note saying what to lint instead, and a
+/// kustomize directory without kubectl too (never an error, never "nothing to check" with exit
+/// 2; with kubectl it is built: harness/tests/kustomize.rs); `lint -` reads standard input and
+/// names it `<stdin>`.
 #[test]
 fn lint_reads_a_real_repository_tree_and_standard_input() {
     let repo = tempfile::tempdir().unwrap();
@@ -857,9 +858,15 @@ fn lint_reads_a_real_repository_tree_and_standard_input() {
         "{findings}"
     );
     assert!(!findings.contains("error["), "{findings}");
-    let out = xtask(&["lint", "kust"], here);
+    // Without kubectl the kustomize directory is not built: a note says how, nothing was read.
+    let out = xtask(&["lint", "kust"], |c| {
+        here(c);
+        bare_machine(c);
+    });
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing was read"), "{}", stderr(&out));
+    let note = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(note.contains("no `kubectl` on PATH") && note.contains("kubectl kustomize kust | kme2e lint -"), "{note}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kme2e"))
         .args(["lint", "-"])
         .current_dir(repo.path())

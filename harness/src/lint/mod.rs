@@ -4,6 +4,7 @@
 pub mod crd;
 pub mod index;
 pub mod kong;
+pub mod kustomize;
 pub mod output;
 pub mod rules;
 pub mod values_file;
@@ -136,8 +137,28 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             return outcome;
         }
     }
+    // Kustomize builds are read from files of their own in here, named for their directory.
+    let built_dir = tempfile::tempdir().ok();
+    let mut built: Vec<(PathBuf, PathBuf)> = Vec::new();
     let files = match expand(catalog, &inputs.paths) {
-        Ok(walk) => {
+        Ok(mut walk) => {
+            for (n, dir) in walk.kustomizations.iter().enumerate() {
+                let note_at = kustomize::kustomization_in(dir).unwrap_or_else(|| dir.clone());
+                let search_path = std::env::var_os("PATH");
+                let text = kustomize::build(dir, search_path.as_deref()).and_then(|text| {
+                    let tmp = built_dir.as_ref().ok_or("no temporary directory for the build")?;
+                    let file = tmp.path().join(format!("kustomize-{n}.yaml"));
+                    std::fs::write(&file, text).map_err(|e| format!("cannot keep the build: {e}"))?;
+                    Ok(file)
+                });
+                match text {
+                    Ok(file) => {
+                        walk.files.push(file.clone());
+                        built.push((file, PathBuf::from(format!("{} (kubectl kustomize)", dir.display()))));
+                    }
+                    Err(why) => walk.skipped.push(Diagnostic::note("skipped", &note_at, why)),
+                }
+            }
             if walk.files.is_empty() && !walk.skipped.is_empty() {
                 outcome.findings.extend(walk.skipped);
                 outcome.read_nothing = true;
@@ -258,9 +279,19 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 |dir: &Option<PathBuf>| dir.as_ref().zip(canonical.as_ref()).is_some_and(|(d, f)| f.starts_with(d));
             let ours = under(&fixtures_dir) && !under(&pitfalls);
             let reading = if ours { fixture::Reading::Fixture(&vars) } else { fixture::Reading::UserManifest };
-            let (found, errors) = fixture::read_all(&file, reading);
+            let (mut found, errors) = fixture::read_all(&file, reading);
+            // A kustomize build's objects are named for the directory built, not the temporary file.
+            let shown = built.iter().find(|(tmp, _)| *tmp == file).map(|(_, shown)| shown);
+            if let Some(shown) = shown {
+                for m in &mut found {
+                    m.file.clone_from(shown);
+                }
+            }
             objects.extend(found);
-            for e in errors {
+            for mut e in errors {
+                if let Some(shown) = shown {
+                    e.0.file.clone_from(shown);
+                }
                 outcome.add(*e.0);
             }
         }
@@ -509,7 +540,7 @@ fn classify(file: &Path, scenarios_dir: Option<&Path>) -> Input {
 fn not_a_manifest(file: &Path) -> Option<String> {
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization") {
-        return Some("not read: a kustomization; lint the output of `kubectl kustomize DIR`".into());
+        return Some("not read: a kustomization file; lint its directory (`lint DIR`), which reads its build".into());
     }
     if name == "Chart.yaml" {
         return Some("not read: a Helm chart; lint the output of `helm template`".into());
@@ -689,6 +720,8 @@ fn read_values(chart: &str, file: &Path) -> Result<ValuesFile, Box<Diagnostic>> 
 #[derive(Debug, Default)]
 struct Walk {
     files: Vec<PathBuf>,
+    /// Kustomize directories found: read through their build (`kustomize`), never file by file.
+    kustomizations: Vec<PathBuf>,
     skipped: Vec<Diagnostic>,
 }
 
@@ -700,7 +733,7 @@ fn expand(catalog: &Catalog, paths: &[PathBuf]) -> Result<Walk, Box<Diagnostic>>
         let files = catalog.files().map_err(|e| {
             Box::new(Diagnostic::error("read", &catalog.project.scenarios_dir(), Position::WHOLE_FILE, e.to_string()))
         })?;
-        return Ok(Walk { files, skipped: Vec::new() });
+        return Ok(Walk { files, ..Walk::default() });
     }
     let mut walk = Walk::default();
     for path in paths {
@@ -732,15 +765,9 @@ fn collect(
     walk: &mut Walk,
 ) -> std::io::Result<()> {
     // A kustomize directory holds bases and patches, not objects as applied: its files are read
-    // only through `kubectl kustomize`.
-    if let Some(k) =
-        ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
-    {
-        walk.skipped.push(Diagnostic::note(
-            "skipped",
-            &k,
-            "not read: a kustomize directory (with its patches); lint the output of `kubectl kustomize DIR`",
-        ));
+    // only through its build.
+    if kustomize::kustomization_in(dir).is_some() {
+        walk.kustomizations.push(dir.to_owned());
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -799,6 +826,42 @@ mod tests {
     fn catalog() -> Catalog {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
         Catalog::open(Project::at(root)).expect("the project's versions.toml loads")
+    }
+
+    /// A rendered manifest stream of several MiB (`helm template` with CRDs) is read, a document
+    /// at a time, and its findings located; a scenario file that size is still refused.
+    #[test]
+    fn large_manifest_streams_are_read_and_scenarios_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let filler = "x".repeat(1000);
+        let mut text = String::new();
+        for i in 0..3000 {
+            text += &format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  v: {filler}\n");
+        }
+        let name_line = text.lines().count() + 5; // ---, apiVersion, kind, metadata, name
+        text += "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: orders\nspec:\n  rules:\n  \
+                 - host: shop.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        \
+                 backend:\n          service: {name: orders, port: {number: 80}}\n";
+        assert!(text.len() > 3 << 20);
+        let file = dir.path().join("rendered.yaml");
+        std::fs::write(&file, &text).unwrap();
+        let outcome = run(&catalog(), &Inputs { paths: vec![file], ..Inputs::default() });
+        assert!(
+            !outcome.unreadable && !outcome.findings.iter().any(|d| d.code == "too-large"),
+            "{:?}",
+            outcome.findings
+        );
+        let no_class = outcome.findings.iter().find(|d| d.code == "ingress-no-class").expect("the last object is read");
+        assert_eq!(no_class.position.line as usize, name_line, "{no_class}");
+
+        // Helm values keep the 1 MiB bound of inputs that are not rendered streams.
+        let values = dir.path().join("values.yaml");
+        std::fs::write(&values, format!("gateway:\n  podLabels: {{team: shop}}\n# {}\n", "y".repeat(2 << 20))).unwrap();
+        let small = dir.path().join("small.yaml");
+        std::fs::write(&small, CONFIGMAP).unwrap();
+        let inputs = Inputs { paths: vec![small], values: vec![("kong/ingress".into(), values)], ..Inputs::default() };
+        let outcome = run(&catalog(), &inputs);
+        assert!(outcome.findings.iter().any(|d| d.code == "too-large"), "{:?}", outcome.findings);
     }
 
     /// Lint one pitfall case; findings as `rule file:line:column`, files relative to the case.
@@ -921,7 +984,8 @@ mod tests {
         let unknown = run(&catalog(), &Inputs { paths: vec![cm.clone()], mesh: None, values, ..Inputs::default() });
         assert_eq!(unknown.exit_code(), 2);
         assert!(unknown.findings[0].message.contains("lint knows no chart `kong/kongg`"), "{:?}", unknown.findings);
-        for (name, bytes) in [("big.yaml", vec![b'a'; 2 * 1024 * 1024]), ("latin1.yaml", b"a: caf\xe9\n".to_vec())] {
+        let too_big = (crate::yaml::MAX_MANIFEST_BYTES + 1) as usize;
+        for (name, bytes) in [("big.yaml", vec![b'a'; too_big]), ("latin1.yaml", b"a: caf\xe9\n".to_vec())] {
             let file = dir.path().join(name);
             std::fs::write(&file, bytes).unwrap();
             let outcome =

@@ -234,7 +234,7 @@ pub fn read_fixture_text(path: &Path) -> Result<String, yaml::Error> {
 pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadError>) {
     let read = match reading {
         Reading::Fixture(_) => read_fixture_text(path),
-        Reading::UserManifest => yaml::read_text(path),
+        Reading::UserManifest => yaml::read_manifest_text(path),
     };
     let source = match read {
         Ok(s) => s,

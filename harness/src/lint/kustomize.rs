@@ -1,0 +1,182 @@
+//! Kustomize directories in a lint. Their files are bases and patches, not objects as applied,
+//! so lint reads what `kubectl kustomize DIR` builds from them, when `kubectl` is on `PATH` and
+//! the build fetches nothing: a kustomization that names a remote base (a URL or a git
+//! repository) is not built, since a pull request could then make CI fetch from anywhere.
+//! Otherwise a note says how to lint it by hand (`kubectl kustomize DIR | kme2e lint -`).
+//!
+//! The build runs with a deadline, its output is bounded, and neither Helm charts nor exec
+//! functions are enabled (kubectl's defaults: `--enable-helm` and `--enable-alpha-plugins` off).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The names kustomize reads a kustomization from.
+pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// How long one build may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The largest build output read: rendered manifests with CRDs run to megabytes.
+pub const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+
+/// How deep local bases are followed when looking for remote ones.
+const MAX_BASE_DEPTH: usize = 16;
+
+/// The kustomization file of `dir`, if it is a kustomize directory.
+pub fn kustomization_in(dir: &Path) -> Option<PathBuf> {
+    FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// `kubectl kustomize dir`'s output, or why it was not built (a sentence for a note).
+pub fn build(dir: &Path, search_path: Option<&std::ffi::OsStr>) -> Result<String, String> {
+    let how = format!("lint its build by hand: `kubectl kustomize {} | kme2e lint -`", dir.display());
+    if let Some(remote) = remote_reference(dir) {
+        return Err(format!("not built: it names the remote base `{remote}`, which a build fetches; {how}"));
+    }
+    let Some(kubectl) = crate::preflight::find_on_path("kubectl", search_path) else {
+        return Err(format!("not built: no `kubectl` on PATH; {how}"));
+    };
+    run(&kubectl, dir).map_err(|why| format!("not built: {why}; {how}"))
+}
+
+fn run(kubectl: &Path, dir: &Path) -> Result<String, String> {
+    let mut child = std::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", kubectl.display()))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        return Err("kubectl's output could not be read".into());
+    };
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.take(MAX_OUTPUT_BYTES + 1).read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.take(16 * 1024).read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < DEADLINE => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`kubectl kustomize` did not finish within {}s", DEADLINE.as_secs()));
+            }
+            Err(e) => return Err(format!("waiting for kubectl: {e}")),
+        }
+    };
+    let bytes = out.join().map_err(|_| "reading kubectl's output failed".to_owned())?.map_err(|e| e.to_string())?;
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(format!("`kubectl kustomize` failed: {}", crate::names::printable(first)));
+    }
+    if bytes.len() as u64 > MAX_OUTPUT_BYTES {
+        return Err(format!("the build is larger than {} MiB", MAX_OUTPUT_BYTES >> 20));
+    }
+    String::from_utf8(bytes).map_err(|_| "the build is not UTF-8 text".to_owned())
+}
+
+/// The first remote base a build of `dir` would fetch, following local bases and components.
+fn remote_reference(dir: &Path) -> Option<String> {
+    let mut visited = std::collections::BTreeSet::new();
+    let mut pending = vec![(dir.to_owned(), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(canonical) = dir.canonicalize() else { continue };
+        if depth > MAX_BASE_DEPTH || !visited.insert(canonical) {
+            continue;
+        }
+        let Some(file) = kustomization_in(&dir) else { continue };
+        let Ok(text) = crate::yaml::read_text(&file) else { continue };
+        let Ok(doc) = crate::yaml::from_str::<serde_json::Value>(&text) else { continue };
+        for key in ["resources", "bases", "components"] {
+            for entry in doc[key].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str) {
+                if is_remote(entry) {
+                    return Some(crate::names::printable(entry));
+                }
+                let local = dir.join(entry);
+                if local.is_dir() {
+                    pending.push((local, depth + 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A kustomize reference that is fetched rather than read: a URL, or a git repository in
+/// kustomize's own shorthands (`github.com/org/repo//path?ref=v1`, `git@host:org/repo`).
+fn is_remote(entry: &str) -> bool {
+    let e = entry.trim();
+    e.contains("://")
+        || e.starts_with("git@")
+        || e.starts_with("github.com/")
+        || e.starts_with("gitlab.com/")
+        || e.starts_with("bitbucket.org/")
+        || e.contains("?ref=")
+        || e.contains(".git//")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        dir
+    }
+
+    /// Remote bases are found through local overlays and components, in kustomize's forms.
+    #[test]
+    fn remote_bases_are_found_through_local_ones() {
+        for remote in [
+            "https://github.com/kubernetes-sigs/kustomize//examples/multibases?ref=v3.3.1",
+            "github.com/Kong/charts//charts?ref=main",
+            "git@github.com:org/repo.git//base",
+        ] {
+            let dir = tree(&[
+                ("overlays/prod/kustomization.yaml", "resources: [../../base]\n"),
+                ("base/kustomization.yaml", &format!("resources:\n- app.yaml\ncomponents:\n- {remote}\n")),
+                ("base/app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"),
+            ]);
+            let found = remote_reference(&dir.path().join("overlays/prod"));
+            assert_eq!(found.as_deref(), Some(remote), "{remote}");
+        }
+        let local = tree(&[
+            ("overlays/prod/kustomization.yaml", "resources: [../../base, extra.yaml]\n"),
+            ("base/kustomization.yaml", "resources: [app.yaml]\n"),
+        ]);
+        assert_eq!(remote_reference(&local.path().join("overlays/prod")), None);
+        // A loop of bases ends.
+        let looped =
+            tree(&[("a/kustomization.yaml", "resources: [../b]\n"), ("b/kustomization.yaml", "resources: [../a]\n")]);
+        assert_eq!(remote_reference(&looped.path().join("a")), None);
+    }
+
+    /// Without kubectl, or with a remote base, nothing runs and the note says how.
+    #[test]
+    fn what_is_not_built_says_how() {
+        let dir = tree(&[("kustomization.yaml", "resources: [app.yaml]\n")]);
+        let nowhere = std::ffi::OsString::from("/nonexistent-kme2e-path");
+        let why = build(dir.path(), Some(&nowhere)).unwrap_err();
+        assert!(why.contains("no `kubectl` on PATH") && why.contains("| kme2e lint -"), "{why}");
+        let remote = tree(&[("kustomization.yaml", "resources: [https://example.com/all.yaml]\n")]);
+        let why = build(remote.path(), std::env::var_os("PATH").as_deref()).unwrap_err();
+        assert!(why.contains("remote base `https://example.com/all.yaml`"), "{why}");
+    }
+}
