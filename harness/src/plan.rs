@@ -297,7 +297,7 @@ fn environment_with_stack_manifests(
     let mut stack = Vec::new();
     for file in crate::stack::kong::stack_manifests(profile.mesh()) {
         let objects =
-            crate::scenario::fixture::load(&fixtures_dir.join(file), &vars)?.into_iter().map(|m| m.object).collect();
+            crate::stack::kong::load_stack_manifest(fixtures_dir, file, &vars)?.into_iter().map(|m| m.object).collect();
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("stack").to_owned();
         stack.push(crate::stack::Action::Apply { name, objects });
     }

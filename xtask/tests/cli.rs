@@ -858,7 +858,8 @@ fn lint_reads_a_real_repository_tree_and_standard_input() {
         "{findings}"
     );
     assert!(!findings.contains("error["), "{findings}");
-    // Without kubectl the kustomize directory is not built: a note says how, nothing was read.
+    // Without kubectl the kustomize directory is not built: a warning says how (a hole in the
+    // check, which --deny-warnings fails), nothing was read.
     let out = xtask(&["lint", "kust"], |c| {
         here(c);
         bare_machine(c);
@@ -866,7 +867,13 @@ fn lint_reads_a_real_repository_tree_and_standard_input() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing was read"), "{}", stderr(&out));
     let note = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(note.contains("no `kubectl` on PATH") && note.contains("kubectl kustomize kust | kme2e lint -"), "{note}");
+    assert!(note.contains("warning[kustomize]") && note.contains("no `kubectl` on PATH"), "{note}");
+    assert!(note.contains("kubectl kustomize kust | kme2e lint -"), "{note}");
+    let strict = xtask(&["lint", "kust", "--deny-warnings"], |c| {
+        here(c);
+        bare_machine(c);
+    });
+    assert_eq!(strict.status.code(), Some(1), "an unread overlay fails a strict gate: {}", stderr(&strict));
     let mut child = Command::new(env!("CARGO_BIN_EXE_kme2e"))
         .args(["lint", "-"])
         .current_dir(repo.path())

@@ -151,6 +151,18 @@ fn the_readmes_walkthrough_runs_as_written() {
     assert!(log.contains("scenario my-bug (scenarios/my-bug.yaml)"), "the bundle is planned: {log}");
     assert!(log.contains("expected: step 2 fails with `is not 200`"), "{log}");
 
+    // The project holds only versions.toml of the checkout's files: a Linkerd bundle takes the
+    // stack's own manifests (Kong's l5d-dst-override guard) built into kme2e.
+    let linkerd = Command::new(env!("CARGO_BIN_EXE_kme2e"))
+        .args(["repro", "new", "--mesh", "linkerd", "--manifests", "../deploy", "--request", "GET /orders"])
+        .args(["--host", "shop.example.com", "--expect-status", "200", "--out", "bug-linkerd.yaml"])
+        .current_dir(shop.join("e2e"))
+        .output()
+        .unwrap();
+    assert_eq!(linkerd.status.code(), Some(0), "{}", text(&linkerd));
+    let bundle = std::fs::read_to_string(shop.join("e2e/bug-linkerd.yaml")).unwrap();
+    assert!(bundle.contains("linkerd/kong-ingress-guard.yaml"), "{bundle}");
+
     // The workflow's inputs are the Action's, and its lint step passes on this repository.
     let workflow = blocks(&readme, "yaml").into_iter().find(|b| b.contains("uses: OWNER/kong-mesh-e2e@")).unwrap();
     let workflow: serde_json::Value = harness::yaml::from_str(&workflow).unwrap();

@@ -78,8 +78,16 @@ fn run(kubectl: &Path, dir: &Path) -> Result<String, String> {
     let bytes = out.join().map_err(|_| "reading kubectl's output failed".to_owned())?.map_err(|e| e.to_string())?;
     let stderr = err.join().unwrap_or_default();
     if !status.success() {
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-        return Err(format!("`kubectl kustomize` failed: {}", crate::names::printable(first)));
+        // kubectl's error spans lines (`error: ...`, then the cause); deprecation warnings are not it.
+        let said: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("# Warning") && !l.to_ascii_lowercase().starts_with("warning"))
+            .take(4)
+            .collect();
+        let said = if said.is_empty() { "no message".to_owned() } else { said.join(" ") };
+        let said: String = said.chars().take(400).collect();
+        return Err(format!("`kubectl kustomize` failed: {}", crate::names::printable(&said)));
     }
     if bytes.len() as u64 > MAX_OUTPUT_BYTES {
         return Err(format!("the build is larger than {} MiB", MAX_OUTPUT_BYTES >> 20));
@@ -87,44 +95,81 @@ fn run(kubectl: &Path, dir: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "the build is not UTF-8 text".to_owned())
 }
 
-/// The first remote base a build of `dir` would fetch, following local bases and components.
+/// Keys of a kustomization whose values kustomize never loads (labels, annotations, names,
+/// image names, literal values): a URL there fetches nothing.
+const INERT_KEYS: [&str; 11] = [
+    "commonAnnotations",
+    "commonLabels",
+    "labels",
+    "images",
+    "replicas",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "buildMetadata",
+    "literals",
+    "metadata",
+];
+
+/// Why a build of `dir` could fetch from the network, if it could: a value that names a remote
+/// resource anywhere kustomize loads files from (resources, components, patches, generators'
+/// files, transformers, CRDs, openapi, ...), following every local directory named. It fails
+/// closed: a kustomization it cannot read or parse, or a chain of bases deeper than it follows,
+/// counts as remote.
 fn remote_reference(dir: &Path) -> Option<String> {
     let mut visited = std::collections::BTreeSet::new();
     let mut pending = vec![(dir.to_owned(), 0)];
     while let Some((dir, depth)) = pending.pop() {
         let Ok(canonical) = dir.canonicalize() else { continue };
-        if depth > MAX_BASE_DEPTH || !visited.insert(canonical) {
+        if !visited.insert(canonical) {
             continue;
         }
+        if depth > MAX_BASE_DEPTH {
+            return Some(format!("bases deeper than {MAX_BASE_DEPTH} kustomizations"));
+        }
         let Some(file) = kustomization_in(&dir) else { continue };
-        let Ok(text) = crate::yaml::read_text(&file) else { continue };
-        let Ok(doc) = crate::yaml::from_str::<serde_json::Value>(&text) else { continue };
-        for key in ["resources", "bases", "components"] {
-            for entry in doc[key].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str) {
-                if is_remote(entry) {
-                    return Some(crate::names::printable(entry));
-                }
-                let local = dir.join(entry);
-                if local.is_dir() {
-                    pending.push((local, depth + 1));
-                }
+        let unreadable =
+            || Some(format!("{} (not readable as YAML here)", crate::names::printable(&file.display().to_string())));
+        let Ok(text) = crate::yaml::read_text(&file) else { return unreadable() };
+        let Ok(doc) = crate::yaml::from_str::<serde_json::Value>(&text) else { return unreadable() };
+        let mut strings = Vec::new();
+        loaded_strings(&doc, &mut strings);
+        for entry in strings {
+            if is_remote(entry) {
+                return Some(crate::names::printable(entry));
+            }
+            let local = dir.join(entry);
+            if local.is_dir() {
+                pending.push((local, depth + 1));
             }
         }
     }
     None
 }
 
-/// A kustomize reference that is fetched rather than read: a URL, or a git repository in
-/// kustomize's own shorthands (`github.com/org/repo//path?ref=v1`, `git@host:org/repo`).
+/// Every string of a kustomization outside [`INERT_KEYS`].
+fn loaded_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| loaded_strings(v, out)),
+        serde_json::Value::Object(map) => {
+            map.iter().filter(|(k, _)| !INERT_KEYS.contains(&k.as_str())).for_each(|(_, v)| loaded_strings(v, out));
+        }
+        _ => {}
+    }
+}
+
+/// A reference kustomize fetches rather than reads: a URL, or a git repository in any of the
+/// forms its host parser accepts, case-insensitively (`git::`, `git@`, `ssh:`, `github.com/`
+/// or `github.com:`, other hosts with `//` before a path, `?ref=` and the like).
 fn is_remote(entry: &str) -> bool {
-    let e = entry.trim();
+    let e = entry.trim().to_ascii_lowercase();
+    let host_forms = ["git::", "git@", "ssh:", "github.com", "gitlab.com", "bitbucket.org", "dev.azure.com"];
     e.contains("://")
-        || e.starts_with("git@")
-        || e.starts_with("github.com/")
-        || e.starts_with("gitlab.com/")
-        || e.starts_with("bitbucket.org/")
-        || e.contains("?ref=")
-        || e.contains(".git//")
+        || host_forms.iter().any(|h| e.starts_with(h))
+        || ["?ref=", "?version=", "?timeout=", "?submodules=", ".git//", ".git?"].iter().any(|m| e.contains(m))
+        // `host/org/repo//path`: a double slash after the first segment names a repository.
+        || e.trim_start_matches('/').contains("//")
 }
 
 #[cfg(test)]
@@ -148,6 +193,10 @@ mod tests {
             "https://github.com/kubernetes-sigs/kustomize//examples/multibases?ref=v3.3.1",
             "github.com/Kong/charts//charts?ref=main",
             "git@github.com:org/repo.git//base",
+            "github.com:org/repo//p",
+            "GitHub.com/org/repo//p",
+            "git::git@github.com:org/repo//p",
+            "example.com/org/repo//deploy",
         ] {
             let dir = tree(&[
                 ("overlays/prod/kustomization.yaml", "resources: [../../base]\n"),
@@ -162,6 +211,42 @@ mod tests {
             ("base/kustomization.yaml", "resources: [app.yaml]\n"),
         ]);
         assert_eq!(remote_reference(&local.path().join("overlays/prod")), None);
+        // Any field kustomize loads from, not only resources.
+        for loaded in [
+            "patches:\n- path: https://example.invalid/p.yaml\n",
+            "patchesStrategicMerge:\n- https://example.invalid/p.yaml\n",
+            "crds:\n- https://example.invalid/crd.yaml\n",
+            "configMapGenerator:\n- name: c\n  files: [https://example.invalid/f]\n",
+            "transformers:\n- https://example.invalid/t.yaml\n",
+        ] {
+            let dir = tree(&[("kustomization.yaml", loaded)]);
+            assert!(remote_reference(dir.path()).is_some_and(|r| r.contains("example.invalid")), "{loaded}");
+        }
+        // Labels and literals fetch nothing.
+        let inert = tree(&[(
+            "kustomization.yaml",
+            "resources: [app.yaml]\ncommonAnnotations: {docs: https://example.com/runbook}\n\
+             configMapGenerator:\n- name: c\n  literals: [url=https://example.com]\n",
+        )]);
+        assert_eq!(remote_reference(inert.path()), None);
+        // What cannot be read counts as remote (fail closed): a file over the bound, a parse error.
+        let big = tree(&[("kustomization.yaml", &format!("resources: [app.yaml]\n# {}\n", "x".repeat(2 << 20)))]);
+        assert!(remote_reference(big.path()).is_some());
+        let broken = tree(&[("kustomization.yaml", "resources: [app.yaml\n")]);
+        assert!(remote_reference(broken.path()).is_some());
+        // A chain deeper than followed counts as remote.
+        let mut files: Vec<(String, String)> = (0..=MAX_BASE_DEPTH + 1)
+            .map(|i| (format!("b{i}/kustomization.yaml"), format!("resources: [../b{}]\n", i + 1)))
+            .collect();
+        files.push((
+            format!("b{}/kustomization.yaml", MAX_BASE_DEPTH + 2),
+            "resources: [https://example.invalid/x]\n".into(),
+        ));
+        let deep = tree(&files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>());
+        assert!(remote_reference(&deep.path().join("b0")).is_some());
+        // A key given twice (kustomize reads the last) hides no remote base.
+        let twice = tree(&[("kustomization.yaml", "resources: [app.yaml]\nresources: [https://example.invalid/x]\n")]);
+        assert!(remote_reference(twice.path()).is_some());
         // A loop of bases ends.
         let looped =
             tree(&[("a/kustomization.yaml", "resources: [../b]\n"), ("b/kustomization.yaml", "resources: [../a]\n")]);

@@ -137,7 +137,8 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             return outcome;
         }
     }
-    // Kustomize builds are read from files of their own in here, named for their directory.
+    // Kustomize builds are read from files of their own in here; their findings are reported at
+    // the kustomization file, with the build's line in the message (`at_kustomization`).
     let built_dir = tempfile::tempdir().ok();
     let mut built: Vec<(PathBuf, PathBuf)> = Vec::new();
     let files = match expand(catalog, &inputs.paths) {
@@ -154,9 +155,15 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 match text {
                     Ok(file) => {
                         walk.files.push(file.clone());
-                        built.push((file, PathBuf::from(format!("{} (kubectl kustomize)", dir.display()))));
+                        built.push((file, note_at));
                     }
-                    Err(why) => walk.skipped.push(Diagnostic::note("skipped", &note_at, why)),
+                    // Not a note: an overlay lint could not read is a hole in the check, which
+                    // `--deny-warnings` makes fail.
+                    Err(why) => {
+                        let mut d = Diagnostic::note("kustomize", &note_at, why);
+                        d.severity = Severity::Warning;
+                        walk.skipped.push(d);
+                    }
                 }
             }
             if walk.files.is_empty() && !walk.skipped.is_empty() {
@@ -279,19 +286,9 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 |dir: &Option<PathBuf>| dir.as_ref().zip(canonical.as_ref()).is_some_and(|(d, f)| f.starts_with(d));
             let ours = under(&fixtures_dir) && !under(&pitfalls);
             let reading = if ours { fixture::Reading::Fixture(&vars) } else { fixture::Reading::UserManifest };
-            let (mut found, errors) = fixture::read_all(&file, reading);
-            // A kustomize build's objects are named for the directory built, not the temporary file.
-            let shown = built.iter().find(|(tmp, _)| *tmp == file).map(|(_, shown)| shown);
-            if let Some(shown) = shown {
-                for m in &mut found {
-                    m.file.clone_from(shown);
-                }
-            }
+            let (found, errors) = fixture::read_all(&file, reading);
             objects.extend(found);
-            for mut e in errors {
-                if let Some(shown) = shown {
-                    e.0.file.clone_from(shown);
-                }
+            for e in errors {
                 outcome.add(*e.0);
             }
         }
@@ -302,6 +299,11 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 outcome.findings.extend(found);
             }
             Err(d) => outcome.add(*d),
+        }
+        for d in &mut outcome.findings {
+            if let Some((_, kustomization)) = built.iter().find(|(tmp, _)| *tmp == d.file) {
+                at_kustomization(d, kustomization);
+            }
         }
     }
     finish(catalog, outcome, &inputs.allow)
@@ -695,7 +697,9 @@ fn add_stack_objects(catalog: &Catalog, mesh: Mesh, objects: &mut Vec<Manifest>)
     })?;
     let vars = vars_for("stack", &RunContext::offline(mesh), &profile);
     for file in crate::stack::kong::stack_manifests(mesh) {
-        objects.extend(fixture::load(&catalog.project.fixtures_dir().join(file), &vars).map_err(|e| e.0)?);
+        objects.extend(
+            crate::stack::kong::load_stack_manifest(&catalog.project.fixtures_dir(), file, &vars).map_err(|e| e.0)?,
+        );
     }
     Ok(())
 }
@@ -812,6 +816,23 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// A finding in a kustomize build, reported at the kustomization file (which exists, so CI
+/// annotations land on it) with where in the build it is: the build has no file of its own.
+fn at_kustomization(d: &mut Diagnostic, kustomization: &Path) {
+    let dir = kustomization.parent().unwrap_or(kustomization).display().to_string();
+    if d.position.line > 0 {
+        d.message = format!("{} (in `kubectl kustomize {dir}`, line {})", d.message, d.position.line);
+        if let Some(line) = d.source_line.take() {
+            d.message = format!("{}: `{}`", d.message, line.trim());
+        }
+    } else {
+        d.message = format!("{} (in `kubectl kustomize {dir}`)", d.message);
+    }
+    d.file = kustomization.to_owned();
+    d.position = Position::WHOLE_FILE;
+    d.source_line = None;
 }
 
 fn unreadable(path: &Path, e: &std::io::Error) -> Box<Diagnostic> {
@@ -1141,6 +1162,76 @@ mod tests {
         let said = outcome.findings.iter().find(|d| d.code == "ignore-unknown-rule").unwrap();
         assert_eq!(said.position.line, 6);
         assert!(said.help.as_deref().unwrap_or_default().contains("did you mean `ingress-no-class`"), "{said}");
+    }
+
+    /// The ignore annotation silences a finding on any object its message is about: the Service
+    /// a finding at an Ingress names, the Server that refuses Kong's requests.
+    #[test]
+    fn the_ignore_annotation_works_on_the_object_the_message_names() {
+        let catalog = catalog();
+        let case = catalog.project.fixtures_dir().join("pitfalls").join("linkerd-kong-opted-out-server");
+        let dir = tempfile::tempdir().unwrap();
+        let app = std::fs::read_to_string(case.join("app.yaml")).unwrap();
+        let values = case.join("kong-values.yaml");
+        let lint = |app: &str| {
+            std::fs::write(dir.path().join("app.yaml"), app).unwrap();
+            let inputs = Inputs {
+                paths: vec![dir.path().join("app.yaml")],
+                mesh: Some(Mesh::Linkerd),
+                values: vec![("kong/ingress".into(), values.clone())],
+                ..Inputs::default()
+            };
+            run(&catalog, &inputs)
+        };
+        let rule = "linkerd-authz-kong-unmeshed";
+        let reported = |o: &Outcome| o.findings.iter().any(|d| d.code == rule && d.severity == Severity::Error);
+        assert!(reported(&lint(&app)));
+        let on_service = app.replace(
+            "  annotations: {ingress.kubernetes.io/service-upstream: \"true\"}",
+            &format!(
+                "  annotations: {{ingress.kubernetes.io/service-upstream: \"true\", lint.kme2e.dev/ignore: {rule}}}"
+            ),
+        );
+        let on_server = app.replace(
+            "  name: orders-http\n  namespace: shop\n",
+            &format!("  name: orders-http\n  namespace: shop\n  annotations: {{lint.kme2e.dev/ignore: {rule}}}\n"),
+        );
+        for (what, text) in [("Service", on_service), ("Server", on_server)] {
+            assert_ne!(text, app, "{what}: the annotation was placed");
+            let outcome = lint(&text);
+            assert!(!reported(&outcome), "{what}: {:?}", outcome.findings);
+            assert_eq!(outcome.suppressed.get(rule), Some(&1), "{what}");
+        }
+    }
+
+    /// A values file silences a rule for itself with a comment line (values carry no
+    /// annotations); a misspelt rule in that comment is said, as in the annotation.
+    #[test]
+    fn a_values_file_silences_rules_for_itself_by_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("cm.yaml");
+        std::fs::write(&manifest, CONFIGMAP).unwrap();
+        let values = dir.path().join("kong.yaml");
+        let lint = |text: &str| {
+            std::fs::write(&values, text).unwrap();
+            let inputs = Inputs {
+                paths: vec![manifest.clone()],
+                values: vec![("kong/ingress".into(), values.clone())],
+                ..Inputs::default()
+            };
+            run(&catalog(), &inputs)
+        };
+        let label = "gateway:\n  podLabels:\n    sidecar.istio.io/inject: true\n";
+        let codes = |o: &Outcome| o.findings.iter().map(|d| d.code.clone()).collect::<Vec<_>>();
+        assert!(codes(&lint(label)).contains(&"kong-values-label-type".to_owned()));
+        let silenced = lint(&format!("# lint.kme2e.dev/ignore: kong-values-label-type\n{label}"));
+        assert!(!codes(&silenced).contains(&"kong-values-label-type".to_owned()), "{:?}", silenced.findings);
+        assert_eq!(silenced.suppressed.get("kong-values-label-type"), Some(&1));
+        let misspelt = lint(&format!("# lint.kme2e.dev/ignore: kong-values-label-typo\n{label}"));
+        let said = misspelt.findings.iter().find(|d| d.code == "ignore-unknown-rule").expect("said");
+        assert_eq!((said.position.line, said.severity), (1, Severity::Warning));
+        assert!(said.help.as_deref().unwrap_or_default().contains("did you mean `kong-values-label-type`"));
+        assert!(codes(&misspelt).contains(&"kong-values-label-type".to_owned()), "not silenced");
     }
 
     /// The same annotation is an error where it is the only opt-in (`istio-annotation-opt-in`)

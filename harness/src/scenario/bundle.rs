@@ -309,6 +309,14 @@ pub(crate) fn read(path: &Path) -> Result<String, ReproError> {
 /// Read fixture `rel` of the project under `fixtures_dir` for a bundle: a checked path inside
 /// fixtures/, no link on the way from `fixtures_dir` or at the end
 /// ([`super::fixture::link_problem_in`]).
+/// Stack manifest `rel` for a bundle: the project's copy, else the built-in one.
+pub(crate) fn read_stack_manifest(fixtures_dir: &Path, rel: &str) -> Result<String, ReproError> {
+    match (crate::stack::kong::stack_manifest(fixtures_dir, rel), crate::stack::kong::built_in_stack_manifest(rel)) {
+        (None, Some(text)) => Ok(text.to_owned()),
+        _ => read_fixture(fixtures_dir, rel),
+    }
+}
+
 pub(crate) fn read_fixture(fixtures_dir: &Path, rel: &str) -> Result<String, ReproError> {
     let path = names::join_under(fixtures_dir, rel).map_err(|e| {
         ReproError::Invalid(Box::new(Diagnostic::error(
@@ -360,10 +368,12 @@ pub fn export(
     let fixtures_dir = catalog.project.fixtures_dir();
     let mut fixtures = BTreeMap::new();
     let referenced = checked.scenario.fixture_refs().map(|f| f.value.clone());
-    let stack = crate::stack::kong::stack_manifests(mesh).iter().map(|s| s.to_string());
-    for rel in referenced.chain(stack) {
+    for rel in referenced {
         let text = read_fixture(&fixtures_dir, &rel)?;
         fixtures.insert(rel, text);
+    }
+    for rel in crate::stack::kong::stack_manifests(mesh) {
+        fixtures.insert((*rel).to_owned(), read_stack_manifest(&fixtures_dir, rel)?);
     }
     let mut bundle = Bundle {
         bundle: FORMAT.to_owned(),
@@ -831,7 +841,7 @@ impl Bundle {
         crate::stack::kong::stack_manifests(self.mesh)
             .iter()
             .filter_map(|rel| {
-                let ours = std::fs::read_to_string(checkout_fixtures.join(rel)).ok();
+                let ours = read_stack_manifest(checkout_fixtures, rel).ok();
                 let theirs = self.fixtures.get(*rel);
                 (ours.as_ref() != theirs).then(|| PinDifference {
                     key: format!("fixtures/{rel}"),

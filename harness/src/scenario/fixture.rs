@@ -119,7 +119,18 @@ fn object_name(kind: &str, name: &str) -> Result<(), String> {
 /// Read, render and parse a fixture file into its objects. Each needs apiVersion, kind and
 /// metadata.name; the first problem of the file is the error.
 pub fn load(path: &Path, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
-    let (manifests, mut errors) = load_all(path, vars);
+    first_problem(path, load_all(path, vars))
+}
+
+/// [`load`] for a fixture whose `text` is given; `path` names it in findings.
+pub fn load_text(path: &Path, text: &str, vars: &Vars) -> Result<Vec<Manifest>, LoadError> {
+    first_problem(path, read_all(path, Reading::GivenFixture(vars, text)))
+}
+
+fn first_problem(
+    path: &Path,
+    (manifests, mut errors): (Vec<Manifest>, Vec<LoadError>),
+) -> Result<Vec<Manifest>, LoadError> {
     if !errors.is_empty() {
         return Err(errors.remove(0));
     }
@@ -149,6 +160,8 @@ fn is_go_template(text: &str) -> bool {
 pub enum Reading<'a> {
     Fixture(&'a Vars),
     UserManifest,
+    /// A fixture whose text is given (the harness's built-in stack manifests), not read.
+    GivenFixture(&'a Vars, &'a str),
 }
 
 /// Every object of a file, and every problem, each located: one bad document does not hide the
@@ -235,6 +248,7 @@ pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadEr
     let read = match reading {
         Reading::Fixture(_) => read_fixture_text(path),
         Reading::UserManifest => yaml::read_manifest_text(path),
+        Reading::GivenFixture(_, text) => Ok((*text).to_owned()),
     };
     let source = match read {
         Ok(s) => s,
@@ -242,7 +256,7 @@ pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadEr
     };
     let rendered = match reading {
         Reading::UserManifest => Ok(template::Rendered::verbatim(&source)),
-        Reading::Fixture(vars) => template::render(&source, vars),
+        Reading::Fixture(vars) | Reading::GivenFixture(vars, _) => template::render(&source, vars),
     };
     let rendered = match rendered {
         Ok(r) => Arc::new(r),

@@ -200,7 +200,7 @@ pub fn scaffold_reporting(
         answer.status
     );
     for rel in crate::stack::kong::stack_manifests(mesh) {
-        let text = super::bundle::read_fixture(&catalog.project.fixtures_dir(), rel)?;
+        let text = super::bundle::read_stack_manifest(&catalog.project.fixtures_dir(), rel)?;
         fixtures.insert((*rel).to_owned(), text);
     }
     let mut bundle = Bundle {

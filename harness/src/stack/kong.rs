@@ -19,6 +19,42 @@ pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
     }
 }
 
+/// The harness's own copy of each stack manifest, built into the binary: a project that does
+/// not carry one (a team's repository with only `versions.toml` and its scenarios) gets it, as
+/// it gets the built-in pins outside a project.
+const BUILT_IN_STACK: &[(&str, &str)] =
+    &[("linkerd/kong-ingress-guard.yaml", include_str!("../../../fixtures/linkerd/kong-ingress-guard.yaml"))];
+
+/// The project's file for stack manifest `rel` under `fixtures_dir`, when the project has one
+/// (or when there is no built-in copy, so that the caller reports the project's path); `None`
+/// when the built-in copy stands in.
+pub fn stack_manifest(fixtures_dir: &std::path::Path, rel: &str) -> Option<std::path::PathBuf> {
+    let path = fixtures_dir.join(rel);
+    (std::fs::symlink_metadata(&path).is_ok() || built_in_stack_manifest(rel).is_none()).then_some(path)
+}
+
+/// The built-in copy of stack manifest `rel`.
+pub fn built_in_stack_manifest(rel: &str) -> Option<&'static str> {
+    BUILT_IN_STACK.iter().find(|(name, _)| *name == rel).map(|(_, text)| *text)
+}
+
+/// Stack manifest `rel`'s objects: the project's file when it has one (read as any fixture),
+/// else the built-in copy, templated with `vars` alike.
+pub fn load_stack_manifest(
+    fixtures_dir: &std::path::Path,
+    rel: &str,
+    vars: &crate::scenario::template::Vars,
+) -> Result<Vec<crate::scenario::fixture::Manifest>, crate::scenario::LoadError> {
+    match (stack_manifest(fixtures_dir, rel), built_in_stack_manifest(rel)) {
+        (None, Some(text)) => crate::scenario::fixture::load_text(
+            &std::path::PathBuf::from(format!("(built into kme2e) fixtures/{rel}")),
+            text,
+            vars,
+        ),
+        (path, _) => crate::scenario::fixture::load(&path.unwrap_or_else(|| fixtures_dir.join(rel)), vars),
+    }
+}
+
 /// The images Kong's chart runs by default (charts/kong/values.yaml at kong-3.2.0: `image`
 /// `kong:3.9`, `ingressController.image` `kong/kubernetes-ingress-controller:3.5`); the harness's
 /// values do not override them.

@@ -108,15 +108,17 @@ pub(super) fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
                 let labels = index.kong_values().map_or("podLabels", |(_, c)| {
                     if c == KongChart::Ingress { "gateway.podLabels" } else { "podLabels" }
                 });
-                f.on_object(
+                f.on_object_about(
                     ingress,
+                    &svc.into_iter().collect::<Vec<_>>(),
                     &path,
                     format!("Service {service} is in STRICT namespace {ns}, but Kong's gateway is not in the mesh ({why}): it sends plaintext, which the backend's sidecar refuses"),
                     format!("mesh Kong: `{labels}: {{sidecar.istio.io/inject: \"true\"}}` in its values, or label its namespace istio-injection=enabled"),
                 );
             } else if !upstream {
-                f.on_object(
+                f.on_object_about(
                     ingress,
+                    &svc.into_iter().collect::<Vec<_>>(),
                     &path,
                     format!("Kong sends to pod IPs of {service} (no service-upstream): Istio's passthrough cluster has no mTLS settings, so STRICT refuses the traffic"),
                     format!("annotate Service {service} with `ingress.kubernetes.io/service-upstream: \"true\"`"),
@@ -297,6 +299,52 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
                     }
                 }
             }
+        }
+    }
+    // Linkerd's analogue: a MeshTLSAuthentication naming Kong's namespace with another account,
+    // as an identity (`<sa>.<ns>.serviceaccount.identity.<trust domain>`, linkerd2
+    // policy.linkerd.io MeshTLSAuthentication) or as an identityRef to a ServiceAccount.
+    for mta in index.of_kind("MeshTLSAuthentication") {
+        let identities = mta.object.pointer("/spec/identities").and_then(Value::as_array).into_iter().flatten();
+        let mut wrong: Vec<(Vec<String>, String)> = Vec::new();
+        for (i, identity) in identities.enumerate() {
+            let Some(identity) = identity.as_str() else { continue };
+            let mut parts = identity.splitn(4, '.');
+            let (Some(sa), Some(ns), Some("serviceaccount")) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            if ns == kong_ns.as_str() && sa != account {
+                wrong.push((vec!["spec".into(), "identities".into(), i.to_string()], format!("identity `{identity}`")));
+            }
+        }
+        let refs = mta.object.pointer("/spec/identityRefs").and_then(Value::as_array).into_iter().flatten();
+        for (i, r) in refs.enumerate() {
+            let kind = r.get("kind").and_then(Value::as_str);
+            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+            let ns = r.get("namespace").and_then(Value::as_str).unwrap_or(mta.namespace_or_default());
+            if kind == Some("ServiceAccount") && ns == kong_ns.as_str() && name != account {
+                wrong.push((
+                    vec!["spec".into(), "identityRefs".into(), i.to_string(), "name".into()],
+                    format!("identityRef ServiceAccount `{ns}/{name}`"),
+                ));
+            }
+        }
+        for (path, what) in wrong {
+            if let Some(what) = assumed.take() {
+                f.note(&mta.file, format!("Kong's identity is judged by an assumption: {what}"));
+            }
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            f.on_object(
+                mta,
+                &path,
+                format!(
+                    "MeshTLSAuthentication {}: {what} names a service account the {} chart does not create; Kong's \
+                     gateway runs as `{kong_ns}/{account}`, so its requests are not authenticated as allowed",
+                    mta.name,
+                    chart.name()
+                ),
+                format!("use `{account}.{kong_ns}.serviceaccount.identity.linkerd.cluster.local`"),
+            );
         }
     }
 }

@@ -139,3 +139,93 @@ pub(super) fn serviceprofile_overrides_httproute(index: &Index, f: &mut Findings
         }
     }
 }
+
+/// Linkerd's default policies that refuse a client without a mesh identity
+/// (linkerd.io/2-edge/reference/authorization-policy/, "Default policies").
+const AUTHENTICATED_ONLY: [&str; 3] = ["all-authenticated", "cluster-authenticated", "deny"];
+
+/// A backend of Kong's behind a Server that admits only mesh-authenticated clients, while Kong
+/// is not in the mesh: Kong's requests carry no identity and are refused. The Linkerd analogue
+/// of `istio-strict-kong-unmeshed`. A Server on `deny` counts unless an AuthorizationPolicy on
+/// it admits by network alone (only NetworkAuthentication refs).
+pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
+    if index.mesh.is_some_and(|m| m != Mesh::Linkerd) {
+        return;
+    }
+    let servers: Vec<&Manifest> =
+        index.of_kind("Server").filter(|s| s.api_version.starts_with("policy.linkerd.io/")).collect();
+    if servers.is_empty() {
+        return;
+    }
+    let meshing = index.kong_meshing(Mesh::Linkerd);
+    for ingress in index.kong_ingresses() {
+        let ns = ingress.namespace_or_default();
+        for (service, path) in ingress_backends(ingress) {
+            let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
+            let Some((port, port_name)) = hop.pod_port() else { continue };
+            for server in servers.iter().filter(|s| s.namespace_or_default() == ns) {
+                let Some(selector) = server.object.pointer("/spec/podSelector/matchLabels").and_then(Value::as_object)
+                else {
+                    continue;
+                };
+                let selected = hop.pods.iter().any(|w| {
+                    w.object
+                        .pointer("/spec/template/metadata/labels")
+                        .and_then(Value::as_object)
+                        .is_some_and(|labels| selects(selector, labels))
+                });
+                let on_port = match server.object.pointer("/spec/port") {
+                    Some(Value::Number(n)) => n.as_u64() == Some(u64::from(port)),
+                    Some(Value::String(n)) => port_name.as_deref() == Some(n.as_str()),
+                    _ => false,
+                };
+                let policy = server.object.pointer("/spec/accessPolicy").and_then(Value::as_str).unwrap_or("deny");
+                if !selected || !on_port || !AUTHENTICATED_ONLY.contains(&policy) {
+                    continue;
+                }
+                let by_network_alone = policy == "deny"
+                    && index.of_kind("AuthorizationPolicy").filter(|a| a.namespace_or_default() == ns).any(|a| {
+                        let target = a.object.pointer("/spec/targetRef");
+                        let on_server = target.and_then(|t| t.get("kind")).and_then(Value::as_str) == Some("Server")
+                            && target.and_then(|t| t.get("name")).and_then(Value::as_str) == Some(server.name.as_str());
+                        let refs = a.object.pointer("/spec/requiredAuthenticationRefs").and_then(Value::as_array);
+                        on_server
+                            && refs.is_some_and(|r| {
+                                !r.is_empty()
+                                    && r.iter()
+                                        .all(|r| r.get("kind").and_then(Value::as_str) == Some("NetworkAuthentication"))
+                            })
+                    });
+                if by_network_alone {
+                    continue;
+                }
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                match &meshing {
+                    Meshing::Unknown(missing) => f.note(
+                        &ingress.file,
+                        format!("not checked whether Kong can pass the Linkerd Servers of its backends: lint does not know whether Kong's gateway is in the mesh ({missing})"),
+                    ),
+                    Meshing::NotMeshed(why) => {
+                        let annotations = index.kong_values().map_or("podAnnotations", |(_, c)| {
+                            if c == KongChart::Ingress { "gateway.podAnnotations" } else { "podAnnotations" }
+                        });
+                        f.assumed(index, &ingress.file);
+                        f.on_object_about(
+                            ingress,
+                            &[hop.service, server],
+                            &path,
+                            format!(
+                                "Service {service} ({ns}) is behind Linkerd Server {} (accessPolicy {policy}), which admits \
+                                 only mesh-authenticated clients, but Kong's gateway is not in the mesh ({why}): its requests \
+                                 carry no identity and are refused",
+                                server.name
+                            ),
+                            format!("mesh Kong: `{annotations}: {{linkerd.io/inject: ingress}}` in its values, or annotate its namespace"),
+                        );
+                    }
+                    Meshing::Meshed(_) => {}
+                }
+            }
+        }
+    }
+}

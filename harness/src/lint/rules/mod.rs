@@ -58,6 +58,9 @@ const KONG_OTEL_SCHEMA: &str = "https://github.com/Kong/kong/blob/3.9.1/kong/plu
 const ISTIO_V1_APIS: &str = "https://istio.io/latest/blog/2024/v1-apis/";
 const LINKERD_INJECTION: &str = "https://linkerd.io/2-edge/features/proxy-injection/";
 const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
+const LINKERD_AUTH_POLICY: &str = "https://linkerd.io/2-edge/reference/authorization-policy/";
+const LINKERD_PROXY_CONFIG: &str = "https://linkerd.io/2-edge/reference/proxy-configuration/";
+const ISTIO_ANNOTATIONS: &str = "https://istio.io/latest/docs/reference/config/annotations/";
 const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
 const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
 const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
@@ -272,10 +275,24 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         id: "authz-principal-unknown",
-        summary: "an AuthorizationPolicy principal naming a Kong service account the chart does not create",
+        summary: "an Istio AuthorizationPolicy principal or a Linkerd MeshTLSAuthentication identity naming a Kong service account the chart does not create",
         severity: Severity::Warning,
         evidence: KONG_SA,
         check: istio::authz_principal_unknown,
+    },
+    Rule {
+        id: "linkerd-authz-kong-unmeshed",
+        summary: "a Kong backend behind a Linkerd Server that admits only mesh-authenticated clients while Kong is not in the mesh",
+        severity: Severity::Error,
+        evidence: LINKERD_AUTH_POLICY,
+        check: linkerd::linkerd_authz_kong_unmeshed,
+    },
+    Rule {
+        id: "mesh-proxy-skips-kong-hop",
+        summary: "a skip-ports annotation (Linkerd `config.linkerd.io/skip-*-ports`, Istio `traffic.sidecar.istio.io/exclude*Ports`) that takes Kong's hop to a backend around the mesh proxy",
+        severity: Severity::Error,
+        evidence: LINKERD_PROXY_CONFIG,
+        check: routing::mesh_proxy_skips_kong_hop,
     },
     Rule {
         id: "k8s-unknown-field",
@@ -310,9 +327,19 @@ impl<'r> Findings<'r> {
     }
 
     fn on_object(&mut self, object: &Manifest, path: &[&str], message: String, fix: String) {
-        let ignored =
-            object.annotation(IGNORE_ANNOTATION).is_some_and(|list| list.split(',').any(|r| r.trim() == self.rule.id));
-        if ignored {
+        self.on_object_about(object, &[], path, message, fix);
+    }
+
+    /// Whether `object` silences this rule with its ignore annotation.
+    fn ignored_by(&self, object: &Manifest) -> bool {
+        object.annotation(IGNORE_ANNOTATION).is_some_and(|list| list.split(',').any(|r| r.trim() == self.rule.id))
+    }
+
+    /// A finding at `path` of `object` whose message is about the objects `about` too (the
+    /// Service behind an Ingress, the policy that refuses it): the ignore annotation on any of
+    /// them silences it, not only on the object it is reported at.
+    fn on_object_about(&mut self, object: &Manifest, about: &[&Manifest], path: &[&str], message: String, fix: String) {
+        if self.ignored_by(object) || about.iter().any(|o| self.ignored_by(o)) {
             self.suppressed += 1;
             return;
         }
@@ -372,13 +399,20 @@ impl<'r> Findings<'r> {
 
     /// As [`Findings::on_values`], at another severity than the rule's.
     fn on_values_at(&mut self, severity: Severity, values: &ValuesFile, path: &[&str], message: String, fix: String) {
+        let before = self.out.len();
         self.on_values(values, path, message, fix);
-        if let Some(d) = self.out.last_mut() {
+        if self.out.len() > before
+            && let Some(d) = self.out.last_mut()
+        {
             d.severity = severity;
         }
     }
 
     fn on_values(&mut self, values: &ValuesFile, path: &[&str], message: String, fix: String) {
+        if values.ignored_rules().iter().any(|(_, id)| *id == self.rule.id) {
+            self.suppressed += 1;
+            return;
+        }
         let position = values.position_of(path);
         self.push(&values.file, position, &values.text, &path.join("."), message, fix);
     }
@@ -423,6 +457,27 @@ pub fn run_all(index: &Index) -> (Vec<Diagnostic>, BTreeMap<&'static str, usize>
 /// with the closest rule, as `--allow` refuses one (a warning: the object itself is fine).
 fn unknown_ignored_rules(index: &Index) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let help = |id: &str| match crate::diagnostic::closest(id, RULES.iter().map(|r| r.id)) {
+        Some(near) => format!("did you mean `{near}`? (`lint --list-rules` lists them)"),
+        None => "`lint --list-rules` lists the rules".into(),
+    };
+    for values in &index.values {
+        for (line, id) in values.ignored_rules().into_iter().filter(|(_, id)| rule(id).is_none()) {
+            let mut d = Diagnostic::error(
+                "ignore-unknown-rule",
+                &values.file,
+                Position::new(line, 1),
+                format!(
+                    "the `# {IGNORE_ANNOTATION}:` comment names no lint rule `{}`: it silences nothing",
+                    crate::diagnostic::escape_controls(id)
+                ),
+            )
+            .with_source(&values.text)
+            .with_help(help(id));
+            d.severity = Severity::Warning;
+            out.push(d);
+        }
+    }
     for o in &index.objects {
         let Some(list) = o.annotation(IGNORE_ANNOTATION) else { continue };
         for id in list.split(',').map(str::trim).filter(|id| !id.is_empty() && rule(id).is_none()) {
@@ -474,6 +529,111 @@ const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "ReplicaS
 
 fn workloads(index: &Index) -> impl Iterator<Item = &Manifest> {
     index.objects.iter().filter(|o| WORKLOADS.contains(&o.kind.as_str()))
+}
+
+/// Kong's hop to one backend of an Ingress, as far as the inputs say: the Service, its port the
+/// reference names, whether Kong dials the Service (`service-upstream`) or its pods, and the
+/// workloads behind it.
+struct KongHop<'a> {
+    service: &'a Manifest,
+    /// The Service port (what Kong dials with service-upstream).
+    port: Option<u16>,
+    /// The pods' port: `targetPort` (a number, or a container port's name).
+    target: Option<Value>,
+    service_upstream: bool,
+    /// Workloads in the namespace whose pod labels the Service selects.
+    pods: Vec<&'a Manifest>,
+}
+
+impl KongHop<'_> {
+    /// The port Kong's connection is addressed to: the Service port with service-upstream,
+    /// else the pods' port, resolved through the workloads' container ports when named.
+    fn dialled_port(&self) -> Option<u16> {
+        if self.service_upstream { self.port } else { self.pod_port().map(|(n, _)| n) }
+    }
+
+    /// The pods' port as `(number, name)`, when the inputs say.
+    fn pod_port(&self) -> Option<(u16, Option<String>)> {
+        let containers = |w: &&Manifest| {
+            w.object.pointer("/spec/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default()
+        };
+        let ports: Vec<Value> = self
+            .pods
+            .iter()
+            .flat_map(containers)
+            .flat_map(|c| c.get("ports").and_then(Value::as_array).cloned().unwrap_or_default())
+            .collect();
+        match self.target.as_ref()? {
+            Value::Number(n) => {
+                let n = u16::try_from(n.as_u64()?).ok()?;
+                let name = ports
+                    .iter()
+                    .find(|p| p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(n)))
+                    .and_then(|p| p.get("name").and_then(Value::as_str))
+                    .map(str::to_owned);
+                Some((n, name))
+            }
+            Value::String(name) => {
+                let port = ports.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(name.as_str()))?;
+                Some((u16::try_from(port.get("containerPort")?.as_u64()?).ok()?, Some(name.clone())))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether every label of `selector` is among `labels`.
+fn selects(selector: &serde_json::Map<String, Value>, labels: &serde_json::Map<String, Value>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Kong's hop to the backend `service` that the Ingress reference at `path` names.
+fn kong_hop<'a>(index: &'a Index, ingress: &Manifest, service: &str, path: &[String]) -> Option<KongHop<'a>> {
+    let ns = ingress.namespace_or_default();
+    let svc = index.find("Service", ns, service)?;
+    // The reference's `port` beside its `name` (rules), or under `service` (defaultBackend).
+    let reference = match path.last().map(String::as_str) {
+        Some("name") => path[..path.len() - 1].iter().try_fold(&ingress.object, |v, k| v.get(k.as_str())),
+        _ => path.iter().try_fold(&ingress.object, |v, k| v.get(k.as_str())).and_then(|b| b.get("service")),
+    };
+    let wanted = reference.and_then(|r| r.get("port"));
+    let ports = svc.object.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let port = match wanted {
+        Some(w) => ports.iter().find(|p| {
+            w.get("number").is_some_and(|n| p.get("port") == Some(n))
+                || w.get("name").is_some_and(|n| p.get("name") == Some(n))
+        }),
+        None if ports.len() == 1 => ports.first(),
+        None => None,
+    };
+    let number = port.and_then(|p| p.get("port")).and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok());
+    let target =
+        port.map(|p| p.get("targetPort").cloned().unwrap_or_else(|| p.get("port").cloned().unwrap_or_default()));
+    let selector = svc.object.pointer("/spec/selector").and_then(Value::as_object);
+    let pods = workloads(index)
+        .filter(|w| w.namespace_or_default() == ns)
+        .filter(|w| {
+            let labels = w.object.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
+            selector.zip(labels).is_some_and(|(s, l)| selects(s, l))
+        })
+        .collect();
+    Some(KongHop {
+        service: svc,
+        port: number,
+        target,
+        service_upstream: svc.annotation("ingress.kubernetes.io/service-upstream") == Some("true"),
+        pods,
+    })
+}
+
+/// Whether a port list of a skip/exclude annotation (`8080,9000-9100`) holds `port`.
+fn port_list_holds(list: &str, port: u16) -> bool {
+    list.split(',').map(str::trim).filter(|p| !p.is_empty()).any(|p| match p.split_once('-') {
+        Some((from, to)) => {
+            matches!((from.trim().parse::<u16>(), to.trim().parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&port))
+        }
+        None => p.parse::<u16>() == Ok(port),
+    })
 }
 
 /// VirtualService hosts name Services by short name or FQDN; return the Service name.

@@ -65,8 +65,9 @@ pub(super) fn kong_upstream_bypasses_mesh_routing(index: &Index, f: &mut Finding
                 continue;
             }
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
-            f.on_object(
+            f.on_object_about(
                 ingress,
+                &svc.into_iter().collect::<Vec<_>>(),
                 &path,
                 format!("{by} routes Service {service}, but Kong sends to its pod IPs (no service-upstream): the mesh's route never applies to Kong's requests"),
                 format!("annotate Service {service} with `ingress.kubernetes.io/service-upstream: \"true\"`"),
@@ -96,6 +97,118 @@ pub(super) fn ingress_route_duplicate(index: &Index, f: &mut Findings) {
                 Some(_) => {}
                 None => {
                     seen.insert((host, path), ingress);
+                }
+            }
+        }
+    }
+}
+
+/// The annotations that take ports out of a mesh proxy's interception, per mesh and direction:
+/// Linkerd's proxy-init reads `config.linkerd.io/skip-{inbound,outbound}-ports` from the pod or
+/// its namespace (ports and ranges, linkerd.io/2-edge/reference/proxy-configuration/); Istio's
+/// `traffic.sidecar.istio.io/exclude{Inbound,Outbound}Ports` from the pod
+/// (istio.io/latest/docs/reference/config/annotations/).
+const SKIP_OUTBOUND: [(Mesh, &str); 2] = [
+    (Mesh::Linkerd, "config.linkerd.io/skip-outbound-ports"),
+    (Mesh::Istio, "traffic.sidecar.istio.io/excludeOutboundPorts"),
+];
+const SKIP_INBOUND: [(Mesh, &str); 2] = [
+    (Mesh::Linkerd, "config.linkerd.io/skip-inbound-ports"),
+    (Mesh::Istio, "traffic.sidecar.istio.io/excludeInboundPorts"),
+];
+
+/// Kong's hop to a backend taken around a mesh proxy: Kong's pods skipping the port they dial
+/// (the request leaves in plaintext, without Kong's identity), or the backend's pods skipping
+/// the port Kong reaches (mTLS and the mesh's policies never see Kong's requests).
+pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
+    let meshes: Vec<Mesh> = match index.mesh {
+        Some(Mesh::None) => return,
+        Some(m) => vec![m],
+        None => vec![Mesh::Linkerd, Mesh::Istio],
+    };
+    let evidence = |mesh: Mesh| if mesh == Mesh::Istio { ISTIO_ANNOTATIONS } else { LINKERD_PROXY_CONFIG };
+    let proxy = |mesh: Mesh| if mesh == Mesh::Istio { "Istio sidecar" } else { "Linkerd proxy" };
+    let values = index.kong_values();
+    let kong_namespace = index.of_kind("Namespace").find(|n| n.name == index.kong.namespace);
+    for ingress in index.kong_ingresses() {
+        for (service, path) in ingress_backends(ingress) {
+            let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
+            let ns = ingress.namespace_or_default();
+            for (mesh, key) in SKIP_OUTBOUND.iter().filter(|(m, _)| meshes.contains(m)) {
+                let Some(port) = hop.dialled_port() else { continue };
+                let how = if hop.service_upstream { "the Service port it dials" } else { "the pod port it dials" };
+                let consequence = format!(
+                    "Kong's requests to Service {service} ({ns}) on port {port} ({how}) leave around its {}, \
+                     in plaintext and without Kong's identity",
+                    proxy(*mesh)
+                );
+                let fix = format!("remove port {port} from `{key}`");
+                // Kong's pods: the values' pod annotations; for Linkerd also its namespace's.
+                if let Some((v, chart)) = values {
+                    let at: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", key]).collect();
+                    if let Some(list) = v.get(&at).and_then(Value::as_str).filter(|l| port_list_holds(l, port)) {
+                        let message =
+                            format!("Kong's pods skip port {port} outbound (`{key}: \"{list}\"`): {consequence}");
+                        let before = f.out.len();
+                        f.on_values(v, &at, message, fix.clone());
+                        if f.out.len() > before
+                            && let Some(d) = f.out.last_mut()
+                        {
+                            d.evidence = Some(evidence(*mesh).to_owned());
+                        }
+                        continue;
+                    }
+                }
+                if *mesh == Mesh::Linkerd
+                    && let Some(n) = kong_namespace
+                    && let Some(list) = n.annotation(key).filter(|l| port_list_holds(l, port))
+                {
+                    f.on_object_about(
+                        n,
+                        &[ingress, hop.service],
+                        &["metadata", "annotations", key],
+                        format!(
+                            "Kong's namespace {} skips port {port} outbound (`{key}: \"{list}\"`): {consequence}",
+                            n.name
+                        ),
+                        fix.clone(),
+                    );
+                }
+            }
+            for (mesh, key) in SKIP_INBOUND.iter().filter(|(m, _)| meshes.contains(m)) {
+                let Some((port, name)) = hop.pod_port() else { continue };
+                let shown = name.map_or(port.to_string(), |n| format!("{port} ({n})"));
+                let consequence = format!(
+                    "Kong's requests reach the pods of Service {service} on port {shown} around their {}, so the \
+                     mesh's mutual TLS and policies do not apply to Kong's hop",
+                    proxy(*mesh)
+                );
+                for w in &hop.pods {
+                    let at = ["spec", "template", "metadata", "annotations", key];
+                    if let Some(list) = str_at(&w.object, &at).filter(|l| port_list_holds(l, port)) {
+                        f.on_object_citing(
+                            evidence(*mesh),
+                            w,
+                            &at,
+                            format!(
+                                "{} {} skips port {port} inbound (`{key}: \"{list}\"`): {consequence}",
+                                w.kind, w.name
+                            ),
+                            format!("remove port {port} from `{key}`"),
+                        );
+                    }
+                }
+                if *mesh == Mesh::Linkerd
+                    && let Some(n) = index.of_kind("Namespace").find(|n| n.name == ns)
+                    && let Some(list) = n.annotation(key).filter(|l| port_list_holds(l, port))
+                {
+                    f.on_object_about(
+                        n,
+                        &[ingress, hop.service],
+                        &["metadata", "annotations", key],
+                        format!("namespace {ns} skips port {port} inbound (`{key}: \"{list}\"`): {consequence}"),
+                        format!("remove port {port} from `{key}`"),
+                    );
                 }
             }
         }
