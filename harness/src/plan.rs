@@ -74,10 +74,17 @@ impl Plan {
             // A mirror of the user's own serves istiod's images: preload them from there.
             if let (Some(hub), Some(version)) = (merged["global"]["hub"].as_str(), self.mesh_version.as_deref())
                 && release.chart == "istiod"
-                && hub != crate::stack::ISTIO_HUB
             {
+                // The chart's image is `<hub>/<name>:<tag>[-<variant>]`, the tag defaulting to the
+                // release's version (istio manifests/charts/istio-control/istio-discovery
+                // templates/deployment.yaml, values.yaml `global.tag`, `global.variant`).
+                let tag = merged["global"]["tag"].as_str().filter(|t| !t.is_empty()).unwrap_or(version);
+                let tag = match merged["global"]["variant"].as_str().filter(|v| !v.is_empty()) {
+                    Some(variant) => format!("{tag}-{variant}"),
+                    None => tag.to_owned(),
+                };
                 let ours = crate::stack::istio_images(crate::stack::ISTIO_HUB, version);
-                let theirs = crate::stack::istio_images(hub, version);
+                let theirs = crate::stack::istio_images(hub, &tag);
                 for image in &mut self.preload {
                     if let Some(i) = ours.iter().position(|o| o == image) {
                         image.clone_from(&theirs[i]);
@@ -729,9 +736,11 @@ fn replay_script(plan: &Plan) -> String {
         // Before anything is created: the run generates Linkerd's identity; here it is yours.
         identity = if plan.environment.contains(&Action::LinkerdIdentity) {
             format!(
-                "if grep -q '^{LINKERD_PLACEHOLDER_MARK}' linkerd/ca.crt linkerd/issuer.crt linkerd/issuer.key; then\n\
-                 \x20 echo 'replace the placeholders in linkerd/ first (linkerd/README.txt)' >&2; exit 1\n\
-                 fi\n"
+                "for f in linkerd/ca.crt linkerd/issuer.crt linkerd/issuer.key; do\n\
+                 \x20 if [ ! -s \"$f\" ] || grep -q '^{LINKERD_PLACEHOLDER_MARK}' \"$f\"; then\n\
+                 \x20   echo \"replace the placeholders in linkerd/ first (linkerd/README.txt): $f\" >&2; exit 1\n\
+                 \x20 fi\n\
+                 done\n"
             )
         } else {
             String::new()
@@ -886,9 +895,18 @@ mod tests {
             file: "istiod.yaml".into(),
             value: serde_json::json!({"global": {"hub": "mirror.acme.internal/istio"}}),
         };
-        plan.with_user_values(&[user]);
+        plan.with_user_values(std::slice::from_ref(&user));
         let mirrored = crate::stack::istio_images("mirror.acme.internal/istio", &version);
         assert!(mirrored.iter().all(|i| plan.preload.contains(i)), "{:?}", plan.preload);
+        // A tag and variant of the user's are the images' too.
+        let mut tagged = build(&catalog, &profile, "r1", crate::cluster::HostPorts::AT_RUN_TIME).unwrap();
+        let user = crate::stack::values::UserValues {
+            value: serde_json::json!({"global": {"hub": "mirror.acme.internal/istio", "tag": "1.30.5-patched", "variant": "distroless"}}),
+            ..user
+        };
+        tagged.with_user_values(&[user]);
+        let expected = crate::stack::istio_images("mirror.acme.internal/istio", "1.30.5-patched-distroless");
+        assert!(expected.iter().all(|i| tagged.preload.contains(i)), "{:?}", tagged.preload);
         assert!(!plan.preload.iter().any(|i| i.starts_with(crate::stack::ISTIO_HUB)), "{:?}", plan.preload);
         let text = plan.to_string();
         assert!(!text.contains("the harness sets global.hub"), "{text}");
@@ -1024,6 +1042,12 @@ esac"#,
         for file in ["ca.crt", "issuer.crt", "issuer.key"] {
             std::fs::write(out.join("linkerd").join(file), "-----BEGIN CERTIFICATE-----\n").unwrap();
         }
+        // A missing identity file stops it too (not only a placeholder).
+        std::fs::remove_file(out.join("linkerd").join("issuer.key")).unwrap();
+        let (run, log) = run_replay(&out, &script, &[]);
+        assert_eq!(run.status.code(), Some(1), "{log}");
+        assert!(String::from_utf8_lossy(&run.stderr).contains("linkerd/issuer.key"));
+        std::fs::write(out.join("linkerd").join("issuer.key"), "-----BEGIN EC PRIVATE KEY-----\n").unwrap();
         let (run, log) = run_replay(&out, &script, &[]);
         assert_eq!(run.status.code(), Some(0), "{}{log}", String::from_utf8_lossy(&run.stderr));
         let commands: Vec<&str> = log.lines().collect();
@@ -1063,7 +1087,7 @@ esac"#,
     #[test]
     fn replay_gates_fail_where_the_runs_gates_fail() {
         let script = replay_script(&linkerd_plan());
-        let functions = &script[..script.find("if [ ! -f kubeconfig ]").unwrap()];
+        let functions = &script[..script.find("for f in linkerd/").unwrap()];
         let dir = tempfile::tempdir().unwrap();
         let gate = |call: &str, env: &[(&str, &str)]| {
             run_replay(dir.path(), &format!("{functions}\n{call}"), env).0.status.code()

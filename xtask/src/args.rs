@@ -342,7 +342,9 @@ pub enum Repro {
         name: String,
         #[arg(long)]
         mesh: Mesh,
-        /// A directory of Kubernetes manifests (*.yaml) applied in the scenario's namespace.
+        /// Your Kubernetes manifests: a file, or a directory of *.yaml files, applied in the
+        /// scenario's namespace (a Namespace of theirs is left out, their namespace becomes the
+        /// scenario's).
         #[arg(long, value_name = "DIR")]
         manifests: PathBuf,
         /// Your Helm values for a chart the harness installs (repeatable).

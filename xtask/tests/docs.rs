@@ -90,6 +90,24 @@ fn the_scenario_format_examples_lint_as_written() {
     };
     lint_clean(scenario, "the scenario");
 
+    // Its keys given as alternatives in comments (`# jwt: valid   # or expired: ...`, a commented
+    // key with an explanation of its own) are keys of the format too.
+    let uncommented: String = reference
+        .lines()
+        .map(|l| {
+            let alternative = l
+                .trim_start()
+                .strip_prefix("# ")
+                .filter(|r| r.split_once(':').is_some_and(|(k, v)| !k.contains(' ') && v.contains(" # ")));
+            alternative.map_or(l.to_owned(), |rest| format!("{}{rest}", &l[..l.len() - l.trim_start().len()]))
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert!(uncommented.contains("  jwt: valid") && uncommented.contains("  refused: true"), "{uncommented}");
+    let step: harness::model::Step = harness::yaml::from_str(&format!("http:\n{}", indent(&uncommented, 2)))
+        .unwrap_or_else(|e| panic!("the reference's keys parse as a step: {e}"));
+    assert!(matches!(step, harness::model::Step::Http(_)));
+
     let step = format!("  - http:\n{}", indent(reference, 6));
     let with_step = scenario.replacen("snapshot:", &format!("{step}snapshot:"), 1);
     assert_ne!(&with_step, scenario, "the scenario ends its steps with `snapshot:`");
@@ -142,7 +160,9 @@ fn the_readmes_walkthrough_runs_as_written() {
     assert_eq!(out.status.code(), Some(0), "the walkthrough stopped:\n{}", text(&out));
     let shop = home.path().join("shop");
     let log = text(&out);
-    assert!(log.contains("lint: clean"), "{log}");
+    // Each of the three lints (the repository, the project, the bundle) is clean: no finding.
+    assert_eq!(log.matches("lint: clean").count(), 3, "{log}");
+    assert!(!log.contains("warning[") && !log.contains("error["), "{log}");
     // The layering is shown, the image pinned, the bundle written and planned.
     assert!(log.contains("(yours, layered in this order: later wins)"), "{log}");
     assert!(log.contains("ghcr.io/acme/orders:1.4.2"), "the pinned image is preloaded: {log}");

@@ -54,8 +54,13 @@ fn run(kubectl: &Path, dir: &Path) -> Result<String, String> {
         return Err("kubectl's output could not be read".into());
     };
     let out = std::thread::spawn(move || {
+        let mut stdout = stdout;
         let mut bytes = Vec::new();
-        stdout.take(MAX_OUTPUT_BYTES + 1).read_to_end(&mut bytes).map(|_| bytes)
+        (&mut stdout).take(MAX_OUTPUT_BYTES + 1).read_to_end(&mut bytes)?;
+        // The rest is drained, not kept: kubectl must not block on a full pipe (an oversized
+        // build is said as such, not as a timeout).
+        std::io::copy(&mut stdout, &mut std::io::sink())?;
+        Ok::<_, std::io::Error>(bytes)
     });
     let err = std::thread::spawn(move || {
         let mut text = String::new();

@@ -148,27 +148,45 @@ pub fn scaffold_reporting(
     let mut skipped = Vec::new();
     let mut adapted = Vec::new();
     let mut deployments = Vec::new();
+    let mut read = Vec::new();
     for file in entries {
         if let Some(why) = skip_reason(&file) {
             skipped.push(Skipped { file, why });
             continue;
         }
-        let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        names::file_segment(file_name).map_err(|e| usage(&file, format!("manifest file name: {e}")))?;
+        let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        names::file_segment(&file_name).map_err(|e| usage(&file, format!("manifest file name: {e}")))?;
         // Opened without following a link, in case one took the file's place since the look.
         let text = names::read_regular_text(&file, MAX_MANIFEST_BYTES)
             .map_err(|error| ReproError::Read { path: file.clone(), error })?;
-        let (text, changes, names) = into_scenario_namespace(&text);
-        adapted.extend(changes.into_iter().map(|c| format!("{file_name}: {c}")));
-        deployments.extend(names);
-        fixtures.insert(format!("user/{file_name}"), text);
-        origins.insert(format!("user/{file_name}"), file.clone());
+        read.push((file, file_name, text));
+    }
+    // The Services of every file, so a name in one file follows a Service moved in another.
+    let services: std::collections::BTreeSet<(String, String)> =
+        read.iter().flat_map(|(_, _, text)| namespaced_services(text)).collect();
+    for (file, file_name, text) in read {
+        let moved = into_scenario_namespace(&text, &services);
+        adapted.extend(moved.changes.into_iter().map(|c| format!("{file_name}: {c}")));
+        deployments.extend(moved.deployments);
+        if moved.nothing_left {
+            adapted.push(format!("{file_name}: left out, it holds nothing but the above"));
+            continue;
+        }
+        fixtures.insert(format!("user/{file_name}"), moved.text);
+        origins.insert(format!("user/{file_name}"), file);
     }
     if fixtures.is_empty() {
-        let mut message = "no *.yaml or *.yml manifest directly in this directory".to_owned();
+        let mut message = if manifests.is_dir() {
+            "no *.yaml or *.yml manifest directly in this directory".to_owned()
+        } else {
+            "not a manifest repro new can use".to_owned()
+        };
+        for change in &adapted {
+            message += &format!("; {}", names::printable(change));
+        }
         for s in &skipped {
             let file = s.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            message += &format!("\n  skipped {}: {}", names::printable(&file), s.why);
+            message += &format!("; skipped {}: {}", names::printable(&file), s.why);
         }
         return Err(usage(manifests, message));
     }
@@ -262,47 +280,78 @@ pub fn scaffold_reporting(
     Ok((bundle, skipped, adapted))
 }
 
+/// A user's manifest file made to run in the scenario's namespace.
+#[derive(Debug)]
+struct Moved {
+    text: String,
+    /// What was changed, for the user.
+    changes: Vec<String>,
+    /// The Deployments it holds, which the scenario waits for.
+    deployments: Vec<String>,
+    /// Only comments are left (a file of nothing but a Namespace).
+    nothing_left: bool,
+}
+
+/// `(namespace, name)` of every Service in `text` that names its namespace.
+fn namespaced_services(text: &str) -> Vec<(String, String)> {
+    super::fixture::split_documents(text)
+        .into_iter()
+        .filter_map(|doc| crate::yaml::from_str::<serde_json::Value>(doc.text).ok())
+        .filter(|o| o["kind"] == "Service")
+        .filter_map(|o| {
+            Some((o["metadata"]["namespace"].as_str()?.to_owned(), o["metadata"]["name"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
 /// The user's manifest `text`, made to run in the scenario's namespace line for line (findings
 /// keep pointing at the user's own lines): Namespace documents commented out (the scenario runs
-/// in a namespace of its own, labelled for the mesh), each `metadata.namespace` value replaced by
-/// the scenario's, and in-cluster names `<name>.<namespace>.svc` of those namespaces rewritten
-/// to it. Returns the text, what was changed, and the names of the Deployments it holds.
-fn into_scenario_namespace(text: &str) -> (String, Vec<String>, Vec<String>) {
+/// in a namespace of its own, labelled for the mesh), each `metadata.namespace` value replaced
+/// by the scenario's where it stands (nothing else on its line), and the in-cluster names
+/// `<service>.<namespace>.svc` of `services` (the Services the user's files move) rewritten to
+/// it; other names (`kubernetes.default.svc`) stay.
+fn into_scenario_namespace(text: &str, services: &std::collections::BTreeSet<(String, String)>) -> Moved {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut changes = Vec::new();
     let mut deployments = Vec::new();
-    let mut namespaces = std::collections::BTreeSet::new();
     let mut start = 0;
     while start < lines.len() {
         let end = (start + 1..lines.len()).find(|&i| is_document_start(&lines[i])).unwrap_or(lines.len());
-        let doc = lines[start..end].join("\n");
+        // A separator line's own content belongs to its document (`--- {kind: ...}`).
+        let doc = lines[start..end].iter().map(|l| l.strip_prefix("---").unwrap_or(l)).collect::<Vec<_>>().join("\n");
         let object: serde_json::Value = crate::yaml::from_str(&doc).unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
-        let line_of = |p: crate::diagnostic::Position| (p.line >= 1).then(|| start + p.line as usize - 1);
         if kind == "Namespace" && object["apiVersion"] == "v1" {
-            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
             for line in &mut lines[start..end] {
-                if !line.trim().is_empty() && !is_document_start(line) {
+                if let Some(rest) = line.strip_prefix("---") {
+                    if !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+                        *line = format!("--- #{rest}");
+                    }
+                } else if !line.trim().is_empty() {
                     *line = format!("# {line}");
                 }
             }
             changes.push(format!(
-                "Namespace `{name}` left out (line {}): the scenario runs in a namespace of its own",
+                "Namespace `{}` left out (line {}): the scenario runs in a namespace of its own",
+                names::printable(name),
                 start + 1
             ));
-            namespaces.insert(name);
         } else if let Some(ns) = object["metadata"]["namespace"].as_str() {
-            let at = line_of(crate::yaml::locate(&doc, &["metadata", "namespace"]));
-            if let Some(i) = at {
-                let replaced =
-                    [format!("namespace: {ns}"), format!("namespace: \"{ns}\""), format!("namespace: '{ns}'")]
-                        .iter()
-                        .find(|form| lines[i].contains(form.as_str()))
-                        .map(|form| lines[i].replacen(form.as_str(), "namespace: \"{{ namespace }}\"", 1));
-                if let Some(new) = replaced {
-                    lines[i] = new;
-                    namespaces.insert(ns.to_owned());
-                }
+            let at = crate::yaml::locate(&doc, &["metadata", "namespace"]);
+            let i = start + (at.line.max(1) as usize) - 1;
+            // Where the value cannot be found alone on its line, it is left as written: the check
+            // then reports it at the user's line.
+            if let Some(span) =
+                (at.line >= 1).then(|| namespace_value_span(&lines[i], at.column as usize, ns)).flatten()
+            {
+                lines[i].replace_range(span, "\"{{ namespace }}\"");
+                changes.push(format!(
+                    "{kind} {}: namespace `{}` became the scenario's (line {})",
+                    names::printable(object["metadata"]["name"].as_str().unwrap_or_default()),
+                    names::printable(ns),
+                    i + 1
+                ));
             }
         }
         if kind == "Deployment"
@@ -312,23 +361,100 @@ fn into_scenario_namespace(text: &str) -> (String, Vec<String>, Vec<String>) {
         }
         start = end;
     }
-    for ns in namespaces.iter().filter(|ns| !ns.is_empty()) {
-        let from = format!(".{ns}.svc");
+    for (ns, service) in services {
+        let from = format!("{service}.{ns}.svc");
+        let to = format!("{service}.{{{{ namespace }}}}.svc");
         let mut rewrote = false;
-        for line in lines.iter_mut().filter(|l| !l.trim_start().starts_with('#') && l.contains(&from)) {
-            *line = line.replace(&from, ".{{ namespace }}.svc");
-            rewrote = true;
+        for line in lines.iter_mut().filter(|l| !l.trim_start().starts_with('#')) {
+            let mut at = 0;
+            while let Some(found) = line[at..].find(&from).map(|f| f + at) {
+                // A whole name only: `xorders.shop.svc` is not `orders.shop.svc`.
+                let whole = line[..found]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+                if whole {
+                    line.replace_range(found..found + from.len(), &to);
+                    rewrote = true;
+                    at = found + to.len();
+                } else {
+                    at = found + from.len();
+                }
+            }
         }
-        changes.push(format!(
-            "namespace `{ns}` became the scenario's{}",
-            if rewrote { format!(" (and `*.{ns}.svc` names with it)") } else { String::new() }
-        ));
+        if rewrote {
+            changes.push(format!("`{}` became the scenario's Service name", names::printable(&from)));
+        }
     }
+    let nothing_left = lines.iter().all(|l| {
+        let t = l.trim();
+        t.is_empty()
+            || t.starts_with('#')
+            || (t.starts_with("---") && t[3..].trim_start().starts_with('#'))
+            || t == "---"
+    });
     let mut out = lines.join("\n");
     if text.ends_with('\n') {
         out.push('\n');
     }
-    (out, changes, deployments)
+    Moved { text: out, changes, deployments, nothing_left }
+}
+
+/// Where, in `line`, the value of the `namespace` key that `column` (1-based, from
+/// `yaml::locate`) points at stands, when it is `ns` written plainly or quoted; in a flow
+/// mapping (`metadata: {name: a, namespace: shop}`) the key is found at the mapping's first
+/// level. `None` when it cannot be found for certain.
+fn namespace_value_span(line: &str, column: usize, ns: &str) -> Option<std::ops::Range<usize>> {
+    let key_at = if line.get(column.saturating_sub(1)..)?.starts_with("namespace") {
+        column - 1
+    } else {
+        flow_key(line, line.find("metadata")?, "namespace")?
+    };
+    let after_key = key_at + "namespace".len();
+    let rest = &line[after_key..];
+    let colon = rest.find(|c: char| !c.is_whitespace())?;
+    if !rest[colon..].starts_with(':') {
+        return None;
+    }
+    let value_at = after_key + colon + 1 + rest[colon + 1..].find(|c: char| !c.is_whitespace())?;
+    let value = &line[value_at..];
+    let len = match value.chars().next()? {
+        q @ ('"' | '\'') => value[1..].find(q)? + 2,
+        _ => value.find([',', '}', '#']).unwrap_or(value.len()),
+    };
+    let written = value[..len].trim_end();
+    (written.trim_matches(['"', '\'']) == ns).then(|| value_at..value_at + written.len())
+}
+
+/// Where `key` stands as a key at the first level of the flow mapping that opens after `from`
+/// in `line` (quoted text skipped).
+fn flow_key(line: &str, from: usize, key: &str) -> Option<usize> {
+    let open = from + line[from..].find('{')?;
+    let mut depth = 0;
+    let mut quote = None;
+    let mut expect_key = false;
+    for (i, c) in line.char_indices().skip_while(|(i, _)| *i < open) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => {
+                depth += 1;
+                expect_key = depth == 1;
+            }
+            (None, '}' | ']') => depth -= 1,
+            (None, ',') if depth == 1 => expect_key = true,
+            (None, c) if c.is_whitespace() => {}
+            (None, _) if expect_key => {
+                if line[i..].starts_with(key) && line[i + key.len()..].trim_start().starts_with(':') {
+                    return Some(i);
+                }
+                expect_key = false;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A YAML document separator line (`---`, possibly followed by a comment or content).
@@ -502,7 +628,9 @@ mod tests {
             containers:\n      - {name: orders, image: \"{{ images.echo }}\"}\n---\napiVersion: v1\nkind: Service\n\
             metadata: {name: orders, namespace: \"shop\", annotations: {konghq.com/host-header: orders.shop.svc.cluster.local}}\n\
             spec:\n  selector: {app: orders}\n  ports: [{port: 80}]\n";
-        let (adapted, changes, deployments) = into_scenario_namespace(text);
+        let services = namespaced_services(text).into_iter().collect();
+        let Moved { text: adapted, changes, deployments, nothing_left } = into_scenario_namespace(text, &services);
+        assert!(!nothing_left);
         assert_eq!(adapted.lines().count(), text.lines().count(), "line for line:\n{adapted}");
         assert!(adapted.starts_with("# apiVersion: v1\n# kind: Namespace\n"), "{adapted}");
         assert_eq!(adapted.matches("namespace: \"{{ namespace }}\"").count(), 2, "{adapted}");
@@ -520,6 +648,62 @@ mod tests {
                 .contains("  - wait: {resource: {apiVersion: apps/v1, kind: Deployment, name: \"orders\"}")
         );
         assert_eq!(bundle.expected.to_string(), "step 2 fails with `is not 200`");
+    }
+
+    /// What the review found the first version got wrong: a label whose key is `namespace`
+    /// beside the real one, a name of a Service nobody moves (`kubernetes.default.svc`), a name
+    /// in a file without namespaced objects, a file of only a Namespace, a Namespace on its
+    /// separator line.
+    #[test]
+    fn moving_namespaces_touches_only_what_moves() {
+        let services = [("shop".to_owned(), "orders".to_owned()), ("default".to_owned(), "web".to_owned())].into();
+        let flow = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: orders, labels: {namespace: shop-team}, namespace: shop}\n\
+                    data: {api: \"https://kubernetes.default.svc\", orders: \"http://orders.shop.svc.cluster.local\", x: xorders.shop.svc}\n";
+        let moved = into_scenario_namespace(flow, &services);
+        let line = moved.text.lines().nth(2).unwrap();
+        assert_eq!(
+            line, "metadata: {name: orders, labels: {namespace: shop-team}, namespace: \"{{ namespace }}\"}",
+            "{moved:?}"
+        );
+        let data = moved.text.lines().nth(3).unwrap();
+        assert!(
+            data.contains("https://kubernetes.default.svc")
+                && data.contains("http://orders.{{ namespace }}.svc.cluster.local")
+        );
+        assert!(data.contains("x: xorders.shop.svc"), "only whole names: {data}");
+        // A name in a file without any namespaced object still follows its Service.
+        let config =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {url: orders.shop.svc.cluster.local}\n";
+        assert!(into_scenario_namespace(config, &services).text.contains("orders.{{ namespace }}.svc"));
+        // A quoted value, a comment after it.
+        let quoted = "kind: Service\napiVersion: v1\nmetadata:\n  name: orders\n  namespace: 'shop'  # prod\n";
+        assert!(into_scenario_namespace(quoted, &services).text.contains("  namespace: \"{{ namespace }}\"  # prod"));
+        // Only a Namespace: nothing is left of the file.
+        let only = "# the namespace\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+        assert!(into_scenario_namespace(only, &services).nothing_left);
+        let inline = "--- {apiVersion: v1, kind: Namespace, metadata: {name: shop}}\n";
+        let moved = into_scenario_namespace(inline, &services);
+        assert!(moved.nothing_left && moved.text.starts_with("--- #"), "{moved:?}");
+        // A value lint cannot find alone on its line is left for the check to report.
+        let odd = "kind: Service\napiVersion: v1\nmetadata:\n  name: orders\n  namespace: !!str shop\n";
+        assert_eq!(into_scenario_namespace(odd, &services).text, odd);
+    }
+
+    /// A file of only a Namespace beside the workloads: left out, said, and the bundle made.
+    #[test]
+    fn a_namespace_file_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("namespace.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n")
+            .unwrap();
+        std::fs::write(
+            dir.path().join("shop.yaml"),
+            SHOP.replace("  name: shop\n", "  name: shop\n  namespace: shop\n"),
+        )
+        .unwrap();
+        let (bundle, _, adapted) =
+            scaffold_reporting(&catalog(), "shop", Mesh::Istio, dir.path(), BTreeMap::new(), &answer("/")).unwrap();
+        assert!(!bundle.fixtures.contains_key("user/namespace.yaml") && bundle.fixtures.contains_key("user/shop.yaml"));
+        assert!(adapted.iter().any(|a| a.starts_with("namespace.yaml: left out")), "{adapted:?}");
     }
 
     /// Every object the run would refuse is reported at once, at the user's own file and line
