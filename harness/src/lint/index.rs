@@ -22,6 +22,8 @@ pub struct Index {
     pub values: Vec<ValuesFile>,
     pub mesh: Option<Mesh>,
     pub kong: KongSetup,
+    /// The Kubernetes minor version core kinds are checked against (`1.35`).
+    pub kubernetes: String,
 }
 
 impl Index {

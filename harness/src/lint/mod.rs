@@ -44,8 +44,12 @@ pub struct Inputs {
     pub kubernetes_version: Option<String>,
 }
 
-/// The Kubernetes minor versions whose core schemas lint carries (k8s-openapi's `v1_35`).
-pub const KUBERNETES_SCHEMAS: &[&str] = &["1.35"];
+/// The Kubernetes minor versions whose core schemas lint carries: k8s-openapi's `v1_35` types,
+/// and for the others the fields that differ from them (`schemas/k8s-versions.txt`).
+pub const KUBERNETES_SCHEMAS: &[&str] = &["1.34", "1.35", "1.36"];
+
+/// The version of the types (without `--kubernetes-version`).
+pub const DEFAULT_KUBERNETES_SCHEMA: &str = "1.35";
 
 /// `v1.35.8`, `1.35` -> `1.35`.
 fn minor_of(version: &str) -> String {
@@ -123,6 +127,7 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
         );
         return outcome;
     }
+    let kubernetes = inputs.kubernetes_version.as_deref().map_or(DEFAULT_KUBERNETES_SCHEMA.to_owned(), minor_of);
     for id in &inputs.allow {
         if rules::rule(id).is_none() {
             let known: Vec<&str> = rules::RULES.iter().map(|r| r.id).collect();
@@ -243,7 +248,8 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
                 for c in checked {
                     let expected = c.scenario.scenario.lint.expect.clone();
                     match index_for(catalog, c.manifests, &user_values, Some(c.mesh), &harness_kong(catalog)) {
-                        Ok(index) => {
+                        Ok(mut index) => {
+                            index.kubernetes.clone_from(&kubernetes);
                             let (found, suppressed) = rules::run_all(&index);
                             outcome.count_suppressed(suppressed);
                             outcome.findings.extend(expected_findings(&file, c.mesh, &expected, found));
@@ -293,7 +299,8 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             }
         }
         match index_for(catalog, objects, &user_values, inputs.mesh, &user_kong(inputs, &user_values)) {
-            Ok(index) => {
+            Ok(mut index) => {
+                index.kubernetes.clone_from(&kubernetes);
                 let (found, suppressed) = rules::run_all(&index);
                 outcome.count_suppressed(suppressed);
                 outcome.findings.extend(found);
@@ -622,7 +629,13 @@ pub fn values_file(catalog: &Catalog, chart: &str, file: &Path, mesh: Mesh) -> O
     };
     let KongOwner::Harness(mut kong) = harness_kong(catalog) else { return outcome };
     kong.chart = Some(kong_chart);
-    let index = Index { objects: Vec::new(), values: vec![values], mesh: Some(mesh), kong };
+    let index = Index {
+        objects: Vec::new(),
+        values: vec![values],
+        mesh: Some(mesh),
+        kong,
+        kubernetes: DEFAULT_KUBERNETES_SCHEMA.to_owned(),
+    };
     for rule in rules::RULES.iter().filter(|r| VALUES_RULES.contains(&r.id)) {
         let mut findings = rules::Findings::new(rule);
         (rule.check)(&index, &mut findings);
@@ -688,7 +701,7 @@ fn index_for(
         values.push(harness_kong_values(mesh));
         add_stack_objects(catalog, mesh, &mut objects)?;
     }
-    Ok(Index { objects, values, mesh, kong })
+    Ok(Index { objects, values, mesh, kong, kubernetes: DEFAULT_KUBERNETES_SCHEMA.to_owned() })
 }
 
 fn add_stack_objects(catalog: &Catalog, mesh: Mesh, objects: &mut Vec<Manifest>) -> Result<(), Box<Diagnostic>> {
@@ -1162,6 +1175,42 @@ mod tests {
         let said = outcome.findings.iter().find(|d| d.code == "ignore-unknown-rule").unwrap();
         assert_eq!(said.position.line, 6);
         assert!(said.help.as_deref().unwrap_or_default().contains("did you mean `ingress-no-class`"), "{said}");
+    }
+
+    /// The supported window of Kubernetes versions: a field 1.35 introduced (`workloadRef`) is
+    /// unknown to 1.34 and gone again in 1.36, one 1.36 introduced (`schedulingGroup`) is known
+    /// there only; both directions, at the field's line; a version outside the window is refused.
+    #[test]
+    fn core_kinds_are_checked_against_the_chosen_kubernetes_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = |field: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  {field}\n  containers:\n  - name: c\n    image: c:1\n"
+            )
+        };
+        let unknown = |field: &str, version: &str| {
+            let file = dir.path().join("pod.yaml");
+            std::fs::write(&file, pod(field)).unwrap();
+            let inputs = Inputs { paths: vec![file], kubernetes_version: Some(version.into()), ..Inputs::default() };
+            let outcome = run(&catalog(), &inputs);
+            let found: Vec<&Diagnostic> = outcome.findings.iter().filter(|d| d.code == "k8s-unknown-field").collect();
+            found.first().map(|d| (d.position.line, d.message.clone()))
+        };
+        let workload_ref = "workloadRef: {name: w, podGroup: g}";
+        let scheduling_group = "schedulingGroup: {podGroupName: g}";
+        assert_eq!(unknown(workload_ref, "1.35"), None);
+        let (line, message) = unknown(workload_ref, "v1.34.11").expect("1.34 has no workloadRef");
+        assert_eq!(line, 6);
+        assert!(message.contains("`spec.workloadRef` is not a field of Pod in Kubernetes 1.34"), "{message}");
+        assert!(unknown(workload_ref, "1.36").is_some_and(|(_, m)| m.contains("Kubernetes 1.36")));
+        assert_eq!(unknown(scheduling_group, "1.36"), None);
+        assert!(unknown(scheduling_group, "1.35").is_some());
+        assert!(unknown(scheduling_group, "1.34").is_some());
+        // A typo is one in every version.
+        assert!(unknown("workloadRefs: {name: w}", "1.36").is_some());
+        let refused = run(&catalog(), &Inputs { kubernetes_version: Some("1.33".into()), ..Inputs::default() });
+        assert_eq!(refused.exit_code(), 2);
+        assert!(refused.findings[0].help.as_deref().unwrap_or_default().contains("1.34, 1.35, 1.36"));
     }
 
     /// The ignore annotation silences a finding on any object its message is about: the Service

@@ -284,7 +284,8 @@ fn lint_planned(catalog: &Catalog, plan: &mut Plan, profile: &Profile, progress:
         String::new()
     } else {
         format!(
-            "; core kinds checked against Kubernetes {}, the profile runs {kubernetes}",
+            "; core kinds checked against Kubernetes {} (lint carries {}), the profile runs {kubernetes}",
+            crate::lint::DEFAULT_KUBERNETES_SCHEMA,
             crate::lint::KUBERNETES_SCHEMAS.join(", ")
         )
     };

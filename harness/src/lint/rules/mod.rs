@@ -296,7 +296,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         id: "k8s-unknown-field",
-        summary: "a field of a core kind that Kubernetes 1.35 does not have, or a value of the wrong type; each at its line",
+        summary: "a field of a core kind that the Kubernetes version checked (1.34, 1.35 or 1.36) does not have, or a value of the wrong type; each at its line",
         severity: Severity::Error,
         evidence: K8S_FIELD_VALIDATION,
         check: schema::k8s_schema,

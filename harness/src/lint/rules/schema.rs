@@ -1,5 +1,6 @@
-//! Rules on the shape of objects: core kinds against the Kubernetes 1.35 types, custom
-//! resources against the pinned CRD schemas (`lint::crd`). They change with the pinned versions.
+//! Rules on the shape of objects: core kinds against the Kubernetes 1.35 types, with the fields
+//! 1.34 and 1.36 have otherwise (`schemas/k8s-versions.txt`), custom resources against the
+//! pinned CRD schemas (`lint::crd`). They change with the pinned versions.
 
 use super::*;
 
@@ -140,8 +141,48 @@ fn remove_at(v: &mut Value, path: &[String]) -> bool {
     }
 }
 
-/// Core kinds checked against the Kubernetes 1.35 API types (k8s-openapi); CRD kinds are not.
+/// How the core kinds' fields differ from the 1.35 types, per version: generated from
+/// k8s-openapi 0.29.0's v1_34, v1_35 and v1_36 sources by `schemas/generate-k8s-versions.py`.
+const K8S_VERSIONS: &str = include_str!("../../../schemas/k8s-versions.txt");
+
+/// `(added, pattern)` of `kind` in `version` (`added`: the version has the field, the 1.35 types
+/// drop it; else the version lacks a field the types have). Patterns are paths, `*` any step.
+fn version_differences<'a>(version: &'a str, kind: &'a str) -> impl Iterator<Item = (bool, Vec<&'static str>)> + 'a {
+    K8S_VERSIONS.lines().filter(|l| !l.starts_with('#')).filter_map(move |line| {
+        let mut parts = line.split(' ');
+        let (v, how, k, path) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        (v == version && k == kind).then(|| (how == "added", path.split('.').collect()))
+    })
+}
+
+fn matches_pattern(path: &[String], pattern: &[&str]) -> bool {
+    path.len() == pattern.len() && path.iter().zip(pattern).all(|(p, q)| *q == "*" || p == q)
+}
+
+/// Every path in `value` that `pattern` matches.
+fn paths_matching(value: &Value, pattern: &[&str], here: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let Some((first, rest)) = pattern.split_first() else {
+        out.push(here.clone());
+        return;
+    };
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(m) => {
+            m.iter().filter(|(k, _)| *first == "*" || k == first).map(|(k, v)| (k.clone(), v)).collect()
+        }
+        Value::Array(a) if *first == "*" => a.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        _ => Vec::new(),
+    };
+    for (key, child) in children {
+        here.push(key);
+        paths_matching(child, rest, here, out);
+        here.pop();
+    }
+}
+
+/// Core kinds checked against the Kubernetes API types (k8s-openapi's 1.35, with the fields of
+/// the chosen version that differ); CRD kinds are not.
 pub(super) fn k8s_schema(index: &Index, f: &mut Findings) {
+    let version = index.kubernetes.as_str();
     use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, networking::v1 as net};
     for o in &index.objects {
         let typed = match (o.api_version.as_str(), o.kind.as_str()) {
@@ -165,22 +206,29 @@ pub(super) fn k8s_schema(index: &Index, f: &mut Findings) {
             f.on_object(
                 o,
                 &at,
-                format!("{} {}: {field} does not fit the Kubernetes 1.35 schema: {message}", o.kind, o.name),
+                format!("{} {}: {field} does not fit the Kubernetes {version} schema: {message}", o.kind, o.name),
                 "fix the field's type or shape".into(),
             );
         }
         match typed {
             None => {}
             Some((cleaned, typed)) => {
+                let differences: Vec<(bool, Vec<&str>)> = version_differences(version, &o.kind).collect();
                 let mut dropped = Vec::new();
                 dropped_fields(&cleaned, &typed, &mut Vec::new(), &mut dropped);
+                // Fields this version has beyond the 1.35 types are fields, not typos.
+                dropped.retain(|path| !differences.iter().any(|(added, p)| *added && matches_pattern(path, p)));
+                // Fields the 1.35 types know and this version does not.
+                for (_, pattern) in differences.iter().filter(|(added, _)| !added) {
+                    paths_matching(&cleaned, pattern, &mut Vec::new(), &mut dropped);
+                }
                 for path in dropped {
                     let at: Vec<&str> = path.iter().map(String::as_str).collect();
                     f.on_object(
                         o,
                         &at,
                         format!(
-                            "`{}` is not a field of {} in Kubernetes 1.35: strict field validation rejects the object",
+                            "`{}` is not a field of {} in Kubernetes {version}: strict field validation rejects the object",
                             path.join("."),
                             o.kind
                         ),
@@ -189,5 +237,44 @@ pub(super) fn k8s_schema(index: &Index, f: &mut Findings) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schemas/k8s-versions.txt` is what its generator makes of the k8s-openapi sources this
+    /// build compiles against (Cargo.lock's version, in cargo's registry sources): a bump of
+    /// k8s-openapi, or an edit by hand, cannot leave lint checking an older difference table.
+    #[test]
+    fn the_version_table_is_what_the_generator_makes_of_the_crate_in_use() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let lock = std::fs::read_to_string(root.join("../Cargo.lock")).unwrap();
+        let version = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"k8s-openapi\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"').to_owned())
+            .expect("k8s-openapi in Cargo.lock");
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(&std::env::var_os("HOME").unwrap()).join(".cargo"));
+        let crate_dir = std::fs::read_dir(cargo_home.join("registry/src"))
+            .expect("cargo's registry sources")
+            .filter_map(|e| e.ok().map(|e| e.path().join(format!("k8s-openapi-{version}"))))
+            .find(|d| d.is_dir())
+            .expect("the k8s-openapi sources this build compiled");
+        let generated = std::process::Command::new("python3")
+            .arg(root.join("schemas/generate-k8s-versions.py"))
+            .arg(&crate_dir)
+            .output()
+            .expect("python3 runs the generator");
+        assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+        let expected = String::from_utf8(generated.stdout).unwrap();
+        assert!(expected.lines().any(|l| l.starts_with("1.34 ")) && expected.lines().any(|l| l.starts_with("1.36 ")));
+        assert_eq!(
+            super::K8S_VERSIONS,
+            expected,
+            "regenerate: python3 harness/schemas/generate-k8s-versions.py <k8s-openapi source> > harness/schemas/k8s-versions.txt"
+        );
     }
 }
