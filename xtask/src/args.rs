@@ -135,10 +135,11 @@ pub struct LintArgs {
     #[arg(long)]
     pub deny_warnings: bool,
     /// Drop a rule's findings (repeatable); they are counted in the summary. One object can
-    /// silence rules with the annotation `lint.kme2e.dev/ignore: "rule-a,rule-b"`.
+    /// silence rules with the annotation `lint.kme2e.dev/ignore: "rule-a,rule-b"` (a values
+    /// file with a comment line `# lint.kme2e.dev/ignore: rule-a,rule-b`).
     #[arg(long = "allow", value_name = "RULE")]
     pub allow: Vec<String>,
-    /// The Kubernetes version core kinds are checked against (lint carries 1.35).
+    /// The Kubernetes version core kinds are checked against: 1.34, 1.35 (the default) or 1.36.
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
     /// List the rules (id, severity, what each catches) and exit.

@@ -178,6 +178,20 @@ impl KongChart {
         name.trim_end_matches('-').to_owned()
     }
 
+    /// The controller's own service account, where it runs apart from the gateway: kong/ingress
+    /// names its `controller` subchart's account `<release>-controller` (as rendered from the
+    /// vendored chart: harness/testdata/renders/*/kong.yaml); kong/kong runs both in one pod.
+    pub fn controller_service_account(self, release: &str) -> Option<String> {
+        match self {
+            KongChart::Ingress => {
+                let mut name = format!("{release}-controller");
+                name.truncate(63);
+                Some(name.trim_end_matches('-').to_owned())
+            }
+            KongChart::Kong => None,
+        }
+    }
+
     /// The namespace the values put Kong in (kong/kong's `namespace`, which overrides the
     /// release namespace: `kong.namespace` in _helpers.tpl).
     pub fn namespace(self, values: Option<&Value>) -> Option<String> {

@@ -102,7 +102,9 @@ fn run(kubectl: &Path, dir: &Path) -> Result<String, String> {
 
 /// Keys of a kustomization whose values kustomize never loads (labels, annotations, names,
 /// image names, literal values): a URL there fetches nothing.
-const INERT_KEYS: [&str; 11] = [
+const INERT_KEYS: [&str; 12] = [
+    // An inline patch is text applied, not a file loaded.
+    "patch",
     "commonAnnotations",
     "commonLabels",
     "labels",
@@ -155,7 +157,8 @@ fn remote_reference(dir: &Path) -> Option<String> {
 /// Every string of a kustomization outside [`INERT_KEYS`].
 fn loaded_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
     match value {
-        serde_json::Value::String(s) => out.push(s),
+        // A string of several lines is inline content (a strategic-merge patch), not a path.
+        serde_json::Value::String(s) if !s.contains('\n') => out.push(s),
         serde_json::Value::Array(items) => items.iter().for_each(|v| loaded_strings(v, out)),
         serde_json::Value::Object(map) => {
             map.iter().filter(|(k, _)| !INERT_KEYS.contains(&k.as_str())).for_each(|(_, v)| loaded_strings(v, out));
@@ -227,6 +230,15 @@ mod tests {
             let dir = tree(&[("kustomization.yaml", loaded)]);
             assert!(remote_reference(dir.path()).is_some_and(|r| r.contains("example.invalid")), "{loaded}");
         }
+        // Inline patches are applied, not fetched, whatever URLs their values hold.
+        let inline = tree(&[(
+            "kustomization.yaml",
+            "resources: [app.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: |-\n    - op: add\n      \
+             path: /data/url\n      value: http://orders.shop.svc.cluster.local\n\
+             patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n  \
+             data: {url: \"https://example.com\"}\n",
+        )]);
+        assert_eq!(remote_reference(inline.path()), None);
         // Labels and literals fetch nothing.
         let inert = tree(&[(
             "kustomization.yaml",

@@ -1253,6 +1253,113 @@ mod tests {
         }
     }
 
+    /// Content on a `---` line belongs to no document: an error at its line, never dropped.
+    #[test]
+    fn content_on_a_separator_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sep.yaml");
+        std::fs::write(
+            &file,
+            format!("{CONFIGMAP}--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: b}}}}\n--- # fine\n"),
+        )
+        .unwrap();
+        let outcome = run(&catalog(), &Inputs { paths: vec![file], ..Inputs::default() });
+        let syntax: Vec<u32> =
+            outcome.findings.iter().filter(|d| d.code == "syntax").map(|d| d.position.line).collect();
+        assert_eq!(syntax, [5], "{:?}", outcome.findings);
+    }
+
+    /// The Linkerd rules' other side, as the second review set it out: what admits Kong by
+    /// network alone, a backend Linkerd does not enforce policy on, wildcard and controller
+    /// identities, the user's trust domain, pod annotations over namespace ones, a skip
+    /// annotation left on a side without a proxy, and Istio's single ports.
+    #[test]
+    fn linkerd_rules_stay_quiet_on_what_admits_kong() {
+        let catalog = catalog();
+        let case = catalog.project.fixtures_dir().join("pitfalls").join("linkerd-kong-opted-out-server");
+        let app = std::fs::read_to_string(case.join("app.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lint = |app: &str, values: &str, mesh: Mesh| {
+            std::fs::write(dir.path().join("app.yaml"), app).unwrap();
+            std::fs::write(dir.path().join("values.yaml"), values).unwrap();
+            let inputs = Inputs {
+                paths: vec![dir.path().join("app.yaml")],
+                mesh: Some(mesh),
+                values: vec![("kong/ingress".into(), dir.path().join("values.yaml"))],
+                ..Inputs::default()
+            };
+            run(&catalog, &inputs)
+        };
+        let opted_out = "gateway:\n  podAnnotations:\n    linkerd.io/inject: disabled\n";
+        let found = |o: &Outcome, rule: &str| {
+            o.findings.iter().filter(|d| d.code == rule && d.severity != Severity::Note).cloned().collect::<Vec<_>>()
+        };
+        let unmeshed = "linkerd-authz-kong-unmeshed";
+        assert_eq!(found(&lint(&app, opted_out, Mesh::Linkerd), unmeshed).len(), 1);
+        let network = |target: &str| {
+            format!(
+                "{app}---\napiVersion: policy.linkerd.io/v1alpha1\nkind: NetworkAuthentication\nmetadata: {{name: all, namespace: shop}}\n\
+                 spec: {{networks: [{{cidr: 0.0.0.0/0}}]}}\n---\napiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\n\
+                 metadata: {{name: by-network, namespace: shop}}\nspec:\n  targetRef: {target}\n  requiredAuthenticationRefs:\n  \
+                 - {{group: policy.linkerd.io, kind: NetworkAuthentication, name: all}}\n"
+            )
+        };
+        for (what, text) in [
+            ("a network policy on an HTTPRoute", network("{group: policy.linkerd.io, kind: HTTPRoute, name: orders}")),
+            ("a network policy on the namespace", network("{kind: Namespace, name: shop}")),
+            (
+                "all-authenticated with a network policy on the Server",
+                network("{group: policy.linkerd.io, kind: Server, name: orders-http}")
+                    .replace("accessPolicy: deny", "accessPolicy: all-authenticated"),
+            ),
+            (
+                "a legacy ServerAuthorization of unauthenticated clients",
+                format!(
+                    "{app}---\napiVersion: policy.linkerd.io/v1beta1\nkind: ServerAuthorization\nmetadata: {{name: any, namespace: shop}}\n\
+                     spec:\n  server: {{name: orders-http}}\n  client: {{unauthenticated: true}}\n"
+                ),
+            ),
+            ("a backend Linkerd does not mesh", app.replace("  annotations: {linkerd.io/inject: enabled}\n", "")),
+        ] {
+            assert!(found(&lint(&text, opted_out, Mesh::Linkerd), unmeshed).is_empty(), "{what}");
+        }
+        // Identities: a wildcard and the controller's account are fine; the fix keeps the domain.
+        let identities = |list: &str| app.replace("  - kong.kong.serviceaccount.identity.linkerd.cluster.local", list);
+        let quiet = identities(
+            "  - \"*.kong.serviceaccount.identity.linkerd.cluster.local\"\n  - kong-controller.kong.serviceaccount.identity.linkerd.cluster.local",
+        );
+        let principal = found(&lint(&quiet, opted_out, Mesh::Linkerd), "authz-principal-unknown");
+        assert_eq!(principal.len(), 1, "only the identityRef to `kong`: {principal:?}");
+        let domain = identities("  - kong.kong.serviceaccount.identity.linkerd.acme.internal");
+        let principal = found(&lint(&domain, opted_out, Mesh::Linkerd), "authz-principal-unknown");
+        assert!(
+            principal
+                .iter()
+                .any(|d| d.help.as_deref()
+                    == Some("use `kong-gateway.kong.serviceaccount.identity.linkerd.acme.internal`")),
+            "{principal:?}"
+        );
+
+        // Skip ports: the pod's own annotation wins over its namespace's; a side without the
+        // proxy has nothing to skip; Istio reads single ports only.
+        let skip = "mesh-proxy-skips-kong-hop";
+        let meshed = "gateway:\n  podAnnotations:\n    linkerd.io/inject: ingress\n    config.linkerd.io/skip-outbound-ports: \"443\"\n";
+        let kong_ns_skips = app.replace(
+            "  name: kong\n---",
+            "  name: kong\n  annotations: {config.linkerd.io/skip-outbound-ports: \"80\"}\n---",
+        );
+        assert_ne!(kong_ns_skips, app);
+        assert!(found(&lint(&kong_ns_skips, meshed, Mesh::Linkerd), skip).is_empty(), "Kong's own value wins");
+        let no_own = "gateway:\n  podAnnotations:\n    linkerd.io/inject: ingress\n";
+        assert_eq!(found(&lint(&kong_ns_skips, no_own, Mesh::Linkerd), skip).len(), 1, "the namespace's applies");
+        let leftover = "gateway:\n  podAnnotations:\n    linkerd.io/inject: disabled\n    config.linkerd.io/skip-outbound-ports: \"80\"\n";
+        assert!(found(&lint(&app, leftover, Mesh::Linkerd), skip).is_empty(), "no proxy, nothing skipped");
+        let istio = "gateway:\n  podLabels:\n    sidecar.istio.io/inject: \"true\"\n  podAnnotations:\n    traffic.sidecar.istio.io/excludeOutboundPorts: \"70-90\"\n";
+        assert!(found(&lint(&app, istio, Mesh::Istio), skip).is_empty(), "Istio takes no ranges");
+        let number = "gateway:\n  podAnnotations:\n    linkerd.io/inject: ingress\n    config.linkerd.io/skip-outbound-ports: 80\n";
+        assert_eq!(found(&lint(&app, number, Mesh::Linkerd), skip).len(), 1, "an unquoted port counts");
+    }
+
     /// A values file silences a rule for itself with a comment line (values carry no
     /// annotations); a misspelt rule in that comment is said, as in the annotation.
     #[test]
@@ -1276,6 +1383,8 @@ mod tests {
         let silenced = lint(&format!("# lint.kme2e.dev/ignore: kong-values-label-type\n{label}"));
         assert!(!codes(&silenced).contains(&"kong-values-label-type".to_owned()), "{:?}", silenced.findings);
         assert_eq!(silenced.suppressed.get("kong-values-label-type"), Some(&1));
+        let reasoned = lint(&format!("# lint.kme2e.dev/ignore: kong-values-label-type # quoted by our CD\n{label}"));
+        assert!(!codes(&reasoned).contains(&"kong-values-label-type".to_owned()), "a reason may follow");
         let misspelt = lint(&format!("# lint.kme2e.dev/ignore: kong-values-label-typo\n{label}"));
         let said = misspelt.findings.iter().find(|d| d.code == "ignore-unknown-rule").expect("said");
         assert_eq!((said.position.line, said.severity), (1, Severity::Warning));

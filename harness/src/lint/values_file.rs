@@ -31,7 +31,9 @@ impl ValuesFile {
             .enumerate()
             .filter_map(|(i, line)| {
                 let comment = line.trim_start().strip_prefix('#')?.trim_start();
+                // A reason may follow after ` #`.
                 let list = comment.strip_prefix(prefix.as_str())?;
+                let list = list.split(" #").next().unwrap_or(list);
                 Some(list.split(',').map(str::trim).filter(|id| !id.is_empty()).map(move |id| (i as u32 + 1, id)))
             })
             .flatten()

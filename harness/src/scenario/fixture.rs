@@ -275,6 +275,23 @@ pub fn read_all(path: &Path, reading: Reading<'_>) -> (Vec<Manifest>, Vec<LoadEr
     };
     let source = Arc::new(source);
     let (mut manifests, mut errors) = (Vec::new(), Vec::new());
+    // Content on a separator line is no document's: kubectl refuses the file ("invalid Yaml
+    // document separator", k8s.io/apimachinery util/yaml), and it would be read by no one here.
+    for (i, line) in rendered.text.lines().enumerate() {
+        let after = line.strip_prefix("--- ").map(str::trim).unwrap_or_default();
+        if !after.is_empty() && !after.starts_with('#') {
+            let at = rendered.source_position(Position::new(i as u32 + 1, 5));
+            let d = Diagnostic::error(
+                "syntax",
+                path,
+                at,
+                "content after a `---` separator is not part of any document (kubectl refuses the file)",
+            )
+            .with_source(&source)
+            .with_help("start the document on the next line");
+            errors.push(LoadError(Box::new(d)));
+        }
+    }
     for doc in split_documents(&rendered.text) {
         let shift = |p: Position| {
             let p = if p.line == 0 {

@@ -274,6 +274,10 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
     let chart = values.map_or(KongChart::Ingress, |(_, c)| c);
     let account = chart.service_account(&index.kong.release, values.map(|(v, _)| &v.value));
     let expected = format!("cluster.local/ns/{kong_ns}/sa/{account}");
+    // Accounts the chart does create (the gateway's, and the controller's where it has its own).
+    let created: Vec<String> =
+        std::iter::once(account.clone()).chain(chart.controller_service_account(&index.kong.release)).collect();
+    let unknown = |sa: &str| !sa.contains('*') && !created.iter().any(|c| c == sa);
     let mut assumed = match &index.kong.source {
         crate::lint::kong::Source::Assumed(what) => Some(what.clone()),
         crate::lint::kong::Source::Given => None,
@@ -285,7 +289,8 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
             for (s, from) in froms.enumerate() {
                 let principals = from.pointer("/source/principals").and_then(Value::as_array).into_iter().flatten();
                 for p in principals.filter_map(Value::as_str) {
-                    if p.starts_with(&format!("cluster.local/ns/{kong_ns}/sa/")) && p != expected {
+                    let sa = p.strip_prefix(&format!("cluster.local/ns/{kong_ns}/sa/"));
+                    if sa.is_some_and(&unknown) {
                         if let Some(what) = assumed.take() {
                             f.note(&ap.file, format!("Kong's identity is judged by an assumption: {what}"));
                         }
@@ -306,15 +311,22 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
     // policy.linkerd.io MeshTLSAuthentication) or as an identityRef to a ServiceAccount.
     for mta in index.of_kind("MeshTLSAuthentication") {
         let identities = mta.object.pointer("/spec/identities").and_then(Value::as_array).into_iter().flatten();
-        let mut wrong: Vec<(Vec<String>, String)> = Vec::new();
+        let mut wrong: Vec<(Vec<String>, String, String)> = Vec::new();
         for (i, identity) in identities.enumerate() {
             let Some(identity) = identity.as_str() else { continue };
             let mut parts = identity.splitn(4, '.');
             let (Some(sa), Some(ns), Some("serviceaccount")) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
-            if ns == kong_ns.as_str() && sa != account {
-                wrong.push((vec!["spec".into(), "identities".into(), i.to_string()], format!("identity `{identity}`")));
+            // `<sa>.<ns>.serviceaccount.identity.<trust domain>`; the fix keeps the user's domain.
+            let domain =
+                parts.next().and_then(|rest| rest.strip_prefix("identity.")).unwrap_or("linkerd.cluster.local");
+            if ns == kong_ns.as_str() && unknown(sa) {
+                wrong.push((
+                    vec!["spec".into(), "identities".into(), i.to_string()],
+                    format!("identity `{identity}`"),
+                    format!("{account}.{kong_ns}.serviceaccount.identity.{domain}"),
+                ));
             }
         }
         let refs = mta.object.pointer("/spec/identityRefs").and_then(Value::as_array).into_iter().flatten();
@@ -322,14 +334,15 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
             let kind = r.get("kind").and_then(Value::as_str);
             let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
             let ns = r.get("namespace").and_then(Value::as_str).unwrap_or(mta.namespace_or_default());
-            if kind == Some("ServiceAccount") && ns == kong_ns.as_str() && name != account {
+            if kind == Some("ServiceAccount") && ns == kong_ns.as_str() && unknown(name) {
                 wrong.push((
                     vec!["spec".into(), "identityRefs".into(), i.to_string(), "name".into()],
                     format!("identityRef ServiceAccount `{ns}/{name}`"),
+                    format!("name: {account}"),
                 ));
             }
         }
-        for (path, what) in wrong {
+        for (path, what, fix) in wrong {
             if let Some(what) = assumed.take() {
                 f.note(&mta.file, format!("Kong's identity is judged by an assumption: {what}"));
             }
@@ -343,7 +356,7 @@ pub(super) fn authz_principal_unknown(index: &Index, f: &mut Findings) {
                     mta.name,
                     chart.name()
                 ),
-                format!("use `{account}.{kong_ns}.serviceaccount.identity.linkerd.cluster.local`"),
+                format!("use `{fix}`"),
             );
         }
     }

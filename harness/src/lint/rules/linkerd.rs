@@ -144,10 +144,14 @@ pub(super) fn serviceprofile_overrides_httproute(index: &Index, f: &mut Findings
 /// (linkerd.io/2-edge/reference/authorization-policy/, "Default policies").
 const AUTHENTICATED_ONLY: [&str; 3] = ["all-authenticated", "cluster-authenticated", "deny"];
 
-/// A backend of Kong's behind a Server that admits only mesh-authenticated clients, while Kong
-/// is not in the mesh: Kong's requests carry no identity and are refused. The Linkerd analogue
-/// of `istio-strict-kong-unmeshed`. A Server on `deny` counts unless an AuthorizationPolicy on
-/// it admits by network alone (only NetworkAuthentication refs).
+/// A backend of Kong's, meshed, behind a Server that admits only mesh-authenticated clients,
+/// while Kong is not in the mesh: Kong's requests carry no identity and are refused. The Linkerd
+/// analogue of `istio-strict-kong-unmeshed`. Linkerd enforces policy on meshed pods only, so the
+/// backend's injection must be known (its pod or namespace annotation); and anything that may
+/// admit a client by network alone (an AuthorizationPolicy with only NetworkAuthentication refs
+/// on the Server, an HTTPRoute or the namespace, or a legacy ServerAuthorization of
+/// unauthenticated clients) takes the finding back (linkerd/website 2-edge
+/// reference/authorization-policy.md).
 pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
     if index.mesh.is_some_and(|m| m != Mesh::Linkerd) {
         return;
@@ -163,6 +167,9 @@ pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
         for (service, path) in ingress_backends(ingress) {
             let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
             let Some((port, port_name)) = hop.pod_port() else { continue };
+            if !backend_meshed(index, ns, &hop.pods) {
+                continue;
+            }
             for server in servers.iter().filter(|s| s.namespace_or_default() == ns) {
                 let Some(selector) = server.object.pointer("/spec/podSelector/matchLabels").and_then(Value::as_object)
                 else {
@@ -180,25 +187,16 @@ pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
                     _ => false,
                 };
                 let policy = server.object.pointer("/spec/accessPolicy").and_then(Value::as_str).unwrap_or("deny");
-                if !selected || !on_port || !AUTHENTICATED_ONLY.contains(&policy) {
+                if !selected
+                    || !on_port
+                    || !AUTHENTICATED_ONLY.contains(&policy)
+                    || admits_by_network(index, ns, server)
+                {
                     continue;
                 }
-                let by_network_alone = policy == "deny"
-                    && index.of_kind("AuthorizationPolicy").filter(|a| a.namespace_or_default() == ns).any(|a| {
-                        let target = a.object.pointer("/spec/targetRef");
-                        let on_server = target.and_then(|t| t.get("kind")).and_then(Value::as_str) == Some("Server")
-                            && target.and_then(|t| t.get("name")).and_then(Value::as_str) == Some(server.name.as_str());
-                        let refs = a.object.pointer("/spec/requiredAuthenticationRefs").and_then(Value::as_array);
-                        on_server
-                            && refs.is_some_and(|r| {
-                                !r.is_empty()
-                                    && r.iter()
-                                        .all(|r| r.get("kind").and_then(Value::as_str) == Some("NetworkAuthentication"))
-                            })
-                    });
-                if by_network_alone {
-                    continue;
-                }
+                let policies = policies_on(index, ns, server);
+                let mut about: Vec<&Manifest> = vec![hop.service, server];
+                about.extend(policies.iter().copied());
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
                 match &meshing {
                     Meshing::Unknown(missing) => f.note(
@@ -212,7 +210,7 @@ pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
                         f.assumed(index, &ingress.file);
                         f.on_object_about(
                             ingress,
-                            &[hop.service, server],
+                            &about,
                             &path,
                             format!(
                                 "Service {service} ({ns}) is behind Linkerd Server {} (accessPolicy {policy}), which admits \
@@ -228,4 +226,58 @@ pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
             }
         }
     }
+}
+
+/// Whether the backend's pods get Linkerd's proxy, as far as the inputs say: their own
+/// `linkerd.io/inject`, else their namespace's (the injector reads the pod's first).
+fn backend_meshed(index: &Index, ns: &str, pods: &[&Manifest]) -> bool {
+    let injects = |v: &str| matches!(v, "enabled" | "ingress");
+    let namespace = index
+        .of_kind("Namespace")
+        .find(|n| n.name == ns)
+        .and_then(|n| n.annotation("linkerd.io/inject"))
+        .is_some_and(injects);
+    !pods.is_empty()
+        && pods.iter().all(|w| {
+            match str_at(&w.object, &["spec", "template", "metadata", "annotations", "linkerd.io/inject"]) {
+                Some(own) => injects(own),
+                None => namespace,
+            }
+        })
+}
+
+/// AuthorizationPolicies of namespace `ns` that apply to `server`: on the Server itself, on the
+/// namespace, or on an HTTPRoute (which may route to it).
+fn policies_on<'a>(index: &'a Index, ns: &str, server: &Manifest) -> Vec<&'a Manifest> {
+    index
+        .of_kind("AuthorizationPolicy")
+        .filter(|a| a.api_version.starts_with("policy.linkerd.io/") && a.namespace_or_default() == ns)
+        .filter(|a| {
+            let kind = a.object.pointer("/spec/targetRef/kind").and_then(Value::as_str);
+            let name = a.object.pointer("/spec/targetRef/name").and_then(Value::as_str);
+            match kind {
+                Some("Server") => name == Some(server.name.as_str()),
+                Some("Namespace" | "HTTPRoute" | "GRPCRoute") => true,
+                _ => false,
+            }
+        })
+        .collect()
+}
+
+/// Whether anything in `ns` may admit a client of `server` without a mesh identity: a policy on
+/// it whose required authentications are all NetworkAuthentications, or a legacy
+/// ServerAuthorization of unauthenticated clients.
+fn admits_by_network(index: &Index, ns: &str, server: &Manifest) -> bool {
+    let by_network = policies_on(index, ns, server).into_iter().any(|a| {
+        a.object.pointer("/spec/requiredAuthenticationRefs").and_then(Value::as_array).is_some_and(|refs| {
+            !refs.is_empty()
+                && refs.iter().all(|r| r.get("kind").and_then(Value::as_str) == Some("NetworkAuthentication"))
+        })
+    });
+    let legacy = index.of_kind("ServerAuthorization").filter(|a| a.namespace_or_default() == ns).any(|a| {
+        let names_it = a.object.pointer("/spec/server/name").and_then(Value::as_str) == Some(server.name.as_str())
+            || a.object.pointer("/spec/server/selector").is_some();
+        names_it && a.object.pointer("/spec/client/unauthenticated").and_then(Value::as_bool) == Some(true)
+    });
+    by_network || legacy
 }

@@ -379,6 +379,13 @@ impl<'r> Findings<'r> {
         }
     }
 
+    /// Cite `evidence` on the findings pushed since `before` (a rule with several sources).
+    fn cite_since(&mut self, before: usize, evidence: &'static str) {
+        for d in self.out.iter_mut().skip(before) {
+            d.evidence = Some(evidence.to_owned());
+        }
+    }
+
     /// The note that a rule relied on the assumed Kong namespace and release, once.
     fn assumed(&mut self, index: &Index, file: &std::path::Path) {
         if let crate::lint::kong::Source::Assumed(what) = &index.kong.source {
@@ -626,12 +633,14 @@ fn kong_hop<'a>(index: &'a Index, ingress: &Manifest, service: &str, path: &[Str
     })
 }
 
-/// Whether a port list of a skip/exclude annotation (`8080,9000-9100`) holds `port`.
-fn port_list_holds(list: &str, port: u16) -> bool {
+/// Whether a port list of a skip/exclude annotation (`8080,9000-9100`) holds `port`; ranges
+/// count only where the mesh reads them (`ranges`).
+fn port_list_holds(list: &str, port: u16, ranges: bool) -> bool {
     list.split(',').map(str::trim).filter(|p| !p.is_empty()).any(|p| match p.split_once('-') {
-        Some((from, to)) => {
+        Some((from, to)) if ranges => {
             matches!((from.trim().parse::<u16>(), to.trim().parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&port))
         }
+        Some(_) => false,
         None => p.parse::<u16>() == Ok(port),
     })
 }

@@ -119,7 +119,10 @@ const SKIP_INBOUND: [(Mesh, &str); 2] = [
 
 /// Kong's hop to a backend taken around a mesh proxy: Kong's pods skipping the port they dial
 /// (the request leaves in plaintext, without Kong's identity), or the backend's pods skipping
-/// the port Kong reaches (mTLS and the mesh's policies never see Kong's requests).
+/// the port Kong reaches (mTLS and the mesh's policies never see Kong's requests). Only where
+/// that side has the proxy as far as the inputs say (not known to be out of the mesh), and with
+/// the pod's own annotation winning over its namespace's (Linkerd's injector copies a namespace
+/// annotation only where the pod has none: linkerd2 controller/proxy-injector/webhook.go).
 pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
     let meshes: Vec<Mesh> = match index.mesh {
         Some(Mesh::None) => return,
@@ -128,14 +131,20 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
     };
     let evidence = |mesh: Mesh| if mesh == Mesh::Istio { ISTIO_ANNOTATIONS } else { LINKERD_PROXY_CONFIG };
     let proxy = |mesh: Mesh| if mesh == Mesh::Istio { "Istio sidecar" } else { "Linkerd proxy" };
+    // Linkerd takes ports and ranges (`4000-5000`); Istio's injector single ports only.
+    let holds = |mesh: Mesh, list: &str, port: u16| port_list_holds(list, port, mesh == Mesh::Linkerd);
     let values = index.kong_values();
     let kong_namespace = index.of_kind("Namespace").find(|n| n.name == index.kong.namespace);
     for ingress in index.kong_ingresses() {
         for (service, path) in ingress_backends(ingress) {
             let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
             let ns = ingress.namespace_or_default();
+            let mut about: Vec<&Manifest> = vec![ingress, hop.service];
             for (mesh, key) in SKIP_OUTBOUND.iter().filter(|(m, _)| meshes.contains(m)) {
                 let Some(port) = hop.dialled_port() else { continue };
+                if matches!(index.kong_meshing(*mesh), Meshing::NotMeshed(_)) {
+                    continue;
+                }
                 let how = if hop.service_upstream { "the Service port it dials" } else { "the pod port it dials" };
                 let consequence = format!(
                     "Kong's requests to Service {service} ({ns}) on port {port} ({how}) leave around its {}, \
@@ -143,29 +152,35 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
                     proxy(*mesh)
                 );
                 let fix = format!("remove port {port} from `{key}`");
-                // Kong's pods: the values' pod annotations; for Linkerd also its namespace's.
-                if let Some((v, chart)) = values {
+                // Kong's pods: the values' pod annotations, which win over its namespace's.
+                let own = values.and_then(|(v, chart)| {
                     let at: Vec<&str> = chart.gateway().iter().copied().chain(["podAnnotations", key]).collect();
-                    if let Some(list) = v.get(&at).and_then(Value::as_str).filter(|l| port_list_holds(l, port)) {
+                    v.get(&at).map(|list| {
+                        let list = match list {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (v, at, list)
+                    })
+                });
+                if let Some((v, at, list)) = own {
+                    if holds(*mesh, &list, port) {
+                        let before = f.out.len();
                         let message =
                             format!("Kong's pods skip port {port} outbound (`{key}: \"{list}\"`): {consequence}");
-                        let before = f.out.len();
                         f.on_values(v, &at, message, fix.clone());
-                        if f.out.len() > before
-                            && let Some(d) = f.out.last_mut()
-                        {
-                            d.evidence = Some(evidence(*mesh).to_owned());
-                        }
-                        continue;
+                        f.cite_since(before, evidence(*mesh));
                     }
+                    continue;
                 }
                 if *mesh == Mesh::Linkerd
                     && let Some(n) = kong_namespace
-                    && let Some(list) = n.annotation(key).filter(|l| port_list_holds(l, port))
+                    && let Some(list) = n.annotation(key).filter(|l| holds(*mesh, l, port))
                 {
+                    let before = f.out.len();
                     f.on_object_about(
                         n,
-                        &[ingress, hop.service],
+                        &about,
                         &["metadata", "annotations", key],
                         format!(
                             "Kong's namespace {} skips port {port} outbound (`{key}: \"{list}\"`): {consequence}",
@@ -173,6 +188,7 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
                         ),
                         fix.clone(),
                     );
+                    f.cite_since(before, evidence(*mesh));
                 }
             }
             for (mesh, key) in SKIP_INBOUND.iter().filter(|(m, _)| meshes.contains(m)) {
@@ -183,12 +199,41 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
                      mesh's mutual TLS and policies do not apply to Kong's hop",
                     proxy(*mesh)
                 );
+                let namespace = index.of_kind("Namespace").find(|n| n.name == ns);
                 for w in &hop.pods {
+                    if backend_out_of_mesh(*mesh, w, namespace) {
+                        continue;
+                    }
                     let at = ["spec", "template", "metadata", "annotations", key];
-                    if let Some(list) = str_at(&w.object, &at).filter(|l| port_list_holds(l, port)) {
-                        f.on_object_citing(
-                            evidence(*mesh),
+                    let list = match str_at(&w.object, &at) {
+                        Some(own) => own,
+                        // Linkerd: the namespace's value where the pod has none of its own.
+                        None if *mesh == Mesh::Linkerd => match namespace.and_then(|n| n.annotation(key)) {
+                            Some(from_namespace) if holds(*mesh, from_namespace, port) => {
+                                if let Some(n) = namespace {
+                                    about.push(w);
+                                    let before = f.out.len();
+                                    f.on_object_about(
+                                        n,
+                                        &about,
+                                        &["metadata", "annotations", key],
+                                        format!("namespace {ns} skips port {port} inbound for {} {} (`{key}: \"{from_namespace}\"`): {consequence}", w.kind, w.name),
+                                        format!("remove port {port} from `{key}`"),
+                                    );
+                                    f.cite_since(before, evidence(*mesh));
+                                    about.pop();
+                                }
+                                continue;
+                            }
+                            _ => continue,
+                        },
+                        None => continue,
+                    };
+                    if holds(*mesh, list, port) {
+                        let before = f.out.len();
+                        f.on_object_about(
                             w,
+                            &about,
                             &at,
                             format!(
                                 "{} {} skips port {port} inbound (`{key}: \"{list}\"`): {consequence}",
@@ -196,21 +241,38 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
                             ),
                             format!("remove port {port} from `{key}`"),
                         );
+                        f.cite_since(before, evidence(*mesh));
                     }
-                }
-                if *mesh == Mesh::Linkerd
-                    && let Some(n) = index.of_kind("Namespace").find(|n| n.name == ns)
-                    && let Some(list) = n.annotation(key).filter(|l| port_list_holds(l, port))
-                {
-                    f.on_object_about(
-                        n,
-                        &[ingress, hop.service],
-                        &["metadata", "annotations", key],
-                        format!("namespace {ns} skips port {port} inbound (`{key}: \"{list}\"`): {consequence}"),
-                        format!("remove port {port} from `{key}`"),
-                    );
                 }
             }
         }
+    }
+}
+
+/// Whether a backend workload is known to run without `mesh`'s proxy: its own opt-out, or (with
+/// no opt-in of its own) a namespace among the inputs that does not inject.
+fn backend_out_of_mesh(mesh: Mesh, workload: &Manifest, namespace: Option<&Manifest>) -> bool {
+    let pod = |map: &str, key: &str| str_at(&workload.object, &["spec", "template", "metadata", map, key]);
+    match mesh {
+        Mesh::Linkerd => match pod("annotations", "linkerd.io/inject") {
+            Some(v) => !matches!(v, "enabled" | "ingress"),
+            None => {
+                namespace.is_some_and(|n| !matches!(n.annotation("linkerd.io/inject"), Some("enabled" | "ingress")))
+            }
+        },
+        Mesh::Istio => {
+            let label = pod("labels", "sidecar.istio.io/inject").or(pod("annotations", "sidecar.istio.io/inject"));
+            match label {
+                Some("false") => true,
+                Some("true") => false,
+                _ => namespace.is_some_and(|n| {
+                    let l = |k: &str| n.labels().find(|(key, _)| *key == k).map(|(_, v)| v.to_owned());
+                    l("istio-injection").as_deref() != Some("enabled")
+                        && l("istio.io/rev").is_none()
+                        && l("istio.io/dataplane-mode").as_deref() != Some("ambient")
+                }),
+            }
+        }
+        Mesh::None => true,
     }
 }

@@ -162,7 +162,13 @@ fn matches_pattern(path: &[String], pattern: &[&str]) -> bool {
 /// Every path in `value` that `pattern` matches.
 fn paths_matching(value: &Value, pattern: &[&str], here: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     let Some((first, rest)) = pattern.split_first() else {
-        out.push(here.clone());
+        // An explicit null or empty value means nothing, as in `dropped_fields`.
+        let empty = value.is_null()
+            || value.as_object().is_some_and(serde_json::Map::is_empty)
+            || value.as_array().is_some_and(Vec::is_empty);
+        if !empty {
+            out.push(here.clone());
+        }
         return;
     };
     let children: Vec<(String, &Value)> = match value {
