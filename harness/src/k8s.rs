@@ -346,6 +346,41 @@ pub async fn crd_established(client: &kube::Client, name: &str) -> Result<Attemp
     })
 }
 
+/// Whether Gateway `namespace/name` is Programmed, as the API server has it now.
+pub async fn gateway_programmed(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Attempt<Seen>, KubeError> {
+    match get(client, "gateway.networking.k8s.io/v1", "Gateway", name, Some(namespace)).await? {
+        None => Ok(Attempt::Fail(Seen(format!("Gateway {namespace}/{name} does not exist yet")))),
+        Some(gateway) => Ok(gateway_is_programmed(&gateway)),
+    }
+}
+
+/// Whether a Gateway (JSON) is Programmed: its `Programmed` condition True for the current
+/// generation (Gateway API v1.3.0 apis/v1/gateway_types.go, `GatewayConditionProgrammed`; KIC
+/// sets it once Kong's listeners are configured, after `Accepted` with `Programmed=False/Pending`:
+/// KIC v3.5.13 internal/controllers/gateway/gateway_controller.go). Otherwise what it shows.
+pub fn gateway_is_programmed(gateway: &Value) -> Attempt<Seen> {
+    let generation = gateway.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let conditions = gateway.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let programmed = conditions.iter().find(|c| c["type"] == "Programmed");
+    let name = gateway.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    match programmed {
+        Some(c) if c["status"] == "True" && c["observedGeneration"].as_i64().unwrap_or(generation) >= generation => {
+            Attempt::Pass(Seen(format!("Gateway {name} Programmed")))
+        }
+        Some(c) => Attempt::Fail(Seen(format!(
+            "Gateway {name} Programmed={} ({}: {})",
+            crate::names::printable(c["status"].as_str().unwrap_or("?")),
+            crate::names::printable(c["reason"].as_str().unwrap_or("no reason")),
+            crate::names::printable(c["message"].as_str().unwrap_or(""))
+        ))),
+        None => Attempt::Fail(Seen(format!("Gateway {name} has no Programmed condition yet"))),
+    }
+}
+
 /// Whether a Deployment, as the API server answers for it (JSON), is available: the one meaning
 /// of "available" for the `wait` step and the stack's `Gate::Deployments`.
 ///
@@ -505,6 +540,51 @@ mod tests {
 
     use super::*;
     use crate::testing::{kube_mock, kube_status};
+
+    /// The Gateway gate passes only on `Programmed=True` for the current generation; the shapes
+    /// KIC leaves on the way (Accepted with Programmed=False/Pending, an unprogrammed listener's
+    /// Invalid) and a stale generation fail, saying what they show.
+    #[test]
+    fn a_gateway_is_ready_only_when_programmed_for_its_generation() {
+        let gateway = |generation: i64, programmed: Value| {
+            json!({"metadata": {"name": "kong", "generation": generation},
+                   "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": generation}, programmed]}})
+        };
+        let ready = gateway(
+            2,
+            json!({"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 2}),
+        );
+        assert!(matches!(gateway_is_programmed(&ready), Attempt::Pass(_)));
+        for (gw, shows) in [
+            (
+                gateway(
+                    1,
+                    json!({"type": "Programmed", "status": "False", "reason": "Pending", "message": "Waiting for controller", "observedGeneration": 1}),
+                ),
+                "Programmed=False (Pending",
+            ),
+            (
+                gateway(
+                    1,
+                    json!({"type": "Programmed", "status": "False", "reason": "Invalid", "observedGeneration": 1}),
+                ),
+                "Invalid",
+            ),
+            (
+                gateway(
+                    3,
+                    json!({"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 2}),
+                ),
+                "Programmed=True",
+            ),
+            (json!({"metadata": {"name": "kong", "generation": 1}}), "no Programmed condition"),
+        ] {
+            match gateway_is_programmed(&gw) {
+                Attempt::Fail(Seen(seen)) => assert!(seen.contains(shows), "{seen}"),
+                Attempt::Pass(seen) => panic!("passed on {gw}: {seen:?}"),
+            }
+        }
+    }
 
     #[test]
     fn objects_get_the_run_label_and_keep_theirs() {

@@ -302,12 +302,21 @@ fn environment_with_stack_manifests(
         .iter()
         .position(|a| matches!(a, crate::stack::Action::Helm(r) if r.name == profile.versions.kong.release));
     let mut stack = Vec::new();
+    let mut gates = Vec::new();
     for file in crate::stack::kong::stack_manifests(profile.mesh()) {
-        let objects =
+        let objects: Vec<serde_json::Value> =
             crate::stack::kong::load_stack_manifest(fixtures_dir, file, &vars)?.into_iter().map(|m| m.object).collect();
+        // A Gateway is ready when KIC has programmed it.
+        for o in objects.iter().filter(|o| o["kind"] == "Gateway") {
+            gates.push(crate::stack::Action::Ready(crate::stack::Gate::GatewayProgrammed {
+                namespace: o["metadata"]["namespace"].as_str().unwrap_or_default().to_owned(),
+                name: o["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            }));
+        }
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("stack").to_owned();
         stack.push(crate::stack::Action::Apply { name, objects });
     }
+    stack.extend(gates);
     let at = kong_at.map_or(actions.len(), |i| i + 1);
     actions.splice(at..at, stack);
     Ok(actions)
@@ -799,6 +808,11 @@ fn replay_script(plan: &Plan) -> String {
                         quote(container)
                     ),
                     Gate::ProxyReachable => format!("wait_until 120 {} proxy_answers\n", quote(&gate.to_string())),
+                    Gate::GatewayProgrammed { namespace, name } => format!(
+                        "kubectl wait --for=condition=Programmed --timeout=5m gateway/{} -n {} --kubeconfig kubeconfig\n",
+                        quote(name),
+                        quote(namespace)
+                    ),
                 };
             }
         }

@@ -415,6 +415,24 @@ pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
         "/apis/telemetry.istio.io/v1" => {
             (200, resources("telemetry.istio.io/v1", &[("telemetries", "Telemetry", true)]))
         }
+        "/apis/gateway.networking.k8s.io/v1" => (
+            200,
+            resources(
+                "gateway.networking.k8s.io/v1",
+                &[("gatewayclasses", "GatewayClass", false), ("gateways", "Gateway", true)],
+            ),
+        ),
+        // Kong's Gateway as KIC leaves it once programmed (KIC v3.5.13
+        // internal/controllers/gateway/gateway_controller.go: Accepted, then Programmed).
+        p if p.starts_with("/apis/gateway.networking.k8s.io/v1/namespaces/") && p.contains("/gateways/") => (
+            200,
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                   "metadata": {"name": p.rsplit('/').next(), "namespace": p.split('/').nth(5), "generation": 1},
+                   "spec": {"gatewayClassName": "kong", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+                   "status": {"conditions": [
+                       {"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": 1},
+                       {"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 1}]}}),
+        ),
         p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => (
             200,
             json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",

@@ -64,10 +64,87 @@ impl Index {
         })
     }
 
+    /// The routes Kong serves: its Ingresses, and the Gateway API HTTPRoutes attached to one of
+    /// its Gateways ([`Index::kong_gateway`]). An HTTPRoute attached to a Service (GAMMA) or to
+    /// another class's Gateway is the mesh's or another controller's, not Kong's.
+    pub fn kong_routes(&self) -> impl Iterator<Item = &Manifest> {
+        let routes = self.of_kind("HTTPRoute").filter(|r| {
+            let ns = r.namespace_or_default();
+            r.object.pointer("/spec/parentRefs").and_then(Value::as_array).into_iter().flatten().any(|p| {
+                let group = p.get("group").and_then(Value::as_str).unwrap_or(GATEWAY_API_GROUP);
+                let kind = p.get("kind").and_then(Value::as_str).unwrap_or("Gateway");
+                let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+                let parent_ns = p.get("namespace").and_then(Value::as_str).unwrap_or(ns);
+                group == GATEWAY_API_GROUP && kind == "Gateway" && self.kong_gateway(parent_ns, name)
+            })
+        });
+        self.kong_ingresses().chain(routes)
+    }
+
+    /// Whether Gateway `namespace/name` is Kong's: among the inputs, its class is one whose
+    /// controller is KIC's (`konghq.com/kic-gateway-controller`, KIC v3.5
+    /// internal/controllers/gateway/gatewayclass_controller.go), or is named `kong` when no
+    /// GatewayClass of that name is among the inputs; not among the inputs, when it is in Kong's
+    /// namespace (the harness installs Kong's Gateway there).
+    pub fn kong_gateway(&self, namespace: &str, name: &str) -> bool {
+        match self
+            .objects
+            .iter()
+            .find(|o| o.kind == "Gateway" && o.name == name && o.namespace_or_default() == namespace)
+        {
+            Some(gateway) => {
+                let class =
+                    gateway.object.pointer("/spec/gatewayClassName").and_then(Value::as_str).unwrap_or_default();
+                match self.of_kind("GatewayClass").find(|c| c.name == class) {
+                    Some(c) => {
+                        c.object.pointer("/spec/controllerName").and_then(Value::as_str) == Some(KIC_GATEWAY_CONTROLLER)
+                    }
+                    None => class == "kong",
+                }
+            }
+            None => namespace == self.kong.namespace,
+        }
+    }
+
     /// Labels of a Namespace object in the inputs (none when it is not among them).
     pub fn namespace_labels<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.of_kind("Namespace").filter(move |n| n.name == namespace).flat_map(|n| n.labels())
     }
+}
+
+/// The Gateway API's API group.
+pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
+
+/// The controller name KIC reconciles GatewayClasses of (KIC v3.5.13
+/// internal/controllers/gateway/gatewayclass_controller.go).
+pub const KIC_GATEWAY_CONTROLLER: &str = "konghq.com/kic-gateway-controller";
+
+/// Backend Services of a route Kong serves (an Ingress or an HTTPRoute): `(service name, path
+/// into the object)` for each reference in the route's own namespace. An HTTPRoute's
+/// `backendRefs` are Services unless they say otherwise; one in another namespace (which needs
+/// a ReferenceGrant) is not followed.
+pub fn route_backends(route: &Manifest) -> Vec<(String, Vec<String>)> {
+    if route.kind != "HTTPRoute" {
+        return ingress_backends(route);
+    }
+    let ns = route.namespace_or_default();
+    let mut out = Vec::new();
+    let rules = route.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+    for (r, rule) in rules.enumerate() {
+        let refs = rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten();
+        for (b, backend) in refs.enumerate() {
+            let group = backend.get("group").and_then(Value::as_str).unwrap_or("");
+            let kind = backend.get("kind").and_then(Value::as_str).unwrap_or("Service");
+            let same_ns = backend.get("namespace").and_then(Value::as_str).is_none_or(|n| n == ns);
+            if let (true, "Service", true, Some(name)) =
+                (group.is_empty(), kind, same_ns, backend.get("name").and_then(Value::as_str))
+            {
+                let at = ["spec", "rules", &r.to_string(), "backendRefs", &b.to_string(), "name"];
+                out.push((name.to_owned(), at.iter().map(|s| s.to_string()).collect()));
+            }
+        }
+    }
+    out
 }
 
 /// Backend Services of an Ingress: `(service name, path into the object)` for each reference.

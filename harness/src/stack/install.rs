@@ -199,12 +199,38 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
             Action::Helm(release) => self.helm(release).await,
             Action::Apply { objects, .. } => {
                 for object in objects {
+                    // On a cluster the harness did not create, a cluster-wide object of the
+                    // user's (their GatewayClass `kong`) is left as it is, never overwritten.
+                    if self.shared_cluster && self.users_cluster_object(object).await? {
+                        continue;
+                    }
                     self.apply(&k8s::labelled(object.clone(), &self.run.run)).await?;
                 }
                 Ok(())
             }
             Action::Ready(gate) => self.wait(gate).await,
         }
+    }
+
+    /// On a shared cluster: whether `object` is a cluster-scoped stack object (a GatewayClass, a
+    /// KongClusterPlugin) that exists already without the harness's run label: it is then the
+    /// user's (or another run's), and kept.
+    async fn users_cluster_object(&self, object: &serde_json::Value) -> Result<bool, KubeError> {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        if !matches!(kind, "GatewayClass" | "KongClusterPlugin") {
+            return Ok(false);
+        }
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let Some(found) = k8s::get(&self.client, api_version, kind, name, None).await? else { return Ok(false) };
+        let ours = found["metadata"]["labels"][k8s::RUN_LABEL].as_str() == Some(self.run.run.as_str());
+        if !ours {
+            tracing::warn!(
+                "{kind} {} already exists on this cluster and is not this run's: left as it is",
+                crate::names::printable(name)
+            );
+        }
+        Ok(!ours)
     }
 
     /// On a shared cluster: whether this CRD exists already (then it is left alone: the harness
@@ -298,6 +324,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                 Gate::Meshed { namespace, selector, container } => {
                     k8s::pods_meshed(client, namespace, selector, container).await
                 }
+                Gate::GatewayProgrammed { namespace, name } => k8s::gateway_programmed(client, namespace, name).await,
                 Gate::ProxyReachable => Ok(match self.proxy_check.answers(&self.proxy).await {
                     Ok(status) => Attempt::Pass(Seen(format!("{} answered HTTP {status}", self.proxy))),
                     Err(e) => Attempt::Fail(Seen(format!("{}: {e}", self.proxy))),

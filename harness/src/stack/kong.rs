@@ -14,16 +14,18 @@ use crate::cluster::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 /// Manifests (under `fixtures/`) the stack applies cluster-wide on `mesh`, besides the charts.
 pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
     match mesh {
-        Mesh::Linkerd => &["linkerd/kong-ingress-guard.yaml"],
-        Mesh::Istio | Mesh::None => &[],
+        Mesh::Linkerd => &["kong/gateway.yaml", "linkerd/kong-ingress-guard.yaml"],
+        Mesh::Istio | Mesh::None => &["kong/gateway.yaml"],
     }
 }
 
 /// The harness's own copy of each stack manifest, built into the binary: a project that does
 /// not carry one (a team's repository with only `versions.toml` and its scenarios) gets it, as
 /// it gets the built-in pins outside a project.
-const BUILT_IN_STACK: &[(&str, &str)] =
-    &[("linkerd/kong-ingress-guard.yaml", include_str!("../../../fixtures/linkerd/kong-ingress-guard.yaml"))];
+const BUILT_IN_STACK: &[(&str, &str)] = &[
+    ("kong/gateway.yaml", include_str!("../../../fixtures/kong/gateway.yaml")),
+    ("linkerd/kong-ingress-guard.yaml", include_str!("../../../fixtures/linkerd/kong-ingress-guard.yaml")),
+];
 
 /// The project's file for stack manifest `rel` under `fixtures_dir`, when the project has one
 /// (or when there is no built-in copy, so that the caller reports the project's path); `None`

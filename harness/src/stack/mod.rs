@@ -102,6 +102,8 @@ pub enum Gate {
     Meshed { namespace: String, selector: String, container: String },
     /// Kong's proxy answers from the host (any HTTP answer, Kong's own 404 included).
     ProxyReachable,
+    /// A Gateway API Gateway is Programmed (KIC sets it once its listeners are configured).
+    GatewayProgrammed { namespace: String, name: String },
 }
 
 impl fmt::Display for Gate {
@@ -114,6 +116,7 @@ impl fmt::Display for Gate {
                 write!(f, "pods {selector} in {namespace} carry {container}")
             }
             Gate::ProxyReachable => write!(f, "Kong's proxy answers from the host"),
+            Gate::GatewayProgrammed { namespace, name } => write!(f, "Gateway {namespace}/{name} Programmed"),
         }
     }
 }

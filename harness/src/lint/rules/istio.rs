@@ -89,12 +89,12 @@ pub(super) fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
         return;
     }
     let meshing = index.kong_meshing(Mesh::Istio);
-    for ingress in index.kong_ingresses() {
+    for ingress in index.kong_routes() {
         let ns = ingress.namespace_or_default();
         if !strict_namespace(index, ns) {
             continue;
         }
-        for (service, path) in ingress_backends(ingress) {
+        for (service, path) in route_backends(ingress) {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             let svc = index.find("Service", ns, &service);
             let upstream = svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true");
@@ -138,10 +138,10 @@ pub(super) fn istio_host_header_mismatch(index: &Index, f: &mut Findings) {
                 .collect::<Vec<_>>()
         })
         .collect();
-    for ingress in index.kong_ingresses() {
+    for ingress in index.kong_routes() {
         let ns = ingress.namespace_or_default();
         let preserve = ingress.annotation("konghq.com/preserve-host").unwrap_or("true");
-        for (service, path) in ingress_backends(ingress) {
+        for (service, path) in route_backends(ingress) {
             if !routed.contains(&(ns.to_owned(), service.clone())) {
                 continue;
             }

@@ -77,17 +77,16 @@ pub(super) fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
         })
     };
     let mut ingresses = 0;
-    for ingress in index.kong_ingresses() {
+    for ingress in index.kong_routes() {
         ingresses += 1;
         let ns = ingress.namespace_or_default();
-        let backends_guarded = ingress_backends(ingress)
-            .iter()
-            .all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
+        let backends_guarded =
+            route_backends(ingress).iter().all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
         if !guards(ingress) && !backends_guarded {
             f.on_object(
                 ingress,
                 &["metadata", "name"],
-                format!("Kong runs Linkerd's proxy in ingress mode, and nothing strips a client's `l5d-dst-override` on Ingress {}: any client can steer this route's requests to any service in the cluster", ingress.name),
+                format!("Kong runs Linkerd's proxy in ingress mode, and nothing strips a client's `l5d-dst-override` on {} {}: any client can steer this route's requests to any service in the cluster", ingress.kind, ingress.name),
                 "attach a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` to it (`konghq.com/plugins`), or make it a KongClusterPlugin labelled `global: \"true\"`".into(),
             );
         }
@@ -162,9 +161,9 @@ pub(super) fn linkerd_authz_kong_unmeshed(index: &Index, f: &mut Findings) {
         return;
     }
     let meshing = index.kong_meshing(Mesh::Linkerd);
-    for ingress in index.kong_ingresses() {
+    for ingress in index.kong_routes() {
         let ns = ingress.namespace_or_default();
-        for (service, path) in ingress_backends(ingress) {
+        for (service, path) in route_backends(ingress) {
             let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
             let Some((port, port_name)) = hop.pod_port() else { continue };
             if !backend_meshed(index, ns, &hop.pods) {

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::index::{Index, ValuesFile, ingress_backends, ingress_routes};
+use super::index::{Index, ValuesFile, ingress_routes, route_backends};
 use crate::diagnostic::{Diagnostic, Position, Severity};
 use crate::lint::kong::{KongChart, Meshing};
 use crate::scenario::Mesh;
@@ -606,6 +606,9 @@ fn kong_hop<'a>(index: &'a Index, ingress: &Manifest, service: &str, path: &[Str
     let wanted = reference.and_then(|r| r.get("port"));
     let ports = svc.object.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     let port = match wanted {
+        // An HTTPRoute's backendRef names the port by number (`port: 80`); an Ingress's by
+        // `{number}` or `{name}`.
+        Some(n @ Value::Number(_)) => ports.iter().find(|p| p.get("port") == Some(n)),
         Some(w) => ports.iter().find(|p| {
             w.get("number").is_some_and(|n| p.get("port") == Some(n))
                 || w.get("name").is_some_and(|n| p.get("name") == Some(n))

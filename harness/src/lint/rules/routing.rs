@@ -56,9 +56,9 @@ pub(super) fn kong_upstream_bypasses_mesh_routing(index: &Index, f: &mut Finding
             }
         }
     }
-    for ingress in index.kong_ingresses() {
+    for ingress in index.kong_routes() {
         let ns = ingress.namespace_or_default();
-        for (service, path) in ingress_backends(ingress) {
+        for (service, path) in route_backends(ingress) {
             let Some(by) = routed.get(&(ns.to_owned(), service.clone())) else { continue };
             let svc = index.find("Service", ns, &service);
             if svc.and_then(|s| s.annotation("ingress.kubernetes.io/service-upstream")) == Some("true") {
@@ -135,8 +135,8 @@ pub(super) fn mesh_proxy_skips_kong_hop(index: &Index, f: &mut Findings) {
     let holds = |mesh: Mesh, list: &str, port: u16| port_list_holds(list, port, mesh == Mesh::Linkerd);
     let values = index.kong_values();
     let kong_namespace = index.of_kind("Namespace").find(|n| n.name == index.kong.namespace);
-    for ingress in index.kong_ingresses() {
-        for (service, path) in ingress_backends(ingress) {
+    for ingress in index.kong_routes() {
+        for (service, path) in route_backends(ingress) {
             let Some(hop) = kong_hop(index, ingress, &service, &path) else { continue };
             let ns = ingress.namespace_or_default();
             let mut about: Vec<&Manifest> = vec![ingress, hop.service];
