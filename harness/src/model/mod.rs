@@ -335,10 +335,12 @@ pub enum Tag {
     Tracing,
     Metrics,
     SeedAsWritten,
+    /// Kong routes by Gateway API HTTPRoutes on its own Gateway (not Ingresses).
+    GatewayApi,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 10] = [
+    pub const ALL: [Tag; 11] = [
         Tag::Ingress,
         Tag::Mtls,
         Tag::HeaderRouting,
@@ -349,6 +351,7 @@ impl Tag {
         Tag::Tracing,
         Tag::Metrics,
         Tag::SeedAsWritten,
+        Tag::GatewayApi,
     ];
 }
 
