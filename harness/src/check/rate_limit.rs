@@ -264,6 +264,11 @@ mod server_tests {
         .await;
         let probe = http_probe(addr, Duration::from_secs(5));
         let request = get("/limited");
+        // Start just after a wall-clock second begins: the reset header has whole seconds only,
+        // so the burst lands at the same offset into the next second, and a loaded test machine
+        // then still has the rest of that second for it (two straddling bursts failed here).
+        let into_second = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis();
+        tokio::time::sleep(Duration::from_millis(u64::from(1_005 - into_second))).await;
         let send = || {
             let (probe, request) = (probe.clone(), request.clone());
             async move { probe.send(&request, "h", &BTreeMap::new(), &PodVersions::default()).await }
