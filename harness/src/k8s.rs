@@ -367,7 +367,40 @@ pub fn gateway_is_programmed(gateway: &Value) -> Attempt<Seen> {
     let conditions = gateway.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let programmed = conditions.iter().find(|c| c["type"] == "Programmed");
     let name = gateway.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    // KIC sets the Gateway's own Programmed without looking at its listeners; a listener on a
+    // port Kong does not listen on shows only in `status.listeners` (PortUnavailable, Invalid:
+    // KIC v3.5.13 internal/controllers/gateway/gateway_utils.go). Every listener must be
+    // programmed too.
+    let listeners = gateway.pointer("/spec/listeners").and_then(Value::as_array).cloned().unwrap_or_default();
+    let statuses = gateway.pointer("/status/listeners").and_then(Value::as_array).cloned().unwrap_or_default();
+    let unprogrammed: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .filter_map(|listener| {
+            let status = statuses.iter().find(|s| s["name"] == listener);
+            let condition = status.and_then(|s| {
+                s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Programmed")).cloned()
+            });
+            match condition {
+                Some(c) if c["status"] == "True" => None,
+                Some(c) => Some(format!(
+                    "listener {} Programmed={} ({})",
+                    crate::names::printable(listener),
+                    crate::names::printable(c["status"].as_str().unwrap_or("?")),
+                    crate::names::printable(c["reason"].as_str().unwrap_or("no reason"))
+                )),
+                None => Some(format!("listener {} has no Programmed condition yet", crate::names::printable(listener))),
+            }
+        })
+        .collect();
     match programmed {
+        Some(c)
+            if c["status"] == "True"
+                && c["observedGeneration"].as_i64().unwrap_or(generation) >= generation
+                && !unprogrammed.is_empty() =>
+        {
+            Attempt::Fail(Seen(format!("Gateway {name} Programmed, but {}", unprogrammed.join(", "))))
+        }
         Some(c) if c["status"] == "True" && c["observedGeneration"].as_i64().unwrap_or(generation) >= generation => {
             Attempt::Pass(Seen(format!("Gateway {name} Programmed")))
         }
@@ -546,10 +579,23 @@ mod tests {
     /// Invalid) and a stale generation fail, saying what they show.
     #[test]
     fn a_gateway_is_ready_only_when_programmed_for_its_generation() {
+        let listener = |status: &str, reason: &str| json!([{"name": "http", "conditions": [{"type": "Programmed", "status": status, "reason": reason}]}]);
         let gateway = |generation: i64, programmed: Value| {
             json!({"metadata": {"name": "kong", "generation": generation},
-                   "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": generation}, programmed]}})
+                   "spec": {"listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+                   "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": generation}, programmed],
+                              "listeners": listener("True", "Programmed")}})
         };
+        // KIC's Gateway-level Programmed with a listener on a port Kong does not listen on.
+        let mut port_unavailable = gateway(
+            1,
+            json!({"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 1}),
+        );
+        port_unavailable["status"]["listeners"] = listener("False", "Invalid");
+        match gateway_is_programmed(&port_unavailable) {
+            Attempt::Fail(Seen(seen)) => assert!(seen.contains("listener http Programmed=False (Invalid)"), "{seen}"),
+            Attempt::Pass(seen) => panic!("passed with an unprogrammed listener: {seen:?}"),
+        }
         let ready = gateway(
             2,
             json!({"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 2}),

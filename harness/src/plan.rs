@@ -309,7 +309,8 @@ fn environment_with_stack_manifests(
         // A Gateway is ready when KIC has programmed it.
         for o in objects.iter().filter(|o| o["kind"] == "Gateway") {
             gates.push(crate::stack::Action::Ready(crate::stack::Gate::GatewayProgrammed {
-                namespace: o["metadata"]["namespace"].as_str().unwrap_or_default().to_owned(),
+                // Applied where it names, else in `default` (as the API server places it).
+                namespace: o["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(),
                 name: o["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
             }));
         }

@@ -431,7 +431,9 @@ pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
                    "spec": {"gatewayClassName": "kong", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
                    "status": {"conditions": [
                        {"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": 1},
-                       {"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 1}]}}),
+                       {"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 1}],
+                              "listeners": [{"name": "http", "attachedRoutes": 0, "conditions": [
+                                  {"type": "Programmed", "status": "True", "reason": "Programmed"}]}]}}),
         ),
         p if p.starts_with("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/") => (
             200,

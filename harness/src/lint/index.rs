@@ -75,10 +75,41 @@ impl Index {
                 let kind = p.get("kind").and_then(Value::as_str).unwrap_or("Gateway");
                 let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
                 let parent_ns = p.get("namespace").and_then(Value::as_str).unwrap_or(ns);
-                group == GATEWAY_API_GROUP && kind == "Gateway" && self.kong_gateway(parent_ns, name)
+                let section = p.get("sectionName").and_then(Value::as_str);
+                group == GATEWAY_API_GROUP
+                    && kind == "Gateway"
+                    && self.kong_gateway(parent_ns, name)
+                    && self.gateway_admits(parent_ns, name, section, ns)
             })
         });
         self.kong_ingresses().chain(routes)
+    }
+
+    /// The Gateway API Gateway `namespace/name` among the inputs (not Istio's own `Gateway`).
+    fn gateway(&self, namespace: &str, name: &str) -> Option<&Manifest> {
+        self.objects.iter().find(|o| {
+            o.kind == "Gateway"
+                && o.api_version.starts_with(&format!("{GATEWAY_API_GROUP}/"))
+                && o.name == name
+                && o.namespace_or_default() == namespace
+        })
+    }
+
+    /// Whether Gateway `namespace/name` lets a route of `route_ns` attach (to listener `section`
+    /// when named): a listener of that name whose `allowedRoutes.namespaces.from` is `All`,
+    /// `Same` (the default) with the route beside the Gateway, or `Selector` (taken to admit:
+    /// lint does not judge selectors). A Gateway not among the inputs is taken to admit.
+    fn gateway_admits(&self, namespace: &str, name: &str, section: Option<&str>, route_ns: &str) -> bool {
+        let Some(gateway) = self.gateway(namespace, name) else { return true };
+        let listeners = gateway.object.pointer("/spec/listeners").and_then(Value::as_array).into_iter().flatten();
+        listeners.filter(|l| section.is_none_or(|s| l.get("name").and_then(Value::as_str) == Some(s))).any(|l| match l
+            .pointer("/allowedRoutes/namespaces/from")
+            .and_then(Value::as_str)
+            .unwrap_or("Same")
+        {
+            "All" | "Selector" => true,
+            _ => route_ns == namespace,
+        })
     }
 
     /// Whether Gateway `namespace/name` is Kong's: among the inputs, its class is one whose
@@ -87,11 +118,7 @@ impl Index {
     /// GatewayClass of that name is among the inputs; not among the inputs, when it is in Kong's
     /// namespace (the harness installs Kong's Gateway there).
     pub fn kong_gateway(&self, namespace: &str, name: &str) -> bool {
-        match self
-            .objects
-            .iter()
-            .find(|o| o.kind == "Gateway" && o.name == name && o.namespace_or_default() == namespace)
-        {
+        match self.gateway(namespace, name) {
             Some(gateway) => {
                 let class =
                     gateway.object.pointer("/spec/gatewayClassName").and_then(Value::as_str).unwrap_or_default();

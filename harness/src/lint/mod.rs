@@ -1253,6 +1253,73 @@ mod tests {
         }
     }
 
+    /// Which HTTPRoutes are Kong's, as KIC attaches them: to a listener that exists and admits
+    /// the route's namespace, on a Gateway API Gateway (not Istio's kind of the same name); and
+    /// Linkerd's relay guard on an HTTPRoute, by filter or not followed across namespaces.
+    #[test]
+    fn kong_routes_are_the_ones_kic_attaches() {
+        let catalog = catalog();
+        let case = catalog.project.fixtures_dir().join("pitfalls").join("gateway-api-kong-httproute");
+        let gateway = std::fs::read_to_string(case.join("gateway.yaml")).unwrap();
+        let app = std::fs::read_to_string(case.join("app.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lint = |gateway: &str, app: &str, values: &str, mesh: Mesh| {
+            std::fs::write(dir.path().join("gateway.yaml"), gateway).unwrap();
+            std::fs::write(dir.path().join("app.yaml"), app).unwrap();
+            std::fs::write(dir.path().join("values.yaml"), values).unwrap();
+            let inputs = Inputs {
+                paths: vec![dir.path().join("gateway.yaml"), dir.path().join("app.yaml")],
+                mesh: Some(mesh),
+                values: vec![("kong/ingress".into(), dir.path().join("values.yaml"))],
+                ..Inputs::default()
+            };
+            run(&catalog, &inputs)
+                .findings
+                .into_iter()
+                .filter(|d| d.severity != Severity::Note)
+                .map(|d| d.code)
+                .collect::<Vec<_>>()
+        };
+        let out = std::fs::read_to_string(case.join("kong-values.yaml")).unwrap();
+        assert!(lint(&gateway, &app, &out, Mesh::Istio).contains(&"istio-strict-kong-unmeshed".to_owned()));
+        // A listener the route names that the Gateway does not have: KIC does not attach it.
+        let https =
+            app.replace("  - {name: kong, namespace: kong}", "  - {name: kong, namespace: kong, sectionName: https}");
+        assert!(lint(&gateway, &https, &out, Mesh::Istio).is_empty(), "no such listener");
+        // allowedRoutes left at its default (Same): a route of another namespace does not attach.
+        let same = gateway.replace("    allowedRoutes:\n      namespaces: {from: All}\n", "");
+        assert_ne!(same, gateway);
+        assert!(lint(&same, &app, &out, Mesh::Istio).is_empty(), "Same admits only kong's namespace");
+        // Istio's own Gateway kind of the same name is no parent of an HTTPRoute.
+        let istio_kind = same.replace(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: kong",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: kong",
+        );
+        assert_ne!(istio_kind, same);
+        assert!(
+            lint(&istio_kind, &app, &out, Mesh::Istio).contains(&"istio-strict-kong-unmeshed".to_owned()),
+            "parent not among the inputs: Kong's namespace counts"
+        );
+
+        // Linkerd in ingress mode: an HTTPRoute filter removing l5d-dst-override guards it; a
+        // route whose only backend is in another namespace is not guarded by it.
+        let linkerd = "gateway:\n  podAnnotations:\n    linkerd.io/inject: ingress\n";
+        let relay = "linkerd-ingress-open-relay".to_owned();
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: shop}\nspec:\n  \
+                     parentRefs: [{name: kong, namespace: kong}]\n  rules:\n  - backendRefs: [{name: orders, port: 80}]\n";
+        assert!(lint(&gateway, route, linkerd, Mesh::Linkerd).contains(&relay));
+        let filtered = route.replace(
+            "  - backendRefs:",
+            "  - filters: [{type: RequestHeaderModifier, requestHeaderModifier: {remove: [L5d-Dst-Override]}}]\n    backendRefs:",
+        );
+        assert!(!lint(&gateway, &filtered, linkerd, Mesh::Linkerd).contains(&relay), "the filter guards it");
+        let other_ns = route.replace("[{name: orders, port: 80}]", "[{name: orders, namespace: payments, port: 80}]");
+        assert!(
+            lint(&gateway, &other_ns, linkerd, Mesh::Linkerd).contains(&relay),
+            "an unfollowed backend guards nothing"
+        );
+    }
+
     /// Content on a `---` line belongs to no document: an error at its line, never dropped.
     #[test]
     fn content_on_a_separator_line_is_an_error() {

@@ -414,11 +414,19 @@ async fn attempt_scenario<R: Runner>(
 /// What `scenario` needs that a `--no-install` run does not have, as the reason to skip it.
 /// Discovery finds Kong and the mesh only; the trace collector is the harness's own (a Jaeger
 /// it installs, and the tracing configuration of the mesh and Kong that points at it), so a
-/// scenario covering `tracing` or with a `trace` step cannot be judged on such a cluster.
+/// scenario covering `tracing` or with a `trace` step cannot be judged on such a cluster, nor
+/// one routing by HTTPRoute through the Gateway the harness installs (`gateway-api`).
 pub fn missing_without_install(scenario: &crate::scenario::Scenario) -> Option<String> {
     let traces = scenario.covers.contains(&crate::scenario::Tag::Tracing)
         || scenario.steps.iter().any(|s| matches!(s, crate::scenario::Step::Trace(_)));
-    traces.then(|| "needs the harness's trace collector, which --no-install does not install".to_owned())
+    if traces {
+        return Some("needs the harness's trace collector, which --no-install does not install".to_owned());
+    }
+    // Its HTTPRoutes attach to the Gateway the harness installs with Kong (`kong/gateway.yaml`),
+    // which a cluster of the user's need not have.
+    scenario.covers.contains(&crate::scenario::Tag::GatewayApi).then(|| {
+        "needs Kong's Gateway `kong` as the harness installs it, which --no-install does not install".to_owned()
+    })
 }
 
 /// Compare a passing scenario's observations with its stored snapshot: a difference is the

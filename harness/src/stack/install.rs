@@ -40,6 +40,9 @@ pub enum StackError {
     Io { path: String, reason: String },
     #[error("interrupted during: {0}")]
     Interrupted(String),
+    /// A cluster-wide object of the user's stands where the stack needs its own.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Whether a failed command is worth another try.
@@ -201,7 +204,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                 for object in objects {
                     // On a cluster the harness did not create, a cluster-wide object of the
                     // user's (their GatewayClass `kong`) is left as it is, never overwritten.
-                    if self.shared_cluster && self.users_cluster_object(object).await? {
+                    if self.shared_cluster && self.keep_users_cluster_object(object).await? {
                         continue;
                     }
                     self.apply(&k8s::labelled(object.clone(), &self.run.run)).await?;
@@ -212,10 +215,12 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         }
     }
 
-    /// On a shared cluster: whether `object` is a cluster-scoped stack object (a GatewayClass, a
-    /// KongClusterPlugin) that exists already without the harness's run label: it is then the
-    /// user's (or another run's), and kept.
-    async fn users_cluster_object(&self, object: &serde_json::Value) -> Result<bool, KubeError> {
+    /// On a shared cluster: whether `object`, a cluster-scoped stack object (a GatewayClass, a
+    /// KongClusterPlugin), exists already as the user's (no run label of the harness: objects of
+    /// earlier runs are the harness's and applied again). The user's is kept, never overwritten;
+    /// a GatewayClass `kong` of the user's is used only when it is KIC's unmanaged class, else the
+    /// harness's Gateway would go to another controller, and the run stops saying so.
+    async fn keep_users_cluster_object(&self, object: &serde_json::Value) -> Result<bool, StackError> {
         let kind = object["kind"].as_str().unwrap_or_default();
         if !matches!(kind, "GatewayClass" | "KongClusterPlugin") {
             return Ok(false);
@@ -223,14 +228,26 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let Some(found) = k8s::get(&self.client, api_version, kind, name, None).await? else { return Ok(false) };
-        let ours = found["metadata"]["labels"][k8s::RUN_LABEL].as_str() == Some(self.run.run.as_str());
-        if !ours {
-            tracing::warn!(
-                "{kind} {} already exists on this cluster and is not this run's: left as it is",
-                crate::names::printable(name)
-            );
+        if found["metadata"]["labels"][k8s::RUN_LABEL].is_string() {
+            return Ok(false);
         }
-        Ok(!ours)
+        let shown = crate::names::printable(name);
+        if kind == "GatewayClass" {
+            let controller = found["spec"]["controllerName"].as_str().unwrap_or_default();
+            let unmanaged = found["metadata"]["annotations"]["konghq.com/gatewayclass-unmanaged"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty());
+            if controller != object["spec"]["controllerName"].as_str().unwrap_or_default() || !unmanaged {
+                return Err(StackError::Conflict(format!(
+                    "GatewayClass {shown} already exists on this cluster with controller `{}`{}: the harness's \
+                     Gateway would not be KIC's; it is left as it is and nothing is installed over it",
+                    crate::names::printable(controller),
+                    if unmanaged { "" } else { " and without konghq.com/gatewayclass-unmanaged" }
+                )));
+            }
+        }
+        tracing::warn!("{kind} {shown} already exists on this cluster and is not the harness's: used as it is");
+        Ok(true)
     }
 
     /// On a shared cluster: whether this CRD exists already (then it is left alone: the harness

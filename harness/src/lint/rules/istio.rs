@@ -152,7 +152,7 @@ pub(super) fn istio_host_header_mismatch(index: &Index, f: &mut Findings) {
                     ingress,
                     &path,
                     format!("Service {service} has a VirtualService, but Kong sends the client's Host: the sidecar matches routes by Host, so the VirtualService's rules do not apply"),
-                    format!("set `konghq.com/preserve-host: \"false\"` on the Ingress and `konghq.com/host-header: {service}.{ns}.svc.cluster.local` on the Service"),
+                    format!("set `konghq.com/preserve-host: \"false\"` on the {} and `konghq.com/host-header: {service}.{ns}.svc.cluster.local` on the Service (on a route with several backends, leave host-header out: KIC needs the Services' konghq.com annotations equal, and sends each target's name)", ingress.kind),
                 );
             }
         }

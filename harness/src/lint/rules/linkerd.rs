@@ -46,6 +46,23 @@ fn strips_dst_override(plugin: &Manifest) -> bool {
             .is_some_and(|h| h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override")))
 }
 
+/// Whether every rule of an HTTPRoute removes `l5d-dst-override` by a `RequestHeaderModifier`
+/// filter (KIC turns it into a request-transformer on the route: KIC v3.5.13
+/// internal/dataplane/translator/subtranslator/httproute.go).
+fn filters_strip_dst_override(route: &Manifest) -> bool {
+    let rules = route.object.pointer("/spec/rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    route.kind == "HTTPRoute"
+        && !rules.is_empty()
+        && rules.iter().all(|rule| {
+            rule.get("filters").and_then(Value::as_array).into_iter().flatten().any(|filter| {
+                filter.get("type").and_then(Value::as_str) == Some("RequestHeaderModifier")
+                    && filter.pointer("/requestHeaderModifier/remove").and_then(Value::as_array).is_some_and(|h| {
+                        h.iter().filter_map(Value::as_str).any(|h| h.eq_ignore_ascii_case("l5d-dst-override"))
+                    })
+            })
+        })
+}
+
 /// Plugin names attached to an object by `konghq.com/plugins`.
 fn attached_plugins(o: &Manifest) -> impl Iterator<Item = &str> {
     o.annotation("konghq.com/plugins").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
@@ -80,14 +97,16 @@ pub(super) fn linkerd_ingress_open_relay(index: &Index, f: &mut Findings) {
     for ingress in index.kong_routes() {
         ingresses += 1;
         let ns = ingress.namespace_or_default();
-        let backends_guarded =
-            route_backends(ingress).iter().all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
-        if !guards(ingress) && !backends_guarded {
+        // Backends lint does not follow (another namespace's) guard nothing it can see.
+        let backends = route_backends(ingress);
+        let backends_guarded = !backends.is_empty()
+            && backends.iter().all(|(service, _)| index.find("Service", ns, service).is_some_and(&guards));
+        if !guards(ingress) && !backends_guarded && !filters_strip_dst_override(ingress) {
             f.on_object(
                 ingress,
                 &["metadata", "name"],
                 format!("Kong runs Linkerd's proxy in ingress mode, and nothing strips a client's `l5d-dst-override` on {} {}: any client can steer this route's requests to any service in the cluster", ingress.kind, ingress.name),
-                "attach a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` to it (`konghq.com/plugins`), or make it a KongClusterPlugin labelled `global: \"true\"`".into(),
+                "attach a request-transformer KongPlugin with `config.remove.headers: [l5d-dst-override]` to it (`konghq.com/plugins`; on an HTTPRoute, a RequestHeaderModifier filter removing it does the same), or make it a KongClusterPlugin labelled `global: \"true\"`".into(),
             );
         }
     }

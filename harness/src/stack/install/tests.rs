@@ -181,6 +181,60 @@ async fn shared_clusters_get_only_the_crds_they_lack() {
     }
 }
 
+/// On a shared cluster, the stack's GatewayClass `kong`: absent or left by an earlier run, it
+/// is applied; the user's own, when it is KIC's unmanaged class, is used as it is; the user's of
+/// another controller (or managed) stops the install before the Gateway goes to it.
+#[tokio::test]
+async fn a_users_gateway_class_is_used_or_refused_never_overwritten() {
+    let versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::at(work.path().join("tools"));
+    let run = RunDir::create(&work.path().join("e2e"), "r1").unwrap();
+    let ours: serde_json::Value =
+        crate::yaml::from_str(include_str!("../../../../fixtures/kong/gateway.yaml").split("---").next().unwrap())
+            .unwrap();
+    let apply = [Action::Apply { name: "gateway".into(), objects: vec![ours] }];
+    let class = |labels: serde_json::Value, annotations: serde_json::Value, controller: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "kong", "labels": labels, "annotations": annotations},
+               "spec": {"controllerName": controller}})
+    };
+    let kic = "konghq.com/kic-gateway-controller";
+    let unmanaged = json!({"konghq.com/gatewayclass-unmanaged": "true"});
+    for (what, there, applied, refused) in [
+        ("absent", None, true, false),
+        ("an earlier run's", Some(class(json!({k8s::RUN_LABEL: "r0"}), unmanaged.clone(), kic)), true, false),
+        ("the user's KIC class", Some(class(json!({}), unmanaged.clone(), kic)), false, false),
+        (
+            "the user's Kong Operator class",
+            Some(class(json!({}), json!({}), "konghq.com/gateway-operator")),
+            false,
+            true,
+        ),
+        ("the user's managed KIC class", Some(class(json!({}), json!({}), kic)), false, true),
+    ] {
+        let (client, asked) = kube_mock(move |req| match (req.method.as_str(), &there) {
+            ("GET", Some(found)) if req.path.ends_with("/gatewayclasses/kong") => (200, found.clone()),
+            ("GET", None) if req.path.ends_with("/gatewayclasses/kong") => kube_status(404, "NotFound"),
+            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req),
+        });
+        let runner = Recording::default();
+        let mut installer = installer(&runner, client, &run, &versions, &cache);
+        installer.shared_cluster = true;
+        let result = installer.install(&apply, &CancellationToken::new(), |_| {}).await;
+        let patched = asked.lock().unwrap().iter().any(|r| r.method == "PATCH");
+        assert_eq!(patched, applied, "{what}");
+        match result {
+            Err(StackError::Conflict(message)) => {
+                assert!(refused, "{what}: {message}");
+                assert!(message.contains("GatewayClass kong already exists"), "{message}");
+            }
+            Err(other) => panic!("{what}: {other}"),
+            Ok(()) => assert!(!refused, "{what}"),
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn kong_is_not_installed_before_the_injector_serves() {
     let (result, helm, _, _) = install_istio(Cluster { webhook_ready: false, kong_meshed: true }).await;
