@@ -132,7 +132,9 @@ fn images_of(object: &Value) -> impl Iterator<Item = &str> {
         .filter_map(|c| c.get("image").and_then(Value::as_str))
 }
 
-/// The hosts an Ingress or HTTPRoute serves; an empty list serves every host.
+/// The hosts an Ingress or an HTTPRoute on a Gateway serves; an empty list serves every host.
+/// An HTTPRoute whose parents are all Services (GAMMA) is the mesh's routing inside the
+/// cluster, no route into Kong: it serves no host here.
 fn route_hosts(m: &Manifest) -> Option<Vec<&str>> {
     match m.kind.as_str() {
         "Ingress" => {
@@ -145,13 +147,19 @@ fn route_hosts(m: &Manifest) -> Option<Vec<&str>> {
                 _ => Vec::new(),
             })
         }
-        "HTTPRoute" => Some(
-            m.object
-                .pointer("/spec/hostnames")
-                .and_then(Value::as_array)
-                .map(|h| h.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default(),
-        ),
+        "HTTPRoute"
+            if !m.object.pointer("/spec/parentRefs").and_then(Value::as_array).is_some_and(|parents| {
+                !parents.is_empty() && parents.iter().all(|p| p.get("kind").and_then(Value::as_str) == Some("Service"))
+            }) =>
+        {
+            Some(
+                m.object
+                    .pointer("/spec/hostnames")
+                    .and_then(Value::as_array)
+                    .map(|h| h.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default(),
+            )
+        }
         _ => None,
     }
 }
@@ -262,6 +270,16 @@ mod tests {
         checked(&format!("{HEAD}{fixtures}{}", step("shop.example.com", 404)), &[]).unwrap();
         // The scenario's own host is routed by the fixture.
         checked(&format!("{HEAD}{fixtures}{}", step("\"{{ host }}\"", 200)), &[]).unwrap();
+        // A mesh route (GAMMA: its parent is the Service) routes nothing into Kong; an HTTPRoute
+        // on Kong's Gateway routes its hostnames.
+        let gamma = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: m, namespace: \"{{ namespace }}\"}\n\
+                     spec:\n  parentRefs: [{group: \"\", kind: Service, name: echo, port: 80}]\n  rules:\n  - backendRefs: [{name: echo, port: 80}]\n";
+        let with_gamma = "fixtures: [base/echo.yaml, kong/ingress-echo.yaml, gamma.yaml]\n";
+        let err = checked(&format!("{HEAD}{with_gamma}{}", step("shop.example.com", 200)), &[("gamma.yaml", gamma)])
+            .unwrap_err();
+        assert!(err.contains("which no Ingress or HTTPRoute of this scenario routes"), "{err}");
+        let by_gateway = "fixtures: [base/echo.yaml, kong/httproute-echo.yaml]\n";
+        checked(&format!("{HEAD}{by_gateway}{}", step("\"{{ host }}\"", 200)), &[]).unwrap();
     }
 
     #[test]
