@@ -61,6 +61,7 @@ const LINKERD_INGRESS: &str = "https://linkerd.io/2-edge/tasks/using-ingress/";
 const LINKERD_AUTH_POLICY: &str = "https://linkerd.io/2-edge/reference/authorization-policy/";
 const LINKERD_PROXY_CONFIG: &str = "https://linkerd.io/2-edge/reference/proxy-configuration/";
 const ISTIO_ANNOTATIONS: &str = "https://istio.io/latest/docs/reference/config/annotations/";
+const GATEWAY_REFERENCE_GRANT: &str = "https://gateway-api.sigs.k8s.io/api-types/referencegrant/";
 const LINKERD_SHIFTING: &str = "https://linkerd.io/2-edge/tasks/traffic-shifting/";
 const KIC_INGRESS: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/main/internal/dataplane/translator/subtranslator/ingress.go";
 const K8S_FIELD_VALIDATION: &str = "https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation";
@@ -279,6 +280,13 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         evidence: KONG_SA,
         check: istio::authz_principal_unknown,
+    },
+    Rule {
+        id: "kong-httproute-backend-not-granted",
+        summary: "a backend of Kong's HTTPRoute in another namespace that no ReferenceGrant there admits: KIC drops it",
+        severity: Severity::Error,
+        evidence: GATEWAY_REFERENCE_GRANT,
+        check: routing::kong_httproute_backend_not_granted,
     },
     Rule {
         id: "linkerd-authz-kong-unmeshed",

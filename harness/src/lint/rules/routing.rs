@@ -276,3 +276,63 @@ fn backend_out_of_mesh(mesh: Mesh, workload: &Manifest, namespace: Option<&Manif
         Mesh::None => true,
     }
 }
+
+/// A backend of Kong's HTTPRoute in another namespace needs a ReferenceGrant there admitting
+/// HTTPRoutes of the route's namespace to that Service; without one KIC drops the backend
+/// (`ResolvedRefs=False`, `RefNotPermitted`: KIC v3.5.13 internal/gatewayapi/references.go,
+/// internal/dataplane/translator/backendref.go). Judged only where the backend's namespace has
+/// objects among the inputs (a grant kept elsewhere is otherwise unseen), said in a note else.
+pub(super) fn kong_httproute_backend_not_granted(index: &Index, f: &mut Findings) {
+    for route in index.kong_routes().filter(|r| r.kind == "HTTPRoute") {
+        let ns = route.namespace_or_default();
+        let rules = route.object.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+        for (r, rule) in rules.enumerate() {
+            let refs = rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten();
+            for (b, backend) in refs.enumerate() {
+                let Some(target_ns) = backend.get("namespace").and_then(Value::as_str).filter(|t| *t != ns) else {
+                    continue;
+                };
+                let kind = backend.get("kind").and_then(Value::as_str).unwrap_or("Service");
+                let name = backend.get("name").and_then(Value::as_str).unwrap_or_default();
+                let granted =
+                    index.of_kind("ReferenceGrant").filter(|g| g.namespace_or_default() == target_ns).any(|g| {
+                        let from =
+                            g.object.pointer("/spec/from").and_then(Value::as_array).into_iter().flatten().any(|f| {
+                                f.get("group").and_then(Value::as_str) == Some(super::super::index::GATEWAY_API_GROUP)
+                                    && f.get("kind").and_then(Value::as_str) == Some("HTTPRoute")
+                                    && f.get("namespace").and_then(Value::as_str) == Some(ns)
+                            });
+                        let to =
+                            g.object.pointer("/spec/to").and_then(Value::as_array).into_iter().flatten().any(|t| {
+                                t.get("group").and_then(Value::as_str).unwrap_or("").is_empty()
+                                    && t.get("kind").and_then(Value::as_str) == Some(kind)
+                                    && t.get("name").and_then(Value::as_str).is_none_or(|n| n == name)
+                            });
+                        from && to
+                    });
+                if granted {
+                    continue;
+                }
+                if !index.objects.iter().any(|o| o.namespace_or_default() == target_ns) {
+                    f.note(
+                        &route.file,
+                        format!("not checked whether HTTPRoute {} may reach {kind} {target_ns}/{name}: nothing of namespace {target_ns} (where its ReferenceGrant would be) is among the inputs", route.name),
+                    );
+                    continue;
+                }
+                let (r, b) = (r.to_string(), b.to_string());
+                f.on_object(
+                    route,
+                    &["spec", "rules", &r, "backendRefs", &b, "namespace"],
+                    format!(
+                        "HTTPRoute {} sends to {kind} {target_ns}/{name}, and no ReferenceGrant in {target_ns} lets HTTPRoutes of {ns} refer to it: KIC drops the backend (RefNotPermitted)",
+                        route.name
+                    ),
+                    format!(
+                        "add a ReferenceGrant in {target_ns}: `from: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: {ns}}}]`, `to: [{{group: \"\", kind: {kind}, name: {name}}}]`"
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -31,7 +31,8 @@ impl Context<'_> {
     }
 
     /// Whether every Service Kong routes `path` (on the scenario's host) to has answered a meshed
-    /// client earlier, read from the scenario's Ingresses. No route found means no proof.
+    /// client earlier, read from the scenario's Ingresses and HTTPRoutes on a Gateway. No route
+    /// found means no proof.
     pub(super) fn route_backend_proven(&self, path: &str) -> bool {
         let files: Vec<String> = self.loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
         let Ok(objects) = self.manifests(&files) else { return false };
@@ -40,7 +41,7 @@ impl Context<'_> {
     }
 }
 
-/// The Services the Ingresses among `objects` send `host` + `path` to (KIC's matching: a rule
+/// The Services Kong's routes among `objects` send `host` + `path` to. Ingresses by KIC's matching (a rule
 /// for the host or for any host; `Exact` paths equal, `Prefix` and `ImplementationSpecific`
 /// paths prefix by path segment).
 pub(super) fn ingress_backends(objects: &[Value], host: &str, path: &str) -> std::collections::BTreeSet<String> {
@@ -61,6 +62,58 @@ pub(super) fn ingress_backends(objects: &[Value], host: &str, path: &str) -> std
                 };
                 if let (true, Some(service)) = (matches, p.pointer("/backend/service/name").and_then(Value::as_str)) {
                     out.insert(service.to_owned());
+                }
+            }
+        }
+    }
+    out.extend(httproute_backends(objects, host, path));
+    out
+}
+
+/// The Services the HTTPRoutes on a Gateway among `objects` send `host` + `path` to: a route
+/// whose hostnames include the host (or that names none), a rule with a PathPrefix match by path
+/// segment, an Exact one equal, or no match (every path); backends in the route's namespace. A
+/// route whose parents are Services (GAMMA) is the mesh's, not Kong's.
+fn httproute_backends(objects: &[Value], host: &str, path: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for route in objects.iter().filter(|o| o["kind"] == "HTTPRoute") {
+        let parents = route.pointer("/spec/parentRefs").and_then(Value::as_array).cloned().unwrap_or_default();
+        if parents.iter().all(|p| p.get("kind").and_then(Value::as_str) == Some("Service")) {
+            continue;
+        }
+        let hostnames: Vec<&str> = route
+            .pointer("/spec/hostnames")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !hostnames.is_empty() && !hostnames.contains(&host) {
+            continue;
+        }
+        for rule in route.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
+            let matches: Vec<&Value> = rule.get("matches").and_then(Value::as_array).into_iter().flatten().collect();
+            let matched = matches.is_empty()
+                || matches.iter().any(|m| {
+                    let want = m.pointer("/path/value").and_then(Value::as_str).unwrap_or("/");
+                    match m.pointer("/path/type").and_then(Value::as_str) {
+                        Some("Exact") => path == want,
+                        // PathPrefix (the default) by path segment; RegularExpression not judged.
+                        Some("RegularExpression") => false,
+                        _ => {
+                            let want = want.trim_end_matches('/');
+                            want.is_empty() || path == want || path.starts_with(&format!("{want}/"))
+                        }
+                    }
+                });
+            if !matched {
+                continue;
+            }
+            for backend in rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten() {
+                let service = backend.get("kind").and_then(Value::as_str).is_none_or(|k| k == "Service")
+                    && backend.get("namespace").is_none();
+                if let (true, Some(name)) = (service, backend.get("name").and_then(Value::as_str)) {
+                    out.insert(name.to_owned());
                 }
             }
         }

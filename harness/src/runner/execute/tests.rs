@@ -772,6 +772,29 @@ fn the_proven_backend_is_the_routes_own() {
     assert!(ingress_backends(&objects, "other.example", "/api/health").is_empty(), "another host");
 }
 
+/// Kong's HTTPRoutes count for the backend proof as its Ingresses do: the scenario's own
+/// gateway-split fixture routes its host's /echo to both Services; the mesh's route (its parent
+/// is a Service) routes nothing into Kong.
+#[test]
+fn the_backends_of_kongs_httproutes_are_read_from_the_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let loaded =
+        load(&root.join("scenarios/gateway-split-layered.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let mut objects = Vec::new();
+    for f in &loaded.scenario.fixtures {
+        let manifests = crate::scenario::fixture::load(&root.join("fixtures").join(&f.value), &loaded.vars).unwrap();
+        objects.extend(manifests.into_iter().map(|m| m.object));
+    }
+    let host = loaded.vars.get("host").unwrap();
+    let backends: Vec<String> = ingress_backends(&objects, host, "/echo/split").into_iter().collect();
+    assert_eq!(backends, ["echo-v1", "echo-v2"]);
+    assert!(ingress_backends(&objects, host, "/echox").is_empty(), "prefix by path segment");
+    assert!(ingress_backends(&objects, "other.example", "/echo/split").is_empty(), "another host");
+}
+
 /// An untrusted bundle's namespace gets the sandbox's egress policy before any fixture: the
 /// mesh's control plane, Kong's and the collector's namespaces and DNS stay reachable, nothing
 /// else. Without the sandbox no policy is written.
