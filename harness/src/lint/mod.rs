@@ -1320,6 +1320,44 @@ mod tests {
         );
     }
 
+    /// A cross-namespace backend of Kong's HTTPRoute: an error only where that namespace's
+    /// objects are among the inputs (a grant kept elsewhere is unseen, a note); the grant's
+    /// group compares exactly.
+    #[test]
+    fn cross_namespace_backends_need_a_grant_where_lint_can_see_it() {
+        let catalog = catalog();
+        let case = catalog.project.fixtures_dir().join("pitfalls").join("gateway-api-cross-namespace");
+        let gateway = case.join("gateway.yaml");
+        let dir = tempfile::tempdir().unwrap();
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: shop}\nspec:\n  \
+                     parentRefs: [{name: kong, namespace: kong}]\n  rules:\n  - backendRefs: [{name: legacy, namespace: default, port: 80}]\n";
+        std::fs::write(dir.path().join("route.yaml"), route).unwrap();
+        let outcome =
+            run(&catalog, &Inputs { paths: vec![gateway.clone(), dir.path().join("route.yaml")], ..Inputs::default() });
+        let found: Vec<Severity> = outcome
+            .findings
+            .iter()
+            .filter(|d| d.code == "kong-httproute-backend-not-granted")
+            .map(|d| d.severity)
+            .collect();
+        assert_eq!(found, [Severity::Note], "only cluster-scoped objects besides: {:?}", outcome.findings);
+        let grant = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: default}\nspec:\n  \
+                     from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]\n  to: [{group: core, kind: Service}]\n";
+        std::fs::write(dir.path().join("grant.yaml"), grant).unwrap();
+        let inputs = Inputs {
+            paths: vec![gateway, dir.path().join("route.yaml"), dir.path().join("grant.yaml")],
+            ..Inputs::default()
+        };
+        let outcome = run(&catalog, &inputs);
+        let found: Vec<Severity> = outcome
+            .findings
+            .iter()
+            .filter(|d| d.code == "kong-httproute-backend-not-granted")
+            .map(|d| d.severity)
+            .collect();
+        assert_eq!(found, [Severity::Error], "`core` is not the core group \"\": {:?}", outcome.findings);
+    }
+
     /// Content on a `---` line belongs to no document: an error at its line, never dropped.
     #[test]
     fn content_on_a_separator_line_is_an_error() {

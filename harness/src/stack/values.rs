@@ -49,10 +49,12 @@ fn reason(chart: &str, key: &str, user: &Value) -> &'static str {
             return "every traced request must be sampled, so the trace steps find their trace";
         }
         ("ingress", "gateway.podAnnotations.linkerd.io/inject") if user.as_str() == Some("enabled") => {
-            // linkerd/website 2-edge tasks/using-ingress.md: ingress mode routes by the request's
-            // host or l5d-dst-override header instead of its original destination.
-            return "Kong is meshed either way; Linkerd documents `ingress` mode for ingress controllers, so \
-                    the mesh routes Kong's requests by their Host and l5d-dst-override headers";
+            // linkerd/website 2-edge tasks/using-ingress.md documents ingress mode for ingress
+            // controllers; its proxy honours an `l5d-dst-override` header and otherwise routes by
+            // the address dialled (linkerd2-proxy release/v2.366.0 linkerd/app/outbound/src/ingress.rs).
+            return "Kong is meshed either way; Linkerd documents `ingress` mode for ingress controllers (its \
+                    proxy then honours Kong's l5d-dst-override header, and routes by the address Kong dialled \
+                    otherwise)";
         }
         _ => {}
     }

@@ -293,6 +293,7 @@ pub(super) fn kong_httproute_backend_not_granted(index: &Index, f: &mut Findings
                     continue;
                 };
                 let kind = backend.get("kind").and_then(Value::as_str).unwrap_or("Service");
+                let group = backend.get("group").and_then(Value::as_str).unwrap_or("");
                 let name = backend.get("name").and_then(Value::as_str).unwrap_or_default();
                 let granted =
                     index.of_kind("ReferenceGrant").filter(|g| g.namespace_or_default() == target_ns).any(|g| {
@@ -304,7 +305,8 @@ pub(super) fn kong_httproute_backend_not_granted(index: &Index, f: &mut Findings
                             });
                         let to =
                             g.object.pointer("/spec/to").and_then(Value::as_array).into_iter().flatten().any(|t| {
-                                t.get("group").and_then(Value::as_str).unwrap_or("").is_empty()
+                                // Groups compare exactly (KIC internal/gatewayapi/references.go).
+                                t.get("group").and_then(Value::as_str).unwrap_or("") == group
                                     && t.get("kind").and_then(Value::as_str) == Some(kind)
                                     && t.get("name").and_then(Value::as_str).is_none_or(|n| n == name)
                             });
@@ -313,7 +315,9 @@ pub(super) fn kong_httproute_backend_not_granted(index: &Index, f: &mut Findings
                 if granted {
                     continue;
                 }
-                if !index.objects.iter().any(|o| o.namespace_or_default() == target_ns) {
+                // Only objects that name that namespace show it is among the inputs (cluster-scoped
+                // ones count for no namespace).
+                if !index.objects.iter().any(|o| o.namespace.as_deref() == Some(target_ns)) {
                     f.note(
                         &route.file,
                         format!("not checked whether HTTPRoute {} may reach {kind} {target_ns}/{name}: nothing of namespace {target_ns} (where its ReferenceGrant would be) is among the inputs", route.name),
@@ -329,7 +333,7 @@ pub(super) fn kong_httproute_backend_not_granted(index: &Index, f: &mut Findings
                         route.name
                     ),
                     format!(
-                        "add a ReferenceGrant in {target_ns}: `from: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: {ns}}}]`, `to: [{{group: \"\", kind: {kind}, name: {name}}}]`"
+                        "add a ReferenceGrant in {target_ns}: `from: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: {ns}}}]`, `to: [{{group: \"{group}\", kind: {kind}, name: {name}}}]`"
                     ),
                 );
             }

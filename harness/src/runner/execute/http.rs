@@ -109,11 +109,22 @@ fn httproute_backends(objects: &[Value], host: &str, path: &str) -> std::collect
             if !matched {
                 continue;
             }
+            let route_ns = route.pointer("/metadata/namespace").and_then(Value::as_str);
             for backend in rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten() {
-                let service = backend.get("kind").and_then(Value::as_str).is_none_or(|k| k == "Service")
-                    && backend.get("namespace").is_none();
-                if let (true, Some(name)) = (service, backend.get("name").and_then(Value::as_str)) {
-                    out.insert(name.to_owned());
+                let service = backend.get("kind").and_then(Value::as_str).is_none_or(|k| k == "Service");
+                let Some(name) = backend.get("name").and_then(Value::as_str) else { continue };
+                match backend.get("namespace").and_then(Value::as_str) {
+                    // Another namespace's Service is never among the proven ones (they are this
+                    // scenario's), so it keeps the route unproven instead of being left out.
+                    Some(ns) if Some(ns) != route_ns => {
+                        out.insert(format!("{ns}/{name}"));
+                    }
+                    _ if service => {
+                        out.insert(name.to_owned());
+                    }
+                    _ => {
+                        out.insert(format!("{name} (not a Service)"));
+                    }
                 }
             }
         }

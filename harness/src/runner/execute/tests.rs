@@ -793,6 +793,13 @@ fn the_backends_of_kongs_httproutes_are_read_from_the_fixtures() {
     assert_eq!(backends, ["echo-v1", "echo-v2"]);
     assert!(ingress_backends(&objects, host, "/echox").is_empty(), "prefix by path segment");
     assert!(ingress_backends(&objects, "other.example", "/echo/split").is_empty(), "another host");
+    // A backend in another namespace keeps the route unproven: it is never among the proven.
+    let mut crossed = objects.clone();
+    for o in crossed.iter_mut().filter(|o| o["kind"] == "HTTPRoute" && o["metadata"]["name"] == "echo-split") {
+        o["spec"]["rules"][0]["backendRefs"][1]["namespace"] = serde_json::json!("payments");
+    }
+    let backends: Vec<String> = ingress_backends(&crossed, host, "/echo/split").into_iter().collect();
+    assert_eq!(backends, ["echo-v1", "payments/echo-v2"]);
 }
 
 /// An untrusted bundle's namespace gets the sandbox's egress policy before any fixture: the
