@@ -1332,15 +1332,18 @@ mod tests {
         let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: shop}\nspec:\n  \
                      parentRefs: [{name: kong, namespace: kong}]\n  rules:\n  - backendRefs: [{name: legacy, namespace: default, port: 80}]\n";
         std::fs::write(dir.path().join("route.yaml"), route).unwrap();
+        let severities = |outcome: &Outcome| -> Vec<Severity> {
+            let rule = "kong-httproute-backend-not-granted";
+            outcome.findings.iter().filter(|d| d.code == rule).map(|d| d.severity).collect()
+        };
         let outcome =
             run(&catalog, &Inputs { paths: vec![gateway.clone(), dir.path().join("route.yaml")], ..Inputs::default() });
-        let found: Vec<Severity> = outcome
-            .findings
-            .iter()
-            .filter(|d| d.code == "kong-httproute-backend-not-granted")
-            .map(|d| d.severity)
-            .collect();
-        assert_eq!(found, [Severity::Note], "only cluster-scoped objects besides: {:?}", outcome.findings);
+        assert_eq!(
+            severities(&outcome),
+            [Severity::Note],
+            "only cluster-scoped objects besides: {:?}",
+            outcome.findings
+        );
         let grant = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: default}\nspec:\n  \
                      from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]\n  to: [{group: core, kind: Service}]\n";
         std::fs::write(dir.path().join("grant.yaml"), grant).unwrap();
@@ -1349,13 +1352,12 @@ mod tests {
             ..Inputs::default()
         };
         let outcome = run(&catalog, &inputs);
-        let found: Vec<Severity> = outcome
-            .findings
-            .iter()
-            .filter(|d| d.code == "kong-httproute-backend-not-granted")
-            .map(|d| d.severity)
-            .collect();
-        assert_eq!(found, [Severity::Error], "`core` is not the core group \"\": {:?}", outcome.findings);
+        assert_eq!(
+            severities(&outcome),
+            [Severity::Error],
+            "`core` is not the core group \"\": {:?}",
+            outcome.findings
+        );
     }
 
     /// Content on a `---` line belongs to no document: an error at its line, never dropped.
