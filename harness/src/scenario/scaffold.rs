@@ -406,7 +406,7 @@ fn into_scenario_namespace(text: &str, services: &std::collections::BTreeSet<(St
 /// level. `None` when it cannot be found for certain.
 fn namespace_value_span(line: &str, column: usize, ns: &str) -> Option<std::ops::Range<usize>> {
     let key_at = if line.get(column.saturating_sub(1)..)?.starts_with("namespace") {
-        column - 1
+        column.saturating_sub(1)
     } else {
         flow_key(line, line.find("metadata")?, "namespace")?
     };
