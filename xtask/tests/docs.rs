@@ -171,6 +171,25 @@ fn the_readmes_walkthrough_runs_as_written() {
     assert!(log.contains("scenario my-bug (scenarios/my-bug.yaml)"), "the bundle is planned: {log}");
     assert!(log.contains("expected: step 2 fails with `is not 200`"), "{log}");
 
+    // What step 1 says of the guides' way: the injection switch as a pod annotation stops lint
+    // at that line.
+    let values = std::fs::read_to_string(shop.join("helm/kong-values.yaml")).unwrap();
+    let as_annotation =
+        values.replace("  podLabels:\n    team: shop\n", "  podLabels:\n    team: shop\n  podAnnotations:\n");
+    assert_ne!(as_annotation, values, "the walkthrough's values keep their shape");
+    std::fs::write(shop.join("helm/guide-values.yaml"), &as_annotation).unwrap();
+    let guide = Command::new(env!("CARGO_BIN_EXE_kme2e"))
+        .args(["lint", "deploy/", "--values", "kong/ingress=helm/guide-values.yaml"])
+        .current_dir(&shop)
+        .output()
+        .unwrap();
+    assert_eq!(guide.status.code(), Some(1), "{}", text(&guide));
+    assert!(
+        String::from_utf8_lossy(&guide.stdout).contains("error[istio-inject-annotation-not-label]"),
+        "{}",
+        text(&guide)
+    );
+
     // The project holds only versions.toml of the checkout's files: a Linkerd bundle takes the
     // stack's own manifests (Kong's l5d-dst-override guard) built into kme2e.
     let linkerd = Command::new(env!("CARGO_BIN_EXE_kme2e"))
