@@ -83,7 +83,7 @@ impl Budget {
                     if !cancel.is_cancelled() {
                         timer.fired.store(true, Ordering::SeqCst);
                         tracing::warn!("{}: stopping, collecting evidence and tearing down", timer.reason());
-                        eprintln!("\n{}: stopping, collecting evidence and tearing down", timer.reason());
+                        crate::say_err!("\n{}: stopping, collecting evidence and tearing down", timer.reason());
                         cancel.cancel();
                     }
                 }

@@ -3,6 +3,17 @@
 //! A run flows one way: profile -> (cluster -> stack) -> scenarios -> probes/checks -> report.
 //! Modules are named after the stage they own.
 
+/// `eprintln!` that never panics: a line for standard error, dropped when standard error is
+/// gone (a closed pipe: `kme2e ... 2>&1 | head`). Output on standard error is for people; a
+/// reader that left is no reason to fail the run, let alone to panic.
+#[macro_export]
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod attempt;
 pub mod budget;
 pub mod check;

@@ -42,7 +42,7 @@ pub async fn measure(root: &Path, target_dir: &Path) -> Result<Vec<Measured>> {
     let manifest = root.join("Cargo.toml").display().to_string();
     let mut measured = Vec::new();
     for step in &STEPS {
-        eprintln!("compiling: {} ...", step.command);
+        harness::say_err!("compiling: {} ...", step.command);
         let args = step.cargo_args.iter().map(|a| (*a).to_owned()).chain([
             "--quiet".into(),
             "--manifest-path".into(),

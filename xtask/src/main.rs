@@ -50,23 +50,23 @@ fn main() -> ExitCode {
         // project), with the pins built into this binary, and say so.
         Err(_) if cli.project.is_none() && cli.command.works_anywhere() => match std::env::current_dir() {
             Ok(here) => {
-                eprintln!("{}", harness::diagnostic::escape_for_log(&assumed_pins_note(&here)));
+                harness::say_err!("{}", harness::diagnostic::escape_for_log(&assumed_pins_note(&here)));
                 let _ = PROJECT.set(Project::standalone(here));
             }
             Err(e) => {
-                eprintln!("error: cannot read the current directory: {e}");
+                harness::say_err!("error: cannot read the current directory: {e}");
                 return ExitCode::from(2);
             }
         },
         Err(e) => {
-            eprintln!("error: {}", harness::diagnostic::escape_for_log(&format!("{e:#}")));
+            harness::say_err!("error: {}", harness::diagnostic::escape_for_log(&format!("{e:#}")));
             return ExitCode::from(2);
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            harness::say_err!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -77,9 +77,9 @@ fn main() -> ExitCode {
             // Errors may quote input (file names, scenario names): escaped for the terminal and CI.
             let text = harness::diagnostic::escape_for_log(&format!("{e:#}"));
             if text.starts_with("error[") {
-                eprintln!("{text}")
+                harness::say_err!("{text}")
             } else {
-                eprintln!("error: {text}")
+                harness::say_err!("error: {text}")
             }
             ExitCode::FAILURE
         }
@@ -93,7 +93,7 @@ async fn interruptible(work: impl std::future::Future<Output = Result<u8>>) -> R
         result = work => result,
         _ = tokio::signal::ctrl_c() => {
             harness::tools::remove_partial_files();
-            eprintln!("interrupted");
+            harness::say_err!("interrupted");
             Ok(130)
         }
     }
@@ -202,7 +202,7 @@ static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 /// from input files or the API, paths, errors): through `escape_for_log`, the one escape for
 /// terminals and CI logs (no terminal sequences, bidi controls or workflow commands).
 fn say(text: &str) {
-    eprintln!("{}", harness::diagnostic::escape_for_log(text));
+    harness::say_err!("{}", harness::diagnostic::escape_for_log(text));
 }
 
 fn emit(text: &str) {
@@ -217,7 +217,7 @@ fn emit(text: &str) {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
             return;
         }
-        eprintln!("error: cannot write to stdout: {e}");
+        harness::say_err!("error: cannot write to stdout: {e}");
         std::process::exit(1);
     }
 }

@@ -439,6 +439,16 @@ fn a_closed_pipe_is_not_a_panic() {
     let out = child.wait_with_output().unwrap();
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_ne!(out.status.code(), Some(101));
+    // Standard error closed too (`kme2e ... 2>&1 | head`): lint's verdict, not a panic's 101.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kme2e"))
+        .args(["lint", root.join("fixtures/pitfalls").to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "the pitfalls hold errors: {status:?}");
 }
 
 /// Text output escapes what input says: terminal escapes and GitHub workflow commands in a

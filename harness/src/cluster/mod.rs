@@ -285,12 +285,12 @@ pub fn cancel_on_ctrl_c(token: CancellationToken) {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!(
+        crate::say_err!(
             "\ninterrupted: stopping, collecting what diagnostics we can and tearing down (Ctrl-C again exits at once)"
         );
         token.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            crate::say_err!(
                 "exiting at once; `{} down` removes what was left (see the run's state.json)",
                 crate::command_name()
             );

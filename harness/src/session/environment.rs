@@ -207,7 +207,7 @@ pub async fn create_cluster<W: World>(
                     runner: world.runner(),
                 });
             }
-            Err(why) => eprintln!("not reusing a cluster: {why}; creating a new one"),
+            Err(why) => crate::say_err!("not reusing a cluster: {why}; creating a new one"),
         }
     }
 
@@ -361,7 +361,10 @@ pub async fn discover<R>(
             return Err(SessionError::Discovery(e));
         }
     };
-    eprint!("{}", crate::diagnostic::escape_for_log(&found.to_string()));
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        crate::diagnostic::escape_for_log(&found.to_string()).as_bytes(),
+    );
     if let Err(e) = found.check_for(profile.mesh()) {
         phase.finish(false, "not usable");
         return Err(SessionError::Discovery(e));

@@ -198,7 +198,7 @@ pub fn prepare(
     lint_planned(catalog, &mut plan, &profile, progress);
     for b in &plan.broken {
         let said = format!("scenario {} ({}) fails: it does not load or lint\n{}\n", b.name, b.file.display(), b.error);
-        eprintln!("{}", crate::diagnostic::escape_for_log(&said));
+        crate::say_err!("{}", crate::diagnostic::escape_for_log(&said));
     }
     if plan.scenarios.is_empty() && !plan.broken.is_empty() {
         return Err(RunError::NothingRuns);
@@ -221,7 +221,7 @@ fn lint_values(catalog: &Catalog, request: &Request) -> Result<(), RunError> {
         for d in outcome.findings {
             match d.severity {
                 Severity::Error => errors.push(d),
-                _ => eprintln!("{d}\n"),
+                _ => crate::say_err!("{d}\n"),
             }
         }
     }
@@ -267,7 +267,7 @@ fn lint_planned(catalog: &Catalog, plan: &mut Plan, profile: &Profile, progress:
         let outcome = crate::lint::run(catalog, &inputs);
         warnings += outcome.warnings();
         for d in outcome.findings.iter().filter(|d| d.severity == Severity::Warning) {
-            eprintln!("{d}\n");
+            crate::say_err!("{d}\n");
         }
         if outcome.exit_code() != 0 {
             let errors: Vec<String> =

@@ -18,7 +18,7 @@ pub async fn e2e(args: E2eArgs) -> Result<u8> {
     if let Some(shard) = args.shard {
         only = shard_of(&catalog, args.mesh, &only, shard, args.durations.as_deref())?;
         if only.is_empty() {
-            eprintln!("shard {shard}: no scenario of {} falls in it; nothing to run", args.mesh);
+            harness::say_err!("shard {shard}: no scenario of {} falls in it; nothing to run", args.mesh);
             return Ok(0);
         }
         say(&format!("shard {shard}: {}", only.join(", ")));
@@ -45,7 +45,7 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
         let plan = &prepared.plan;
         emit(&harness::diagnostic::escape_for_log(&plan.to_string()));
         let exclusive = plan.scenarios.iter().filter(|s| s.exclusive).count();
-        eprintln!(
+        harness::say_err!(
             "{} scenario(s), up to {} at once ({exclusive} alone), a failed step retried {} time(s)",
             plan.scenarios.len(),
             request.checks.jobs.max(1),
@@ -65,12 +65,12 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
         // API answers and discovered names may be in it.
         say(&format!("error: {e}"));
     }
-    eprintln!("{}", harness::session::reports_line(&outcome.run_dir));
+    harness::say_err!("{}", harness::session::reports_line(&outcome.run_dir));
     say(&outcome.teardown_message);
     let passed = outcome.report.count(|o| matches!(o, harness::report::Outcome::Passed));
-    eprintln!("{passed}/{} scenario(s) passed", outcome.report.results.len());
+    harness::say_err!("{passed}/{} scenario(s) passed", outcome.report.results.len());
     if let Some(reason) = &outcome.budget_reason {
-        eprintln!("{reason}");
+        harness::say_err!("{reason}");
     }
     if let Some(e) = &outcome.report_error {
         say(&format!("error: the reports could not be written: {e}"));
@@ -83,11 +83,14 @@ pub async fn run_live(catalog: &Catalog, request: &Request, dry_run: bool) -> Re
 fn refused(e: RunError) -> Result<u8> {
     match e {
         e if e.is_interrupt() => {
-            eprintln!("interrupted: nothing was left behind");
+            harness::say_err!("interrupted: nothing was left behind");
             Ok(130)
         }
         RunError::NoDocker { missing, report } => {
-            eprint!("{}", harness::diagnostic::escape_for_log(&report.to_string()));
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                harness::diagnostic::escape_for_log(&report.to_string()).as_bytes(),
+            );
             Err(RunError::NoDocker { missing, report }.into())
         }
         e => Err(e.into()),

@@ -68,7 +68,7 @@ fn explain_rule(rule: &str) -> Result<u8> {
             let ids = harness::lint::rules::RULES.iter().map(|r| r.id);
             let near =
                 harness::diagnostic::closest(rule, ids).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-            eprintln!(
+            harness::say_err!(
                 "error: no lint rule `{}`{near} (`{} lint --list-rules` lists them)",
                 harness::names::printable(rule),
                 harness::command_name()
@@ -118,16 +118,18 @@ fn lint(inputs: &harness::lint::Inputs, format: LintFormat, stdin: Option<&std::
     };
     let (errors, warnings) = (outcome.errors(), outcome.warnings());
     if outcome.read_nothing {
-        eprintln!(
+        harness::say_err!(
             "lint: nothing was read: every YAML file found was skipped (the notes above say what to lint instead)"
         );
     } else if outcome.exit_code() == 2 {
-        eprintln!("lint: some input could not be read or used (see above); nothing is clean{notes}{suppressed}");
+        harness::say_err!(
+            "lint: some input could not be read or used (see above); nothing is clean{notes}{suppressed}"
+        );
     } else if errors + warnings == 0 {
-        eprintln!("lint: clean{notes}{suppressed}");
+        harness::say_err!("lint: clean{notes}{suppressed}");
     } else {
         let denied = if inputs.deny_warnings && warnings > 0 { " (warnings denied)" } else { "" };
-        eprintln!("lint: {errors} error(s), {warnings} warning(s){denied}{notes}{suppressed}");
+        harness::say_err!("lint: {errors} error(s), {warnings} warning(s){denied}{notes}{suppressed}");
     }
     Ok(outcome.exit_code())
 }

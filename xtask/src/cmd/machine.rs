@@ -33,7 +33,7 @@ pub fn import_schemas(files: &[PathBuf], source: &str, kinds: &[String]) -> Resu
     let merged = crd::merge(&existing, &sections);
     crd::Schemas::parse(&merged).map_err(|e| anyhow::anyhow!("the merged schema file does not parse: {e}"))?;
     std::fs::write(&out, merged).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("{} section(s) written to {}", sections.len(), out.display());
+    harness::say_err!("{} section(s) written to {}", sections.len(), out.display());
     Ok(0)
 }
 
@@ -76,7 +76,7 @@ pub async fn down(run: Option<&str>, all: bool) -> Result<u8> {
             return Ok(1);
         }
     } else if !all && !recorded.iter().any(|(_, state)| open(state)) {
-        eprintln!(
+        harness::say_err!(
             "no kept or leftover harness cluster of this checkout (only clusters the harness created are ever touched)"
         );
         return Ok(0);
@@ -93,7 +93,7 @@ pub async fn down(run: Option<&str>, all: bool) -> Result<u8> {
     let containers = harness::cluster::k3s::CliContainers(harness::command::Process);
     let report = harness::cluster::down(&kind, &containers, &runs, &versions.kind.cluster_prefix, scope).await?;
     if report.removed.is_empty() && report.failed.is_empty() {
-        eprintln!(
+        harness::say_err!(
             "no harness cluster to remove (only clusters named {}-* are ever touched)",
             versions.kind.cluster_prefix
         );

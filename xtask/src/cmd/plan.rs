@@ -97,7 +97,7 @@ pub fn ci_matrix(mesh: Option<Mesh>, scenario: Option<String>, shards: u16) -> R
     let matrix = harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref())
         .sharded(shards);
     if matrix.include.is_empty() {
-        eprintln!("ci-matrix: no profile matches (no scenario runs on that mesh): an empty matrix");
+        harness::say_err!("ci-matrix: no profile matches (no scenario runs on that mesh): an empty matrix");
     }
     emit(&format!("{}\n", serde_json::to_string(&matrix)?));
     Ok(0)

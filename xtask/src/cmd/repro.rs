@@ -34,14 +34,14 @@ pub fn new(args: NewArgs) -> Result<u8> {
     let (bundle, skipped, adapted) = scaffold_reporting(&catalog, &name, mesh, &manifests, in_force, &answer)?;
     // What was left out of the bundle, and why (links, FIFOs, files that are no manifest).
     for s in &skipped {
-        eprintln!(
+        harness::say_err!(
             "{}",
             harness::diagnostic::escape_for_log(&format!("note: --manifests: skipped {}: {}", s.file.display(), s.why))
         );
     }
     // What was changed so the manifests run in the scenario's namespace.
     for change in &adapted {
-        eprintln!("{}", harness::diagnostic::escape_for_log(&format!("note: --manifests: {change}")));
+        harness::say_err!("{}", harness::diagnostic::escape_for_log(&format!("note: --manifests: {change}")));
     }
     write_bundle(&bundle, out.as_deref())
 }
@@ -84,7 +84,7 @@ pub async fn run(
     let bundle = Bundle::load(&file)?;
     let this = harness::Provenance::this_build();
     if bundle.harness != this {
-        eprintln!(
+        harness::say_err!(
             "warning: the bundle was written by harness {}, this is {this}: scenario language or checks may \
              differ",
             harness::names::printable(&bundle.harness.to_string())
@@ -103,10 +103,12 @@ pub async fn run(
     let runs = project().root().join("target").join("e2e");
     let admitted = bundle.admit(&file, &checkout, trust.pins(), &runs)?;
     if !admitted.differences.is_empty() {
-        eprintln!("warning: --trust-bundle-pins: using the bundle's own pins where they differ from this checkout's:");
+        harness::say_err!(
+            "warning: --trust-bundle-pins: using the bundle's own pins where they differ from this checkout's:"
+        );
         for d in &admitted.differences {
             let shown = |v: &Option<String>| v.as_deref().unwrap_or("(absent)").to_owned();
-            eprintln!(
+            harness::say_err!(
                 "  {}: bundle {}, checkout {}",
                 harness::names::printable(&d.key),
                 harness::names::printable(&shown(&d.bundle)),
