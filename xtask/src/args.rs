@@ -198,6 +198,12 @@ impl Command {
     pub fn works_anywhere(&self) -> bool {
         matches!(self, Command::Doctor { .. } | Command::Lint(_) | Command::Replay { .. })
     }
+
+    /// Whether it reads pins at all (`lint --list-rules` and `--explain` do not: no note about
+    /// the built-in ones for them).
+    pub fn reads_pins(&self) -> bool {
+        !matches!(self, Command::Lint(args) if args.list_rules || args.explain.is_some())
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,7 +50,9 @@ fn main() -> ExitCode {
         // project), with the pins built into this binary, and say so.
         Err(_) if cli.project.is_none() && cli.command.works_anywhere() => match std::env::current_dir() {
             Ok(here) => {
-                harness::say_err!("{}", harness::diagnostic::escape_for_log(&assumed_pins_note(&here)));
+                if cli.command.reads_pins() {
+                    harness::say_err!("{}", harness::diagnostic::escape_for_log(&assumed_pins_note(&here)));
+                }
                 let _ = PROJECT.set(Project::standalone(here));
             }
             Err(e) => {

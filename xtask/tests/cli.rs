@@ -724,6 +724,8 @@ fn commands_that_need_no_project_work_anywhere() {
         let out = xtask(args, here);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("ingress-no-class"), "{args:?}");
+        // They read no pins: no note about the built-in ones.
+        assert!(!stderr(&out).contains("using the pins built into"), "{args:?}: {}", stderr(&out));
     }
     let out = xtask(&["doctor", "--format", "json"], |c| {
         bare_machine(c);
