@@ -380,11 +380,7 @@ impl<'r> Findings<'r> {
     ) {
         let before = self.out.len();
         self.on_object(object, path, message, fix);
-        if self.out.len() > before
-            && let Some(d) = self.out.last_mut()
-        {
-            d.evidence = Some(evidence.to_owned());
-        }
+        self.cite_since(before, evidence);
     }
 
     /// Cite `evidence` on the findings pushed since `before` (a rule with several sources).

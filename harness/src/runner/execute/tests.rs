@@ -754,22 +754,27 @@ fn the_proven_backend_is_the_routes_own() {
     );
     assert_eq!(service_of_url("http://echo:8080/x", "t-1").as_deref(), Some("echo"));
     assert_eq!(service_of_url("http://echo.other.svc.cluster.local/", "t-1"), None, "another namespace");
+    let (objects, host) = fixture_objects("seed-istio-as-written");
+    let host = host.as_str();
+    let backends = ingress_backends(&objects, host, "/api/health");
+    assert_eq!(backends.into_iter().collect::<Vec<_>>(), ["backend-service"]);
+    assert!(ingress_backends(&objects, host, "/apix").is_empty(), "prefix by path segment");
+    assert!(ingress_backends(&objects, "other.example", "/api/health").is_empty(), "another host");
+}
+
+/// Scenario `name`'s fixture objects on Istio, rendered for run `r1test`, and its host.
+fn fixture_objects(name: &str) -> (Vec<serde_json::Value>, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
     let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
     let ctx = RunContext::new("r1test", Mesh::Istio);
-    let loaded =
-        load(&root.join("scenarios/seed-istio-as-written.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let loaded = load(&root.join(format!("scenarios/{name}.yaml")), &root.join("fixtures"), &ctx, &profile).unwrap();
     let mut objects = Vec::new();
     for f in &loaded.scenario.fixtures {
         let manifests = crate::scenario::fixture::load(&root.join("fixtures").join(&f.value), &loaded.vars).unwrap();
         objects.extend(manifests.into_iter().map(|m| m.object));
     }
-    let host = loaded.vars.get("host").unwrap();
-    let backends = ingress_backends(&objects, host, "/api/health");
-    assert_eq!(backends.into_iter().collect::<Vec<_>>(), ["backend-service"]);
-    assert!(ingress_backends(&objects, host, "/apix").is_empty(), "prefix by path segment");
-    assert!(ingress_backends(&objects, "other.example", "/api/health").is_empty(), "another host");
+    (objects, loaded.vars.get("host").unwrap().to_owned())
 }
 
 /// Kong's HTTPRoutes count for the backend proof as its Ingresses do: the scenario's own
@@ -777,18 +782,8 @@ fn the_proven_backend_is_the_routes_own() {
 /// is a Service) routes nothing into Kong.
 #[test]
 fn the_backends_of_kongs_httproutes_are_read_from_the_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
-    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
-    let ctx = RunContext::new("r1test", Mesh::Istio);
-    let loaded =
-        load(&root.join("scenarios/gateway-split-layered.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
-    let mut objects = Vec::new();
-    for f in &loaded.scenario.fixtures {
-        let manifests = crate::scenario::fixture::load(&root.join("fixtures").join(&f.value), &loaded.vars).unwrap();
-        objects.extend(manifests.into_iter().map(|m| m.object));
-    }
-    let host = loaded.vars.get("host").unwrap();
+    let (objects, host) = fixture_objects("gateway-split-layered");
+    let host = host.as_str();
     let backends: Vec<String> = ingress_backends(&objects, host, "/echo/split").into_iter().collect();
     assert_eq!(backends, ["echo-v1", "echo-v2"]);
     assert!(ingress_backends(&objects, host, "/echox").is_empty(), "prefix by path segment");
