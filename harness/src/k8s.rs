@@ -454,6 +454,39 @@ pub fn deployment_available(deployment: &Value) -> Attempt<Seen> {
     }
 }
 
+/// Whether DaemonSet `namespace/name` is rolled out, as the API server has it now.
+pub async fn daemonset_rolled_out(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Attempt<Seen>, KubeError> {
+    match get(client, "apps/v1", "DaemonSet", name, Some(namespace)).await? {
+        None => Ok(Attempt::Fail(Seen(format!("DaemonSet {namespace}/{name} does not exist yet")))),
+        Some(daemonset) => Ok(daemonset_is_rolled_out(&daemonset)),
+    }
+}
+
+/// Whether a DaemonSet (JSON) is rolled out as `kubectl rollout status` judges one
+/// (kubernetes/kubectl pkg/polymorphichelpers/rollout_status.go `DaemonSetStatusViewer`): the
+/// controller has observed the current generation, and every node it schedules to runs an
+/// updated, available pod. A DaemonSet scheduled to no node is not ready: the mesh would then
+/// carry nobody's traffic.
+pub fn daemonset_is_rolled_out(daemonset: &Value) -> Attempt<Seen> {
+    let number = |pointer: &str| daemonset.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let generation = number("/metadata/generation");
+    let observed = number("/status/observedGeneration");
+    if observed < generation {
+        return Attempt::Fail(Seen(format!(
+            "generation {generation} not observed by the controller yet (its status is of generation {observed})"
+        )));
+    }
+    let desired = number("/status/desiredNumberScheduled");
+    let updated = number("/status/updatedNumberScheduled");
+    let available = number("/status/numberAvailable");
+    let seen = Seen(format!("{desired} node(s) scheduled: {updated} updated, {available} available"));
+    if desired > 0 && updated == desired && available == desired { Attempt::Pass(seen) } else { Attempt::Fail(seen) }
+}
+
 /// Is every Deployment of `namespace` available ([`deployment_available`])?
 pub async fn deployments_available(client: &kube::Client, namespace: &str) -> Result<Attempt<Seen>, KubeError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
@@ -539,13 +572,31 @@ pub fn proxy_placement(pod: &Pod, container: &str) -> Option<ProxyPlacement> {
         .then_some(ProxyPlacement::NativeSidecar)
 }
 
-/// Do the pods of `selector` in `namespace` all run `container` (the mesh proxy)?
+/// The annotation istio-cni's node agent sets on a pod once its traffic is redirected to the
+/// node's ztunnel (istio/api annotation/annotations.yaml `ambient.istio.io/redirection`;
+/// istio/istio cni/pkg/nodeagent sets `enabled`, ztunnel's informer reads the same value). A pod
+/// of an ambient namespace without it is not in the mesh yet: its traffic leaves in plaintext.
+pub const AMBIENT_REDIRECTION: &str = "ambient.istio.io/redirection";
+
+/// Whether `pod` is inside `mesh`: it carries the mesh's proxy (as a container or a native
+/// sidecar), or in ambient mode its traffic is redirected to ztunnel.
+pub fn in_mesh(pod: &Pod, mesh: crate::model::Mesh) -> bool {
+    match mesh {
+        crate::model::Mesh::IstioAmbient => {
+            pod.metadata.annotations.as_ref().and_then(|a| a.get(AMBIENT_REDIRECTION)).is_some_and(|v| v == "enabled")
+        }
+        _ => mesh.proxy_container().is_some_and(|c| proxy_placement(pod, c).is_some()),
+    }
+}
+
+/// Are the pods of `selector` in `namespace` all inside `mesh` ([`in_mesh`])?
 pub async fn pods_meshed(
     client: &kube::Client,
     namespace: &str,
     selector: &str,
-    container: &str,
+    mesh: crate::model::Mesh,
 ) -> Result<Attempt<Seen>, KubeError> {
+    let mark = mesh.member_mark().unwrap_or("no mesh");
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pods = api
         .list(&ListParams::default().labels(selector))
@@ -554,16 +605,12 @@ pub async fn pods_meshed(
     if pods.items.is_empty() {
         return Ok(Attempt::Fail(Seen(format!("no pods match {selector} in {namespace}"))));
     }
-    let bare: Vec<String> = pods
-        .items
-        .iter()
-        .filter(|p| proxy_placement(p, container).is_none())
-        .map(|p| p.metadata.name.clone().unwrap_or_default())
-        .collect();
+    let bare: Vec<String> =
+        pods.items.iter().filter(|p| !in_mesh(p, mesh)).map(|p| p.metadata.name.clone().unwrap_or_default()).collect();
     Ok(if bare.is_empty() {
-        Attempt::Pass(Seen(format!("{} pod(s) carry {container}", pods.items.len())))
+        Attempt::Pass(Seen(format!("{} pod(s) carry {mark}", pods.items.len())))
     } else {
-        Attempt::Fail(Seen(format!("pod(s) without {container}: {}", bare.join(", "))))
+        Attempt::Fail(Seen(format!("pod(s) without {mark}: {}", bare.join(", "))))
     })
 }
 
@@ -782,8 +829,57 @@ mod tests {
             "fail: CRD httproutes.gateway.networking.k8s.io does not exist yet"
         );
         assert_eq!(
-            seen(pods_meshed(&client, "kong", "app.kubernetes.io/instance=kong", "istio-proxy").await.unwrap()),
+            seen(
+                pods_meshed(&client, "kong", "app.kubernetes.io/instance=kong", crate::model::Mesh::Istio)
+                    .await
+                    .unwrap()
+            ),
             "fail: pod(s) without istio-proxy: kong-gateway-1"
         );
+    }
+
+    /// A DaemonSet is rolled out only when the controller saw its generation and every node it
+    /// schedules to runs an updated, available pod (apps/v1 `DaemonSetStatus` fields, as
+    /// `kubectl rollout status` reads them); an unscheduled one is not ready.
+    #[test]
+    fn a_daemonset_is_rolled_out_only_on_every_node() {
+        let ds = |generation: i64, observed: i64, desired: i64, updated: i64, available: i64| {
+            json!({"metadata": {"name": "ztunnel", "generation": generation},
+                   "status": {"observedGeneration": observed, "desiredNumberScheduled": desired,
+                              "currentNumberScheduled": desired, "numberReady": available,
+                              "updatedNumberScheduled": updated, "numberAvailable": available}})
+        };
+        assert!(matches!(daemonset_is_rolled_out(&ds(1, 1, 3, 3, 3)), Attempt::Pass(_)));
+        for (case, d) in [
+            ("a node without an available pod", ds(1, 1, 3, 3, 2)),
+            ("an old pod left", ds(2, 2, 3, 2, 3)),
+            ("a generation not observed yet", ds(2, 1, 3, 3, 3)),
+            ("scheduled nowhere", ds(1, 1, 0, 0, 0)),
+            ("no status yet", json!({"metadata": {"name": "ztunnel", "generation": 1}})),
+        ] {
+            match daemonset_is_rolled_out(&d) {
+                Attempt::Fail(Seen(seen)) => assert!(!seen.is_empty(), "{case}"),
+                Attempt::Pass(seen) => panic!("{case} passed: {seen:?}"),
+            }
+        }
+    }
+
+    /// In ambient mode a pod is in the mesh by istio-cni's annotation, and only with `enabled`;
+    /// a sidecar mesh's proxy container does not count for ambient, nor the annotation for Istio.
+    #[test]
+    fn ambient_membership_is_the_redirection_annotation() {
+        let pod = |annotation: Option<&str>, container: &str| -> Pod {
+            let annotations = annotation.map(|v| json!({AMBIENT_REDIRECTION: v})).unwrap_or(json!({}));
+            serde_json::from_value(json!({"metadata": {"name": "p", "annotations": annotations},
+                                          "spec": {"containers": [{"name": container}]}}))
+            .unwrap()
+        };
+        use crate::model::Mesh;
+        assert!(in_mesh(&pod(Some("enabled"), "app"), Mesh::IstioAmbient));
+        assert!(!in_mesh(&pod(Some("pending"), "app"), Mesh::IstioAmbient));
+        assert!(!in_mesh(&pod(None, "istio-proxy"), Mesh::IstioAmbient));
+        assert!(!in_mesh(&pod(Some("enabled"), "app"), Mesh::Istio));
+        assert!(in_mesh(&pod(None, "istio-proxy"), Mesh::Istio));
+        assert!(!in_mesh(&pod(Some("enabled"), "app"), Mesh::None));
     }
 }

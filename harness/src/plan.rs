@@ -723,6 +723,14 @@ fn replay_script(plan: &Plan) -> String {
          \x20   [ \"$found\" = yes ] || exit 1\n\
          \x20 done\n\
          }}\n\
+         # redirected NAMESPACE SELECTOR: every selected pod is redirected to ztunnel (ambient:\n\
+         # istio-cni's annotation ambient.istio.io/redirection=enabled).\n\
+         redirected() {{\n\
+         \x20 marks=$(kubectl get pods -n \"$1\" -l \"$2\" --kubeconfig kubeconfig \\\n\
+         \x20   -o jsonpath='{{range .items[*]}}{{.metadata.annotations.ambient\\.istio\\.io/redirection}};{{end}}')\n\
+         \x20 [ -n \"$marks\" ] || return 1\n\
+         \x20 printf '%s' \"$marks\" | tr ';' '\\n' | while read -r mark; do [ \"$mark\" = enabled ] || exit 1; done\n\
+         }}\n\
          # webhook_serving NAME: the mutating webhook's Service has a ready endpoint.\n\
          webhook_serving() {{\n\
          \x20 svc=$(kubectl get mutatingwebhookconfiguration \"$1\" --kubeconfig kubeconfig \\\n\
@@ -801,16 +809,29 @@ fn replay_script(plan: &Plan) -> String {
                         quote(&gate.to_string()),
                         quote(configuration)
                     ),
-                    Gate::Meshed { namespace, selector, container } => format!(
-                        "wait_until 300 {} meshed {} {} {}\n",
-                        quote(&gate.to_string()),
-                        quote(namespace),
-                        quote(selector),
-                        quote(container)
-                    ),
+                    Gate::Meshed { namespace, selector, mesh } => match mesh.proxy_container() {
+                        Some(container) => format!(
+                            "wait_until 300 {} meshed {} {} {}\n",
+                            quote(&gate.to_string()),
+                            quote(namespace),
+                            quote(selector),
+                            quote(container)
+                        ),
+                        None => format!(
+                            "wait_until 300 {} redirected {} {}\n",
+                            quote(&gate.to_string()),
+                            quote(namespace),
+                            quote(selector)
+                        ),
+                    },
                     Gate::ProxyReachable => format!("wait_until 120 {} proxy_answers\n", quote(&gate.to_string())),
                     Gate::GatewayProgrammed { namespace, name } => format!(
                         "kubectl wait --for=condition=Programmed --timeout=5m gateway/{} -n {} --kubeconfig kubeconfig\n",
+                        quote(name),
+                        quote(namespace)
+                    ),
+                    Gate::DaemonSet { namespace, name } => format!(
+                        "kubectl rollout status --timeout=10m daemonset/{} -n {} --kubeconfig kubeconfig\n",
                         quote(name),
                         quote(namespace)
                     ),

@@ -11,6 +11,9 @@
 //! | Istio | from a pod | the server sidecar resets a plaintext connection into STRICT mTLS | curl exit 56 (reset) or 52 (empty reply) |
 //! | Istio | any | Envoy's RBAC filter | `403`, body `RBAC: access denied` (envoy source/extensions/filters/http/rbac/rbac_filter.cc) |
 //! | Istio | through Kong | the backend's sidecar resets Kong's hop, relayed | Envoy `503` `upstream connect error or disconnect/reset before headers. reset reason: connection termination` (or `remote reset`/`connection reset`), or Kong's `502` `An invalid response was received from the upstream server` (kong/error_handlers.lua) |
+//! | Istio ambient | from a pod | ztunnel refuses the connection: an L4 AuthorizationPolicy, or plaintext into STRICT mTLS | curl exit 56 (reset; istio.io docs/ambient/usage/l4-policy: "command terminated with exit code 56"; istio/istio tests/integration/ambient/baseline_test.go expects `connection reset by peer` for ztunnel) or 52 |
+//! | Istio ambient | any | a waypoint's RBAC filter (L7 policy) | `403`, body `RBAC: access denied` (istio.io docs/ambient/getting-started/enforce-auth-policies) |
+//! | Istio ambient | through Kong | ztunnel resets Kong's hop (Kong has no sidecar), relayed by Kong | Kong's `502` `An invalid response was received from the upstream server`; Envoy's relayed `503` when a waypoint's hop is reset |
 //! | Linkerd | any | inbound policy denies an HTTP request | `403` with `content-length: 0` and no body |
 //! | Linkerd | from a pod | an opaque server refuses the connection | curl exit 56 / 52 |
 //!
@@ -52,6 +55,8 @@ pub enum Path {
 pub enum Denial {
     /// The server's proxy reset or closed the connection before any answer.
     ConnectionReset,
+    /// Ambient mode: ztunnel reset or closed the connection (L4 policy, or plaintext into STRICT).
+    ZtunnelReset,
     /// Envoy's RBAC filter: `403 RBAC: access denied`.
     IstioRbac,
     /// Linkerd's inbound policy: an empty `403`.
@@ -72,6 +77,7 @@ impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Denial::ConnectionReset => "the server's proxy reset the connection",
+            Denial::ZtunnelReset => "ztunnel reset the connection (L4 policy or STRICT mTLS)",
             Denial::IstioRbac => "Istio RBAC denied it (403 RBAC: access denied)",
             Denial::LinkerdPolicy => "Linkerd policy denied it (empty 403 from the server's proxy)",
             Denial::UpstreamReset => "the backend's proxy reset Kong's connection (relayed as 502/503)",
@@ -95,6 +101,9 @@ const KONG_BAD_GATEWAY: &str = "An invalid response was received from the upstre
 pub fn classify(mesh: Mesh, path: Path, outcome: &Outcome) -> Result<Denial, String> {
     match (mesh, outcome) {
         (Mesh::None, _) => Err("without a mesh no proxy can refuse a request".into()),
+        (Mesh::IstioAmbient, Outcome::Transport { kind: TransportKind::Reset, .. }) if path == Path::FromPod => {
+            Ok(Denial::ZtunnelReset)
+        }
         (_, Outcome::Transport { kind: TransportKind::Reset, .. }) if path == Path::FromPod => {
             Ok(Denial::ConnectionReset)
         }
@@ -110,7 +119,8 @@ pub fn classify(mesh: Mesh, path: Path, outcome: &Outcome) -> Result<Denial, Str
             let pod = r.echo.as_ref().map(|e| e.pod.as_str()).unwrap_or_default();
             Err(format!("backend pod {pod} answered {}: the request was not refused", r.status))
         }
-        (Mesh::Istio, Outcome::Response(r)) => istio(path, r),
+        // A waypoint is Envoy: the same RBAC answer, the same relayed resets.
+        (Mesh::Istio | Mesh::IstioAmbient, Outcome::Response(r)) => istio(path, r),
         (Mesh::Linkerd, Outcome::Response(r)) => linkerd(r),
     }
 }

@@ -183,6 +183,12 @@ pub fn observed_identity(mesh: Mesh, header: impl Fn(&str) -> Option<String>) ->
             Identity::from_linkerd_client_id(&value)
                 .ok_or_else(|| format!("l5d-client-id {value:?} is not a Linkerd identity"))
         }
+        // ztunnel parses no HTTP and a waypoint sanitises XFCC unless asked otherwise (istio/istio
+        // 1.30 pilot/pkg/networking/core/listener_waypoint.go): the backend sees no identity.
+        Mesh::IstioAmbient => Err(
+            "in ambient mode the backend sees no caller identity (ztunnel adds no header): prove identity with an L4 AuthorizationPolicy or ztunnel's metrics"
+                .to_owned(),
+        ),
         Mesh::None => Err("without a mesh there is no workload identity to check".to_owned()),
     }
 }

@@ -19,7 +19,8 @@ pub struct PodFacts {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    pub has_proxy: bool,
+    /// It carries the mesh's proxy, or (ambient) istio-cni has redirected it to ztunnel.
+    pub in_mesh: bool,
     /// Whether a controller (ReplicaSet, Job, ...) recreates the pod when it is deleted.
     pub owned: bool,
 }
@@ -39,6 +40,13 @@ pub fn should_carry_proxy(mesh: Mesh, namespace_injects: bool, pod: &PodFacts) -
                 _ => namespace_injects,
             }
         }
+        // A pod's own `istio.io/dataplane-mode` (ambient or none) decides over its namespace's
+        // (istio.io docs/ambient/usage/add-workloads).
+        Mesh::IstioAmbient => match pod.labels.get(crate::model::AMBIENT_LABEL).map(String::as_str) {
+            Some("none") => false,
+            Some("ambient") => true,
+            _ => namespace_injects,
+        },
         Mesh::Linkerd => match pod.annotations.get("linkerd.io/inject").map(String::as_str) {
             Some("disabled") => false,
             Some("enabled" | "ingress") => true,
@@ -49,32 +57,32 @@ pub fn should_carry_proxy(mesh: Mesh, namespace_injects: bool, pod: &PodFacts) -
 
 /// The pods that should carry the proxy and do not.
 pub fn missing_proxy(mesh: Mesh, namespace_injects: bool, pods: &[PodFacts]) -> Vec<&PodFacts> {
-    pods.iter().filter(|p| !p.has_proxy && should_carry_proxy(mesh, namespace_injects, p)).collect()
+    pods.iter().filter(|p| !p.in_mesh && should_carry_proxy(mesh, namespace_injects, p)).collect()
 }
 
 /// A client pod is what its step asks for: a "meshed" client that raced the injector would be
 /// denied for having no identity, which proves nothing about the policy under test.
-pub fn client_as_asked(mesh: Mesh, pod: &str, has_proxy: bool, meshed: bool) -> Result<(), String> {
-    let Some(container) = mesh.proxy_container() else { return Ok(()) };
-    if has_proxy == meshed {
+pub fn client_as_asked(mesh: Mesh, pod: &str, in_mesh: bool, meshed: bool) -> Result<(), String> {
+    let Some(container) = mesh.member_mark() else { return Ok(()) };
+    if in_mesh == meshed {
         return Ok(());
     }
     Err(format!(
         "client pod {pod} {} {container}, but the step asks for a {} client",
-        if has_proxy { "carries" } else { "lacks" },
+        if in_mesh { "carries" } else { "lacks" },
         if meshed { "meshed" } else { "unmeshed" }
     ))
 }
 
 /// The `mesh-membership` step: every selected pod carries the proxy (`meshed`) or none does.
 pub fn membership(mesh: Mesh, pods: &[PodFacts], meshed: bool, selector: &str) -> Attempt<Seen> {
-    let Some(container) = mesh.proxy_container() else {
+    let Some(container) = mesh.member_mark() else {
         return Attempt::Fail(Seen("mesh none has no proxy to look for".into()));
     };
     if pods.is_empty() {
         return Attempt::Fail(Seen(format!("no pods match {selector} yet")));
     }
-    let wrong: Vec<&str> = pods.iter().filter(|p| p.has_proxy != meshed).map(|p| p.name.as_str()).collect();
+    let wrong: Vec<&str> = pods.iter().filter(|p| p.in_mesh != meshed).map(|p| p.name.as_str()).collect();
     if wrong.is_empty() {
         let how = if meshed { "carry" } else { "do not carry" };
         Attempt::Pass(Seen(format!("{} pod(s) {selector} {how} {container}", pods.len())))
@@ -88,9 +96,9 @@ pub fn membership(mesh: Mesh, pods: &[PodFacts], meshed: bool, selector: &str) -
 mod tests {
     use super::*;
 
-    fn pod(name: &str, has_proxy: bool, label: Option<(&str, &str)>, annotation: Option<(&str, &str)>) -> PodFacts {
+    fn pod(name: &str, in_mesh: bool, label: Option<(&str, &str)>, annotation: Option<(&str, &str)>) -> PodFacts {
         let pair = |kv: Option<(&str, &str)>| kv.map(|(k, v)| (k.to_owned(), v.to_owned())).into_iter().collect();
-        PodFacts { name: name.into(), labels: pair(label), annotations: pair(annotation), has_proxy, owned: true }
+        PodFacts { name: name.into(), labels: pair(label), annotations: pair(annotation), in_mesh, owned: true }
     }
 
     #[test]

@@ -170,7 +170,7 @@ async fn find_kong(client: &kube::Client, kong_namespace: Option<&str>) -> Resul
         .map_err(api_error(format!("list Kong's gateway pods in {namespace}")))?;
     let gateway = gateway_pods.items.first();
     let spec = gateway.and_then(|p| p.spec.as_ref());
-    let sidecar = spec.and_then(mesh_proxy_in);
+    let sidecar = gateway.and_then(mesh_of_pod);
     let controller_pods = pods
         .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}")))
         .await
@@ -325,18 +325,10 @@ fn image_of(spec: &PodSpec, name: &str) -> Option<String> {
         .and_then(|c| c.image.clone())
 }
 
-/// Which mesh's proxy a pod carries: Istio's `istio-proxy` or Linkerd's `linkerd-proxy`, as a
-/// container or a native sidecar (init container).
-fn mesh_proxy_in(spec: &PodSpec) -> Option<Mesh> {
-    let names: Vec<&str> =
-        spec.containers.iter().chain(spec.init_containers.iter().flatten()).map(|c| c.name.as_str()).collect();
-    if names.contains(&"istio-proxy") {
-        Some(Mesh::Istio)
-    } else if names.contains(&"linkerd-proxy") {
-        Some(Mesh::Linkerd)
-    } else {
-        None
-    }
+/// Which mesh a pod is in: Istio's `istio-proxy` or Linkerd's `linkerd-proxy` beside it (as a
+/// container or a native sidecar), or redirected to ztunnel in Istio's ambient mode.
+fn mesh_of_pod(pod: &Pod) -> Option<Mesh> {
+    [Mesh::Istio, Mesh::Linkerd, Mesh::IstioAmbient].into_iter().find(|m| crate::k8s::in_mesh(pod, *m))
 }
 
 fn tag_of(image: &str) -> Option<&str> {
@@ -363,6 +355,15 @@ fn how_meshed(mesh: Mesh, namespace: &Namespace, pod: &Pod) -> String {
                 format!("revision label istio.io/rev={v}")
             } else {
                 "Istio's injector (no injection label found on the pod or namespace)".into()
+            }
+        }
+        Mesh::IstioAmbient => {
+            if let Some(v) = label(pod_labels, crate::model::AMBIENT_LABEL) {
+                format!("pod label {}={v}", crate::model::AMBIENT_LABEL)
+            } else if let Some(v) = label(ns_labels, crate::model::AMBIENT_LABEL) {
+                format!("namespace {ns} label {}={v}", crate::model::AMBIENT_LABEL)
+            } else {
+                "istio-cni's redirection (no istio.io/dataplane-mode label found on the pod or namespace)".into()
             }
         }
         Mesh::Linkerd => {
@@ -411,10 +412,13 @@ impl Discovered {
         let fail = |why: String| Err(DiscoveryError::Mismatch(why));
         match mesh {
             Mesh::None => Ok(()),
-            _ if found_mesh != Some(mesh) => fail(format!(
-                "a {mesh} run needs {mesh}'s control plane, and the cluster runs {}",
-                found_mesh.map(|m| m.to_string()).unwrap_or_else(|| "no mesh".into())
-            )),
+            // Ambient runs on istiod like sidecars do; what differs is how Kong is meshed.
+            _ if found_mesh.is_none_or(|m| m.is_istio() != mesh.is_istio() || m == Mesh::Linkerd && mesh != m) => {
+                fail(format!(
+                    "a {mesh} run needs {mesh}'s control plane, and the cluster runs {}",
+                    found_mesh.map(|m| m.to_string()).unwrap_or_else(|| "no mesh".into())
+                ))
+            }
             _ if self.kong.sidecar != Some(mesh) => fail(format!(
                 "Kong's gateway pods in {} carry no {mesh} proxy: the scenarios would test Kong outside the mesh. \
                  Mesh Kong first (see the README's \"Test your own setup\")",
@@ -441,6 +445,9 @@ impl std::fmt::Display for Discovered {
             k.controller_image.as_ref().unwrap_or(&unknown)
         )?;
         match (k.sidecar, &k.meshed_by) {
+            (Some(Mesh::IstioAmbient), Some(how)) => {
+                writeln!(f, "  meshed: Kong's traffic goes through ztunnel (ambient), asked for by {how}")?
+            }
             (Some(mesh), Some(how)) => writeln!(f, "  meshed: {mesh}'s proxy runs beside Kong, asked for by {how}")?,
             _ => writeln!(f, "  not meshed: no mesh proxy in Kong's gateway pods")?,
         }

@@ -265,7 +265,7 @@ impl KongSetup {
             let assumed = "Kong's values are not given: the chart's default of no opt-out is assumed";
             return match (mesh, ns) {
                 (Mesh::None, _) => Meshing::NotMeshed("no mesh".into()),
-                (Mesh::Istio, Some(_)) => {
+                (Mesh::Istio | Mesh::IstioAmbient, Some(_)) => {
                     match (ns_label("istio.io/dataplane-mode"), ns_label("istio-injection"), ns_label("istio.io/rev")) {
                         (Some(mode), _, _) if mode == "ambient" => {
                             Meshing::Meshed(format!("{where_ns} is in Istio's ambient mode"))
@@ -299,14 +299,25 @@ impl KongSetup {
             // istio-injection=enabled or istio.io/rev, or, in a namespace with neither, the pod
             // label sidecar.istio.io/inject=true or istio.io/rev; `sidecar.istio.io/inject:
             // "false"` on the pod opts out of the namespace-wide ones.
-            Mesh::Istio => {
+            Mesh::Istio | Mesh::IstioAmbient => {
                 // The injector also honours the annotation, the label winning when both are set
                 // (istio/istio pkg/kube/inject/inject.go `injectRequired`).
                 let label = pod("podLabels", "sidecar.istio.io/inject");
                 let annotation = pod("podAnnotations", "sidecar.istio.io/inject");
                 let opt_out = label.as_deref().or(annotation.as_deref()) == Some("false");
-                if ns_label("istio.io/dataplane-mode").as_deref() == Some("ambient") {
-                    return Meshing::Meshed(format!("{where_ns} is in Istio's ambient mode"));
+                // Ambient: the pod's own `istio.io/dataplane-mode` decides over its namespace's
+                // (istio.io docs/ambient/usage/add-workloads).
+                match (
+                    pod("podLabels", crate::model::AMBIENT_LABEL).as_deref(),
+                    ns_label(crate::model::AMBIENT_LABEL).as_deref(),
+                ) {
+                    (Some("ambient"), _) => {
+                        return Meshing::Meshed("the pods carry istio.io/dataplane-mode=ambient".into());
+                    }
+                    (None, Some("ambient")) => {
+                        return Meshing::Meshed(format!("{where_ns} is in Istio's ambient mode"));
+                    }
+                    _ => {}
                 }
                 let pod_in = pod("podLabels", "sidecar.istio.io/inject").as_deref() == Some("true");
                 let pod_rev = pod("podLabels", "istio.io/rev");

@@ -714,6 +714,12 @@ fn add_stack_objects(catalog: &Catalog, mesh: Mesh, objects: &mut Vec<Manifest>)
             crate::stack::kong::load_stack_manifest(&catalog.project.fixtures_dir(), file, &vars).map_err(|e| e.0)?,
         );
     }
+    // The objects the stack creates besides its manifests: Kong's namespace, enrolled in ambient.
+    for object in crate::stack::generated_objects(&profile) {
+        let text = serde_saphyr::to_string(&object).unwrap_or_default();
+        let file = PathBuf::from(format!("(the harness's install for {mesh})"));
+        objects.extend(crate::scenario::fixture::load_text(&file, &text, &vars).map_err(|e| e.0)?);
+    }
     Ok(())
 }
 

@@ -136,16 +136,7 @@ impl TryFrom<RawMutant> for Mutant {
 impl Mutant {
     /// Whether the mutant applies on `mesh`.
     pub fn applies_to(&self, mesh: Mesh) -> bool {
-        self.meshes.is_empty()
-            || self.meshes.iter().any(|s| {
-                matches!(
-                    (s, mesh),
-                    (MeshSelector::Any, _)
-                        | (MeshSelector::Istio, Mesh::Istio)
-                        | (MeshSelector::Linkerd, Mesh::Linkerd)
-                        | (MeshSelector::None, Mesh::None)
-                )
-            })
+        self.meshes.is_empty() || self.meshes.iter().any(|s| s.selects(mesh))
     }
 
     /// One line for plans and reports.
@@ -232,18 +223,27 @@ pub struct NamespaceMetadata {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The label that enrolls a namespace in Istio's ambient mode (`ambient`), or opts a pod in or
+/// out (`ambient`, `none`) over its namespace.
+pub const AMBIENT_LABEL: &str = "istio.io/dataplane-mode";
+
 impl NamespaceSettings {
     /// The namespace's metadata on `mesh`: Istio injects pods of a namespace labelled
     /// `istio-injection=enabled` (the injector's namespaceSelector, istio/istio
     /// manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml); Linkerd
     /// those of a namespace annotated `linkerd.io/inject: enabled` (linkerd2 pkg/inject).
-    /// Without `inject`, neither is set, so the mesh leaves the namespace alone.
+    /// In Istio's ambient mode, a namespace labelled `istio.io/dataplane-mode: ambient` joins
+    /// (istio.io docs/ambient/usage/add-workloads). Without `inject`, none is set, so the mesh
+    /// leaves the namespace alone.
     pub fn metadata(&self, mesh: Mesh) -> NamespaceMetadata {
         let mut out = NamespaceMetadata { labels: self.labels.clone(), annotations: self.annotations.clone() };
         if self.inject {
             match mesh {
                 Mesh::Istio => {
                     out.labels.insert("istio-injection".into(), "enabled".into());
+                }
+                Mesh::IstioAmbient => {
+                    out.labels.insert(AMBIENT_LABEL.into(), "ambient".into());
                 }
                 Mesh::Linkerd => {
                     out.annotations.insert("linkerd.io/inject".into(), "enabled".into());
@@ -271,26 +271,56 @@ pub struct LintSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mesh {
+    /// Istio with sidecars: Envoy in every meshed pod, Kong's included.
     Istio,
+    /// Istio's ambient data plane: no sidecar anywhere; ztunnel on each node carries meshed
+    /// pods' traffic over mTLS (L4), waypoint proxies add L7 where a namespace or Service asks
+    /// for one. The same control plane (istiod), another data plane, other answers.
+    IstioAmbient,
     Linkerd,
     None,
 }
 
 impl Mesh {
-    pub const ALL: [Mesh; 3] = [Mesh::Istio, Mesh::Linkerd, Mesh::None];
+    pub const ALL: [Mesh; 4] = [Mesh::Istio, Mesh::IstioAmbient, Mesh::Linkerd, Mesh::None];
 
-    /// The name of the mesh's proxy container in injected pods.
+    /// The name of the mesh's proxy container in meshed pods (none in ambient mode: ztunnel
+    /// runs beside the pods, on the node).
     pub fn proxy_container(self) -> Option<&'static str> {
         match self {
             Mesh::Istio => Some("istio-proxy"),
             Mesh::Linkerd => Some("linkerd-proxy"),
+            Mesh::IstioAmbient | Mesh::None => None,
+        }
+    }
+
+    /// What marks a pod as inside the mesh, for messages: the proxy container, or in ambient
+    /// mode istio-cni's annotation once it has redirected the pod's traffic to ztunnel.
+    pub fn member_mark(self) -> Option<&'static str> {
+        match self {
+            Mesh::IstioAmbient => Some("ambient.istio.io/redirection=enabled"),
+            _ => self.proxy_container(),
+        }
+    }
+
+    /// Where the mesh's control plane (and ztunnel, in ambient mode) runs, as the stack installs it.
+    pub fn system_namespace(self) -> Option<&'static str> {
+        match self {
+            Mesh::Istio | Mesh::IstioAmbient => Some("istio-system"),
+            Mesh::Linkerd => Some("linkerd"),
             Mesh::None => None,
         }
+    }
+
+    /// Istio's control plane, whatever the data plane: istiod, its CRDs and its charts.
+    pub fn is_istio(self) -> bool {
+        matches!(self, Mesh::Istio | Mesh::IstioAmbient)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Mesh::Istio => "istio",
+            Mesh::IstioAmbient => "istio-ambient",
             Mesh::Linkerd => "linkerd",
             Mesh::None => "none",
         }
@@ -309,7 +339,7 @@ impl std::str::FromStr for Mesh {
         Mesh::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown mesh `{s}`: expected one of istio, linkerd, none"))
+            .ok_or_else(|| format!("unknown mesh `{s}`: expected one of istio, istio-ambient, linkerd, none"))
     }
 }
 
@@ -317,9 +347,26 @@ impl std::str::FromStr for Mesh {
 #[serde(rename_all = "kebab-case")]
 pub enum MeshSelector {
     Istio,
+    IstioAmbient,
     Linkerd,
     None,
     Any,
+}
+
+impl MeshSelector {
+    /// Whether a scenario (or mutant) written for `self` runs on `mesh`. `istio` is Istio with
+    /// sidecars only: a check written for sidecars (XFCC, the sidecar's metrics and spans) has
+    /// no meaning in ambient mode, so ambient is chosen by name (`istio-ambient`) or by `any`.
+    pub fn selects(self, mesh: Mesh) -> bool {
+        matches!(
+            (self, mesh),
+            (MeshSelector::Any, _)
+                | (MeshSelector::Istio, Mesh::Istio)
+                | (MeshSelector::IstioAmbient, Mesh::IstioAmbient)
+                | (MeshSelector::Linkerd, Mesh::Linkerd)
+                | (MeshSelector::None, Mesh::None)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -683,6 +730,7 @@ mod tests {
     #[test]
     fn meshes_parse_from_the_command_line() {
         assert_eq!("linkerd".parse::<Mesh>(), Ok(Mesh::Linkerd));
-        assert!("consul".parse::<Mesh>().unwrap_err().contains("istio, linkerd, none"));
+        assert_eq!("istio-ambient".parse::<Mesh>(), Ok(Mesh::IstioAmbient));
+        assert!("consul".parse::<Mesh>().unwrap_err().contains("istio, istio-ambient, linkerd, none"));
     }
 }

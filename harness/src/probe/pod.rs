@@ -36,6 +36,9 @@ pub fn client_pod_manifest(
         // manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml).
         Mesh::Istio => labels["sidecar.istio.io/inject"] = json!(if meshed { "true" } else { "false" }),
         // Linkerd's injector reads pod (and namespace) annotations (linkerd2 pkg/inject/report.go).
+        // Ambient: the pod's own label decides over its namespace's (istio.io
+        // docs/ambient/usage/add-workloads).
+        Mesh::IstioAmbient => labels[crate::model::AMBIENT_LABEL] = json!(if meshed { "ambient" } else { "none" }),
         Mesh::Linkerd => annotations["linkerd.io/inject"] = json!(if meshed { "enabled" } else { "disabled" }),
         Mesh::None => {}
     }

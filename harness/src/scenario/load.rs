@@ -7,7 +7,7 @@ use serde_saphyr::Spanned;
 
 pub use super::error::LoadError;
 use super::fixture::{self, Manifest};
-use super::model::{Mesh, MeshSelector, Scenario};
+use super::model::{Mesh, Scenario};
 use super::template::{self, Rendered, Vars};
 use crate::diagnostic::{Diagnostic, Position};
 use crate::profile::Profile;
@@ -161,20 +161,8 @@ impl LoadedScenario {
 
 impl Scenario {
     pub fn meshes(&self) -> Vec<Mesh> {
-        let mut meshes: Vec<Mesh> = Mesh::ALL
-            .into_iter()
-            .filter(|m| {
-                self.meshes.iter().any(|s| {
-                    *s == MeshSelector::Any
-                        || matches!(
-                            (s, m),
-                            (MeshSelector::Istio, Mesh::Istio)
-                                | (MeshSelector::Linkerd, Mesh::Linkerd)
-                                | (MeshSelector::None, Mesh::None)
-                        )
-                })
-            })
-            .collect();
+        let mut meshes: Vec<Mesh> =
+            Mesh::ALL.into_iter().filter(|m| self.meshes.iter().any(|s| s.selects(*m))).collect();
         meshes.dedup();
         meshes
     }

@@ -15,11 +15,7 @@ use super::reports::report_of;
 /// Kong's, the collector's and the mesh's namespaces: where environment evidence lives.
 fn system_namespaces(profile: &Profile) -> Vec<String> {
     let mut namespaces = vec![profile.versions.kong.namespace.clone(), profile.versions.tracing.namespace.clone()];
-    namespaces.extend(match profile.mesh() {
-        crate::scenario::Mesh::Istio => Some("istio-system".to_owned()),
-        crate::scenario::Mesh::Linkerd => Some("linkerd".to_owned()),
-        crate::scenario::Mesh::None => None,
-    });
+    namespaces.extend(profile.mesh().system_namespace().map(str::to_owned));
     namespaces
 }
 

@@ -48,7 +48,7 @@ pub fn as_run(
         let installed_only = |k: &str| {
             matches!(k, "helm" | "gateway-api" | "kong-gateway" | "kong-ingress-controller" | "image/jaeger")
                 || k.starts_with("kong/")
-                || [crate::model::Mesh::Istio, crate::model::Mesh::Linkerd].iter().any(|m| m.as_str() == k)
+                || crate::model::Mesh::ALL.iter().any(|m| m.as_str() == k)
         };
         versions.retain(|k, _| !installed_only(k));
     }

@@ -130,11 +130,13 @@ fn render(findings: &[Diagnostic]) -> String {
     findings.iter().map(|d| format!("{d}\n")).collect()
 }
 
-/// The profile named `name` (default: the mesh's), checked against `mesh`.
+/// The profile named `name` (default: the mesh's), checked against `mesh`. An `istio` run may
+/// name an ambient profile (`e2e istio --profile istio-ambient`): the same control plane; the
+/// run is then an `istio-ambient` run ([`Profile::mesh`]).
 pub fn profile_for(catalog: &Catalog, mesh: Mesh, name: Option<&str>) -> Result<Profile, RunError> {
     let name = name.unwrap_or(mesh.as_str());
     let profile = catalog.versions.profile(name, &catalog.project.versions_file())?;
-    if profile.mesh() != mesh {
+    if profile.mesh() != mesh && !(mesh == Mesh::Istio && profile.mesh() == Mesh::IstioAmbient) {
         return Err(RunError::WrongMesh { name: name.to_owned(), profile_mesh: profile.mesh(), mesh });
     }
     Ok(profile)
@@ -154,7 +156,7 @@ pub fn make_plan(
     let profile = profile_for(catalog, mesh, profile)?;
     let mut user = Vec::new();
     for (chart, file) in values {
-        user.push(crate::stack::values::read(chart, file, mesh).map_err(RunError::Values)?);
+        user.push(crate::stack::values::read(chart, file, profile.mesh()).map_err(RunError::Values)?);
     }
     let mut plan = plan::build_selected(catalog, &profile, run, ports, only)?;
     plan.with_user_values(&user);
@@ -179,11 +181,11 @@ pub fn prepare(
     progress: &Progress,
 ) -> Result<Prepared, RunError> {
     let profile = profile_for(catalog, request.mesh, request.profile.as_deref())?;
-    let mesh = request.mesh;
+    let mesh = profile.mesh();
     let mut plan = make_plan(catalog, mesh, Some(&profile.name), run_id, ports, &request.values, &request.only)?;
     // Your Kong values, before anything is created: what the API server or the chart would
     // refuse or ignore only after the cluster and the mesh are up.
-    lint_values(catalog, request)?;
+    lint_values(catalog, request, mesh)?;
     let known = |n: &String| plan.scenarios.iter().any(|s| &s.name == n) || plan.broken.iter().any(|b| &b.name == n);
     if let Some(missing) = request.only.iter().find(|n| !known(n)) {
         let listing = catalog.listing()?;
@@ -214,10 +216,10 @@ pub fn prepare(
 
 /// Each of the user's Kong values files checked on its own (`lint::values_file`): warnings are
 /// shown, errors refuse the run.
-fn lint_values(catalog: &Catalog, request: &Request) -> Result<(), RunError> {
+fn lint_values(catalog: &Catalog, request: &Request, mesh: Mesh) -> Result<(), RunError> {
     let mut errors = Vec::new();
     for (chart, file) in &request.values {
-        let outcome = crate::lint::values_file(catalog, chart, file, request.mesh);
+        let outcome = crate::lint::values_file(catalog, chart, file, mesh);
         for d in outcome.findings {
             match d.severity {
                 Severity::Error => errors.push(d),
@@ -447,7 +449,7 @@ pub async fn run<W: World>(
             let mut header = super::report_of(&plan, &profile, Vec::new());
             super::as_run(&mut header, options, discovered.as_ref());
             let names: Vec<String> = plan.scenarios.iter().map(|s| s.name.clone()).collect();
-            let files = ReportFiles::new(&env.run.path, header, &names, broken_results(&plan, request.mesh));
+            let files = ReportFiles::new(&env.run.path, header, &names, broken_results(&plan, profile.mesh()));
             let terminal = ProgressReporter::new(progress.clone());
             let reporters = Fanout(vec![&terminal, &files, reporter]);
             super::run_scenarios_reporting(
@@ -471,7 +473,7 @@ pub async fn run<W: World>(
     };
     // Every path: the versions that ran and a rerun line with this run's provider flags.
     super::as_run(&mut report, options, discovered.as_ref());
-    report.results.extend(broken_results(&plan, request.mesh));
+    report.results.extend(broken_results(&plan, profile.mesh()));
     let stopped = Stopped::of(cancel, deadline.as_ref());
     let failed = !report.passed() || stopped == Stopped::OutOfTime;
     let run_dir = env.run.path.clone();

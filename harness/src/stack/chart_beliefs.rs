@@ -128,6 +128,16 @@ fn kongs_proxy_service_gateway_pods_and_identity_are_what_the_harness_believes()
                     Some(format!("{rel}-gateway.{ns}").as_str())
                 );
             }
+            // Enrolled by its namespace, which the stack applies before the chart runs.
+            Mesh::IstioAmbient => {
+                let enrolled = environment_objects(&profile).into_iter().any(|o| {
+                    o["kind"] == "Namespace"
+                        && o["metadata"]["name"] == ns.as_str()
+                        && o["metadata"]["labels"][crate::model::AMBIENT_LABEL] == "ambient"
+                });
+                assert!(enrolled, "{mesh}: Kong's namespace {ns} is enrolled in ambient");
+                assert!(!pod_labels.contains_key(crate::model::AMBIENT_LABEL), "{mesh}: no opt-out on the pod");
+            }
             Mesh::None => {}
         }
         if mesh != Mesh::Istio {
@@ -308,34 +318,67 @@ fn every_gate_names_what_the_render_creates() {
             assert!(deployment_gates.contains(ns), "{mesh}: Deployments in {ns} that no gate waits for");
         }
 
-        let templates = pod_templates(&objects);
-        let meshed: Vec<(&str, &str, &str)> = gates
+        // Every DaemonSet gate names a rendered DaemonSet, and every rendered one is gated.
+        let daemonset_gates: Vec<(&str, &str)> = gates
             .iter()
             .filter_map(|g| match g {
-                Gate::Meshed { namespace, selector, container } => {
-                    Some((namespace.as_str(), selector.as_str(), container.as_str()))
-                }
+                Gate::DaemonSet { namespace, name } => Some((namespace.as_str(), name.as_str())),
+                _ => None,
+            })
+            .collect();
+        let rendered_daemonsets: Vec<(&str, &str)> = of_kind(&objects, "DaemonSet")
+            .iter()
+            .filter_map(|d| Some((d["metadata"]["namespace"].as_str()?, d["metadata"]["name"].as_str()?)))
+            .collect();
+        assert_eq!(daemonset_gates, rendered_daemonsets, "{mesh}: DaemonSet gates and the render's DaemonSets");
+        assert_eq!(daemonset_gates.is_empty(), mesh != Mesh::IstioAmbient, "{mesh}: {daemonset_gates:?}");
+
+        let templates = pod_templates(&objects);
+        let meshed: Vec<(&str, &str, Mesh)> = gates
+            .iter()
+            .filter_map(|g| match g {
+                Gate::Meshed { namespace, selector, mesh } => Some((namespace.as_str(), selector.as_str(), *mesh)),
                 _ => None,
             })
             .collect();
         assert_eq!(meshed.is_empty(), mesh == Mesh::None, "{mesh}: {meshed:?}");
-        // The container the injector adds: named in Istio's injection templates (the injector
-        // ConfigMap) or, for Linkerd, on the control plane's own pods (rendered from the same
-        // partials the injector uses, charts/partials/templates/_proxy.tpl).
         let text = serde_json::to_string(&objects).unwrap();
-        for (ns, selector, container) in meshed {
+        for (ns, selector, gate_mesh) in meshed {
             let selected = templates
                 .iter()
                 .filter(|(at, t)| *at == ns && selects(selector, &labels(&t["metadata"]["labels"])))
                 .count();
             assert!(selected > 0, "{mesh}: {selector} selects no pod of the render in {ns}");
-            assert!(
-                text.contains(&format!("name: {container}")) || text.contains(&format!("\"name\":\"{container}\"")),
-                "{mesh}: the injector adds no container {container}"
-            );
+            match gate_mesh.proxy_container() {
+                // The container the injector adds: named in Istio's injection templates (the
+                // injector ConfigMap) or, for Linkerd, on the control plane's own pods (rendered
+                // from the same partials the injector uses, charts/partials/templates/_proxy.tpl).
+                Some(container) => assert!(
+                    text.contains(&format!("name: {container}")) || text.contains(&format!("\"name\":\"{container}\"")),
+                    "{mesh}: the injector adds no container {container}"
+                ),
+                // Ambient: the redirection annotation comes from istio-cni's node agent, which
+                // handles ambient pods only in ambient mode; istiod serves them only with
+                // ambient on (the ConfigMap and env the charts render for `profile=ambient`).
+                None => {
+                    assert_eq!(gate_mesh, Mesh::IstioAmbient);
+                    let cni = named(&objects, "ConfigMap", "istio-cni-config");
+                    assert_eq!(cni["data"]["AMBIENT_ENABLED"], "true", "{mesh}: istio-cni in ambient mode");
+                    let istiod = named(&objects, "Deployment", "istiod");
+                    let discovery = container(&istiod["spec"]["template"]["spec"], ISTIOD_CONTAINER);
+                    let ambient_on = discovery["env"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|v| v["name"] == "PILOT_ENABLE_AMBIENT" && v["value"] == "true"));
+                    assert!(ambient_on, "{mesh}: istiod with PILOT_ENABLE_AMBIENT=true");
+                }
+            }
         }
     }
 }
+
+/// The release of the vendored Istio charts (harness/testdata/charts/PROVENANCE.md): the tag
+/// their renders run, where a real install runs the pin's.
+const VENDORED_ISTIO: &str = "1.30.3";
 
 /// An image reference without its tag and digest.
 fn repository(image: &str) -> &str {
@@ -350,19 +393,22 @@ fn repository(image: &str) -> &str {
 /// configuration in the render names them.
 fn injected_images(mesh: Mesh, objects: &[Value]) -> Vec<String> {
     match mesh {
-        Mesh::Istio => {
+        Mesh::Istio | Mesh::IstioAmbient => {
             // istiod's injector computes the image from these values: `<hub>/<image>:<tag>`,
             // with a `-<variant>` suffix only when a variant is set (istio/istio 1.30.3
-            // pkg/kube/inject/inject.go `ProxyImage`, `imageURL`).
+            // pkg/kube/inject/inject.go `ProxyImage`, `imageURL`). In ambient mode the proxy
+            // image is the waypoints' (the gateway template of the same ConfigMap), with the
+            // ambient profile's `distroless` variant; no pod gets proxy_init.
             let config = named(objects, "ConfigMap", "istio-sidecar-injector");
             let values: Value = serde_json::from_str(config["data"]["values"].as_str().unwrap()).unwrap();
             let global = &values["global"];
-            assert_eq!(global["variant"].as_str().unwrap_or_default(), "", "no image variant");
+            let variant = global["variant"].as_str().unwrap_or_default();
+            let expected_variant = if mesh == Mesh::IstioAmbient { "distroless" } else { "" };
+            assert_eq!(variant, expected_variant, "{mesh}: the image variant");
+            let suffix = if variant.is_empty() { String::new() } else { format!("-{variant}") };
             let (hub, tag) = (global["hub"].as_str().unwrap(), global["tag"].as_str().unwrap());
-            ["proxy", "proxy_init"]
-                .iter()
-                .map(|p| format!("{hub}/{}:{tag}", global[p]["image"].as_str().unwrap()))
-                .collect()
+            let injected: &[&str] = if mesh == Mesh::Istio { &["proxy", "proxy_init"] } else { &["proxy"] };
+            injected.iter().map(|p| format!("{hub}/{}:{tag}{suffix}", global[p]["image"].as_str().unwrap())).collect()
         }
         Mesh::Linkerd => {
             // The proxy injector renders the proxy from linkerd-config's values:
@@ -395,7 +441,8 @@ fn the_preloaded_images_are_the_images_that_run() {
         // (image, whether it comes from the vendored Istio charts, whose tag is theirs).
         let mut running: Vec<(String, bool)> = Vec::new();
         for (chart, objects) in environment_parts(&profile) {
-            let vendored_istio = mesh == Mesh::Istio && matches!(chart.as_deref(), Some("base" | "istiod"));
+            let vendored_istio =
+                mesh.is_istio() && matches!(chart.as_deref(), Some("base" | "istiod" | "cni" | "ztunnel"));
             for (_, template) in pod_templates(&objects) {
                 for list in ["containers", "initContainers"] {
                     for c in template["spec"][list].as_array().into_iter().flatten() {
@@ -405,7 +452,7 @@ fn the_preloaded_images_are_the_images_that_run() {
             }
         }
         let objects = environment_objects(&profile);
-        running.extend(injected_images(mesh, &objects).into_iter().map(|i| (i, mesh == Mesh::Istio)));
+        running.extend(injected_images(mesh, &objects).into_iter().map(|i| (i, mesh.is_istio())));
         running.sort();
         running.dedup();
         assert!(!running.is_empty());
@@ -415,7 +462,7 @@ fn the_preloaded_images_are_the_images_that_run() {
         // The same image, or (vendored Istio) the same repository at the pinned tag.
         let same = |running: &(String, bool), preloaded: &str| match running {
             (image, false) => image == preloaded,
-            (image, true) => repository(image) == repository(preloaded) && preloaded.ends_with(&format!(":{pin}")),
+            (image, true) => *preloaded == image.replacen(&format!(":{VENDORED_ISTIO}"), &format!(":{pin}"), 1),
         };
         for r in &running {
             assert!(preload.iter().any(|p| same(r, p)), "{mesh}: {} runs and is not preloaded: {preload:?}", r.0);

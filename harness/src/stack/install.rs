@@ -338,10 +338,11 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                 }
                 Gate::Deployments { namespace } => k8s::deployments_available(client, namespace).await,
                 Gate::Webhook { configuration } => k8s::webhook_serving(client, configuration).await,
-                Gate::Meshed { namespace, selector, container } => {
-                    k8s::pods_meshed(client, namespace, selector, container).await
+                Gate::Meshed { namespace, selector, mesh } => {
+                    k8s::pods_meshed(client, namespace, selector, *mesh).await
                 }
                 Gate::GatewayProgrammed { namespace, name } => k8s::gateway_programmed(client, namespace, name).await,
+                Gate::DaemonSet { namespace, name } => k8s::daemonset_rolled_out(client, namespace, name).await,
                 Gate::ProxyReachable => Ok(match self.proxy_check.answers(&self.proxy).await {
                     Ok(status) => Attempt::Pass(Seen(format!("{} answered HTTP {status}", self.proxy))),
                     Err(e) => Attempt::Fail(Seen(format!("{}: {e}", self.proxy))),

@@ -15,7 +15,7 @@ use crate::cluster::{PROXY_HTTP_NODE_PORT, PROXY_TLS_NODE_PORT};
 pub fn stack_manifests(mesh: Mesh) -> &'static [&'static str] {
     match mesh {
         Mesh::Linkerd => &["kong/gateway.yaml", "linkerd/kong-ingress-guard.yaml"],
-        Mesh::Istio | Mesh::None => &["kong/gateway.yaml"],
+        Mesh::Istio | Mesh::IstioAmbient | Mesh::None => &["kong/gateway.yaml"],
     }
 }
 
@@ -138,7 +138,9 @@ pub fn values(mesh: Mesh) -> Value {
         // Kong "should be meshed with linkerd.io/inject: ingress" (linkerd/website 2-edge
         // tasks/using-ingress.md); an annotation, read from the pod.
         Mesh::Linkerd => gateway["podAnnotations"] = json!({"linkerd.io/inject": "ingress"}),
-        Mesh::None => {}
+        // Ambient: Kong's namespace is enrolled (`stack::environment`), nothing asks for a
+        // sidecar; a pod label would only restate the namespace's choice.
+        Mesh::IstioAmbient | Mesh::None => {}
     }
     json!({ "gateway": gateway })
 }
@@ -188,6 +190,9 @@ mod tests {
     fn each_mesh_meshes_kong_its_own_way() {
         assert_eq!(values(Mesh::Istio)["gateway"]["podLabels"]["sidecar.istio.io/inject"], "true");
         assert_eq!(values(Mesh::Linkerd)["gateway"]["podAnnotations"]["linkerd.io/inject"], "ingress");
-        assert!(values(Mesh::None)["gateway"].get("podLabels").is_none());
+        for mesh in [Mesh::None, Mesh::IstioAmbient] {
+            assert!(values(mesh)["gateway"].get("podLabels").is_none(), "{mesh}");
+            assert!(values(mesh)["gateway"].get("podAnnotations").is_none(), "{mesh}");
+        }
     }
 }

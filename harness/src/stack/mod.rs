@@ -98,12 +98,15 @@ pub enum Gate {
     Deployments { namespace: String },
     /// The mutating webhook exists and its Service has a ready endpoint.
     Webhook { configuration: String },
-    /// The selected pods carry the mesh proxy (as a container or a native sidecar).
-    Meshed { namespace: String, selector: String, container: String },
+    /// The selected pods are inside the mesh: they carry its proxy (as a container or a native
+    /// sidecar), or in ambient mode istio-cni has redirected them to ztunnel.
+    Meshed { namespace: String, selector: String, mesh: Mesh },
     /// Kong's proxy answers from the host (any HTTP answer, Kong's own 404 included).
     ProxyReachable,
     /// A Gateway API Gateway is Programmed (KIC sets it once its listeners are configured).
     GatewayProgrammed { namespace: String, name: String },
+    /// A DaemonSet is rolled out: a ready, updated pod on every node it schedules to.
+    DaemonSet { namespace: String, name: String },
 }
 
 impl fmt::Display for Gate {
@@ -112,11 +115,12 @@ impl fmt::Display for Gate {
             Gate::Crds { names } => write!(f, "CRDs established: {}", names.join(", ")),
             Gate::Deployments { namespace } => write!(f, "Deployments available in {namespace}"),
             Gate::Webhook { configuration } => write!(f, "webhook {configuration} serving"),
-            Gate::Meshed { namespace, selector, container } => {
-                write!(f, "pods {selector} in {namespace} carry {container}")
+            Gate::Meshed { namespace, selector, mesh } => {
+                write!(f, "pods {selector} in {namespace} carry {}", mesh.member_mark().unwrap_or("no mesh"))
             }
             Gate::ProxyReachable => write!(f, "Kong's proxy answers from the host"),
             Gate::GatewayProgrammed { namespace, name } => write!(f, "Gateway {namespace}/{name} Programmed"),
+            Gate::DaemonSet { namespace, name } => write!(f, "DaemonSet {namespace}/{name} rolled out"),
         }
     }
 }
@@ -186,8 +190,9 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         Action::Ready(Gate::Crds { names: crd_names }),
     ];
     let mesh_version = profile.pins.mesh_version.clone().unwrap_or_default();
-    let proxy_container = match profile.mesh() {
-        Mesh::Istio => {
+    let meshes_kong = match profile.mesh() {
+        Mesh::Istio | Mesh::IstioAmbient => {
+            let ambient = profile.mesh() == Mesh::IstioAmbient;
             // Release names as in Istio's Helm install guide: istio-base, istiod.
             let release = |name: &str, chart: &str, values: Value| Release {
                 name: name.to_owned(),
@@ -203,9 +208,30 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
             actions.push(Action::Helm(release("istio-base", "base", json!({}))));
             actions.push(Action::Helm(release("istiod", "istiod", istiod_values(profile))));
             actions.push(Action::Ready(Gate::Deployments { namespace: "istio-system".into() }));
-            // The istiod chart's injector configuration, without a revision suffix.
+            // The istiod chart's injector configuration, without a revision suffix (rendered in
+            // ambient mode too: a namespace may still ask for sidecars).
             actions.push(Action::Ready(Gate::Webhook { configuration: "istio-sidecar-injector".into() }));
-            Some("istio-proxy")
+            if ambient {
+                // Istio's Helm install for ambient, in its order: base, istiod, cni, ztunnel,
+                // the first three with `profile=ambient` (istio.io docs/ambient/install/helm;
+                // ztunnel's chart takes none there). The DaemonSets are the charts' own names
+                // (manifests/charts/istio-cni templates/daemonset.yaml, ztunnel
+                // templates/daemonset.yaml at 1.30.3). kind's default CNI (kindnet) needs no
+                // platform profile: the cni chart's default paths are where kindnet writes
+                // (values.yaml `cniConfDir: /etc/cni/net.d`, `cniBinDir: /opt/cni/bin`), and
+                // istio.io's platform prerequisites list nothing for kind.
+                actions.push(Action::Helm(release("istio-cni", "cni", istio_cni_values())));
+                actions.push(Action::Ready(Gate::DaemonSet {
+                    namespace: "istio-system".into(),
+                    name: "istio-cni-node".into(),
+                }));
+                actions.push(Action::Helm(release("ztunnel", "ztunnel", ztunnel_values())));
+                actions
+                    .push(Action::Ready(Gate::DaemonSet { namespace: "istio-system".into(), name: "ztunnel".into() }));
+                // Kong joins the mesh by its namespace, before its chart creates any pod.
+                actions.push(Action::Apply { name: "kong-namespace".into(), objects: generated_objects(profile) });
+            }
+            true
         }
         Mesh::Linkerd => {
             let chart_version = v.linkerd.charts.get(&mesh_version).cloned().unwrap_or_default();
@@ -237,12 +263,12 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
             // templates/proxy-injector-rbac.yaml of linkerd-control-plane.
             actions
                 .push(Action::Ready(Gate::Webhook { configuration: "linkerd-proxy-injector-webhook-config".into() }));
-            Some("linkerd-proxy")
+            true
         }
-        Mesh::None => None,
+        Mesh::None => false,
     };
     actions.push(Action::Apply { name: "tracing".into(), objects: collector(profile) });
-    if profile.mesh() == Mesh::Istio {
+    if profile.mesh().is_istio() {
         actions.push(Action::Apply { name: "istio-telemetry".into(), objects: vec![telemetry()] });
     }
     actions.push(Action::Helm(Release {
@@ -258,11 +284,11 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
     }));
     actions.push(Action::Ready(Gate::Deployments { namespace: v.kong.namespace.clone() }));
     actions.push(Action::Ready(Gate::Deployments { namespace: v.tracing.namespace.clone() }));
-    if let Some(container) = proxy_container {
+    if meshes_kong {
         actions.push(Action::Ready(Gate::Meshed {
             namespace: v.kong.namespace.clone(),
             selector: kong_gateway_selector(&v.kong.release),
-            container: container.into(),
+            mesh: profile.mesh(),
         }));
     }
     if profile.mesh() == Mesh::Linkerd {
@@ -275,7 +301,7 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
         actions.push(Action::Ready(Gate::Meshed {
             namespace: v.tracing.namespace.clone(),
             selector: collector_selector(&v.tracing),
-            container: "linkerd-proxy".into(),
+            mesh: Mesh::Linkerd,
         }));
     }
     actions.push(Action::Ready(Gate::ProxyReachable));
@@ -294,6 +320,13 @@ pub fn preload_images(profile: &Profile) -> Vec<String> {
     match (profile.mesh(), profile.pins.mesh_version.as_deref()) {
         (Mesh::Istio, Some(v)) => {
             images.extend(istio_images(ISTIO_HUB, v));
+        }
+        // The ambient profile's distroless variant for istiod, the waypoints (proxyv2) and
+        // install-cni; ztunnel, installed without the profile, runs the plain tag.
+        (Mesh::IstioAmbient, Some(v)) => {
+            images.extend(istio_images(ISTIO_HUB, &format!("{v}-distroless")));
+            images.push(format!("{ISTIO_HUB}/install-cni:{v}-distroless"));
+            images.push(format!("{ISTIO_HUB}/ztunnel:{v}"));
         }
         (Mesh::Linkerd, Some(v)) => {
             images.extend(["proxy", "controller"].map(|i| format!("cr.l5d.io/linkerd/{i}:{v}")));
@@ -325,7 +358,7 @@ const ISTIO_TRACE_PROVIDER: &str = "otel";
 /// selects the provider.
 fn istiod_values(profile: &Profile) -> Value {
     let t = &profile.versions.tracing;
-    json!({
+    let mut values = json!({
         // Released 1.30.x charts point their images at registry.istio.io/release, which is shut
         // down in December 2026 (istio.io blog 2026/retirement-of-gcp); the same images are on
         // Docker Hub under `istio` (the chart's own documented default hub, values.yaml
@@ -338,7 +371,43 @@ fn istiod_values(profile: &Profile) -> Value {
                 "opentelemetry": {"service": t.host(), "port": t.otlp_grpc_port},
             }],
         },
-    })
+    });
+    if profile.mesh() == Mesh::IstioAmbient {
+        // The chart's ambient profile (files/profile-ambient.yaml): PILOT_ENABLE_AMBIENT, HBONE
+        // for the proxies istiod configures (waypoints), and the distroless image variant.
+        values["profile"] = json!(AMBIENT_PROFILE);
+    }
+    values
+}
+
+/// The Helm profile each ambient chart but ztunnel's is installed with.
+const AMBIENT_PROFILE: &str = "ambient";
+
+/// istio-cni in ambient mode (profile-ambient.yaml: `cni.ambient.enabled`), its images from
+/// the hub istiod's come from (`global.hub`, values.yaml).
+fn istio_cni_values() -> Value {
+    json!({"profile": AMBIENT_PROFILE, "global": {"hub": ISTIO_HUB}})
+}
+
+/// ztunnel as Istio's install guide installs it (no profile); its image is `<hub>/ztunnel:<tag>`
+/// from its own top-level `hub` (manifests/charts/ztunnel values.yaml, templates/daemonset.yaml).
+fn ztunnel_values() -> Value {
+    json!({"hub": ISTIO_HUB})
+}
+
+/// What the stack makes of its own for Kong besides the charts and the stack manifests: in
+/// ambient mode, Kong's namespace enrolled, so that ztunnel carries its pods' traffic
+/// (`istio.io/dataplane-mode: ambient`, istio.io docs/ambient/usage/add-workloads). Lint reads
+/// the same objects when it judges the harness's own install.
+pub fn generated_objects(profile: &Profile) -> Vec<Value> {
+    match profile.mesh() {
+        Mesh::IstioAmbient => vec![json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": profile.versions.kong.namespace, "labels": {crate::model::AMBIENT_LABEL: "ambient"}},
+        })],
+        Mesh::Istio | Mesh::Linkerd | Mesh::None => vec![],
+    }
 }
 
 /// linkerd-control-plane: the proxies export their spans (OTLP over gRPC, the only exporter of
@@ -392,7 +461,7 @@ fn collector(profile: &Profile) -> Vec<Value> {
     let labels = json!({"app": t.service});
     let annotations = match profile.mesh() {
         Mesh::Linkerd => json!({"linkerd.io/inject": "enabled"}),
-        Mesh::Istio | Mesh::None => json!({}),
+        Mesh::Istio | Mesh::IstioAmbient | Mesh::None => json!({}),
     };
     // Port names carry the protocol, which Istio's sidecars (Kong's, sending OTLP/HTTP and
     // Zipkin JSON) use to choose HTTP handling.
@@ -482,7 +551,11 @@ mod tests {
                 "gateway.env.tracing_sampling_rate",
             ],
             "base" => &[],
-            "istiod" => &["global.hub", "meshConfig.enableTracing", "meshConfig.extensionProviders"],
+            // `profile` selects files/profile-<name>.yaml in every Istio chart (templates/
+            // zzz_profile.yaml); `hub` is ztunnel's own top-level image hub (values.yaml).
+            "istiod" => &["global.hub", "meshConfig.enableTracing", "meshConfig.extensionProviders", "profile"],
+            "cni" => &["global.hub", "profile"],
+            "ztunnel" => &["hub"],
             "linkerd-crds" => &["installGatewayAPI"],
             "linkerd-control-plane" => &[
                 "identityTrustAnchorsPEM",
@@ -535,7 +608,7 @@ mod tests {
                 }
             }
         }
-        assert!(releases >= 9, "kong on three profiles plus the meshes' charts: {releases}");
+        assert!(releases >= 12, "kong on four profiles plus the meshes' charts: {releases}");
     }
 
     /// A profile may pin Kong's chart version and the Kong Gateway and KIC images: the release,
@@ -662,7 +735,7 @@ mod tests {
             Action::Ready(Gate::Meshed {
                 namespace: "tracing".into(),
                 selector: "app=jaeger".into(),
-                container: "linkerd-proxy".into(),
+                mesh: Mesh::Linkerd,
             })
         );
         let applied =

@@ -558,6 +558,12 @@ fn opts_kong_out(values: &Value, mesh: Mesh) -> Option<(Vec<&'static str>, &'sta
             let path = vec!["gateway", map, "sidecar.istio.io/inject"];
             (at(&path) == Some("false")).then_some((path, "opts Kong out of Istio's mesh"))
         }),
+        // A pod's own `none` opts it out of ambient over its namespace (istio.io
+        // docs/ambient/usage/add-workloads).
+        Mesh::IstioAmbient => {
+            let path = vec!["gateway", "podLabels", crate::model::AMBIENT_LABEL];
+            (at(&path) == Some("none")).then_some((path, "opts Kong out of Istio's ambient mesh"))
+        }
         Mesh::Linkerd => {
             let path = vec!["gateway", "podAnnotations", "linkerd.io/inject"];
             (at(&path) == Some("disabled")).then_some((path, "opts Kong out of Linkerd's mesh"))

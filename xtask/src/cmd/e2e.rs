@@ -14,11 +14,13 @@ use crate::{catalog, emit, say};
 
 pub async fn e2e(args: E2eArgs) -> Result<u8> {
     let catalog = catalog()?;
+    // `e2e istio --profile istio-ambient` is an ambient run: its scenarios are ambient's.
+    let mesh = harness::session::profile_for(&catalog, args.mesh, args.profile.as_deref())?.mesh();
     let mut only = args.scenarios;
     if let Some(shard) = args.shard {
-        only = shard_of(&catalog, args.mesh, &only, shard, args.durations.as_deref())?;
+        only = shard_of(&catalog, mesh, &only, shard, args.durations.as_deref())?;
         if only.is_empty() {
-            harness::say_err!("shard {shard}: no scenario of {} falls in it; nothing to run", args.mesh);
+            harness::say_err!("shard {shard}: no scenario of {mesh} falls in it; nothing to run");
             return Ok(0);
         }
         say(&format!("shard {shard}: {}", only.join(", ")));
@@ -32,7 +34,7 @@ pub async fn e2e(args: E2eArgs) -> Result<u8> {
         sandbox: false,
     };
     args.live.check()?;
-    let request = Request { only, checks, ..args.live.request(args.mesh, args.profile) };
+    let request = Request { only, checks, ..args.live.request(mesh, args.profile) };
     run_live(&catalog, &request, args.dry_run).await
 }
 
@@ -104,6 +106,7 @@ pub async fn up(mesh: Mesh, profile: Option<String>, live: &LiveArgs) -> Result<
         anyhow::bail!("`up` installs the stack; with --no-install it would do nothing (use `e2e --no-install`)");
     }
     let catalog = catalog()?;
+    let mesh = harness::session::profile_for(&catalog, mesh, profile.as_deref())?.mesh();
     let request = live.request(mesh, profile);
     let progress = harness::progress::Progress::stderr();
     let cancel = CancellationToken::new();

@@ -85,7 +85,7 @@ fn strict_namespace(index: &Index, namespace: &str) -> bool {
 }
 
 pub(super) fn istio_strict_kong_unmeshed(index: &Index, f: &mut Findings) {
-    if index.mesh.is_some_and(|m| m != Mesh::Istio) {
+    if index.mesh.is_some_and(|m| !m.is_istio()) {
         return;
     }
     let meshing = index.kong_meshing(Mesh::Istio);

@@ -260,16 +260,20 @@ fn backend_out_of_mesh(mesh: Mesh, workload: &Manifest, namespace: Option<&Manif
                 namespace.is_some_and(|n| !matches!(n.annotation("linkerd.io/inject"), Some("enabled" | "ingress")))
             }
         },
-        Mesh::Istio => {
+        Mesh::Istio | Mesh::IstioAmbient => {
             let label = pod("labels", "sidecar.istio.io/inject").or(pod("annotations", "sidecar.istio.io/inject"));
-            match label {
-                Some("false") => true,
-                Some("true") => false,
+            let ambient = pod("labels", crate::model::AMBIENT_LABEL);
+            match (label, ambient) {
+                (Some("true"), _) | (_, Some("ambient")) => false,
+                (Some("false"), _) => {
+                    namespace.is_none_or(|n| !n.labels().any(|kv| kv == (crate::model::AMBIENT_LABEL, "ambient")))
+                        || ambient == Some("none")
+                }
                 _ => namespace.is_some_and(|n| {
                     let l = |k: &str| n.labels().find(|(key, _)| *key == k).map(|(_, v)| v.to_owned());
                     l("istio-injection").as_deref() != Some("enabled")
                         && l("istio.io/rev").is_none()
-                        && l("istio.io/dataplane-mode").as_deref() != Some("ambient")
+                        && (l(crate::model::AMBIENT_LABEL).as_deref() != Some("ambient") || ambient == Some("none"))
                 }),
             }
         }

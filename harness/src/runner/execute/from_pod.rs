@@ -35,13 +35,12 @@ impl Context<'_> {
         .await;
         ready.map_err(|e| e.to_string())?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        if let Some(container) = self.live.mesh.proxy_container() {
+        if self.live.mesh.member_mark().is_some() {
             let pod = pods.get(&name).await.map_err(|e| format!("reading client pod {ns}/{name}: {e}"))?;
-            let has_proxy = k8s::proxy_placement(&pod, container).is_some();
             crate::check::injection::client_as_asked(
                 self.live.mesh,
                 &format!("{ns}/{name}"),
-                has_proxy,
+                k8s::in_mesh(&pod, self.live.mesh),
                 s.client.meshed,
             )?;
         }

@@ -5,7 +5,6 @@ impl Context<'_> {
         let pods: Api<Pod> = Api::namespaced(self.live.client.clone(), self.namespace);
         let params = selector.map_or_else(ListParams::default, |s| ListParams::default().labels(s));
         let list = pods.list(&params).await.map_err(|e| format!("listing pods in {}: {e}", self.namespace))?;
-        let container = self.live.mesh.proxy_container().unwrap_or_default();
         Ok(list
             .items
             .iter()
@@ -15,7 +14,7 @@ impl Context<'_> {
                 name: p.metadata.name.clone().unwrap_or_default(),
                 labels: p.metadata.labels.clone().unwrap_or_default(),
                 annotations: p.metadata.annotations.clone().unwrap_or_default(),
-                has_proxy: k8s::proxy_placement(p, container).is_some(),
+                in_mesh: k8s::in_mesh(p, self.live.mesh),
                 owned: p.metadata.owner_references.as_ref().is_some_and(|o| !o.is_empty()),
             })
             .collect())
@@ -27,7 +26,7 @@ impl Context<'_> {
     /// naming it (see `check::injection`).
     pub(super) async fn verify_injection(&self, files: &[String], within: Duration) -> StepResult {
         let mesh = self.live.mesh;
-        let Some(container) = mesh.proxy_container() else {
+        let Some(container) = mesh.member_mark() else {
             return Ok("no mesh, no injection to verify".into());
         };
         let injects = self.loaded.scenario.namespace.injects(mesh);

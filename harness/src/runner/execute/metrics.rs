@@ -11,6 +11,11 @@ impl Context<'_> {
                     Mesh::Istio => (self.namespace.to_owned(), selector, 15020, "stats/prometheus"),
                     Mesh::Linkerd => (self.namespace.to_owned(), selector, 4191, "metrics"),
                     Mesh::None => return Err("no mesh proxy on mesh none".into()),
+                    Mesh::IstioAmbient => {
+                        return Err(
+                            "no mesh proxy in pods in ambient mode: read ztunnel's with `target: ztunnel`".into()
+                        );
+                    }
                 }
             }
         };

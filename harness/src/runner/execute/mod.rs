@@ -267,11 +267,7 @@ impl Live {
         let (labels, annotations) = (pairs(&metadata.labels), pairs(&metadata.annotations));
         k8s::ensure_namespace(&self.client, namespace, run, &labels, &annotations).await.map_err(|e| e.to_string())?;
         if self.sandbox {
-            let mesh = match self.mesh {
-                Mesh::Istio => "istio-system",
-                Mesh::Linkerd => "linkerd",
-                Mesh::None => "",
-            };
+            let mesh = self.mesh.system_namespace().unwrap_or_default();
             // Not Kong's namespace: its admin API is a request away from reconfiguring Kong.
             let allowed = [mesh, self.tracing.namespace.as_str()];
             let policy = k8s::labelled(crate::scenario::scope::sandbox_policy(namespace, &allowed), run);
