@@ -380,15 +380,6 @@ fn every_gate_names_what_the_render_creates() {
 /// their renders run, where a real install runs the pin's.
 const VENDORED_ISTIO: &str = "1.30.3";
 
-/// An image reference without its tag and digest.
-fn repository(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => name,
-    }
-}
-
 /// The proxy (and proxy-init) images the mesh's injector adds to meshed pods, as its
 /// configuration in the render names them.
 fn injected_images(mesh: Mesh, objects: &[Value]) -> Vec<String> {
@@ -432,8 +423,9 @@ fn injected_images(mesh: Mesh, objects: &[Value]) -> Vec<String> {
 /// workload the environment renders (containers and init containers) and every proxy image
 /// the mesh's injector adds is preloaded, and every mesh or Kong image the plan preloads runs.
 /// By reference, except for images of the vendored Istio charts: those are 1.30.3
-/// (PROVENANCE.md) while the profile pins 1.30.5, so they are compared by repository, and the
-/// preloaded tag must be the pin (what the pinned chart's release sets `global.tag` to).
+/// (PROVENANCE.md) while the profile pins 1.30.5, so the preloaded image must be the running one
+/// with the pin for the vendored release in its tag (what the pinned chart's release sets
+/// `global.tag` to; a variant suffix such as ambient's `-distroless` kept).
 #[test]
 fn the_preloaded_images_are_the_images_that_run() {
     for mesh in Mesh::ALL {
