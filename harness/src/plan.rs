@@ -413,6 +413,7 @@ pub fn describe(step: &Step) -> String {
             let target = match &s.target {
                 crate::scenario::MetricsTarget::Kong => "kong".to_owned(),
                 crate::scenario::MetricsTarget::MeshProxy { selector } => format!("the mesh proxy of {selector:?}"),
+                crate::scenario::MetricsTarget::Ztunnel => "ztunnel".to_owned(),
             };
             let names = list(s.expect.iter().map(|e| e.name.as_str()));
             format!("metrics from {target} expecting {names} (eventually, {})", s.timeout)

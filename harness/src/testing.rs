@@ -249,6 +249,11 @@ pub fn kube_status(code: u16, reason: &str) -> (u16, serde_json::Value) {
 /// A project with this checkout's versions and its `base` and `kong` fixtures (plus `extra`
 /// fixture files), holding one scenario `text`: its offline check on Istio, as a message.
 pub fn check_in_a_copy(text: &str, extra: &[(&str, &str)]) -> Result<(), String> {
+    check_in_a_copy_on(crate::scenario::Mesh::Istio, text, extra)
+}
+
+/// [`check_in_a_copy`] for `mesh`.
+pub fn check_in_a_copy_on(mesh: crate::scenario::Mesh, text: &str, extra: &[(&str, &str)]) -> Result<(), String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(root.join("versions.toml"), dir.path().join("versions.toml")).unwrap();
@@ -267,7 +272,7 @@ pub fn check_in_a_copy(text: &str, extra: &[(&str, &str)]) -> Result<(), String>
     let file = dir.path().join("scenarios/case.yaml");
     std::fs::write(&file, text).unwrap();
     let catalog = crate::scenario::Catalog::open(crate::project::Project::at(dir.path())).unwrap();
-    catalog.check_mesh(&file, crate::scenario::Mesh::Istio, "offline").map(|_| ()).map_err(|e| e.to_string())
+    catalog.check_mesh(&file, mesh, "offline").map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// A read-only API server holding `objects` (any kinds, as JSON): lists by kind, all namespaces

@@ -524,6 +524,37 @@ mod tests {
         assert!(refused(&l5d, Mesh::Linkerd, FromPod).to_string().starts_with("pass: refused"));
     }
 
+    /// Ambient mode: ztunnel's reset from a pod, a waypoint's RBAC 403 either way, Kong's 502
+    /// only as the ambiguous relayed form; nothing else, and no Linkerd shape.
+    #[test]
+    fn refused_in_ambient_mode() {
+        use Path::*;
+        let ambient = Mesh::IstioAmbient;
+        assert_eq!(refused(&transport(TransportKind::Reset), ambient, FromPod).denial, Some(Denial::ZtunnelReset));
+        let rbac = answer(403, &[], "RBAC: access denied");
+        assert_eq!(refused(&rbac, ambient, FromPod).denial, Some(Denial::IstioRbac));
+        assert_eq!(refused(&rbac, ambient, ThroughKong).denial, Some(Denial::IstioRbac));
+        let kong_502 = answer(
+            502,
+            &[("server", "kong/3.9.1")],
+            "{\n  \"message\":\"An invalid response was received from the upstream server\",\n  \"request_id\":\"4f3a\"\n}",
+        );
+        let v = refused(&kong_502, ambient, ThroughKong);
+        assert_eq!(v.denial, Some(Denial::UpstreamReset));
+        assert!(!resolve_ambiguity(v.clone(), false).passed(), "unproven: {v}");
+        assert!(resolve_ambiguity(v, true).passed());
+        for kind in [TransportKind::Dns, TransportKind::Timeout, TransportKind::Refused, TransportKind::Tls] {
+            assert!(!refused(&transport(kind), ambient, FromPod).passed(), "{kind:?}");
+        }
+        assert!(!refused(&transport(TransportKind::Reset), ambient, ThroughKong).passed());
+        assert!(!refused(&answer(403, &[("content-length", "0")], ""), ambient, FromPod).passed(), "Linkerd's shape");
+        assert!(!refused(&echo_response(200, &[]), ambient, FromPod).passed());
+        // No identity header to read in ambient mode, whatever the answer carries.
+        let expect = Expect { mtls: Some(MtlsExpect { client: "kong/kong-gateway".into() }), ..Expect::default() };
+        let xfcc = echo_response(200, &[("x-forwarded-client-cert", XFCC)]);
+        assert!(!evaluate(&expect, &xfcc, ambient, ThroughKong).passed());
+    }
+
     #[test]
     fn refused_fails_on_everything_else() {
         use Path::*;

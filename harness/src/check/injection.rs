@@ -131,6 +131,36 @@ mod tests {
         assert!(!should_carry_proxy(Mesh::None, true, &plain));
     }
 
+    /// Ambient: the pod's own `istio.io/dataplane-mode` decides over its namespace's; a sidecar
+    /// opt-out means nothing to ambient; a pod not redirected yet is named by the mark it lacks.
+    #[test]
+    fn ambient_membership_follows_the_dataplane_mode_label() {
+        let ambient = Mesh::IstioAmbient;
+        let plain = pod("echo", false, None, None);
+        assert!(should_carry_proxy(ambient, true, &plain));
+        assert!(!should_carry_proxy(ambient, false, &plain));
+        // istiod's waypoints are labelled `none` (their template in the injector ConfigMap).
+        assert!(!should_carry_proxy(
+            ambient,
+            true,
+            &pod("waypoint", false, Some(("istio.io/dataplane-mode", "none")), None)
+        ));
+        assert!(should_carry_proxy(
+            ambient,
+            false,
+            &pod("c", false, Some(("istio.io/dataplane-mode", "ambient")), None)
+        ));
+        assert!(should_carry_proxy(ambient, true, &pod("c", false, Some(("sidecar.istio.io/inject", "false")), None)));
+        let e = client_as_asked(ambient, "ns/client-meshed", false, true).unwrap_err();
+        assert_eq!(
+            e,
+            "client pod ns/client-meshed lacks ambient.istio.io/redirection=enabled, but the step asks for a meshed client"
+        );
+        let pods = [pod("echo-v1-a", true, None, None), pod("echo-v1-b", false, None, None)];
+        assert!(matches!(membership(ambient, &pods, true, "app=echo"), Attempt::Fail(_)));
+        assert!(matches!(membership(ambient, &pods[..1], true, "app=echo"), Attempt::Pass(_)));
+    }
+
     #[test]
     fn a_pod_that_raced_the_injector_is_named() {
         let pods = [

@@ -202,7 +202,8 @@ struct RawNamespaceSettings {
 
 /// Keys the harness owns on a scenario namespace: injection is said with `inject`, the run
 /// label marks what the harness may delete.
-const OWNED_NAMESPACE_KEYS: &[&str] = &["istio-injection", "istio.io/rev", "linkerd.io/inject", "kme2e.dev/run"];
+const OWNED_NAMESPACE_KEYS: &[&str] =
+    &["istio-injection", "istio.io/rev", AMBIENT_LABEL, "linkerd.io/inject", "kme2e.dev/run"];
 
 impl TryFrom<RawNamespaceSettings> for NamespaceSettings {
     type Error = String;
@@ -384,10 +385,12 @@ pub enum Tag {
     SeedAsWritten,
     /// Kong routes by Gateway API HTTPRoutes on its own Gateway (not Ingresses).
     GatewayApi,
+    /// Istio ambient's L7 proxy: policy or routing a waypoint applies to Kong's requests.
+    Waypoint,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 11] = [
+    pub const ALL: [Tag; 12] = [
         Tag::Ingress,
         Tag::Mtls,
         Tag::HeaderRouting,
@@ -399,6 +402,7 @@ impl Tag {
         Tag::Metrics,
         Tag::SeedAsWritten,
         Tag::GatewayApi,
+        Tag::Waypoint,
     ];
 }
 

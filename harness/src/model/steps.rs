@@ -471,6 +471,11 @@ pub enum MetricsTarget {
     /// The mesh proxy of a pod of the scenario selected by labels (Istio: Envoy's Prometheus
     /// stats; Linkerd: the proxy's metrics endpoint).
     MeshProxy { selector: BTreeMap<String, String> },
+    /// Istio ambient: ztunnel's metrics (every node's), where Kong's hop shows as TCP
+    /// connections with the peers' identities (`source_principal`) and
+    /// `connection_security_policy`. They count every namespace's traffic: scope them with a
+    /// label naming the scenario's namespace.
+    Ztunnel,
 }
 
 /// Series named `name` whose labels match `labels`; their values summed must reach `at-least`.

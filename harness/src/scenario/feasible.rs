@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::fixture::Manifest;
 use super::load::{LoadError, LoadedScenario};
-use super::model::{Expect, JwtToken, Request, Step};
+use super::model::{Expect, JwtToken, Mesh, MetricsTarget, Request, Step};
 use crate::diagnostic::Diagnostic;
 
 /// What a step asks of the request through Kong.
@@ -50,6 +50,7 @@ fn through_kong(step: &Step) -> Option<Through<'_>> {
 /// The first reason `loaded` cannot pass with `manifests` (its rendered fixtures and the files
 /// its steps apply), as a located error.
 pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), LoadError> {
+    mesh_fit(loaded)?;
     let echo = loaded.vars.get("images.echo").unwrap_or_default();
     let runs_echo = manifests.iter().any(|m| images_of(&m.object).any(|i| i == echo));
     let default_host = loaded.vars.get("host").unwrap_or_default();
@@ -57,19 +58,8 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
     let jwt_key = loaded.vars.get("jwt.key").unwrap_or_default();
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
         let Some(through) = through_kong(step) else { continue };
-        let kind = step.kind();
-        let at = |path: &[&str], message: String, help: &str| {
-            let index = i.to_string();
-            let mut field = vec!["steps", index.as_str(), kind];
-            field.extend_from_slice(path);
-            let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &field));
-            Err(LoadError(Box::new(
-                Diagnostic::error("unreachable", &loaded.path, position, message)
-                    .with_field(format!("steps[{i}].{kind}.{}", path.join(".")))
-                    .with_source(&loaded.source)
-                    .with_help(help.to_owned()),
-            )))
-        };
+        let at =
+            |path: &[&str], message: String, help: &str| Err(step_error(loaded, i, "unreachable", path, message, help));
         if through.needs_echo && !runs_echo {
             let what = if matches!(step, Step::Split(_)) {
                 "attributes answers by the echo backend's pod"
@@ -120,6 +110,65 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
         }
     }
     Ok(())
+}
+
+/// A step whose evidence the scenario's mesh does not produce: a caller identity read off the
+/// backend's headers in ambient mode (ztunnel adds none; a waypoint strips XFCC unless asked
+/// otherwise: istio/istio 1.30 pilot/pkg/networking/core/listener_waypoint.go), a pod's mesh
+/// proxy where pods have none, ztunnel's metrics where there is no ztunnel.
+fn mesh_fit(loaded: &LoadedScenario) -> Result<(), LoadError> {
+    let Some(mesh) = loaded.vars.get("mesh").and_then(|m| m.parse::<Mesh>().ok()) else { return Ok(()) };
+    for (i, step) in loaded.scenario.steps.iter().enumerate() {
+        let expect = match step {
+            Step::Http(s) => Some(&s.expect),
+            Step::FromPod(s) => Some(&s.expect),
+            _ => None,
+        };
+        let problem: Option<(&[&str], String, &str)> = match step {
+            _ if mesh == Mesh::IstioAmbient && expect.is_some_and(|e| e.mtls.is_some()) => Some((
+                &["expect", "mtls"],
+                format!(
+                    "step {} reads the caller's identity off the backend's headers, which ambient mode does not add",
+                    i + 1
+                ),
+                "prove identity with an L4 AuthorizationPolicy admitting only Kong's principal (a client of another \
+                 identity `refused`), or ztunnel's metrics (`target: ztunnel`, `source_principal`)",
+            )),
+            Step::Metrics(m) => match (&m.target, mesh) {
+                (MetricsTarget::MeshProxy { .. }, Mesh::IstioAmbient | Mesh::None) => Some((
+                    &["target"],
+                    format!("step {} reads the pods' mesh proxy, and on {mesh} pods run none", i + 1),
+                    "on istio-ambient read ztunnel's metrics (`target: ztunnel`)",
+                )),
+                (MetricsTarget::Ztunnel, m) if m != Mesh::IstioAmbient => Some((
+                    &["target"],
+                    format!("step {} reads ztunnel's metrics, and {mesh} runs no ztunnel", i + 1),
+                    "ztunnel is Istio's ambient data plane: run the step on istio-ambient only",
+                )),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((path, message, help)) = problem {
+            return Err(step_error(loaded, i, "mesh", path, message, help));
+        }
+    }
+    Ok(())
+}
+
+/// A located error at field `path` of step `i` (0-based).
+fn step_error(loaded: &LoadedScenario, i: usize, rule: &str, path: &[&str], message: String, help: &str) -> LoadError {
+    let kind = loaded.scenario.steps[i].kind();
+    let index = i.to_string();
+    let mut field = vec!["steps", index.as_str(), kind];
+    field.extend_from_slice(path);
+    let position = loaded.rendered.source_position(crate::yaml::locate(&loaded.rendered.text, &field));
+    LoadError(Box::new(
+        Diagnostic::error(rule, &loaded.path, position, message)
+            .with_field(format!("steps[{i}].{kind}.{}", path.join(".")))
+            .with_source(&loaded.source)
+            .with_help(help.to_owned()),
+    ))
 }
 
 /// Container images of a workload (Deployment, StatefulSet, DaemonSet, Pod).
@@ -208,6 +257,42 @@ mod tests {
     use crate::testing::check_in_a_copy as checked;
 
     const HEAD: &str = "name: case\nsummary: s\nmeshes: [istio]\ncovers: [ingress]\n";
+
+    /// Evidence the mesh does not produce is refused where the step asks for it: a caller
+    /// identity header in ambient mode, a pod's mesh proxy where pods have none, ztunnel's
+    /// metrics where there is no ztunnel; each passes where the mesh does produce it.
+    #[test]
+    fn evidence_the_mesh_does_not_produce_cannot_pass() {
+        use crate::scenario::Mesh;
+        use crate::testing::check_in_a_copy_on as on;
+        let head = |meshes: &str| {
+            format!(
+                "name: case\nsummary: s\nmeshes: [{meshes}]\ncovers: [mtls]\nfixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n"
+            )
+        };
+        let mtls = "steps:\n  - http:\n      request: {path: /echo/x}\n      expect: {status: 200, mtls: {client: kong/kong-gateway}}\n";
+        let err = on(Mesh::IstioAmbient, &format!("{}{mtls}", head("istio-ambient")), &[]).unwrap_err();
+        assert!(err.contains("step 1 reads the caller's identity off the backend's headers"), "{err}");
+        assert!(err.contains("case.yaml:9:") && err.contains("steps[0].http.expect.mtls"), "located: {err}");
+        on(Mesh::Istio, &format!("{}{mtls}", head("istio")), &[]).unwrap();
+        let metrics = |target: &str| {
+            format!(
+                "steps:\n  - metrics:\n      target: {target}\n      expect: [{{name: m, labels: {{ns: \"{{{{ namespace }}}}\"}}}}]\n"
+            )
+        };
+        let proxy = metrics("{mesh-proxy: {selector: {app: echo}}}");
+        let err = on(Mesh::IstioAmbient, &format!("{}{proxy}", head("istio-ambient")), &[]).unwrap_err();
+        assert!(err.contains("reads the pods' mesh proxy, and on istio-ambient pods run none"), "{err}");
+        let err = on(Mesh::None, &format!("{}{proxy}", head("none")), &[]).unwrap_err();
+        assert!(err.contains("on none pods run none"), "{err}");
+        on(Mesh::Linkerd, &format!("{}{proxy}", head("linkerd")), &[]).unwrap();
+        let ztunnel = metrics("ztunnel");
+        for mesh in [Mesh::Istio, Mesh::Linkerd, Mesh::None] {
+            let err = on(mesh, &format!("{}{ztunnel}", head(mesh.as_str())), &[]).unwrap_err();
+            assert!(err.contains("reads ztunnel's metrics, and") && err.contains("runs no ztunnel"), "{mesh}: {err}");
+        }
+        on(Mesh::IstioAmbient, &format!("{}{ztunnel}", head("istio-ambient")), &[]).unwrap();
+    }
 
     #[test]
     fn echo_expectations_without_the_echo_backend_cannot_pass() {

@@ -106,8 +106,8 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
 
 /// What makes a scenario touch state other scenarios share, when it does: a Kong plugin made
 /// global (KIC applies a `KongClusterPlugin` or `KongPlugin` labelled `global: "true"` to every
-/// route), or Kong's metrics read without a label naming the scenario's namespace (counters of
-/// every scenario running at the same time).
+/// route), or Kong's or ztunnel's metrics read without a label naming the scenario's namespace
+/// (counters of every scenario running at the same time).
 pub fn shared_state(loaded: &LoadedScenario, manifests: &[Manifest], namespace: &str) -> Option<String> {
     let global = manifests.iter().find(|m| {
         matches!(m.kind.as_str(), "KongClusterPlugin" | "KongPlugin")
@@ -118,9 +118,11 @@ pub fn shared_state(loaded: &LoadedScenario, manifests: &[Manifest], namespace: 
     }
     loaded.scenario.steps.iter().enumerate().find_map(|(i, step)| {
         let crate::model::Step::Metrics(metrics) = step else { return None };
-        if metrics.target != crate::model::MetricsTarget::Kong {
-            return None;
-        }
+        let whose = match metrics.target {
+            crate::model::MetricsTarget::Kong => "Kong's",
+            crate::model::MetricsTarget::Ztunnel => "ztunnel's",
+            crate::model::MetricsTarget::MeshProxy { .. } => return None,
+        };
         let scoped = |e: &crate::model::SeriesExpect| {
             e.labels.values().any(|m| match m {
                 crate::model::LabelMatch::Equals(v) => v.contains(namespace),
@@ -128,7 +130,7 @@ pub fn shared_state(loaded: &LoadedScenario, manifests: &[Manifest], namespace: 
             })
         };
         metrics.expect.iter().find(|e| !scoped(e)).map(|e| {
-            format!("step {} reads Kong's `{}` series without a label naming the scenario's namespace", i + 1, e.name)
+            format!("step {} reads {whose} `{}` series without a label naming the scenario's namespace", i + 1, e.name)
         })
     })
 }
@@ -1182,5 +1184,20 @@ mod tests {
         let err = checked(&metrics("{code: \"200\"}"), &[]).unwrap_err();
         assert!(err.contains("step 1 reads Kong's `kong_http_requests_total` series without a label"), "{err}");
         checked(&metrics("{service: {prefix: \"{{ namespace }}.\"}}"), &[]).unwrap();
+        // ztunnel's counters are every namespace's too.
+        let ztunnel = |labels: &str| {
+            format!(
+                "name: case\nsummary: s\nmeshes: [istio-ambient]\ncovers: [mtls]\nfixtures: [base/echo.yaml, kong/ingress-echo.yaml]\n\
+                 steps:\n  - metrics:\n      target: ztunnel\n      \
+                 expect: [{{name: istio_tcp_connections_opened_total, labels: {labels}}}]\n"
+            )
+        };
+        let on = |text: &str| crate::testing::check_in_a_copy_on(crate::scenario::Mesh::IstioAmbient, text, &[]);
+        let err = on(&ztunnel("{connection_security_policy: mutual_tls}")).unwrap_err();
+        assert!(
+            err.contains("step 1 reads ztunnel's `istio_tcp_connections_opened_total` series without a label"),
+            "{err}"
+        );
+        on(&ztunnel("{destination_workload_namespace: \"{{ namespace }}\"}")).unwrap();
     }
 }

@@ -191,6 +191,26 @@ fn istiod_is_what_discovery_and_the_gates_look_for() {
     assert!(mesh_config.contains(&format!("port: {}", t.otlp_grpc_port)), "{mesh_config}");
 }
 
+/// istiod's waypoints are labelled out of ambient redirection (they speak HBONE themselves), so
+/// the check after a scenario's fixtures does not wait for them to be redirected.
+#[test]
+fn waypoints_are_not_redirected_pods() {
+    let objects = rendered("istio-ambient", "istiod");
+    let injector = named(&objects, "ConfigMap", "istio-sidecar-injector");
+    let templates = injector["data"]["config"].as_str().unwrap();
+    let waypoint = templates.split("\n  waypoint: |").nth(1).expect("the injector's waypoint template");
+    let waypoint = waypoint.split("\n  kube-gateway: |").next().unwrap();
+    assert!(waypoint.contains(r#""istio.io/dataplane-mode" "none""#), "the waypoint pods opt out");
+    let pod = crate::check::injection::PodFacts {
+        name: "waypoint-abc".into(),
+        labels: [(crate::model::AMBIENT_LABEL.to_owned(), "none".to_owned())].into(),
+        annotations: BTreeMap::new(),
+        in_mesh: false,
+        owned: true,
+    };
+    assert!(!crate::check::injection::should_carry_proxy(Mesh::IstioAmbient, true, &pod));
+}
+
 #[test]
 fn linkerd_is_what_discovery_and_the_gates_look_for() {
     let profile = profile("linkerd");

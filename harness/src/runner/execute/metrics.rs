@@ -1,4 +1,8 @@
 use super::*;
+
+/// Where the stack's ztunnel runs (`stack::environment`) and its pods' label.
+const ZTUNNEL_NAMESPACE: &str = "istio-system";
+const ZTUNNEL_SELECTOR: &str = "app=ztunnel";
 impl Context<'_> {
     pub(super) async fn metrics(&self, s: &MetricsStep) -> StepResult {
         let client = &self.live.client;
@@ -18,6 +22,13 @@ impl Context<'_> {
                     }
                 }
             }
+            // ztunnel's stats port and path (istio/ztunnel 1.30.3 src/config.rs
+            // `DEFAULT_STATS_PORT` 15020, src/metrics/server.rs `/metrics`), on the pods of its
+            // DaemonSet (manifests/charts/ztunnel templates/daemonset.yaml: `app: ztunnel`).
+            MetricsTarget::Ztunnel => match self.live.mesh {
+                Mesh::IstioAmbient => (ZTUNNEL_NAMESPACE.to_owned(), ZTUNNEL_SELECTOR.to_owned(), 15020, "metrics"),
+                mesh => return Err(format!("no ztunnel on {mesh}: ztunnel is Istio's ambient data plane").into()),
+            },
         };
         let expected = s.expect.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(", ");
         let last = LastFailure::default();
