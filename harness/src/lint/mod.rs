@@ -247,7 +247,12 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
             Ok(checked) => {
                 for c in checked {
                     let expected = c.scenario.scenario.lint.expect.clone();
-                    match index_for(catalog, c.manifests, &user_values, Some(c.mesh), &harness_kong(catalog)) {
+                    let mut objects = c.manifests;
+                    match scenario_namespace(&file, &c.scenario, c.mesh) {
+                        Ok(ns) => objects.extend(ns),
+                        Err(e) => outcome.add(*e.0),
+                    }
+                    match index_for(catalog, objects, &user_values, Some(c.mesh), &harness_kong(catalog)) {
                         Ok(mut index) => {
                             index.kubernetes.clone_from(&kubernetes);
                             let (found, suppressed) = rules::run_all(&index);
@@ -314,6 +319,26 @@ pub fn run(catalog: &Catalog, inputs: &Inputs) -> Outcome {
         }
     }
     finish(catalog, outcome, &inputs.allow)
+}
+
+/// The scenario's namespace as the run creates it on `mesh` (the mesh's enrollment and the
+/// scenario's own labels and annotations, `NamespaceSettings::metadata`): rules that read a
+/// namespace's labels (injection, ambient, waypoints) see what the run will apply.
+fn scenario_namespace(
+    file: &Path,
+    loaded: &crate::scenario::LoadedScenario,
+    mesh: Mesh,
+) -> Result<Vec<Manifest>, crate::scenario::LoadError> {
+    let metadata = loaded.scenario.namespace.metadata(mesh);
+    let name = loaded.vars.get("namespace").unwrap_or_default();
+    let object = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": metadata.labels, "annotations": metadata.annotations},
+    });
+    let text = serde_saphyr::to_string(&object).unwrap_or_default();
+    let source = PathBuf::from(format!("{} (the scenario's namespace)", file.display()));
+    fixture::load_text(&source, &text, &loaded.vars)
 }
 
 /// A repro bundle is linted as the project it unpacks to, on its own mesh; findings name the

@@ -6,8 +6,9 @@
 //! checks live in one module per family, each changing with the component it knows:
 //! [`values`] (Kong's Helm values), [`annotations`] (Kong's objects and annotations),
 //! [`plugins`] (Kong plugins), [`routing`] (how Kong reaches its upstreams), [`istio`],
-//! [`linkerd`], and [`schema`] (Kubernetes and CRD schemas).
+//! [`ambient`] (Istio's ambient mode), [`linkerd`], and [`schema`] (Kubernetes and CRD schemas).
 
+mod ambient;
 mod annotations;
 mod istio;
 mod linkerd;
@@ -74,6 +75,10 @@ const KONG_OTEL_TRACES: &str = "https://github.com/Kong/kong/blob/3.9.3/kong/plu
 const KIC_CREDENTIAL: &str =
     "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/internal/util/credential.go";
 const KIC_CHANGELOG: &str = "https://github.com/Kong/kubernetes-ingress-controller/blob/v3.5.13/CHANGELOG.md";
+const ISTIO_WAYPOINT: &str = "https://istio.io/latest/docs/ambient/usage/waypoint/";
+const ISTIO_AMBIENT_ENROLL: &str = "https://istio.io/latest/docs/ambient/usage/add-workloads/";
+const ISTIO_AMBIENT_AUTHZ: &str =
+    "https://github.com/istio/istio/blob/1.30.3/pilot/pkg/serviceregistry/ambient/authorization.go";
 const KONG_SA: &str = "https://github.com/Kong/charts/blob/main/charts/ingress/ci/__snapshots__/kic-3.4-values.snap";
 
 pub const RULES: &[Rule] = &[
@@ -139,6 +144,34 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         evidence: KIC_ANNOTATIONS_DOC,
         check: routing::kong_upstream_bypasses_mesh_routing,
+    },
+    Rule {
+        id: "kong-upstream-bypasses-waypoint",
+        summary: "a Kong backend that uses a service waypoint without service-upstream: Kong targets pod IPs and the waypoint's L7 policy and routes never apply",
+        severity: Severity::Error,
+        evidence: ISTIO_WAYPOINT,
+        check: ambient::kong_upstream_bypasses_waypoint,
+    },
+    Rule {
+        id: "ambient-policy-http-rules",
+        summary: "an AuthorizationPolicy ztunnel enforces (ambient, no targetRefs) matching HTTP attributes: the rules are dropped (ALLOW) or widened (DENY)",
+        severity: Severity::Error,
+        evidence: ISTIO_AMBIENT_AUTHZ,
+        check: ambient::ambient_policy_http_rules,
+    },
+    Rule {
+        id: "ambient-and-sidecar-injection",
+        summary: "a namespace labelled for ambient and for sidecar injection: its pods get sidecars and leave the ambient data plane",
+        severity: Severity::Warning,
+        evidence: ISTIO_AMBIENT_ENROLL,
+        check: ambient::ambient_and_sidecar_injection,
+    },
+    Rule {
+        id: "waypoint-unused",
+        summary: "a waypoint no namespace, Service or workload points at with istio.io/use-waypoint: it proxies nothing",
+        severity: Severity::Warning,
+        evidence: ISTIO_WAYPOINT,
+        check: ambient::waypoint_unused,
     },
     Rule {
         id: "istio-host-header-mismatch",
