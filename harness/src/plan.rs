@@ -1138,6 +1138,13 @@ esac"#,
         assert_eq!(gate(meshed, &[("PODS", "gateway istio-init linkerd-proxy;")]), Some(0));
         // A container whose name only contains the proxy's is not it.
         assert_eq!(gate(meshed, &[("PODS", "gateway linkerd-proxy-shadow;")]), Some(1));
+        // Ambient: every pod carries istio-cni's `enabled` (the stand-in prints the annotation's
+        // value per pod, as the jsonpath does).
+        let redirected = "redirected kong app=gateway";
+        assert_eq!(gate(redirected, &[("PODS", "enabled;enabled;")]), Some(0));
+        assert_eq!(gate(redirected, &[("PODS", "enabled;;")]), Some(1), "one pod not redirected");
+        assert_eq!(gate(redirected, &[("PODS", "pending;")]), Some(1));
+        assert_eq!(gate(redirected, &[("PODS", "")]), Some(1), "no pods");
         assert_eq!(gate("webhook_serving linkerd-proxy-injector-webhook-config", &[]), Some(0));
         assert_eq!(gate("webhook_serving linkerd-proxy-injector-webhook-config", &[("READY", "")]), Some(1));
     }

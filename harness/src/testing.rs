@@ -374,6 +374,9 @@ pub fn rendered(dir: &str, release: &str) -> Vec<serde_json::Value> {
 pub struct Cluster {
     pub webhook_ready: bool,
     pub kong_meshed: bool,
+    /// Istio's ambient data plane: istio-cni and ztunnel DaemonSets rolled out, and Kong's pods
+    /// meshed by istio-cni's redirection annotation instead of a sidecar.
+    pub ambient: bool,
 }
 
 /// An `APIResourceList` as the API server serves it for discovery: `(plural, kind, namespaced)`
@@ -394,7 +397,8 @@ fn list(kind: &str, items: Vec<Value>) -> (u16, Value) {
 
 /// An API server with the stack installed, as the installer's readiness gates ask it: every
 /// apply accepted, CRDs established, every Deployment available, Istio's injector webhook with
-/// its endpoint (ready or not), Kong's pods (with the sidecar or not).
+/// its endpoint (ready or not), Kong's pods (with the sidecar or not; in ambient mode redirected
+/// or not), and in ambient mode the DaemonSets rolled out on a one-node cluster.
 pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
     if req.method == "PATCH" {
         return (200, serde_json::from_str(&req.body).unwrap_or(json!({})));
@@ -412,7 +416,16 @@ pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
                 ],
             ),
         ),
-        "/apis/apps/v1" => (200, resources("apps/v1", &[("deployments", "Deployment", true)])),
+        "/apis/apps/v1" => {
+            (200, resources("apps/v1", &[("deployments", "Deployment", true), ("daemonsets", "DaemonSet", true)]))
+        }
+        // apps/v1 DaemonSetStatus on one node, rolled out.
+        p if world.ambient && p.starts_with("/apis/apps/v1/namespaces/istio-system/daemonsets/") => (
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": p.rsplit('/').next(), "namespace": "istio-system", "generation": 1},
+                   "status": {"observedGeneration": 1, "desiredNumberScheduled": 1, "currentNumberScheduled": 1, "numberReady": 1,
+                              "updatedNumberScheduled": 1, "numberAvailable": 1, "numberMisscheduled": 0}}),
+        ),
         "/apis/apiextensions.k8s.io/v1" => (
             200,
             resources("apiextensions.k8s.io/v1", &[("customresourcedefinitions", "CustomResourceDefinition", false)]),
@@ -464,12 +477,20 @@ pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
                         "endpoints": [{"addresses": ["10.0.0.2"], "conditions": {"ready": world.webhook_ready}}]})],
         ),
         "/api/v1/namespaces/kong/pods" => {
-            let sidecar =
-                if world.kong_meshed { json!([{"name": "istio-proxy", "restartPolicy": "Always"}]) } else { json!([]) };
+            let sidecar = if world.kong_meshed && !world.ambient {
+                json!([{"name": "istio-proxy", "restartPolicy": "Always"}])
+            } else {
+                json!([])
+            };
+            let annotations = if world.kong_meshed && world.ambient {
+                json!({crate::k8s::AMBIENT_REDIRECTION: "enabled"})
+            } else {
+                json!({})
+            };
             list(
                 "PodList",
                 vec![
-                    json!({"metadata": {"name": "kong-gateway-7d9f"}, "spec": {"containers": [{"name": "proxy"}], "initContainers": sidecar}}),
+                    json!({"metadata": {"name": "kong-gateway-7d9f", "annotations": annotations}, "spec": {"containers": [{"name": "proxy"}], "initContainers": sidecar}}),
                 ],
             )
         }

@@ -174,7 +174,7 @@ fn world_in(
 /// The API server of a cluster with the stack installed (Kong meshed, the injector ready) and
 /// echo-v1 available in every scenario namespace.
 fn api(req: &KubeRequest) -> (u16, serde_json::Value) {
-    let stack = stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req);
+    let stack = stack_answers(Cluster { webhook_ready: true, kong_meshed: true, ambient: false }, req);
     if stack.0 != 404 { stack } else { echo_cluster(req) }
 }
 

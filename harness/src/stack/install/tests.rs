@@ -86,6 +86,13 @@ fn installer<'a>(
 
 /// The istio environment against the mock, with the Gateway API pinned to one seeded file.
 async fn install_istio(world: Cluster) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
+    install_profile(if world.ambient { "istio-ambient" } else { "istio" }, world).await
+}
+
+async fn install_profile(
+    profile: &str,
+    world: Cluster,
+) -> (Result<(), StackError>, Vec<String>, Vec<KubeRequest>, Vec<String>) {
     let mut versions = Versions::parse(include_str!("../../../../versions.toml")).unwrap();
     let sum: String = ring::digest::digest(&ring::digest::SHA256, CRD.as_bytes())
         .as_ref()
@@ -93,7 +100,7 @@ async fn install_istio(world: Cluster) -> (Result<(), StackError>, Vec<String>, 
         .map(|b| format!("{b:02x}"))
         .collect();
     versions.gateway_api.sha256 = [("gateway.networking.k8s.io_httproutes.yaml".to_owned(), sum)].into();
-    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let profile = versions.profile(profile, Path::new("versions.toml")).unwrap();
     let work = tempfile::tempdir().unwrap();
     let cache = Cache::at(work.path().join("tools"));
     for a in versions.gateway_api.artifacts() {
@@ -124,7 +131,8 @@ async fn install_istio(world: Cluster) -> (Result<(), StackError>, Vec<String>, 
 
 #[tokio::test(start_paused = true)]
 async fn the_istio_environment_installs_in_order() {
-    let (result, helm, asked, steps) = install_istio(Cluster { webhook_ready: true, kong_meshed: true }).await;
+    let (result, helm, asked, steps) =
+        install_istio(Cluster { webhook_ready: true, kong_meshed: true, ambient: false }).await;
     result.unwrap();
     assert_eq!(helm, ["upgrade --install istio-base", "upgrade --install istiod", "upgrade --install kong"]);
     let applied: Vec<String> = asked.iter().filter(|r| r.method == "PATCH").map(|r| r.path.clone()).collect();
@@ -170,7 +178,7 @@ async fn shared_clusters_get_only_the_crds_they_lack() {
             ("GET", None) if req.path.ends_with("/httproutes.gateway.networking.k8s.io") => {
                 kube_status(404, "NotFound")
             }
-            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req),
+            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true, ambient: false }, req),
         });
         let runner = Recording::default();
         let mut installer = installer(&runner, client, &run, &versions, &cache);
@@ -216,7 +224,7 @@ async fn a_users_gateway_class_is_used_or_refused_never_overwritten() {
         let (client, asked) = kube_mock(move |req| match (req.method.as_str(), &there) {
             ("GET", Some(found)) if req.path.ends_with("/gatewayclasses/kong") => (200, found.clone()),
             ("GET", None) if req.path.ends_with("/gatewayclasses/kong") => kube_status(404, "NotFound"),
-            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req),
+            _ => stack_answers(Cluster { webhook_ready: true, kong_meshed: true, ambient: false }, req),
         });
         let runner = Recording::default();
         let mut installer = installer(&runner, client, &run, &versions, &cache);
@@ -237,7 +245,7 @@ async fn a_users_gateway_class_is_used_or_refused_never_overwritten() {
 
 #[tokio::test(start_paused = true)]
 async fn kong_is_not_installed_before_the_injector_serves() {
-    let (result, helm, _, _) = install_istio(Cluster { webhook_ready: false, kong_meshed: true }).await;
+    let (result, helm, _, _) = install_istio(Cluster { webhook_ready: false, kong_meshed: true, ambient: false }).await;
     let err = result.unwrap_err().to_string();
     assert!(err.starts_with("webhook istio-sidecar-injector serving: not reached within 30s"), "{err}");
     assert!(
@@ -249,7 +257,7 @@ async fn kong_is_not_installed_before_the_injector_serves() {
 
 #[tokio::test(start_paused = true)]
 async fn a_kong_pod_without_a_sidecar_fails_the_environment() {
-    let (result, _, _, _) = install_istio(Cluster { webhook_ready: true, kong_meshed: false }).await;
+    let (result, _, _, _) = install_istio(Cluster { webhook_ready: true, kong_meshed: false, ambient: false }).await;
     let err = result.unwrap_err().to_string();
     assert!(
         err.starts_with(
@@ -258,6 +266,61 @@ async fn a_kong_pod_without_a_sidecar_fails_the_environment() {
         "{err}"
     );
     assert!(err.contains("last seen: pod(s) without istio-proxy: kong-gateway-7d9f"), "{err}");
+}
+
+/// Ambient: base, istiod, cni and ztunnel in Istio's order, each DaemonSet gated, Kong's
+/// namespace enrolled before Kong, and Kong judged meshed by istio-cni's annotation.
+#[tokio::test(start_paused = true)]
+async fn the_ambient_environment_installs_in_order() {
+    let world = Cluster { webhook_ready: true, kong_meshed: true, ambient: true };
+    let (result, helm, asked, steps) = install_istio(world).await;
+    result.unwrap();
+    assert_eq!(
+        helm,
+        [
+            "upgrade --install istio-base",
+            "upgrade --install istiod",
+            "upgrade --install istio-cni",
+            "upgrade --install ztunnel",
+            "upgrade --install kong"
+        ]
+    );
+    let gated: Vec<&str> = asked
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/daemonsets/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert!(gated.contains(&"/apis/apps/v1/namespaces/istio-system/daemonsets/istio-cni-node"), "{gated:?}");
+    assert!(gated.contains(&"/apis/apps/v1/namespaces/istio-system/daemonsets/ztunnel"), "{gated:?}");
+    let kong_ns =
+        asked.iter().find(|r| r.method == "PATCH" && r.path == "/api/v1/namespaces/kong").expect("Kong's namespace");
+    let body: Value = serde_json::from_str(&kong_ns.body).unwrap();
+    assert_eq!(body["metadata"]["labels"][crate::model::AMBIENT_LABEL], "ambient");
+    let meshed = steps.iter().position(|s| s.contains("carry ambient.istio.io/redirection=enabled")).expect("the gate");
+    let ztunnel = steps.iter().position(|s| s.contains("DaemonSet istio-system/ztunnel")).expect("the gate");
+    assert!(ztunnel < meshed, "{steps:?}");
+}
+
+/// A Kong pod istio-cni has not redirected (no annotation, as when the node agent is not
+/// running or the namespace is not enrolled) fails the ambient environment, naming the pod.
+#[tokio::test(start_paused = true)]
+async fn a_kong_pod_not_redirected_fails_the_ambient_environment() {
+    let (result, _, _, _) = install_istio(Cluster { webhook_ready: true, kong_meshed: false, ambient: true }).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("carry ambient.istio.io/redirection=enabled: not reached within"), "{err}");
+    assert!(err.contains("last seen: pod(s) without ambient.istio.io/redirection=enabled: kong-gateway-7d9f"), "{err}");
+}
+
+/// A DaemonSet that never rolls out (here: absent) stops the ambient install before Kong.
+#[tokio::test(start_paused = true)]
+async fn a_daemonset_not_rolled_out_stops_the_ambient_install() {
+    // Not an ambient cluster: no DaemonSet answers.
+    let (result, helm, _, _) =
+        install_profile("istio-ambient", Cluster { webhook_ready: true, kong_meshed: true, ambient: false }).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.starts_with("DaemonSet istio-system/istio-cni-node rolled out: not reached within 30s"), "{err}");
+    assert!(err.contains("does not exist yet"), "{err}");
+    assert!(!helm.iter().any(|h| h.contains("kong")), "no Kong: {helm:?}");
 }
 
 #[tokio::test]
@@ -317,7 +380,7 @@ async fn applies_are_retried_while_a_webhook_is_not_serving() {
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "InternalError", "code": 500}),
             );
         }
-        stack_answers(Cluster { webhook_ready: true, kong_meshed: true }, req)
+        stack_answers(Cluster { webhook_ready: true, kong_meshed: true, ambient: false }, req)
     });
     let runner = Recording::default();
     let cache = Cache::at(work.path().join("tools"));
