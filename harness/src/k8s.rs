@@ -454,6 +454,92 @@ pub fn deployment_available(deployment: &Value) -> Attempt<Seen> {
     }
 }
 
+/// The workload kinds a rolling restart applies to (apps/v1).
+pub const RESTARTABLE: &[&str] = &["Deployment", "DaemonSet", "StatefulSet"];
+
+/// The pod-template annotation `kubectl rollout restart` sets to the time of the restart
+/// (kubernetes/kubectl pkg/polymorphichelpers/objectrestarter.go, RFC 3339); a changed template
+/// makes the controller roll every pod.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// Start a rolling restart of apps/v1 `kind` `namespace/name` as `kubectl rollout restart`
+/// does: a strategic merge patch of the template's [`RESTARTED_AT`] to `at`. Returns the
+/// generation the patched object has, which the rollout must then reach.
+pub async fn restart_workload(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    at: &str,
+) -> Result<i64, KubeError> {
+    if !RESTARTABLE.contains(&kind) {
+        return Err(KubeError::OutOfScope(format!("{kind} is not a workload a rolling restart applies to")));
+    }
+    let api = dynamic_api(client, "apps/v1", kind, Some(namespace)).await?;
+    let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}});
+    let patched = api
+        .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .map_err(api_error(format!("restarting {kind} {namespace}/{name}")))?;
+    Ok(patched.metadata.generation.unwrap_or(0))
+}
+
+/// `seconds` since the Unix epoch as RFC 3339 UTC (`2026-12-07T18:12:22Z`), the format
+/// `kubectl rollout restart` writes (Go's `time.RFC3339`). Civil date from days by Howard
+/// Hinnant's `civil_from_days` algorithm.
+pub fn rfc3339_utc(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rem = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Whether apps/v1 `kind` `namespace/name` has rolled out (at least) `generation`: the
+/// Deployment available as the stack's gates judge it ([`deployment_available`]), the DaemonSet
+/// on every node ([`daemonset_is_rolled_out`]), the StatefulSet's pods all updated and ready.
+pub async fn rolled_out(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    generation: i64,
+) -> Result<Attempt<Seen>, KubeError> {
+    let Some(object) = get(client, "apps/v1", kind, name, Some(namespace)).await? else {
+        return Ok(Attempt::Fail(Seen(format!("{kind} {namespace}/{name} does not exist"))));
+    };
+    let observed = object.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
+    if observed < generation {
+        return Ok(Attempt::Fail(Seen(format!(
+            "the controller has not seen the restart yet (status of generation {observed}, the restart is {generation})"
+        ))));
+    }
+    Ok(match kind {
+        "Deployment" => deployment_available(&object),
+        "DaemonSet" => daemonset_is_rolled_out(&object),
+        _ => statefulset_rolled_out(&object),
+    })
+}
+
+/// A StatefulSet's rolling update is done when every replica runs the update revision and is
+/// ready (apps/v1 `StatefulSetStatus`, as `kubectl rollout status` reads it).
+fn statefulset_rolled_out(object: &Value) -> Attempt<Seen> {
+    let number = |p: &str| object.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let want = object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let (updated, ready) = (number("/status/updatedReplicas"), number("/status/readyReplicas"));
+    let seen = Seen(format!("{want} desired: {updated} updated, {ready} ready"));
+    let same_revision = text("/status/currentRevision") == text("/status/updateRevision");
+    if updated == want && ready == want && same_revision { Attempt::Pass(seen) } else { Attempt::Fail(seen) }
+}
+
 /// Whether DaemonSet `namespace/name` is rolled out, as the API server has it now.
 pub async fn daemonset_rolled_out(
     client: &kube::Client,
@@ -836,6 +922,14 @@ mod tests {
             ),
             "fail: pod(s) without istio-proxy: kong-gateway-1"
         );
+    }
+
+    #[test]
+    fn restart_times_are_rfc3339_utc() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        // `date -u -d @1796667142 +%Y-%m-%dT%H:%M:%SZ`
+        assert_eq!(rfc3339_utc(1_796_667_142), "2026-12-07T18:12:22Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z", "a leap day");
     }
 
     /// A DaemonSet is rolled out only when the controller saw its generation and every node it

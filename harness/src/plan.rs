@@ -409,6 +409,22 @@ pub fn describe(step: &Step) -> String {
             if s.meshed { "carry" } else { "do not carry" },
             s.timeout
         ),
+        Step::Load(s) => {
+            let latency = s.budget.latency.map(|l| format!(", p{} under {}", l.percentile, l.max)).unwrap_or_default();
+            let during: Vec<String> = s.during.iter().map(|d| format!("[{}]", describe(d))).collect();
+            format!(
+                "load {} {} at {}/s from {} before to {} after, budget: at most {}% failed, outages up to {}{latency}; during: {}",
+                s.request.method,
+                s.request.path,
+                s.rate,
+                s.warmup,
+                s.cooldown,
+                s.budget.errors * 100.0,
+                s.budget.outage,
+                during.join(", ")
+            )
+        }
+        Step::Restart(s) => format!("restart {} (rolling, until rolled out, {})", s.target, s.timeout),
         Step::Metrics(s) => {
             let target = match &s.target {
                 crate::scenario::MetricsTarget::Kong => "kong".to_owned(),

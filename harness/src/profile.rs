@@ -561,7 +561,7 @@ mesh_version = "1.30.3"
         }
         let parsed = Versions::parse(&versions).unwrap();
         let mut istio: Vec<String> =
-            parsed.profiles.values().filter(|p| p.mesh == Mesh::Istio).filter_map(|p| p.mesh_version.clone()).collect();
+            parsed.profiles.values().filter(|p| p.mesh.is_istio()).filter_map(|p| p.mesh_version.clone()).collect();
         assert_eq!(found["kubernetes-sigs/kind"], [parsed.tools["kind"].version.clone()]);
         assert_eq!(found["helm/helm"], [parsed.tools["helm"].version.clone()]);
         assert_eq!(found["kubernetes-sigs/gateway-api"], std::slice::from_ref(&parsed.gateway_api.version));

@@ -57,7 +57,14 @@ pub struct Transcript {
     #[serde(default)]
     pub backend_proven: bool,
     /// The step's raw answers. A trace step's first is its request's, the rest the collector's.
+    /// A load window's carry when each was sent (`at_ms`) and how long it took (`latency_ms`).
     pub answers: Vec<Answer>,
+    /// A load window: the enclosed steps as they ran, from the window's start.
+    #[serde(default)]
+    pub disruptions: Vec<crate::check::load::Disruption>,
+    /// A load window: how long it ran, in milliseconds (outages still open at its end run to it).
+    #[serde(default)]
+    pub window_ms: Option<u64>,
     pub verdict: Verdict,
 }
 
@@ -71,6 +78,10 @@ pub struct Recorded<'a> {
     pub backend_proven: bool,
     pub step: RecordedStep<'a>,
     pub answers: Vec<Answer>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub disruptions: &'a [crate::check::load::Disruption],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
     pub verdict: Verdict,
 }
 
@@ -82,6 +93,33 @@ pub enum RecordedStep<'a> {
     FromPod(&'a FromPodStep),
     Split(&'a SplitStep),
     Trace(&'a TraceStep),
+    Load(&'a LoadWindowStep<'a>),
+}
+
+/// A load step as its transcript keeps it: everything but the enclosed steps, which ran as
+/// the transcript's `disruptions` (replay judges the window, not the restarts).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LoadWindowStep<'a> {
+    pub request: &'a crate::scenario::Request,
+    pub rate: u32,
+    pub expect: &'a crate::scenario::Expect,
+    pub budget: LoadBudgetRecord,
+}
+
+/// A load budget as a transcript writes it (durations as scenarios write them).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LoadBudgetRecord {
+    pub errors: f64,
+    pub outage: crate::scenario::Timeout,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LatencyRecord {
+    pub percentile: u8,
+    pub max: crate::scenario::Timeout,
 }
 
 /// What replaying a transcript concluded.
@@ -103,7 +141,7 @@ pub enum ReplayError {
     Template(template::TemplateError, PathBuf),
     #[error("{file}: answers[{index}]: {message}", file = .file.display())]
     Answer { file: PathBuf, index: usize, message: String },
-    #[error("{file}: replay judges http, from-pod, split, metrics and trace steps, not `{kind}`", file = .file.display())]
+    #[error("{file}: replay judges http, from-pod, split, metrics, trace and load steps, not `{kind}`", file = .file.display())]
     Unsupported { file: PathBuf, kind: &'static str },
     #[error("{file}: {message}", file = .file.display())]
     Invalid { file: PathBuf, message: String },
@@ -223,6 +261,50 @@ pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayErr
             Ok(Replayed {
                 verdict: if passed { Verdict::Pass } else { Verdict::Fail },
                 detail: if passed { verdict.to_string() } else { format!("after {}: {verdict}", s.expect.quiet) },
+            })
+        }
+        Step::Load(s) => {
+            // The window as the live step judged it: each answer by the step's expectation at
+            // the time it was sent, then the budget over all of them and the disruptions.
+            let mut samples = Vec::new();
+            for (index, answer) in transcript.answers.iter().enumerate() {
+                let observation = answer.observation().map_err(|message| ReplayError::Answer {
+                    file: file.to_owned(),
+                    index,
+                    message,
+                })?;
+                let at = answer.at_ms.ok_or_else(|| ReplayError::Answer {
+                    file: file.to_owned(),
+                    index,
+                    message: "a load window's answer needs `at_ms`: when it was sent".into(),
+                })?;
+                let passed = crate::check::expect::evaluate(&s.expect, &observation, mesh, Via::ThroughKong).passed();
+                let latency = answer.latency_ms.map(std::time::Duration::from_millis);
+                samples.push(crate::check::load::Sample { at: std::time::Duration::from_millis(at), passed, latency });
+            }
+            let Some(window_ms) = transcript.window_ms else {
+                return Err(ReplayError::Invalid {
+                    file: file.to_owned(),
+                    message: "a load window needs `window_ms`: how long it ran".into(),
+                });
+            };
+            let budget = crate::check::load::Budget {
+                errors: s.budget.errors,
+                outage: s.budget.outage.0,
+                latency: s
+                    .budget
+                    .latency
+                    .map(|l| crate::check::load::LatencyBudget { percentile: l.percentile, max: l.max.0 }),
+            };
+            let verdict = crate::check::load::evaluate(
+                &samples,
+                &transcript.disruptions,
+                &budget,
+                std::time::Duration::from_millis(window_ms),
+            );
+            Ok(Replayed {
+                verdict: if verdict.passed() { Verdict::Pass } else { Verdict::Fail },
+                detail: verdict.to_string(),
             })
         }
         other => Err(ReplayError::Unsupported { file: file.to_owned(), kind: other.kind() }),

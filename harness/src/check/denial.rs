@@ -69,7 +69,10 @@ impl Denial {
     /// A form that other failures produce too, so it proves a denial only together with proof
     /// that the backend itself answers meshed clients.
     pub fn is_ambiguous(self) -> bool {
-        matches!(self, Denial::UpstreamReset)
+        // ztunnel accepts a meshed client's connection itself and resets it when the backend
+        // behind it is down, the port closed or the Service without endpoints, as it does for a
+        // policy's refusal; a sidecar client would see Envoy's 503 instead.
+        matches!(self, Denial::UpstreamReset | Denial::ZtunnelReset)
     }
 }
 

@@ -112,19 +112,21 @@ pub fn evaluate(expect: &Expect, observation: &Observation, mesh: Mesh, path: Pa
     Verdict { failures, denial }
 }
 
-/// An ambiguous denial ([`Denial::is_ambiguous`]: Kong's 502, Envoy's relayed peer reset)
-/// passes `refused` only when `backend_proven`: an earlier step of the scenario had the echo
-/// backend answer a meshed client (a passing `from-pod` step with `client: {meshed: true}`), so
-/// something does listen behind the Service and answers over the mesh. Otherwise the same answer
-/// would also come from a backend that is down, and the verdict would name a cause it cannot know.
+/// An ambiguous denial ([`Denial::is_ambiguous`]: Kong's 502, Envoy's relayed peer reset,
+/// ztunnel's reset) passes `refused` only when `backend_proven`: an earlier step of the scenario
+/// had the echo backend behind the same Service answer a meshed client (a passing `from-pod`
+/// step with `client: {meshed: true}`, or a request through Kong, which is meshed), so something
+/// does listen behind the Service and answers over the mesh. Otherwise the same answer would
+/// also come from a backend that is down, and the verdict would name a cause it cannot know.
 pub fn resolve_ambiguity(mut verdict: Verdict, backend_proven: bool) -> Verdict {
     if let Some(denial) = verdict.denial.filter(|d| d.is_ambiguous() && !backend_proven) {
         verdict.denial = None;
         verdict.failures.push(format!(
-            "the answer looks like {denial}, but Kong and Envoy answer the same when nothing listens behind the \
-             Service or a connection dies for another reason; it counts as the mesh's refusal only after the \
-             scenario proved the backend answers meshed clients (a passing from-pod step with `client: {{meshed: \
-             true}}` answered by the backend, before this step)"
+            "the answer looks like {denial}, but Kong, Envoy and ztunnel answer the same when nothing listens \
+             behind the Service or a connection dies for another reason; it counts as the mesh's refusal only \
+             after the scenario proved the backend answers meshed clients (a passing step before this one \
+             answered by the echo backend behind the same Service: from a pod with `client: {{meshed: true}}`, \
+             or through Kong)"
         ));
     }
     verdict
@@ -530,7 +532,11 @@ mod tests {
     fn refused_in_ambient_mode() {
         use Path::*;
         let ambient = Mesh::IstioAmbient;
-        assert_eq!(refused(&transport(TransportKind::Reset), ambient, FromPod).denial, Some(Denial::ZtunnelReset));
+        let reset = refused(&transport(TransportKind::Reset), ambient, FromPod);
+        assert_eq!(reset.denial, Some(Denial::ZtunnelReset));
+        // ztunnel resets a connection to a dead backend alike: only with the backend proven.
+        assert!(!resolve_ambiguity(reset.clone(), false).passed());
+        assert!(resolve_ambiguity(reset, true).passed());
         let rbac = answer(403, &[], "RBAC: access denied");
         assert_eq!(refused(&rbac, ambient, FromPod).denial, Some(Denial::IstioRbac));
         assert_eq!(refused(&rbac, ambient, ThroughKong).denial, Some(Denial::IstioRbac));

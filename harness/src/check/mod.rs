@@ -6,6 +6,7 @@ pub mod converge;
 pub mod denial;
 pub mod expect;
 pub mod injection;
+pub mod load;
 pub mod metrics;
 pub mod rate_limit;
 pub mod split;

@@ -221,7 +221,12 @@ async fn find_mesh(client: &kube::Client) -> Result<Option<FoundMesh>, Discovery
         return Ok(Some(FoundMesh {
             mesh: Mesh::Istio,
             namespace: api_name("istiod's namespace", d.metadata.namespace.as_deref(), names::dns1123_label)?,
-            version: image.as_deref().and_then(tag_of).map(names::printable).unwrap_or("unknown".into()),
+            // The ambient profile's images carry the variant in the tag (`1.30.5-distroless`).
+            version: image
+                .as_deref()
+                .and_then(tag_of)
+                .map(|t| names::printable(t.trim_end_matches("-distroless").trim_end_matches("-debug")))
+                .unwrap_or("unknown".into()),
         }));
     }
     let destination = deployments
@@ -413,16 +418,15 @@ impl Discovered {
         match mesh {
             Mesh::None => Ok(()),
             // Ambient runs on istiod like sidecars do; what differs is how Kong is meshed.
-            _ if found_mesh.is_none_or(|m| m.is_istio() != mesh.is_istio() || m == Mesh::Linkerd && mesh != m) => {
-                fail(format!(
-                    "a {mesh} run needs {mesh}'s control plane, and the cluster runs {}",
-                    found_mesh.map(|m| m.to_string()).unwrap_or_else(|| "no mesh".into())
-                ))
-            }
+            _ if found_mesh.is_none_or(|m| m.is_istio() != mesh.is_istio()) => fail(format!(
+                "a {mesh} run needs {mesh}'s control plane, and the cluster runs {}",
+                found_mesh.map(|m| m.to_string()).unwrap_or_else(|| "no mesh".into())
+            )),
             _ if self.kong.sidecar != Some(mesh) => fail(format!(
-                "Kong's gateway pods in {} carry no {mesh} proxy: the scenarios would test Kong outside the mesh. \
+                "Kong's gateway pods in {} do not carry {} ({mesh}): the scenarios would test Kong outside the mesh. \
                  Mesh Kong first (see the README's \"Test your own setup\")",
-                self.kong.namespace
+                self.kong.namespace,
+                mesh.member_mark().unwrap_or("a mesh proxy")
             )),
             _ => Ok(()),
         }
@@ -661,7 +665,7 @@ mod tests {
         assert!(err.starts_with("no Kong proxy Service found in namespace web"), "{err}");
         assert_eq!(found.kong.sidecar, None);
         let err = found.check_for(Mesh::Istio).unwrap_err().to_string();
-        assert!(err.starts_with("Kong's gateway pods in kong carry no istio proxy"), "{err}");
+        assert!(err.starts_with("Kong's gateway pods in kong do not carry istio-proxy (istio)"), "{err}");
         found.check_for(Mesh::None).unwrap();
     }
 

@@ -202,7 +202,7 @@ struct RawNamespaceSettings {
 
 /// Keys the harness owns on a scenario namespace: injection is said with `inject`, the run
 /// label marks what the harness may delete.
-const OWNED_NAMESPACE_KEYS: &[&str] =
+pub const OWNED_NAMESPACE_KEYS: &[&str] =
     &["istio-injection", "istio.io/rev", AMBIENT_LABEL, "linkerd.io/inject", "kme2e.dev/run"];
 
 impl TryFrom<RawNamespaceSettings> for NamespaceSettings {
@@ -387,10 +387,12 @@ pub enum Tag {
     GatewayApi,
     /// Istio ambient's L7 proxy: policy or routing a waypoint applies to Kong's requests.
     Waypoint,
+    /// Traffic through Kong within an error budget while parts of the stack restart.
+    Resilience,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 12] = [
+    pub const ALL: [Tag; 13] = [
         Tag::Ingress,
         Tag::Mtls,
         Tag::HeaderRouting,
@@ -403,6 +405,7 @@ impl Tag {
         Tag::SeedAsWritten,
         Tag::GatewayApi,
         Tag::Waypoint,
+        Tag::Resilience,
     ];
 }
 
@@ -442,6 +445,8 @@ pub enum Step {
     ExpectResource(ExpectResourceStep),
     Metrics(MetricsStep),
     MeshMembership(MeshMembershipStep),
+    Load(LoadStep),
+    Restart(RestartStep),
 }
 
 impl Step {
@@ -458,6 +463,25 @@ impl Step {
             Step::ExpectResource(_) => "expect-resource",
             Step::Metrics(_) => "metrics",
             Step::MeshMembership(_) => "mesh-membership",
+            Step::Load(_) => "load",
+            Step::Restart(_) => "restart",
+        }
+    }
+
+    /// The steps a step runs inside it (a load's `during`), none for the others.
+    pub fn nested(&self) -> &[Step] {
+        match self {
+            Step::Load(s) => &s.during,
+            _ => &[],
+        }
+    }
+
+    /// The shared part of the cluster this step restarts (Kong, the mesh's control plane,
+    /// ztunnel), itself or in the steps it runs.
+    pub fn restarts_shared(&self) -> Option<&RestartTarget> {
+        match self {
+            Step::Restart(r) if r.target.is_shared() => Some(&r.target),
+            _ => self.nested().iter().find_map(Step::restarts_shared),
         }
     }
 
@@ -571,6 +595,9 @@ impl Timeout {
     }
     fn is_trace_quiet(&self) -> bool {
         *self == Timeout::trace_quiet()
+    }
+    fn restart() -> Self {
+        Timeout::secs(300)
     }
     fn rate_limit() -> Self {
         // A fresh minute window can be up to 60 s away, plus the burst itself.

@@ -557,3 +557,143 @@ impl<'de> Deserialize<'de> for LabelMatch {
         }
     }
 }
+
+/// Background traffic through Kong's proxy at a fixed rate while the enclosed steps run
+/// (`during`: restarts, waits, applies), judged against an error budget once the load stops.
+/// The load starts `warmup` before the first enclosed step and runs `cooldown` after the last,
+/// so the window shows the traffic before, during and after each disruption.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadStep {
+    pub request: Request,
+    /// Requests per second, 1 to 100, each on its own connection's deadline.
+    #[serde(deserialize_with = "load_rate")]
+    pub rate: u32,
+    /// What an answer must be to count as passed (default: status 200).
+    #[serde(default = "LoadStep::default_expect")]
+    pub expect: Expect,
+    #[serde(default = "LoadStep::default_warmup")]
+    pub warmup: Timeout,
+    #[serde(default = "LoadStep::default_cooldown")]
+    pub cooldown: Timeout,
+    pub budget: LoadBudget,
+    /// The steps the load runs through (none: the window measures steady traffic).
+    #[serde(default)]
+    pub during: Vec<Step>,
+}
+
+impl LoadStep {
+    fn default_expect() -> Expect {
+        Expect { status: Some(OneOrMany::One(200)), ..Expect::default() }
+    }
+    fn default_warmup() -> Timeout {
+        Timeout::secs(10)
+    }
+    fn default_cooldown() -> Timeout {
+        Timeout::secs(20)
+    }
+}
+
+/// A load window's budget: the largest share of failed requests, the longest outage (a run of
+/// consecutive failures, in time), optionally a latency percentile (`check::load`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadBudget {
+    #[serde(deserialize_with = "error_share")]
+    pub errors: f64,
+    pub outage: Timeout,
+    #[serde(default)]
+    pub latency: Option<LatencyLimit>,
+}
+
+/// `{percentile: 99, max: 500ms}`: the nearest-rank percentile of passing requests' latencies.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyLimit {
+    #[serde(deserialize_with = "percentile")]
+    pub percentile: u8,
+    pub max: Timeout,
+}
+
+/// A load's rate: 1 to 100 requests a second (a test of a kind cluster, not a load test).
+fn load_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    within_range(d, 1, 100, "rate")
+}
+
+/// The share of failed requests a budget allows: 0 up to, not including, 1 (a budget of 1
+/// allows every request to fail: a check that cannot fail).
+fn error_share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+        return Err(serde::de::Error::custom(format!(
+            "errors {v} is not a share in [0, 1): 1 allows every request to fail, which proves nothing"
+        )));
+    }
+    Ok(v)
+}
+
+fn percentile<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let v = within_range(d, 1, 100, "percentile")?;
+    u8::try_from(v).map_err(|_| serde::de::Error::custom("percentile is at most 100"))
+}
+
+/// A rolling restart of a workload, as `kubectl rollout restart` does it (the pod template's
+/// `kubectl.kubernetes.io/restartedAt` annotation), then waiting until the rollout completes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartStep {
+    pub target: RestartTarget,
+    #[serde(default = "Timeout::restart")]
+    pub timeout: Timeout,
+}
+
+/// What a `restart` may restart: the stack's own parts by role (never a name a scenario makes
+/// up outside its namespace), or a workload of the scenario's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RestartTarget {
+    /// Kong's gateway Deployment.
+    Kong,
+    /// The mesh's control plane: istiod, or Linkerd's destination controller.
+    MeshControlPlane,
+    /// ztunnel's DaemonSet (`istio-ambient` only).
+    Ztunnel,
+    /// A Deployment, DaemonSet or StatefulSet of the scenario's namespace.
+    Workload { kind: WorkloadKind, name: String },
+}
+
+/// The apps/v1 kinds a rolling restart applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    DaemonSet,
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        }
+    }
+}
+
+impl RestartTarget {
+    /// Whether it is shared with everything else on the cluster (not the scenario's own).
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, RestartTarget::Workload { .. })
+    }
+}
+
+impl fmt::Display for RestartTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartTarget::Kong => f.write_str("Kong's gateway"),
+            RestartTarget::MeshControlPlane => f.write_str("the mesh's control plane"),
+            RestartTarget::Ztunnel => f.write_str("ztunnel"),
+            RestartTarget::Workload { kind, name } => write!(f, "{}/{name}", kind.as_str()),
+        }
+    }
+}

@@ -154,6 +154,12 @@ pub struct Answer {
     pub error: Option<TransportKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A load window's request: when it was sent, in milliseconds from the window's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
+    /// A load window's request: how long its answer took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 impl Answer {
@@ -194,8 +200,7 @@ impl Answer {
                     (None, None) => String::new(),
                 },
                 version: r.version.clone(),
-                error: None,
-                message: None,
+                ..Answer::default()
             },
         }
     }

@@ -332,8 +332,25 @@ fn into_scenario_namespace(text: &str, services: &std::collections::BTreeSet<(St
                     *line = format!("# {line}");
                 }
             }
+            // Its labels may carry meaning the scenario's namespace must keep (a waypoint,
+            // `istio.io/use-waypoint`, a PodSecurity level): say which, since they are not moved.
+            let labels: Vec<String> = object["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !crate::model::OWNED_NAMESPACE_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| format!("{}={}", names::printable(k), names::printable(v.as_str().unwrap_or_default())))
+                .collect();
+            let kept = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; its labels {} are not carried over: put those your setup needs under the scenario's `namespace.labels`",
+                    labels.join(", ")
+                )
+            };
             changes.push(format!(
-                "Namespace `{}` left out (line {}): the scenario runs in a namespace of its own",
+                "Namespace `{}` left out (line {}): the scenario runs in a namespace of its own{kept}",
                 names::printable(name),
                 start + 1
             ));
@@ -622,7 +639,7 @@ mod tests {
     /// for line, and the scenario waits for their Deployment before the request it states.
     #[test]
     fn a_repositorys_manifests_move_into_the_scenarios_namespace() {
-        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {istio-injection: enabled}\n---\n\
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {istio-injection: enabled, istio.io/use-waypoint: waypoint}\n---\n\
             apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders\n  namespace: shop\nspec:\n  selector:\n    \
             matchLabels: {app: orders}\n  template:\n    metadata:\n      labels: {app: orders}\n    spec:\n      \
             containers:\n      - {name: orders, image: \"{{ images.echo }}\"}\n---\napiVersion: v1\nkind: Service\n\
@@ -638,6 +655,10 @@ mod tests {
         assert!(!adapted.contains("shop.svc") && !adapted.contains("namespace: shop"), "{adapted}");
         assert_eq!(deployments, ["orders"]);
         assert!(changes.iter().any(|c| c.contains("Namespace `shop` left out (line 1)")), "{changes:?}");
+        // Its own labels are named (the mesh's injection label is the harness's to set).
+        let ns = changes.iter().find(|c| c.contains("Namespace `shop`")).unwrap();
+        assert!(ns.contains("its labels istio.io/use-waypoint=waypoint are not carried over"), "{ns}");
+        assert!(!ns.contains("istio-injection"), "{ns}");
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("orders.yaml"), text).unwrap();

@@ -116,6 +116,11 @@ pub fn shared_state(loaded: &LoadedScenario, manifests: &[Manifest], namespace: 
     if let Some(m) = global {
         return Some(format!("{} {} is labelled `global: \"true\"`: Kong applies it to every route", m.kind, m.name));
     }
+    if let Some((i, target)) =
+        loaded.scenario.steps.iter().enumerate().find_map(|(i, s)| s.restarts_shared().map(|t| (i, t)))
+    {
+        return Some(format!("step {} restarts {target}, which every scenario's traffic goes through", i + 1));
+    }
     loaded.scenario.steps.iter().enumerate().find_map(|(i, step)| {
         let crate::model::Step::Metrics(metrics) = step else { return None };
         let whose = match metrics.target {

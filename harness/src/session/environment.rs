@@ -114,6 +114,12 @@ pub fn check_options(options: &Options, profile: &Profile) -> Result<(), Session
         ProviderChoice::Existing if options.proxy.is_none() => {
             refuse("the existing provider needs `--proxy URL`: where Kong's proxy answers from this machine")
         }
+        // istio-cni writes its plugin where kind's CNI reads it; k3s keeps its CNI elsewhere and
+        // needs the charts' k3s platform profile (istio manifests/charts/istio-cni
+        // files/profile-platform-k3s.yaml), which the stack does not set.
+        ProviderChoice::K3s if profile.mesh() == crate::model::Mesh::IstioAmbient => {
+            refuse("istio-ambient runs on kind: on k3s istio-cni needs k3s's CNI paths, which the stack does not set")
+        }
         ProviderChoice::K3s if options.keep != Keep::Never => {
             refuse("k3s clusters live as long as the run; use the kind provider for --keep")
         }

@@ -422,6 +422,10 @@ pub fn missing_without_install(scenario: &crate::scenario::Scenario) -> Option<S
     if traces {
         return Some("needs the harness's trace collector, which --no-install does not install".to_owned());
     }
+    // The user's own Kong or mesh is never restarted to test it.
+    if let Some(target) = scenario.steps.iter().find_map(crate::scenario::Step::restarts_shared) {
+        return Some(format!("restarts {target}, which on a cluster of yours the harness does not disrupt"));
+    }
     // Its HTTPRoutes attach to the Gateway the harness installs with Kong (`kong/gateway.yaml`),
     // which a cluster of the user's need not have.
     scenario.covers.contains(&crate::scenario::Tag::GatewayApi).then(|| {

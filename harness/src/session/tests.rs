@@ -760,4 +760,8 @@ fn impossible_options_are_refused_before_anything_happens() {
     let newer = versions.profile("istio-1-31-k8s-1-36", Path::new("versions.toml")).unwrap();
     assert!(check_options(&k3s, &newer).unwrap_err().to_string().contains("no k3s image for Kubernetes v1.36.4"));
     assert!(check_options(&Options::default(), &profile).is_ok());
+    // istio-cni's default paths are kind's, not k3s's.
+    let ambient = versions.profile("istio-ambient", Path::new("versions.toml")).unwrap();
+    assert!(check_options(&k3s, &ambient).unwrap_err().to_string().contains("istio-ambient runs on kind"));
+    assert!(check_options(&Options::default(), &ambient).is_ok());
 }

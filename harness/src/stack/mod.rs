@@ -213,8 +213,8 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
             actions.push(Action::Ready(Gate::Webhook { configuration: "istio-sidecar-injector".into() }));
             if ambient {
                 // Istio's Helm install for ambient, in its order: base, istiod, cni, ztunnel,
-                // the first three with `profile=ambient` (istio.io docs/ambient/install/helm;
-                // ztunnel's chart takes none there). The DaemonSets are the charts' own names
+                // istiod and cni with `profile=ambient` (istio.io docs/ambient/install/helm; base
+                // and ztunnel take none there). The DaemonSets are the charts' own names
                 // (manifests/charts/istio-cni templates/daemonset.yaml, ztunnel
                 // templates/daemonset.yaml at 1.30.3). kind's default CNI (kindnet) needs no
                 // platform profile: the cni chart's default paths are where kindnet writes

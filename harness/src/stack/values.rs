@@ -560,9 +560,17 @@ fn opts_kong_out(values: &Value, mesh: Mesh) -> Option<(Vec<&'static str>, &'sta
         }),
         // A pod's own `none` opts it out of ambient over its namespace (istio.io
         // docs/ambient/usage/add-workloads).
+        // A sidecar takes a pod out of ambient too: istio-cni does not redirect a pod that has
+        // one (istio/istio 1.30.3 cni/pkg/util/podutil.go `podHasSidecar`).
         Mesh::IstioAmbient => {
-            let path = vec!["gateway", "podLabels", crate::model::AMBIENT_LABEL];
-            (at(&path) == Some("none")).then_some((path, "opts Kong out of Istio's ambient mesh"))
+            let mode = vec!["gateway", "podLabels", crate::model::AMBIENT_LABEL];
+            let sidecar = vec!["gateway", "podLabels", "sidecar.istio.io/inject"];
+            if at(&mode) == Some("none") {
+                Some((mode, "opts Kong out of Istio's ambient mesh"))
+            } else {
+                (at(&sidecar) == Some("true"))
+                    .then_some((sidecar, "gives Kong a sidecar, which takes it out of Istio's ambient data plane"))
+            }
         }
         Mesh::Linkerd => {
             let path = vec!["gateway", "podAnnotations", "linkerd.io/inject"];
@@ -764,5 +772,13 @@ mod tests {
         let d = read("kong/kong", &file, Mesh::Linkerd).unwrap_err();
         assert!(d.help.unwrap().contains("give its values as kong/ingress"));
         assert!(read("istiod", &file, Mesh::Istio).is_ok());
+        // Ambient: the pod's own `none`, or a sidecar (a pod with one is not redirected).
+        std::fs::write(&file, "gateway:\n  podLabels:\n    istio.io/dataplane-mode: none\n").unwrap();
+        assert!(read("kong/ingress", &file, Mesh::IstioAmbient).unwrap_err().message.contains("ambient mesh"));
+        assert!(read("kong/ingress", &file, Mesh::Istio).is_ok(), "a label sidecars do not read");
+        std::fs::write(&file, "gateway:\n  podLabels:\n    sidecar.istio.io/inject: \"true\"\n").unwrap();
+        let d = read("kong/ingress", &file, Mesh::IstioAmbient).unwrap_err();
+        assert!(d.message.contains("gives Kong a sidecar"), "{d}");
+        assert!(read("kong/ingress", &file, Mesh::Istio).is_ok());
     }
 }

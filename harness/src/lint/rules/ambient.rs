@@ -151,8 +151,30 @@ fn pod_template_labels(m: &Manifest) -> Option<&serde_json::Map<String, Value>> 
     template.pointer("/metadata/labels").and_then(Value::as_object)
 }
 
-/// HTTP attributes of an AuthorizationPolicy rule (`to.operation`): what only an L7 proxy can see.
+/// HTTP attributes of an AuthorizationPolicy rule: what only an L7 proxy can see (istio/istio
+/// 1.30.3 pilot/pkg/serviceregistry/ambient/authorization.go `httpOperations`, `httpSources`,
+/// and `when` keys of the request).
 const HTTP_OPERATION_FIELDS: &[&str] = &["methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"];
+const HTTP_SOURCE_FIELDS: &[&str] = &["requestPrincipals", "notRequestPrincipals"];
+
+/// The first HTTP attribute of an AuthorizationPolicy rule: its path in the rule and its name.
+fn http_attribute(rule: &Value) -> Option<(Vec<String>, String)> {
+    let list = |key: &str| rule.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let within = |key: &str, inner: &str, fields: &[&str]| {
+        list(key).iter().enumerate().find_map(|(i, item)| {
+            let k = fields.iter().find(|k| item.pointer(&format!("/{inner}/{k}")).is_some())?;
+            Some((vec![key.to_owned(), i.to_string(), inner.to_owned(), (*k).to_owned()], (*k).to_owned()))
+        })
+    };
+    within("to", "operation", HTTP_OPERATION_FIELDS).or_else(|| within("from", "source", HTTP_SOURCE_FIELDS)).or_else(
+        || {
+            list("when").iter().enumerate().find_map(|(i, when)| {
+                let key = when.get("key").and_then(Value::as_str).filter(|k| k.starts_with("request."))?;
+                Some((vec!["when".to_owned(), i.to_string(), "key".to_owned()], key.to_owned()))
+            })
+        },
+    )
+}
 
 /// An AuthorizationPolicy ztunnel enforces (no `targetRef(s)`: it selects workloads, in an
 /// ambient namespace) with HTTP attributes: istiod omits such rules from an ALLOW policy and
@@ -172,29 +194,24 @@ pub(super) fn ambient_policy_http_rules(index: &Index, f: &mut Findings) {
         }
         let rules = spec.get("rules").and_then(Value::as_array).into_iter().flatten().enumerate();
         for (r, rule) in rules {
-            let tos = rule.get("to").and_then(Value::as_array).into_iter().flatten().enumerate();
-            for (t, to) in tos {
-                let Some(field) =
-                    HTTP_OPERATION_FIELDS.iter().find(|k| to.pointer(&format!("/operation/{k}")).is_some())
-                else {
-                    continue;
-                };
-                let (r, t) = (r.to_string(), t.to_string());
-                let what = if action == "ALLOW" {
-                    "ztunnel drops this rule from the ALLOW policy, so the rule admits no one, Kong included"
-                } else {
-                    "ztunnel enforces this DENY rule without its HTTP part, so it denies every request it would match on other terms"
-                };
-                f.on_object(
-                    policy,
-                    &["spec", "rules", &r, "to", &t, "operation", field],
-                    format!(
-                        "AuthorizationPolicy {} selects workloads of ambient namespace {ns} and matches on `{field}`, which only a waypoint sees: {what}",
-                        policy.name
-                    ),
-                    "keep ztunnel's policy to principals, namespaces, IP blocks and ports, and attach HTTP rules to a waypoint (`targetRefs` to the Service or the waypoint's Gateway, the namespace labelled `istio.io/use-waypoint`)".into(),
-                );
-            }
+            let Some((at, field)) = http_attribute(rule) else { continue };
+            let r = r.to_string();
+            let mut path = vec!["spec", "rules", r.as_str()];
+            path.extend(at.iter().map(String::as_str));
+            let what = if action == "ALLOW" {
+                "ztunnel drops this rule from the ALLOW policy, so the rule admits no one, Kong included"
+            } else {
+                "ztunnel enforces this DENY rule without its HTTP part, so it denies every request it would match on other terms"
+            };
+            f.on_object(
+                policy,
+                &path,
+                format!(
+                    "AuthorizationPolicy {} selects workloads of ambient namespace {ns} and matches on `{field}`, which only a waypoint sees: {what}",
+                    policy.name
+                ),
+                "keep ztunnel's policy to principals, namespaces, IP blocks and ports, and attach HTTP rules to a waypoint (`targetRefs` to the Service or the waypoint's Gateway, the namespace labelled `istio.io/use-waypoint`)".into(),
+            );
         }
     }
 }

@@ -45,6 +45,10 @@ impl Context<'_> {
             )?;
         }
         let mesh = self.live.mesh;
+        // A reset from a pod is ambiguous in ambient mode: proven only by this Service's backend
+        // having answered before.
+        self.backend_proven = service_of_url(&s.url, self.namespace).is_some_and(|svc| self.proven.contains(&svc));
+        let backend_proven = self.backend_proven;
         let expected = format!("{} {} from {name} -> {}", s.method, s.url, expectation(&s.expect));
         let answers = std::cell::RefCell::new(Vec::new());
         let last = LastFailure::default();
@@ -63,7 +67,8 @@ impl Context<'_> {
                         .borrow_mut()
                         .push(Answer::record(&observation, &self.loaded.scenario.snapshot.redact_headers));
                     last.judged();
-                    judged(evaluate(&s.expect, &observation, mesh, Path::FromPod), observation)
+                    let verdict = evaluate(&s.expect, &observation, mesh, Path::FromPod);
+                    judged(resolve_ambiguity(verdict, backend_proven), observation)
                 }
                 // The exec itself failed: recorded as a failed attempt, so replay resets its
                 // count where the live run did.

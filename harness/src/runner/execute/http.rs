@@ -27,6 +27,15 @@ impl Context<'_> {
         })
         .await;
         self.record(RecordedStep::Http(s), answers.into_inner(), outcome.is_ok());
+        // Kong is meshed: the echo backend answering it proves the Services Kong routed the
+        // request to, for a later ambiguous refusal.
+        if let Ok(judged) = &outcome
+            && matches!(&judged.observation.outcome, crate::probe::Outcome::Response(r) if r.echo.is_some())
+            && self.live.mesh != Mesh::None
+        {
+            let backends = self.kong_backends(&s.request.path);
+            self.proven.extend(backends);
+        }
         self.keep(outcome, &last)
     }
 
@@ -34,10 +43,16 @@ impl Context<'_> {
     /// client earlier, read from the scenario's Ingresses and HTTPRoutes on a Gateway. No route
     /// found means no proof.
     pub(super) fn route_backend_proven(&self, path: &str) -> bool {
-        let files: Vec<String> = self.loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
-        let Ok(objects) = self.manifests(&files) else { return false };
-        let backends = ingress_backends(&objects, &self.var("host"), path);
+        let backends = self.kong_backends(path);
         !backends.is_empty() && backends.iter().all(|b| self.proven.contains(b))
+    }
+
+    /// The Services the scenario's routes send `path` on its host to (none when its fixtures do
+    /// not load).
+    fn kong_backends(&self, path: &str) -> std::collections::BTreeSet<String> {
+        let files: Vec<String> = self.loaded.scenario.fixtures.iter().map(|f| f.value.clone()).collect();
+        let Ok(objects) = self.manifests(&files) else { return Default::default() };
+        ingress_backends(&objects, &self.var("host"), path)
     }
 }
 

@@ -13,6 +13,7 @@
 mod apply;
 mod from_pod;
 mod http;
+mod load;
 mod mesh;
 mod metrics;
 mod mutant;
@@ -351,6 +352,8 @@ struct Context<'a> {
     proven: std::collections::BTreeSet<String>,
     /// Whether the traffic step running had that proof (recorded in its transcript).
     backend_proven: bool,
+    /// Each load window measured, by the number of the step that ran it.
+    windows: Vec<(usize, load::LoadWindow)>,
 }
 
 impl<'a> Context<'a> {
@@ -365,6 +368,7 @@ impl<'a> Context<'a> {
             step_number: 0,
             proven: std::collections::BTreeSet::new(),
             backend_proven: false,
+            windows: Vec::new(),
         }
     }
 
@@ -387,6 +391,8 @@ impl<'a> Context<'a> {
             Step::ExpectResource(s) => self.expect_resource(s).await,
             Step::Metrics(s) => self.metrics(s).await,
             Step::MeshMembership(s) => self.mesh_membership(s).await,
+            Step::Load(s) => self.load(s).await,
+            Step::Restart(s) => self.restart(s).await,
         }
     }
     fn manifests(&self, files: &[String]) -> Result<Vec<Value>, String> {
@@ -442,15 +448,38 @@ impl<'a> Context<'a> {
 
     /// [`Self::record`], naming the trace id a trace step sent.
     fn record_traced(&mut self, step: RecordedStep<'_>, trace_id: Option<&str>, answers: Vec<Answer>, passed: bool) {
+        self.record_full(step, trace_id, answers, &[], None, passed);
+    }
+
+    /// Keep a transcript with everything a step kind may record (a load window's disruptions
+    /// and length included).
+    fn record_full(
+        &mut self,
+        step: RecordedStep<'_>,
+        trace_id: Option<&str>,
+        answers: Vec<Answer>,
+        disruptions: &[crate::check::load::Disruption],
+        window_ms: Option<u64>,
+        passed: bool,
+    ) {
         let kind = match step {
             RecordedStep::Http(_) => "http",
             RecordedStep::FromPod(_) => "from-pod",
             RecordedStep::Split(_) => "split",
             RecordedStep::Trace(_) => "trace",
+            RecordedStep::Load(_) => "load",
         };
         let verdict = if passed { ReplayVerdict::Pass } else { ReplayVerdict::Fail };
-        let recorded =
-            Recorded { mesh: self.live.mesh, trace_id, backend_proven: self.backend_proven, step, answers, verdict };
+        let recorded = Recorded {
+            mesh: self.live.mesh,
+            trace_id,
+            backend_proven: self.backend_proven,
+            step,
+            answers,
+            disruptions,
+            window_ms,
+            verdict,
+        };
         match serde_saphyr::to_string(&recorded) {
             Ok(text) => self.transcripts.push((format!("{:02}-{kind}.yaml", self.step_number), text)),
             Err(e) => tracing::warn!(

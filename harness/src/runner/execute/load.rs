@@ -1,0 +1,249 @@
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+
+use super::*;
+use crate::check::load::{Budget, Disruption, LatencyBudget, LoadVerdict, Sample};
+use crate::scenario::{LoadStep, RestartStep, RestartTarget};
+
+/// The most requests of a load window in flight at once: at 100 a second with a 10 s deadline,
+/// a backend that stops answering would otherwise pile up a thousand.
+const MAX_IN_FLIGHT: usize = 200;
+
+/// A load window as the report keeps it: the series per second, the disruptions and the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadWindow {
+    pub series: Vec<crate::check::load::Bucket>,
+    pub disruptions: Vec<Disruption>,
+    pub verdict: LoadVerdict,
+}
+
+impl Context<'_> {
+    /// Load through Kong at `rate` while the enclosed steps run, then the budget's verdict. An
+    /// enclosed step that fails fails the load step with its own failure (the window is still
+    /// recorded).
+    pub(super) async fn load(&mut self, s: &LoadStep) -> StepResult {
+        let probe = self.probe(false)?;
+        let host = self.var("host");
+        let extra = self.extra_headers(&s.request);
+        let versions = self.pod_versions().await?;
+        let mesh = self.live.mesh;
+        let redact = self.loaded.scenario.snapshot.redact_headers.clone();
+        let stop = CancellationToken::new();
+        let start = tokio::time::Instant::now();
+        let traffic = drive(&probe, s, &host, &extra, &versions, mesh, &redact, start, stop.clone());
+        let during = async {
+            tokio::time::sleep(s.warmup.0).await;
+            let mut disruptions = Vec::new();
+            let mut failed = None;
+            for (i, step) in s.during.iter().enumerate() {
+                let begun = start.elapsed();
+                let result = Box::pin(self.step(step)).await;
+                disruptions.push(Disruption { name: crate::plan::describe(step), start: begun, end: start.elapsed() });
+                if let Err(e) = result {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+            if failed.is_none() {
+                tokio::time::sleep(s.cooldown.0).await;
+            }
+            stop.cancel();
+            (disruptions, failed)
+        };
+        let (answered, (disruptions, failed)) = tokio::join!(traffic, during);
+        let window_end = start.elapsed();
+        let samples: Vec<Sample> = answered.iter().map(|(sample, _)| *sample).collect();
+        let budget = Budget {
+            errors: s.budget.errors,
+            outage: s.budget.outage.0,
+            latency: s.budget.latency.map(|l| LatencyBudget { percentile: l.percentile, max: l.max.0 }),
+        };
+        let verdict = crate::check::load::evaluate(&samples, &disruptions, &budget, window_end);
+        let passed = failed.is_none() && verdict.passed();
+        let answers = answered.into_iter().map(|(_, a)| a).collect();
+        let budget_record = crate::replay::LoadBudgetRecord {
+            errors: s.budget.errors,
+            outage: s.budget.outage,
+            latency: s.budget.latency.map(|l| crate::replay::LatencyRecord { percentile: l.percentile, max: l.max }),
+        };
+        let window = crate::replay::LoadWindowStep {
+            request: &s.request,
+            rate: s.rate,
+            expect: &s.expect,
+            budget: budget_record,
+        };
+        let window_ms = Some(window_end.as_millis() as u64);
+        self.record_full(RecordedStep::Load(&window), None, answers, &disruptions, window_ms, passed);
+        let series = crate::check::load::series(&samples);
+        self.windows.push((self.step_number, LoadWindow { series, disruptions, verdict: verdict.clone() }));
+        if let Some((i, e)) = failed {
+            return Err(StepFailure {
+                kind: e.kind,
+                detail: format!("under load, enclosed step {} failed: {}; the load so far: {verdict}", i + 1, e.detail),
+            });
+        }
+        if verdict.passed() { Ok(verdict.to_string()) } else { Err(StepFailure::verdict(verdict.to_string())) }
+    }
+
+    /// A rolling restart of `s.target`, then until it has rolled out.
+    pub(super) async fn restart(&mut self, s: &RestartStep) -> StepResult {
+        let client = &self.live.client;
+        let targets = self.restart_targets(&s.target).await?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let at = k8s::rfc3339_utc(now.as_secs());
+        let mut restarted = Vec::new();
+        for (kind, namespace, name) in &targets {
+            let generation =
+                k8s::restart_workload(client, kind, namespace, name, &at).await.map_err(|e| e.to_string())?;
+            restarted.push((kind.as_str(), namespace.as_str(), name.as_str(), generation));
+        }
+        let expected = format!("{} rolled out", s.target);
+        let last = LastFailure::default();
+        let outcome = eventually(s.timeout.0, self.live.interval, &expected, || async {
+            for (kind, namespace, name, generation) in &restarted {
+                match k8s::rolled_out(client, kind, namespace, name, *generation).await {
+                    Ok(Attempt::Pass(_)) => {}
+                    Ok(Attempt::Fail(Seen(seen))) => {
+                        last.judged();
+                        return Attempt::Fail(Seen(format!("{kind} {namespace}/{name}: {seen}")));
+                    }
+                    Err(e) => {
+                        last.errored();
+                        return Attempt::Fail(Seen(e.to_string()));
+                    }
+                }
+            }
+            let names: Vec<String> = restarted.iter().map(|(k, ns, n, _)| format!("{k} {ns}/{n}")).collect();
+            Attempt::Pass(Seen(format!("restarted and rolled out: {}", names.join(", "))))
+        })
+        .await;
+        outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
+    }
+
+    /// The workloads `target` names on this cluster: (kind, namespace, name).
+    async fn restart_targets(&self, target: &RestartTarget) -> Result<Vec<(String, String, String)>, String> {
+        let client = &self.live.client;
+        let by_selector = |namespace: String, selector: String, what: &'static str| async move {
+            let api: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| format!("listing {what} ({selector}) in {namespace}: {e}"))?;
+            let found: Vec<(String, String, String)> = list
+                .items
+                .into_iter()
+                .filter_map(|d| Some(("Deployment".to_owned(), namespace.clone(), d.metadata.name?)))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("no Deployment of {what} ({selector}) in {namespace}"));
+            }
+            Ok(found)
+        };
+        match target {
+            // Kong's gateway Deployment: the one whose pods the gateway selector picks.
+            RestartTarget::Kong => {
+                let namespace = self.live.kong_namespace.clone();
+                let api: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+                let list = api
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| format!("listing Deployments in {namespace}: {e}"))?;
+                let wanted: BTreeMap<&str, &str> =
+                    self.live.kong_selector.split(',').filter_map(|kv| kv.split_once('=')).collect();
+                let found: Vec<(String, String, String)> = list
+                    .items
+                    .into_iter()
+                    .filter(|d| {
+                        let labels =
+                            d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref());
+                        labels.is_some_and(|l| wanted.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+                    })
+                    .filter_map(|d| Some(("Deployment".to_owned(), namespace.clone(), d.metadata.name?)))
+                    .collect();
+                if found.is_empty() {
+                    return Err(format!(
+                        "no Deployment in {namespace} runs Kong's gateway pods ({})",
+                        self.live.kong_selector
+                    ));
+                }
+                Ok(found)
+            }
+            RestartTarget::MeshControlPlane => match self.live.mesh {
+                Mesh::Istio | Mesh::IstioAmbient => {
+                    by_selector("istio-system".into(), crate::cluster::discover::ISTIOD_SELECTOR.into(), "istiod").await
+                }
+                Mesh::Linkerd => {
+                    by_selector(
+                        "linkerd".into(),
+                        crate::cluster::discover::LINKERD_DESTINATION_SELECTOR.into(),
+                        "Linkerd's destination",
+                    )
+                    .await
+                }
+                Mesh::None => Err("mesh none has no control plane to restart".into()),
+            },
+            RestartTarget::Ztunnel => {
+                if self.live.mesh != Mesh::IstioAmbient {
+                    return Err(format!("no ztunnel on {}", self.live.mesh));
+                }
+                let api: Api<DaemonSet> = Api::namespaced(client.clone(), "istio-system");
+                api.get_opt("ztunnel")
+                    .await
+                    .map_err(|e| format!("reading DaemonSet istio-system/ztunnel: {e}"))?
+                    .ok_or("no DaemonSet istio-system/ztunnel")?;
+                Ok(vec![("DaemonSet".into(), "istio-system".into(), "ztunnel".into())])
+            }
+            RestartTarget::Workload { kind, name } => {
+                Ok(vec![(kind.as_str().to_owned(), self.namespace.to_owned(), name.clone())])
+            }
+        }
+    }
+}
+
+/// Send `s.request` through Kong at `s.rate` a second from `start` until `stop`, each request
+/// judged by `s.expect` as it answers; then wait for those still in flight (each has its own
+/// deadline). Requests are sent on schedule whatever earlier ones do, so a backend that hangs
+/// shows as failures, not as fewer requests.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    probe: &HttpProbe,
+    s: &LoadStep,
+    host: &str,
+    extra: &BTreeMap<String, String>,
+    versions: &PodVersions,
+    mesh: Mesh,
+    redact: &[String],
+    start: tokio::time::Instant,
+    stop: CancellationToken,
+) -> Vec<(Sample, Answer)> {
+    let period = Duration::from_secs(1) / s.rate;
+    let mut ticks = tokio::time::interval_at(start, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight = FuturesUnordered::new();
+    let mut done = Vec::new();
+    let one = |sent: Duration| async move {
+        let observation = probe.send(&s.request, host, extra, versions).await;
+        let passed = evaluate(&s.expect, &observation, mesh, Path::ThroughKong).passed();
+        let latency = matches!(observation.outcome, crate::probe::Outcome::Response(_))
+            .then(|| Duration::from_millis(observation.elapsed_ms));
+        let mut answer = Answer::record(&observation, redact);
+        answer.at_ms = Some(sent.as_millis() as u64);
+        answer.latency_ms = latency.map(|l| l.as_millis() as u64);
+        (Sample { at: sent, passed, latency }, answer)
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(answered) = in_flight.next(), if !in_flight.is_empty() => done.push(answered),
+            _ = ticks.tick(), if in_flight.len() < MAX_IN_FLIGHT => in_flight.push(one(start.elapsed())),
+        }
+    }
+    while let Some(answered) = in_flight.next().await {
+        done.push(answered);
+    }
+    done.sort_by_key(|(s, _)| s.at);
+    done
+}
