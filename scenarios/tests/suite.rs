@@ -101,6 +101,7 @@ fn transcript_coverage(dir: &Path) -> Result<(), Failed> {
             Step::Split(_) => kinds.push("split"),
             Step::Metrics(_) => kinds.push("metrics"),
             Step::Trace(_) => kinds.push("trace"),
+            Step::Load(_) => kinds.push("load"),
             _ => {}
         }
         for kind in kinds {
@@ -117,7 +118,7 @@ fn transcript_coverage(dir: &Path) -> Result<(), Failed> {
     }
     let mut missing = Vec::new();
     for mesh in [Mesh::Istio, Mesh::Linkerd] {
-        for kind in ["status", "refused", "mtls", "split", "metrics"] {
+        for kind in ["status", "refused", "mtls", "split", "metrics", "load"] {
             for pass in [true, false] {
                 if !seen.contains(&(mesh, kind, pass)) {
                     missing.push(format!("{kind} {} on {mesh}", if pass { "passing" } else { "failing" }));

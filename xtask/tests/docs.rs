@@ -77,7 +77,8 @@ fn the_scenario_format_examples_lint_as_written() {
     let scenario = find("name: ");
     let reference = find("request:\n");
     let mutants = find("mutants:\n");
-    assert_eq!(yaml.len(), 3, "a new example on the page needs its place in this test");
+    let load = find("- load:\n");
+    assert_eq!(yaml.len(), 4, "a new example on the page needs its place in this test");
     let name = scenario.lines().next().unwrap().trim_start_matches("name:").split('#').next().unwrap().trim();
 
     let project = project();
@@ -112,6 +113,16 @@ fn the_scenario_format_examples_lint_as_written() {
     let with_step = scenario.replacen("snapshot:", &format!("{step}snapshot:"), 1);
     assert_ne!(&with_step, scenario, "the scenario ends its steps with `snapshot:`");
     lint_clean(&with_step, "the request and expectation reference");
+
+    // The load example as one more step; restarting Kong makes the scenario one that runs alone.
+    let with_load = scenario.replacen("snapshot:", &format!("{}snapshot:", indent(load, 2)), 1).replacen(
+        "covers:",
+        "exclusive: true\ncovers:",
+        1,
+    );
+    lint_clean(&with_load, "the load example");
+    let out = kme2e(project.path(), &["plan", "istio"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("load GET /echo/load at 20/s"), "{}", text(&out));
 
     lint_clean(&format!("{scenario}{mutants}"), "the mutants example");
     let out = kme2e(project.path(), &["plan", "istio"]);

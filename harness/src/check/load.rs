@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// One request of a load window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     /// When it was sent, from the window's start.
     pub at: Duration,
@@ -28,16 +28,48 @@ pub struct Sample {
     pub latency: Option<Duration>,
 }
 
-/// A step that ran while the load did (a restart, an upgrade), from the window's start.
+/// A step that ran while the load did (a restart, an upgrade), from the window's start; in
+/// transcripts and `run.json` as milliseconds (`start_ms`, `end_ms`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Disruption {
     pub name: String,
+    #[serde(rename = "start_ms", with = "millis")]
     pub start: Duration,
+    #[serde(rename = "end_ms", with = "millis")]
     pub end: Duration,
 }
 
+/// A duration as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
 /// What a load window may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     /// The largest share of failed requests, in [0, 1).
     pub errors: f64,
@@ -47,7 +79,7 @@ pub struct Budget {
     pub latency: Option<LatencyBudget>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LatencyBudget {
     pub percentile: u8,
     pub max: Duration,
@@ -58,6 +90,7 @@ pub struct LatencyBudget {
 pub struct Recovery {
     pub disruption: String,
     /// `None`: it never recovered within the window.
+    #[serde(rename = "after_ms", with = "millis::option")]
     pub after: Option<Duration>,
 }
 
@@ -67,10 +100,12 @@ pub struct LoadVerdict {
     pub sent: usize,
     pub failed: usize,
     pub error_ratio: f64,
+    #[serde(rename = "longest_outage_ms", with = "millis")]
     pub longest_outage: Duration,
     pub recovered: bool,
     pub recoveries: Vec<Recovery>,
     /// The budget's percentile, measured (when the budget has one and a request passed).
+    #[serde(rename = "latency_ms", with = "millis::option")]
     pub latency: Option<Duration>,
     /// Each way the window broke its budget; empty when within it.
     pub problems: Vec<String>,
@@ -201,6 +236,16 @@ pub fn evaluate(samples: &[Sample], disruptions: &[Disruption], budget: &Budget,
     LoadVerdict { sent, failed, error_ratio, longest_outage, recovered, recoveries, latency, problems }
 }
 
+/// A load window as the report keeps it: the step that ran it (1-based), the series per
+/// second, the disruptions and the verdict (`run.json`; the summary draws it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    pub step: usize,
+    pub series: Vec<Bucket>,
+    pub disruptions: Vec<Disruption>,
+    pub verdict: LoadVerdict,
+}
+
 /// One second of a load window, for the report's chart and `run.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -247,12 +292,16 @@ pub fn mermaid(title: &str, series: &[Bucket], disruptions: &[Disruption]) -> St
             if inside { top.to_string() } else { "0".to_owned() }
         })
         .collect();
-    // Mermaid's own syntax: a quoted title may not hold a double quote.
-    let title = title.replace('"', "'");
-    let names: Vec<&str> = disruptions.iter().map(|d| d.name.as_str()).collect();
+    // Names come from scenarios: only characters that can neither end Mermaid's quoted title
+    // nor the Markdown code block.
+    let plain = |text: &str| -> String {
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || " ./,:'_-()".contains(c) { c } else { '_' }).collect()
+    };
+    let title = plain(&title.replace('"', "'"));
+    let names: Vec<String> = disruptions.iter().map(|d| plain(&d.name.replace('"', "'"))).collect();
     format!(
         "```mermaid\nxychart-beta\n    title \"{title} (bars: {})\"\n    x-axis \"second\" [{}]\n    y-axis \"requests\" 0 --> {top}\n    bar [{}]\n    line [{}]\n    line [{}]\n```\n",
-        if names.is_empty() { "no disruption".to_owned() } else { names.join(", ").replace('"', "'") },
+        if names.is_empty() { "no disruption".to_owned() } else { names.join(", ") },
         seconds.join(", "),
         during.join(", "),
         passed.join(", "),

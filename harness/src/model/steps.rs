@@ -578,7 +578,7 @@ pub struct LoadStep {
     pub cooldown: Timeout,
     pub budget: LoadBudget,
     /// The steps the load runs through (none: the window measures steady traffic).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_nested")]
     pub during: Vec<Step>,
 }
 
@@ -613,6 +613,15 @@ pub struct LatencyLimit {
     #[serde(deserialize_with = "percentile")]
     pub percentile: u8,
     pub max: Timeout,
+}
+
+/// A load's enclosed steps: anything but another load (one window at a time).
+fn not_nested<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
+    let steps = Vec::<Step>::deserialize(d)?;
+    if steps.iter().any(|s| matches!(s, Step::Load(_))) {
+        return Err(serde::de::Error::custom("a load runs no other load inside it: one window at a time"));
+    }
+    Ok(steps)
 }
 
 /// A load's rate: 1 to 100 requests a second (a test of a kind cluster, not a load test).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// One scenario on one mesh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioResult {
     pub scenario: String,
     pub mesh: String,
@@ -31,6 +31,10 @@ pub struct ScenarioResult {
     /// or the first failure).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<PhaseTime>,
+    /// The load windows of the reported attempt: each second's requests and failures, the
+    /// disruptions and the budget's verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_windows: Vec<crate::check::load::Window>,
 }
 
 /// One phase of a scenario and how long it took.
@@ -72,7 +76,7 @@ pub enum Outcome {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
     pub run: String,
     pub profile: String,
@@ -283,6 +287,21 @@ pub fn markdown(report: &RunReport) -> String {
             out.push_str(&format!("\nArtifacts: {}\n", md_code(&a.display().to_string(), false)));
         }
     }
+    for r in &report.results {
+        for w in &r.load_windows {
+            // Names are scenario and step text: code spans in the heading, quotes dropped in
+            // Mermaid's own title string.
+            out.push_str(&format!(
+                "\n### Load: {} on {}, step {}\n\n{}\n\n",
+                md_code(&r.scenario, false),
+                md_code(&r.mesh, false),
+                w.step,
+                md_code(&w.verdict.to_string(), false)
+            ));
+            let title = format!("{} step {}: requests per second, passed and failed", r.scenario, w.step);
+            out.push_str(&crate::check::load::mermaid(&title, &w.series, &w.disruptions));
+        }
+    }
     out.push_str(&format!("\nRerun: {}\n", md_code(&report.rerun, false)));
     out
 }
@@ -347,6 +366,31 @@ pub fn write(
 mod tests {
     use super::*;
 
+    /// A 6 s window at 5 requests a second, two failing in second 3 while Kong restarts.
+    fn sample_window() -> crate::check::load::Window {
+        use std::time::Duration;
+
+        use crate::check::load::{Budget, Disruption, Sample, evaluate, series};
+        let samples: Vec<Sample> = (0..30)
+            .map(|i| {
+                let passed = !(15..17).contains(&i);
+                Sample {
+                    at: Duration::from_millis(i * 200),
+                    passed,
+                    latency: passed.then(|| Duration::from_millis(14)),
+                }
+            })
+            .collect();
+        let restart = Disruption {
+            name: "restart Kong's gateway".into(),
+            start: Duration::from_secs(2),
+            end: Duration::from_secs(4),
+        };
+        let budget = Budget { errors: 0.1, outage: Duration::from_secs(1), latency: None };
+        let verdict = evaluate(&samples, std::slice::from_ref(&restart), &budget, Duration::from_secs(6));
+        crate::check::load::Window { step: 3, series: series(&samples), disruptions: vec![restart], verdict }
+    }
+
     pub(crate) fn sample() -> RunReport {
         RunReport {
             run: "r1k2".into(),
@@ -367,6 +411,7 @@ mod tests {
                     artifacts: None,
                     notes: Vec::new(),
                     phases: Vec::new(),
+                    load_windows: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "split-canary".into(),
@@ -380,6 +425,7 @@ mod tests {
                     artifacts: Some("target/e2e/r1k2/artifacts/split-canary".into()),
                     notes: Vec::new(),
                     phases: Vec::new(),
+                    load_windows: Vec::new(),
                 },
                 ScenarioResult {
                     scenario: "tracing-istio".into(),
@@ -389,6 +435,7 @@ mod tests {
                     artifacts: None,
                     notes: Vec::new(),
                     phases: Vec::new(),
+                    load_windows: Vec::new(),
                 },
             ],
         }
@@ -622,5 +669,29 @@ mod tests {
     fn summary_and_run_json_are_stable() {
         insta::assert_snapshot!("summary", markdown(&sample()));
         insta::assert_snapshot!("run_json", json(&sample()));
+    }
+
+    /// A load window is drawn in the summary (a Mermaid chart GitHub renders) and kept whole in
+    /// run.json (the series per second, the disruptions, the verdict's measures).
+    #[test]
+    fn a_load_window_is_drawn_and_kept() {
+        let mut report = sample();
+        report.results = vec![ScenarioResult {
+            scenario: "resilience-kong-restart".into(),
+            mesh: "istio".into(),
+            outcome: Outcome::Passed,
+            duration_ms: 46_000,
+            artifacts: None,
+            notes: Vec::new(),
+            phases: Vec::new(),
+            load_windows: vec![sample_window()],
+        }];
+        insta::assert_snapshot!("summary_load", markdown(&report));
+        let json: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        let window = &json["results"][0]["load_windows"][0];
+        assert_eq!(window["series"].as_array().map(Vec::len), Some(6));
+        assert_eq!(window["disruptions"][0]["start_ms"], 2000);
+        assert_eq!(window["verdict"]["longest_outage_ms"], 400);
+        assert_eq!(window["verdict"]["failed"], 2);
     }
 }

@@ -130,6 +130,7 @@ impl ReportFiles {
                 artifacts: None,
                 notes: Vec::new(),
                 phases: Vec::new(),
+                load_windows: Vec::new(),
             })
             .chain(settled)
             .collect();
@@ -191,6 +192,7 @@ mod tests {
             artifacts: None,
             notes: Vec::new(),
             phases: Vec::new(),
+            load_windows: Vec::new(),
         };
         files.event(&Event::ScenarioFinished { index: 0, result: &passed });
         assert!(junit().contains("errors=\"1\""), "{}", junit());

@@ -303,6 +303,33 @@ steps:
         }
     }
 
+    /// A load's budget and shape are checked where written: a budget that lets every request
+    /// fail, a rate out of range, a load inside a load, an unknown restart target.
+    #[test]
+    fn load_steps_that_cannot_fail_or_run_are_refused() {
+        let load = |body: &str| {
+            GOOD.replace(
+                "  - http:\n      request: {path: /}\n      expect: {status: 200}\n",
+                &format!("  - load:\n      request: {{path: /}}\n{body}"),
+            )
+        };
+        let ok =
+            "      rate: 20\n      budget: {errors: 0.01, outage: 2s}\n      during: [{restart: {target: kong}}]\n";
+        let path = Path::new("scenarios/case.yaml");
+        parse_bytes(path, load(ok).into_bytes(), &vars()).unwrap();
+        let err = error_for(load(&ok.replace("errors: 0.01", "errors: 1")));
+        assert!(err.contains("1 allows every request to fail"), "{err}");
+        assert!(err.contains("case.yaml:10:"), "located: {err}");
+        assert!(error_for(load(&ok.replace("rate: 20", "rate: 0"))).contains("rate"));
+        let nested = ok.replace(
+            "[{restart: {target: kong}}]",
+            "[{load: {request: {path: /}, rate: 1, budget: {errors: 0, outage: 1s}}}]",
+        );
+        assert!(error_for(load(&nested)).contains("a load runs no other load inside it"));
+        let err = error_for(load(&ok.replace("target: kong", "target: {workload: {kind: Pod, name: x}}")));
+        assert!(err.contains("unknown variant `Pod`"), "{err}");
+    }
+
     /// The run id survives any scenario name: parallel runs never share a namespace.
     #[test]
     fn namespaces_keep_the_whole_run_id() {

@@ -172,6 +172,7 @@ pub async fn environment_failed<R: Runner>(
         artifacts: plan.discover.is_none().then_some(dir),
         notes,
         phases: Vec::new(),
+        load_windows: Vec::new(),
     }];
     results.extend(plan.scenarios.iter().map(|s| ScenarioResult {
         scenario: s.name.clone(),
@@ -181,6 +182,7 @@ pub async fn environment_failed<R: Runner>(
         artifacts: None,
         notes: Vec::new(),
         phases: Vec::new(),
+        load_windows: Vec::new(),
     }));
     report_of(plan, profile, results)
 }

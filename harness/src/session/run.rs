@@ -515,6 +515,7 @@ fn broken_results(plan: &Plan, mesh: Mesh) -> Vec<ScenarioResult> {
             artifacts: None,
             notes: Vec::new(),
             phases: Vec::new(),
+            load_windows: Vec::new(),
         })
         .collect()
 }

@@ -155,6 +155,7 @@ async fn run_scenario<R: Runner>(run: &Shared<'_, R>, number: usize) -> crate::r
                 artifacts: None,
                 notes: Vec::new(),
                 phases: Vec::new(),
+                load_windows: Vec::new(),
             });
             break;
         }
@@ -207,6 +208,7 @@ async fn run_scenario<R: Runner>(run: &Shared<'_, R>, number: usize) -> crate::r
             artifacts: None,
             notes: Vec::new(),
             phases: Vec::new(),
+            load_windows: Vec::new(),
         },
     };
     result.duration_ms = started.elapsed().as_millis() as u64;
@@ -247,6 +249,7 @@ async fn attempt_scenario<R: Runner>(
         artifacts: None,
         notes: Vec::new(),
         phases: Vec::new(),
+        load_windows: Vec::new(),
     };
     let file = catalog.project.root().join(&planned.file);
     let loaded = match crate::scenario::load(&file, &fixtures_dir, &ctx, profile) {
@@ -268,6 +271,7 @@ async fn attempt_scenario<R: Runner>(
             artifacts: None,
             notes: Vec::new(),
             phases: Vec::new(),
+            load_windows: Vec::new(),
         };
         return (skipped, false);
     }
@@ -407,6 +411,7 @@ async fn attempt_scenario<R: Runner>(
             .iter()
             .map(|s| crate::report::PhaseTime { phase: s.step.clone(), ms: s.duration_ms })
             .collect(),
+        load_windows: outcome.windows.clone(),
     };
     (result, retryable)
 }

@@ -5,20 +5,12 @@ use futures::stream::FuturesUnordered;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 
 use super::*;
-use crate::check::load::{Budget, Disruption, LatencyBudget, LoadVerdict, Sample};
+use crate::check::load::{Budget, Disruption, LatencyBudget, Sample, Window};
 use crate::scenario::{LoadStep, RestartStep, RestartTarget};
 
 /// The most requests of a load window in flight at once: at 100 a second with a 10 s deadline,
 /// a backend that stops answering would otherwise pile up a thousand.
 const MAX_IN_FLIGHT: usize = 200;
-
-/// A load window as the report keeps it: the series per second, the disruptions and the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LoadWindow {
-    pub series: Vec<crate::check::load::Bucket>,
-    pub disruptions: Vec<Disruption>,
-    pub verdict: LoadVerdict,
-}
 
 impl Context<'_> {
     /// Load through Kong at `rate` while the enclosed steps run, then the budget's verdict. An
@@ -41,7 +33,7 @@ impl Context<'_> {
             for (i, step) in s.during.iter().enumerate() {
                 let begun = start.elapsed();
                 let result = Box::pin(self.step(step)).await;
-                disruptions.push(Disruption { name: crate::plan::describe(step), start: begun, end: start.elapsed() });
+                disruptions.push(Disruption { name: disruption_name(step), start: begun, end: start.elapsed() });
                 if let Err(e) = result {
                     failed = Some((i, e));
                     break;
@@ -78,7 +70,7 @@ impl Context<'_> {
         let window_ms = Some(window_end.as_millis() as u64);
         self.record_full(RecordedStep::Load(&window), None, answers, &disruptions, window_ms, passed);
         let series = crate::check::load::series(&samples);
-        self.windows.push((self.step_number, LoadWindow { series, disruptions, verdict: verdict.clone() }));
+        self.windows.push(Window { step: self.step_number, series, disruptions, verdict: verdict.clone() });
         if let Some((i, e)) = failed {
             return Err(StepFailure {
                 kind: e.kind,
@@ -200,6 +192,14 @@ impl Context<'_> {
                 Ok(vec![(kind.as_str().to_owned(), self.namespace.to_owned(), name.clone())])
             }
         }
+    }
+}
+
+/// How a disruption is named in the verdict and the chart: `restart Kong's gateway`.
+fn disruption_name(step: &Step) -> String {
+    match step {
+        Step::Restart(r) => format!("restart {}", r.target),
+        other => other.kind().to_owned(),
     }
 }
 

@@ -129,6 +129,9 @@ pub struct ScenarioRun {
     /// (file name, YAML).
     #[serde(skip)]
     pub transcripts: Vec<(String, String)>,
+    /// The load windows its steps measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::check::load::Window>,
 }
 
 impl ScenarioRun {
@@ -203,6 +206,7 @@ impl Live {
             steps: Vec::new(),
             observations: Vec::new(),
             transcripts: Vec::new(),
+            windows: Vec::new(),
         };
         let redact = loaded.scenario.snapshot.redact_headers.clone();
         let mut context = Context::new(self, loaded, &namespace, run);
@@ -241,6 +245,7 @@ impl Live {
         }
         out.passed = out.steps.iter().all(|s| s.passed);
         out.transcripts = std::mem::take(&mut context.transcripts);
+        out.windows = std::mem::take(&mut context.windows);
         // Normalised with the run id the scenario was rendered with (a retry's is its own).
         let rendered_run = loaded.vars.get("run").unwrap_or(run);
         out.observations = context
@@ -352,8 +357,8 @@ struct Context<'a> {
     proven: std::collections::BTreeSet<String>,
     /// Whether the traffic step running had that proof (recorded in its transcript).
     backend_proven: bool,
-    /// Each load window measured, by the number of the step that ran it.
-    windows: Vec<(usize, load::LoadWindow)>,
+    /// Each load window measured.
+    windows: Vec<crate::check::load::Window>,
 }
 
 impl<'a> Context<'a> {

@@ -895,3 +895,84 @@ fn cluster_with_network_policies(req: &KubeRequest) -> (u16, Value) {
     }
     cluster(req)
 }
+
+/// A restart under load, end to end against the mock cluster and a stand-in Kong whose answers
+/// fail for `outage` after the restart's patch reaches the API server (`None`: from then on):
+/// within budget, over it, and never recovering. The window, its transcript and the
+/// disruption's timing come from the real step.
+async fn restart_under_load(outage: Option<Duration>) -> ScenarioRun {
+    use std::sync::{Arc, Mutex};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded =
+        load(&root.join("scenarios/resilience-backend-rollout.yaml"), &root.join("fixtures"), &ctx, &profile).unwrap();
+    let Some(Step::Load(s)) = loaded.scenario.steps.get_mut(2) else { panic!("step 3 is the load") };
+    s.rate = 50;
+    s.warmup = crate::scenario::Timeout(Duration::from_millis(300));
+    s.cooldown = crate::scenario::Timeout(Duration::from_millis(600));
+    s.budget.outage = crate::scenario::Timeout(Duration::from_millis(150));
+    let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+    let restarted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let seen_restart = restarted.clone();
+    let (client, _) = kube_mock(move |req| {
+        if req.method == "PATCH" && req.path.ends_with("/deployments/echo-v1") && req.body.contains(k8s::RESTARTED_AT) {
+            *seen_restart.lock().unwrap() = Some(std::time::Instant::now());
+            let namespace = req.path.split('/').nth(5).unwrap_or_default();
+            return (200, crate::testing::deployment("echo-v1", namespace, crate::testing::Rollout::Done));
+        }
+        cluster(req)
+    });
+    let secret = ctx.secret.clone();
+    let ns = namespace.clone();
+    let addr = serve(move |head| {
+        let since = *restarted.lock().unwrap();
+        let failing = since.is_some_and(|t| outage.is_none_or(|o| t.elapsed() < o));
+        if failing && head.path.starts_with("/echo/load") {
+            return Reply::json(
+                502,
+                r#"{"message":"An invalid response was received from the upstream server"}"#.into(),
+            );
+        }
+        kong(head, &ns, &secret)
+    })
+    .await;
+    let mut live = live(&versions, &root, addr);
+    live.client = client;
+    live.run(&loaded, "r1test", &CancellationToken::new()).await
+}
+
+#[tokio::test]
+async fn a_restart_under_load_is_judged_by_its_budget() {
+    let run = restart_under_load(Some(Duration::ZERO)).await;
+    assert!(run.passed, "{run:#?}");
+    let window = &run.windows[0];
+    assert_eq!(window.step, 3);
+    assert_eq!(window.disruptions.len(), 1);
+    assert_eq!(window.disruptions[0].name, "restart Deployment/echo-v1");
+    assert!(window.disruptions[0].start >= Duration::from_millis(300), "after the warmup: {window:?}");
+    assert!(window.verdict.sent >= 30 && window.verdict.failed == 0, "{}", window.verdict);
+    assert!(run.steps[3].detail.starts_with("0 of "), "{}", run.steps[3].detail);
+    // The window's transcript replays to the same verdict.
+    let (_, text) = run.transcripts.iter().find(|(name, _)| name.ends_with("-load.yaml")).expect("a load transcript");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("load.yaml");
+    std::fs::write(&file, text).unwrap();
+    let replayed = crate::replay::judge(&crate::replay::load(&file).unwrap(), &file).unwrap();
+    assert_eq!(replayed.verdict, crate::replay::Verdict::Pass, "{}", replayed.detail);
+
+    // 400 ms of 502s: an outage over the 150 ms budget, a verdict naming it.
+    let run = restart_under_load(Some(Duration::from_millis(400))).await;
+    assert!(!run.passed);
+    let failure = run.failure().unwrap();
+    assert_eq!(failure.failure, Some(FailureKind::Verdict), "{failure:?}");
+    assert!(failure.detail.contains("is longer than the budget's 0.1s"), "{}", failure.detail);
+    assert!(run.windows[0].verdict.recovered);
+
+    // Never answering again after the restart: the window ends in an outage.
+    let run = restart_under_load(None).await;
+    let failure = run.failure().unwrap();
+    assert!(failure.detail.contains("the traffic never recovered"), "{}", failure.detail);
+    assert!(!run.windows[0].verdict.recovered);
+}
