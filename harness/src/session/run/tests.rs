@@ -531,3 +531,46 @@ fn your_kong_values_are_linted_before_anything_is_created() {
         .unwrap();
     assert!(prepare(&catalog, &request, "r1", HostPorts { http: 1, https: 2 }, &progress).is_ok());
 }
+
+/// A simulated run of a resilience scenario: the backend restarted under load through the
+/// stand-in Kong, and the window drawn in summary.md and kept in run.json.
+#[tokio::test]
+async fn a_load_window_reaches_the_runs_summary_and_run_json() {
+    let work = tempfile::tempdir().unwrap();
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The shipped scenario with a short window: load from 200 ms before the restart to 300 ms after.
+    let scenario = std::fs::read_to_string(checkout.join("scenarios/resilience-backend-rollout.yaml"))
+        .unwrap()
+        .replacen("      rate: 20\n", "      rate: 20\n      warmup: 200ms\n      cooldown: 300ms\n", 1);
+    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
+    std::fs::write(work.path().join("scenarios/resilience-backend-rollout.yaml"), scenario).unwrap();
+    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
+    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    let kong = crate::testing::kong_for_any_run().await;
+    let cancel = CancellationToken::new();
+    let outcome = run_in(
+        work.path(),
+        &["resilience-backend-rollout"],
+        Commands::default(),
+        api,
+        kong,
+        |_| {},
+        &cancel,
+        &crate::runner::events::Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report);
+    let summary = std::fs::read_to_string(outcome.run_dir.join("summary.md")).unwrap();
+    assert!(summary.contains("### Load: `resilience-backend-rollout` on `istio`, step 3"), "{summary}");
+    assert!(summary.contains("```mermaid\nxychart-beta\n"), "{summary}");
+    assert!(summary.contains("bars: restart Deployment/echo-v1"), "{summary}");
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outcome.run_dir.join("run.json")).unwrap()).unwrap();
+    let window = &run_json["results"][0]["load_windows"][0];
+    assert_eq!(window["step"], 3);
+    assert_eq!(window["verdict"]["failed"], 0);
+    assert!(window["verdict"]["sent"].as_u64().unwrap() >= 5, "{window}");
+    assert_eq!(window["disruptions"][0]["name"], "restart Deployment/echo-v1");
+}
