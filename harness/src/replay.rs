@@ -65,6 +65,10 @@ pub struct Transcript {
     /// A load window: how long it ran, in milliseconds (outages still open at its end run to it).
     #[serde(default)]
     pub window_ms: Option<u64>,
+    /// A load window: the enclosed step that failed, which fails the window whatever its
+    /// traffic did.
+    #[serde(default)]
+    pub enclosed_failure: Option<String>,
     pub verdict: Verdict,
 }
 
@@ -78,11 +82,19 @@ pub struct Recorded<'a> {
     pub backend_proven: bool,
     pub step: RecordedStep<'a>,
     pub answers: Vec<Answer>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub disruptions: &'a [crate::check::load::Disruption],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window_ms: Option<u64>,
+    /// A load window's disruptions, length and failed enclosed step.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadRecord<'a>>,
     pub verdict: Verdict,
+}
+
+/// What a load window's transcript holds besides its answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadRecord<'a> {
+    pub disruptions: &'a [crate::check::load::Disruption],
+    pub window_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enclosed_failure: Option<&'a str>,
 }
 
 /// A recorded step, serialised as a scenario file writes it (`- http: {...}`).
@@ -302,6 +314,12 @@ pub fn judge(transcript: &Transcript, file: &Path) -> Result<Replayed, ReplayErr
                 &budget,
                 std::time::Duration::from_millis(window_ms),
             );
+            if let Some(failure) = &transcript.enclosed_failure {
+                return Ok(Replayed {
+                    verdict: Verdict::Fail,
+                    detail: format!("an enclosed step failed: {failure}; the load: {verdict}"),
+                });
+            }
             Ok(Replayed {
                 verdict: if verdict.passed() { Verdict::Pass } else { Verdict::Fail },
                 detail: verdict.to_string(),

@@ -7,16 +7,21 @@
 //! Definitions, so that a verdict can be checked by hand:
 //! - an **outage** is a maximal run of consecutive failed requests, in send order; it lasts from
 //!   the first of them being sent to the next passing request being sent. One that no passing
-//!   request ends lasts to the end of the window and means the traffic **never recovered**,
-//!   which fails whatever the budget says;
-//! - a disruption's **recovery time** is from its start to the end of the last outage that began
-//!   after its start and before the next disruption's (0 when none did);
+//!   request ends lasts to the end of the window; when that is [`NEVER_RECOVERED_AFTER`] or
+//!   more, the traffic **never recovered**, which fails whatever the budget says (a last
+//!   request or two failing just before the window closed is an outage like any other);
+//! - a disruption's **recovery time** is from its start to the end of the last outage still
+//!   going on at its start or beginning after it, before the next disruption's (0 when none);
 //! - a latency percentile is the nearest-rank percentile of the passing requests' latencies.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+/// How long an outage still open when the window ends must have lasted for the traffic to
+/// count as never recovered.
+pub const NEVER_RECOVERED_AFTER: Duration = Duration::from_secs(1);
 
 /// One request of a load window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +148,17 @@ impl fmt::Display for LoadVerdict {
     }
 }
 
+/// `2s`, `1500ms`, `12.3s`: exact below ten seconds, so a measure and its budget never print alike
+/// when they differ.
 fn millis(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else if ms < 10_000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// The outages of `samples` (sorted by send time): (start, end, ended by a passing request).
@@ -176,7 +190,7 @@ pub fn evaluate(samples: &[Sample], disruptions: &[Disruption], budget: &Budget,
     let error_ratio = if sent == 0 { 0.0 } else { failed as f64 / sent as f64 };
     let outages = outages(&samples, window_end);
     let longest_outage = outages.iter().map(|(s, e, _)| *e - *s).max().unwrap_or_default();
-    let recovered = outages.last().is_none_or(|(_, _, ended)| *ended);
+    let recovered = outages.last().is_none_or(|(s, e, ended)| *ended || *e - *s < NEVER_RECOVERED_AFTER);
     let mut starts: Vec<&Disruption> = disruptions.iter().collect();
     starts.sort_by_key(|d| d.start);
     let recoveries = starts
@@ -184,11 +198,14 @@ pub fn evaluate(samples: &[Sample], disruptions: &[Disruption], budget: &Budget,
         .enumerate()
         .map(|(i, d)| {
             let next = starts.get(i + 1).map_or(Duration::MAX, |n| n.start);
-            let last = outages.iter().filter(|(s, _, _)| *s >= d.start && *s < next).max_by_key(|(s, _, _)| *s);
+            // An outage still going on when the disruption starts (a request sent just before it,
+            // answered after) is the disruption's too.
+            let last = outages.iter().filter(|(s, e, _)| *e > d.start && *s < next).max_by_key(|(s, _, _)| *s);
             let after = match last {
                 None => Some(Duration::ZERO),
                 Some((_, end, true)) => Some(*end - d.start),
-                Some((_, _, false)) => None,
+                Some((s, e, false)) if *e - *s >= NEVER_RECOVERED_AFTER => None,
+                Some((_, end, false)) => Some(*end - d.start),
             };
             Recovery { disruption: d.name.clone(), after }
         })
@@ -280,6 +297,10 @@ pub fn series(samples: &[Sample]) -> Vec<Bucket> {
 /// The window as a Mermaid `xychart-beta` GitHub renders in a job summary: requests that passed
 /// and failed per second as lines, each disruption as bars spanning its seconds.
 pub fn mermaid(title: &str, series: &[Bucket], disruptions: &[Disruption]) -> String {
+    // An empty x axis is a Mermaid syntax error: no chart for a window without requests.
+    if series.is_empty() {
+        return String::new();
+    }
     let seconds: Vec<String> = series.iter().map(|b| b.second.to_string()).collect();
     let passed: Vec<String> = series.iter().map(|b| (b.sent - b.failed).to_string()).collect();
     let failed: Vec<String> = series.iter().map(|b| b.failed.to_string()).collect();
@@ -300,7 +321,7 @@ pub fn mermaid(title: &str, series: &[Bucket], disruptions: &[Disruption]) -> St
     let title = plain(&title.replace('"', "'"));
     let names: Vec<String> = disruptions.iter().map(|d| plain(&d.name.replace('"', "'"))).collect();
     format!(
-        "```mermaid\nxychart-beta\n    title \"{title} (bars: {})\"\n    x-axis \"second\" [{}]\n    y-axis \"requests\" 0 --> {top}\n    bar [{}]\n    line [{}]\n    line [{}]\n```\n",
+        "```mermaid\nxychart-beta\n    title \"{title} (lines: passed, failed; bars: {})\"\n    x-axis \"second\" [{}]\n    y-axis \"requests\" 0 --> {top}\n    bar [{}]\n    line [{}]\n    line [{}]\n```\n",
         if names.is_empty() { "no disruption".to_owned() } else { names.join(", ") },
         seconds.join(", "),
         during.join(", "),
@@ -347,7 +368,7 @@ mod tests {
         assert_eq!(v.recoveries, [Recovery { disruption: "restart kong".into(), after: Some(ms(3_000)) }]);
         assert_eq!(
             v.to_string(),
-            "20 of 1200 request(s) failed (1.67%), longest outage 1.0s, recovered 3.0s after restart kong began"
+            "20 of 1200 request(s) failed (1.67%), longest outage 1s, recovered 3s after restart kong began"
         );
     }
 
@@ -358,7 +379,7 @@ mod tests {
         assert!(!v.passed());
         assert_eq!(v.problems.len(), 2, "{v}");
         assert!(v.problems[0].contains("8.33% of requests failed, over the budget's 1.00%"), "{v}");
-        assert!(v.problems[1].contains("an outage of 5.0s is longer than the budget's 2.0s"), "{v}");
+        assert!(v.problems[1].contains("an outage of 5s is longer than the budget's 2s"), "{v}");
         // The outage alone breaks a generous error share.
         let v = evaluate(&samples, &[restart(10_000, 30_000)], &budget(0.5, 2_000), ms(60_000));
         assert_eq!(v.problems.len(), 1, "{v}");
@@ -373,6 +394,17 @@ mod tests {
         assert!(v.problems.iter().any(|p| p.contains("never recovered")), "{v}");
         assert_eq!(v.recoveries[0].after, None);
         assert!(v.to_string().contains("never recovered after restart kong began"), "{v}");
+    }
+
+    /// A request or two failing just before the window closes is an outage like any other, not
+    /// traffic that never came back.
+    #[test]
+    fn a_last_failure_at_the_close_is_an_outage_not_a_loss() {
+        let samples = window(10, &[(9_900, 10_000)]);
+        let v = evaluate(&samples, &[restart(2_000, 5_000)], &budget(0.05, 500), ms(9_960));
+        assert!(v.recovered && v.passed(), "{v}");
+        let v = evaluate(&samples, &[restart(2_000, 5_000)], &budget(0.05, 500), ms(11_000));
+        assert!(!v.recovered, "open for 1.1 s: {v}");
     }
 
     #[test]
@@ -403,7 +435,9 @@ mod tests {
         assert_eq!(v.latency, Some(ms(100)), "rank ceil(0.99 * 101) = 100");
         assert!(v.passed(), "{v}");
         b.latency = Some(LatencyBudget { percentile: 99, max: ms(99) });
-        assert!(evaluate(&samples, &[], &b, ms(3_000)).problems[0].contains("latency p99 0.1s is over"));
+        assert!(
+            evaluate(&samples, &[], &b, ms(3_000)).problems[0].contains("latency p99 100ms is over the budget's 99ms")
+        );
     }
 
     #[test]
@@ -418,5 +452,7 @@ mod tests {
         assert!(chart.contains("x-axis \"second\" [0, 1, 2, 3]"), "{chart}");
         assert!(chart.contains("bar [0, 20, 20, 0]"), "{chart}");
         assert!(chart.contains("line [20, 10, 20, 20]") && chart.contains("line [0, 10, 0, 0]"), "{chart}");
+        assert!(chart.contains("(lines: passed, failed; bars: restart kong)"), "{chart}");
+        assert_eq!(mermaid("empty", &[], &[]), "", "no axis to draw");
     }
 }

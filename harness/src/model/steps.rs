@@ -577,8 +577,10 @@ pub struct LoadStep {
     #[serde(default = "LoadStep::default_cooldown")]
     pub cooldown: Timeout,
     pub budget: LoadBudget,
-    /// The steps the load runs through (none: the window measures steady traffic).
-    #[serde(default, deserialize_with = "not_nested")]
+    /// The disruptions the load runs through, in order: `restart` steps (none: the window
+    /// measures steady traffic). Only disruptions: every other step kind is checked offline
+    /// (scope, feasibility, the untrusted bundle's rules) where a scenario lists it.
+    #[serde(default, deserialize_with = "disruptions_only")]
     pub during: Vec<Step>,
 }
 
@@ -615,11 +617,14 @@ pub struct LatencyLimit {
     pub max: Timeout,
 }
 
-/// A load's enclosed steps: anything but another load (one window at a time).
-fn not_nested<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
+/// A load's enclosed steps: disruptions only (`restart`).
+fn disruptions_only<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
     let steps = Vec::<Step>::deserialize(d)?;
-    if steps.iter().any(|s| matches!(s, Step::Load(_))) {
-        return Err(serde::de::Error::custom("a load runs no other load inside it: one window at a time"));
+    if let Some(other) = steps.iter().find(|s| !matches!(s, Step::Restart(_))) {
+        return Err(serde::de::Error::custom(format!(
+            "a load runs disruptions (`restart`) inside it, not `{}`: put other steps before or after the load",
+            other.kind()
+        )));
     }
     Ok(steps)
 }

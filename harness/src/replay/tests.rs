@@ -101,8 +101,7 @@ fn recorded_answers_round_trip() {
         backend_proven: false,
         step: RecordedStep::Http(&step),
         answers: vec![Answer::record(&observation, &[])],
-        disruptions: &[],
-        window_ms: None,
+        load: None,
         verdict: Verdict::Pass,
     };
     let dir = tempfile::tempdir().unwrap();

@@ -325,7 +325,13 @@ steps:
             "[{restart: {target: kong}}]",
             "[{load: {request: {path: /}, rate: 1, budget: {errors: 0, outage: 1s}}}]",
         );
-        assert!(error_for(load(&nested)).contains("a load runs no other load inside it"));
+        assert!(error_for(load(&nested)).contains("not `load`"));
+        // Only disruptions: a step checked offline where a scenario lists it is not hidden here.
+        let hidden = ok.replace(
+            "[{restart: {target: kong}}]",
+            "[{wait: {resource: {apiVersion: v1, kind: Secret, name: s, namespace: kong}, condition: exists}}]",
+        );
+        assert!(error_for(load(&hidden)).contains("not `wait`: put other steps before or after the load"));
         let err = error_for(load(&ok.replace("target: kong", "target: {workload: {kind: Pod, name: x}}")));
         assert!(err.contains("unknown variant `Pod`"), "{err}");
     }

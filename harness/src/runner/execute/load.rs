@@ -42,11 +42,12 @@ impl Context<'_> {
             if failed.is_none() {
                 tokio::time::sleep(s.cooldown.0).await;
             }
+            // The window ends when the load stops sending, not when its last answers arrive.
+            let window_end = start.elapsed();
             stop.cancel();
-            (disruptions, failed)
+            (disruptions, failed, window_end)
         };
-        let (answered, (disruptions, failed)) = tokio::join!(traffic, during);
-        let window_end = start.elapsed();
+        let (answered, (disruptions, failed, window_end)) = tokio::join!(traffic, during);
         let samples: Vec<Sample> = answered.iter().map(|(sample, _)| *sample).collect();
         let budget = Budget {
             errors: s.budget.errors,
@@ -67,8 +68,12 @@ impl Context<'_> {
             expect: &s.expect,
             budget: budget_record,
         };
-        let window_ms = Some(window_end.as_millis() as u64);
-        self.record_full(RecordedStep::Load(&window), None, answers, &disruptions, window_ms, passed);
+        let load = crate::replay::LoadRecord {
+            disruptions: &disruptions,
+            window_ms: window_end.as_millis() as u64,
+            enclosed_failure: failed.as_ref().map(|(_, e)| e.detail.as_str()),
+        };
+        self.record_full(RecordedStep::Load(&window), None, answers, Some(load), passed);
         let series = crate::check::load::series(&samples);
         self.windows.push(Window { step: self.step_number, series, disruptions, verdict: verdict.clone() });
         if let Some((i, e)) = failed {
@@ -206,7 +211,8 @@ fn disruption_name(step: &Step) -> String {
 /// Send `s.request` through Kong at `s.rate` a second from `start` until `stop`, each request
 /// judged by `s.expect` as it answers; then wait for those still in flight (each has its own
 /// deadline). Requests are sent on schedule whatever earlier ones do, so a backend that hangs
-/// shows as failures, not as fewer requests.
+/// shows as failures, not as fewer requests; past [`MAX_IN_FLIGHT`] waiting, a tick is recorded
+/// as a failed request it did not send.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     probe: &HttpProbe,
@@ -238,7 +244,22 @@ async fn drive(
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(answered) = in_flight.next(), if !in_flight.is_empty() => done.push(answered),
-            _ = ticks.tick(), if in_flight.len() < MAX_IN_FLIGHT => in_flight.push(one(start.elapsed())),
+            _ = ticks.tick() => {
+                let sent = start.elapsed();
+                if in_flight.len() < MAX_IN_FLIGHT {
+                    in_flight.push(one(sent));
+                } else {
+                    // Not sent, and counted as failed: a backend that holds every request must
+                    // not look like a smaller window.
+                    let answer = Answer {
+                        error: Some(crate::probe::TransportKind::Other),
+                        message: Some(format!("not sent: {MAX_IN_FLIGHT} requests were still waiting for an answer")),
+                        at_ms: Some(sent.as_millis() as u64),
+                        ..Answer::default()
+                    };
+                    done.push((Sample { at: sent, passed: false, latency: None }, answer));
+                }
+            }
         }
     }
     while let Some(answered) = in_flight.next().await {

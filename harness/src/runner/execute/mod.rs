@@ -453,18 +453,17 @@ impl<'a> Context<'a> {
 
     /// [`Self::record`], naming the trace id a trace step sent.
     fn record_traced(&mut self, step: RecordedStep<'_>, trace_id: Option<&str>, answers: Vec<Answer>, passed: bool) {
-        self.record_full(step, trace_id, answers, &[], None, passed);
+        self.record_full(step, trace_id, answers, None, passed);
     }
 
-    /// Keep a transcript with everything a step kind may record (a load window's disruptions
-    /// and length included).
+    /// Keep a transcript with everything a step kind may record (a load window's disruptions,
+    /// length and failed enclosed step included).
     fn record_full(
         &mut self,
         step: RecordedStep<'_>,
         trace_id: Option<&str>,
         answers: Vec<Answer>,
-        disruptions: &[crate::check::load::Disruption],
-        window_ms: Option<u64>,
+        load: Option<crate::replay::LoadRecord<'_>>,
         passed: bool,
     ) {
         let kind = match step {
@@ -481,8 +480,7 @@ impl<'a> Context<'a> {
             backend_proven: self.backend_proven,
             step,
             answers,
-            disruptions,
-            window_ms,
+            load,
             verdict,
         };
         match serde_saphyr::to_string(&recorded) {

@@ -911,7 +911,7 @@ async fn restart_under_load(outage: Option<Duration>) -> ScenarioRun {
     let Some(Step::Load(s)) = loaded.scenario.steps.get_mut(2) else { panic!("step 3 is the load") };
     s.rate = 50;
     s.warmup = crate::scenario::Timeout(Duration::from_millis(300));
-    s.cooldown = crate::scenario::Timeout(Duration::from_millis(600));
+    s.cooldown = crate::scenario::Timeout(Duration::from_millis(1_200));
     s.budget.outage = crate::scenario::Timeout(Duration::from_millis(150));
     let namespace = loaded.vars.get("namespace").unwrap().to_owned();
     let restarted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
@@ -967,8 +967,10 @@ async fn a_restart_under_load_is_judged_by_its_budget() {
     assert!(!run.passed);
     let failure = run.failure().unwrap();
     assert_eq!(failure.failure, Some(FailureKind::Verdict), "{failure:?}");
-    assert!(failure.detail.contains("is longer than the budget's 0.1s"), "{}", failure.detail);
+    assert!(failure.detail.contains("is longer than the budget's 150ms"), "{}", failure.detail);
     assert!(run.windows[0].verdict.recovered);
+    let after = run.windows[0].verdict.recoveries[0].after.unwrap();
+    assert!(after >= Duration::from_millis(300), "the outage is the restart's: recovered after {after:?}");
 
     // Never answering again after the restart: the window ends in an outage.
     let run = restart_under_load(None).await;
