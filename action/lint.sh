@@ -4,7 +4,7 @@
 # Inputs come as environment variables (never interpolated into the script):
 #   KME2E         the kme2e binary
 #   KME2E_PATHS   files or directories to lint, separated by whitespace or newlines
-#   KME2E_MESH    istio, linkerd or none (optional)
+#   KME2E_MESH    istio, istio-ambient, linkerd or none (optional)
 #   KME2E_VALUES  Helm values, one CHART=FILE per line (optional)
 #   KME2E_ARGS    further lint flags, separated by whitespace (optional)
 #   KME2E_SARIF   where the SARIF file goes

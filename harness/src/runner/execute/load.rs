@@ -168,20 +168,19 @@ impl Context<'_> {
                 }
                 Ok(found)
             }
-            RestartTarget::MeshControlPlane => match self.live.mesh {
-                Mesh::Istio | Mesh::IstioAmbient => {
-                    by_selector("istio-system".into(), crate::cluster::discover::ISTIOD_SELECTOR.into(), "istiod").await
+            RestartTarget::MeshControlPlane => {
+                let namespace = self.live.mesh.system_namespace().unwrap_or_default().to_owned();
+                match self.live.mesh {
+                    Mesh::Istio | Mesh::IstioAmbient => {
+                        by_selector(namespace, crate::cluster::discover::ISTIOD_SELECTOR.into(), "istiod").await
+                    }
+                    Mesh::Linkerd => {
+                        let selector = crate::cluster::discover::LINKERD_DESTINATION_SELECTOR.into();
+                        by_selector(namespace, selector, "Linkerd's destination").await
+                    }
+                    Mesh::None => Err("mesh none has no control plane to restart".into()),
                 }
-                Mesh::Linkerd => {
-                    by_selector(
-                        "linkerd".into(),
-                        crate::cluster::discover::LINKERD_DESTINATION_SELECTOR.into(),
-                        "Linkerd's destination",
-                    )
-                    .await
-                }
-                Mesh::None => Err("mesh none has no control plane to restart".into()),
-            },
+            }
             RestartTarget::Ztunnel => {
                 if self.live.mesh != Mesh::IstioAmbient {
                     return Err(format!("no ztunnel on {}", self.live.mesh));
