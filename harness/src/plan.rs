@@ -425,6 +425,12 @@ pub fn describe(step: &Step) -> String {
             )
         }
         Step::Restart(s) => format!("restart {} (rolling, until rolled out, {})", s.target, s.timeout),
+        Step::Upgrade(s) => {
+            format!(
+                "upgrade the mesh to its next pin in versions.toml (its charts in place, then its gates, {})",
+                s.timeout
+            )
+        }
         Step::Metrics(s) => {
             let target = match &s.target {
                 crate::scenario::MetricsTarget::Kong => "kong".to_owned(),

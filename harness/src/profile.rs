@@ -406,6 +406,44 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// The profile a mesh upgrade of this one moves to: the same mesh, Kubernetes and Kong, at
+    /// the next newer mesh release pinned in versions.toml (`istio` 1.30.5 -> `istio-1-31`
+    /// 1.31.1). None for ambient (upgrading ztunnel in place moves every pod's traffic at once;
+    /// Istio documents it as disruptive) and when nothing newer is pinned.
+    pub fn next_mesh_pin(&self) -> Option<Profile> {
+        if !matches!(self.mesh(), Mesh::Istio | Mesh::Linkerd) {
+            return None;
+        }
+        let mine = self.pins.mesh_version.as_deref().map(mesh_version_parts)?;
+        self.versions
+            .profiles
+            .iter()
+            .filter(|(_, p)| {
+                p.mesh == self.pins.mesh
+                    && p.kubernetes == self.pins.kubernetes
+                    && p.kong_chart_version == self.pins.kong_chart_version
+                    && p.kong_gateway_image == self.pins.kong_gateway_image
+                    && p.kic_image == self.pins.kic_image
+            })
+            .filter_map(|(name, p)| Some((name, p, mesh_version_parts(p.mesh_version.as_deref()?))))
+            .filter(|(_, _, parts)| *parts > mine)
+            .min_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(b.0)))
+            .map(|(name, p, _)| Profile {
+                name: name.clone(),
+                pins: p.clone(),
+                versions: self.versions.clone(),
+                kong_selector: self.kong_selector.clone(),
+            })
+    }
+}
+
+/// A mesh release's numbers for ordering: Istio's `1.30.5`, Linkerd's `edge-26.8.3` (its
+/// numbers after the channel).
+fn mesh_version_parts(version: &str) -> Vec<u64> {
+    version_parts(version.trim_start_matches("edge-"))
+}
+
 /// A version's numbers, for ordering: `v1.35.10` is newer than `v1.35.9` (a part that is not a
 /// number counts as 0).
 pub fn version_parts(version: &str) -> Vec<u64> {
@@ -418,6 +456,22 @@ pub const BUILT_IN_VERSIONS: &str = include_str!("../../versions.toml");
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The next pin of each mesh among the checkout's profiles: same Kubernetes and Kong, the
+    /// nearest newer mesh release; none for the newest, for ambient and for no mesh.
+    #[test]
+    fn a_mesh_upgrade_moves_to_the_next_pin() {
+        let versions = Versions::parse(BUILT_IN_VERSIONS).unwrap();
+        let next =
+            |name: &str| versions.profile(name, Path::new("versions.toml")).unwrap().next_mesh_pin().map(|p| p.name);
+        assert_eq!(next("istio").as_deref(), Some("istio-1-31"));
+        assert_eq!(next("linkerd").as_deref(), Some("linkerd-edge-26-9-1"));
+        assert_eq!(next("istio-1-31"), None, "the newest pin");
+        assert_eq!(next("istio-k8s-1-34"), None, "no newer Istio on Kubernetes 1.34");
+        assert_eq!(next("istio-ambient"), None);
+        assert_eq!(next("none"), None);
+        assert!(mesh_version_parts("edge-27.1.1") > mesh_version_parts("edge-26.12.3"));
+    }
 
     /// The smallest valid versions file; other modules' tests build their profile from it.
     pub(crate) const MINIMAL: &str = r#"

@@ -389,10 +389,12 @@ pub enum Tag {
     Waypoint,
     /// Traffic through Kong within an error budget while parts of the stack restart.
     Resilience,
+    /// Traffic through Kong within an error budget while the mesh moves to its next release.
+    Upgrade,
 }
 
 impl Tag {
-    pub const ALL: [Tag; 13] = [
+    pub const ALL: [Tag; 14] = [
         Tag::Ingress,
         Tag::Mtls,
         Tag::HeaderRouting,
@@ -406,6 +408,7 @@ impl Tag {
         Tag::GatewayApi,
         Tag::Waypoint,
         Tag::Resilience,
+        Tag::Upgrade,
     ];
 }
 
@@ -447,6 +450,7 @@ pub enum Step {
     MeshMembership(MeshMembershipStep),
     Load(LoadStep),
     Restart(RestartStep),
+    Upgrade(UpgradeStep),
 }
 
 impl Step {
@@ -465,6 +469,7 @@ impl Step {
             Step::MeshMembership(_) => "mesh-membership",
             Step::Load(_) => "load",
             Step::Restart(_) => "restart",
+            Step::Upgrade(_) => "upgrade",
         }
     }
 
@@ -477,12 +482,18 @@ impl Step {
     }
 
     /// The shared part of the cluster this step restarts (Kong, the mesh's control plane,
-    /// ztunnel), itself or in the steps it runs.
-    pub fn restarts_shared(&self) -> Option<&RestartTarget> {
+    /// ztunnel) or upgrades, itself or in the steps it runs, for people.
+    pub fn restarts_shared(&self) -> Option<String> {
         match self {
-            Step::Restart(r) if r.target.is_shared() => Some(&r.target),
+            Step::Restart(r) if r.target.is_shared() => Some(r.target.to_string()),
+            Step::Upgrade(_) => Some("the mesh's control plane (an upgrade)".to_owned()),
             _ => self.nested().iter().find_map(Step::restarts_shared),
         }
+    }
+
+    /// Whether this step, or one it runs, upgrades the mesh.
+    pub fn upgrades(&self) -> bool {
+        matches!(self, Step::Upgrade(_)) || self.nested().iter().any(Step::upgrades)
     }
 
     /// The fixture files this step names, for existence and render checks.
@@ -598,6 +609,10 @@ impl Timeout {
     }
     fn restart() -> Self {
         Timeout::secs(300)
+    }
+    fn upgrade() -> Self {
+        // helm's own `--timeout` per release is 10m (stack::HELM_TIMEOUT); two releases.
+        Timeout::secs(1200)
     }
     fn rate_limit() -> Self {
         // A fresh minute window can be up to 60 s away, plus the burst itself.

@@ -577,7 +577,7 @@ pub struct LoadStep {
     #[serde(default = "LoadStep::default_cooldown")]
     pub cooldown: Timeout,
     pub budget: LoadBudget,
-    /// The disruptions the load runs through, in order: `restart` steps (none: the window
+    /// The disruptions the load runs through, in order: `restart` and `upgrade` steps (none: the window
     /// measures steady traffic). Only disruptions: every other step kind is checked offline
     /// (scope, feasibility, the untrusted bundle's rules) where a scenario lists it.
     #[serde(default, deserialize_with = "disruptions_only")]
@@ -617,12 +617,12 @@ pub struct LatencyLimit {
     pub max: Timeout,
 }
 
-/// A load's enclosed steps: disruptions only (`restart`).
+/// A load's enclosed steps: disruptions only (`restart`, `upgrade`).
 fn disruptions_only<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
     let steps = Vec::<Step>::deserialize(d)?;
-    if let Some(other) = steps.iter().find(|s| !matches!(s, Step::Restart(_))) {
+    if let Some(other) = steps.iter().find(|s| !matches!(s, Step::Restart(_) | Step::Upgrade(_))) {
         return Err(serde::de::Error::custom(format!(
-            "a load runs disruptions (`restart`) inside it, not `{}`: put other steps before or after the load",
+            "a load runs disruptions (`restart`, `upgrade`) inside it, not `{}`: put other steps before or after the load",
             other.kind()
         )));
     }
@@ -710,4 +710,24 @@ impl fmt::Display for RestartTarget {
             RestartTarget::Workload { kind, name } => write!(f, "{}/{name}", kind.as_str()),
         }
     }
+}
+
+/// Upgrade a part of the stack in place, then wait until it is ready again:
+/// `upgrade: {mesh: next}` moves the mesh's control plane to the next newer release pinned in
+/// versions.toml for the same Kubernetes (Helm upgrades of its charts, its readiness gates).
+/// The data plane moves when its workloads restart (`restart` steps after it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeStep {
+    pub mesh: UpgradeTo,
+    #[serde(default = "Timeout::upgrade")]
+    pub timeout: Timeout,
+}
+
+/// Where an upgrade goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeTo {
+    /// The next newer pin of the run's mesh (`Profile::next_mesh_pin`).
+    Next,
 }

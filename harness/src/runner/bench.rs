@@ -60,6 +60,7 @@ fn step_seconds(step: &Step) -> f64 {
             s.warmup.0.as_secs_f64() + s.cooldown.0.as_secs_f64() + s.during.iter().map(step_seconds).sum::<f64>()
         }
         Step::Restart(_) => 60.0,
+        Step::Upgrade(_) => 180.0,
         Step::Metrics(_)
         | Step::MeshMembership(_)
         | Step::ExpectResource(_)

@@ -86,6 +86,7 @@ mod run;
 pub mod scenarios;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 mod world;
 
 pub use bundle::{BundleTrust, bundle_request, refuse_own_cluster};

@@ -45,7 +45,7 @@ pub struct ScenarioOptions {
 /// are in plan order.
 /// Scenario namespaces are deleted afterwards unless the cluster is kept. Progress goes to
 /// `progress`; [`run_scenarios_reporting`] also hands the events to another reporter.
-pub async fn run_scenarios<R: Runner>(
+pub async fn run_scenarios<R: Runner + Clone + 'static>(
     catalog: &crate::scenario::Catalog,
     env: &Environment<R>,
     plan: &Plan,
@@ -62,7 +62,7 @@ pub async fn run_scenarios<R: Runner>(
 /// `reporter` as they happen (the terminal progress is one of its reporters; mutants still
 /// report on `progress`).
 #[allow(clippy::too_many_arguments)]
-pub async fn run_scenarios_reporting<R: Runner>(
+pub async fn run_scenarios_reporting<R: Runner + Clone + 'static>(
     catalog: &crate::scenario::Catalog,
     env: &Environment<R>,
     plan: &Plan,
@@ -80,6 +80,20 @@ pub async fn run_scenarios_reporting<R: Runner>(
         catalog.project.fixtures_dir(),
     );
     live.sandbox = options.sandbox;
+    // Only on a cluster the harness installed (not `--no-install`, not a shared cluster's).
+    let own_stack = plan.discover.is_none() && !matches!(env.provider, crate::cluster::Provider::Existing { .. });
+    if own_stack
+        && let Some(upgrade) = super::upgrade::HelmMeshUpgrade::next(
+            env.runner.clone(),
+            env.helm.clone(),
+            env.client.clone(),
+            env.run.clone(),
+            profile,
+            &plan.environment,
+        )
+    {
+        live.upgrade = Some(std::sync::Arc::new(upgrade));
+    }
     let run = Shared { catalog, env, plan, profile, options, cancel, progress, reporter, live: &live };
     let exclusive: Vec<bool> = plan.scenarios.iter().map(|s| s.exclusive).collect();
     let run = &run;
@@ -261,7 +275,12 @@ async fn attempt_scenario<R: Runner>(
     };
     // `--no-install` runs on what the cluster has; a scenario needing what only the harness's
     // stack brings is skipped with why, never run to a failure that is not Kong's or the mesh's.
-    if let Some(reason) = plan.discover.as_ref().and_then(|_| missing_without_install(&loaded.scenario)) {
+    let skip = plan
+        .discover
+        .as_ref()
+        .and_then(|_| missing_without_install(&loaded.scenario))
+        .or_else(|| upgrade_not_possible(&loaded.scenario, plan, run.live));
+    if let Some(reason) = skip {
         phase.finish(true, &format!("skipped: {reason}"));
         let skipped = ScenarioResult {
             scenario: planned.name.clone(),
@@ -414,6 +433,28 @@ async fn attempt_scenario<R: Runner>(
         load_windows: outcome.windows.clone(),
     };
     (result, retryable)
+}
+
+/// Why a scenario that upgrades the mesh cannot run in this run: it is not the run's only
+/// scenario (the mesh it leaves behind is not the profile's, for every scenario after it), or
+/// the run has no upgrade to make.
+fn upgrade_not_possible(
+    scenario: &crate::scenario::Scenario,
+    plan: &Plan,
+    live: &crate::runner::execute::Live,
+) -> Option<String> {
+    if !scenario.steps.iter().any(crate::scenario::Step::upgrades) {
+        return None;
+    }
+    if plan.scenarios.len() > 1 {
+        return Some(format!(
+            "it moves the mesh to another release for every scenario after it: run it alone (`--scenario {}`), as the nightly's upgrade jobs do",
+            scenario.name.value
+        ));
+    }
+    live.upgrade.is_none().then(|| {
+        "this profile has no newer pin of its mesh for the same Kubernetes in versions.toml (or the cluster is not the harness's own)".to_owned()
+    })
 }
 
 /// What `scenario` needs that a `--no-install` run does not have, as the reason to skip it.

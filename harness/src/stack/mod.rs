@@ -308,6 +308,40 @@ pub fn environment(profile: &Profile) -> Vec<Action> {
     actions
 }
 
+/// A mesh upgrade in place to `to` (a profile of the same mesh, [`Profile::next_mesh_pin`]):
+/// the mesh's Helm releases as `installed` has them (the plan's, the user's values layered in)
+/// at `to`'s chart versions, in install order, then the mesh's readiness gates, as
+/// Istio's in-place Helm upgrade (istio.io docs/setup/upgrade/helm: base, then istiod) and
+/// Linkerd's (linkerd.io 2-edge tasks/upgrade: the CRDs, then the control plane) do it. The data
+/// plane moves when its workloads restart, which a scenario says with `restart` steps. Kong,
+/// the collector and the CRDs stay as they are.
+pub fn mesh_upgrade(installed: &[Action], to: &Profile) -> Vec<Action> {
+    let mesh_charts = ["base", "istiod", "linkerd-crds", "linkerd-control-plane"];
+    let target = environment(to);
+    let version_at_target = |name: &str| {
+        target.iter().find_map(|a| match a {
+            Action::Helm(r) if r.name == name => Some(r.version.clone()),
+            _ => None,
+        })
+    };
+    let mut out: Vec<Action> = Vec::new();
+    let mut in_mesh = false;
+    for action in installed {
+        match action {
+            Action::Helm(r) => {
+                in_mesh = mesh_charts.contains(&r.chart.as_str());
+                if let (true, Some(version)) = (in_mesh, version_at_target(&r.name)) {
+                    out.push(Action::Helm(Release { version, ..r.clone() }));
+                }
+            }
+            // The gates right after the mesh's releases (its Deployments, its injector).
+            Action::Ready(Gate::Deployments { .. } | Gate::Webhook { .. }) if in_mesh => out.push(action.clone()),
+            _ => in_mesh = false,
+        }
+    }
+    out
+}
+
 /// The images a run loads into the kind node before installing: the pinned ones (echo backend,
 /// client, collector), Kong's chart defaults, and the mesh's big ones at its pinned version
 /// (Istio's pilot and proxyv2 from the hub the harness sets; Linkerd's proxy and controller,
@@ -585,6 +619,43 @@ mod tests {
             _ if !prefix.is_empty() => out.push(prefix.to_owned()),
             _ => {}
         }
+    }
+
+    /// A mesh upgrade is the mesh's releases at the new pin and the mesh's gates, nothing of
+    /// Kong's, the collector's or the CRDs'.
+    #[test]
+    fn a_mesh_upgrade_is_the_meshs_releases_and_gates_at_the_new_pin() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let steps = |from: &str, name: &str| -> Vec<String> {
+            let installed = environment(&versions.profile(from, std::path::Path::new("versions.toml")).unwrap());
+            let to = versions.profile(name, std::path::Path::new("versions.toml")).unwrap();
+            mesh_upgrade(&installed, &to)
+                .iter()
+                .map(|a| match a {
+                    Action::Helm(r) => format!("helm {} {}", r.name, r.version),
+                    Action::Ready(g) => format!("wait {g}"),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            steps("istio", "istio-1-31"),
+            [
+                "helm istio-base 1.31.1",
+                "helm istiod 1.31.1",
+                "wait Deployments available in istio-system",
+                "wait webhook istio-sidecar-injector serving"
+            ]
+        );
+        assert_eq!(
+            steps("linkerd", "linkerd-edge-26-9-1"),
+            [
+                "helm linkerd-crds 2026.9.1",
+                "helm linkerd-control-plane 2026.9.1",
+                "wait Deployments available in linkerd",
+                "wait webhook linkerd-proxy-injector-webhook-config serving"
+            ]
+        );
     }
 
     #[test]

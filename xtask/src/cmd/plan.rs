@@ -94,8 +94,20 @@ pub fn ci_matrix(mesh: Option<Mesh>, scenario: Option<String>, shards: u16) -> R
     };
     // One scenario is never split: it runs whole in its profile's job.
     let shards = if one_scenario { 1 } else { usize::from(shards) };
-    let matrix = harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref())
-        .sharded(shards);
+    let mut matrix = harness::report::matrix::matrix_for(&catalog.versions, mesh.map(Mesh::as_str), meshes.as_deref());
+    // A scenario that upgrades the mesh runs only alone: a job of its own per pair of pins
+    // (with `--scenario`, the profile's job already is that).
+    if !one_scenario {
+        let upgrades: Vec<(String, Vec<Mesh>)> = catalog
+            .listing()?
+            .scenarios
+            .into_iter()
+            .filter(|e| e.covers.contains(&harness::scenario::Tag::Upgrade))
+            .map(|e| (e.name, e.meshes))
+            .collect();
+        matrix = matrix.with_upgrades(&catalog.versions, &upgrades);
+    }
+    let matrix = matrix.sharded(shards);
     if matrix.include.is_empty() {
         harness::say_err!("ci-matrix: no profile matches (no scenario runs on that mesh): an empty matrix");
     }

@@ -120,6 +120,21 @@ impl Context<'_> {
         outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
+    /// The run's mesh upgrade, within the step's deadline.
+    pub(super) async fn upgrade(&mut self, s: &crate::scenario::UpgradeStep) -> StepResult {
+        let Some(upgrade) = self.live.upgrade.clone() else {
+            return Err(StepFailure::error(
+                "this run has no mesh upgrade to make: no newer pin of its mesh for the same Kubernetes in versions.toml, or a cluster the harness did not create",
+            ));
+        };
+        let what = upgrade.describe();
+        match tokio::time::timeout(s.timeout.0, upgrade.upgrade(s.timeout.0)).await {
+            Ok(Ok(done)) => Ok(format!("upgraded {what}: {done}")),
+            Ok(Err(e)) => Err(StepFailure::error(format!("upgrading {what}: {e}"))),
+            Err(_) => Err(StepFailure::error(format!("upgrading {what}: not done within {}", s.timeout))),
+        }
+    }
+
     /// The workloads `target` names on this cluster: (kind, namespace, name).
     async fn restart_targets(&self, target: &RestartTarget) -> Result<Vec<(String, String, String)>, String> {
         let client = &self.live.client;
@@ -203,6 +218,7 @@ impl Context<'_> {
 fn disruption_name(step: &Step) -> String {
     match step {
         Step::Restart(r) => format!("restart {}", r.target),
+        Step::Upgrade(_) => "upgrade the mesh".to_owned(),
         other => other.kind().to_owned(),
     }
 }

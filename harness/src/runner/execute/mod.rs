@@ -81,6 +81,20 @@ pub struct Live {
     /// An untrusted bundle runs: its namespace gets an egress policy that keeps its pods inside
     /// the cluster's own services (`scope::sandbox_policy`).
     pub sandbox: bool,
+    /// The mesh upgrade this run can make (`upgrade: {mesh: next}`), when it has one: the
+    /// session's, which runs Helm; none without a newer pin or on a cluster of the user's.
+    pub upgrade: Option<std::sync::Arc<dyn MeshUpgrade>>,
+}
+
+/// A mesh upgrade the session can carry out for a step: Helm upgrades and readiness gates
+/// (`stack::mesh_upgrade`), with the deadline the step gives.
+pub trait MeshUpgrade: Send + Sync {
+    /// What it moves, for verdicts: `istio 1.30.5 -> 1.31.1 (profile istio-1-31)`.
+    fn describe(&self) -> String;
+    fn upgrade<'a>(
+        &'a self,
+        deadline: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
 }
 
 /// What became of a mutant.
@@ -178,6 +192,7 @@ impl Live {
             interval: INTERVAL,
             mutant_settle_cap: MUTANT_SETTLE_CAP,
             sandbox: false,
+            upgrade: None,
         }
     }
 
@@ -398,6 +413,7 @@ impl<'a> Context<'a> {
             Step::MeshMembership(s) => self.mesh_membership(s).await,
             Step::Load(s) => self.load(s).await,
             Step::Restart(s) => self.restart(s).await,
+            Step::Upgrade(s) => self.upgrade(s).await,
         }
     }
     fn manifests(&self, files: &[String]) -> Result<Vec<Value>, String> {

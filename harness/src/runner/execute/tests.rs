@@ -225,6 +225,7 @@ fn live(versions: &crate::profile::Versions, root: &Path, proxy: std::net::Socke
         interval: Duration::from_millis(10),
         mutant_settle_cap: Duration::from_millis(10),
         sandbox: false,
+        upgrade: None,
     }
 }
 

@@ -574,3 +574,83 @@ async fn a_load_window_reaches_the_runs_summary_and_run_json() {
     assert!(window["verdict"]["sent"].as_u64().unwrap() >= 5, "{window}");
     assert_eq!(window["disruptions"][0]["name"], "restart Deployment/echo-v1");
 }
+
+/// The API server of [`api`], with Kong's gateway Deployment as the chart makes it (its pods'
+/// labels are the gateway selector's) and every Deployment rolled out.
+fn api_with_kong_deployment(req: &KubeRequest) -> (u16, serde_json::Value) {
+    let kong = || {
+        let mut d = crate::testing::deployment("kong-gateway", "kong", crate::testing::Rollout::Done);
+        d["spec"]["template"]["metadata"]["labels"] =
+            serde_json::json!({"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "kong"});
+        d
+    };
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/apis/apps/v1/namespaces/kong/deployments") => (
+            200,
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": [kong()]}),
+        ),
+        (_, "/apis/apps/v1/namespaces/kong/deployments/kong-gateway") => (200, kong()),
+        _ => api(req),
+    }
+}
+
+/// A simulated run of the upgrade scenario alone on Istio: under load, the mesh's releases are
+/// upgraded with Helm to the next pin (1.31.1), then Kong and the backend restart; the window
+/// is judged and reported. With another scenario beside it, it is skipped, saying why.
+#[tokio::test]
+async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
+    let work = tempfile::tempdir().unwrap();
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let scenario = std::fs::read_to_string(checkout.join("scenarios/upgrade-mesh-under-load.yaml")).unwrap().replacen(
+        "      rate: 20\n",
+        "      rate: 20\n      warmup: 200ms\n      cooldown: 300ms\n",
+        1,
+    );
+    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
+    std::fs::write(work.path().join("scenarios/upgrade-mesh-under-load.yaml"), scenario).unwrap();
+    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
+    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    let kong = crate::testing::kong_for_any_run().await;
+    let commands = Commands::default();
+    let cancel = CancellationToken::new();
+    let silent = crate::runner::events::Silent;
+    let alone = &["upgrade-mesh-under-load"];
+    let outcome =
+        run_in(work.path(), alone, commands.clone(), api_with_kong_deployment, kong, |_| {}, &cancel, &silent)
+            .await
+            .unwrap();
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report);
+    let calls = commands.calls.lock().unwrap().clone();
+    let at = |prefix: &str| calls.iter().filter(|c| c.starts_with(prefix)).cloned().collect::<Vec<_>>();
+    let istiod = at("helm upgrade --install istiod istiod");
+    assert_eq!(istiod.len(), 2, "installed, then upgraded: {calls:#?}");
+    assert!(istiod[0].contains("--version 1.30.5") && istiod[1].contains("--version 1.31.1"), "{istiod:#?}");
+    assert!(at("helm upgrade --install istio-base base")[1].contains("--version 1.31.1"));
+    assert!(at("helm upgrade --install kong").len() == 1, "Kong is not upgraded");
+    let window = &outcome.report.results[0].load_windows[0];
+    let names: Vec<&str> = window.disruptions.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["upgrade the mesh", "restart Kong's gateway", "restart Deployment/echo-v1"]);
+
+    // Beside another scenario it does not run: the mesh it leaves behind is not the profile's.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
+    std::fs::copy(
+        checkout.join("scenarios/upgrade-mesh-under-load.yaml"),
+        work.path().join("scenarios/upgrade-mesh-under-load.yaml"),
+    )
+    .unwrap();
+    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
+    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    let both = &["upgrade-mesh-under-load", "ingress-basic"];
+    let outcome =
+        run_in(work.path(), both, Commands::default(), api_with_kong_deployment, kong, |_| {}, &cancel, &silent)
+            .await
+            .unwrap();
+    let upgrade = outcome.report.results.iter().find(|r| r.scenario == "upgrade-mesh-under-load").unwrap();
+    match &upgrade.outcome {
+        crate::report::Outcome::Skipped { reason } => assert!(reason.contains("run it alone"), "{reason}"),
+        other => panic!("not skipped: {other:?}"),
+    }
+}
