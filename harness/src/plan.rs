@@ -144,6 +144,9 @@ pub struct ScenarioPlan {
     /// Runs alone (`exclusive: true`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exclusive: bool,
+    /// Upgrades the mesh (an `upgrade` step): the cluster is not the profile's afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upgrades: bool,
     pub file: PathBuf,
     pub namespace: String,
     /// What the namespace carries on this mesh: the injection setting and the scenario's own.
@@ -266,6 +269,7 @@ fn plan_scenario(
     Ok(Some(ScenarioPlan {
         name: loaded.scenario.name.value.clone(),
         exclusive: loaded.scenario.exclusive,
+        upgrades: loaded.scenario.steps.iter().any(Step::upgrades),
         file: catalog.project.display_path(file).to_owned(),
         namespace: var("namespace"),
         namespace_metadata: loaded.scenario.namespace.metadata(mesh),

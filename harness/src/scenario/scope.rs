@@ -503,6 +503,11 @@ pub fn untrusted_problem(loaded: &LoadedScenario, manifests: &[Manifest]) -> Opt
                 format!("steps[{i}].delete.resource"),
                 "an untrusted bundle deletes no NetworkPolicy: the sandbox's egress policy is one".to_owned(),
             )),
+            s if s.upgrades() => Some((
+                ["steps", index.as_str(), s.kind(), if matches!(s, Step::Upgrade(_)) { "mesh" } else { "during" }],
+                format!("steps[{i}].{}", s.kind()),
+                "an untrusted bundle upgrades no mesh: the upgrade runs Helm against the cluster".to_owned(),
+            )),
             _ => None,
         };
         if let Some((path, field, message)) = refusal {
@@ -1068,6 +1073,17 @@ mod tests {
                              url: \"http://kong-gateway-admin.kong.svc.cluster.local:8444/services\"\n      expect: {status: 200}\n";
         let d = case(to_kong_admin, SERVICE).expect("refused");
         assert_eq!(d.field.as_deref(), Some("steps[0].from-pod.url"));
+        // No mesh upgrade from a stranger, alone or under load (`exclusive`, as an upgrade needs).
+        let alone = |steps: &str| {
+            let (_dir, catalog, file) = project_with(steps, SERVICE, "exclusive: true\n");
+            let checked = catalog.check(&file, "r1").unwrap().remove(0);
+            untrusted_problem(&checked.scenario, &checked.manifests)
+        };
+        let d = alone("  - upgrade: {mesh: next}\n").expect("refused");
+        assert!(d.message.contains("upgrades no mesh"), "{d}");
+        let under_load = "  - load:\n      request: {path: /}\n      rate: 5\n      budget: {errors: 0.1, outage: 5s}\n      \
+                          during: [{upgrade: {mesh: next}}]\n";
+        assert_eq!(alone(under_load).expect("refused").field.as_deref(), Some("steps[0].load"));
         assert!(d.position.line > 6, "{d}");
         // Commands by other means, policies undone, Kong sent outside, requests to addresses.
         let probe = deployment("        livenessProbe: {exec: {command: [sh, -c, 'wget 169.254.169.254']}}\n");

@@ -95,7 +95,10 @@ pub async fn tools(
 /// The fingerprint of what `plan` installs with `provider`.
 pub fn fingerprint_of(plan: &Plan, profile: &Profile, provider: &str) -> String {
     let environment = serde_json::to_value(&plan.environment).unwrap_or_default();
-    cluster::fingerprint(provider, profile, &environment)
+    let fingerprint = cluster::fingerprint(provider, profile, &environment);
+    // A run that upgrades the mesh leaves a cluster that is not this stack: no other run may
+    // pick it up as one.
+    if plan.scenarios.iter().any(|s| s.upgrades) { format!("{fingerprint}+upgraded") } else { fingerprint }
 }
 
 /// The tool cache of a checkout (`target/tools`, or `KME2E_TOOLS_DIR` when set, e.g. a CI cache).

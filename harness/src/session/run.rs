@@ -210,6 +210,11 @@ pub fn prepare(
         return Err(RunError::NoScenario { mesh });
     }
     super::check_options(&request.options, &profile)?;
+    if request.options.reuse && plan.scenarios.iter().any(|s| s.upgrades) {
+        return Err(RunError::Session(super::SessionError::Options(
+            "--reuse picks up a kept cluster as the profile's stack, and an upgrade leaves the mesh at another release: run upgrades on a fresh cluster".into(),
+        )));
+    }
     describe(&mut plan, &profile, &request.options);
     Ok(Prepared { plan, profile })
 }

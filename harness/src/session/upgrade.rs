@@ -91,7 +91,8 @@ impl<R: Runner + Clone + 'static> MeshUpgrade for HelmMeshUpgrade<R> {
                 fetch: &NotUsed,
                 proxy_check: &NotUsed,
                 proxy: String::new(),
-                gate_deadline: deadline,
+                // Each gate as long as the install's, within the step's deadline.
+                gate_deadline: crate::stack::install::GATE_DEADLINE.min(deadline),
                 shared_cluster: false,
             };
             let mut done = Vec::new();

@@ -658,6 +658,36 @@ mod tests {
         );
     }
 
+    /// The upgrade keeps what the run installed with (the user's values layered in, the
+    /// identity files) and changes only the chart version.
+    #[test]
+    fn a_mesh_upgrade_keeps_the_installs_values() {
+        let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
+        let profile = |name: &str| versions.profile(name, std::path::Path::new("versions.toml")).unwrap();
+        let mut installed = environment(&profile("linkerd"));
+        for action in &mut installed {
+            if let Action::Helm(r) = action
+                && r.name == "linkerd-control-plane"
+            {
+                r.values["proxy"]["resources"] = json!({"cpu": {"request": "20m"}});
+                r.user_values = vec![std::path::PathBuf::from("values/linkerd.yaml")];
+            }
+        }
+        let upgrade = mesh_upgrade(&installed, &profile("linkerd-edge-26-9-1"));
+        let Some(Action::Helm(cp)) =
+            upgrade.iter().find(|a| matches!(a, Action::Helm(r) if r.name == "linkerd-control-plane"))
+        else {
+            panic!("the control plane is upgraded: {upgrade:?}")
+        };
+        assert_eq!(cp.version, "2026.9.1");
+        assert_eq!(cp.values["proxy"]["resources"]["cpu"]["request"], "20m", "the user's values stay");
+        assert_eq!(cp.user_values, [std::path::PathBuf::from("values/linkerd.yaml")]);
+        assert_eq!(cp.set_files.len(), 3, "the run's own identity, not a new one");
+        assert!(
+            !upgrade.iter().any(|a| matches!(a, Action::LinkerdIdentity | Action::Crds { .. } | Action::Apply { .. }))
+        );
+    }
+
     #[test]
     fn every_key_the_harness_sets_exists_in_its_chart() {
         let versions = crate::profile::Versions::parse(include_str!("../../../versions.toml")).unwrap();
