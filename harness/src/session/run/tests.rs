@@ -532,21 +532,28 @@ fn your_kong_values_are_linted_before_anything_is_created() {
     assert!(prepare(&catalog, &request, "r1", HostPorts { http: 1, https: 2 }, &progress).is_ok());
 }
 
+/// A shipped load scenario written into `work` with a short window (load from 200 ms before its
+/// disruptions to 300 ms after), with the fixture it needs besides [`project`]'s.
+fn with_load_scenario(work: &Path, name: &str) {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let scenario = std::fs::read_to_string(checkout.join(format!("scenarios/{name}.yaml"))).unwrap().replacen(
+        "      rate: 20\n",
+        "      rate: 20\n      warmup: 200ms\n      cooldown: 300ms\n",
+        1,
+    );
+    std::fs::create_dir_all(work.join("scenarios")).unwrap();
+    std::fs::write(work.join(format!("scenarios/{name}.yaml")), scenario).unwrap();
+    let fixture = work.join("fixtures/base/echo-rollout-safe.yaml");
+    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+}
+
 /// A simulated run of a resilience scenario: the backend restarted under load through the
 /// stand-in Kong, and the window drawn in summary.md and kept in run.json.
 #[tokio::test]
 async fn a_load_window_reaches_the_runs_summary_and_run_json() {
     let work = tempfile::tempdir().unwrap();
-    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // The shipped scenario with a short window: load from 200 ms before the restart to 300 ms after.
-    let scenario = std::fs::read_to_string(checkout.join("scenarios/resilience-backend-rollout.yaml"))
-        .unwrap()
-        .replacen("      rate: 20\n", "      rate: 20\n      warmup: 200ms\n      cooldown: 300ms\n", 1);
-    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
-    std::fs::write(work.path().join("scenarios/resilience-backend-rollout.yaml"), scenario).unwrap();
-    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
-    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
-    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    with_load_scenario(work.path(), "resilience-backend-rollout");
     let kong = crate::testing::kong_for_any_run().await;
     let cancel = CancellationToken::new();
     let outcome = run_in(
@@ -600,17 +607,7 @@ fn api_with_kong_deployment(req: &KubeRequest) -> (u16, serde_json::Value) {
 #[tokio::test]
 async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
     let work = tempfile::tempdir().unwrap();
-    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let scenario = std::fs::read_to_string(checkout.join("scenarios/upgrade-mesh-under-load.yaml")).unwrap().replacen(
-        "      rate: 20\n",
-        "      rate: 20\n      warmup: 200ms\n      cooldown: 300ms\n",
-        1,
-    );
-    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
-    std::fs::write(work.path().join("scenarios/upgrade-mesh-under-load.yaml"), scenario).unwrap();
-    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
-    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
-    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    with_load_scenario(work.path(), "upgrade-mesh-under-load");
     let kong = crate::testing::kong_for_any_run().await;
     let commands = Commands::default();
     let cancel = CancellationToken::new();
@@ -634,15 +631,7 @@ async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
 
     // Beside another scenario it does not run: the mesh it leaves behind is not the profile's.
     let work = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(work.path().join("scenarios")).unwrap();
-    std::fs::copy(
-        checkout.join("scenarios/upgrade-mesh-under-load.yaml"),
-        work.path().join("scenarios/upgrade-mesh-under-load.yaml"),
-    )
-    .unwrap();
-    let fixture = work.path().join("fixtures/base/echo-rollout-safe.yaml");
-    std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
-    std::fs::copy(checkout.join("fixtures/base/echo-rollout-safe.yaml"), &fixture).unwrap();
+    with_load_scenario(work.path(), "upgrade-mesh-under-load");
     let both = &["upgrade-mesh-under-load", "ingress-basic"];
     let outcome =
         run_in(work.path(), both, Commands::default(), api_with_kong_deployment, kong, |_| {}, &cancel, &silent)
