@@ -624,6 +624,9 @@ async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
     assert_eq!(istiod.len(), 2, "installed, then upgraded: {calls:#?}");
     assert!(istiod[0].contains("--version 1.30.5") && istiod[1].contains("--version 1.31.1"), "{istiod:#?}");
     assert!(at("helm upgrade --install istio-base base")[1].contains("--version 1.31.1"));
+    // Istio's in-place order: base (its CRDs) before istiod.
+    let position = |prefix: &str| calls.iter().rposition(|c| c.starts_with(prefix)).unwrap();
+    assert!(position("helm upgrade --install istio-base") < position("helm upgrade --install istiod"), "{calls:#?}");
     assert!(at("helm upgrade --install kong").len() == 1, "Kong is not upgraded");
     let window = &outcome.report.results[0].load_windows[0];
     let names: Vec<&str> = window.disruptions.iter().map(|d| d.name.as_str()).collect();
