@@ -502,7 +502,8 @@ pub fn rfc3339_utc(seconds: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// Whether apps/v1 `kind` `namespace/name` has rolled out (at least) `generation`: the
+/// Whether apps/v1 `kind` `namespace/name` has rolled out (at least) `generation`, or whatever
+/// generation it is at with `0` (the stack's DaemonSet gates): the
 /// Deployment available as the stack's gates judge it ([`deployment_available`]), the DaemonSet
 /// on every node ([`daemonset_is_rolled_out`]), the StatefulSet's pods all updated and ready.
 pub async fn rolled_out(
@@ -513,7 +514,7 @@ pub async fn rolled_out(
     generation: i64,
 ) -> Result<Attempt<Seen>, KubeError> {
     let Some(object) = get(client, "apps/v1", kind, name, Some(namespace)).await? else {
-        return Ok(Attempt::Fail(Seen(format!("{kind} {namespace}/{name} does not exist"))));
+        return Ok(Attempt::Fail(Seen(format!("{kind} {namespace}/{name} does not exist yet"))));
     };
     let observed = object.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
     if observed < generation {
@@ -538,18 +539,6 @@ fn statefulset_rolled_out(object: &Value) -> Attempt<Seen> {
     let seen = Seen(format!("{want} desired: {updated} updated, {ready} ready"));
     let same_revision = text("/status/currentRevision") == text("/status/updateRevision");
     if updated == want && ready == want && same_revision { Attempt::Pass(seen) } else { Attempt::Fail(seen) }
-}
-
-/// Whether DaemonSet `namespace/name` is rolled out, as the API server has it now.
-pub async fn daemonset_rolled_out(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Attempt<Seen>, KubeError> {
-    match get(client, "apps/v1", "DaemonSet", name, Some(namespace)).await? {
-        None => Ok(Attempt::Fail(Seen(format!("DaemonSet {namespace}/{name} does not exist yet")))),
-        Some(daemonset) => Ok(daemonset_is_rolled_out(&daemonset)),
-    }
 }
 
 /// Whether a DaemonSet (JSON) is rolled out as `kubectl rollout status` judges one
@@ -955,6 +944,42 @@ mod tests {
                 Attempt::Fail(Seen(seen)) => assert!(!seen.is_empty(), "{case}"),
                 Attempt::Pass(seen) => panic!("{case} passed: {seen:?}"),
             }
+        }
+    }
+
+    /// A StatefulSet is rolled out only with every replica on the update revision and ready
+    /// (apps/v1 `StatefulSetStatus`); a restart not yet seen by the controller is not done.
+    #[tokio::test]
+    async fn a_restart_is_rolled_out_only_at_its_generation() {
+        let sts = |updated: i64, ready: i64, current: &str| {
+            json!({"spec": {"replicas": 2}, "status": {"updatedReplicas": updated, "readyReplicas": ready,
+                   "currentRevision": current, "updateRevision": "web-7c4b8"}})
+        };
+        assert!(matches!(statefulset_rolled_out(&sts(2, 2, "web-7c4b8")), Attempt::Pass(_)));
+        for (case, s) in [
+            ("a replica on the old revision", sts(1, 2, "web-6d8f9")),
+            ("a replica not ready", sts(2, 1, "web-7c4b8")),
+            ("the revisions not swapped yet", sts(2, 2, "web-6d8f9")),
+        ] {
+            assert!(matches!(statefulset_rolled_out(&s), Attempt::Fail(_)), "{case}");
+        }
+        // The Deployment is rolled out, but at generation 2: a restart that made generation 3
+        // is not seen yet.
+        let (client, _) = kube_mock(|req| match req.path.as_str() {
+            "/apis/apps/v1" => (200, crate::testing::resources("apps/v1", &[("deployments", "Deployment", true)])),
+            p if p.ends_with("/deployments/echo-v1") => {
+                (200, crate::testing::deployment("echo-v1", "shop", crate::testing::Rollout::Done))
+            }
+            _ => kube_status(404, "NotFound"),
+        });
+        match rolled_out(&client, "Deployment", "shop", "echo-v1", 3).await.unwrap() {
+            Attempt::Fail(Seen(seen)) => assert!(seen.contains("has not seen the restart yet"), "{seen}"),
+            Attempt::Pass(seen) => panic!("passed before the restart was seen: {seen:?}"),
+        }
+        assert!(matches!(rolled_out(&client, "Deployment", "shop", "echo-v1", 2).await.unwrap(), Attempt::Pass(_)));
+        match rolled_out(&client, "Deployment", "shop", "gone", 1).await.unwrap() {
+            Attempt::Fail(Seen(seen)) => assert!(seen.contains("does not exist yet"), "{seen}"),
+            Attempt::Pass(seen) => panic!("{seen:?}"),
         }
     }
 

@@ -46,6 +46,24 @@ pub fn dns1123_subdomain(name: &str) -> Result<(), String> {
     }
 }
 
+/// A name that goes into an API path as one segment, as the API server accepts names in paths
+/// (k8s.io/apimachinery api/validation/path `IsValidPathSegmentName`: not `.` or `..`, no `/`
+/// or `%`), printable and at most 253 characters. kube-rs puts a name into the URL as written,
+/// so `../..` would address another resource.
+pub fn api_path_segment(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '%'])
+        && name.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{}` cannot name an object in an API path (no `/`, `%`, `.` or `..`)", printable(name)))
+    }
+}
+
 /// A label key as Kubernetes accepts it: an optional DNS-1123 subdomain prefix and `/`, then a
 /// name of at most 63 characters of `[A-Za-z0-9._-]` starting and ending alphanumeric
 /// (k8s.io/apimachinery `validation.IsQualifiedName`). Keys and values taken from the API become

@@ -641,6 +641,39 @@ pub fn check(loaded: &LoadedScenario, manifests: &[Manifest]) -> Result<(), Load
     if let Some(d) = manifest_problems(loaded, manifests).next() {
         return Err(LoadError(Box::new(d)));
     }
+    // Names a step gives become API paths as written (kube-rs does not escape them).
+    for (i, step) in loaded.scenario.steps.iter().enumerate() {
+        let index = i.to_string();
+        let mut named: Vec<(&str, &str)> = Vec::new();
+        let resource = match step {
+            Step::Delete(super::model::DeleteStep { resource: Some(r), .. })
+            | Step::Wait(super::model::WaitStep { resource: r, .. })
+            | Step::ExpectResource(super::model::ExpectResourceStep { resource: r, .. }) => Some(r),
+            _ => None,
+        };
+        if let Some(r) = resource {
+            named.push(("name", r.name.as_str()));
+            named.extend(r.namespace.as_deref().map(|ns| ("namespace", ns)));
+        }
+        for nested in std::iter::once(step).chain(step.nested()) {
+            if let Step::Restart(super::model::RestartStep {
+                target: super::model::RestartTarget::Workload { name, .. },
+                ..
+            }) = nested
+            {
+                named.push(("name", name.as_str()));
+            }
+        }
+        if let Some((what, problem)) =
+            named.iter().find_map(|(what, n)| crate::names::api_path_segment(n).err().map(|e| (*what, e)))
+        {
+            return Err(at(
+                &["steps", index.as_str(), step.kind()],
+                format!("steps[{i}].{}", step.kind()),
+                format!("step {} names an object's {what} that {problem}", i + 1),
+            ));
+        }
+    }
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
         let index = i.to_string();
         match step {
@@ -1047,6 +1080,31 @@ mod tests {
     /// (`--trust-bundle`): a container command of its own, a NetworkPolicy of its own (policies
     /// add up and would undo the sandbox), a client pod's request to anything but a Service of
     /// its namespace (Kong's admin API here).
+    /// A name a step gives goes into an API path as written: one that would address another
+    /// resource is refused where it is written, whichever step names it.
+    #[test]
+    fn step_names_cannot_walk_the_api_path() {
+        let checked = |steps: &str| {
+            let (_dir, catalog, file) = project_with(steps, SERVICE, "exclusive: true\n");
+            catalog.check(&file, "r1").map(|_| ()).map_err(|e| e.to_string())
+        };
+        let traversal = "../../../api/v1/namespaces/kube-system/secrets/x";
+        for steps in [
+            format!(
+                "  - wait: {{resource: {{apiVersion: v1, kind: Service, name: \"{traversal}\"}}, condition: exists}}\n"
+            ),
+            "  - delete: {resource: {apiVersion: v1, kind: Service, name: \"..\"}}\n".to_owned(),
+            format!("  - restart: {{target: {{workload: {{kind: Deployment, name: \"{traversal}\"}}}}}}\n"),
+            "  - load:\n      request: {path: /}\n      rate: 5\n      budget: {errors: 0.1, outage: 5s}\n      \
+             during: [{restart: {target: {workload: {kind: Deployment, name: \"a%2Fb\"}}}}]\n"
+                .to_owned(),
+        ] {
+            let err = checked(&steps).unwrap_err();
+            assert!(err.contains("cannot name an object in an API path"), "{steps}: {err}");
+        }
+        checked("  - wait: {resource: {apiVersion: v1, kind: Service, name: echo}, condition: exists}\n").unwrap();
+    }
+
     #[test]
     fn untrusted_bundles_choose_no_command_no_policy_and_no_foreign_url() {
         let case = |steps: &str, fixture: &str| {

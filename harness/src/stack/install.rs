@@ -342,7 +342,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                     k8s::pods_meshed(client, namespace, selector, *mesh).await
                 }
                 Gate::GatewayProgrammed { namespace, name } => k8s::gateway_programmed(client, namespace, name).await,
-                Gate::DaemonSet { namespace, name } => k8s::daemonset_rolled_out(client, namespace, name).await,
+                Gate::DaemonSet { namespace, name } => k8s::rolled_out(client, "DaemonSet", namespace, name, 0).await,
                 Gate::ProxyReachable => Ok(match self.proxy_check.answers(&self.proxy).await {
                     Ok(status) => Attempt::Pass(Seen(format!("{} answered HTTP {status}", self.proxy))),
                     Err(e) => Attempt::Fail(Seen(format!("{}: {e}", self.proxy))),
