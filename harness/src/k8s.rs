@@ -529,6 +529,57 @@ pub async fn rolled_out(
     })
 }
 
+/// Set (`Some`) or remove (`None`) labels of namespace `name` with a JSON merge patch, which
+/// touches no other label.
+pub async fn relabel_namespace(
+    client: &kube::Client,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, Option<String>>,
+) -> Result<(), KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let patch = serde_json::json!({"metadata": {"labels": labels}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_error(format!("labelling namespace {name}")))?;
+    Ok(())
+}
+
+/// The running pods of apps/v1 `kind` `namespace/name`: those its `spec.selector.matchLabels`
+/// selects, without the ones being deleted (a rollout's old pods while they drain). A selector
+/// by expressions is refused rather than read wrong.
+pub async fn workload_pods(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Pod>, KubeError> {
+    let Some(object) = get(client, "apps/v1", kind, name, Some(namespace)).await? else {
+        return Err(KubeError::Malformed { what: format!("{kind} {namespace}/{name} (not found)"), field: "pods" });
+    };
+    let selector = match_labels_selector(&object).ok_or_else(|| KubeError::Malformed {
+        what: format!("{kind} {namespace}/{name}"),
+        field: "spec.selector.matchLabels alone (it selects by expressions, or by nothing)",
+    })?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(api_error(format!("listing pods {selector} in {namespace}")))?;
+    Ok(list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect())
+}
+
+/// `spec.selector.matchLabels` of a workload (JSON) as a label selector (`a=b,c=d`); none when
+/// it has no labels there or also selects by expressions.
+fn match_labels_selector(workload: &Value) -> Option<String> {
+    let selector = workload.pointer("/spec/selector")?;
+    if selector.get("matchExpressions").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
+        return None;
+    }
+    let labels = selector.get("matchLabels")?.as_object()?;
+    let pairs: Option<Vec<String>> = labels.iter().map(|(k, v)| v.as_str().map(|v| format!("{k}={v}"))).collect();
+    pairs.filter(|p| !p.is_empty()).map(|p| p.join(","))
+}
+
 /// A StatefulSet's rolling update is done when every replica runs the update revision and is
 /// ready (apps/v1 `StatefulSetStatus`, as `kubectl rollout status` reads it).
 fn statefulset_rolled_out(object: &Value) -> Attempt<Seen> {

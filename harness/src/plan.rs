@@ -356,6 +356,10 @@ fn step_of(action: &crate::stack::Action) -> PlanStep {
             args: vec!["ecdsa-p256-trust-anchor-and-issuer".into()],
             inputs: vec![],
         },
+        Action::ChartCrds(r) => PlanStep { tool: "helm".into(), args: r.show_crds_args(), inputs: vec![] },
+        Action::Relabel { .. } => {
+            PlanStep { tool: "kube-patch".into(), args: vec![crate::stack::install::describe(action)], inputs: vec![] }
+        }
         Action::Ready(gate) => PlanStep { tool: "wait".into(), args: vec![gate.to_string()], inputs: vec![] },
     }
 }
@@ -430,10 +434,19 @@ pub fn describe(step: &Step) -> String {
         }
         Step::Restart(s) => format!("restart {} (rolling, until rolled out, {})", s.target, s.timeout),
         Step::Upgrade(s) => {
-            format!(
-                "upgrade the mesh to its next pin in versions.toml (its charts in place, then its gates, {})",
-                s.timeout
-            )
+            let how = match s.part {
+                crate::scenario::UpgradePart::Mesh(crate::scenario::MeshStrategy::InPlace) => {
+                    "the mesh to its next pin in versions.toml (its charts in place, then its gates"
+                }
+                crate::scenario::UpgradePart::Mesh(crate::scenario::MeshStrategy::Canary) => {
+                    "the mesh to its next pin in versions.toml as a canary revision (base in place, the new istiod \
+                     beside the old, its gates, Kong's and the scenario's namespaces relabelled to the revision"
+                }
+                crate::scenario::UpgradePart::Kong => {
+                    "Kong's chart to its next pin in versions.toml (the chart's CRDs, the release in place, Kong's gates"
+                }
+            };
+            format!("upgrade {how}, {})", s.timeout)
         }
         Step::Metrics(s) => {
             let target = match &s.target {
@@ -817,6 +830,21 @@ fn replay_script(plan: &Plan) -> String {
             Action::LinkerdIdentity => {
                 out += "# Linkerd's trust anchor and issuer: the run generates them; here, the files in linkerd/\n";
             }
+            Action::ChartCrds(r) => {
+                let args: Vec<String> = r.show_crds_args().iter().map(|a| quote(a)).collect();
+                out += &format!("helm {} | kubectl apply --server-side -f - --kubeconfig kubeconfig\n", args.join(" "));
+            }
+            Action::Relabel { namespace, labels } => {
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| quote(&v.as_ref().map_or_else(|| format!("{k}-"), |v| format!("{k}={v}"))))
+                    .collect();
+                out += &format!(
+                    "kubectl label namespace {} {} --overwrite --kubeconfig kubeconfig\n",
+                    quote(namespace),
+                    labels.join(" ")
+                );
+            }
             Action::Ready(gate) => {
                 out += &format!("# wait: {gate}\n");
                 out += &match gate {
@@ -916,7 +944,10 @@ fn write_into(plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
                     put(dir.join(file), format!("{LINKERD_PLACEHOLDER_MARK} {file}: see linkerd/README.txt\n"))?;
                 }
             }
-            crate::stack::Action::Crds { .. } | crate::stack::Action::Ready(_) => {}
+            crate::stack::Action::Crds { .. }
+            | crate::stack::Action::ChartCrds(_)
+            | crate::stack::Action::Relabel { .. }
+            | crate::stack::Action::Ready(_) => {}
         }
     }
     for s in &plan.scenarios {

@@ -438,6 +438,41 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// The Kong chart this profile installs (`kong_chart_version`, else `[kong] version`).
+    pub fn kong_chart_version(&self) -> &str {
+        self.pins.kong_chart_version.as_deref().unwrap_or(&self.versions.kong.version)
+    }
+
+    /// The profile with the next newer Kong chart for the same mesh release, Kubernetes and
+    /// Kong images: where `upgrade: {kong: next}` goes. Kong's images must match, or the upgrade
+    /// would also move what the profile pins over the chart.
+    pub fn next_kong_pin(&self) -> Option<Profile> {
+        let mine = version_parts(self.kong_chart_version());
+        let chart =
+            |p: &ProfilePins| p.kong_chart_version.clone().unwrap_or_else(|| self.versions.kong.version.clone());
+        self.versions
+            .profiles
+            .iter()
+            .filter(|(_, p)| {
+                p.mesh == self.pins.mesh
+                    && p.mesh_version == self.pins.mesh_version
+                    && p.kubernetes == self.pins.kubernetes
+                    && p.kong_gateway_image == self.pins.kong_gateway_image
+                    && p.kic_image == self.pins.kic_image
+            })
+            .map(|(name, p)| (name, p, version_parts(&chart(p))))
+            .filter(|(_, _, parts)| *parts > mine)
+            .min_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(b.0)))
+            .map(|(name, p, _)| Profile {
+                name: name.clone(),
+                pins: p.clone(),
+                versions: self.versions.clone(),
+                kong_selector: self.kong_selector.clone(),
+            })
+    }
+}
+
 /// A mesh release's numbers for ordering: Istio's `1.30.5`, Linkerd's `edge-26.8.3` (its
 /// numbers after the channel).
 fn mesh_version_parts(version: &str) -> Vec<u64> {

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+use crate::model::Mesh;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -496,6 +498,39 @@ pub fn stack_answers(world: Cluster, req: &KubeRequest) -> (u16, Value) {
         }
         _ => kube_status(404, "NotFound"),
     }
+}
+
+/// A pod as `mesh`'s injector leaves it at release `version` (and Istio `revision`), in the
+/// shape of upstream's own injection fixtures: Istio's native sidecar with its annotations
+/// (istio/istio 1.30.3 pkg/kube/inject/testdata/inject/native-sidecar.yaml.injected: `istio.io/rev`,
+/// `sidecar.istio.io/status` with its `revision`, init containers `istio-init` and
+/// `istio-proxy` running proxyv2), Linkerd's proxy with its version annotation (linkerd/linkerd2
+/// edge-26.8.3 controller/proxy-injector/fake/data/pod.patch.json: `linkerd.io/proxy-version`,
+/// init containers `linkerd-init` and `linkerd-proxy` running `cr.l5d.io/linkerd/proxy`).
+pub fn injected_pod(name: &str, labels: Value, app: &str, mesh: Mesh, version: &str, revision: &str) -> Value {
+    let (annotations, init) = match mesh {
+        Mesh::Istio => {
+            let image = format!("docker.io/istio/proxyv2:{version}");
+            let status = format!(
+                r#"{{"initContainers":["istio-init","istio-proxy"],"containers":null,"volumes":["istio-envoy"],"imagePullSecrets":null,"revision":"{revision}"}}"#
+            );
+            (
+                json!({"istio.io/rev": revision, "sidecar.istio.io/status": status}),
+                json!([{"name": "istio-init", "image": image}, {"name": "istio-proxy", "image": image, "restartPolicy": "Always"}]),
+            )
+        }
+        Mesh::Linkerd => {
+            let image = format!("cr.l5d.io/linkerd/proxy:{version}");
+            (
+                json!({"linkerd.io/proxy-version": version}),
+                json!([{"name": "linkerd-init", "image": image}, {"name": "linkerd-proxy", "image": image, "restartPolicy": "Always"}]),
+            )
+        }
+        Mesh::IstioAmbient | Mesh::None => (json!({}), json!([])),
+    };
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "labels": labels, "annotations": annotations},
+           "spec": {"containers": [{"name": app, "image": "app:1"}], "initContainers": init}})
 }
 
 /// A cluster where every apply succeeds, echo-v1 is available and its one pod carries the

@@ -122,6 +122,23 @@ fn main() {
             trials.push(Trial::ignorable_test(trial, move || render_and_compare(&golden_dir, &release)));
         }
     }
+    // Istio's canary control plane (stack::mesh_canary): the istiod release a canary installs,
+    // made here as a canary of the default profile's own release, the one whose chart is
+    // vendored (the 1.31 charts are not; their templates name a revision's objects the same way,
+    // PROVENANCE.md). The unit tests read the gates' names and the webhooks' selectors off it.
+    if let Ok(istio) = versions.profile("istio", Path::new("versions.toml"))
+        && let Some((actions, _)) =
+            harness::stack::mesh_canary(&environment(&istio), &istio, &istio.versions.kong.namespace)
+    {
+        for action in actions {
+            let Action::Helm(release) = action else { continue };
+            if release.chart != "istiod" {
+                continue;
+            }
+            let trial = format!("render::istio::canary::{}", release.name);
+            trials.push(Trial::ignorable_test(trial, move || render_and_compare("istio", &release)));
+        }
+    }
     // A user's Kong installed with the single kong/kong chart (the layout most guides use), for
     // `--no-install` discovery: release `edge` in namespace `edge`, meshed by Istio's pod label.
     let single = Release {

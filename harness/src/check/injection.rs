@@ -92,6 +92,59 @@ pub fn membership(mesh: Mesh, pods: &[PodFacts], meshed: bool, selector: &str) -
     }
 }
 
+/// The mesh proxy a pod must run once its workload restarted after an upgrade: the proxy
+/// image's tag is the mesh's release (Istio's proxyv2 `1.31.1`, or `1.31.1-distroless`;
+/// Linkerd's proxy `edge-26.9.1`, its `proxy.image.version` defaulting to the release), and
+/// under an Istio canary the injector's `istio.io/rev` annotation names the revision (istio/istio
+/// 1.30.3 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml: the
+/// revision is an annotation, not a label; pkg/kube/inject/webhook.go leaves labels alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAt {
+    pub version: String,
+    pub revision: Option<String>,
+}
+
+/// Whether `pod` runs `mesh`'s proxy at `want`; why not otherwise. The proxy is a container,
+/// or with native sidecars an init container, named as the mesh names it.
+pub fn runs_proxy(pod: &k8s_openapi::api::core::v1::Pod, mesh: Mesh, want: &ProxyAt) -> Result<(), String> {
+    let Some(container) = mesh.proxy_container() else {
+        return Err(format!("{mesh} runs no proxy in pods"));
+    };
+    let spec = pod.spec.as_ref();
+    let proxy = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .find(|c| c.name == container);
+    let Some(image) = proxy.and_then(|c| c.image.as_deref()) else {
+        return Err(format!("carries no {container}"));
+    };
+    let tag = image_tag(image);
+    if !tag
+        .is_some_and(|t| t == want.version || t.strip_prefix(want.version.as_str()).is_some_and(|r| r.starts_with('-')))
+    {
+        return Err(format!("runs {container} {image}, not release {}", want.version));
+    }
+    if let Some(revision) = &want.revision {
+        let annotations = pod.metadata.annotations.as_ref();
+        let found = annotations.and_then(|a| a.get("istio.io/rev")).map(String::as_str);
+        if found != Some(revision.as_str()) {
+            return Err(format!(
+                "was injected by revision {}, not {revision}",
+                found.map(|f| format!("`{f}`")).unwrap_or_else(|| "(no istio.io/rev annotation)".into())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An image reference's tag: `docker.io/istio/proxyv2:1.31.1@sha256:...` -> `1.31.1`; none
+/// without one (a port in the registry's host is no tag).
+fn image_tag(image: &str) -> Option<&str> {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

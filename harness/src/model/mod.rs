@@ -486,14 +486,22 @@ impl Step {
     pub fn restarts_shared(&self) -> Option<String> {
         match self {
             Step::Restart(r) if r.target.is_shared() => Some(r.target.to_string()),
-            Step::Upgrade(_) => Some("the mesh's control plane (an upgrade)".to_owned()),
+            Step::Upgrade(u) => Some(format!("{} (an upgrade)", u.part)),
             _ => self.nested().iter().find_map(Step::restarts_shared),
         }
     }
 
-    /// Whether this step, or one it runs, upgrades the mesh.
+    /// Whether this step, or one it runs, upgrades a part of the stack.
     pub fn upgrades(&self) -> bool {
         matches!(self, Step::Upgrade(_)) || self.nested().iter().any(Step::upgrades)
+    }
+
+    /// The parts this step, or one it runs, upgrades, in order.
+    pub fn upgrade_parts(&self) -> Vec<UpgradePart> {
+        match self {
+            Step::Upgrade(u) => vec![u.part],
+            _ => self.nested().iter().flat_map(Step::upgrade_parts).collect(),
+        }
     }
 
     /// The fixture files this step names, for existence and render checks.

@@ -699,6 +699,12 @@ impl RestartTarget {
     pub fn is_shared(&self) -> bool {
         !matches!(self, RestartTarget::Workload { .. })
     }
+
+    /// Whether its pods carry the mesh's proxy (Kong's and the scenario's workloads), rather than
+    /// being the mesh itself (its control plane, ztunnel).
+    pub fn carries_proxy(&self) -> bool {
+        matches!(self, RestartTarget::Kong | RestartTarget::Workload { .. })
+    }
 }
 
 impl fmt::Display for RestartTarget {
@@ -712,22 +718,85 @@ impl fmt::Display for RestartTarget {
     }
 }
 
-/// Upgrade a part of the stack in place, then wait until it is ready again:
-/// `upgrade: {mesh: next}` moves the mesh's control plane to the next newer release pinned in
-/// versions.toml for the same Kubernetes (Helm upgrades of its charts, its readiness gates).
-/// The data plane moves when its workloads restart (`restart` steps after it).
+/// Upgrade a part of the stack, then wait until it is ready again. One part per step:
+/// - `upgrade: {mesh: next}` moves the mesh's control plane to the next newer release pinned in
+///   versions.toml for the same Kubernetes and Kong (`Profile::next_mesh_pin`): in place (Helm
+///   upgrades of its charts, its gates), or on Istio with `strategy: canary` as a revision
+///   beside the old one, the namespaces relabelled to it;
+/// - `upgrade: {kong: next}` moves Kong's chart to the next newer Kong pin for the same mesh
+///   and Kubernetes (`Profile::next_kong_pin`): its CRDs, then a Helm upgrade, then its gates.
+///
+/// The data plane moves when its workloads restart (`restart` steps after it); each such restart
+/// then checks that the new pods run the new proxy.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawUpgradeStep")]
 pub struct UpgradeStep {
-    pub mesh: UpgradeTo,
-    #[serde(default = "Timeout::upgrade")]
+    pub part: UpgradePart,
     pub timeout: Timeout,
+}
+
+/// What an upgrade moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradePart {
+    Mesh(MeshStrategy),
+    Kong,
+}
+
+impl fmt::Display for UpgradePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpgradePart::Mesh(MeshStrategy::InPlace) => f.write_str("the mesh in place"),
+            UpgradePart::Mesh(MeshStrategy::Canary) => f.write_str("the mesh as a canary revision"),
+            UpgradePart::Kong => f.write_str("Kong's chart"),
+        }
+    }
+}
+
+/// How the mesh's control plane moves: its releases upgraded where they are (Istio's and
+/// Linkerd's in-place Helm upgrades), or, on Istio only, a second control plane of the new
+/// release installed as a revision, with the workloads' namespaces moved to it (istio.io
+/// docs/setup/upgrade/helm, "Canary upgrade").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeshStrategy {
+    #[default]
+    InPlace,
+    Canary,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpgradeStep {
+    #[serde(default)]
+    mesh: Option<UpgradeTo>,
+    #[serde(default)]
+    kong: Option<UpgradeTo>,
+    #[serde(default)]
+    strategy: Option<MeshStrategy>,
+    #[serde(default = "Timeout::upgrade")]
+    timeout: Timeout,
+}
+
+impl TryFrom<RawUpgradeStep> for UpgradeStep {
+    type Error = String;
+    fn try_from(raw: RawUpgradeStep) -> Result<Self, String> {
+        let part = match (raw.mesh, raw.kong, raw.strategy) {
+            (Some(UpgradeTo::Next), None, strategy) => UpgradePart::Mesh(strategy.unwrap_or_default()),
+            (None, Some(UpgradeTo::Next), None) => UpgradePart::Kong,
+            (None, Some(_), Some(_)) => {
+                return Err("`strategy` is how the mesh moves (in-place, canary); Kong's chart moves in place".into());
+            }
+            _ => return Err("an upgrade moves one part of the stack: `mesh: next` or `kong: next`".into()),
+        };
+        Ok(UpgradeStep { part, timeout: raw.timeout })
+    }
 }
 
 /// Where an upgrade goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpgradeTo {
-    /// The next newer pin of the run's mesh (`Profile::next_mesh_pin`).
+    /// The next newer pin of that part in versions.toml.
     Next,
 }

@@ -59,28 +59,51 @@ pub fn matrix_for(versions: &Versions, mesh: Option<&str>, meshes: Option<&[crat
 }
 
 impl Matrix {
-    /// An upgrade job for each profile of the matrix with a next mesh pin
-    /// (`Profile::next_mesh_pin`) and each of `upgrades` (a scenario that upgrades the mesh, with
-    /// the meshes it runs on) on that profile's mesh.
-    pub fn with_upgrades(mut self, versions: &Versions, upgrades: &[(String, Vec<crate::scenario::Mesh>)]) -> Matrix {
+    /// An upgrade job for each profile of the matrix and each of `upgrades` (a scenario with an
+    /// `upgrade` step: its name, the meshes it runs on, the parts it moves) on that profile's
+    /// mesh, when the profile has a next pin of each part (`Profile::next_mesh_pin`,
+    /// `Profile::next_kong_pin`; a canary only on Istio's sidecar mode).
+    pub fn with_upgrades(
+        mut self,
+        versions: &Versions,
+        upgrades: &[(String, Vec<crate::scenario::Mesh>, Vec<crate::scenario::UpgradePart>)],
+    ) -> Matrix {
+        use crate::scenario::{Mesh, MeshStrategy, UpgradePart};
         let mut jobs = Vec::new();
         for entry in self.include.iter().filter(|e| e.scenario.is_none() && e.shard.is_none()) {
             let Ok(profile) = versions.profile(&entry.profile, std::path::Path::new("versions.toml")) else {
                 continue;
             };
-            let Some(to) = profile.next_mesh_pin() else { continue };
-            let version = |p: &crate::profile::Profile| p.pins.mesh_version.clone().unwrap_or_default();
-            for (scenario, _) in upgrades.iter().filter(|(_, m)| m.contains(&profile.mesh())) {
-                jobs.push(Entry {
-                    name: format!(
-                        "upgrade {} {} -> {} on Kubernetes {} ({} -> {}, {scenario})",
+            let mesh_version = |p: &crate::profile::Profile| p.pins.mesh_version.clone().unwrap_or_default();
+            let move_of = |part: &UpgradePart| match part {
+                UpgradePart::Mesh(MeshStrategy::Canary) if profile.mesh() != Mesh::Istio => None,
+                UpgradePart::Mesh(how) => profile.next_mesh_pin().map(|to| {
+                    let how = if *how == MeshStrategy::Canary { " (canary)" } else { "" };
+                    format!(
+                        "{} {} -> {}{how}, {} -> {}",
                         profile.mesh(),
-                        version(&profile),
-                        version(&to),
-                        entry.kubernetes,
+                        mesh_version(&profile),
+                        mesh_version(&to),
                         profile.name,
                         to.name
-                    ),
+                    )
+                }),
+                UpgradePart::Kong => profile.next_kong_pin().map(|to| {
+                    format!(
+                        "Kong's chart {} -> {} on {}, {} -> {}",
+                        profile.kong_chart_version(),
+                        to.kong_chart_version(),
+                        profile.mesh(),
+                        profile.name,
+                        to.name
+                    )
+                }),
+            };
+            for (scenario, _, parts) in upgrades.iter().filter(|(_, m, _)| m.contains(&profile.mesh())) {
+                let moves: Option<Vec<String>> = parts.iter().map(move_of).collect();
+                let Some(moves) = moves.filter(|m| !m.is_empty()) else { continue };
+                jobs.push(Entry {
+                    name: format!("upgrade {} on Kubernetes {} ({scenario})", moves.join("; "), entry.kubernetes),
                     scenario: Some(scenario.clone()),
                     ..entry.clone()
                 });
@@ -121,13 +144,19 @@ impl Matrix {
 mod tests {
     use super::*;
 
-    /// One upgrade job per profile with a next mesh pin and per upgrade scenario on its mesh,
-    /// named after both pins; never split into shards.
+    /// One upgrade job per profile with a next pin of what the scenario moves and per upgrade
+    /// scenario on its mesh, named after both pins; never split into shards. A canary is
+    /// Istio's only; Kong's pins pair 0.23.0 with 0.24.0 on each mesh that has both.
     #[test]
     fn upgrade_jobs_pair_each_profile_with_its_next_pin() {
+        use crate::scenario::{Mesh, MeshStrategy, UpgradePart};
         let versions = Versions::parse(crate::profile::BUILT_IN_VERSIONS).unwrap();
-        let upgrades =
-            [("upgrade-mesh".to_owned(), vec![crate::scenario::Mesh::Istio, crate::scenario::Mesh::Linkerd])];
+        let both = vec![Mesh::Istio, Mesh::Linkerd];
+        let upgrades = [
+            ("upgrade-mesh".to_owned(), both.clone(), vec![UpgradePart::Mesh(MeshStrategy::InPlace)]),
+            ("upgrade-canary".to_owned(), both.clone(), vec![UpgradePart::Mesh(MeshStrategy::Canary)]),
+            ("upgrade-kong".to_owned(), both, vec![UpgradePart::Kong]),
+        ];
         let matrix = matrix(&versions, None).with_upgrades(&versions, &upgrades).sharded(2);
         let jobs: Vec<(&str, &str)> = matrix
             .include
@@ -138,17 +167,30 @@ mod tests {
         assert_eq!(
             jobs,
             [
-                ("istio", "upgrade istio 1.30.5 -> 1.31.1 on Kubernetes v1.35.8 (istio -> istio-1-31, upgrade-mesh)"),
+                ("istio", "upgrade istio 1.30.5 -> 1.31.1, istio -> istio-1-31 on Kubernetes v1.35.8 (upgrade-mesh)"),
+                (
+                    "istio",
+                    "upgrade istio 1.30.5 -> 1.31.1 (canary), istio -> istio-1-31 on Kubernetes v1.35.8 (upgrade-canary)"
+                ),
                 (
                     "linkerd",
-                    "upgrade linkerd edge-26.8.3 -> edge-26.9.1 on Kubernetes v1.35.8 (linkerd -> linkerd-edge-26-9-1, upgrade-mesh)"
+                    "upgrade linkerd edge-26.8.3 -> edge-26.9.1, linkerd -> linkerd-edge-26-9-1 on Kubernetes v1.35.8 (upgrade-mesh)"
+                ),
+                (
+                    "istio-kong-0-23",
+                    "upgrade Kong's chart 0.23.0 -> 0.24.0 on istio, istio-kong-0-23 -> istio on Kubernetes v1.35.8 (upgrade-kong)"
+                ),
+                (
+                    "linkerd-kong-0-23",
+                    "upgrade Kong's chart 0.23.0 -> 0.24.0 on linkerd, linkerd-kong-0-23 -> linkerd on Kubernetes v1.35.8 (upgrade-kong)"
                 ),
             ]
         );
         assert!(matrix.include.iter().filter(|e| e.scenario.is_some()).all(|e| e.shard.is_none()));
         assert!(matrix.include.iter().filter(|e| e.scenario.is_none()).all(|e| e.shard.is_some()));
         // A scenario on one mesh only makes that mesh's job.
-        let istio_only = [("upgrade-mesh".to_owned(), vec![crate::scenario::Mesh::Istio])];
+        let istio_only =
+            [("upgrade-mesh".to_owned(), vec![Mesh::Istio], vec![UpgradePart::Mesh(MeshStrategy::InPlace)])];
         let matrix = super::matrix(&versions, None).with_upgrades(&versions, &istio_only);
         assert_eq!(matrix.include.iter().filter(|e| e.scenario.is_some()).count(), 1);
     }

@@ -34,6 +34,9 @@ pub struct Entry {
     pub summary: String,
     pub meshes: Vec<Mesh>,
     pub covers: Vec<Tag>,
+    /// The parts of the stack its `upgrade` steps move (the nightly's upgrade jobs pair pins by them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<super::model::UpgradePart>,
 }
 
 /// A scenario file that does not load or check: it fails on its own; the others go on.
@@ -151,6 +154,7 @@ impl Catalog {
                     summary: s.scenario.summary.trim().to_owned(),
                     meshes: s.meshes(),
                     covers: s.scenario.covers.clone(),
+                    upgrades: s.scenario.steps.iter().flat_map(super::model::Step::upgrade_parts).collect(),
                 }),
                 Err(e) => listing.broken.push(Broken {
                     name: file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned(),

@@ -152,8 +152,33 @@ fn mesh_fit(loaded: &LoadedScenario) -> Result<(), LoadError> {
         if let Some((path, message, help)) = problem {
             return Err(step_error(loaded, i, "mesh", path, message, help));
         }
+        if mesh != Mesh::Istio
+            && let Some(path) = canary_at(step)
+        {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            return Err(step_error(
+                loaded,
+                i,
+                "mesh",
+                &path,
+                format!("step {} upgrades the mesh as a canary revision, which {mesh} does not have", i + 1),
+                "a revision-based canary is Istio's (sidecar mode); elsewhere the mesh upgrades in place \
+                 (leave `strategy` out), or list the scenario's `meshes: [istio]` only",
+            ));
+        }
     }
     Ok(())
+}
+
+/// Where in `step` (relative to it) an upgrade asks for a canary: its own `strategy`, or that
+/// of an upgrade its load runs.
+fn canary_at(step: &Step) -> Option<Vec<String>> {
+    let canary = |s: &Step| matches!(s, Step::Upgrade(u) if u.part == super::model::UpgradePart::Mesh(super::model::MeshStrategy::Canary));
+    if canary(step) {
+        return Some(vec!["strategy".into()]);
+    }
+    let j = step.nested().iter().position(canary)?;
+    Some(vec!["during".into(), j.to_string(), "upgrade".into(), "strategy".into()])
 }
 
 /// A located error at field `path` of step `i` (0-based).

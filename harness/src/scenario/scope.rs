@@ -504,9 +504,19 @@ pub fn untrusted_problem(loaded: &LoadedScenario, manifests: &[Manifest]) -> Opt
                 "an untrusted bundle deletes no NetworkPolicy: the sandbox's egress policy is one".to_owned(),
             )),
             s if s.upgrades() => Some((
-                ["steps", index.as_str(), s.kind(), if matches!(s, Step::Upgrade(_)) { "mesh" } else { "during" }],
+                [
+                    "steps",
+                    index.as_str(),
+                    s.kind(),
+                    match s {
+                        Step::Upgrade(u) if u.part == crate::scenario::UpgradePart::Kong => "kong",
+                        Step::Upgrade(_) => "mesh",
+                        _ => "during",
+                    },
+                ],
                 format!("steps[{i}].{}", s.kind()),
-                "an untrusted bundle upgrades no mesh: the upgrade runs Helm against the cluster".to_owned(),
+                "an untrusted bundle upgrades nothing (neither the mesh nor Kong): an upgrade runs Helm against the cluster"
+                    .to_owned(),
             )),
             _ => None,
         };
@@ -1138,7 +1148,7 @@ mod tests {
             untrusted_problem(&checked.scenario, &checked.manifests)
         };
         let d = alone("  - upgrade: {mesh: next}\n").expect("refused");
-        assert!(d.message.contains("upgrades no mesh"), "{d}");
+        assert!(d.message.contains("upgrades nothing"), "{d}");
         let under_load = "  - load:\n      request: {path: /}\n      rate: 5\n      budget: {errors: 0.1, outage: 5s}\n      \
                           during: [{upgrade: {mesh: next}}]\n";
         assert_eq!(alone(under_load).expect("refused").field.as_deref(), Some("steps[0].load"));

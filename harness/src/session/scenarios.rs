@@ -82,17 +82,14 @@ pub async fn run_scenarios_reporting<R: Runner + Clone + 'static>(
     live.sandbox = options.sandbox;
     // Only on a cluster the harness installed (not `--no-install`, not a shared cluster's).
     let own_stack = plan.discover.is_none() && !matches!(env.provider, crate::cluster::Provider::Existing { .. });
-    if own_stack
-        && let Some(upgrade) = super::upgrade::HelmMeshUpgrade::next(
-            env.runner.clone(),
-            env.helm.clone(),
-            env.client.clone(),
-            env.run.clone(),
-            profile,
-            &plan.environment,
-        )
-    {
-        live.upgrade = Some(std::sync::Arc::new(upgrade));
+    if own_stack {
+        let context = super::upgrade::UpgradeContext {
+            runner: env.runner.clone(),
+            helm: env.helm.clone(),
+            client: env.client.clone(),
+            run: env.run.clone(),
+        };
+        live.upgrades = super::upgrade::upgrades_for(&context, profile, &plan.environment);
     }
     let run = Shared { catalog, env, plan, profile, options, cancel, progress, reporter, live: &live };
     let exclusive: Vec<bool> = plan.scenarios.iter().map(|s| s.exclusive).collect();
@@ -452,8 +449,12 @@ fn upgrade_not_possible(
             scenario.name.value
         ));
     }
-    live.upgrade.is_none().then(|| {
-        "this profile has no newer pin of its mesh for the same Kubernetes in versions.toml (or the cluster is not the harness's own)".to_owned()
+    let parts: Vec<_> = scenario.steps.iter().flat_map(crate::scenario::Step::upgrade_parts).collect();
+    parts.into_iter().find(|part| !live.upgrades.contains_key(part)).map(|part| {
+        format!(
+            "this profile cannot upgrade {part}: versions.toml pins nothing newer for the same stack, the mesh has no \
+             such strategy, or the cluster is not the harness's own"
+        )
     })
 }
 

@@ -487,3 +487,115 @@ fn the_preloaded_images_are_the_images_that_run() {
         }
     }
 }
+
+/// Whether a Kubernetes label selector (JSON: `matchLabels`, `matchExpressions` with In, NotIn,
+/// Exists, DoesNotExist) selects `labels`; an absent selector selects everything.
+fn selector_selects(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
+    let match_labels = selector["matchLabels"].as_object().into_iter().flatten();
+    let expressions = selector["matchExpressions"].as_array().into_iter().flatten();
+    match_labels.clone().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+        && expressions.clone().all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let found = labels.get(key).map(String::as_str);
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => found.is_some_and(|f| values.contains(&f)),
+                "NotIn" => found.is_none_or(|f| !values.contains(&f)),
+                "Exists" => found.is_some(),
+                "DoesNotExist" => found.is_none(),
+                other => panic!("operator {other}"),
+            }
+        })
+}
+
+/// The webhooks of `configuration` (in `objects`) that would inject a pod labelled `pod` in a
+/// namespace labelled `namespace`.
+fn injecting<'a>(
+    objects: &'a [Value],
+    configuration: &str,
+    namespace: &BTreeMap<String, String>,
+    pod: &BTreeMap<String, String>,
+) -> Vec<&'a str> {
+    named(objects, "MutatingWebhookConfiguration", configuration)["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| selector_selects(&w["namespaceSelector"], namespace) && selector_selects(&w["objectSelector"], pod))
+        .filter_map(|w| w["name"].as_str())
+        .collect()
+}
+
+/// Istio's canary (stack::mesh_canary) against the real templates: the canary istiod's render
+/// (a canary of the vendored release, `istiod-1-30-5`) names the Deployment and webhook its
+/// gates wait for, and once the harness relabels Kong's namespace and a scenario's namespace
+/// as it does, only the canary's webhook injects Kong's gateway pods and the scenario's pods;
+/// before, only the old control plane's. The injection template records the revision in the
+/// `istio.io/rev` annotation, which the data-plane check after a restart reads.
+#[test]
+fn a_canary_revision_takes_over_injection_once_the_namespaces_are_relabelled() {
+    let istio = profile("istio");
+    let (actions, revision) = mesh_canary(&environment(&istio), &istio, &istio.versions.kong.namespace).unwrap();
+    assert_eq!(revision, "1-30-5");
+    let canary = rendered("istio", &format!("istiod-{revision}"));
+    let old = rendered("istio", "istiod");
+    // The gates name what the canary's render creates.
+    for action in &actions {
+        match action {
+            Action::Ready(Gate::Webhook { configuration }) => {
+                named(&canary, "MutatingWebhookConfiguration", configuration);
+            }
+            Action::Ready(Gate::Deployments { namespace }) => {
+                let deployment = named(&canary, "Deployment", &format!("istiod-{revision}"));
+                assert_eq!(deployment["metadata"]["namespace"], namespace.as_str());
+            }
+            _ => {}
+        }
+    }
+    let canary_hook = format!("istio-sidecar-injector-{revision}");
+    // Kong's gateway pods, labelled as Kong's render has them, in Kong's unlabelled namespace;
+    // a scenario's pods in its namespace as the harness labels it on Istio.
+    let kong_objects = rendered("istio", &release(&istio, "ingress").name);
+    let gateway = labels(&named(&kong_objects, "Deployment", "kong-gateway")["spec"]["template"]["metadata"]["labels"]);
+    let scenario_ns =
+        crate::model::NamespaceSettings { inject: true, ..Default::default() }.metadata(Mesh::Istio).labels;
+    let cases = [("Kong's gateway", BTreeMap::new(), gateway), ("a scenario's pod", scenario_ns, BTreeMap::new())];
+    for (who, namespace, pod) in cases {
+        assert!(!injecting(&old, "istio-sidecar-injector", &namespace, &pod).is_empty(), "{who}: old injects before");
+        assert!(injecting(&canary, &canary_hook, &namespace, &pod).is_empty(), "{who}: canary does not yet");
+        // The relabel the canary makes (Kong's namespace in its actions, the scenario's when the
+        // step runs): the same merge of labels.
+        let mut moved = namespace.clone();
+        for action in canary_relabel(&["ns".to_owned()], &revision) {
+            let Action::Relabel { labels, .. } = action else { panic!("a relabel") };
+            for (k, v) in labels {
+                match v {
+                    Some(v) => moved.insert(k, v),
+                    None => moved.remove(&k),
+                };
+            }
+        }
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Relabel { namespace, .. } if *namespace == istio.versions.kong.namespace)),
+            "Kong's namespace is relabelled by the canary itself"
+        );
+        assert_eq!(
+            injecting(&canary, &canary_hook, &moved, &pod),
+            ["rev.namespace.sidecar-injector.istio.io"],
+            "{who}"
+        );
+        assert!(injecting(&old, "istio-sidecar-injector", &moved, &pod).is_empty(), "{who}: the old one lets go");
+    }
+    // The revision a pod was injected by, where the data-plane check reads it.
+    let template = named(&canary, "ConfigMap", &format!("istio-sidecar-injector-{revision}"))["data"]["config"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(template.contains("istio.io/rev: {{ .Revision | default \"default\" | quote }}"), "the injection template");
+    let values = named(&canary, "ConfigMap", &format!("istio-sidecar-injector-{revision}"))["data"]["values"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(values.contains(&format!("\"revision\": \"{revision}\"")), "{values}");
+}

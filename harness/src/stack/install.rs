@@ -211,8 +211,34 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                 }
                 Ok(())
             }
+            Action::ChartCrds(release) => self.chart_crds(release).await,
+            Action::Relabel { namespace, labels } => {
+                k8s::relabel_namespace(&self.client, namespace, labels).await.map_err(StackError::from)
+            }
             Action::Ready(gate) => self.wait(gate).await,
         }
+    }
+
+    /// The CRDs of `release`'s chart at its version (`helm show crds`), applied server-side.
+    async fn chart_crds(&self, release: &Release) -> Result<(), StackError> {
+        let invocation = helm_invocation(self.helm, release.show_crds_args(), HELM_DEADLINE, self.run);
+        let output = run_retrying(self.runner, &invocation).await.map_err(StackError::Helm)?;
+        let source = format!("helm show crds {} {}", release.chart, release.version);
+        let objects: Vec<serde_json::Value> = crate::yaml::documents(&output.stdout)
+            .map_err(|e| StackError::Manifest { file: source.clone(), reason: e.to_string() })?;
+        for object in objects {
+            if object.get("kind").and_then(serde_json::Value::as_str) != Some("CustomResourceDefinition") {
+                return Err(StackError::Manifest {
+                    file: source,
+                    reason: format!(
+                        "a document that is no CRD: {}",
+                        crate::names::printable(&object["kind"].to_string())
+                    ),
+                });
+            }
+            self.apply(&k8s::labelled(object, &self.run.run)).await?;
+        }
+        Ok(())
     }
 
     /// On a shared cluster: whether `object`, a cluster-scoped stack object (a GatewayClass, a
@@ -387,6 +413,17 @@ pub fn describe(action: &Action) -> String {
         Action::LinkerdIdentity => "Linkerd trust anchor and issuer (ECDSA P-256)".into(),
         Action::Helm(r) => format!("helm {} ({} {} in {})", r.name, r.chart, r.version, r.namespace),
         Action::Apply { name, objects } => format!("apply {name} ({} objects)", objects.len()),
+        Action::ChartCrds(r) => format!("CRDs of {} {} (helm show crds), applied", r.chart, r.version),
+        Action::Relabel { namespace, labels } => {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k}={v}"),
+                    None => format!("{k}-"),
+                })
+                .collect();
+            format!("label namespace {namespace} {}", labels.join(" "))
+        }
         Action::Ready(gate) => format!("wait: {gate}"),
     }
 }

@@ -88,6 +88,13 @@ impl Release {
     }
 }
 
+impl Release {
+    /// `helm show crds` of this release's chart at its version.
+    pub fn show_crds_args(&self) -> Vec<String> {
+        ["show", "crds", &self.chart, "--repo", &self.repo, "--version", &self.version].map(str::to_owned).to_vec()
+    }
+}
+
 /// Something the installer waits for before going on, with a deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "gate", rename_all = "kebab-case")]
@@ -150,6 +157,16 @@ pub enum Action {
     Apply {
         name: String,
         objects: Vec<Value>,
+    },
+    /// The CRDs a chart ships (`helm show crds`), applied server-side before its release is
+    /// upgraded: Helm installs a chart's `crds/` once and never upgrades them (helm.sh docs
+    /// chart_best_practices/custom_resource_definitions; Kong's KIC upgrade guide applies them
+    /// first).
+    ChartCrds(Release),
+    /// Labels set (`Some`) or removed (`None`) on a namespace, with a merge patch.
+    Relabel {
+        namespace: String,
+        labels: std::collections::BTreeMap<String, Option<String>>,
     },
     Ready(Gate),
 }
@@ -340,6 +357,99 @@ pub fn mesh_upgrade(installed: &[Action], to: &Profile) -> Vec<Action> {
         }
     }
     out
+}
+
+/// Istio's revision for release `version`: `1.31.1` -> `1-31-1`. A revision names the canary's
+/// Deployment, Service and webhooks and so must be a DNS-1123 label; dots are not allowed
+/// (istio.io docs/setup/upgrade/canary; istioctl checks `labels.IsDNS1123Label`). The Service
+/// `istiod-<revision>` keeps it to 56 characters.
+pub fn istio_revision(version: &str) -> Option<String> {
+    let revision = version.replace('.', "-").to_ascii_lowercase();
+    let label = revision.len() <= 56
+        && revision.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !revision.starts_with('-')
+        && !revision.ends_with('-');
+    label.then_some(revision)
+}
+
+/// Istio's revision-based canary upgrade to `to` (a profile of the same mesh,
+/// [`Profile::next_mesh_pin`]), as istio.io docs/setup/upgrade/helm "Canary upgrade" orders
+/// it: the base chart upgraded in place (its CRDs and cluster-wide objects serve both control
+/// planes), then istiod of the new release installed beside the old one as release
+/// `istiod-<revision>` with `revision` set (every object it makes carries the revision, so
+/// the two do not collide: istio/istio manifests/charts/istio-control/istio-discovery/templates),
+/// then its Deployment and its injector `istio-sidecar-injector-<revision>`, then Kong's
+/// namespace labelled `istio.io/rev=<revision>`. Kong's pods carry
+/// `sidecar.istio.io/inject=true` in that namespace, which then only the canary's
+/// `rev.namespace.` webhook matches (templates/mutatingwebhook.yaml). The scenario's own
+/// namespaces are moved by [`canary_relabel`] when the step runs. The old control plane stays
+/// (the doc removes it once every workload has moved; the cluster is the run's own). `None` when
+/// the profile is not Istio's sidecar mode or the release makes no revision name.
+pub fn mesh_canary(installed: &[Action], to: &Profile, kong_namespace: &str) -> Option<(Vec<Action>, String)> {
+    if to.mesh() != Mesh::Istio {
+        return None;
+    }
+    let revision = istio_revision(to.pins.mesh_version.as_deref()?)?;
+    let in_place = mesh_upgrade(installed, to);
+    let mut actions = Vec::new();
+    for action in &in_place {
+        match action {
+            Action::Helm(r) if r.chart == "base" => actions.push(action.clone()),
+            Action::Helm(r) if r.chart == "istiod" => {
+                let mut values = r.values.clone();
+                if let Some(map) = values.as_object_mut() {
+                    map.insert("revision".into(), Value::String(revision.clone()));
+                }
+                actions.push(Action::Helm(Release { name: format!("istiod-{revision}"), values, ..r.clone() }));
+                actions.push(Action::Ready(Gate::Deployments { namespace: r.namespace.clone() }));
+                actions
+                    .push(Action::Ready(Gate::Webhook { configuration: format!("istio-sidecar-injector-{revision}") }));
+            }
+            _ => {}
+        }
+    }
+    if !actions.iter().any(|a| matches!(a, Action::Helm(r) if r.chart == "istiod")) {
+        return None;
+    }
+    actions.extend(canary_relabel(&[kong_namespace.to_owned()], &revision));
+    Some((actions, revision))
+}
+
+/// Namespaces moved to Istio revision `revision`: `istio.io/rev=<revision>` set and
+/// `istio-injection` removed, since it takes precedence over `istio.io/rev` (istio.io
+/// docs/setup/upgrade/canary, "Data plane": `kubectl label namespace … istio-injection-
+/// istio.io/rev=…`). Pods move when they are next created.
+pub fn canary_relabel(namespaces: &[String], revision: &str) -> Vec<Action> {
+    namespaces
+        .iter()
+        .map(|namespace| Action::Relabel {
+            namespace: namespace.clone(),
+            labels: [("istio-injection".to_owned(), None), ("istio.io/rev".to_owned(), Some(revision.to_owned()))]
+                .into_iter()
+                .collect(),
+        })
+        .collect()
+}
+
+/// Kong's chart upgraded in place to `to`'s pin ([`Profile::next_kong_pin`]), as Kong's upgrade
+/// guide orders it (developer.konghq.com kubernetes-ingress-controller/faq/
+/// upgrading-ingress-controller): the new chart's CRDs, then `helm upgrade` with the values it
+/// was installed with (the user's layered in), then Kong's gates as the install has them (its
+/// Deployments, its pods in the mesh). `None` when `installed` has no Kong release.
+pub fn kong_upgrade(installed: &[Action], to: &Profile) -> Option<Vec<Action>> {
+    let kong = &to.versions.kong;
+    let version = to.pins.kong_chart_version.clone().unwrap_or_else(|| kong.version.clone());
+    let release = installed.iter().find_map(|a| match a {
+        Action::Helm(r) if r.name == kong.release && r.chart == kong.chart => {
+            Some(Release { version: version.clone(), ..r.clone() })
+        }
+        _ => None,
+    })?;
+    let mut actions = vec![Action::ChartCrds(release.clone()), Action::Helm(release)];
+    actions.extend(installed.iter().filter(|a| {
+        matches!(a, Action::Ready(Gate::Deployments { namespace } | Gate::Meshed { namespace, .. }) if *namespace == kong.namespace)
+    }).cloned());
+    Some(actions)
 }
 
 /// The images a run loads into the kind node before installing: the pinned ones (echo backend,

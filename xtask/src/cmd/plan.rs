@@ -98,12 +98,12 @@ pub fn ci_matrix(mesh: Option<Mesh>, scenario: Option<String>, shards: u16) -> R
     // A scenario that upgrades the mesh runs only alone: a job of its own per pair of pins
     // (with `--scenario`, the profile's job already is that).
     if !one_scenario {
-        let upgrades: Vec<(String, Vec<Mesh>)> = catalog
+        let upgrades: Vec<(String, Vec<Mesh>, Vec<harness::scenario::UpgradePart>)> = catalog
             .listing()?
             .scenarios
             .into_iter()
-            .filter(|e| e.covers.contains(&harness::scenario::Tag::Upgrade))
-            .map(|e| (e.name, e.meshes))
+            .filter(|e| !e.upgrades.is_empty())
+            .map(|e| (e.name, e.meshes, e.upgrades))
             .collect();
         matrix = matrix.with_upgrades(&catalog.versions, &upgrades);
     }

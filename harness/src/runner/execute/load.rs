@@ -114,25 +114,73 @@ impl Context<'_> {
                 }
             }
             let names: Vec<String> = restarted.iter().map(|(k, ns, n, _)| format!("{k} {ns}/{n}")).collect();
-            Attempt::Pass(Seen(format!("restarted and rolled out: {}", names.join(", "))))
+            let rolled = format!("restarted and rolled out: {}", names.join(", "));
+            // The data plane after an upgrade: the rolled-out pods run the new proxy. Only Kong's
+            // and the scenario's workloads carry a proxy; the control plane and ztunnel are
+            // the mesh's own.
+            match self.proxy_after_upgrade.as_ref().filter(|_| s.target.carries_proxy()) {
+                None => Attempt::Pass(Seen(rolled)),
+                Some(proxy) => match self.on_new_proxy(&restarted, proxy).await {
+                    Ok(Seen(on)) => Attempt::Pass(Seen(format!("{rolled}; {on}"))),
+                    Err(Seen(off)) => {
+                        last.judged();
+                        Attempt::Fail(Seen(off))
+                    }
+                },
+            }
         })
         .await;
         outcome.map(|s| s.0).map_err(|e| last.failure(e.to_string()))
     }
 
-    /// The run's mesh upgrade, within the step's deadline.
+    /// The run's upgrade of the part the step names, within the step's deadline.
     pub(super) async fn upgrade(&mut self, s: &crate::scenario::UpgradeStep) -> StepResult {
-        let Some(upgrade) = self.live.upgrade.clone() else {
-            return Err(StepFailure::error(
-                "this run has no mesh upgrade to make: no newer pin of its mesh for the same Kubernetes in versions.toml, or a cluster the harness did not create",
-            ));
+        let Some(upgrade) = self.live.upgrades.get(&s.part).cloned() else {
+            return Err(StepFailure::error(format!(
+                "this run cannot upgrade {}: no newer pin of it for the same stack in versions.toml, a strategy its mesh \
+                 does not have, or a cluster the harness did not create",
+                s.part
+            )));
         };
         let what = upgrade.describe();
-        match tokio::time::timeout(s.timeout.0, upgrade.upgrade(s.timeout.0)).await {
-            Ok(Ok(done)) => Ok(format!("upgraded {what}: {done}")),
+        let namespaces = [self.namespace.to_owned()];
+        match tokio::time::timeout(s.timeout.0, upgrade.upgrade(&namespaces, s.timeout.0)).await {
+            Ok(Ok(upgraded)) => {
+                if upgraded.proxy.is_some() {
+                    self.proxy_after_upgrade = upgraded.proxy;
+                }
+                Ok(format!("upgraded {what}: {}", upgraded.done))
+            }
             Ok(Err(e)) => Err(StepFailure::error(format!("upgrading {what}: {e}"))),
             Err(_) => Err(StepFailure::error(format!("upgrading {what}: not done within {}", s.timeout))),
         }
+    }
+
+    /// After an upgrade: whether every running pod of the restarted workloads runs `proxy` (its
+    /// image's tag, and under a canary the injector's revision annotation). A pod still on the
+    /// old proxy means the data plane did not move: the namespace's injection did not follow
+    /// the upgrade.
+    async fn on_new_proxy(&self, workloads: &[(&str, &str, &str, i64)], proxy: &ProxyAt) -> Result<Seen, Seen> {
+        let mut seen = Vec::new();
+        for (kind, namespace, name, _) in workloads {
+            let pods = k8s::workload_pods(&self.live.client, kind, namespace, name)
+                .await
+                .map_err(|e| Seen(format!("listing the pods of {kind} {namespace}/{name}: {e}")))?;
+            if pods.is_empty() {
+                return Err(Seen(format!("{kind} {namespace}/{name} runs no pod")));
+            }
+            for pod in &pods {
+                let pod_name = pod.metadata.name.as_deref().unwrap_or("?");
+                if let Err(why) = crate::check::injection::runs_proxy(pod, self.live.mesh, proxy) {
+                    return Err(Seen(format!(
+                        "pod {namespace}/{pod_name} of {kind}/{name} {why}: the data plane did not move to the upgrade"
+                    )));
+                }
+            }
+            seen.push(format!("{kind} {namespace}/{name}: {} pods", pods.len()));
+        }
+        let revision = proxy.revision.as_deref().map(|r| format!(" (revision {r})")).unwrap_or_default();
+        Ok(Seen(format!("on the proxy {}{revision}: {}", proxy.version, seen.join(", "))))
     }
 
     /// The workloads `target` names on this cluster: (kind, namespace, name).
@@ -218,7 +266,10 @@ impl Context<'_> {
 fn disruption_name(step: &Step) -> String {
     match step {
         Step::Restart(r) => format!("restart {}", r.target),
-        Step::Upgrade(_) => "upgrade the mesh".to_owned(),
+        Step::Upgrade(u) => match u.part {
+            crate::scenario::UpgradePart::Mesh(crate::scenario::MeshStrategy::InPlace) => "upgrade the mesh".to_owned(),
+            part => format!("upgrade {part}"),
+        },
         other => other.kind().to_owned(),
     }
 }

@@ -81,21 +81,37 @@ pub struct Live {
     /// An untrusted bundle runs: its namespace gets an egress policy that keeps its pods inside
     /// the cluster's own services (`scope::sandbox_policy`).
     pub sandbox: bool,
-    /// The mesh upgrade this run can make (`upgrade: {mesh: next}`), when it has one: the
-    /// session's, which runs Helm; none without a newer pin or on a cluster of the user's.
-    pub upgrade: Option<std::sync::Arc<dyn MeshUpgrade>>,
+    /// The upgrades this run can make (`upgrade` steps), by the part they move: the session's,
+    /// which run Helm; none without a newer pin or on a cluster of the user's.
+    pub upgrades: BTreeMap<crate::scenario::UpgradePart, std::sync::Arc<dyn StackUpgrade>>,
 }
 
-/// A mesh upgrade the session can carry out for a step: Helm upgrades and readiness gates
-/// (`stack::mesh_upgrade`), with the deadline the step gives.
-pub trait MeshUpgrade: Send + Sync {
+/// An upgrade the session can carry out for a step: Helm upgrades and readiness gates
+/// (`stack::mesh_upgrade`, `stack::mesh_canary`, `stack::kong_upgrade`), with the deadline the
+/// step gives.
+pub trait StackUpgrade: Send + Sync {
     /// What it moves, for verdicts: `istio 1.30.5 -> 1.31.1 (profile istio-1-31)`.
     fn describe(&self) -> String;
+    /// Carries it out. `namespaces` are the scenario's, where its workloads run: a canary moves
+    /// them to the new revision along with Kong's.
     fn upgrade<'a>(
         &'a self,
+        namespaces: &'a [String],
         deadline: Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Upgraded, String>> + Send + 'a>>;
 }
+
+/// What an upgrade did, and what the data plane must show once its workloads restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The stages it went through, for the verdict.
+    pub done: String,
+    /// The mesh proxy a pod restarted after it must run; none when the data plane does not move
+    /// (Kong's chart).
+    pub proxy: Option<ProxyAt>,
+}
+
+pub use crate::check::injection::ProxyAt;
 
 /// What became of a mutant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +208,7 @@ impl Live {
             interval: INTERVAL,
             mutant_settle_cap: MUTANT_SETTLE_CAP,
             sandbox: false,
-            upgrade: None,
+            upgrades: BTreeMap::new(),
         }
     }
 
@@ -374,6 +390,9 @@ struct Context<'a> {
     backend_proven: bool,
     /// Each load window measured.
     windows: Vec<crate::check::load::Window>,
+    /// The proxy the data plane must run after the scenario's upgrade: each later restart of
+    /// Kong or a workload checks its new pods for it.
+    proxy_after_upgrade: Option<ProxyAt>,
 }
 
 impl<'a> Context<'a> {
@@ -389,6 +408,7 @@ impl<'a> Context<'a> {
             proven: std::collections::BTreeSet::new(),
             backend_proven: false,
             windows: Vec::new(),
+            proxy_after_upgrade: None,
         }
     }
 

@@ -225,7 +225,7 @@ fn live(versions: &crate::profile::Versions, root: &Path, proxy: std::net::Socke
         interval: Duration::from_millis(10),
         mutant_settle_cap: Duration::from_millis(10),
         sandbox: false,
-        upgrade: None,
+        upgrades: BTreeMap::new(),
     }
 }
 
@@ -978,4 +978,140 @@ async fn a_restart_under_load_is_judged_by_its_budget() {
     let failure = run.failure().unwrap();
     assert!(failure.detail.contains("the traffic never recovered"), "{}", failure.detail);
     assert!(!run.windows[0].verdict.recovered);
+}
+
+/// An upgrade the test makes instead of Helm: it records the namespaces it was handed and
+/// reports `proxy` as what the data plane must run afterwards.
+struct FakeUpgrade {
+    proxy: ProxyAt,
+    namespaces: std::sync::Mutex<Vec<String>>,
+}
+
+impl StackUpgrade for FakeUpgrade {
+    fn describe(&self) -> String {
+        "istio 1.30.5 -> 1.31.1 as canary revision 1-31-1 (profile istio-1-31)".into()
+    }
+
+    fn upgrade<'a>(
+        &'a self,
+        namespaces: &'a [String],
+        _: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Upgraded, String>> + Send + 'a>> {
+        self.namespaces.lock().unwrap().extend(namespaces.iter().cloned());
+        Box::pin(async move { Ok(Upgraded { done: "helm istiod-1-31-1".into(), proxy: Some(self.proxy.clone()) }) })
+    }
+}
+
+/// The canary upgrade scenario against the mock cluster: once a workload's restart patch
+/// arrives, its pods are the ones `after` describes (release, revision), as an injector leaves
+/// them ([`crate::testing::injected_pod`]); before, they run 1.30.5 of the default revision.
+async fn canary_under_load(after: fn(&str) -> (&'static str, &'static str)) -> (ScenarioRun, Vec<String>) {
+    use std::sync::{Arc, Mutex};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
+    let profile = versions.profile("istio", Path::new("versions.toml")).unwrap();
+    let ctx = RunContext::new("r1test", Mesh::Istio);
+    let mut loaded =
+        load(&root.join("scenarios/upgrade-istio-canary-under-load.yaml"), &root.join("fixtures"), &ctx, &profile)
+            .unwrap();
+    let Some(Step::Load(s)) = loaded.scenario.steps.get_mut(2) else { panic!("step 3 is the load") };
+    s.warmup = crate::scenario::Timeout(Duration::from_millis(100));
+    s.cooldown = crate::scenario::Timeout(Duration::from_millis(100));
+    for step in &mut s.during {
+        if let Step::Restart(r) = step {
+            r.timeout = crate::scenario::Timeout(Duration::from_millis(400));
+        }
+    }
+    let namespace = loaded.vars.get("namespace").unwrap().to_owned();
+    let restarted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = restarted.clone();
+    let kong_deployment = || {
+        let mut d = crate::testing::deployment("kong-gateway", "kong", crate::testing::Rollout::Done);
+        d["spec"]["selector"] = json!({"matchLabels": {"app.kubernetes.io/name": "gateway"}});
+        d["spec"]["template"]["metadata"]["labels"] = json!({"app.kubernetes.io/name": "gateway"});
+        d
+    };
+    let (client, _) = kube_mock(move |req| {
+        let name_of = |path: &str| path.rsplit('/').next().unwrap_or_default().to_owned();
+        if req.method == "PATCH" && req.path.contains("/deployments/") && req.body.contains(k8s::RESTARTED_AT) {
+            seen.lock().unwrap().push(name_of(&req.path));
+        }
+        let pod = |name: &str, workload: &str, labels: Value, app: &str| {
+            let moved = seen.lock().unwrap().iter().any(|w| w == workload);
+            let (version, revision) = if moved { after(workload) } else { ("1.30.5", "default") };
+            crate::testing::injected_pod(name, labels, app, Mesh::Istio, version, revision)
+        };
+        let list =
+            |items: Vec<Value>| (200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}));
+        match req.path.as_str() {
+            "/apis/apps/v1/namespaces/kong/deployments" => (
+                200,
+                json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": [kong_deployment()]}),
+            ),
+            "/apis/apps/v1/namespaces/kong/deployments/kong-gateway" => (200, kong_deployment()),
+            "/api/v1/namespaces/kong/pods" => list(vec![pod(
+                "kong-gateway-7d9f-x2k4q",
+                "kong-gateway",
+                json!({"app.kubernetes.io/name": "gateway"}),
+                "proxy",
+            )]),
+            p if p.ends_with("/pods") && !req.query.contains("kme2e") => {
+                list(vec![pod("echo-v1-6d8f9-abcde", "echo-v1", json!({"app": "echo", "version": "v1"}), "echo")])
+            }
+            _ => cluster(req),
+        }
+    });
+    let secret = ctx.secret.clone();
+    let ns = namespace.clone();
+    let addr = serve(move |head| kong(head, &ns, &secret)).await;
+    let upgrade = Arc::new(FakeUpgrade {
+        proxy: ProxyAt { version: "1.31.1".into(), revision: Some("1-31-1".into()) },
+        namespaces: Mutex::default(),
+    });
+    let mut live = live(&versions, &root, addr);
+    live.client = client;
+    live.upgrades.insert(crate::scenario::UpgradePart::Mesh(crate::scenario::MeshStrategy::Canary), upgrade.clone());
+    let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
+    let handed = upgrade.namespaces.lock().unwrap().clone();
+    assert_eq!(handed, [namespace], "the canary is handed the scenario's namespace to relabel");
+    (run, handed)
+}
+
+/// After a canary upgrade, each restart checks its new pods: the new release's proxy injected
+/// by the new revision passes; a pod left on the old release, or on the old revision's
+/// injector, fails the restart (and so the load) naming the pod and what it runs.
+#[tokio::test]
+async fn after_an_upgrade_each_restart_checks_its_pods_run_the_new_proxy() {
+    let (run, _) = canary_under_load(|_| ("1.31.1", "1-31-1")).await;
+    assert!(run.passed, "{run:#?}");
+    let window = &run.windows[0];
+    let names: Vec<&str> = window.disruptions.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["upgrade the mesh as a canary revision", "restart Kong's gateway", "restart Deployment/echo-v1"]
+    );
+
+    // The backend's pods keep the old proxy (its pods pin the old image).
+    let (run, _) =
+        canary_under_load(|w| if w == "echo-v1" { ("1.30.5", "1-31-1") } else { ("1.31.1", "1-31-1") }).await;
+    assert!(!run.passed);
+    let failure = run.failure().unwrap();
+    assert_eq!(failure.failure, Some(FailureKind::Verdict), "{failure:?}");
+    assert!(
+        failure.detail.contains("echo-v1-6d8f9-abcde")
+            && failure.detail.contains("runs istio-proxy docker.io/istio/proxyv2:1.30.5, not release 1.31.1")
+            && failure.detail.contains("the data plane did not move"),
+        "{}",
+        failure.detail
+    );
+
+    // Kong's pods injected by the old control plane (its namespace was not moved to the revision).
+    let (run, _) =
+        canary_under_load(|w| if w == "kong-gateway" { ("1.31.1", "default") } else { ("1.31.1", "1-31-1") }).await;
+    let failure = run.failure().unwrap();
+    assert!(
+        failure.detail.contains("kong-gateway-7d9f-x2k4q") && failure.detail.contains("revision `default`, not 1-31-1"),
+        "{}",
+        failure.detail
+    );
 }

@@ -601,6 +601,37 @@ fn api_with_kong_deployment(req: &KubeRequest) -> (u16, serde_json::Value) {
     }
 }
 
+/// [`api_with_kong_deployment`] whose workloads' pods run Istio's proxy at 1.30.5 until their
+/// restart's patch arrives, and at `after` from then on ([`crate::testing::injected_pod`]).
+fn api_with_pods_moving_to(after: &'static str) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync {
+    let restarted: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    move |req| {
+        if req.method == "PATCH" && req.path.contains("/deployments/") && req.body.contains(crate::k8s::RESTARTED_AT) {
+            restarted.lock().unwrap().push(req.path.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+        let pod = |name: &str, workload: &str, labels: serde_json::Value, app: &str| {
+            let moved = restarted.lock().unwrap().iter().any(|w| w == workload);
+            let version = if moved { after } else { "1.30.5" };
+            crate::testing::injected_pod(name, labels, app, Mesh::Istio, version, "default")
+        };
+        let list = |item: serde_json::Value| {
+            (200, serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [item]}))
+        };
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/api/v1/namespaces/kong/pods") => list(pod(
+                "kong-gateway-7d9f",
+                "kong-gateway",
+                serde_json::json!({"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "kong"}),
+                "proxy",
+            )),
+            ("GET", p) if p.ends_with("/pods") && p.contains("upgrade-mesh") && !req.query.contains("kme2e") => {
+                list(pod("echo-v1-6d8f9-abcde", "echo-v1", serde_json::json!({"app": "echo", "version": "v1"}), "echo"))
+            }
+            _ => api_with_kong_deployment(req),
+        }
+    }
+}
+
 /// A simulated run of the upgrade scenario alone on Istio: under load, the mesh's releases are
 /// upgraded with Helm to the next pin (1.31.1), then Kong and the backend restart; the window
 /// is judged and reported. With another scenario beside it, it is skipped, saying why.
@@ -613,10 +644,8 @@ async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
     let cancel = CancellationToken::new();
     let silent = crate::runner::events::Silent;
     let alone = &["upgrade-mesh-under-load"];
-    let outcome =
-        run_in(work.path(), alone, commands.clone(), api_with_kong_deployment, kong, |_| {}, &cancel, &silent)
-            .await
-            .unwrap();
+    let api = api_with_pods_moving_to("1.31.1");
+    let outcome = run_in(work.path(), alone, commands.clone(), api, kong, |_| {}, &cancel, &silent).await.unwrap();
     assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report);
     let calls = commands.calls.lock().unwrap().clone();
     let at = |prefix: &str| calls.iter().filter(|c| c.starts_with(prefix)).cloned().collect::<Vec<_>>();
