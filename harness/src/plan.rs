@@ -85,9 +85,13 @@ impl Plan {
                 };
                 let ours = crate::stack::istio_images(crate::stack::ISTIO_HUB, version);
                 let theirs = crate::stack::istio_images(hub, &tag);
+                let hub_prefix = format!("{}/", crate::stack::ISTIO_HUB);
                 for image in &mut self.preload {
                     if let Some(i) = ours.iter().position(|o| o == image) {
                         image.clone_from(&theirs[i]);
+                    } else if let Some(rest) = image.strip_prefix(&hub_prefix) {
+                        // The next pin's images, for an upgrade: from the mirror too.
+                        *image = format!("{}/{rest}", hub.trim_end_matches('/'));
                     }
                 }
             }
@@ -224,13 +228,25 @@ pub fn build_selected(
         inputs: vec!["kind-config.yaml".into()],
     }];
     steps.extend(environment.iter().map(step_of));
+    // A run that upgrades the mesh also loads the next pin's images, so the upgrade's window
+    // does not wait on the node pulling them.
+    let mut preload = crate::stack::preload_images(profile);
+    if scenarios.iter().any(|s| s.upgrades)
+        && let Some(next) = profile.next_mesh_pin()
+    {
+        for image in crate::stack::preload_images(&next) {
+            if !preload.contains(&image) {
+                preload.push(image);
+            }
+        }
+    }
     Ok(Plan {
         mesh: mesh.to_string(),
         profile: profile.name.clone(),
         kubernetes: profile.pins.kubernetes.clone(),
         mesh_version: profile.pins.mesh_version.clone(),
         run: run.to_owned(),
-        preload: crate::stack::preload_images(profile),
+        preload,
         cluster: ClusterPlan {
             provider: "kind".into(),
             name: kind.name.clone(),
@@ -443,7 +459,7 @@ pub fn describe(step: &Step) -> String {
                      beside the old, its gates, Kong's and the scenario's namespaces relabelled to the revision"
                 }
                 crate::scenario::UpgradePart::Kong => {
-                    "Kong's chart to its next pin in versions.toml (the chart's CRDs, the release in place, Kong's gates"
+                    "Kong's chart to its next pin in versions.toml (its custom resource definitions, the release in place, Kong's gates"
                 }
             };
             format!("upgrade {how}, {})", s.timeout)
@@ -1004,6 +1020,22 @@ mod tests {
         assert!(!plan.preload.iter().any(|i| i.starts_with(crate::stack::ISTIO_HUB)), "{:?}", plan.preload);
         let text = plan.to_string();
         assert!(!text.contains("the harness sets global.hub"), "{text}");
+    }
+
+    /// A plan with a mesh upgrade loads the next pin's images too (the upgrade's window does not
+    /// wait on pulls); one without loads only its own.
+    #[test]
+    fn an_upgrade_preloads_the_next_pins_images() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog = Catalog::open(crate::project::Project::at(&root)).unwrap();
+        let profile = catalog.versions.profile("istio", Path::new("versions.toml")).unwrap();
+        let ports = crate::cluster::HostPorts::AT_RUN_TIME;
+        let upgrade =
+            build_selected(&catalog, &profile, "r1", ports, &["upgrade-istio-canary-under-load".into()]).unwrap();
+        let next = crate::stack::istio_images(crate::stack::ISTIO_HUB, "1.31.1");
+        assert!(next.iter().all(|i| upgrade.preload.contains(i)), "{:?}", upgrade.preload);
+        let plain = build_selected(&catalog, &profile, "r1", ports, &["ingress-basic".into()]).unwrap();
+        assert!(!next.iter().any(|i| plain.preload.contains(i)), "{:?}", plain.preload);
     }
 
     /// The same inputs give the same plan: ports are placeholders until a run picks them.

@@ -173,12 +173,12 @@ mod tests {
                     "upgrade istio 1.30.5 -> 1.31.1 (canary), istio -> istio-1-31 on Kubernetes v1.35.8 (upgrade-canary)"
                 ),
                 (
-                    "linkerd",
-                    "upgrade linkerd edge-26.8.3 -> edge-26.9.1, linkerd -> linkerd-edge-26-9-1 on Kubernetes v1.35.8 (upgrade-mesh)"
-                ),
-                (
                     "istio-kong-0-23",
                     "upgrade Kong's chart 0.23.0 -> 0.24.0 on istio, istio-kong-0-23 -> istio on Kubernetes v1.35.8 (upgrade-kong)"
+                ),
+                (
+                    "linkerd",
+                    "upgrade linkerd edge-26.8.3 -> edge-26.9.1, linkerd -> linkerd-edge-26-9-1 on Kubernetes v1.35.8 (upgrade-mesh)"
                 ),
                 (
                     "linkerd-kong-0-23",

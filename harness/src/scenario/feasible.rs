@@ -319,6 +319,41 @@ mod tests {
         on(Mesh::IstioAmbient, &format!("{}{ztunnel}", head("istio-ambient")), &[]).unwrap();
     }
 
+    /// A canary upgrade is Istio's: on another mesh it is refused at its `strategy`, inside the
+    /// load that runs it too; on Istio it checks. An upgrade that names no part, both parts, or
+    /// a strategy for Kong's chart is refused where it is written.
+    #[test]
+    fn a_canary_upgrade_is_istios_and_an_upgrade_moves_one_part() {
+        use crate::scenario::Mesh;
+        let on = crate::testing::check_in_a_copy_on;
+        let scenario = |meshes: &str, upgrade: &str| {
+            format!(
+                "name: case\nsummary: s\nmeshes: [{meshes}]\ncovers: [upgrade]\nexclusive: true\n\
+                 fixtures: [base/echo.yaml, kong/ingress-echo.yaml]\nsteps:\n  - load:\n      request: {{path: /echo/x}}\n\
+                 \x20     rate: 5\n      budget: {{errors: 0.01, outage: 2s}}\n      during:\n        - upgrade: {upgrade}\n"
+            )
+        };
+        let canary = "{mesh: next, strategy: canary}";
+        for mesh in [Mesh::Linkerd, Mesh::IstioAmbient] {
+            let err = on(mesh, &scenario(mesh.as_str(), canary), &[]).unwrap_err();
+            assert!(err.contains(&format!("as a canary revision, which {mesh} does not have")), "{err}");
+            assert!(err.contains("steps[0].load.during.0.upgrade.strategy") && err.contains("case.yaml:13:"), "{err}");
+        }
+        on(Mesh::Istio, &scenario("istio", canary), &[]).unwrap();
+        on(Mesh::Linkerd, &scenario("linkerd", "{mesh: next}"), &[]).unwrap();
+        on(Mesh::Linkerd, &scenario("linkerd", "{kong: next}"), &[]).unwrap();
+        for (upgrade, expected) in [
+            ("{mesh: next, kong: next}", "an upgrade moves one part of the stack"),
+            ("{timeout: 5m}", "an upgrade moves one part of the stack"),
+            ("{kong: next, strategy: canary}", "Kong's chart moves in place"),
+            ("{mesh: next, strategy: blue-green}", "unknown variant `blue-green`"),
+            ("{mesh: next, revision: x}", "unknown field `revision`"),
+        ] {
+            let err = on(Mesh::Istio, &scenario("istio", upgrade), &[]).unwrap_err();
+            assert!(err.contains(expected) && err.contains("case.yaml:13:"), "{upgrade}: {err}");
+        }
+    }
+
     #[test]
     fn echo_expectations_without_the_echo_backend_cannot_pass() {
         let shop = concat!(

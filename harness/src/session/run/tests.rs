@@ -38,6 +38,14 @@ impl Runner for Commands {
     async fn run(&self, inv: &Invocation) -> Result<Output, CommandError> {
         let argv = inv.argv();
         self.calls.lock().unwrap().push(argv.clone());
+        // What `helm show crds` prints for kong/ingress: the CRD file of its kong dependency,
+        // vendored (harness/testdata/charts/PROVENANCE.md).
+        if argv.contains(" show crds ingress ") {
+            let crds = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/charts/kong-ingress-0.24.0/charts/kong/crds/custom-resource-definitions.yaml");
+            let stdout = std::fs::read_to_string(crds).unwrap_or_default();
+            return Ok(Output { status: Some(0), stdout, ..Default::default() });
+        }
         if self.failing.is_some_and(|f| argv.contains(f)) {
             return Err(CommandError::Failed {
                 argv,
@@ -601,9 +609,14 @@ fn api_with_kong_deployment(req: &KubeRequest) -> (u16, serde_json::Value) {
     }
 }
 
-/// [`api_with_kong_deployment`] whose workloads' pods run Istio's proxy at 1.30.5 until their
-/// restart's patch arrives, and at `after` from then on ([`crate::testing::injected_pod`]).
-fn api_with_pods_moving_to(after: &'static str) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync {
+/// [`api_with_kong_deployment`] whose workloads' pods run Istio's proxy at 1.30.5 of the default
+/// revision until their restart's patch arrives, and at `after` of `revision` from then on
+/// ([`crate::testing::injected_pod`]); with the canary's injector of revision 1-31-1 as its
+/// render has it (renders/istio/istiod-1-30-5.yaml, the revision renamed).
+fn api_with_pods_moving_to(
+    after: &'static str,
+    revision: &'static str,
+) -> impl Fn(&KubeRequest) -> (u16, serde_json::Value) + Send + Sync {
     let restarted: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     move |req| {
         if req.method == "PATCH" && req.path.contains("/deployments/") && req.body.contains(crate::k8s::RESTARTED_AT) {
@@ -611,8 +624,8 @@ fn api_with_pods_moving_to(after: &'static str) -> impl Fn(&KubeRequest) -> (u16
         }
         let pod = |name: &str, workload: &str, labels: serde_json::Value, app: &str| {
             let moved = restarted.lock().unwrap().iter().any(|w| w == workload);
-            let version = if moved { after } else { "1.30.5" };
-            crate::testing::injected_pod(name, labels, app, Mesh::Istio, version, "default")
+            let (version, rev) = if moved { (after, revision) } else { ("1.30.5", "default") };
+            crate::testing::injected_pod(name, labels, app, Mesh::Istio, version, rev)
         };
         let list = |item: serde_json::Value| {
             (200, serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [item]}))
@@ -624,7 +637,20 @@ fn api_with_pods_moving_to(after: &'static str) -> impl Fn(&KubeRequest) -> (u16
                 serde_json::json!({"app.kubernetes.io/name": "gateway", "app.kubernetes.io/instance": "kong"}),
                 "proxy",
             )),
-            ("GET", p) if p.ends_with("/pods") && p.contains("upgrade-mesh") && !req.query.contains("kme2e") => {
+            (
+                "GET",
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector-1-31-1",
+            ) => (
+                200,
+                serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                    "metadata": {"name": "istio-sidecar-injector-1-31-1", "labels": {"istio.io/rev": "1-31-1"}},
+                    "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                                  "clientConfig": {"service": {"name": "istiod-1-31-1", "namespace": "istio-system", "path": "/inject", "port": 443}},
+                                  "namespaceSelector": {"matchExpressions": [
+                                      {"key": "istio.io/rev", "operator": "In", "values": ["1-31-1"]},
+                                      {"key": "istio-injection", "operator": "DoesNotExist"}]}}]}),
+            ),
+            ("GET", p) if p.ends_with("/pods") && p.contains("upgrade-") && !req.query.contains("kme2e") => {
                 list(pod("echo-v1-6d8f9-abcde", "echo-v1", serde_json::json!({"app": "echo", "version": "v1"}), "echo"))
             }
             _ => api_with_kong_deployment(req),
@@ -644,7 +670,7 @@ async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
     let cancel = CancellationToken::new();
     let silent = crate::runner::events::Silent;
     let alone = &["upgrade-mesh-under-load"];
-    let api = api_with_pods_moving_to("1.31.1");
+    let api = api_with_pods_moving_to("1.31.1", "default");
     let outcome = run_in(work.path(), alone, commands.clone(), api, kong, |_| {}, &cancel, &silent).await.unwrap();
     assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report);
     let calls = commands.calls.lock().unwrap().clone();
@@ -674,4 +700,111 @@ async fn a_mesh_upgrade_under_load_runs_helm_at_the_next_pin() {
         crate::report::Outcome::Skipped { reason } => assert!(reason.contains("run it alone"), "{reason}"),
         other => panic!("not skipped: {other:?}"),
     }
+}
+
+/// A simulated run of the Kong upgrade scenario on the profile with Kong's previous pin: under
+/// load, the new chart's CRDs are applied server-side (what `helm show crds` prints for it),
+/// then Kong's release is upgraded in place from 0.23.0 to 0.24.0 with the values it was
+/// installed with; the mesh is not touched. On the default profile (no newer Kong pin) the
+/// scenario is skipped, saying why.
+#[tokio::test]
+async fn a_kong_upgrade_under_load_applies_the_new_crds_then_upgrades_kong() {
+    let work = tempfile::tempdir().unwrap();
+    with_load_scenario(work.path(), "upgrade-kong-under-load");
+    let kong = crate::testing::kong_for_any_run().await;
+    let commands = Commands::default();
+    let cancel = CancellationToken::new();
+    let silent = crate::runner::events::Silent;
+    let applied: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = applied.clone();
+    let api = move |req: &KubeRequest| {
+        if req.method == "PATCH" && req.path.contains("/customresourcedefinitions/") {
+            seen.lock().unwrap().push(req.path.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+        api_with_kong_deployment(req)
+    };
+    let alone = &["upgrade-kong-under-load"];
+    let on_old_kong = |r: &mut Request| r.profile = Some("istio-kong-0-23".into());
+    let outcome = run_in(work.path(), alone, commands.clone(), api, kong, on_old_kong, &cancel, &silent).await.unwrap();
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report.results);
+    let calls = commands.calls.lock().unwrap().clone();
+    let kong_releases: Vec<&String> =
+        calls.iter().filter(|c| c.starts_with("helm upgrade --install kong ingress")).collect();
+    assert_eq!(kong_releases.len(), 2, "installed, then upgraded: {calls:#?}");
+    assert!(kong_releases[0].contains("--version 0.23.0") && kong_releases[1].contains("--version 0.24.0"));
+    let position = |prefix: &str| calls.iter().rposition(|c| c.starts_with(prefix)).unwrap();
+    assert!(position("helm show crds ingress") < position("helm upgrade --install kong"), "CRDs first: {calls:#?}");
+    assert!(
+        calls.iter().any(|c| c.starts_with("helm show crds ingress --repo https://charts.konghq.com --version 0.24.0"))
+    );
+    assert_eq!(commands.called("helm upgrade --install istiod"), 1, "the mesh is not upgraded");
+    let applied = applied.lock().unwrap().clone();
+    assert!(applied.iter().any(|c| c == "kongplugins.configuration.konghq.com"), "{applied:?}");
+    let window = &outcome.report.results[0].load_windows[0];
+    assert_eq!(window.disruptions[0].name, "upgrade Kong's chart");
+
+    // The default profile pins the newest Kong chart: nothing to upgrade to, said so.
+    let work = tempfile::tempdir().unwrap();
+    with_load_scenario(work.path(), "upgrade-kong-under-load");
+    let outcome =
+        run_in(work.path(), alone, Commands::default(), api_with_kong_deployment, kong, |_| {}, &cancel, &silent)
+            .await
+            .unwrap();
+    match &outcome.report.results[0].outcome {
+        crate::report::Outcome::Skipped { reason } => {
+            assert!(reason.contains("cannot upgrade Kong's chart"), "{reason}")
+        }
+        other => panic!("not skipped: {other:?}"),
+    }
+}
+
+/// A simulated run of Istio's canary upgrade: base upgraded in place, then istiod of 1.31.1
+/// installed beside the old release as `istiod-1-31-1` with its revision, then Kong's namespace
+/// and the scenario's relabelled to the revision (istio-injection removed), then Kong and the
+/// backend restart onto pods injected by the new revision.
+#[tokio::test]
+async fn a_canary_upgrade_installs_a_revision_beside_istiod_and_moves_the_namespaces() {
+    let work = tempfile::tempdir().unwrap();
+    with_load_scenario(work.path(), "upgrade-istio-canary-under-load");
+    let kong = crate::testing::kong_for_any_run().await;
+    let commands = Commands::default();
+    let cancel = CancellationToken::new();
+    let relabels: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = relabels.clone();
+    let moving = api_with_pods_moving_to("1.31.1", "1-31-1");
+    let api = move |req: &KubeRequest| {
+        if req.method == "PATCH" && req.path.starts_with("/api/v1/namespaces/") && req.body.contains("istio.io/rev") {
+            let name = req.path.rsplit('/').next().unwrap_or_default().to_owned();
+            seen.lock().unwrap().push((name.clone(), req.body.clone()));
+            // The API server answers a merge patch with the object as it now is: a removed
+            // label is gone, not null.
+            return (
+                200,
+                serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": name, "labels": {"istio.io/rev": "1-31-1"}}}),
+            );
+        }
+        moving(req)
+    };
+    let alone = &["upgrade-istio-canary-under-load"];
+    let silent = crate::runner::events::Silent;
+    let outcome = run_in(work.path(), alone, commands.clone(), api, kong, |_| {}, &cancel, &silent).await.unwrap();
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.report.results);
+    let calls = commands.calls.lock().unwrap().clone();
+    let canary: Vec<&String> =
+        calls.iter().filter(|c| c.starts_with("helm upgrade --install istiod-1-31-1 istiod")).collect();
+    assert_eq!(canary.len(), 1, "{calls:#?}");
+    assert!(canary[0].contains("--version 1.31.1"), "{}", canary[0]);
+    assert_eq!(commands.called("helm upgrade --install istiod istiod"), 1, "the old istiod stays as installed");
+    let position = |prefix: &str| calls.iter().rposition(|c| c.starts_with(prefix)).unwrap();
+    assert!(position("helm upgrade --install istio-base") < position("helm upgrade --install istiod-1-31-1"));
+    let values = std::fs::read_to_string(outcome.run_dir.join("helm/istiod-1-31-1.values.yaml")).unwrap();
+    assert!(values.contains("revision: 1-31-1"), "{values}");
+    let relabels = relabels.lock().unwrap().clone();
+    let namespaces: Vec<&str> = relabels.iter().map(|(ns, _)| ns.as_str()).collect();
+    assert_eq!(namespaces, ["kong", "upgrade-istio-canary-under-load-r1"], "{relabels:?}");
+    let body: serde_json::Value = serde_json::from_str(&relabels[1].1).unwrap();
+    assert_eq!(body["metadata"]["labels"], serde_json::json!({"istio-injection": null, "istio.io/rev": "1-31-1"}));
+    let detail = &outcome.report.results[0];
+    assert!(matches!(detail.outcome, crate::report::Outcome::Passed { .. }), "{detail:?}");
 }
