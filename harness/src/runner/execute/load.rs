@@ -275,10 +275,7 @@ fn disruption_name(step: &Step) -> String {
 }
 
 /// Send `s.request` through Kong at `s.rate` a second from `start` until `stop`, each request
-/// judged by `s.expect` as it answers; then wait for those still in flight (each has its own
-/// deadline). Requests are sent on schedule whatever earlier ones do, so a backend that hangs
-/// shows as failures, not as fewer requests; past [`MAX_IN_FLIGHT`] waiting, a tick is recorded
-/// as a failed request it did not send.
+/// judged by `s.expect` as it answers ([`schedule`]).
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     probe: &HttpProbe,
@@ -291,11 +288,6 @@ async fn drive(
     start: tokio::time::Instant,
     stop: CancellationToken,
 ) -> Vec<(Sample, Answer)> {
-    let period = Duration::from_secs(1) / s.rate;
-    let mut ticks = tokio::time::interval_at(start, period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut in_flight = FuturesUnordered::new();
-    let mut done = Vec::new();
     let one = |sent: Duration| async move {
         let observation = probe.send(&s.request, host, extra, versions).await;
         let passed = evaluate(&s.expect, &observation, mesh, Path::ThroughKong).passed();
@@ -306,6 +298,30 @@ async fn drive(
         answer.latency_ms = latency.map(|l| l.as_millis() as u64);
         (Sample { at: sent, passed, latency }, answer)
     };
+    schedule(s.rate, start, stop, one).await
+}
+
+/// Call `send` `rate` times a second from `start` until `stop` (its argument: the time since
+/// `start` it was sent at), then wait for those still in flight (each has its own deadline);
+/// the answers in the order sent. Requests are sent on schedule whatever earlier ones do, so a
+/// backend that hangs shows as failures, not as fewer requests; past [`MAX_IN_FLIGHT`] waiting,
+/// a tick is recorded as a failed request it did not send. Time is tokio's, so tests run it on
+/// a paused clock.
+async fn schedule<F, Fut>(
+    rate: u32,
+    start: tokio::time::Instant,
+    stop: CancellationToken,
+    send: F,
+) -> Vec<(Sample, Answer)>
+where
+    F: Fn(Duration) -> Fut,
+    Fut: std::future::Future<Output = (Sample, Answer)>,
+{
+    let period = Duration::from_secs(1) / rate.max(1);
+    let mut ticks = tokio::time::interval_at(start, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight = FuturesUnordered::new();
+    let mut done = Vec::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -313,7 +329,7 @@ async fn drive(
             _ = ticks.tick() => {
                 let sent = start.elapsed();
                 if in_flight.len() < MAX_IN_FLIGHT {
-                    in_flight.push(one(sent));
+                    in_flight.push(send(sent));
                 } else {
                     // Not sent, and counted as failed: a backend that holds every request must
                     // not look like a smaller window.
@@ -333,4 +349,94 @@ async fn drive(
     }
     done.sort_by_key(|(s, _)| s.at);
     done
+}
+
+#[cfg(test)]
+mod tests {
+    //! The load generator on tokio's paused clock: no sockets, so virtual time only moves when
+    //! every task waits on a timer, and each answer's timing is exact.
+
+    use super::*;
+    use crate::check::load::{Budget, Disruption, evaluate};
+
+    /// A backend whose answers take `latency` and fail while `failing` says so (by send time).
+    fn backend(
+        latency: Duration,
+        failing: impl Fn(Duration) -> bool + Copy + 'static,
+    ) -> impl Fn(Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = (Sample, Answer)>>> {
+        move |sent| {
+            Box::pin(async move {
+                tokio::time::sleep(latency).await;
+                let passed = !failing(sent);
+                let answer = Answer { status: Some(if passed { 200 } else { 503 }), ..Answer::default() };
+                (Sample { at: sent, passed, latency: Some(latency) }, answer)
+            })
+        }
+    }
+
+    /// Runs the generator for `window` at `rate` against `send`, with the disruption from
+    /// `disrupted.0` to `disrupted.1`, and judges it against 1 % and a 300 ms outage.
+    async fn window(
+        rate: u32,
+        window: Duration,
+        disrupted: (Duration, Duration),
+        send: impl Fn(Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = (Sample, Answer)>>>,
+    ) -> (Vec<(Sample, Answer)>, crate::check::load::LoadVerdict) {
+        let start = tokio::time::Instant::now();
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        let timer = async move {
+            tokio::time::sleep(window).await;
+            stopper.cancel();
+        };
+        let (answered, ()) = tokio::join!(schedule(rate, start, stop, send), timer);
+        let samples: Vec<Sample> = answered.iter().map(|(s, _)| *s).collect();
+        let disruption = Disruption { name: "restart".into(), start: disrupted.0, end: disrupted.1 };
+        let budget = Budget { errors: 0.01, outage: Duration::from_millis(300), latency: None };
+        let verdict = evaluate(&samples, &[disruption], &budget, window);
+        (answered, verdict)
+    }
+
+    const S: fn(u64) -> Duration = Duration::from_millis;
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_go_out_on_schedule_and_a_steady_window_is_within_budget() {
+        let (answered, verdict) = window(20, S(1_990), (S(500), S(900)), backend(S(30), |_| false)).await;
+        let sent: Vec<u128> = answered.iter().map(|(s, _)| s.at.as_millis()).collect();
+        assert_eq!(sent.len(), 40, "20 a second for 2 s (the window closes between two ticks): {sent:?}");
+        assert!(sent.windows(2).all(|w| w[1] - w[0] == 50), "every 50 ms: {sent:?}");
+        assert!(verdict.passed(), "{verdict}");
+        assert_eq!(verdict.recoveries[0].after, Some(Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_over_budget_is_blown_and_its_recovery_measured() {
+        // Failing from 600 ms to 1.2 s, the disruption starting at 500 ms.
+        let failing = |at: Duration| at >= S(600) && at < S(1_200);
+        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), failing)).await;
+        assert!(!verdict.passed(), "{verdict}");
+        assert_eq!(verdict.longest_outage, S(600), "from the first failure to the first pass after it: {verdict}");
+        assert_eq!(verdict.recoveries[0].after, Some(S(700)), "the first pass after the outage, at 1.2 s: {verdict}");
+        // A shorter outage (600 to 850 ms) is within the outage budget, not within the share.
+        let short = |at: Duration| at >= S(600) && at < S(850);
+        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), short)).await;
+        assert!(!verdict.passed() && verdict.longest_outage == S(250), "{verdict}");
+        let text = verdict.to_string();
+        assert!(text.contains("over the budget's 1.00%") && !text.contains("is longer than"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn traffic_that_never_recovers_fails_and_a_hung_backend_still_counts_every_tick() {
+        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), |at| at >= S(1_000))).await;
+        assert!(!verdict.recovered, "{verdict}");
+        assert!(!verdict.passed());
+        // A backend that holds every request for 10 s at 100 a second: past 200 in flight, ticks
+        // are failures it did not send; nothing is lost from the window.
+        let (answered, verdict) = window(100, S(2_990), (S(500), S(700)), backend(S(10_000), |_| false)).await;
+        assert_eq!(answered.len(), 300, "every tick of 3 s at 100/s is in the window");
+        let not_sent =
+            answered.iter().filter(|(_, a)| a.message.as_deref().is_some_and(|m| m.starts_with("not sent"))).count();
+        assert_eq!(not_sent, 100, "the 201st tick on, at 2 s");
+        assert!(!verdict.passed(), "{verdict}");
+    }
 }
