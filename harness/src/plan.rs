@@ -229,9 +229,11 @@ pub fn build_selected(
     }];
     steps.extend(environment.iter().map(step_of));
     // A run that upgrades the mesh also loads the next pin's images, so the upgrade's window
-    // does not wait on the node pulling them.
+    // does not wait on the node pulling them. Only a run of that scenario alone upgrades
+    // (session::scenarios skips it beside others), so only such a run loads them.
     let mut preload = crate::stack::preload_images(profile);
-    if scenarios.iter().any(|s| s.upgrades)
+    if let [only] = scenarios.as_slice()
+        && only.upgrades
         && let Some(next) = profile.next_mesh_pin()
     {
         for image in crate::stack::preload_images(&next) {
