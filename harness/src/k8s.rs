@@ -529,6 +529,29 @@ pub async fn rolled_out(
     })
 }
 
+/// The Deployments of `namespace` whose pod template carries every label of `selector`
+/// (`a=b,c=d`), with their `metadata.generation`: Kong's gateway by its pods' labels, which is
+/// what the harness knows of it (a user's Deployment may select by more).
+pub async fn deployments_running(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+) -> Result<Vec<(String, i64)>, KubeError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let list =
+        api.list(&ListParams::default()).await.map_err(api_error(format!("listing Deployments in {namespace}")))?;
+    let wanted: Vec<(&str, &str)> = selector.split(',').filter_map(|kv| kv.split_once('=')).collect();
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|d| {
+            let labels = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref());
+            labels.is_some_and(|l| wanted.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        })
+        .filter_map(|d| Some((d.metadata.name?, d.metadata.generation.unwrap_or(0))))
+        .collect())
+}
+
 /// Set (`Some`) or remove (`None`) labels of namespace `name` with a JSON merge patch, which
 /// touches no other label.
 pub async fn relabel_namespace(

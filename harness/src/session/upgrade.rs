@@ -37,6 +37,9 @@ pub struct HelmUpgrade<R> {
     canary_revision: Option<String>,
     /// What the data plane must run once restarted; none for Kong's chart.
     proxy: Option<ProxyAt>,
+    /// Kong's gateway pods (namespace, label selector) when the upgrade must roll them: Kong's
+    /// chart upgrade is seen to happen only when the gateway rolls onto a new pod template.
+    rolls: Option<(String, String)>,
     /// `istio 1.30.5 -> 1.31.1 (profile istio-1-31)`.
     describe: String,
 }
@@ -50,13 +53,14 @@ pub fn upgrades_for<R: Runner + Clone + 'static>(
 ) -> BTreeMap<UpgradePart, Arc<dyn StackUpgrade>> {
     let mut out: BTreeMap<UpgradePart, Arc<dyn StackUpgrade>> = BTreeMap::new();
     let mesh_version = |p: &Profile| p.pins.mesh_version.clone().unwrap_or_default();
-    let helm = |actions, canary_revision, proxy, describe| -> Arc<dyn StackUpgrade> {
+    let helm = |actions, canary_revision, proxy, rolls, describe| -> Arc<dyn StackUpgrade> {
         Arc::new(HelmUpgrade {
             context: context.clone(),
             versions: profile.versions.clone(),
             actions,
             canary_revision,
             proxy,
+            rolls,
             describe,
         })
     };
@@ -67,14 +71,14 @@ pub fn upgrades_for<R: Runner + Clone + 'static>(
         let proxy = ProxyAt { version: mesh_version(&to), revision: None };
         out.insert(
             UpgradePart::Mesh(MeshStrategy::InPlace),
-            helm(crate::stack::mesh_upgrade(installed, &to), None, Some(proxy.clone()), describe(" in place")),
+            helm(crate::stack::mesh_upgrade(installed, &to), None, Some(proxy.clone()), None, describe(" in place")),
         );
         if let Some((actions, revision)) = crate::stack::mesh_canary(installed, &to, &profile.versions.kong.namespace) {
             let proxy = ProxyAt { revision: Some(revision.clone()), ..proxy };
             let how = format!(" as canary revision {revision}");
             out.insert(
                 UpgradePart::Mesh(MeshStrategy::Canary),
-                helm(actions, Some(revision), Some(proxy), describe(&how)),
+                helm(actions, Some(revision), Some(proxy), None, describe(&how)),
             );
         }
     }
@@ -88,7 +92,9 @@ pub fn upgrades_for<R: Runner + Clone + 'static>(
             to.kong_chart_version(),
             to.name
         );
-        out.insert(UpgradePart::Kong, helm(actions, None, None, describe));
+        let kong = &profile.versions.kong;
+        let gateway = (kong.namespace.clone(), crate::stack::kong_gateway_selector(&kong.release));
+        out.insert(UpgradePart::Kong, helm(actions, None, None, Some(gateway), describe));
     }
     out
 }
@@ -139,12 +145,96 @@ impl<R: Runner + Clone + 'static> StackUpgrade for HelmUpgrade<R> {
             if let Some(revision) = &self.canary_revision {
                 actions.extend(crate::stack::canary_relabel(namespaces, revision));
             }
+            let client = &context.client;
+            let before = match &self.rolls {
+                Some((namespace, selector)) => {
+                    let found = crate::k8s::deployments_running(client, namespace, selector)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if found.is_empty() {
+                        return Err(format!("no Deployment in {namespace} runs Kong's gateway pods ({selector})"));
+                    }
+                    found.into_iter().map(|(name, generation)| (namespace.clone(), name, generation)).collect()
+                }
+                None => Vec::new(),
+            };
             let mut done = Vec::new();
             installer
                 .install(&actions, &CancellationToken::new(), |step| done.push(step.to_owned()))
                 .await
                 .map_err(|e| e.to_string())?;
+            for (namespace, name, generation) in before {
+                done.push(rolled_past(client, &namespace, &name, generation, installer.gate_deadline).await?);
+            }
             Ok(Upgraded { done: done.join("; "), proxy: self.proxy.clone() })
         })
+    }
+}
+
+/// Whether Deployment `namespace/name` rolled out a generation newer than `before` within
+/// `deadline`: a chart upgrade that left its pod template as it was changed nothing there.
+async fn rolled_past(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    before: i64,
+    deadline: Duration,
+) -> Result<String, String> {
+    use crate::check::converge::{Attempt, eventually};
+    let expected = format!("Deployment {namespace}/{name} rolled out past generation {before}");
+    let outcome = eventually(deadline, crate::stack::install::GATE_INTERVAL, &expected, || async {
+        match crate::k8s::get(client, "apps/v1", "Deployment", name, Some(namespace)).await {
+            Ok(Some(d)) if d.pointer("/metadata/generation").and_then(serde_json::Value::as_i64) <= Some(before) => {
+                Attempt::Fail(crate::k8s::Seen(format!(
+                    "still at generation {before}: the upgrade changed nothing in its pods' template"
+                )))
+            }
+            Ok(_) => match crate::k8s::rolled_out(client, "Deployment", namespace, name, before + 1).await {
+                Ok(attempt) => attempt,
+                Err(e) => Attempt::Fail(crate::k8s::Seen(e.to_string())),
+            },
+            Err(e) => Attempt::Fail(crate::k8s::Seen(e.to_string())),
+        }
+    })
+    .await;
+    outcome.map(|_| expected.clone()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Rollout, deployment, kube_mock};
+
+    fn at(generation: i64, rollout: Rollout) -> serde_json::Value {
+        let mut d = deployment("kong-gateway", "kong", rollout);
+        d["metadata"]["generation"] = serde_json::json!(generation);
+        if rollout == Rollout::Done {
+            d["status"]["observedGeneration"] = serde_json::json!(generation);
+        }
+        d
+    }
+
+    /// Kong's upgrade is seen only when the gateway rolls: a Deployment still at the generation
+    /// it had before fails, saying the upgrade changed nothing; a newer generation not rolled
+    /// out yet fails; a newer one rolled out passes.
+    #[tokio::test]
+    async fn kongs_upgrade_must_roll_the_gateway() {
+        let deadline = Duration::from_millis(50);
+        for (answer, expected) in [
+            (at(2, Rollout::Done), Err("still at generation 2: the upgrade changed nothing in its pods' template")),
+            (at(3, Rollout::OldPodLeft), Err("2 updated")),
+            (at(3, Rollout::Done), Ok("rolled out past generation 2")),
+        ] {
+            let (client, _) = kube_mock(move |req| match req.path.as_str() {
+                "/apis/apps/v1" => (200, crate::testing::resources("apps/v1", &[("deployments", "Deployment", true)])),
+                _ => (200, answer.clone()),
+            });
+            let got = rolled_past(&client, "kong", "kong-gateway", 2, deadline).await;
+            match (got, expected) {
+                (Ok(seen), Ok(want)) => assert!(seen.contains(want), "{seen}"),
+                (Err(seen), Err(want)) => assert!(seen.contains(want), "{seen}"),
+                (got, want) => panic!("{got:?}, expected {want:?}"),
+            }
+        }
     }
 }

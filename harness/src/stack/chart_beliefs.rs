@@ -587,6 +587,15 @@ fn a_canary_revision_takes_over_injection_once_the_namespaces_are_relabelled() {
         );
         assert!(injecting(&old, "istio-sidecar-injector", &moved, &pod).is_empty(), "{who}: the old one lets go");
     }
+    // Kong's controller is in the same namespace and opts out: no webhook injects it, before
+    // the relabel or after.
+    let controller =
+        labels(&named(&kong_objects, "Deployment", "kong-controller")["spec"]["template"]["metadata"]["labels"]);
+    let kong_moved: BTreeMap<String, String> = [("istio.io/rev".to_owned(), revision.clone())].into_iter().collect();
+    for namespace in [BTreeMap::new(), kong_moved] {
+        assert!(injecting(&old, "istio-sidecar-injector", &namespace, &controller).is_empty(), "{namespace:?}");
+        assert!(injecting(&canary, &canary_hook, &namespace, &controller).is_empty(), "{namespace:?}");
+    }
     // The revision a pod was injected by, where the data-plane check reads it.
     let template = named(&canary, "ConfigMap", &format!("istio-sidecar-injector-{revision}"))["data"]["config"]
         .as_str()

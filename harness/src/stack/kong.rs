@@ -134,7 +134,13 @@ pub fn values(mesh: Mesh) -> Value {
         // label (istio/istio manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml).
         // The chart's default pod annotation `traffic.sidecar.istio.io/includeInboundPorts: ""`
         // keeps inbound traffic out of the sidecar (charts/kong/values.yaml `podAnnotations`).
-        Mesh::Istio => gateway["podLabels"] = json!({"sidecar.istio.io/inject": "true"}),
+        Mesh::Istio => {
+            gateway["podLabels"] = json!({"sidecar.istio.io/inject": "true"});
+            // The controller stays out of the mesh whatever its namespace says: an Istio canary
+            // labels Kong's namespace `istio.io/rev`, whose webhook injects every pod there that
+            // does not opt out (`rev.namespace.` selects `sidecar.istio.io/inject NotIn [false]`).
+            return json!({"gateway": gateway, "controller": {"podLabels": {"sidecar.istio.io/inject": "false"}}});
+        }
         // Kong "should be meshed with linkerd.io/inject: ingress" (linkerd/website 2-edge
         // tasks/using-ingress.md); an annotation, read from the pod.
         Mesh::Linkerd => gateway["podAnnotations"] = json!({"linkerd.io/inject": "ingress"}),
@@ -152,12 +158,14 @@ mod tests {
     // Every key set here is checked against the pinned chart in `stack::tests`.
 
     #[test]
-    fn only_the_gateway_subchart_is_configured() {
+    fn only_subchart_sections_are_configured() {
         for mesh in Mesh::ALL {
             let values = values(mesh);
             let top: Vec<&String> = values.as_object().unwrap().keys().collect();
-            // Anything else at the top of kong/ingress is ignored without a word.
-            assert_eq!(top, ["gateway"], "only subchart sections at the top level");
+            // Anything else at the top of kong/ingress is ignored without a word; the controller
+            // is configured only to keep it out of Istio's mesh.
+            let expected: &[&str] = if mesh == Mesh::Istio { &["controller", "gateway"] } else { &["gateway"] };
+            assert_eq!(top, expected, "only subchart sections at the top level");
         }
     }
 

@@ -205,31 +205,17 @@ impl Context<'_> {
         match target {
             // Kong's gateway Deployment: the one whose pods the gateway selector picks.
             RestartTarget::Kong => {
-                let namespace = self.live.kong_namespace.clone();
-                let api: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-                let list = api
-                    .list(&ListParams::default())
+                let namespace = &self.live.kong_namespace;
+                let found = k8s::deployments_running(client, namespace, &self.live.kong_selector)
                     .await
-                    .map_err(|e| format!("listing Deployments in {namespace}: {e}"))?;
-                let wanted: BTreeMap<&str, &str> =
-                    self.live.kong_selector.split(',').filter_map(|kv| kv.split_once('=')).collect();
-                let found: Vec<(String, String, String)> = list
-                    .items
-                    .into_iter()
-                    .filter(|d| {
-                        let labels =
-                            d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.as_ref());
-                        labels.is_some_and(|l| wanted.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
-                    })
-                    .filter_map(|d| Some(("Deployment".to_owned(), namespace.clone(), d.metadata.name?)))
-                    .collect();
+                    .map_err(|e| e.to_string())?;
                 if found.is_empty() {
                     return Err(format!(
                         "no Deployment in {namespace} runs Kong's gateway pods ({})",
                         self.live.kong_selector
                     ));
                 }
-                Ok(found)
+                Ok(found.into_iter().map(|(name, _)| ("Deployment".to_owned(), namespace.clone(), name)).collect())
             }
             RestartTarget::MeshControlPlane => {
                 let namespace = self.live.mesh.system_namespace().unwrap_or_default().to_owned();

@@ -717,9 +717,23 @@ async fn a_kong_upgrade_under_load_applies_the_new_crds_then_upgrades_kong() {
     let silent = crate::runner::events::Silent;
     let applied: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = applied.clone();
+    let helm_calls = commands.calls.clone();
+    let rolled_asked = Arc::new(Mutex::new(false));
+    let asked = rolled_asked.clone();
     let api = move |req: &KubeRequest| {
         if req.method == "PATCH" && req.path.contains("/customresourcedefinitions/") {
             seen.lock().unwrap().push(req.path.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+        // Once helm has upgraded Kong's release, the gateway's pod template is the new chart's:
+        // the Deployment is at a new generation, rolled out.
+        let upgraded =
+            helm_calls.lock().unwrap().iter().filter(|c| c.starts_with("helm upgrade --install kong ")).count() > 1;
+        if upgraded && req.path == "/apis/apps/v1/namespaces/kong/deployments/kong-gateway" {
+            *asked.lock().unwrap() = true;
+            let (status, mut d) = api_with_kong_deployment(req);
+            d["metadata"]["generation"] = serde_json::json!(3);
+            d["status"]["observedGeneration"] = serde_json::json!(3);
+            return (status, d);
         }
         api_with_kong_deployment(req)
     };
@@ -742,6 +756,7 @@ async fn a_kong_upgrade_under_load_applies_the_new_crds_then_upgrades_kong() {
     assert!(applied.iter().any(|c| c == "kongplugins.configuration.konghq.com"), "{applied:?}");
     let window = &outcome.report.results[0].load_windows[0];
     assert_eq!(window.disruptions[0].name, "upgrade Kong's chart");
+    assert!(*rolled_asked.lock().unwrap(), "after the upgrade, the gateway's roll is waited for");
 
     // The default profile pins the newest Kong chart: nothing to upgrade to, said so.
     let work = tempfile::tempdir().unwrap();
