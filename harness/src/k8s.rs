@@ -568,8 +568,9 @@ pub async fn relabel_namespace(
 }
 
 /// The running pods of apps/v1 `kind` `namespace/name`: those its `spec.selector.matchLabels`
-/// selects, without the ones being deleted (a rollout's old pods while they drain). A selector
-/// by expressions is refused rather than read wrong.
+/// selects, without the ones being deleted (a rollout's old pods while they drain) or finished.
+/// A selector by expressions is refused rather than read wrong. Another workload whose pods the
+/// same labels select would be counted too (the harness's fixtures select by app and version).
 pub async fn workload_pods(
     client: &kube::Client,
     kind: &str,
@@ -588,7 +589,11 @@ pub async fn workload_pods(
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(api_error(format!("listing pods {selector} in {namespace}")))?;
-    Ok(list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect())
+    // Neither pods being deleted nor finished ones (evicted, completed) run the workload now.
+    let finished = |p: &Pod| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|ph| matches!(ph, "Failed" | "Succeeded"))
+    };
+    Ok(list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none() && !finished(p)).collect())
 }
 
 /// `spec.selector.matchLabels` of a workload (JSON) as a label selector (`a=b,c=d`); none when

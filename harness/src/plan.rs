@@ -850,7 +850,12 @@ fn replay_script(plan: &Plan) -> String {
             }
             Action::ChartCrds(r) => {
                 let args: Vec<String> = r.show_crds_args().iter().map(|a| quote(a)).collect();
-                out += &format!("helm {} | kubectl apply --server-side -f - --kubeconfig kubeconfig\n", args.join(" "));
+                // Helm created these CRDs: taking their fields over needs the conflicts forced,
+                // as the harness's own server-side apply does.
+                out += &format!(
+                    "helm {} | kubectl apply --server-side --force-conflicts -f - --kubeconfig kubeconfig\n",
+                    args.join(" ")
+                );
             }
             Action::Relabel { namespace, labels } => {
                 let labels: Vec<String> = labels

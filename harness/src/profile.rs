@@ -422,7 +422,8 @@ impl Profile {
             .filter(|(_, p)| {
                 p.mesh == self.pins.mesh
                     && p.kubernetes == self.pins.kubernetes
-                    && p.kong_chart_version == self.pins.kong_chart_version
+                    && p.kong_chart_version.as_deref().unwrap_or(&self.versions.kong.version)
+                        == self.kong_chart_version()
                     && p.kong_gateway_image == self.pins.kong_gateway_image
                     && p.kic_image == self.pins.kic_image
             })

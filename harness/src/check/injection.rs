@@ -118,7 +118,7 @@ pub fn runs_proxy(pod: &k8s_openapi::api::core::v1::Pod, mesh: Mesh, want: &Prox
     let Some(image) = proxy.and_then(|c| c.image.as_deref()) else {
         return Err(format!("carries no {container}"));
     };
-    let tag = image_tag(image);
+    let tag = crate::cluster::discover::tag_of(image);
     if !tag
         .is_some_and(|t| t == want.version || t.strip_prefix(want.version.as_str()).is_some_and(|r| r.starts_with('-')))
     {
@@ -137,17 +137,50 @@ pub fn runs_proxy(pod: &k8s_openapi::api::core::v1::Pod, mesh: Mesh, want: &Prox
     Ok(())
 }
 
-/// An image reference's tag: `docker.io/istio/proxyv2:1.31.1@sha256:...` -> `1.31.1`; none
-/// without one (a port in the registry's host is no tag).
-fn image_tag(image: &str) -> Option<&str> {
-    let name = image.split('@').next().unwrap_or(image);
-    let last = name.rsplit('/').next().unwrap_or(name);
-    last.split_once(':').map(|(_, tag)| tag)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn injected(mesh: Mesh, version: &str, revision: &str) -> k8s_openapi::api::core::v1::Pod {
+        let json = crate::testing::injected_pod(
+            "echo-v1-abc",
+            serde_json::json!({"app": "echo"}),
+            "echo",
+            mesh,
+            version,
+            revision,
+        );
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// After an upgrade a restarted pod must run the new release's proxy (Istio's and Linkerd's,
+    /// as their injectors leave a pod) and, under a canary, be injected by the new revision;
+    /// anything else fails, saying what the pod runs.
+    #[test]
+    fn a_restarted_pod_runs_the_new_proxy_or_fails_saying_what_it_runs() {
+        let istio =
+            |revision: Option<&str>| ProxyAt { version: "1.31.1".into(), revision: revision.map(str::to_owned) };
+        assert_eq!(runs_proxy(&injected(Mesh::Istio, "1.31.1", "default"), Mesh::Istio, &istio(None)), Ok(()));
+        assert_eq!(
+            runs_proxy(&injected(Mesh::Istio, "1.31.1-distroless", "default"), Mesh::Istio, &istio(None)),
+            Ok(())
+        );
+        assert_eq!(runs_proxy(&injected(Mesh::Istio, "1.31.1", "1-31-1"), Mesh::Istio, &istio(Some("1-31-1"))), Ok(()));
+        let old = runs_proxy(&injected(Mesh::Istio, "1.30.5", "default"), Mesh::Istio, &istio(None)).unwrap_err();
+        assert_eq!(old, "runs istio-proxy docker.io/istio/proxyv2:1.30.5, not release 1.31.1");
+        let longer = runs_proxy(&injected(Mesh::Istio, "1.31.10", "default"), Mesh::Istio, &istio(None)).unwrap_err();
+        assert!(longer.contains("not release 1.31.1"), "{longer}");
+        let revision = runs_proxy(&injected(Mesh::Istio, "1.31.1", "default"), Mesh::Istio, &istio(Some("1-31-1")));
+        assert_eq!(revision.unwrap_err(), "was injected by revision `default`, not 1-31-1");
+        let bare = runs_proxy(&injected(Mesh::None, "", ""), Mesh::Istio, &istio(None)).unwrap_err();
+        assert_eq!(bare, "carries no istio-proxy");
+        let linkerd = ProxyAt { version: "edge-26.9.1".into(), revision: None };
+        assert_eq!(runs_proxy(&injected(Mesh::Linkerd, "edge-26.9.1", ""), Mesh::Linkerd, &linkerd), Ok(()));
+        let old = runs_proxy(&injected(Mesh::Linkerd, "edge-26.8.3", ""), Mesh::Linkerd, &linkerd).unwrap_err();
+        assert_eq!(old, "runs linkerd-proxy cr.l5d.io/linkerd/proxy:edge-26.8.3, not release edge-26.9.1");
+        assert!(runs_proxy(&injected(Mesh::Istio, "1.31.1", "default"), Mesh::Linkerd, &linkerd).is_err());
+        assert!(runs_proxy(&injected(Mesh::Istio, "1.31.1", "default"), Mesh::IstioAmbient, &istio(None)).is_err());
+    }
 
     fn pod(name: &str, in_mesh: bool, label: Option<(&str, &str)>, annotation: Option<(&str, &str)>) -> PodFacts {
         let pair = |kv: Option<(&str, &str)>| kv.map(|(k, v)| (k.to_owned(), v.to_owned())).into_iter().collect();

@@ -336,7 +336,9 @@ fn mesh_of_pod(pod: &Pod) -> Option<Mesh> {
     [Mesh::Istio, Mesh::Linkerd, Mesh::IstioAmbient].into_iter().find(|m| crate::k8s::in_mesh(pod, *m))
 }
 
-fn tag_of(image: &str) -> Option<&str> {
+/// An image reference's tag: `docker.io/istio/proxyv2:1.31.1@sha256:...` -> `1.31.1`; none
+/// without one (a port in the registry's host is no tag).
+pub fn tag_of(image: &str) -> Option<&str> {
     let name = image.split('@').next()?;
     let (_, tag) = name.rsplit_once(':')?;
     (!tag.contains('/')).then_some(tag)

@@ -226,6 +226,7 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
         let source = format!("helm show crds {} {}", release.chart, release.version);
         let objects: Vec<serde_json::Value> = crate::yaml::documents(&output.stdout)
             .map_err(|e| StackError::Manifest { file: source.clone(), reason: e.to_string() })?;
+        let mut names = Vec::new();
         for object in objects {
             if object.get("kind").and_then(serde_json::Value::as_str) != Some("CustomResourceDefinition") {
                 return Err(StackError::Manifest {
@@ -236,9 +237,13 @@ impl<R: Runner, F: Fetch, P: ProxyCheck> Installer<'_, R, F, P> {
                     ),
                 });
             }
+            let name =
+                object.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
             self.apply(&k8s::labelled(object, &self.run.run)).await?;
+            names.push(name);
         }
-        Ok(())
+        // The upgraded release may create objects of a changed kind at once: its CRDs first.
+        self.wait(&Gate::Crds { names }).await
     }
 
     /// On a shared cluster: whether `object`, a cluster-scoped stack object (a GatewayClass, a

@@ -361,11 +361,13 @@ pub fn mesh_upgrade(installed: &[Action], to: &Profile) -> Vec<Action> {
 
 /// Istio's revision for release `version`: `1.31.1` -> `1-31-1`. A revision names the canary's
 /// Deployment, Service and webhooks and so must be a DNS-1123 label; dots are not allowed
-/// (istio.io docs/setup/upgrade/canary; istioctl checks `labels.IsDNS1123Label`). The Service
-/// `istiod-<revision>` keeps it to 56 characters.
+/// (istio.io docs/setup/upgrade/canary; istioctl checks `labels.IsDNS1123Label`). The release
+/// `istiod-<revision>` keeps it to 46 characters (Helm allows 53 for a release name).
 pub fn istio_revision(version: &str) -> Option<String> {
     let revision = version.replace('.', "-").to_ascii_lowercase();
-    let label = revision.len() <= 56
+    // Helm's release names are at most 53 characters, and the canary's is `istiod-<revision>`.
+    let label = !revision.is_empty()
+        && revision.len() <= 46
         && revision.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !revision.starts_with('-')
         && !revision.ends_with('-');
@@ -729,6 +731,18 @@ mod tests {
             _ if !prefix.is_empty() => out.push(prefix.to_owned()),
             _ => {}
         }
+    }
+
+    /// A revision is a DNS label short enough for the release `istiod-<revision>`; a version
+    /// that makes none (from an edited versions.toml) gives no canary rather than a bad name.
+    #[test]
+    fn istio_revisions_are_dns_labels_from_the_release() {
+        assert_eq!(istio_revision("1.31.1").as_deref(), Some("1-31-1"));
+        assert_eq!(istio_revision("1.31.1-distroless").as_deref(), Some("1-31-1-distroless"));
+        for bad in ["1.31.1/../x", "1.31.1_a", ".1.31", "1.31.", "", &"1".repeat(47)] {
+            assert_eq!(istio_revision(bad), None, "{bad}");
+        }
+        assert!(istio_revision(&"1".repeat(46)).is_some());
     }
 
     /// A mesh upgrade is the mesh's releases at the new pin and the mesh's gates, nothing of

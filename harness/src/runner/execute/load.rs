@@ -89,6 +89,11 @@ impl Context<'_> {
     pub(super) async fn restart(&mut self, s: &RestartStep) -> StepResult {
         let client = &self.live.client;
         let targets = self.restart_targets(&s.target).await?;
+        let proxy = self.proxy_after_upgrade.clone().filter(|_| s.target.carries_proxy());
+        let meshed = match &proxy {
+            Some(_) => self.meshed_now(&targets).await?,
+            None => vec![false; targets.len()],
+        };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let at = k8s::rfc3339_utc(now.as_secs());
         let mut restarted = Vec::new();
@@ -118,13 +123,19 @@ impl Context<'_> {
             // The data plane after an upgrade: the rolled-out pods run the new proxy. Only Kong's
             // and the scenario's workloads carry a proxy; the control plane and ztunnel are
             // the mesh's own.
-            match self.proxy_after_upgrade.as_ref().filter(|_| s.target.carries_proxy()) {
+            let moving: Vec<_> =
+                restarted.iter().zip(&meshed).filter(|(_, meshed)| **meshed).map(|(w, _)| *w).collect();
+            match proxy.as_ref().filter(|_| !moving.is_empty()) {
                 None => Attempt::Pass(Seen(rolled)),
-                Some(proxy) => match self.on_new_proxy(&restarted, proxy).await {
-                    Ok(Seen(on)) => Attempt::Pass(Seen(format!("{rolled}; {on}"))),
-                    Err(Seen(off)) => {
+                Some(proxy) => match self.on_new_proxy(&moving, proxy).await {
+                    Ok(Attempt::Pass(Seen(on))) => Attempt::Pass(Seen(format!("{rolled}; {on}"))),
+                    Ok(Attempt::Fail(off)) => {
                         last.judged();
-                        Attempt::Fail(Seen(off))
+                        Attempt::Fail(off)
+                    }
+                    Err(e) => {
+                        last.errored();
+                        Attempt::Fail(Seen(e))
                     }
                 },
             }
@@ -143,7 +154,9 @@ impl Context<'_> {
             )));
         };
         let what = upgrade.describe();
-        let namespaces = [self.namespace.to_owned()];
+        // A namespace the scenario keeps out of the mesh stays out (no revision label either).
+        let namespaces: Vec<String> =
+            self.loaded.scenario.namespace.inject.then(|| self.namespace.to_owned()).into_iter().collect();
         match tokio::time::timeout(s.timeout.0, upgrade.upgrade(&namespaces, s.timeout.0)).await {
             Ok(Ok(upgraded)) => {
                 if upgraded.proxy.is_some() {
@@ -160,27 +173,45 @@ impl Context<'_> {
     /// image's tag, and under a canary the injector's revision annotation). A pod still on the
     /// old proxy means the data plane did not move: the namespace's injection did not follow
     /// the upgrade.
-    async fn on_new_proxy(&self, workloads: &[(&str, &str, &str, i64)], proxy: &ProxyAt) -> Result<Seen, Seen> {
+    /// An API error is `Err`: no verdict on the pods.
+    async fn on_new_proxy(
+        &self,
+        workloads: &[(&str, &str, &str, i64)],
+        proxy: &ProxyAt,
+    ) -> Result<Attempt<Seen>, String> {
         let mut seen = Vec::new();
         for (kind, namespace, name, _) in workloads {
             let pods = k8s::workload_pods(&self.live.client, kind, namespace, name)
                 .await
-                .map_err(|e| Seen(format!("listing the pods of {kind} {namespace}/{name}: {e}")))?;
+                .map_err(|e| format!("listing the pods of {kind} {namespace}/{name}: {e}"))?;
             if pods.is_empty() {
-                return Err(Seen(format!("{kind} {namespace}/{name} runs no pod")));
+                return Ok(Attempt::Fail(Seen(format!("{kind} {namespace}/{name} runs no pod"))));
             }
             for pod in &pods {
                 let pod_name = pod.metadata.name.as_deref().unwrap_or("?");
                 if let Err(why) = crate::check::injection::runs_proxy(pod, self.live.mesh, proxy) {
-                    return Err(Seen(format!(
+                    return Ok(Attempt::Fail(Seen(format!(
                         "pod {namespace}/{pod_name} of {kind}/{name} {why}: the data plane did not move to the upgrade"
-                    )));
+                    ))));
                 }
             }
             seen.push(format!("{kind} {namespace}/{name}: {} pods", pods.len()));
         }
         let revision = proxy.revision.as_deref().map(|r| format!(" (revision {r})")).unwrap_or_default();
-        Ok(Seen(format!("on the proxy {}{revision}: {}", proxy.version, seen.join(", "))))
+        Ok(Attempt::Pass(Seen(format!("on the proxy {}{revision}: {}", proxy.version, seen.join(", ")))))
+    }
+
+    /// Which of `workloads` run the mesh's proxy now (any of their pods): after an upgrade only
+    /// those must come back on the new one; a workload the mesh leaves out stays out.
+    async fn meshed_now(&self, workloads: &[(String, String, String)]) -> Result<Vec<bool>, StepFailure> {
+        let mut meshed = Vec::new();
+        for (kind, namespace, name) in workloads {
+            let pods = k8s::workload_pods(&self.live.client, kind, namespace, name)
+                .await
+                .map_err(|e| StepFailure::error(format!("listing the pods of {kind} {namespace}/{name}: {e}")))?;
+            meshed.push(pods.iter().any(|p| k8s::in_mesh(p, self.live.mesh)));
+        }
+        Ok(meshed)
     }
 
     /// The workloads `target` names on this cluster: (kind, namespace, name).
@@ -310,6 +341,8 @@ where
     let mut done = Vec::new();
     loop {
         tokio::select! {
+            // In this order: a stop wins over a tick due at the same instant.
+            biased;
             _ = stop.cancelled() => break,
             Some(answered) = in_flight.next(), if !in_flight.is_empty() => done.push(answered),
             _ = ticks.tick() => {
@@ -399,13 +432,13 @@ mod tests {
     async fn an_outage_over_budget_is_blown_and_its_recovery_measured() {
         // Failing from 600 ms to 1.2 s, the disruption starting at 500 ms.
         let failing = |at: Duration| at >= S(600) && at < S(1_200);
-        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), failing)).await;
+        let (_, verdict) = window(20, S(2_995), (S(500), S(700)), backend(S(10), failing)).await;
         assert!(!verdict.passed(), "{verdict}");
         assert_eq!(verdict.longest_outage, S(600), "from the first failure to the first pass after it: {verdict}");
         assert_eq!(verdict.recoveries[0].after, Some(S(700)), "the first pass after the outage, at 1.2 s: {verdict}");
         // A shorter outage (600 to 850 ms) is within the outage budget, not within the share.
         let short = |at: Duration| at >= S(600) && at < S(850);
-        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), short)).await;
+        let (_, verdict) = window(20, S(2_995), (S(500), S(700)), backend(S(10), short)).await;
         assert!(!verdict.passed() && verdict.longest_outage == S(250), "{verdict}");
         let text = verdict.to_string();
         assert!(text.contains("over the budget's 1.00%") && !text.contains("is longer than"), "{text}");
@@ -413,12 +446,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn traffic_that_never_recovers_fails_and_a_hung_backend_still_counts_every_tick() {
-        let (_, verdict) = window(20, S(2_990), (S(500), S(700)), backend(S(10), |at| at >= S(1_000))).await;
+        let (_, verdict) = window(20, S(2_995), (S(500), S(700)), backend(S(10), |at| at >= S(1_000))).await;
         assert!(!verdict.recovered, "{verdict}");
         assert!(!verdict.passed());
         // A backend that holds every request for 10 s at 100 a second: past 200 in flight, ticks
         // are failures it did not send; nothing is lost from the window.
-        let (answered, verdict) = window(100, S(2_990), (S(500), S(700)), backend(S(10_000), |_| false)).await;
+        let (answered, verdict) = window(100, S(2_995), (S(500), S(700)), backend(S(10_000), |_| false)).await;
         assert_eq!(answered.len(), 300, "every tick of 3 s at 100/s is in the window");
         let not_sent =
             answered.iter().filter(|(_, a)| a.message.as_deref().is_some_and(|m| m.starts_with("not sent"))).count();

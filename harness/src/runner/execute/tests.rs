@@ -1038,7 +1038,14 @@ async fn canary_under_load(after: fn(&str) -> (&'static str, &'static str)) -> (
         }
         let pod = |name: &str, workload: &str, labels: Value, app: &str| {
             let moved = seen.lock().unwrap().iter().any(|w| w == workload);
-            let (version, revision) = if moved { after(workload) } else { ("1.30.5", "default") };
+            let (version, revision) =
+                if moved || after(workload).0 == "out" { after(workload) } else { ("1.30.5", "default") };
+            // `out`: a workload that opts out of the mesh, before and after.
+            if version == "out" {
+                let mut labels = labels;
+                labels["sidecar.istio.io/inject"] = json!("false");
+                return crate::testing::injected_pod(name, labels, app, Mesh::None, "", "");
+            }
             crate::testing::injected_pod(name, labels, app, Mesh::Istio, version, revision)
         };
         let list =
@@ -1104,6 +1111,10 @@ async fn after_an_upgrade_each_restart_checks_its_pods_run_the_new_proxy() {
         "{}",
         failure.detail
     );
+
+    // A backend that opts out of the mesh is not asked to come back on a proxy it never had.
+    let (run, _) = canary_under_load(|w| if w == "echo-v1" { ("out", "") } else { ("1.31.1", "1-31-1") }).await;
+    assert!(run.passed, "{run:#?}");
 
     // Kong's pods injected by the old control plane (its namespace was not moved to the revision).
     let (run, _) =
