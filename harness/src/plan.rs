@@ -151,6 +151,9 @@ pub struct ScenarioPlan {
     /// Upgrades the mesh (an `upgrade` step): the cluster is not the profile's afterwards.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub upgrades: bool,
+    /// Of those, an upgrade of the mesh (its next pin's images are then worth preloading).
+    #[serde(skip)]
+    pub upgrades_mesh: bool,
     pub file: PathBuf,
     pub namespace: String,
     /// What the namespace carries on this mesh: the injection setting and the scenario's own.
@@ -233,7 +236,7 @@ pub fn build_selected(
     // (session::scenarios skips it beside others), so only such a run loads them.
     let mut preload = crate::stack::preload_images(profile);
     if let [only] = scenarios.as_slice()
-        && only.upgrades
+        && only.upgrades_mesh
         && let Some(next) = profile.next_mesh_pin()
     {
         for image in crate::stack::preload_images(&next) {
@@ -288,6 +291,12 @@ fn plan_scenario(
         name: loaded.scenario.name.value.clone(),
         exclusive: loaded.scenario.exclusive,
         upgrades: loaded.scenario.steps.iter().any(Step::upgrades),
+        upgrades_mesh: loaded
+            .scenario
+            .steps
+            .iter()
+            .flat_map(Step::upgrade_parts)
+            .any(|p| matches!(p, crate::scenario::UpgradePart::Mesh(_))),
         file: catalog.project.display_path(file).to_owned(),
         namespace: var("namespace"),
         namespace_metadata: loaded.scenario.namespace.metadata(mesh),
@@ -1043,6 +1052,9 @@ mod tests {
         assert!(next.iter().all(|i| upgrade.preload.contains(i)), "{:?}", upgrade.preload);
         let plain = build_selected(&catalog, &profile, "r1", ports, &["ingress-basic".into()]).unwrap();
         assert!(!next.iter().any(|i| plain.preload.contains(i)), "{:?}", plain.preload);
+        // Kong's upgrade moves no mesh: nothing more to load.
+        let kong = build_selected(&catalog, &profile, "r1", ports, &["upgrade-kong-under-load".into()]).unwrap();
+        assert!(!next.iter().any(|i| kong.preload.contains(i)), "{:?}", kong.preload);
     }
 
     /// The same inputs give the same plan: ports are placeholders until a run picks them.
