@@ -416,26 +416,15 @@ impl Profile {
             return None;
         }
         let mine = self.pins.mesh_version.as_deref().map(mesh_version_parts)?;
-        self.versions
-            .profiles
-            .iter()
-            .filter(|(_, p)| {
-                p.mesh == self.pins.mesh
-                    && p.kubernetes == self.pins.kubernetes
+        self.next_pin(
+            |p| {
+                p.kubernetes == self.pins.kubernetes
                     && p.kong_chart_version.as_deref().unwrap_or(&self.versions.kong.version)
                         == self.kong_chart_version()
-                    && p.kong_gateway_image == self.pins.kong_gateway_image
-                    && p.kic_image == self.pins.kic_image
-            })
-            .filter_map(|(name, p)| Some((name, p, mesh_version_parts(p.mesh_version.as_deref()?))))
-            .filter(|(_, _, parts)| *parts > mine)
-            .min_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(b.0)))
-            .map(|(name, p, _)| Profile {
-                name: name.clone(),
-                pins: p.clone(),
-                versions: self.versions.clone(),
-                kong_selector: self.kong_selector.clone(),
-            })
+            },
+            |p| p.mesh_version.as_deref().map(mesh_version_parts),
+            mine,
+        )
     }
 }
 
@@ -450,19 +439,31 @@ impl Profile {
     /// would also move what the profile pins over the chart.
     pub fn next_kong_pin(&self) -> Option<Profile> {
         let mine = version_parts(self.kong_chart_version());
-        let chart =
-            |p: &ProfilePins| p.kong_chart_version.clone().unwrap_or_else(|| self.versions.kong.version.clone());
+        self.next_pin(
+            |p| p.mesh_version == self.pins.mesh_version && p.kubernetes == self.pins.kubernetes,
+            |p| Some(version_parts(p.kong_chart_version.as_deref().unwrap_or(&self.versions.kong.version))),
+            mine,
+        )
+    }
+
+    /// The profile of the same mesh and Kong images that `same` accepts, whose version (`parts`)
+    /// is the smallest one above `mine`; by name among equals.
+    fn next_pin(
+        &self,
+        same: impl Fn(&ProfilePins) -> bool,
+        parts: impl Fn(&ProfilePins) -> Option<Vec<u64>>,
+        mine: Vec<u64>,
+    ) -> Option<Profile> {
         self.versions
             .profiles
             .iter()
             .filter(|(_, p)| {
                 p.mesh == self.pins.mesh
-                    && p.mesh_version == self.pins.mesh_version
-                    && p.kubernetes == self.pins.kubernetes
                     && p.kong_gateway_image == self.pins.kong_gateway_image
                     && p.kic_image == self.pins.kic_image
+                    && same(p)
             })
-            .map(|(name, p)| (name, p, version_parts(&chart(p))))
+            .filter_map(|(name, p)| Some((name, p, parts(p)?)))
             .filter(|(_, _, parts)| *parts > mine)
             .min_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(b.0)))
             .map(|(name, p, _)| Profile {

@@ -684,6 +684,9 @@ mod tests {
                 "gateway.proxy.tls.nodePort",
                 "gateway.podLabels",
                 "gateway.podAnnotations",
+                // charts/kong/values.yaml `podLabels` under the controller's alias (Istio: its
+                // opt-out; the render shows it on the kong-controller pods).
+                "controller.podLabels",
                 // charts/kong/values.yaml (kong-3.2.0) `manager.enabled`.
                 "gateway.manager.enabled",
                 // charts/kong/values.yaml `image.repository`/`image.tag` (Kong Gateway) and
