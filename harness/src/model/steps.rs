@@ -724,10 +724,12 @@ impl fmt::Display for RestartTarget {
 ///   upgrades of its charts, its gates), or on Istio with `strategy: canary` as a revision
 ///   beside the old one, the namespaces relabelled to it;
 /// - `upgrade: {kong: next}` moves Kong's chart to the next newer Kong pin for the same mesh
-///   and Kubernetes (`Profile::next_kong_pin`): its CRDs, then a Helm upgrade, then its gates.
+///   and Kubernetes (`Profile::next_kong_pin`): its CRDs (until established), then a Helm
+///   upgrade, then its gates, then Kong's gateway rolled out on a new pod template.
 ///
-/// The data plane moves when its workloads restart (`restart` steps after it); each such restart
-/// then checks that the new pods run the new proxy.
+/// After a mesh upgrade the data plane moves when its workloads restart (`restart` steps after
+/// it); each such restart of Kong, or of a workload that ran the proxy in a namespace the upgrade
+/// moved, then checks that the new pods run the new proxy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawUpgradeStep")]
 pub struct UpgradeStep {

@@ -146,54 +146,71 @@ impl<R: Runner + Clone + 'static> StackUpgrade for HelmUpgrade<R> {
                 actions.extend(crate::stack::canary_relabel(namespaces, revision));
             }
             let client = &context.client;
-            let before = match &self.rolls {
-                Some((namespace, selector)) => {
-                    let found = crate::k8s::deployments_running(client, namespace, selector)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if found.is_empty() {
-                        return Err(format!("no Deployment in {namespace} runs Kong's gateway pods ({selector})"));
-                    }
-                    found.into_iter().map(|(name, generation)| (namespace.clone(), name, generation)).collect()
+            let mut before = Vec::new();
+            if let Some((namespace, selector)) = &self.rolls {
+                let found =
+                    crate::k8s::deployments_running(client, namespace, selector).await.map_err(|e| e.to_string())?;
+                if found.is_empty() {
+                    return Err(format!("no Deployment in {namespace} runs Kong's gateway pods ({selector})"));
                 }
-                None => Vec::new(),
-            };
+                for (name, _) in found {
+                    before.push((namespace.clone(), name.clone(), template_revision(client, namespace, &name).await?));
+                }
+            }
             let mut done = Vec::new();
             installer
                 .install(&actions, &CancellationToken::new(), |step| done.push(step.to_owned()))
                 .await
                 .map_err(|e| e.to_string())?;
-            for (namespace, name, generation) in before {
-                done.push(rolled_past(client, &namespace, &name, generation, installer.gate_deadline).await?);
+            // helm's `--wait=legacy` has waited for the rollout: the new ReplicaSet is there by now
+            // or never will be; a short deadline keeps the step's own deadline from hiding why.
+            let deadline = installer.gate_deadline.min(ROLL_DEADLINE);
+            for (namespace, name, revision) in before {
+                done.push(rolled_past(client, &namespace, &name, revision.as_deref(), deadline).await?);
             }
             Ok(Upgraded { done: done.join("; "), proxy: self.proxy.clone() })
         })
     }
 }
 
-/// Whether Deployment `namespace/name` rolled out a generation newer than `before` within
-/// `deadline`: a chart upgrade that left its pod template as it was changed nothing there.
+/// How long after Kong's upgrade its gateway may take to show its new ReplicaSet rolled out.
+const ROLL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The Deployment's `deployment.kubernetes.io/revision`: the deployment controller raises it
+/// when a new pod template gets its ReplicaSet, and only then (kubernetes/kubernetes
+/// pkg/controller/deployment/sync.go, `SetNewReplicaSetAnnotations`).
+async fn template_revision(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<String>, String> {
+    let deployment =
+        crate::k8s::get(client, "apps/v1", "Deployment", name, Some(namespace)).await.map_err(|e| e.to_string())?;
+    Ok(deployment
+        .and_then(|d| d.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").cloned())
+        .and_then(|r| r.as_str().map(str::to_owned)))
+}
+
+/// Whether Deployment `namespace/name` rolled out a pod template newer than the one of
+/// ReplicaSet revision `before` within `deadline`: an upgrade that left the template as it was
+/// (the same revision) changed nothing in the pods.
 async fn rolled_past(
     client: &kube::Client,
     namespace: &str,
     name: &str,
-    before: i64,
+    before: Option<&str>,
     deadline: Duration,
 ) -> Result<String, String> {
     use crate::check::converge::{Attempt, eventually};
-    let expected = format!("Deployment {namespace}/{name} rolled out past generation {before}");
+    let was = before.unwrap_or("none");
+    let expected =
+        format!("Deployment {namespace}/{name} rolled out a new pod template (ReplicaSet revision {was} before)");
     let outcome = eventually(deadline, crate::stack::install::GATE_INTERVAL, &expected, || async {
-        match crate::k8s::get(client, "apps/v1", "Deployment", name, Some(namespace)).await {
-            Ok(Some(d)) if d.pointer("/metadata/generation").and_then(serde_json::Value::as_i64) <= Some(before) => {
-                Attempt::Fail(crate::k8s::Seen(format!(
-                    "still at generation {before}: the upgrade changed nothing in its pods' template"
-                )))
-            }
-            Ok(_) => match crate::k8s::rolled_out(client, "Deployment", namespace, name, before + 1).await {
+        match template_revision(client, namespace, name).await {
+            Ok(now) if now.as_deref() == before => Attempt::Fail(crate::k8s::Seen(format!(
+                "still at ReplicaSet revision {was}: the upgrade changed nothing in its pods' template"
+            ))),
+            Ok(_) => match crate::k8s::rolled_out(client, "Deployment", namespace, name, 0).await {
                 Ok(attempt) => attempt,
                 Err(e) => Attempt::Fail(crate::k8s::Seen(e.to_string())),
             },
-            Err(e) => Attempt::Fail(crate::k8s::Seen(e.to_string())),
+            Err(e) => Attempt::Fail(crate::k8s::Seen(e)),
         }
     })
     .await;
@@ -205,31 +222,31 @@ mod tests {
     use super::*;
     use crate::testing::{Rollout, deployment, kube_mock};
 
-    fn at(generation: i64, rollout: Rollout) -> serde_json::Value {
+    fn at(revision: &str, rollout: Rollout) -> serde_json::Value {
         let mut d = deployment("kong-gateway", "kong", rollout);
-        d["metadata"]["generation"] = serde_json::json!(generation);
-        if rollout == Rollout::Done {
-            d["status"]["observedGeneration"] = serde_json::json!(generation);
-        }
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = serde_json::json!(revision);
         d
     }
 
-    /// Kong's upgrade is seen only when the gateway rolls: a Deployment still at the generation
-    /// it had before fails, saying the upgrade changed nothing; a newer generation not rolled
-    /// out yet fails; a newer one rolled out passes.
+    /// Kong's upgrade is seen only when the gateway rolls a new pod template: a Deployment still
+    /// at the ReplicaSet revision it had before fails, saying the upgrade changed nothing; a new
+    /// revision not rolled out yet fails; a new one rolled out passes.
     #[tokio::test]
     async fn kongs_upgrade_must_roll_the_gateway() {
         let deadline = Duration::from_millis(50);
         for (answer, expected) in [
-            (at(2, Rollout::Done), Err("still at generation 2: the upgrade changed nothing in its pods' template")),
-            (at(3, Rollout::OldPodLeft), Err("2 updated")),
-            (at(3, Rollout::Done), Ok("rolled out past generation 2")),
+            (
+                at("1", Rollout::Done),
+                Err("still at ReplicaSet revision 1: the upgrade changed nothing in its pods' template"),
+            ),
+            (at("2", Rollout::OldPodLeft), Err("2 updated")),
+            (at("2", Rollout::Done), Ok("rolled out a new pod template (ReplicaSet revision 1 before)")),
         ] {
             let (client, _) = kube_mock(move |req| match req.path.as_str() {
                 "/apis/apps/v1" => (200, crate::testing::resources("apps/v1", &[("deployments", "Deployment", true)])),
                 _ => (200, answer.clone()),
             });
-            let got = rolled_past(&client, "kong", "kong-gateway", 2, deadline).await;
+            let got = rolled_past(&client, "kong", "kong-gateway", Some("1"), deadline).await;
             match (got, expected) {
                 (Ok(seen), Ok(want)) => assert!(seen.contains(want), "{seen}"),
                 (Err(seen), Err(want)) => assert!(seen.contains(want), "{seen}"),

@@ -129,6 +129,7 @@ pub fn values(mesh: Mesh) -> Value {
         // the mesh's spans hang under. The sampling rate defaults to 0.01.
         "env": {"tracing_instrumentations": "request", "tracing_sampling_rate": "1.0"},
     });
+    let mut values = json!({});
     match mesh {
         // The injector selects pods by this *label* when the namespace carries no injection
         // label (istio/istio manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml).
@@ -139,7 +140,7 @@ pub fn values(mesh: Mesh) -> Value {
             // The controller stays out of the mesh whatever its namespace says: an Istio canary
             // labels Kong's namespace `istio.io/rev`, whose webhook injects every pod there that
             // does not opt out (`rev.namespace.` selects `sidecar.istio.io/inject NotIn [false]`).
-            return json!({"gateway": gateway, "controller": {"podLabels": {"sidecar.istio.io/inject": "false"}}});
+            values["controller"] = json!({"podLabels": {"sidecar.istio.io/inject": "false"}});
         }
         // Kong "should be meshed with linkerd.io/inject: ingress" (linkerd/website 2-edge
         // tasks/using-ingress.md); an annotation, read from the pod.
@@ -148,7 +149,8 @@ pub fn values(mesh: Mesh) -> Value {
         // sidecar; a pod label would only restate the namespace's choice.
         Mesh::IstioAmbient | Mesh::None => {}
     }
-    json!({ "gateway": gateway })
+    values["gateway"] = gateway;
+    values
 }
 
 #[cfg(test)]

@@ -30,13 +30,17 @@ impl Context<'_> {
             tokio::time::sleep(s.warmup.0).await;
             let mut disruptions = Vec::new();
             let mut failed = None;
+            let mut enclosed = Vec::new();
             for (i, step) in s.during.iter().enumerate() {
                 let begun = start.elapsed();
                 let result = Box::pin(self.step(step)).await;
                 disruptions.push(Disruption { name: disruption_name(step), start: begun, end: start.elapsed() });
-                if let Err(e) = result {
-                    failed = Some((i, e));
-                    break;
+                match result {
+                    Ok(detail) => enclosed.push(format!("{}: {detail}", disruption_name(step))),
+                    Err(e) => {
+                        failed = Some((i, e));
+                        break;
+                    }
                 }
             }
             if failed.is_none() {
@@ -45,9 +49,9 @@ impl Context<'_> {
             // The window ends when the load stops sending, not when its last answers arrive.
             let window_end = start.elapsed();
             stop.cancel();
-            (disruptions, failed, window_end)
+            (disruptions, failed, window_end, enclosed)
         };
-        let (answered, (disruptions, failed, window_end)) = tokio::join!(traffic, during);
+        let (answered, (disruptions, failed, window_end, enclosed)) = tokio::join!(traffic, during);
         let samples: Vec<Sample> = answered.iter().map(|(sample, _)| *sample).collect();
         let budget = Budget {
             errors: s.budget.errors,
@@ -82,18 +86,41 @@ impl Context<'_> {
                 detail: format!("under load, enclosed step {} failed: {}; the load so far: {verdict}", i + 1, e.detail),
             });
         }
-        if verdict.passed() { Ok(verdict.to_string()) } else { Err(StepFailure::verdict(verdict.to_string())) }
+        // What each disruption did (the upgrade's stages, the restarts' rollouts and proxies) is
+        // part of the evidence.
+        let during = if enclosed.is_empty() { String::new() } else { format!("; during: {}", enclosed.join("; ")) };
+        if verdict.passed() {
+            Ok(format!("{verdict}{during}"))
+        } else {
+            Err(StepFailure::verdict(format!("{verdict}{during}")))
+        }
     }
 
     /// A rolling restart of `s.target`, then until it has rolled out.
     pub(super) async fn restart(&mut self, s: &RestartStep) -> StepResult {
         let client = &self.live.client;
         let targets = self.restart_targets(&s.target).await?;
-        let proxy = self.proxy_after_upgrade.clone().filter(|_| s.target.carries_proxy());
-        let meshed = match &proxy {
-            Some(_) => self.meshed_now(&targets).await?,
-            None => vec![false; targets.len()],
-        };
+        let after_upgrade = self.proxy_after_upgrade.clone().filter(|_| s.target.carries_proxy());
+        // Which targets must come back on the new proxy: Kong's gateway always (the stack meshes
+        // it), a workload when it ran the proxy before, in a namespace the upgrade moved.
+        let mut checked = vec![false; targets.len()];
+        let mut unchecked = Vec::new();
+        if let Some((_, moved)) = &after_upgrade {
+            let meshed = self.meshed_now(&targets).await?;
+            for (i, (kind, namespace, name)) in targets.iter().enumerate() {
+                let in_moved = moved.as_ref().is_none_or(|m| m.contains(namespace));
+                checked[i] = matches!(s.target, RestartTarget::Kong) || (meshed[i] && in_moved);
+                if !checked[i] {
+                    let why = if meshed[i] {
+                        "its namespace was not moved to the revision"
+                    } else {
+                        "it ran no proxy before"
+                    };
+                    unchecked.push(format!("{kind} {namespace}/{name} not checked for the new proxy ({why})"));
+                }
+            }
+        }
+        let proxy = after_upgrade.map(|(proxy, _)| proxy);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let at = k8s::rfc3339_utc(now.as_secs());
         let mut restarted = Vec::new();
@@ -123,8 +150,9 @@ impl Context<'_> {
             // The data plane after an upgrade: the rolled-out pods run the new proxy. Only Kong's
             // and the scenario's workloads carry a proxy; the control plane and ztunnel are
             // the mesh's own.
+            let rolled = if unchecked.is_empty() { rolled } else { format!("{rolled}; {}", unchecked.join("; ")) };
             let moving: Vec<_> =
-                restarted.iter().zip(&meshed).filter(|(_, meshed)| **meshed).map(|(w, _)| *w).collect();
+                restarted.iter().zip(&checked).filter(|(_, checked)| **checked).map(|(w, _)| *w).collect();
             match proxy.as_ref().filter(|_| !moving.is_empty()) {
                 None => Attempt::Pass(Seen(rolled)),
                 Some(proxy) => match self.on_new_proxy(&moving, proxy).await {
@@ -159,8 +187,15 @@ impl Context<'_> {
             self.loaded.scenario.namespace.inject.then(|| self.namespace.to_owned()).into_iter().collect();
         match tokio::time::timeout(s.timeout.0, upgrade.upgrade(&namespaces, s.timeout.0)).await {
             Ok(Ok(upgraded)) => {
-                if upgraded.proxy.is_some() {
-                    self.proxy_after_upgrade = upgraded.proxy;
+                if let Some(proxy) = upgraded.proxy {
+                    // Under a canary only the relabelled namespaces move: Kong's, and the
+                    // scenario's when the mesh injects it.
+                    let moved = proxy.revision.is_some().then(|| {
+                        let mut moved = namespaces.to_vec();
+                        moved.push(self.live.kong_namespace.clone());
+                        moved
+                    });
+                    self.proxy_after_upgrade = Some((proxy, moved));
                 }
                 Ok(format!("upgraded {what}: {}", upgraded.done))
             }
@@ -341,10 +376,10 @@ where
     let mut done = Vec::new();
     loop {
         tokio::select! {
-            // In this order: a stop wins over a tick due at the same instant.
+            // In this order: a stop wins over a tick due at the same instant, and a due tick
+            // goes out before answers are collected (it fires once a period, so it starves none).
             biased;
             _ = stop.cancelled() => break,
-            Some(answered) = in_flight.next(), if !in_flight.is_empty() => done.push(answered),
             _ = ticks.tick() => {
                 let sent = start.elapsed();
                 if in_flight.len() < MAX_IN_FLIGHT {
@@ -361,6 +396,7 @@ where
                     done.push((Sample { at: sent, passed: false, latency: None }, answer));
                 }
             }
+            Some(answered) = in_flight.next(), if !in_flight.is_empty() => done.push(answered),
         }
     }
     while let Some(answered) = in_flight.next().await {

@@ -390,9 +390,10 @@ struct Context<'a> {
     backend_proven: bool,
     /// Each load window measured.
     windows: Vec<crate::check::load::Window>,
-    /// The proxy the data plane must run after the scenario's upgrade: each later restart of
-    /// Kong or a workload checks its new pods for it.
-    proxy_after_upgrade: Option<ProxyAt>,
+    /// The proxy the data plane must run after the scenario's upgrade, with the namespaces the
+    /// upgrade moved to it (all: `None`): each later restart of Kong or a meshed workload there
+    /// checks its new pods for it.
+    proxy_after_upgrade: Option<(ProxyAt, Option<Vec<String>>)>,
 }
 
 impl<'a> Context<'a> {

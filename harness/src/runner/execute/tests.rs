@@ -1006,6 +1006,14 @@ impl StackUpgrade for FakeUpgrade {
 /// arrives, its pods are the ones `after` describes (release, revision), as an injector leaves
 /// them ([`crate::testing::injected_pod`]); before, they run 1.30.5 of the default revision.
 async fn canary_under_load(after: fn(&str) -> (&'static str, &'static str)) -> (ScenarioRun, Vec<String>) {
+    canary_under_load_in(after, true).await
+}
+
+/// [`canary_under_load`] with the scenario's namespace injected by the mesh or not (`inject`).
+async fn canary_under_load_in(
+    after: fn(&str) -> (&'static str, &'static str),
+    inject: bool,
+) -> (ScenarioRun, Vec<String>) {
     use std::sync::{Arc, Mutex};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let versions = crate::profile::Versions::load(&root.join("versions.toml")).unwrap();
@@ -1022,6 +1030,7 @@ async fn canary_under_load(after: fn(&str) -> (&'static str, &'static str)) -> (
             r.timeout = crate::scenario::Timeout(Duration::from_millis(400));
         }
     }
+    loaded.scenario.namespace.inject = inject;
     let namespace = loaded.vars.get("namespace").unwrap().to_owned();
     let restarted: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = restarted.clone();
@@ -1080,7 +1089,8 @@ async fn canary_under_load(after: fn(&str) -> (&'static str, &'static str)) -> (
     live.upgrades.insert(crate::scenario::UpgradePart::Mesh(crate::scenario::MeshStrategy::Canary), upgrade.clone());
     let run = live.run(&loaded, "r1test", &CancellationToken::new()).await;
     let handed = upgrade.namespaces.lock().unwrap().clone();
-    assert_eq!(handed, [namespace], "the canary is handed the scenario's namespace to relabel");
+    let expected: Vec<String> = if inject { vec![namespace] } else { vec![] };
+    assert_eq!(handed, expected, "the canary is handed the scenario's namespace to relabel when the mesh injects it");
     (run, handed)
 }
 
@@ -1115,6 +1125,15 @@ async fn after_an_upgrade_each_restart_checks_its_pods_run_the_new_proxy() {
     // A backend that opts out of the mesh is not asked to come back on a proxy it never had.
     let (run, _) = canary_under_load(|w| if w == "echo-v1" { ("out", "") } else { ("1.31.1", "1-31-1") }).await;
     assert!(run.passed, "{run:#?}");
+
+    // A namespace the mesh does not inject is not moved: a pod there that opted in itself stays
+    // on the old revision, and is not asked for the new one.
+    let (run, _) =
+        canary_under_load_in(|w| if w == "echo-v1" { ("1.30.5", "default") } else { ("1.31.1", "1-31-1") }, false)
+            .await;
+    assert!(run.passed, "{run:#?}");
+    let details: Vec<&str> = run.steps.iter().map(|s| s.detail.as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("its namespace was not moved to the revision")), "{details:#?}");
 
     // Kong's pods injected by the old control plane (its namespace was not moved to the revision).
     let (run, _) =

@@ -725,7 +725,7 @@ async fn a_kong_upgrade_under_load_applies_the_new_crds_then_upgrades_kong() {
             seen.lock().unwrap().push(req.path.rsplit('/').next().unwrap_or_default().to_owned());
         }
         // Once helm has upgraded Kong's release, the gateway's pod template is the new chart's:
-        // the Deployment is at a new generation, rolled out.
+        // the Deployment is at a new generation with a new ReplicaSet revision, rolled out.
         let upgraded =
             helm_calls.lock().unwrap().iter().filter(|c| c.starts_with("helm upgrade --install kong ")).count() > 1;
         if upgraded && req.path == "/apis/apps/v1/namespaces/kong/deployments/kong-gateway" {
@@ -733,6 +733,7 @@ async fn a_kong_upgrade_under_load_applies_the_new_crds_then_upgrades_kong() {
             let (status, mut d) = api_with_kong_deployment(req);
             d["metadata"]["generation"] = serde_json::json!(3);
             d["status"]["observedGeneration"] = serde_json::json!(3);
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = serde_json::json!("2");
             return (status, d);
         }
         api_with_kong_deployment(req)
