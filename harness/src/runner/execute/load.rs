@@ -147,10 +147,10 @@ impl Context<'_> {
             }
             let names: Vec<String> = restarted.iter().map(|(k, ns, n, _)| format!("{k} {ns}/{n}")).collect();
             let rolled = format!("restarted and rolled out: {}", names.join(", "));
+            let rolled = if unchecked.is_empty() { rolled } else { format!("{rolled}; {}", unchecked.join("; ")) };
             // The data plane after an upgrade: the rolled-out pods run the new proxy. Only Kong's
             // and the scenario's workloads carry a proxy; the control plane and ztunnel are
             // the mesh's own.
-            let rolled = if unchecked.is_empty() { rolled } else { format!("{rolled}; {}", unchecked.join("; ")) };
             let moving: Vec<_> =
                 restarted.iter().zip(&checked).filter(|(_, checked)| **checked).map(|(w, _)| *w).collect();
             match proxy.as_ref().filter(|_| !moving.is_empty()) {
