@@ -69,6 +69,11 @@ fn reason(chart: &str, key: &str, user: &Value) -> &'static str {
         ("ingress", "gateway.pod", "Kong must be in the mesh for the scenarios to mean anything"),
         (
             "ingress",
+            "controller.podLabels.sidecar.istio.io/inject",
+            "Kong's controller stays out of Istio's mesh, also once a canary labels Kong's namespace `istio.io/rev`",
+        ),
+        (
+            "ingress",
             "gateway.env.tracing",
             "Kong's opentelemetry plugin exports no span while tracing instrumentation is off",
         ),
@@ -640,6 +645,12 @@ mod tests {
             overrides[0].why.contains("meshed either way") && !overrides[0].why.contains("must be in the mesh"),
             "{overrides:?}"
         );
+        // A controller meshed by the user on Istio: kept out, and the reason names the canary.
+        let (merged, overrides) =
+            kong(Mesh::Istio, json!({"controller": {"podLabels": {"sidecar.istio.io/inject": "true", "team": "edge"}}}));
+        assert_eq!(merged["controller"]["podLabels"], json!({"sidecar.istio.io/inject": "false", "team": "edge"}));
+        assert_eq!(overrides[0].key, "controller.podLabels.sidecar.istio.io/inject");
+        assert!(overrides[0].why.contains("canary"), "{overrides:?}");
     }
 
     /// A private mirror of Istio's images stays the user's; the shut-down default is replaced.
