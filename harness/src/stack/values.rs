@@ -646,8 +646,10 @@ mod tests {
             "{overrides:?}"
         );
         // A controller meshed by the user on Istio: kept out, and the reason names the canary.
-        let (merged, overrides) =
-            kong(Mesh::Istio, json!({"controller": {"podLabels": {"sidecar.istio.io/inject": "true", "team": "edge"}}}));
+        let (merged, overrides) = kong(
+            Mesh::Istio,
+            json!({"controller": {"podLabels": {"sidecar.istio.io/inject": "true", "team": "edge"}}}),
+        );
         assert_eq!(merged["controller"]["podLabels"], json!({"sidecar.istio.io/inject": "false", "team": "edge"}));
         assert_eq!(overrides[0].key, "controller.podLabels.sidecar.istio.io/inject");
         assert!(overrides[0].why.contains("canary"), "{overrides:?}");
