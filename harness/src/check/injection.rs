@@ -122,7 +122,8 @@ pub fn runs_proxy(pod: &k8s_openapi::api::core::v1::Pod, mesh: Mesh, want: &Prox
     if !tag
         .is_some_and(|t| t == want.version || t.strip_prefix(want.version.as_str()).is_some_and(|r| r.starts_with('-')))
     {
-        return Err(format!("runs {container} {image}, not release {}", want.version));
+        // The image and the annotation are the API server's answer, shown escaped.
+        return Err(format!("runs {container} {}, not release {}", crate::names::printable(image), want.version));
     }
     if let Some(revision) = &want.revision {
         let annotations = pod.metadata.annotations.as_ref();
@@ -130,7 +131,9 @@ pub fn runs_proxy(pod: &k8s_openapi::api::core::v1::Pod, mesh: Mesh, want: &Prox
         if found != Some(revision.as_str()) {
             return Err(format!(
                 "was injected by revision {}, not {revision}",
-                found.map(|f| format!("`{f}`")).unwrap_or_else(|| "(no istio.io/rev annotation)".into())
+                found
+                    .map(|f| format!("`{}`", crate::names::printable(f)))
+                    .unwrap_or_else(|| "(no istio.io/rev annotation)".into())
             ));
         }
     }
@@ -172,6 +175,8 @@ mod tests {
         assert!(longer.contains("not release 1.31.1"), "{longer}");
         let revision = runs_proxy(&injected(Mesh::Istio, "1.31.1", "default"), Mesh::Istio, &istio(Some("1-31-1")));
         assert_eq!(revision.unwrap_err(), "was injected by revision `default`, not 1-31-1");
+        let odd = runs_proxy(&injected(Mesh::Istio, "1.31.1", "x\u{1b}[2J"), Mesh::Istio, &istio(Some("1-31-1")));
+        assert!(!odd.unwrap_err().contains('\u{1b}'), "an annotation's control characters are escaped");
         let bare = runs_proxy(&injected(Mesh::None, "", ""), Mesh::Istio, &istio(None)).unwrap_err();
         assert_eq!(bare, "carries no istio-proxy");
         let linkerd = ProxyAt { version: "edge-26.9.1".into(), revision: None };
